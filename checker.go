@@ -1,0 +1,220 @@
+package omega
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/omega-sheaf/omega/internal/digest"
+	"github.com/omega-sheaf/omega/predicates"
+)
+
+// SchemaDescriptor is the exact text whose digest is the SchemaHash of
+// schema version 1 (SPEC 4): 13 lines, each ending in a newline.
+const SchemaDescriptor = "omega.event/1\n" +
+	"event_id u128\n" +
+	"node_id u32\n" +
+	"stream_id u16\n" +
+	"lamport u64\n" +
+	"mono_ts_ns u64\n" +
+	"event_kind u16\n" +
+	"flags u16\n" +
+	"deps_count u16\n" +
+	"payload_len u32\n" +
+	"payload_hash blake3-256\n" +
+	"deps u128[deps_count]\n" +
+	"payload u8[payload_len]\n"
+
+// SchemaVersion is the version of the event schema this package implements.
+const SchemaVersion = 1
+
+// The version of this checker (major, minor, patch). It changes whenever
+// some input could give a different result byte.
+const (
+	VersionMajor = 1
+	VersionMinor = 0
+	VersionPatch = 0
+)
+
+// CheckerVersion returns the version of this checker as a binding holds it.
+func CheckerVersion() [3]uint16 { return [3]uint16{VersionMajor, VersionMinor, VersionPatch} }
+
+// SchemaHash returns D("schema", SchemaDescriptor).
+func SchemaHash() Hash { return digest.Of(digest.Schema, []byte(SchemaDescriptor)) }
+
+// Binding names the exact checker, event schema and predicate catalog that
+// made a decision (SPEC 4). Every checker output carries one; certification
+// and replay refuse an output whose binding differs from the one expected.
+type Binding struct {
+	CheckerVersion [3]uint16
+	SchemaVersion  uint16
+	SchemaHash     Hash
+	CatalogHash    Hash
+}
+
+// bindingLen is the length of a binding's encoding: 3 x u16 || u16 || 2 x 32.
+const bindingLen = 8 + 2*32
+
+// AppendBinary appends checker_version 3 x u16 || schema_version u16 ||
+// schema_hash || catalog_hash, the input of the binding digest.
+func (b Binding) AppendBinary(dst []byte) ([]byte, error) { return b.appendBinary(dst), nil }
+
+func (b Binding) appendBinary(dst []byte) []byte {
+	for _, v := range b.CheckerVersion {
+		dst = binary.LittleEndian.AppendUint16(dst, v)
+	}
+	dst = binary.LittleEndian.AppendUint16(dst, b.SchemaVersion)
+	dst = append(dst, b.SchemaHash[:]...)
+	return append(dst, b.CatalogHash[:]...)
+}
+
+// Digest returns binding_digest = D("binding", encoding).
+func (b Binding) Digest() Hash {
+	var buf [bindingLen]byte
+	return digest.Of(digest.Binding, b.appendBinary(buf[:0]))
+}
+
+// String returns a short human form, such as "checker 1.0.0 schema 1 catalog 190ddf6d".
+func (b Binding) String() string {
+	v := b.CheckerVersion
+	return fmt.Sprintf("checker %d.%d.%d schema %d (%x) catalog %x", v[0], v[1], v[2], b.SchemaVersion, b.SchemaHash[:4], b.CatalogHash[:4])
+}
+
+// ErrBindingMismatch is returned when an output, a log or a certificate was
+// made under another binding than the one expected.
+var ErrBindingMismatch = errors.New("omega: binding mismatch")
+
+// BindingError reports which binding was expected and which was found. It
+// unwraps to [ErrBindingMismatch].
+type BindingError struct {
+	Want, Got Binding
+}
+
+func (e *BindingError) Error() string {
+	return fmt.Sprintf("omega: binding mismatch: want %v, got %v", e.Want, e.Got)
+}
+
+// Unwrap returns [ErrBindingMismatch].
+func (e *BindingError) Unwrap() error { return ErrBindingMismatch }
+
+// Check returns nil when b equals want, else a [*BindingError].
+func (b Binding) Check(want Binding) error {
+	if b != want {
+		return &BindingError{Want: want, Got: b}
+	}
+	return nil
+}
+
+// DomainPredicate is a predicate supplied by the embedding program (ids
+// 4000-4999, SPEC 4). The checker evaluates domain predicates after the
+// built-ins, in ascending id, on each distinct content in canonical order.
+//
+// Violated must be deterministic and may look only at e and the prior State
+// (read-only): its obstructions are re-checked later from the evidence
+// alone. Its Entry is bound into the catalog hash; change the entry's
+// SemanticsRef whenever Violated's behaviour changes. Violated may be called
+// from several goroutines at once.
+type DomainPredicate interface {
+	Entry() predicates.Entry
+	Violated(e *Event, prior *State) bool
+}
+
+// CheckerOptions configures a [Checker]. The zero value, or nil, means the
+// built-in catalog, the default [Limits], and as many workers as GOMAXPROCS.
+type CheckerOptions struct {
+	// Domain predicates, with distinct ids in 4000-4999.
+	Domain []DomainPredicate
+	// Limits applied to every event of a batch.
+	Limits Limits
+	// Workers caps the goroutines Reconcile hashes on; 0 means GOMAXPROCS.
+	// Results never depend on it.
+	Workers int
+}
+
+// Checker reconciles batches under one [Binding]. It is safe for concurrent
+// use; it keeps scratch memory between calls.
+type Checker struct {
+	binding Binding
+	catalog *predicates.Catalog
+	domain  []DomainPredicate // ascending by id
+	limits  Limits
+	workers int
+	scratch sync.Pool // *scratch
+}
+
+// NewChecker returns a checker for opts (nil means defaults). It refuses
+// domain predicates with invalid or repeated entries.
+func NewChecker(opts *CheckerOptions) (*Checker, error) {
+	var o CheckerOptions
+	if opts != nil {
+		o = *opts
+	}
+	entries := make([]predicates.Entry, len(o.Domain))
+	for i, d := range o.Domain {
+		if d == nil {
+			return nil, fmt.Errorf("%w: domain predicate %d is nil", predicates.ErrInvalidEntry, i)
+		}
+		entries[i] = d.Entry()
+	}
+	cat, err := predicates.New(entries...)
+	if err != nil {
+		return nil, err
+	}
+	domain := append([]DomainPredicate(nil), o.Domain...)
+	sortDomain(domain)
+	workers := o.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return &Checker{
+		binding: Binding{
+			CheckerVersion: CheckerVersion(),
+			SchemaVersion:  SchemaVersion,
+			SchemaHash:     SchemaHash(),
+			CatalogHash:    cat.Hash(),
+		},
+		catalog: cat,
+		domain:  domain,
+		limits:  o.Limits,
+		workers: workers,
+	}, nil
+}
+
+func sortDomain(d []DomainPredicate) {
+	for i := 1; i < len(d); i++ {
+		for j := i; j > 0 && d[j].Entry().ID < d[j-1].Entry().ID; j-- {
+			d[j], d[j-1] = d[j-1], d[j]
+		}
+	}
+}
+
+// DefaultBinding returns the binding of a checker with the built-in catalog
+// alone: checker [CheckerVersion], schema version 1, SchemaHash and the built-in
+// CatalogHash.
+func DefaultBinding() Binding {
+	return Binding{
+		CheckerVersion: CheckerVersion(),
+		SchemaVersion:  SchemaVersion,
+		SchemaHash:     SchemaHash(),
+		CatalogHash:    predicates.Default().Hash(),
+	}
+}
+
+// Binding returns the checker's binding.
+func (c *Checker) Binding() Binding { return c.binding }
+
+// Catalog returns the checker's predicate catalog.
+func (c *Checker) Catalog() *predicates.Catalog { return c.catalog }
+
+// Output is what a checker produces for one batch: the result and the
+// binding of the checker that made it.
+type Output struct {
+	Result  *Result
+	Binding Binding
+}
+
+// Validate returns nil when the output was made under want, else a
+// [*BindingError]: the core safety rule of SPEC 4.
+func (o *Output) Validate(want Binding) error { return o.Binding.Check(want) }

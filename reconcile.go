@@ -1,0 +1,661 @@
+package omega
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/omega-sheaf/omega/internal/digest"
+	"github.com/omega-sheaf/omega/internal/merkle"
+	"github.com/omega-sheaf/omega/predicates"
+)
+
+// MaxBatchContents is the largest number of distinct contents a batch may
+// hold (SPEC 4). A larger batch is refused with [ErrBatchTooLarge].
+const MaxBatchContents = 1 << 20
+
+// maxEvidence caps the 3001 evidence list: its count is a u16 in a
+// certificate body.
+const maxEvidence = 65535
+
+// ErrBatchTooLarge is returned for a batch of more than [MaxBatchContents]
+// distinct contents.
+var ErrBatchTooLarge = errors.New("omega: batch too large")
+
+// Kind says whether a batch was merged or obstructed.
+type Kind uint8
+
+// The two kinds of result, with the values BATCH frames and certificates
+// encode.
+const (
+	KindMerge       Kind = 1
+	KindObstruction Kind = 2
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindMerge:
+		return "merge"
+	case KindObstruction:
+		return "obstruction"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Result is the checker's decision on one batch (SPEC 4). Exactly one of
+// Merge and Obstruction is set, as Kind says.
+type Result struct {
+	Kind           Kind
+	PriorStateHash Hash // the prior State's merged_state_hash
+	TraceRoot      Hash // Merkle root over Members' digests
+	WitnessHash    Hash
+	// Members are the batch's distinct contents in canonical order: their
+	// ids and event digests. They are the trace root's leaves and a BATCH
+	// frame's members; for a Merge, the accepted events.
+	Members     []Member
+	Merge       *Merge
+	Obstruction *Obstruction
+}
+
+// Member names one distinct content of a batch.
+type Member struct {
+	ID     EventID
+	Digest Hash
+}
+
+// Merge holds the fields only a Merge has.
+type Merge struct {
+	BatchDigest       Hash
+	MergedStateHash   Hash
+	AcceptedIDsDigest Hash
+	FrontierDigest    Hash
+	HeadsDigest       Hash // over the heads this batch moved
+	// Next is the State the merge yields. It shares history with the prior
+	// State, which it leaves unchanged.
+	Next *State
+}
+
+// Obstruction holds the fields only an Obstruction has.
+type Obstruction struct {
+	Predicate            predicates.ID
+	Event                EventID   // the offending event e
+	ConflictSet          []EventID // ascending, no repeats
+	OverlapContextDigest Hash
+	Evidence             []Event // canonical order; copies, not aliases of the input
+	EvidenceDigests      []Hash
+}
+
+// AcceptedIDs returns the ids a Merge accepted, in canonical order, or nil
+// for an Obstruction.
+func (r *Result) AcceptedIDs() []EventID {
+	if r.Kind != KindMerge {
+		return nil
+	}
+	ids := make([]EventID, len(r.Members))
+	for i, m := range r.Members {
+		ids[i] = m.ID
+	}
+	return ids
+}
+
+// Violation is one failed predicate at one event, as [Checker.Diagnose]
+// lists them.
+type Violation struct {
+	Predicate   predicates.ID
+	Event       EventID
+	ConflictSet []EventID
+}
+
+// Reconcile decides a batch against prior with the built-in catalog and
+// default options. See [Checker.Reconcile].
+func Reconcile(prior *State, events []Event) (*Result, error) {
+	c, _ := NewChecker(nil) // no domain predicates: cannot fail
+	out, err := c.Reconcile(prior, events)
+	if err != nil {
+		return nil, err
+	}
+	return out.Result, nil
+}
+
+// Reconcile decides a batch against prior (nil means genesis): a Merge of
+// every distinct content, or an Obstruction naming the first violated
+// predicate in the fixed evaluation order of SPEC 4. The result depends only
+// on prior and on the multiset of events, never on their order or on how
+// many identical copies arrive. prior is not changed.
+//
+// It returns an error, and no result, for a structurally invalid event (an
+// [*EventError] with its index) or a batch over [MaxBatchContents].
+func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
+	r, err := c.run(prior, events, nil)
+	if err != nil {
+		return Output{}, err
+	}
+	return Output{Result: r, Binding: c.binding}, nil
+}
+
+// Diagnose lists every violation in a batch, in evaluation order: for each
+// distinct content in canonical order, each predicate that fails at it (for
+// 1003 and 2002, each failing dependency). Only the first is what Reconcile
+// certifies. An empty list means the batch merges.
+func (c *Checker) Diagnose(prior *State, events []Event) ([]Violation, error) {
+	var all []Violation
+	_, err := c.run(prior, events, func(v Violation) bool {
+		all = append(all, v)
+		return true
+	})
+	return all, err
+}
+
+// scratch is the memory one Reconcile call works in; Checkers pool it.
+type scratch struct {
+	digests []Hash
+	payOK   []bool
+	keys    []sortKey
+	order   []int32 // input index of each distinct content, canonical order
+	leaves  []Hash
+	multi   []bool // per distinct content: another content shares its id
+	tree    []Hash
+	ids     idTable
+	streams map[streamKey]int32
+	hashers []*workerHashers
+	buf     []byte
+}
+
+type workerHashers struct {
+	event *digest.Hasher
+	node  *digest.Hasher
+	buf   []byte
+}
+
+// sortKey is the ordering key of one input event, with its index: sorting
+// these, not Events, keeps the sort's memory traffic small.
+type sortKey struct {
+	lamport  uint64
+	nodeStrm uint64 // node_id << 16 | stream_id: compares as (node, stream)
+	hi, lo   uint64
+	idx      uint32
+}
+
+func (c *Checker) getScratch() *scratch {
+	if s, ok := c.scratch.Get().(*scratch); ok {
+		return s
+	}
+	s := &scratch{streams: make(map[streamKey]int32)}
+	for range c.workers {
+		s.hashers = append(s.hashers, &workerHashers{
+			event: digest.New(digest.Event),
+			node:  merkle.NewHasher(),
+		})
+	}
+	return s
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// run is Reconcile and Diagnose. With report nil it stops at the first
+// violation and builds the result; otherwise it reports every violation and
+// returns no result.
+func (c *Checker) run(prior *State, events []Event, report func(Violation) bool) (*Result, error) {
+	for i := range events {
+		if err := events[i].Validate(c.limits); err != nil {
+			var fe *EventError
+			if errors.As(err, &fe) {
+				fe.Index = i
+			}
+			return nil, err
+		}
+	}
+	sc := c.getScratch()
+	defer c.scratch.Put(sc)
+
+	n := len(events)
+	sc.digests = grow(sc.digests, n)
+	sc.payOK = grow(sc.payOK, n)
+	sc.keys = grow(sc.keys, n)
+	c.hashAll(sc, events)
+	sortKeys(sc)
+
+	// Glue identical copies: equal keys and equal digests are equal
+	// canonical encodings.
+	sc.order = sc.order[:0]
+	for i, k := range sc.keys {
+		if i > 0 {
+			p := &sc.keys[i-1]
+			if k.lamport == p.lamport && k.nodeStrm == p.nodeStrm && k.hi == p.hi && k.lo == p.lo &&
+				sc.digests[k.idx] == sc.digests[p.idx] {
+				continue
+			}
+		}
+		sc.order = append(sc.order, int32(k.idx))
+	}
+	m := len(sc.order)
+	if m > MaxBatchContents {
+		return nil, fmt.Errorf("%w: %d distinct contents, the limit is %d", ErrBatchTooLarge, m, MaxBatchContents)
+	}
+	sc.leaves = grow(sc.leaves, m)
+	for p, i := range sc.order {
+		sc.leaves[p] = sc.digests[i]
+	}
+
+	// The trace root needs no predicate: compute it beside the walk.
+	var (
+		root     Hash
+		rootDone sync.WaitGroup
+	)
+	if report == nil {
+		rootDone.Add(1)
+		go func() {
+			defer rootDone.Done()
+			nodes := make([]*digest.Hasher, len(sc.hashers))
+			for i, h := range sc.hashers {
+				nodes[i] = h.node
+			}
+			root = merkle.RootParallel(nodes, sc.leaves, sc.tree)
+		}()
+	}
+
+	w := walker{c: c, prior: prior, events: events, sc: sc, report: report}
+	if prior != nil && prior.store != nil {
+		prior.store.mu.RLock()
+	}
+	w.index()
+	v, obstructed := w.walk()
+	var moved []movedHead
+	var accepted []KnownID
+	if !obstructed && report == nil {
+		moved = w.movedHeads()
+		accepted = make([]KnownID, m)
+		for p, i := range sc.order {
+			accepted[p] = KnownID{ID: events[i].ID, Lamport: events[i].Lamport}
+		}
+	}
+	if prior != nil && prior.store != nil {
+		prior.store.mu.RUnlock()
+	}
+	if report != nil {
+		return nil, nil
+	}
+	rootDone.Wait()
+
+	r := &Result{
+		PriorStateHash: prior.MergedStateHash(),
+		TraceRoot:      root,
+		Members:        make([]Member, m),
+	}
+	for p, i := range sc.order {
+		r.Members[p] = Member{ID: events[i].ID, Digest: sc.leaves[p]}
+	}
+	if obstructed {
+		c.obstruct(r, &w, v)
+	} else {
+		c.merge(r, &w, prior, accepted, moved)
+	}
+	return r, nil
+}
+
+// hashAll computes every input event's digest, payload check and sort key,
+// spread over the checker's workers.
+func (c *Checker) hashAll(sc *scratch, events []Event) {
+	n := len(events)
+	work := func(wh *workerHashers, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			e := &events[i]
+			wh.buf = slices.Grow(wh.buf[:0], eventHeaderLen+16*len(e.Deps))
+			sc.digests[i] = eventDigest(wh.event, e, wh.buf)
+			sc.payOK[i] = digest.Plain(e.Payload) == e.PayloadHash
+			sc.keys[i] = sortKey{
+				lamport:  e.Lamport,
+				nodeStrm: uint64(e.NodeID)<<16 | uint64(e.StreamID),
+				hi:       e.ID.Hi,
+				lo:       e.ID.Lo,
+				idx:      uint32(i),
+			}
+		}
+	}
+	workers := min(len(sc.hashers), max(1, n/1024))
+	if workers == 1 {
+		work(sc.hashers[0], 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min(n, (w+1)*chunk)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(sc.hashers[w], lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// sortKeys puts sc.keys in canonical order: key, then event digest.
+func sortKeys(sc *scratch) {
+	slices.SortFunc(sc.keys, func(a, b sortKey) int {
+		if a.lamport != b.lamport {
+			return cmp.Compare(a.lamport, b.lamport)
+		}
+		if a.nodeStrm != b.nodeStrm {
+			return cmp.Compare(a.nodeStrm, b.nodeStrm)
+		}
+		if a.hi != b.hi {
+			return cmp.Compare(a.hi, b.hi)
+		}
+		if a.lo != b.lo {
+			return cmp.Compare(a.lo, b.lo)
+		}
+		return sc.digests[a.idx].Compare(sc.digests[b.idx])
+	})
+}
+
+// walker evaluates the predicates over the distinct contents of a batch in
+// canonical order (SPEC 4). The prior State's store is read-locked while
+// it runs.
+type walker struct {
+	c      *Checker
+	prior  *State
+	events []Event
+	sc     *scratch
+	report func(Violation) bool
+}
+
+// violation is the first failure, in positions and ids.
+type violation struct {
+	pred     predicates.ID
+	pos      int     // position of e among the distinct contents
+	other    EventID // the second id of a 1001, 1003 or 2002 conflict
+	has      bool    // other is set (not for a self-dependency)
+	otherPos int     // position of the other event when it is in the batch, else -1
+}
+
+func (w *walker) ev(p int) *Event { return &w.events[w.sc.order[p]] }
+
+// index builds the batch's id table (first content of each id in canonical
+// order) and marks ids held by more than one distinct content (3001).
+func (w *walker) index() {
+	sc := w.sc
+	m := len(sc.order)
+	sc.ids.reset(m)
+	sc.multi = grow(sc.multi, m)
+	clear(sc.multi)
+	for p := range m {
+		if first, dup := sc.ids.insert(w.ev(p).ID, uint32(p)); dup {
+			sc.multi[first] = true
+			sc.multi[p] = true
+		}
+	}
+	clear(sc.streams)
+}
+
+func (w *walker) prevInStream(k streamKey) (int32, bool) {
+	p, ok := w.sc.streams[k]
+	return p, ok
+}
+
+// walk evaluates every distinct content. It returns the first violation, or
+// with a report function, reports each and returns none.
+func (w *walker) walk() (violation, bool) {
+	sc := w.sc
+	var lamportOf = func(p int) uint64 { return w.ev(p).Lamport }
+	for p := range sc.order {
+		e := w.ev(p)
+		i := sc.order[p]
+		k := makeStreamKey(e.NodeID, e.StreamID)
+		fail := func(v violation) bool {
+			if w.report == nil {
+				return true
+			}
+			return !w.report(w.toViolation(v))
+		}
+		// 2001, 3001, 1002.
+		if !sc.payOK[i] && fail(violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}) {
+			return violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}, true
+		}
+		if sc.multi[p] && fail(violation{pred: predicates.OverlapAgreement, pos: p, otherPos: -1}) {
+			return violation{pred: predicates.OverlapAgreement, pos: p, otherPos: -1}, true
+		}
+		if _, known := w.prior.lamportLocked2(e.ID); known && fail(violation{pred: predicates.EventUnique, pos: p, otherPos: -1}) {
+			return violation{pred: predicates.EventUnique, pos: p, otherPos: -1}, true
+		}
+		// 1001: the previous distinct content of the stream in the batch,
+		// else the prior head.
+		if q, ok := w.prevInStream(k); ok {
+			if lamportOf(int(q)) == e.Lamport {
+				v := violation{pred: predicates.LamportMonotonic, pos: p, other: w.ev(int(q)).ID, has: true, otherPos: int(q)}
+				if fail(v) {
+					return v, true
+				}
+			}
+		} else if h, ok := w.prior.headLocked2(k); ok && e.Lamport <= h.Lamport {
+			v := violation{pred: predicates.LamportMonotonic, pos: p, other: h.ID, has: true, otherPos: -1}
+			if fail(v) {
+				return v, true
+			}
+		}
+		sc.streams[k] = int32(p)
+		// 1003 over every dependency, then 2002 over every dependency.
+		for _, d := range e.Deps {
+			var dl uint64
+			q, inBatch := sc.ids.get(d)
+			if inBatch {
+				dl = lamportOf(int(q))
+			} else if l, ok := w.prior.lamportLocked2(d); ok {
+				dl = l
+			} else {
+				continue
+			}
+			if dl >= e.Lamport {
+				v := violation{pred: predicates.CausalOrder, pos: p, other: d, has: d != e.ID, otherPos: -1}
+				if inBatch && d != e.ID {
+					v.otherPos = int(q)
+				}
+				if fail(v) {
+					return v, true
+				}
+			}
+		}
+		for _, d := range e.Deps {
+			if _, inBatch := sc.ids.get(d); inBatch {
+				continue
+			}
+			if _, ok := w.prior.lamportLocked2(d); ok {
+				continue
+			}
+			v := violation{pred: predicates.DependencyKnown, pos: p, other: d, has: true, otherPos: -1}
+			if fail(v) {
+				return v, true
+			}
+		}
+		for _, dp := range w.c.domain {
+			if dp.Violated(e, w.prior) {
+				v := violation{pred: dp.Entry().ID, pos: p, otherPos: -1}
+				if fail(v) {
+					return v, true
+				}
+			}
+		}
+	}
+	return violation{}, false
+}
+
+// lamportLocked2 and headLocked2 accept a nil State (genesis).
+func (s *State) lamportLocked2(id EventID) (uint64, bool) {
+	if s == nil {
+		return 0, false
+	}
+	return s.lamportLocked(id)
+}
+
+func (s *State) headLocked2(k streamKey) (StreamHead, bool) {
+	if s == nil {
+		return StreamHead{}, false
+	}
+	return s.headLocked(k)
+}
+
+func (w *walker) conflictSet(v violation) []EventID {
+	e := w.ev(v.pos).ID
+	if !v.has || v.other == e {
+		return []EventID{e}
+	}
+	if v.other.Compare(e) < 0 {
+		return []EventID{v.other, e}
+	}
+	return []EventID{e, v.other}
+}
+
+func (w *walker) toViolation(v violation) Violation {
+	return Violation{Predicate: v.pred, Event: w.ev(v.pos).ID, ConflictSet: w.conflictSet(v)}
+}
+
+// movedHeads returns, ascending by stream, the new head of every stream the
+// batch touched: its last distinct content in canonical order.
+func (w *walker) movedHeads() []movedHead {
+	out := make([]movedHead, 0, len(w.sc.streams))
+	for k, p := range w.sc.streams {
+		e := w.ev(int(p))
+		out = append(out, movedHead{key: k, pos: int(p), lam: e.Lamport, id: e.ID})
+	}
+	slices.SortFunc(out, func(a, b movedHead) int { return cmp.Compare(a.key, b.key) })
+	return out
+}
+
+func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, moved []movedHead) {
+	sc := w.sc
+	var batchDigest, idsDigest Hash
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h := digest.New(digest.Batch)
+		var buf [8192]byte
+		b := buf[:0]
+		for _, i := range sc.order {
+			if len(b)+48 > len(buf) {
+				h.Write(b)
+				b = buf[:0]
+			}
+			e := &w.events[i]
+			b = append(b, e.PayloadHash[:]...)
+			b = appendID(b, e.ID)
+		}
+		h.Write(b)
+		batchDigest = h.Sum()
+	}()
+	idsDigest = idsDigestOf(accepted)
+	heads := make([]StreamHead, len(moved))
+	for i, mh := range moved {
+		heads[i] = StreamHead{NodeID: mh.key.node(), StreamID: mh.key.stream(), Lamport: mh.lam, ID: mh.id}
+	}
+	headsD := headsDigest(digest.New(digest.Heads), heads)
+	wg.Wait()
+
+	merged := digest.Of(digest.State, prior.MergedStateHash().slice(), batchDigest[:])
+	frontier := digest.Of(digest.Frontier, prior.FrontierDigest().slice(), idsDigest[:])
+	r.Kind = KindMerge
+	r.WitnessHash = digest.Of(digest.MergeWitness, merged[:], idsDigest[:], r.TraceRoot[:])
+	r.Merge = &Merge{
+		BatchDigest:       batchDigest,
+		MergedStateHash:   merged,
+		AcceptedIDsDigest: idsDigest,
+		FrontierDigest:    frontier,
+		HeadsDigest:       headsD,
+		Next:              prior.extend(accepted, moved, merged, frontier),
+	}
+}
+
+func (h Hash) slice() []byte { return h[:] }
+
+func idsDigestOf(known []KnownID) Hash {
+	h := digest.New(digest.IDs)
+	var buf [8192]byte
+	b := buf[:0]
+	for _, k := range known {
+		if len(b)+16 > len(buf) {
+			h.Write(b)
+			b = buf[:0]
+		}
+		b = appendID(b, k.ID)
+	}
+	h.Write(b)
+	return h.Sum()
+}
+
+func idsBytes(ids []EventID) []byte {
+	b := make([]byte, 0, 16*len(ids))
+	for _, id := range ids {
+		b = appendID(b, id)
+	}
+	return b
+}
+
+func (c *Checker) obstruct(r *Result, w *walker, v violation) {
+	sc := w.sc
+	conflict := w.conflictSet(v)
+	// Evidence, in canonical order: e, the other event of a 1001 or 1003
+	// conflict when it is in the batch, and for 3001 every distinct content
+	// with e's id.
+	var pos []int
+	switch {
+	case v.pred == predicates.OverlapAgreement:
+		id := w.ev(v.pos).ID
+		for p := v.pos; p < len(sc.order) && len(pos) < maxEvidence; p++ {
+			if w.ev(p).ID == id {
+				pos = append(pos, p)
+			}
+		}
+	case v.otherPos >= 0 && v.otherPos != v.pos:
+		pos = []int{min(v.pos, v.otherPos), max(v.pos, v.otherPos)}
+	default:
+		pos = []int{v.pos}
+	}
+	o := &Obstruction{
+		Predicate:            v.pred,
+		Event:                w.ev(v.pos).ID,
+		ConflictSet:          conflict,
+		OverlapContextDigest: digest.Of(digest.IDs, idsBytes(conflict)),
+		Evidence:             make([]Event, len(pos)),
+		EvidenceDigests:      make([]Hash, len(pos)),
+	}
+	for i, p := range pos {
+		o.Evidence[i] = cloneEvent(w.ev(p))
+		o.EvidenceDigests[i] = sc.leaves[p]
+	}
+	r.Kind = KindObstruction
+	r.Obstruction = o
+	r.WitnessHash = obstructionWitness(o.Predicate, conflict, o.EvidenceDigests)
+}
+
+func obstructionWitness(pred predicates.ID, conflict []EventID, evidence []Hash) Hash {
+	h := digest.New(digest.ObstructionWitness)
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(pred))
+	h.Write(b[:])
+	h.Write(idsBytes(conflict))
+	for _, d := range evidence {
+		h.Write(d[:])
+	}
+	return h.Sum()
+}
+
+func cloneEvent(e *Event) Event {
+	c := *e
+	c.Deps = slices.Clone(e.Deps)
+	if c.Deps == nil {
+		c.Deps = []EventID{}
+	}
+	c.Payload = slices.Clone(e.Payload)
+	if c.Payload == nil {
+		c.Payload = []byte{}
+	}
+	return c
+}
