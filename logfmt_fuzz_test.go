@@ -1,0 +1,67 @@
+package omega
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// FuzzFrameReader checks, on any input, that the readers never panic and
+// agree with each other and with the reference reading of SPEC 5, and that
+// the valid prefix re-encodes to exactly the same bytes.
+func FuzzFrameReader(f *testing.F) {
+	// More seeds are in testdata/fuzz/FuzzFrameReader.
+	f.Add(append(lfHex(f, lfHeaderHex), lfHex(f, lfFrameHex)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, maxLen := range []int{0, 40} {
+			opts := &ReadOptions{MaxFrameLen: maxLen}
+			out := lfScanAll(b, opts)
+			for _, sizes := range [][]int{{1}, {5, 64, 3}, {1 << 20}} {
+				if diff := cmp.Diff(out, lfReadAll(&lfChunkReader{b: b, sizes: sizes}, opts)); diff != "" {
+					t.Fatalf("FrameReader disagrees with FrameScanner (-scanner +reader):\n%s", diff)
+				}
+			}
+			rec, err := Recover(b, opts)
+			if out.Kind == "header" {
+				if !errors.Is(err, ErrBadHeader) {
+					t.Fatalf("Recover error = %v, readers: %s", err, out.Err)
+				}
+				continue
+			}
+			if err != nil || rec.Frames != len(out.Frames) || rec.TailOffset+rec.TailBytes != int64(len(b)) {
+				t.Fatalf("Recover = %+v, %v; readers: %+v", rec, err, out)
+			}
+			lfCheckReencode(t, b, out)
+			if !out.Torn {
+				lfCheckReference(t, b, maxLen, out)
+			}
+		}
+	})
+}
+
+// FuzzDecodeHeader checks that DecodeHeader never panics, refuses with a
+// *HeaderError wrapping ErrBadHeader, and accepts only canonical headers.
+func FuzzDecodeHeader(f *testing.F) {
+	good := lfHeader(f).lfMust(f)
+	// More seeds are in testdata/fuzz/FuzzDecodeHeader.
+	f.Add(good[:10])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := DecodeHeader(b)
+		if err != nil {
+			var he *HeaderError
+			if !errors.As(err, &he) || !errors.Is(err, ErrBadHeader) || he.Offset < 0 || he.Offset > HeaderSize {
+				t.Fatalf("DecodeHeader error %v is not a *HeaderError within the header", err)
+			}
+			return
+		}
+		enc, _ := h.AppendBinary(nil)
+		if !bytes.Equal(enc, b[:HeaderSize]) {
+			t.Fatalf("DecodeHeader(%x) = %+v, which encodes to %x", b[:HeaderSize], h, enc)
+		}
+		if sh, err := NewFrameScanner(b, nil).Header(); len(b) >= HeaderSize && (err != nil || sh != h) {
+			t.Fatalf("FrameScanner header = %+v, %v; DecodeHeader gave %+v", sh, err, h)
+		}
+	})
+}
