@@ -339,8 +339,10 @@ func (c *Checker) hashAll(sc *scratch, events []Event) {
 }
 
 // sortKeys puts sc.keys in canonical order: key, then event digest.
-func sortKeys(sc *scratch) {
-	slices.SortFunc(sc.keys, func(a, b sortKey) int {
+func sortKeys(sc *scratch) { slices.SortFunc(sc.keys, compareSortKeys(sc.digests)) }
+
+func compareSortKeys(digests []Hash) func(a, b sortKey) int {
+	return func(a, b sortKey) int {
 		if a.lamport != b.lamport {
 			return cmp.Compare(a.lamport, b.lamport)
 		}
@@ -353,8 +355,8 @@ func sortKeys(sc *scratch) {
 		if a.lo != b.lo {
 			return cmp.Compare(a.lo, b.lo)
 		}
-		return sc.digests[a.idx].Compare(sc.digests[b.idx])
-	})
+		return digests[a.idx].Compare(digests[b.idx])
+	}
 }
 
 // walker evaluates the predicates over the distinct contents of a batch in
