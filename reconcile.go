@@ -129,7 +129,7 @@ func Reconcile(prior *State, events []Event) (*Result, error) {
 // It returns an error, and no result, for a structurally invalid event (an
 // [*EventError] with its index) or a batch over [MaxBatchContents].
 func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
-	r, err := c.run(prior, events, nil)
+	_, r, err := c.run(prior, events, nil)
 	if err != nil {
 		return Output{}, err
 	}
@@ -141,12 +141,16 @@ func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
 // 1003 and 2002, each failing dependency). Only the first is what Reconcile
 // certifies. An empty list means the batch merges.
 func (c *Checker) Diagnose(prior *State, events []Event) ([]Violation, error) {
-	var all []Violation
-	_, err := c.run(prior, events, func(v Violation) bool {
-		all = append(all, v)
-		return true
-	})
-	return all, err
+	var all []violation
+	w, _, err := c.run(prior, events, &all)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Violation, len(all))
+	for i, v := range all {
+		out[i] = w.toViolation(v)
+	}
+	return out, nil
 }
 
 // scratch is the memory one Reconcile call works in; Checkers pool it.
@@ -200,17 +204,17 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// run is Reconcile and Diagnose. With report nil it stops at the first
-// violation and builds the result; otherwise it reports every violation and
-// returns no result.
-func (c *Checker) run(prior *State, events []Event, report func(Violation) bool) (*Result, error) {
+// run is Reconcile and Diagnose. With all nil it stops at the first
+// violation and builds the result; otherwise it appends every violation to
+// *all, in evaluation order, and returns no result.
+func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, *Result, error) {
 	for i := range events {
 		if err := events[i].Validate(c.limits); err != nil {
 			var fe *EventError
 			if errors.As(err, &fe) {
 				fe.Index = i
 			}
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	sc := c.getScratch()
@@ -238,7 +242,7 @@ func (c *Checker) run(prior *State, events []Event, report func(Violation) bool)
 	}
 	m := len(sc.order)
 	if m > MaxBatchContents {
-		return nil, fmt.Errorf("%w: %d distinct contents, the limit is %d", ErrBatchTooLarge, m, MaxBatchContents)
+		return nil, nil, fmt.Errorf("%w: %d distinct contents, the limit is %d", ErrBatchTooLarge, m, MaxBatchContents)
 	}
 	sc.leaves = grow(sc.leaves, m)
 	for p, i := range sc.order {
@@ -250,7 +254,7 @@ func (c *Checker) run(prior *State, events []Event, report func(Violation) bool)
 		root     Hash
 		rootDone sync.WaitGroup
 	)
-	if report == nil {
+	if all == nil {
 		rootDone.Add(1)
 		go func() {
 			defer rootDone.Done()
@@ -262,26 +266,41 @@ func (c *Checker) run(prior *State, events []Event, report func(Violation) bool)
 		}()
 	}
 
-	w := walker{c: c, prior: prior, events: events, sc: sc, report: report}
+	// The built-in predicates read the prior State under its read lock;
+	// domain predicates run after it is released, since they may call the
+	// prior's own (locking) methods. Domain predicates at a position come
+	// after the built-ins there, so a domain failure wins only before the
+	// first built-in one.
+	w := &walker{c: c, prior: prior, events: events, sc: sc}
 	if prior != nil && prior.store != nil {
 		prior.store.mu.RLock()
 	}
 	w.index()
-	v, obstructed := w.walk()
-	var moved []movedHead
-	var accepted []KnownID
-	if !obstructed && report == nil {
+	v, obstructed := w.walk(all)
+	if prior != nil && prior.store != nil {
+		prior.store.mu.RUnlock()
+	}
+	end := m
+	if obstructed {
+		end = v.pos
+	}
+	if dv, ok := w.walkDomain(end, all); ok {
+		v, obstructed = dv, true
+	}
+	if all != nil {
+		slices.SortStableFunc(*all, func(a, b violation) int { return cmp.Compare(a.pos, b.pos) })
+		return w, nil, nil
+	}
+	var (
+		accepted []KnownID
+		moved    []movedHead
+	)
+	if !obstructed {
 		moved = w.movedHeads()
 		accepted = make([]KnownID, m)
 		for p, i := range sc.order {
 			accepted[p] = KnownID{ID: events[i].ID, Lamport: events[i].Lamport}
 		}
-	}
-	if prior != nil && prior.store != nil {
-		prior.store.mu.RUnlock()
-	}
-	if report != nil {
-		return nil, nil
 	}
 	rootDone.Wait()
 
@@ -294,11 +313,11 @@ func (c *Checker) run(prior *State, events []Event, report func(Violation) bool)
 		r.Members[p] = Member{ID: events[i].ID, Digest: sc.leaves[p]}
 	}
 	if obstructed {
-		c.obstruct(r, &w, v)
+		c.obstruct(r, w, v)
 	} else {
-		c.merge(r, &w, prior, accepted, moved)
+		c.merge(r, w, prior, accepted, moved)
 	}
-	return r, nil
+	return w, r, nil
 }
 
 // hashAll computes every input event's digest, payload check and sort key,
@@ -367,7 +386,6 @@ type walker struct {
 	prior  *State
 	events []Event
 	sc     *scratch
-	report func(Violation) bool
 }
 
 // violation is the first failure, in positions and ids.
@@ -403,9 +421,10 @@ func (w *walker) prevInStream(k streamKey) (int32, bool) {
 	return p, ok
 }
 
-// walk evaluates every distinct content. It returns the first violation, or
-// with a report function, reports each and returns none.
-func (w *walker) walk() (violation, bool) {
+// walk evaluates the built-in predicates over every distinct content. It
+// returns the first violation or, when all is not nil, appends every one to
+// it and returns none.
+func (w *walker) walk(all *[]violation) (violation, bool) {
 	sc := w.sc
 	var lamportOf = func(p int) uint64 { return w.ev(p).Lamport }
 	for p := range sc.order {
@@ -413,10 +432,11 @@ func (w *walker) walk() (violation, bool) {
 		i := sc.order[p]
 		k := makeStreamKey(e.NodeID, e.StreamID)
 		fail := func(v violation) bool {
-			if w.report == nil {
+			if all == nil {
 				return true
 			}
-			return !w.report(w.toViolation(v))
+			*all = append(*all, v)
+			return false
 		}
 		// 2001, 3001, 1002.
 		if !sc.payOK[i] && fail(violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}) {
@@ -477,13 +497,28 @@ func (w *walker) walk() (violation, bool) {
 				return v, true
 			}
 		}
+	}
+	return violation{}, false
+}
+
+// walkDomain evaluates the domain predicates, in ascending id, over the
+// distinct contents before position end. It returns the first violation or,
+// when all is not nil, appends every one to it.
+func (w *walker) walkDomain(end int, all *[]violation) (violation, bool) {
+	if len(w.c.domain) == 0 {
+		return violation{}, false
+	}
+	for p := range end {
+		e := w.ev(p)
 		for _, dp := range w.c.domain {
-			if dp.Violated(e, w.prior) {
-				v := violation{pred: dp.Entry().ID, pos: p, otherPos: -1}
-				if fail(v) {
-					return v, true
-				}
+			if !dp.Violated(e, w.prior) {
+				continue
 			}
+			v := violation{pred: dp.Entry().ID, pos: p, otherPos: -1}
+			if all == nil {
+				return v, true
+			}
+			*all = append(*all, v)
 		}
 	}
 	return violation{}, false
