@@ -401,6 +401,11 @@ func eventDigest(h *digest.Hasher, e *Event, scratch []byte) Hash {
 	for _, d := range e.Deps {
 		b = appendID(b, d)
 	}
+	if len(b)+len(e.Payload) <= cap(b) {
+		// The whole encoding fits the caller's buffer: one call, which
+		// takes the hasher's one-chunk fast path for small events.
+		return h.Sum1(append(b, e.Payload...))
+	}
 	h.Reset()
 	h.Write(b)
 	h.Write(e.Payload)

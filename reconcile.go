@@ -153,6 +153,10 @@ func (c *Checker) Diagnose(prior *State, events []Event) ([]Violation, error) {
 	return out, nil
 }
 
+// smallEvent is the encoded size up to which hashAll builds an event's whole
+// encoding in one buffer before hashing it; larger payloads are streamed.
+const smallEvent = 1024
+
 // scratch is the memory one Reconcile call works in; Checkers pool it.
 type scratch struct {
 	digests []Hash
@@ -327,7 +331,7 @@ func (c *Checker) hashAll(sc *scratch, events []Event) {
 	work := func(wh *workerHashers, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			e := &events[i]
-			wh.buf = slices.Grow(wh.buf[:0], eventHeaderLen+16*len(e.Deps))
+			wh.buf = slices.Grow(wh.buf[:0], min(e.EncodedLen(), smallEvent))
 			sc.digests[i] = eventDigest(wh.event, e, wh.buf)
 			sc.payOK[i] = digest.Plain(e.Payload) == e.PayloadHash
 			sc.keys[i] = sortKey{
@@ -606,11 +610,23 @@ func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, 
 		AcceptedIDsDigest: idsDigest,
 		FrontierDigest:    frontier,
 		HeadsDigest:       headsD,
-		Next:              prior.extend(accepted, moved, merged, frontier),
+		Next:              prior.extend(accepted, moved, merged, frontier, c.handOver(prior, sc)),
 	}
 }
 
 func (h Hash) slice() []byte { return h[:] }
+
+// handOver gives a merge from a State without history the batch's id table,
+// which already maps each accepted id to its canonical position, so the new
+// State need not build its own. The scratch starts a new table next time.
+func (c *Checker) handOver(prior *State, sc *scratch) *idTable {
+	if prior.storeOrNil() != nil {
+		return nil
+	}
+	t := sc.ids
+	sc.ids = idTable{}
+	return &t
+}
 
 func idsDigestOf(known []KnownID) Hash {
 	h := digest.New(digest.IDs)

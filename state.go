@@ -240,8 +240,11 @@ type movedHead struct {
 
 // extend returns the State after a Merge of accepted (in canonical order)
 // that moved heads. It appends to s's store when s is the newest State of
-// its lineage and forks it otherwise; s itself sees no change.
-func (s *State) extend(accepted []KnownID, heads []movedHead, merged, frontier Hash) *State {
+// its lineage and forks it otherwise; s itself sees no change. When s has
+// no store, index, if not nil, must map each accepted id to its position
+// in accepted: the new store takes it over instead of building its own, and
+// takes accepted too.
+func (s *State) extend(accepted []KnownID, heads []movedHead, merged, frontier Hash, index *idTable) *State {
 	next := &State{merged: merged, frontier: frontier}
 	if len(accepted) == 0 {
 		next.store, next.n = s.storeOrNil(), s.KnownCount()
@@ -257,8 +260,19 @@ func (s *State) extend(accepted []KnownID, heads []movedHead, merged, frontier H
 		}
 	} else {
 		st = &store{heads: make(map[streamKey][]headVersion, len(heads))}
-		st.index.reset(len(accepted))
-		st.mu.Lock()
+		for _, h := range heads {
+			st.heads[h.key] = []headVersion{{seq: h.pos, lamport: h.lam, id: h.id}}
+		}
+		if index != nil {
+			st.known, st.index = accepted, *index
+		} else {
+			st.known = accepted
+			st.index.reset(len(accepted))
+			for i, k := range accepted {
+				st.index.insert(k.ID, uint32(i))
+			}
+		}
+		return &State{store: st, n: len(st.known), merged: merged, frontier: frontier}
 	}
 	base := len(st.known)
 	st.known = append(st.known, accepted...)

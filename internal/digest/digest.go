@@ -41,12 +41,14 @@ func Context(purpose string) string { return "omega v1 " + purpose }
 // Hasher computes D(purpose, ·) for one purpose. The zero value is not usable;
 // call [New].
 type Hasher struct {
-	h *blake3.Hasher
+	h   *blake3.Hasher
+	key [8]uint32 // the derived context key, for the one-chunk fast path
 }
 
 // New returns a Hasher for purpose, ready to write.
 func New(purpose string) *Hasher {
-	return &Hasher{h: blake3.NewDeriveKey(Context(purpose))}
+	ctx := Context(purpose)
+	return &Hasher{h: blake3.NewDeriveKey(ctx), key: contextKey(ctx)}
 }
 
 // Reset discards everything written, keeping the derived context key.
@@ -63,6 +65,9 @@ func (h *Hasher) Sum() (out [Size]byte) {
 
 // Sum1 resets h, writes p and returns the digest: D(purpose, p).
 func (h *Hasher) Sum1(p []byte) [Size]byte {
+	if len(p) <= chunkLen {
+		return hashChunk(&h.key, flagDeriveKeyMaterial, p)
+	}
 	h.h.Reset()
 	h.h.Write(p)
 	return h.Sum()
@@ -70,6 +75,12 @@ func (h *Hasher) Sum1(p []byte) [Size]byte {
 
 // Sum2 returns D(purpose, a || b).
 func (h *Hasher) Sum2(a, b []byte) [Size]byte {
+	if len(a)+len(b) <= chunkLen {
+		var buf [chunkLen]byte
+		n := copy(buf[:], a)
+		n += copy(buf[n:], b)
+		return hashChunk(&h.key, flagDeriveKeyMaterial, buf[:n])
+	}
 	h.h.Reset()
 	h.h.Write(a)
 	h.h.Write(b)
@@ -87,4 +98,9 @@ func Of(purpose string, parts ...[]byte) [Size]byte {
 }
 
 // Plain returns the unkeyed BLAKE3-256 of p (SPEC 2's payload_hash).
-func Plain(p []byte) [Size]byte { return blake3.Sum256(p) }
+func Plain(p []byte) [Size]byte {
+	if len(p) <= chunkLen {
+		return hashChunk(&iv, 0, p)
+	}
+	return blake3.Sum256(p)
+}
