@@ -1,17 +1,15 @@
 package omega
 
-// idTable is an open-addressing hash table from EventID to a uint32 value,
-// with linear probing. It only grows: omega never deletes an id from a
-// State, and a batch's table lives for one call.
+// idTable is an open-addressing hash table, with linear probing, from the
+// ids of a []KnownID to their positions in it. Slots hold a position and a
+// 32-bit fingerprint of the id's hash, 8 bytes each, so a probe touches
+// little memory; the id itself is read from the slice only when the
+// fingerprint matches. It only grows: omega never forgets a known id, and a
+// batch's table lives for one call.
 type idTable struct {
-	slots []idSlot
+	slots []uint64 // (position+1) << 32 | fingerprint; 0 marks an empty slot
 	mask  uint64
 	n     int
-}
-
-type idSlot struct {
-	id  EventID
-	val uint32 // the value + 1; 0 marks an empty slot
 }
 
 // hashID mixes both halves of id so that sequential ids spread evenly.
@@ -34,68 +32,70 @@ func (t *idTable) reset(n int) {
 		t.slots = t.slots[:size]
 		clear(t.slots)
 	} else {
-		t.slots = make([]idSlot, size)
+		t.slots = make([]uint64, size)
 	}
 	t.mask = uint64(size - 1)
 	t.n = 0
 }
 
-// get returns the value of id.
-func (t *idTable) get(id EventID) (uint32, bool) {
+// get returns the position of id in keys, the slice t indexes.
+func (t *idTable) get(keys []KnownID, id EventID) (uint32, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
-	for i := hashID(id) & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		if s.val == 0 {
+	h := hashID(id)
+	fp := h >> 32
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
 			return 0, false
 		}
-		if s.id == id {
-			return s.val - 1, true
+		if s&0xffffffff == fp {
+			if p := uint32(s>>32) - 1; keys[p].ID == id {
+				return p, true
+			}
 		}
 	}
 }
 
-// insert stores v for id unless id is present; it returns the value id ends
-// up with and whether it was already present.
-func (t *idTable) insert(id EventID, v uint32) (uint32, bool) {
+// insert indexes keys[p].ID at position p unless the id is indexed
+// already; it returns the position the id ends up with and whether it was
+// there before.
+func (t *idTable) insert(keys []KnownID, p uint32) (uint32, bool) {
 	if 2*(t.n+1) > len(t.slots) {
-		t.grow()
+		t.grow(keys)
 	}
-	for i := hashID(id) & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		if s.val == 0 {
-			s.id, s.val = id, v+1
+	id := keys[p].ID
+	h := hashID(id)
+	fp := h >> 32
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			t.slots[i] = uint64(p+1)<<32 | fp
 			t.n++
-			return v, false
+			return p, false
 		}
-		if s.id == id {
-			return s.val - 1, true
+		if s&0xffffffff == fp {
+			if q := uint32(s>>32) - 1; keys[q].ID == id {
+				return q, true
+			}
 		}
 	}
 }
 
-func (t *idTable) grow() {
+func (t *idTable) grow(keys []KnownID) {
 	old := t.slots
-	size := 2 * len(old)
-	if size < 16 {
-		size = 16
-	}
-	t.slots = make([]idSlot, size)
+	size := max(2*len(old), 16)
+	t.slots = make([]uint64, size)
 	t.mask = uint64(size - 1)
 	for _, s := range old {
-		if s.val == 0 {
+		if s == 0 {
 			continue
 		}
-		i := hashID(s.id) & t.mask
-		for t.slots[i].val != 0 {
+		i := hashID(keys[uint32(s>>32)-1].ID) & t.mask
+		for t.slots[i] != 0 {
 			i = (i + 1) & t.mask
 		}
 		t.slots[i] = s
 	}
-}
-
-// clone returns a copy of t that shares no memory with it.
-func (t *idTable) clone() idTable {
-	return idTable{slots: append([]idSlot(nil), t.slots...), mask: t.mask, n: t.n}
 }

@@ -160,9 +160,8 @@ const smallEvent = 1024
 // scratch is the memory one Reconcile call works in; Checkers pool it.
 type scratch struct {
 	digests []Hash
-	payOK   []bool
 	keys    []sortKey
-	order   []int32 // input index of each distinct content, canonical order
+	keys2   []sortKey // radix sort buffer
 	leaves  []Hash
 	multi   []bool // per distinct content: another content shares its id
 	tree    []Hash
@@ -185,7 +184,14 @@ type sortKey struct {
 	nodeStrm uint64 // node_id << 16 | stream_id: compares as (node, stream)
 	hi, lo   uint64
 	idx      uint32
+	flags    uint8 // keyPayloadOK, keyHasDeps
 }
+
+// sortKey flags: what the walk needs to know of an event without reading it.
+const (
+	keyPayloadOK = 1 << iota // payload_hash is BLAKE3-256(payload)
+	keyHasDeps
+)
 
 func (c *Checker) getScratch() *scratch {
 	if s, ok := c.scratch.Get().(*scratch); ok {
@@ -226,31 +232,37 @@ func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, 
 
 	n := len(events)
 	sc.digests = grow(sc.digests, n)
-	sc.payOK = grow(sc.payOK, n)
 	sc.keys = grow(sc.keys, n)
 	c.hashAll(sc, events)
 	sortKeys(sc)
 
 	// Glue identical copies: equal keys and equal digests are equal
 	// canonical encodings.
-	sc.order = sc.order[:0]
+	// The distinct contents' keys are compacted to the front of sc.keys.
+	m := 0
 	for i, k := range sc.keys {
 		if i > 0 {
-			p := &sc.keys[i-1]
+			p := &sc.keys[m-1]
 			if k.lamport == p.lamport && k.nodeStrm == p.nodeStrm && k.hi == p.hi && k.lo == p.lo &&
 				sc.digests[k.idx] == sc.digests[p.idx] {
 				continue
 			}
 		}
-		sc.order = append(sc.order, int32(k.idx))
+		sc.keys[m] = k
+		m++
 	}
-	m := len(sc.order)
+	sc.keys = sc.keys[:m]
 	if m > MaxBatchContents {
 		return nil, nil, fmt.Errorf("%w: %d distinct contents, the limit is %d", ErrBatchTooLarge, m, MaxBatchContents)
 	}
 	sc.leaves = grow(sc.leaves, m)
-	for p, i := range sc.order {
-		sc.leaves[p] = sc.digests[i]
+	// known lists the distinct contents' ids and lamports in canonical
+	// order: the batch's id table indexes it, the walk reads lamports from
+	// it, and a Merge's next State takes it as the accepted ids.
+	known := make([]KnownID, m)
+	for p, k := range sc.keys {
+		sc.leaves[p] = sc.digests[k.idx]
+		known[p] = KnownID{ID: EventID{Hi: k.hi, Lo: k.lo}, Lamport: k.lamport}
 	}
 
 	// The trace root needs no predicate: compute it beside the walk.
@@ -275,7 +287,7 @@ func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, 
 	// prior's own (locking) methods. Domain predicates at a position come
 	// after the built-ins there, so a domain failure wins only before the
 	// first built-in one.
-	w := &walker{c: c, prior: prior, events: events, sc: sc}
+	w := &walker{c: c, prior: prior, events: events, known: known, sc: sc}
 	if prior != nil && prior.store != nil {
 		prior.store.mu.RLock()
 	}
@@ -295,16 +307,9 @@ func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, 
 		slices.SortStableFunc(*all, func(a, b violation) int { return cmp.Compare(a.pos, b.pos) })
 		return w, nil, nil
 	}
-	var (
-		accepted []KnownID
-		moved    []movedHead
-	)
+	var moved []movedHead
 	if !obstructed {
 		moved = w.movedHeads()
-		accepted = make([]KnownID, m)
-		for p, i := range sc.order {
-			accepted[p] = KnownID{ID: events[i].ID, Lamport: events[i].Lamport}
-		}
 	}
 	rootDone.Wait()
 
@@ -313,13 +318,13 @@ func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, 
 		TraceRoot:      root,
 		Members:        make([]Member, m),
 	}
-	for p, i := range sc.order {
-		r.Members[p] = Member{ID: events[i].ID, Digest: sc.leaves[p]}
+	for p, k := range known {
+		r.Members[p] = Member{ID: k.ID, Digest: sc.leaves[p]}
 	}
 	if obstructed {
 		c.obstruct(r, w, v)
 	} else {
-		c.merge(r, w, prior, accepted, moved)
+		c.merge(r, w, prior, known, moved)
 	}
 	return w, r, nil
 }
@@ -333,8 +338,15 @@ func (c *Checker) hashAll(sc *scratch, events []Event) {
 			e := &events[i]
 			wh.buf = slices.Grow(wh.buf[:0], min(e.EncodedLen(), smallEvent))
 			sc.digests[i] = eventDigest(wh.event, e, wh.buf)
-			sc.payOK[i] = digest.Plain(e.Payload) == e.PayloadHash
+			var flags uint8
+			if digest.Plain(e.Payload) == e.PayloadHash {
+				flags |= keyPayloadOK
+			}
+			if len(e.Deps) > 0 {
+				flags |= keyHasDeps
+			}
 			sc.keys[i] = sortKey{
+				flags:    flags,
 				lamport:  e.Lamport,
 				nodeStrm: uint64(e.NodeID)<<16 | uint64(e.StreamID),
 				hi:       e.ID.Hi,
@@ -362,7 +374,74 @@ func (c *Checker) hashAll(sc *scratch, events []Event) {
 }
 
 // sortKeys puts sc.keys in canonical order: key, then event digest.
-func sortKeys(sc *scratch) { slices.SortFunc(sc.keys, compareSortKeys(sc.digests)) }
+//
+// Input that is already in order (a node's own log, a replayed batch) costs
+// one pass. Otherwise large inputs are radix-sorted on lamport, the key's
+// most significant field, and each run of equal lamports is then sorted by
+// the full comparison; small inputs go straight to the comparison sort.
+func sortKeys(sc *scratch) {
+	keys := sc.keys
+	cmpf := compareSortKeys(sc.digests)
+	if slices.IsSortedFunc(keys, cmpf) {
+		return
+	}
+	if len(keys) < radixMin {
+		slices.SortFunc(keys, cmpf)
+		return
+	}
+	sc.keys2 = grow(sc.keys2, len(keys))
+	if radixByLamport(keys, sc.keys2) {
+		copy(keys, sc.keys2)
+	}
+	for lo := 0; lo < len(keys); {
+		hi := lo + 1
+		for hi < len(keys) && keys[hi].lamport == keys[lo].lamport {
+			hi++
+		}
+		if hi-lo > 1 {
+			slices.SortFunc(keys[lo:hi], cmpf)
+		}
+		lo = hi
+	}
+}
+
+// radixMin is the input size from which sortKeys radix-sorts.
+const radixMin = 1 << 12
+
+// radixByLamport stably sorts keys by lamport, least significant byte first,
+// skipping the bytes every key shares. It uses tmp (len(tmp) == len(keys))
+// and reports whether the result ended up in tmp rather than keys.
+func radixByLamport(keys, tmp []sortKey) (inTmp bool) {
+	var counts [8][256]int
+	for i := range keys {
+		l := keys[i].lamport
+		for b := range 8 {
+			counts[b][byte(l>>(8*b))]++
+		}
+	}
+	src, dst := keys, tmp
+	for b := range 8 {
+		c := &counts[b]
+		if c[byte(keys[0].lamport>>(8*b))] == len(keys) {
+			continue // every key has the same byte here
+		}
+		var offs [256]int
+		sum := 0
+		for v := range c {
+			offs[v] = sum
+			sum += c[v]
+		}
+		shift := 8 * b
+		for i := range src {
+			v := byte(src[i].lamport >> shift)
+			dst[offs[v]] = src[i]
+			offs[v]++
+		}
+		src, dst = dst, src
+		inTmp = !inTmp
+	}
+	return inTmp
+}
 
 func compareSortKeys(digests []Hash) func(a, b sortKey) int {
 	return func(a, b sortKey) int {
@@ -389,6 +468,7 @@ type walker struct {
 	c      *Checker
 	prior  *State
 	events []Event
+	known  []KnownID // ids and lamports of the distinct contents, canonical order
 	sc     *scratch
 }
 
@@ -401,18 +481,18 @@ type violation struct {
 	otherPos int     // position of the other event when it is in the batch, else -1
 }
 
-func (w *walker) ev(p int) *Event { return &w.events[w.sc.order[p]] }
+func (w *walker) ev(p int) *Event { return &w.events[w.sc.keys[p].idx] }
 
 // index builds the batch's id table (first content of each id in canonical
 // order) and marks ids held by more than one distinct content (3001).
 func (w *walker) index() {
 	sc := w.sc
-	m := len(sc.order)
+	m := len(sc.keys)
 	sc.ids.reset(m)
 	sc.multi = grow(sc.multi, m)
 	clear(sc.multi)
 	for p := range m {
-		if first, dup := sc.ids.insert(w.ev(p).ID, uint32(p)); dup {
+		if first, dup := sc.ids.insert(w.known, uint32(p)); dup {
 			sc.multi[first] = true
 			sc.multi[p] = true
 		}
@@ -430,11 +510,10 @@ func (w *walker) prevInStream(k streamKey) (int32, bool) {
 // it and returns none.
 func (w *walker) walk(all *[]violation) (violation, bool) {
 	sc := w.sc
-	var lamportOf = func(p int) uint64 { return w.ev(p).Lamport }
-	for p := range sc.order {
-		e := w.ev(p)
-		i := sc.order[p]
-		k := makeStreamKey(e.NodeID, e.StreamID)
+	for p := range sc.keys {
+		sk := &sc.keys[p]
+		lamport := sk.lamport
+		k := streamKey(sk.nodeStrm)
 		fail := func(v violation) bool {
 			if all == nil {
 				return true
@@ -443,37 +522,41 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 			return false
 		}
 		// 2001, 3001, 1002.
-		if !sc.payOK[i] && fail(violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}) {
+		if sk.flags&keyPayloadOK == 0 && fail(violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}) {
 			return violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}, true
 		}
 		if sc.multi[p] && fail(violation{pred: predicates.OverlapAgreement, pos: p, otherPos: -1}) {
 			return violation{pred: predicates.OverlapAgreement, pos: p, otherPos: -1}, true
 		}
-		if _, known := w.prior.lamportLocked2(e.ID); known && fail(violation{pred: predicates.EventUnique, pos: p, otherPos: -1}) {
+		if _, known := w.prior.lamportLocked2(w.known[p].ID); known && fail(violation{pred: predicates.EventUnique, pos: p, otherPos: -1}) {
 			return violation{pred: predicates.EventUnique, pos: p, otherPos: -1}, true
 		}
 		// 1001: the previous distinct content of the stream in the batch,
 		// else the prior head.
 		if q, ok := w.prevInStream(k); ok {
-			if lamportOf(int(q)) == e.Lamport {
-				v := violation{pred: predicates.LamportMonotonic, pos: p, other: w.ev(int(q)).ID, has: true, otherPos: int(q)}
+			if w.known[q].Lamport == lamport {
+				v := violation{pred: predicates.LamportMonotonic, pos: p, other: w.known[q].ID, has: true, otherPos: int(q)}
 				if fail(v) {
 					return v, true
 				}
 			}
-		} else if h, ok := w.prior.headLocked2(k); ok && e.Lamport <= h.Lamport {
+		} else if h, ok := w.prior.headLocked2(k); ok && lamport <= h.Lamport {
 			v := violation{pred: predicates.LamportMonotonic, pos: p, other: h.ID, has: true, otherPos: -1}
 			if fail(v) {
 				return v, true
 			}
 		}
 		sc.streams[k] = int32(p)
+		if sk.flags&keyHasDeps == 0 {
+			continue
+		}
+		e := w.ev(p)
 		// 1003 over every dependency, then 2002 over every dependency.
 		for _, d := range e.Deps {
 			var dl uint64
-			q, inBatch := sc.ids.get(d)
+			q, inBatch := sc.ids.get(w.known, d)
 			if inBatch {
-				dl = lamportOf(int(q))
+				dl = w.known[q].Lamport
 			} else if l, ok := w.prior.lamportLocked2(d); ok {
 				dl = l
 			} else {
@@ -490,7 +573,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 			}
 		}
 		for _, d := range e.Deps {
-			if _, inBatch := sc.ids.get(d); inBatch {
+			if _, inBatch := sc.ids.get(w.known, d); inBatch {
 				continue
 			}
 			if _, ok := w.prior.lamportLocked2(d); ok {
@@ -563,8 +646,7 @@ func (w *walker) toViolation(v violation) Violation {
 func (w *walker) movedHeads() []movedHead {
 	out := make([]movedHead, 0, len(w.sc.streams))
 	for k, p := range w.sc.streams {
-		e := w.ev(int(p))
-		out = append(out, movedHead{key: k, pos: int(p), lam: e.Lamport, id: e.ID})
+		out = append(out, movedHead{key: k, pos: int(p), lam: w.known[p].Lamport, id: w.known[p].ID})
 	}
 	slices.SortFunc(out, func(a, b movedHead) int { return cmp.Compare(a.key, b.key) })
 	return out
@@ -580,12 +662,12 @@ func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, 
 		h := digest.New(digest.Batch)
 		var buf [8192]byte
 		b := buf[:0]
-		for _, i := range sc.order {
+		for _, k := range sc.keys {
 			if len(b)+48 > len(buf) {
 				h.Write(b)
 				b = buf[:0]
 			}
-			e := &w.events[i]
+			e := &w.events[k.idx]
 			b = append(b, e.PayloadHash[:]...)
 			b = appendID(b, e.ID)
 		}
@@ -661,7 +743,7 @@ func (c *Checker) obstruct(r *Result, w *walker, v violation) {
 	switch {
 	case v.pred == predicates.OverlapAgreement:
 		id := w.ev(v.pos).ID
-		for p := v.pos; p < len(sc.order) && len(pos) < maxEvidence; p++ {
+		for p := v.pos; p < len(sc.keys) && len(pos) < maxEvidence; p++ {
 			if w.ev(p).ID == id {
 				pos = append(pos, p)
 			}

@@ -1,6 +1,8 @@
 package omega
 
 import (
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -66,4 +68,33 @@ func TestDomainPredicateReadsPriorDuringConcurrentMerge(t *testing.T) {
 		t.Fatal("Reconcile with a prior-reading domain predicate deadlocked beside a concurrent merge")
 	}
 	wg.Wait()
+}
+
+// sortKeys must give the comparison sort's order whichever path it takes.
+func TestSortKeysMatchesComparisonSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 100, radixMin - 1, radixMin, 3 * radixMin} {
+		for _, spread := range []uint64{1, 7, 1 << 20, 1 << 40, 1<<63 + 5} {
+			sc := &scratch{}
+			sc.keys = make([]sortKey, n)
+			sc.digests = make([]Hash, n)
+			for i := range sc.keys {
+				sc.keys[i] = sortKey{
+					lamport:  r.Uint64N(spread) + spread/2,
+					nodeStrm: r.Uint64N(4),
+					lo:       r.Uint64N(8),
+					idx:      uint32(i),
+				}
+				sc.digests[i][0] = byte(r.Uint32N(3))
+			}
+			want := slices.Clone(sc.keys)
+			slices.SortStableFunc(want, compareSortKeys(sc.digests))
+			sortKeys(sc)
+			for i := range want {
+				if compareSortKeys(sc.digests)(sc.keys[i], want[i]) != 0 {
+					t.Fatalf("n=%d spread=%d: sortKeys()[%d] = %+v, want %+v", n, spread, i, sc.keys[i], want[i])
+				}
+			}
+		}
+	}
 }

@@ -112,7 +112,7 @@ func (s *State) lamportLocked(id EventID) (uint64, bool) {
 	if s.store == nil {
 		return 0, false
 	}
-	i, ok := s.store.index.get(id)
+	i, ok := s.store.index.get(s.store.known, id)
 	if !ok || int(i) >= s.n {
 		return 0, false
 	}
@@ -211,7 +211,7 @@ func NewState(known []KnownID, heads []StreamHead, mergedStateHash, frontierDige
 	st := &store{known: slices.Clone(known), heads: make(map[streamKey][]headVersion, len(heads))}
 	st.index.reset(len(known))
 	for i, k := range st.known {
-		if _, dup := st.index.insert(k.ID, uint32(i)); dup {
+		if _, dup := st.index.insert(st.known, uint32(i)); dup {
 			return nil, fmt.Errorf("%w: id %v is known twice", ErrInvalidState, k.ID)
 		}
 	}
@@ -220,7 +220,7 @@ func NewState(known []KnownID, heads []StreamHead, mergedStateHash, frontierDige
 		if _, dup := st.heads[key]; dup {
 			return nil, fmt.Errorf("%w: stream (%d, %d) has two heads", ErrInvalidState, h.NodeID, h.StreamID)
 		}
-		i, ok := st.index.get(h.ID)
+		i, ok := st.index.get(st.known, h.ID)
 		if !ok || st.known[i].Lamport != h.Lamport {
 			return nil, fmt.Errorf("%w: head of stream (%d, %d) is not a known id with lamport %d", ErrInvalidState, h.NodeID, h.StreamID, h.Lamport)
 		}
@@ -268,16 +268,16 @@ func (s *State) extend(accepted []KnownID, heads []movedHead, merged, frontier H
 		} else {
 			st.known = accepted
 			st.index.reset(len(accepted))
-			for i, k := range accepted {
-				st.index.insert(k.ID, uint32(i))
+			for i := range accepted {
+				st.index.insert(st.known, uint32(i))
 			}
 		}
 		return &State{store: st, n: len(st.known), merged: merged, frontier: frontier}
 	}
 	base := len(st.known)
 	st.known = append(st.known, accepted...)
-	for i, k := range accepted {
-		st.index.insert(k.ID, uint32(base+i))
+	for i := range accepted {
+		st.index.insert(st.known, uint32(base+i))
 	}
 	for _, h := range heads {
 		st.heads[h.key] = append(st.heads[h.key], headVersion{seq: base + h.pos, lamport: h.lam, id: h.id})
@@ -303,12 +303,12 @@ func (s *State) fork() *store {
 		heads: make(map[streamKey][]headVersion, len(s.store.heads)),
 	}
 	st.index.reset(s.n)
-	for i, k := range st.known {
-		st.index.insert(k.ID, uint32(i))
+	for i := range st.known {
+		st.index.insert(st.known, uint32(i))
 	}
 	for k := range s.store.heads {
 		if h, ok := s.headLocked(k); ok {
-			i, _ := st.index.get(h.ID)
+			i, _ := st.index.get(st.known, h.ID)
 			st.heads[k] = []headVersion{{seq: int(i), lamport: h.Lamport, id: h.ID}}
 		}
 	}
