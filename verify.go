@@ -1,0 +1,244 @@
+package omega
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/omega-sheaf/omega/internal/digest"
+	"github.com/omega-sheaf/omega/internal/merkle"
+	"github.com/omega-sheaf/omega/predicates"
+)
+
+// ErrObstructionInvalid is returned by [Checker.VerifyObstruction] when an
+// obstruction's evidence does not establish its violation.
+var ErrObstructionInvalid = errors.New("omega: obstruction does not verify")
+
+func obstructionErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrObstructionInvalid, fmt.Sprintf(format, args...))
+}
+
+// VerifyObstruction re-checks an obstruction from its evidence alone, the
+// way a third party holding a certified obstruction does (SPEC 4): the
+// evidence digests, their canonical order, the conflict set, the overlap
+// context digest and the witness hash are recomputed, and the violated
+// predicate is evaluated again on the evidence.
+//
+// Violations that depend on history (1002, 2002, 1001 against a prior head,
+// 1003 against a prior-state dependency, and domain predicates) are checked
+// against prior, which the caller must trust: a merged state hash is a hash
+// chain, not a commitment to a State's contents, so prior must come from a
+// trusted snapshot or replay. prior's merged state hash must equal the
+// obstruction's prior_state_hash. A 2002 is checked as far as evidence can
+// go: e depends on the id and prior does not know it; that no event of the
+// batch carried it is what the certificate's signer vouches for.
+func (c *Checker) VerifyObstruction(r *Result, prior *State) error {
+	if r == nil || r.Kind != KindObstruction || r.Obstruction == nil {
+		return obstructionErr("not an obstruction")
+	}
+	o := r.Obstruction
+	if prior.MergedStateHash() != r.PriorStateHash {
+		return obstructionErr("prior state hash %v is not the trusted state's %v", r.PriorStateHash, prior.MergedStateHash())
+	}
+	if len(o.Evidence) == 0 || len(o.Evidence) != len(o.EvidenceDigests) {
+		return obstructionErr("%d evidence events for %d digests", len(o.Evidence), len(o.EvidenceDigests))
+	}
+	h := digest.New(digest.Event)
+	for i := range o.Evidence {
+		e := &o.Evidence[i]
+		if err := e.Validate(c.limits); err != nil {
+			return obstructionErr("evidence %d: %v", i, err)
+		}
+		if d := eventDigest(h, e, nil); d != o.EvidenceDigests[i] {
+			return obstructionErr("evidence %d has digest %v, listed as %v", i, d, o.EvidenceDigests[i])
+		}
+		if i > 0 {
+			prev := &o.Evidence[i-1]
+			if c := prev.Key().Compare(e.Key()); c > 0 || c == 0 && o.EvidenceDigests[i-1].Compare(o.EvidenceDigests[i]) >= 0 {
+				return obstructionErr("evidence %d is not after evidence %d in canonical order", i, i-1)
+			}
+		}
+	}
+	if !slices.IsSortedFunc(o.ConflictSet, EventID.Compare) || len(o.ConflictSet) == 0 || len(o.ConflictSet) > 2 ||
+		len(o.ConflictSet) == 2 && o.ConflictSet[0] == o.ConflictSet[1] {
+		return obstructionErr("conflict set %v is not one or two ascending ids", o.ConflictSet)
+	}
+	if d := Hash(digest.Of(digest.IDs, idsBytes(o.ConflictSet))); d != o.OverlapContextDigest {
+		return obstructionErr("overlap context digest %v, recomputed %v", o.OverlapContextDigest, d)
+	}
+	if w := obstructionWitness(o.Predicate, o.ConflictSet, o.EvidenceDigests); w != r.WitnessHash {
+		return obstructionErr("witness hash %v, recomputed %v", r.WitnessHash, w)
+	}
+	// Some evidence event e must violate the predicate with exactly this
+	// conflict set.
+	for i := range o.Evidence {
+		if c.violatedBy(o, i, prior) {
+			return nil
+		}
+	}
+	return obstructionErr("no evidence event violates predicate %d with conflict set %v", o.Predicate, o.ConflictSet)
+}
+
+// violatedBy reports whether evidence i, as e, violates o.Predicate with
+// o.ConflictSet, using the other evidence events and prior only.
+func (c *Checker) violatedBy(o *Obstruction, i int, prior *State) bool {
+	e := &o.Evidence[i]
+	others := func(yield func(*Event) bool) {
+		for j := range o.Evidence {
+			if j != i && !yield(&o.Evidence[j]) {
+				return
+			}
+		}
+	}
+	single := len(o.ConflictSet) == 1 && o.ConflictSet[0] == e.ID
+	pair := func(other EventID) bool {
+		want := []EventID{e.ID, other}
+		if other.Compare(e.ID) < 0 {
+			want = []EventID{other, e.ID}
+		}
+		return slices.Equal(want, o.ConflictSet)
+	}
+	switch o.Predicate {
+	case predicates.PayloadHashMatch:
+		return single && len(o.Evidence) == 1 && !e.PayloadHashOK()
+	case predicates.OverlapAgreement:
+		if !single || i != 0 || len(o.Evidence) < 2 {
+			return false
+		}
+		for x := range others {
+			if x.ID != e.ID {
+				return false
+			}
+		}
+		return true // digests are strictly ascending, so the contents differ
+	case predicates.EventUnique:
+		_, known := prior.Lamport(e.ID)
+		return single && len(o.Evidence) == 1 && known
+	case predicates.LamportMonotonic:
+		if len(o.Evidence) == 2 {
+			if i != 1 {
+				return false
+			}
+			prev := &o.Evidence[0]
+			return prev.NodeID == e.NodeID && prev.StreamID == e.StreamID && prev.Lamport == e.Lamport && pair(prev.ID)
+		}
+		h, ok := prior.Head(e.NodeID, e.StreamID)
+		return len(o.Evidence) == 1 && ok && e.Lamport <= h.Lamport && pair(h.ID)
+	case predicates.CausalOrder:
+		for _, d := range e.Deps {
+			if d == e.ID {
+				if single && len(o.Evidence) == 1 {
+					return true
+				}
+				continue
+			}
+			if !pair(d) {
+				continue
+			}
+			if len(o.Evidence) == 2 {
+				for x := range others {
+					if x.ID == d && x.Lamport >= e.Lamport {
+						return true
+					}
+				}
+				continue
+			}
+			if l, ok := prior.Lamport(d); ok && len(o.Evidence) == 1 && l >= e.Lamport {
+				return true
+			}
+		}
+		return false
+	case predicates.DependencyKnown:
+		if len(o.Evidence) != 1 {
+			return false
+		}
+		for _, d := range e.Deps {
+			if _, ok := prior.Lamport(d); !ok && d != e.ID && pair(d) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, dp := range c.domain {
+		if dp.Entry().ID == o.Predicate {
+			return single && len(o.Evidence) == 1 && dp.Violated(e, prior)
+		}
+	}
+	return false
+}
+
+// InclusionProof proves that an event was one of a batch's distinct
+// contents: its digest is leaf LeafIndex of the batch's trace tree of
+// TreeSize leaves (RFC 6962 section 2.1.1, with SPEC 4's node hash). Path
+// lists the sibling hashes from the leaf up.
+type InclusionProof struct {
+	EventDigest Hash
+	LeafIndex   uint64
+	TreeSize    uint64
+	Path        []Hash
+}
+
+// ErrNotIncluded is returned when an inclusion proof does not lead to the
+// trace root, or when a result has no such event.
+var ErrNotIncluded = errors.New("omega: event not included")
+
+// ProveInclusion returns the proof that the event with eventDigest is one
+// of r's members, checkable against r's trace root (a certificate's
+// trace_root_hash).
+func (r *Result) ProveInclusion(eventDigest Hash) (*InclusionProof, error) {
+	leaves := make([]Hash, len(r.Members))
+	idx := -1
+	for i, m := range r.Members {
+		leaves[i] = m.Digest
+		if m.Digest == eventDigest && idx < 0 {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return nil, fmt.Errorf("%w: no member has digest %v", ErrNotIncluded, eventDigest)
+	}
+	return &InclusionProof{
+		EventDigest: eventDigest,
+		LeafIndex:   uint64(idx),
+		TreeSize:    uint64(len(leaves)),
+		Path:        merkle.Prove(merkle.NewHasher(), leaves, idx),
+	}, nil
+}
+
+// Verify checks the proof against a trace root.
+func (p *InclusionProof) Verify(traceRoot Hash) error {
+	if !merkle.Check(merkle.NewHasher(), p.EventDigest, p.LeafIndex, p.TreeSize, p.Path, traceRoot) {
+		return fmt.Errorf("%w: proof for leaf %d of %d does not lead to %v", ErrNotIncluded, p.LeafIndex, p.TreeSize, traceRoot)
+	}
+	return nil
+}
+
+type inclusionProofJSON struct {
+	EventDigest Hash   `json:"event_digest"`
+	LeafIndex   uint64 `json:"leaf_index"`
+	TreeSize    uint64 `json:"tree_size"`
+	Path        []Hash `json:"path"`
+}
+
+// MarshalJSON writes {"event_digest","leaf_index","tree_size","path"}.
+func (p *InclusionProof) MarshalJSON() ([]byte, error) {
+	path := p.Path
+	if path == nil {
+		path = []Hash{}
+	}
+	return json.Marshal(inclusionProofJSON{p.EventDigest, p.LeafIndex, p.TreeSize, path})
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes, refusing unknown fields.
+func (p *InclusionProof) UnmarshalJSON(b []byte) error {
+	var v inclusionProofJSON
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&v); err != nil {
+		return fmt.Errorf("omega: inclusion proof: %w", err)
+	}
+	*p = InclusionProof(v)
+	return nil
+}
