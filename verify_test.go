@@ -46,7 +46,10 @@ func TestVerifyObstructionProperty(t *testing.T) {
 			func(o *omega.Obstruction, r *omega.Result) { o.Evidence[0].MonoTSNs++ },
 			func(o *omega.Obstruction, r *omega.Result) { o.ConflictSet[0].Lo++ },
 			func(o *omega.Obstruction, r *omega.Result) { o.Predicate = predicates.DependencyKnown + o.Predicate%2 },
-			func(o *omega.Obstruction, r *omega.Result) { o.Evidence = o.Evidence[:0]; o.EvidenceDigests = o.EvidenceDigests[:0] },
+			func(o *omega.Obstruction, r *omega.Result) {
+				o.Evidence = o.Evidence[:0]
+				o.EvidenceDigests = o.EvidenceDigests[:0]
+			},
 		}
 		i := rapid.IntRange(0, len(tampered)-1).Draw(t, "tamper")
 		cp := *r
