@@ -1,0 +1,106 @@
+package omega
+
+import (
+	"bytes"
+	"errors"
+	"runtime"
+	"testing"
+)
+
+// FuzzDecodeEvent: the binary decoder never panics, refuses with an
+// *EventError, and whatever it accepts re-encodes to exactly its input.
+func FuzzDecodeEvent(f *testing.F) {
+	basic := Event{ID: ID64(1), NodeID: 7, StreamID: 2, Lamport: 10, MonoTSNs: 1000, Kind: 1, Deps: []EventID{{Hi: 2, Lo: 1}}, Payload: []byte("hello")}
+	enc, _ := basic.MarshalBinary()
+	f.Add(enc)
+	f.Add(enc[:79])
+	f.Add(append(enc[:len(enc):len(enc)], 0))
+	f.Add(make([]byte, 80))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		lim := Limits{MaxDeps: 1000, MaxPayload: 1 << 16}
+		e, err := DecodeEvent(b, lim)
+		if err != nil {
+			var fe *EventError
+			if !errors.As(err, &fe) || !errors.Is(err, ErrMalformedEvent) {
+				t.Fatalf("DecodeEvent error %v is not an *EventError", err)
+			}
+			return
+		}
+		again, err := e.MarshalBinary()
+		if err != nil {
+			t.Fatalf("MarshalBinary after decode: %v", err)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("decode then encode changed the bytes:\n in %x\nout %x", b, again)
+		}
+		if err := e.Validate(lim); err != nil {
+			t.Fatalf("decoded event fails Validate: %v", err)
+		}
+	})
+}
+
+// Every truncated prefix of an encoding is refused, naming a field.
+func TestDecodeEventTruncated(t *testing.T) {
+	e := Event{ID: ID64(9), Deps: []EventID{ID64(1), ID64(2)}, Payload: []byte("payload")}
+	enc, _ := e.MarshalBinary()
+	for n := range len(enc) {
+		_, err := DecodeEvent(enc[:n], Limits{})
+		var fe *EventError
+		if !errors.As(err, &fe) {
+			t.Fatalf("DecodeEvent(%d of %d bytes) = %v, want an *EventError", n, len(enc), err)
+		}
+		if fe.Field == "" {
+			t.Errorf("DecodeEvent(%d of %d bytes) = %v, want a named field", n, len(enc), err)
+		}
+	}
+	if _, err := DecodeEvent(append(enc, 0), Limits{}); !errors.Is(err, ErrMalformedEvent) {
+		t.Errorf("DecodeEvent(trailing byte) = %v, want ErrMalformedEvent", err)
+	}
+}
+
+func TestDecodeEventLimits(t *testing.T) {
+	e := Event{ID: ID64(9), Deps: make([]EventID, 3), Payload: make([]byte, 10)}
+	enc, _ := e.MarshalBinary()
+	for _, tc := range []struct {
+		lim   Limits
+		field string
+	}{
+		{Limits{MaxDeps: 2}, "deps_count"},
+		{Limits{MaxPayload: 9}, "payload_len"},
+	} {
+		_, err := DecodeEvent(enc, tc.lim)
+		var fe *EventError
+		if !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("DecodeEvent with %+v = %v, want a %s error", tc.lim, err, tc.field)
+		}
+	}
+	// A huge declared payload with no bytes behind it is refused without
+	// allocating it.
+	big := append([]byte(nil), enc[:80]...)
+	big[44], big[45], big[46], big[47] = 0xff, 0xff, 0xff, 0x00
+	big[42], big[43] = 0, 0
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := DecodeEvent(big, Limits{})
+	runtime.ReadMemStats(&after)
+	if allocated := after.TotalAlloc - before.TotalAlloc; !errors.Is(err, ErrMalformedEvent) || allocated > 4096 {
+		t.Errorf("DecodeEvent(16 MiB declared, 0 present) = %v after allocating %d bytes, want an error and no big allocation", err, allocated)
+	}
+}
+
+func TestEventIDDecimal(t *testing.T) {
+	for _, s := range []string{"0", "1", "18446744073709551615", "18446744073709551616", "36893488147419103233", "340282366920938463463374607431768211455"} {
+		id, err := ParseEventID(s)
+		if err != nil {
+			t.Fatalf("ParseEventID(%q) = %v", s, err)
+		}
+		if got := id.String(); got != s {
+			t.Errorf("ParseEventID(%q).String() = %q", s, got)
+		}
+	}
+	for _, s := range []string{"", "-1", "+1", "01", " 1", "1.0", "1e3", "340282366920938463463374607431768211456", "x"} {
+		if _, err := ParseEventID(s); err == nil {
+			t.Errorf("ParseEventID(%q) = nil error, want one", s)
+		}
+	}
+}
