@@ -1,0 +1,92 @@
+// Package omega reconciles event batches from many nodes deterministically
+// into a Merge or an Obstruction with evidence, bound to the exact checker,
+// schema and predicate catalog that decided it, and keeps events and
+// decisions in a crash-safe binary frame log.
+//
+// The byte formats, digests and checker semantics follow the omega design
+// contract (SPEC); section numbers below refer to it. Results are pure
+// functions of their inputs: no clock, no randomness, no map iteration and
+// no goroutine scheduling reaches a result byte.
+//
+// # Events
+//
+// An [Event] has a u128 [EventID], a node, a stream, a lamport clock, a
+// payload and the ids it depends on. [Event.AppendBinary] writes its
+// canonical encoding (SPEC 3), [DecodeEvent] reads one under [Limits], and
+// [Event.Digest] is D("event", encoding). [DecodeEventsJSON] reads the JSON
+// forms, strictly: every failure is an [*EventError] naming the field and
+// the event's position. Canonical order ([CompareEvents]) is the ordering
+// key (lamport, node, stream, id), then the event digest.
+//
+// # Reconciling
+//
+// A [Checker] decides batches under one [Binding]; [NewChecker] with nil
+// options uses the six built-in predicates of catalog version 1 (package
+// predicates). [Checker.Reconcile] takes a prior [State] (nil is genesis)
+// and a batch and returns an [Output]: the [Result] and the binding that
+// made it. Identical copies of an event are glued first; the distinct
+// contents are walked in canonical order evaluating 2001, 3001, 1002, 1001,
+// 1003, 2002 and then the domain predicates, and the first failure is the
+// obstruction. A Merge carries the next State; the prior State never
+// changes. [Checker.Diagnose] lists every violation instead of the first.
+//
+//	c, _ := omega.NewChecker(nil)
+//	out, err := c.Reconcile(omega.Genesis(), events)
+//	if err != nil { ... }            // a malformed event or an oversized batch
+//	if out.Result.Kind == omega.KindMerge {
+//		next := out.Result.Merge.Next
+//		...
+//	}
+//
+// Domain predicates ([DomainPredicate], ids 4000-4999) are values passed in
+// [CheckerOptions]; their catalog entries change the binding's catalog
+// hash. A domain predicate sees the event and the prior State only, and is
+// called without any lock of omega held.
+//
+// [Checker.VerifyObstruction] re-checks an obstruction from its evidence
+// and a trusted prior State, and [Result.ProveInclusion] proves that one
+// event was a member of a batch, against its trace root
+// ([InclusionProof.Verify]).
+//
+// # States
+//
+// A [State] holds the known ids with their lamports, the stream heads, the
+// merged state hash and the frontier digest. Successive States share one
+// append-only history, so a Merge costs O(batch) however long the history
+// is; a second successor of the same State (a fork) copies the history it
+// needs once. States are immutable and safe for concurrent use. A lineage
+// holds at most 2^32-1 known ids.
+//
+// # Frame log
+//
+// The .omega frame log (SPEC 5) is a 64-byte [Header] and CRC-checked
+// frames. [OpenFrameLog] opens a log for append, recovering it first: it
+// truncates a torn tail and refuses corruption followed by data.
+// [FrameWriter] buffers appends and makes them durable with Sync under a
+// [SyncPolicy]; after a failed write or fsync it stays failed. Readers come
+// in two shapes: [FrameReader] over an io.Reader and the zero-copy
+// [FrameScanner] over a byte slice. [Recover] reports the valid prefix and
+// whether the tail is clean, torn ([ErrTornTail]) or corrupt
+// ([ErrCorrupt]).
+//
+// # Decisions where SPEC is silent
+//
+//   - Identical copies are recognised by equal ordering keys and equal event
+//     digests; equal digests stand for equal canonical encodings.
+//   - For 1001 against a prior head, the evidence is e alone, even when the
+//     batch also holds a content with the head's id: "the other event" of
+//     SPEC 4's evidence rule is the previous event of e's stream in the batch.
+//   - Reconcile returns an error, not an obstruction, for an event over
+//     [Limits] and for a batch over [MaxBatchContents] distinct contents.
+//   - A 2002 obstruction verifies from its evidence as far as evidence can go:
+//     e depends on the missing id and the prior State does not know it.
+//
+// # Performance
+//
+// Reconcile sorts compact ordering keys rather than events (radix on lamport
+// for large shuffled batches), hashes payloads and events on all of the
+// checker's workers, computes the trace root beside the predicate walk, and
+// hashes one-chunk inputs with an unrolled BLAKE3 compression that gives
+// the bytes of github.com/zeebo/blake3, which it uses for longer inputs.
+// Results never depend on the number of workers.
+package omega

@@ -1,0 +1,110 @@
+package omega_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/omega-sheaf/omega"
+)
+
+func event(id uint64, node uint32, lamport uint64, payload string, deps ...uint64) omega.Event {
+	e := omega.Event{
+		ID:          omega.ID64(id),
+		NodeID:      node,
+		Lamport:     lamport,
+		PayloadHash: blake3.Sum256([]byte(payload)),
+		Deps:        []omega.EventID{},
+		Payload:     []byte(payload),
+	}
+	for _, d := range deps {
+		e.Deps = append(e.Deps, omega.ID64(d))
+	}
+	return e
+}
+
+// Reconcile a batch from genesis, then a second batch against the State the
+// first one yields.
+func ExampleChecker_Reconcile() {
+	c, err := omega.NewChecker(nil)
+	if err != nil {
+		panic(err)
+	}
+	out, err := c.Reconcile(omega.Genesis(), []omega.Event{
+		event(3, 1, 2, "c", 2),
+		event(1, 1, 1, "a"),
+		event(2, 2, 1, "b"),
+	})
+	if err != nil {
+		panic(err)
+	}
+	r := out.Result
+	fmt.Println(r.Kind, r.AcceptedIDs(), r.Merge.MergedStateHash)
+
+	// Event 4 repeats lamport 2 on stream (1, 0), whose head is event 3.
+	out, err = c.Reconcile(r.Merge.Next, []omega.Event{event(4, 1, 2, "d")})
+	if err != nil {
+		panic(err)
+	}
+	o := out.Result.Obstruction
+	fmt.Println(out.Result.Kind, o.Predicate, o.ConflictSet)
+	// Output:
+	// merge [1 2 3] 16ca67640176c9f35ccf8cbb9bee896e863dfe84071ff892bbf2f1f7aa87be9e
+	// obstruction 1001 [3 4]
+}
+
+// A third party holding an obstruction's evidence and a trusted prior State
+// re-checks it; a holder of one event proves it was in the batch.
+func ExampleChecker_VerifyObstruction() {
+	c, _ := omega.NewChecker(nil)
+	bad := event(10, 1, 1, "x")
+	bad.PayloadHash = omega.Hash{} // violates 2001
+	out, _ := c.Reconcile(nil, []omega.Event{bad, event(11, 2, 1, "y")})
+	fmt.Println(out.Result.Obstruction.Predicate, c.VerifyObstruction(out.Result, nil))
+
+	ok := event(11, 2, 1, "y")
+	proof, _ := out.Result.ProveInclusion(ok.Digest())
+	fmt.Println(proof.LeafIndex, proof.TreeSize, proof.Verify(out.Result.TraceRoot))
+	// Output:
+	// 2001 <nil>
+	// 1 2 <nil>
+}
+
+// Write EVENT frames to a log and read them back.
+func ExampleFrameWriter() {
+	var buf bytes.Buffer
+	w, err := omega.NewFrameWriter(&buf, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}, nil)
+	if err != nil {
+		panic(err)
+	}
+	for _, e := range []omega.Event{event(1, 1, 1, "a"), event(2, 1, 2, "b", 1)} {
+		enc, _ := e.MarshalBinary()
+		if _, err := w.Append(omega.FrameEvent, enc); err != nil {
+			panic(err)
+		}
+	}
+	if err := w.Sync(); err != nil {
+		panic(err)
+	}
+
+	s := omega.NewFrameScanner(buf.Bytes(), nil)
+	for {
+		f, err := s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			panic(err)
+		}
+		e, err := omega.DecodeEvent(f.Payload, omega.Limits{})
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(f.Offset, f.Type, e.ID, string(e.Payload))
+	}
+	// Output:
+	// 64 EVENT 1 a
+	// 157 EVENT 2 b
+}
