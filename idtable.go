@@ -62,11 +62,15 @@ func (t *idTable) get(keys []KnownID, id EventID) (uint32, bool) {
 // already; it returns the position the id ends up with and whether it was
 // there before.
 func (t *idTable) insert(keys []KnownID, p uint32) (uint32, bool) {
+	return t.insertHashed(keys, p, hashID(keys[p].ID))
+}
+
+// insertHashed is insert with h = hashID(keys[p].ID) computed by the caller.
+func (t *idTable) insertHashed(keys []KnownID, p uint32, h uint64) (uint32, bool) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow(keys)
 	}
 	id := keys[p].ID
-	h := hashID(id)
 	fp := h >> 32
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -162,6 +163,8 @@ type scratch struct {
 	digests []Hash
 	keys    []sortKey
 	keys2   []sortKey // radix sort buffer
+	hashes  []uint64  // id hashes, for filling a large id table
+	perm    []uint32  // positions in id table fill order
 	leaves  []Hash
 	multi   []bool // per distinct content: another content shares its id
 	tree    []Hash
@@ -491,14 +494,61 @@ func (w *walker) index() {
 	sc.ids.reset(m)
 	sc.multi = grow(sc.multi, m)
 	clear(sc.multi)
-	for p := range m {
-		if first, dup := sc.ids.insert(w.known, uint32(p)); dup {
+	insert := func(p uint32, h uint64) {
+		if first, dup := sc.ids.insertHashed(w.known, p, h); dup {
 			sc.multi[first] = true
 			sc.multi[p] = true
 		}
 	}
 	clear(sc.streams)
+	w.fillIndex(insert, m >= indexBucketsMin)
 }
+
+// fillIndex inserts every distinct content's id, in canonical order, or
+// with bucketed, in an order that keeps a large table's writes local.
+func (w *walker) fillIndex(insert func(p uint32, h uint64), bucketed bool) {
+	sc := w.sc
+	m := len(sc.keys)
+	if !bucketed {
+		for p := range m {
+			insert(uint32(p), hashID(w.known[p].ID))
+		}
+		return
+	}
+	// A large table is filled region by region: the ids are bucketed by
+	// the top bits of their home slot (a stable counting sort, so equal ids
+	// keep their canonical order and the first stays first), and each
+	// bucket's inserts then stay within a cache-sized stretch of the table.
+	sc.hashes = grow(sc.hashes, m)
+	sc.perm = grow(sc.perm, m)
+	shift := uint(bits.Len64(sc.ids.mask)) - indexBucketBits
+	var offs [1 << indexBucketBits]int
+	for p := range m {
+		h := hashID(w.known[p].ID)
+		sc.hashes[p] = h
+		offs[(h&sc.ids.mask)>>shift]++
+	}
+	sum := 0
+	for b, c := range offs {
+		offs[b] = sum
+		sum += c
+	}
+	for p, h := range sc.hashes {
+		b := (h & sc.ids.mask) >> shift
+		sc.perm[offs[b]] = uint32(p)
+		offs[b]++
+	}
+	for _, p := range sc.perm {
+		insert(p, sc.hashes[p])
+	}
+}
+
+// index fills batches of at least indexBucketsMin contents bucket by bucket,
+// in 2^indexBucketBits buckets.
+const (
+	indexBucketsMin = 1 << 15
+	indexBucketBits = 10
+)
 
 func (w *walker) prevInStream(k streamKey) (int32, bool) {
 	p, ok := w.sc.streams[k]

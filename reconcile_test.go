@@ -98,3 +98,38 @@ func TestSortKeysMatchesComparisonSort(t *testing.T) {
 		}
 	}
 }
+
+// Filling the batch id table bucket by bucket gives the same table contents
+// and the same 3001 marks as filling it in canonical order.
+func TestFillIndexBucketedMatchesSequential(t *testing.T) {
+	const m = 5000
+	known := make([]KnownID, m)
+	r := rand.New(rand.NewPCG(5, 6))
+	for p := range known {
+		known[p] = KnownID{ID: EventID{Hi: r.Uint64N(3), Lo: r.Uint64N(3 * m)}, Lamport: uint64(p)}
+	}
+	fill := func(bucketed bool) (*scratch, []bool) {
+		sc := &scratch{keys: make([]sortKey, m)}
+		w := &walker{known: known, sc: sc}
+		sc.ids.reset(m)
+		multi := make([]bool, m)
+		w.fillIndex(func(p uint32, h uint64) {
+			if first, dup := sc.ids.insertHashed(known, p, h); dup {
+				multi[first], multi[p] = true, true
+			}
+		}, bucketed)
+		return sc, multi
+	}
+	seq, seqMulti := fill(false)
+	buck, buckMulti := fill(true)
+	if !slices.Equal(seqMulti, buckMulti) {
+		t.Fatal("bucketed fill marks other ids as shared than the sequential fill")
+	}
+	for p, k := range known {
+		a, okA := seq.ids.get(known, k.ID)
+		b, okB := buck.ids.get(known, k.ID)
+		if !okA || !okB || a != b || known[a].ID != k.ID {
+			t.Fatalf("id %v (position %d): sequential fill finds %d %v, bucketed %d %v", k.ID, p, a, okA, b, okB)
+		}
+	}
+}

@@ -748,4 +748,10 @@ func TestReferenceLargeBatch(t *testing.T) {
 	if out := compareWithReference(t, c, nil, genesis, late); out.Result.Kind != omega.KindObstruction {
 		t.Fatalf("Reconcile(%d events, the last with a missing dependency) = %v, want obstruction", n, out.Result.Kind)
 	}
+	diverging := append(slices.Clone(batch), batch[n-3])
+	diverging[n].MonoTSNs++
+	out := compareWithReference(t, c, nil, genesis, diverging)
+	if o := out.Result.Obstruction; o == nil || o.Predicate != 3001 || o.Event != batch[n-3].ID {
+		t.Fatalf("Reconcile(%d events and a diverging copy of event %d) = %+v, want 3001 at it", n, n-3, o)
+	}
 }
