@@ -412,6 +412,10 @@ func eventDigest(h *digest.Hasher, e *Event, scratch []byte) Hash {
 	return h.Sum()
 }
 
+// PayloadHash returns BLAKE3-256(payload), the payload_hash an event with
+// that payload must carry (SPEC 2).
+func PayloadHash(payload []byte) Hash { return digest.Plain(payload) }
+
 // PayloadHashOK reports whether PayloadHash is BLAKE3-256(Payload).
 func (e *Event) PayloadHashOK() bool { return digest.Plain(e.Payload) == e.PayloadHash }
 

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/omega-sheaf/omega"
+)
+
+// Limits of generate-events' flags.
+const (
+	maxGenerateCount = 1 << 24
+	maxNodes         = 1 << 20
+	maxStreams       = 1 << 16 // stream ids are u16
+	depWindow        = 64      // dependencies are drawn among this many recent events
+	baseMonoTSNs     = 1_700_000_000_000_000_000
+)
+
+type generateOpts struct {
+	output  string
+	count   int
+	nodes   int
+	streams int
+	seed    uint64
+}
+
+func (o *generateOpts) declare(fs *flag.FlagSet) {
+	fs.StringVar(&o.output, "output", "", "the file to write: an .omega frame log when it ends in .omega, else a JSON array (required)")
+	fs.IntVar(&o.count, "count", 0, "the number of events, 1.."+strconv.Itoa(maxGenerateCount)+" (required)")
+	fs.IntVar(&o.nodes, "nodes", 4, "the number of nodes, 1.."+strconv.Itoa(maxNodes))
+	fs.IntVar(&o.streams, "streams", 2, "the number of streams per node, 1.."+strconv.Itoa(maxStreams))
+	fs.Uint64Var(&o.seed, "seed", 0, "the seed of the generator")
+}
+
+func generateFlags(fs *flag.FlagSet) { new(generateOpts).declare(fs) }
+
+type generateOutput struct {
+	Status  string `json:"status"`
+	Command string `json:"command"`
+	Output  string `json:"output"`
+	Count   int    `json:"count"`
+	Nodes   int    `json:"nodes"`
+	Streams int    `json:"streams"`
+	Seed    uint64 `json:"seed"`
+	Format  string `json:"format"`
+}
+
+func runGenerate(args []string) ([]byte, error) {
+	var o generateOpts
+	fs := newFlagSet("generate-events")
+	o.declare(fs)
+	if err := parseFlags(fs, args, "output", "count"); err != nil {
+		return nil, err
+	}
+	switch {
+	case o.count < 1 || o.count > maxGenerateCount:
+		return nil, usageErrorf("generate-events: --count %d out of range 1..%d", o.count, maxGenerateCount)
+	case o.nodes < 1 || o.nodes > maxNodes:
+		return nil, usageErrorf("generate-events: --nodes %d out of range 1..%d", o.nodes, maxNodes)
+	case o.streams < 1 || o.streams > maxStreams:
+		return nil, usageErrorf("generate-events: --streams %d out of range 1..%d", o.streams, maxStreams)
+	}
+	format := "json"
+	write := writeEventsJSON
+	if strings.HasSuffix(o.output, ".omega") {
+		format, write = "omega", writeEventsLog
+	}
+	if err := write(o.output, newGenerator(o)); err != nil {
+		return nil, err
+	}
+	return marshal(generateOutput{"ok", "generate-events", o.output, o.count, o.nodes, o.streams, o.seed, format}), nil
+}
+
+// generator draws a batch that merges from genesis. Each node keeps a Lamport
+// clock: an event's lamport is one more than the larger of its node's clock
+// and its dependencies' lamports, so dependencies are strictly lower and each
+// stream, which belongs to one node, strictly increases.
+type generator struct {
+	rng     *rand.Rand
+	count   int
+	streams int
+	next    int      // index of the next event
+	clock   []uint64 // per node: the Lamport clock
+	mono    []uint64 // per node: the monotonic clock
+	recent  [depWindow]omega.KnownID
+	deps    []omega.EventID
+}
+
+func newGenerator(o generateOpts) *generator {
+	g := &generator{
+		// The second PCG word is fixed: the events depend on --seed alone.
+		rng:     rand.New(rand.NewPCG(o.seed, 0x6f6d656761)),
+		count:   o.count,
+		streams: o.streams,
+		clock:   make([]uint64, o.nodes),
+		mono:    make([]uint64, o.nodes),
+	}
+	for n := range g.mono {
+		g.mono[n] = baseMonoTSNs + uint64(n)*1000
+	}
+	return g
+}
+
+// nextEvent returns the next event, or false after the last. The event's
+// lists are reused by the following call.
+func (g *generator) nextEvent() (omega.Event, bool) {
+	if g.next == g.count {
+		return omega.Event{}, false
+	}
+	i := g.next
+	g.next++
+	node := g.rng.IntN(len(g.clock))
+	stream := g.rng.IntN(g.streams)
+	lamport := g.clock[node]
+	g.deps = g.deps[:0]
+	if avail := min(i, depWindow); avail > 0 && g.rng.IntN(2) == 0 {
+		// Up to three distinct dependencies among the recent events.
+		want := 1 + g.rng.IntN(3)
+	draw:
+		for range want {
+			d := g.recent[(i-1-g.rng.IntN(avail))%depWindow]
+			for _, have := range g.deps {
+				if have == d.ID {
+					continue draw
+				}
+			}
+			g.deps = append(g.deps, d.ID)
+			lamport = max(lamport, d.Lamport)
+		}
+	}
+	lamport++
+	g.clock[node] = lamport
+	g.mono[node] += 1 + g.rng.Uint64N(1_000_000)
+	id := omega.ID64(uint64(i) + 1)
+	g.recent[i%depWindow] = omega.KnownID{ID: id, Lamport: lamport}
+	payload := []byte("event-" + strconv.Itoa(i+1) + " node-" + strconv.Itoa(node+1) + " stream-" + strconv.Itoa(stream))
+	return omega.Event{
+		ID:       id,
+		NodeID:   uint32(node + 1),
+		StreamID: uint16(stream),
+		Lamport:  lamport,
+		MonoTSNs: g.mono[node],
+		Kind:     uint16(1 + g.rng.IntN(4)),
+		// The SPEC defines payload_hash as plain BLAKE3-256 of the payload.
+		PayloadHash: omega.PayloadHash(payload),
+		Deps:        g.deps,
+		Payload:     payload,
+	}, true
+}
+
+// writeEventsJSON writes a JSON array, one event per line.
+func writeEventsJSON(path string, g *generator) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, f.Close()) }()
+	w := bufio.NewWriterSize(f, 1<<16)
+	buf := []byte("[\n")
+	for first := true; ; first = false {
+		e, ok := g.nextEvent()
+		if !ok {
+			break
+		}
+		if !first {
+			buf = append(buf, ",\n"...)
+		}
+		buf = e.AppendJSON(buf)
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+		buf = buf[:0]
+	}
+	if _, err := w.WriteString("\n]\n"); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// writeEventsLog writes a new frame log of EVENT frames, replacing any file
+// at path, and syncs it.
+func writeEventsLog(path string, g *generator) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, f.Close()) }()
+	fw, err := omega.NewFrameWriter(f, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}, nil)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for {
+		e, ok := g.nextEvent()
+		if !ok {
+			break
+		}
+		if buf, err = e.AppendBinary(buf[:0]); err != nil {
+			return err
+		}
+		if _, err := fw.Append(omega.FrameEvent, buf); err != nil {
+			return err
+		}
+	}
+	return fw.Close() // syncs; f is closed by the deferred call
+}

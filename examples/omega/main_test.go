@@ -1,0 +1,764 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/omega-sheaf/omega"
+)
+
+// result is one run of the command: its exit code, its output decoded, and
+// the raw line.
+type result struct {
+	code int
+	obj  map[string]any
+	raw  []byte
+}
+
+// omegaCmd runs the command in-process and checks what every output must be:
+// one JSON object and a newline; on success "status":"ok" and "command"
+// first, on failure exactly the four fields of SPEC section 9, in order.
+func omegaCmd(t *testing.T, args ...string) result {
+	t.Helper()
+	var out bytes.Buffer
+	code := run(args, &out)
+	raw := out.Bytes()
+	if len(raw) == 0 || raw[len(raw)-1] != '\n' || bytes.Count(raw, []byte("\n")) != 1 {
+		t.Fatalf("omega %q wrote %q, want one line ending in a newline", args, raw)
+	}
+	keys, obj := decodeObject(t, raw)
+	command := ""
+	if len(args) > 0 {
+		command = args[0]
+	}
+	if code == 0 {
+		if len(keys) < 2 || keys[0] != "status" || keys[1] != "command" || obj["status"] != "ok" {
+			t.Fatalf("omega %q: exit 0 with %s, want status ok and command first", args, raw)
+		}
+		return result{code, obj, raw}
+	}
+	if want := []string{"status", "exit_code", "command", "error"}; !reflect.DeepEqual(keys, want) {
+		t.Fatalf("omega %q: error keys %q, want %q", args, keys, want)
+	}
+	if obj["status"] != "error" || obj["exit_code"] != json.Number(strconv.Itoa(code)) || obj["command"] != command || obj["error"] == "" {
+		t.Fatalf("omega %q = exit %d, %s: want status error, exit_code %d, command %q and an error", args, code, raw, code, command)
+	}
+	return result{code, obj, raw}
+}
+
+// decodeObject decodes a JSON object, with numbers as json.Number, and lists
+// its top-level keys in order.
+func decodeObject(t *testing.T, raw []byte) ([]string, map[string]any) {
+	t.Helper()
+	var obj map[string]any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&obj); err != nil {
+		t.Fatalf("output %q is not a JSON object: %v", raw, err)
+	}
+	var keys []string
+	d = json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if _, err := d.Token(); err != nil { // '{'
+		t.Fatal(err)
+	}
+	for d.More() {
+		k, err := d.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k.(string))
+		var skip json.RawMessage
+		if err := d.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys, obj
+}
+
+// field returns obj's member at a dotted path.
+func field(t *testing.T, obj map[string]any, path string) any {
+	t.Helper()
+	var v any = obj
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("%s: %v is not an object", path, v)
+		}
+		if v, ok = m[k]; !ok {
+			t.Fatalf("no field %s in %v", path, obj)
+		}
+	}
+	return v
+}
+
+func num(t *testing.T, v any) int64 {
+	t.Helper()
+	n, err := v.(json.Number).Int64()
+	if err != nil {
+		t.Fatalf("%v is not an integer", v)
+	}
+	return n
+}
+
+// checkerOutput returns the raw checker_output of a reconcile output.
+func checkerOutput(t *testing.T, raw []byte) string {
+	t.Helper()
+	var v struct {
+		CheckerOutput json.RawMessage `json:"checker_output"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	return string(v.CheckerOutput)
+}
+
+func generate(t *testing.T, path string, count int, extra ...string) {
+	t.Helper()
+	args := append([]string{"generate-events", "--output", path, "--count", strconv.Itoa(count)}, extra...)
+	if r := omegaCmd(t, args...); r.code != 0 {
+		t.Fatalf("generate-events: %s", r.raw)
+	}
+}
+
+func TestGenerateEventsDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	for _, ext := range []string{".json", ".omega"} {
+		t.Run(ext, func(t *testing.T) {
+			read := func(name string, args ...string) []byte {
+				p := filepath.Join(dir, name+ext)
+				generate(t, p, 300, args...)
+				b, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			a := read("a", "--seed", "7", "--nodes", "5", "--streams", "3")
+			b := read("b", "--seed", "7", "--nodes", "5", "--streams", "3")
+			c := read("c", "--seed", "8", "--nodes", "5", "--streams", "3")
+			if !bytes.Equal(a, b) {
+				t.Errorf("generate-events --seed 7 twice gave different files")
+			}
+			if bytes.Equal(a, c) {
+				t.Errorf("generate-events --seed 7 and --seed 8 gave the same file")
+			}
+		})
+	}
+}
+
+func TestGenerateEventsShape(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "e.json")
+	generate(t, p, 50, "--nodes", "3", "--streams", "2", "--seed", "1")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 52 || lines[0] != "[" || lines[51] != "]" {
+		t.Fatalf("JSON array of 50 events has %d lines, want [, one per event, ]", len(lines))
+	}
+	events, err := omega.DecodeEventsJSON(b, omega.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, deps := map[uint32]bool{}, 0
+	for i, e := range events {
+		if e.ID != omega.ID64(uint64(i)+1) || e.NodeID < 1 || e.NodeID > 3 || e.StreamID > 1 || !e.PayloadHashOK() {
+			t.Fatalf("event %d = %+v: want id %d, node 1..3, stream 0..1, correct payload hash", i, e, i+1)
+		}
+		nodes[e.NodeID] = true
+		deps += len(e.Deps)
+	}
+	if len(nodes) != 3 || deps == 0 {
+		t.Errorf("50 events over %d nodes with %d dependencies, want 3 nodes and some dependencies", len(nodes), deps)
+	}
+}
+
+func TestReconcileGenerated(t *testing.T) {
+	dir := t.TempDir()
+	const n = 1000
+	jsonPath, logPath := filepath.Join(dir, "e.json"), filepath.Join(dir, "e.omega")
+	generate(t, jsonPath, n, "--seed", "42", "--nodes", "6")
+	generate(t, logPath, n, "--seed", "42", "--nodes", "6")
+
+	// The same events as JSON lines.
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jl []byte
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSuffix(line, ",")
+		if line != "[" && line != "]" && line != "" {
+			jl = append(jl, line+"\n"...)
+		}
+	}
+	linesPath := filepath.Join(dir, "e.jsonl")
+	if err := os.WriteFile(linesPath, jl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var want string
+	for _, in := range []string{jsonPath, logPath, linesPath} {
+		r := omegaCmd(t, "reconcile", "--input", in, "--batch-id", "3", "--replay-seed", "99")
+		if r.code != 0 {
+			t.Fatalf("reconcile %s: %s", in, r.raw)
+		}
+		if k := field(t, r.obj, "checker_output.result.kind"); k != "merge" {
+			t.Fatalf("reconcile %s: kind %v, want merge: %s", in, k, r.raw)
+		}
+		if c := num(t, field(t, r.obj, "checker_output.result.accepted_count")); c != n {
+			t.Errorf("reconcile %s: accepted_count %d, want %d", in, c, n)
+		}
+		if num(t, r.obj["batch_id"]) != 3 || num(t, r.obj["replay_seed"]) != 99 {
+			t.Errorf("reconcile %s: batch_id %v, replay_seed %v, want 3 and 99", in, r.obj["batch_id"], r.obj["replay_seed"])
+		}
+		if _, ok := r.obj["tail"]; ok {
+			t.Errorf("reconcile %s: tail reported for a clean input", in)
+		}
+		got := checkerOutput(t, r.raw)
+		if want == "" {
+			want = got
+		} else if got != want {
+			t.Errorf("reconcile %s: checker_output differs from the JSON array's", in)
+		}
+	}
+}
+
+func TestReconcileOutputFile(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "e.json"), filepath.Join(dir, "result.json")
+	generate(t, in, 20)
+	r := omegaCmd(t, "reconcile", "--input", in, "--batch-id", "12", "--replay-seed", "5", "--output", out)
+	if r.code != 0 {
+		t.Fatal(string(r.raw))
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(b, []byte("\n")) != 1 || !bytes.HasSuffix(b, []byte("\n")) {
+		t.Errorf("--output file is not one line")
+	}
+	keys, obj := decodeObject(t, b)
+	if want := []string{"batch_id", "replay_seed", "result", "binding"}; !reflect.DeepEqual(keys, want) {
+		t.Fatalf("--output file keys %q, want %q", keys, want)
+	}
+	if num(t, obj["batch_id"]) != 12 || num(t, obj["replay_seed"]) != 5 {
+		t.Errorf("--output file: batch_id %v, replay_seed %v, want 12 and 5", obj["batch_id"], obj["replay_seed"])
+	}
+	co := field(t, r.obj, "checker_output").(map[string]any)
+	if !reflect.DeepEqual(obj["result"], co["result"]) || !reflect.DeepEqual(obj["binding"], co["binding"]) {
+		t.Errorf("--output file's result and binding differ from the printed checker_output")
+	}
+}
+
+// specVector returns the named vector of testdata/spec_vectors.json.
+func specVector(t *testing.T, name string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/spec_vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Vectors []map[string]any `json:"vectors"`
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&file); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range file.Vectors {
+		if v["name"] == name {
+			return v
+		}
+	}
+	t.Fatalf("no vector %s in spec_vectors.json", name)
+	return nil
+}
+
+func writeJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReconcileSpecVector(t *testing.T) {
+	v := specVector(t, "merge_genesis_3_events")
+	batch := field(t, v, "inputs.batch")
+	want := field(t, v, "outputs.result")
+	in := filepath.Join(t.TempDir(), "batch.json")
+	writeJSON(t, in, batch)
+	r := omegaCmd(t, "reconcile", "--input", in, "--batch-id", "1", "--replay-seed", "99")
+	if r.code != 0 {
+		t.Fatal(string(r.raw))
+	}
+	if got := field(t, r.obj, "checker_output.result"); !reflect.DeepEqual(got, want) {
+		t.Errorf("reconcile merge_genesis_3_events: result\n%v\nwant\n%v", got, want)
+	}
+	wantBinding, err := json.Marshal(omega.DefaultBinding())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wb := decodeObject(t, wantBinding)
+	if got := field(t, r.obj, "checker_output.binding"); !reflect.DeepEqual(got, any(wb)) {
+		t.Errorf("reconcile binding %v, want DefaultBinding %v", got, wb)
+	}
+}
+
+// TestReconcileOriginalForms feeds the vector batch in the original system's
+// JSON forms: hashes and payloads as byte arrays, ids as decimal strings.
+func TestReconcileOriginalForms(t *testing.T) {
+	v := specVector(t, "merge_genesis_3_events")
+	dir := t.TempDir()
+	canonical := filepath.Join(dir, "canonical.json")
+	writeJSON(t, canonical, field(t, v, "inputs.batch"))
+	events, err := os.ReadFile(canonical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []map[string]any
+	d := json.NewDecoder(bytes.NewReader(events))
+	d.UseNumber()
+	if err := d.Decode(&batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range batch {
+		h, err := omega.ParseHash(e["payload_hash"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashInts := make([]int, len(h))
+		for i, c := range h {
+			hashInts[i] = int(c)
+		}
+		e["payload_hash"] = hashInts
+		var payload []byte
+		if err := json.Unmarshal([]byte(strconv.Quote(e["payload"].(string))), &payload); err != nil {
+			t.Fatal(err)
+		}
+		payloadInts := make([]int, len(payload))
+		for i, c := range payload {
+			payloadInts[i] = int(c)
+		}
+		e["payload"] = payloadInts
+		e["event_id"] = e["event_id"].(json.Number).String()
+		var deps []string
+		for _, dep := range e["deps"].([]any) {
+			deps = append(deps, dep.(json.Number).String())
+		}
+		e["deps"] = deps
+		if deps == nil {
+			e["deps"] = []string{}
+		}
+	}
+	original := filepath.Join(dir, "original.json")
+	writeJSON(t, original, batch)
+	if b, _ := os.ReadFile(original); !bytes.Contains(b, []byte(`"event_id":"3"`)) || !bytes.Contains(b, []byte(`"payload":[99]`)) {
+		t.Fatalf("test input not in the original forms: %s", b)
+	}
+	a := omegaCmd(t, "reconcile", "--input", canonical, "--batch-id", "1")
+	b := omegaCmd(t, "reconcile", "--input", original, "--batch-id", "1")
+	if a.code != 0 || b.code != 0 {
+		t.Fatalf("reconcile: %s\n%s", a.raw, b.raw)
+	}
+	if checkerOutput(t, a.raw) != checkerOutput(t, b.raw) {
+		t.Errorf("the original forms give another checker_output:\n%s\nwant\n%s", b.raw, a.raw)
+	}
+}
+
+func TestReconcileObstruction(t *testing.T) {
+	v := specVector(t, "merge_genesis_3_events")
+	batch := field(t, v, "inputs.batch").([]any)
+	batch[1].(map[string]any)["payload_hash"] = strings.Repeat("00", 32) // event 1
+	in := filepath.Join(t.TempDir(), "bad.json")
+	writeJSON(t, in, batch)
+	r := omegaCmd(t, "reconcile", "--input", in, "--batch-id", "1")
+	if r.code != 0 {
+		t.Fatalf("an obstruction is a result, not an error: %s", r.raw)
+	}
+	if k, p := field(t, r.obj, "checker_output.result.kind"), field(t, r.obj, "checker_output.result.violated_predicate_id"); k != "obstruction" || p != json.Number("2001") {
+		t.Errorf("reconcile with a wrong payload hash: %v %v, want an obstruction of 2001", k, p)
+	}
+}
+
+func TestReconcileDecodeErrors(t *testing.T) {
+	good := `{"event_id":%d,"node_id":1,"stream_id":0,"lamport":%d,"mono_ts_ns":0,"event_kind":0,"flags":0,"payload_hash":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262","deps":[],"payload":""}`
+	ev := func(i int) string { return fmt.Sprintf(good, i+1, i+1) }
+	tests := []struct {
+		name, input, field, pos string
+	}{
+		{"fraction", "[" + ev(0) + "," + ev(1) + "," + strings.Replace(ev(2), `"lamport":3`, `"lamport":3.5`, 1) + "]", "lamport", "event 2"},
+		{"unknown field", ev(0) + "\n" + strings.Replace(ev(1), `"flags":0`, `"flags":0,"color":1`, 1) + "\n", "color", "event 1"},
+		{"null", "[" + strings.Replace(ev(0), `"deps":[]`, `"deps":null`, 1) + "]", "deps", "event 0"},
+		{"bad hash", "[" + ev(0) + "," + strings.Replace(ev(1), `"payload_hash":"af`, `"payload_hash":"zz`, 1) + "]", "payload_hash", "event 1"},
+		{"repeated key", "[" + strings.Replace(ev(0), `"flags":0`, `"flags":0,"flags":0`, 1) + "]", "flags", "event 0"},
+	}
+	dir := t.TempDir()
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := filepath.Join(dir, strconv.Itoa(i)+".json")
+			if err := os.WriteFile(in, []byte(tc.input), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := omegaCmd(t, "reconcile", "--input", in, "--batch-id", "1")
+			msg, _ := r.obj["error"].(string)
+			if r.code != 10 || !strings.Contains(msg, tc.field) || !strings.Contains(msg, tc.pos+":") {
+				t.Errorf("reconcile %s = exit %d, %q; want exit 10 naming %s and %s", tc.name, r.code, msg, tc.field, tc.pos)
+			}
+		})
+	}
+}
+
+// logFile holds a frame log being built by a test.
+type logFile struct {
+	buf     bytes.Buffer
+	w       *omega.FrameWriter
+	offsets []int64
+}
+
+func newLog(t *testing.T, hdr omega.Header) *logFile {
+	t.Helper()
+	l := &logFile{}
+	w, err := omega.NewFrameWriter(&l.buf, hdr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.w = w
+	return l
+}
+
+func boundHeader() omega.Header {
+	return omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
+}
+
+func (l *logFile) add(t *testing.T, typ omega.FrameType, payload []byte) {
+	t.Helper()
+	off, err := l.w.Append(typ, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.offsets = append(l.offsets, off)
+}
+
+// events appends n events of the bench workload as EVENT frames.
+func (l *logFile) events(t *testing.T, n int) {
+	t.Helper()
+	for _, e := range benchEvents(n) {
+		b, err := e.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.add(t, omega.FrameEvent, b)
+	}
+}
+
+func (l *logFile) bytes(t *testing.T) []byte {
+	t.Helper()
+	if err := l.w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Clone(l.buf.Bytes())
+}
+
+func writeFile(t *testing.T, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "log.omega")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestIngest(t *testing.T) {
+	l := newLog(t, boundHeader())
+	l.events(t, 5)
+	clean := l.bytes(t)
+	end := int64(len(clean))
+
+	torn := clean[:len(clean)-7]
+
+	corrupt := bytes.Clone(clean)
+	mid := l.offsets[2]
+	corrupt[mid+12+3] ^= 0x40 // a payload byte of the middle frame: its CRC fails
+
+	zero := newLog(t, omega.Header{SchemaVersion: omega.SchemaVersion})
+	zero.events(t, 2)
+
+	tests := []struct {
+		name   string
+		log    []byte
+		frames int64
+		tail   string
+		offset int64
+		bound  bool
+	}{
+		{"clean", clean, 5, "clean", end, true},
+		{"torn", torn, 4, "torn", l.offsets[4], true},
+		{"corrupt", corrupt, 2, "corrupt", mid, true},
+		{"zero schema hash", zero.bytes(t), 2, "clean", zero.w.Size(), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeFile(t, tc.log)
+			r := omegaCmd(t, "ingest", "--input", p)
+			if r.code != 0 {
+				t.Fatalf("ingest: %s", r.raw)
+			}
+			frames := num(t, r.obj["frames"])
+			byType := num(t, field(t, r.obj, "frames_by_type.EVENT"))
+			off := num(t, r.obj["tail_offset"])
+			tailBytes := num(t, r.obj["malformed_tail_bytes"])
+			valid := num(t, r.obj["valid_bytes_after_header"])
+			if frames != tc.frames || byType != tc.frames || r.obj["tail"] != tc.tail || off != tc.offset {
+				t.Errorf("ingest = %d frames (%d EVENT), tail %v at %d; want %d, %s at %d", frames, byType, r.obj["tail"], off, tc.frames, tc.tail, tc.offset)
+			}
+			if valid != off-omega.HeaderSize || tailBytes != int64(len(tc.log))-off {
+				t.Errorf("ingest: valid_bytes_after_header %d, malformed_tail_bytes %d; want %d, %d", valid, tailBytes, off-omega.HeaderSize, int64(len(tc.log))-off)
+			}
+			if _, hasReason := r.obj["reason"]; hasReason != (tc.tail != "clean") {
+				t.Errorf("ingest: reason present %v, want it exactly when the tail is not clean", hasReason)
+			}
+			if b := field(t, r.obj, "header.schema_bound"); b != tc.bound {
+				t.Errorf("ingest: schema_bound %v, want %v", b, tc.bound)
+			}
+			if r.obj["torn_header"] != false {
+				t.Errorf("ingest: torn_header %v, want false", r.obj["torn_header"])
+			}
+		})
+	}
+
+	t.Run("bad header", func(t *testing.T) {
+		bad := bytes.Clone(clean)
+		bad[4] = 'X'
+		if r := omegaCmd(t, "ingest", "--input", writeFile(t, bad)); r.code != 10 {
+			t.Errorf("ingest of a bad magic = exit %d, want 10: %s", r.code, r.raw)
+		}
+	})
+	t.Run("other schema", func(t *testing.T) {
+		other := newLog(t, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.Hash{1}})
+		other.events(t, 1)
+		r := omegaCmd(t, "ingest", "--input", writeFile(t, other.bytes(t)))
+		if r.code != 10 || !strings.Contains(r.obj["error"].(string), "schema") {
+			t.Errorf("ingest of another schema hash = exit %d, %s; want 10 and the schema mismatch", r.code, r.raw)
+		}
+	})
+	t.Run("torn header", func(t *testing.T) {
+		r := omegaCmd(t, "ingest", "--input", writeFile(t, clean[:20]))
+		if r.code != 0 || r.obj["torn_header"] != true || r.obj["tail"] != "torn" || num(t, r.obj["frames"]) != 0 {
+			t.Errorf("ingest of a header cut short = %s, want exit 0, torn_header, tail torn, no frames", r.raw)
+		}
+	})
+}
+
+// TestIngestGolden runs ingest over the frame-log goldens and compares with
+// what recovery.json records for each.
+func TestIngestGolden(t *testing.T) {
+	const dir = "../../testdata/logfmt"
+	b, err := os.ReadFile(filepath.Join(dir, "recovery.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var golden map[string]map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&golden); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range golden {
+		t.Run(name, func(t *testing.T) {
+			r := omegaCmd(t, "ingest", "--input", filepath.Join(dir, name+".omega"))
+			if _, isErr := want["error"]; isErr {
+				if r.code != 10 {
+					t.Errorf("ingest = exit %d, want 10: %s", r.code, r.raw)
+				}
+				return
+			}
+			if r.code != 0 {
+				t.Fatalf("ingest: %s", r.raw)
+			}
+			got := map[string]any{
+				"schema_version":           field(t, r.obj, "header.schema_version"),
+				"schema_hash":              field(t, r.obj, "header.schema_hash"),
+				"schema_bound":             field(t, r.obj, "header.schema_bound"),
+				"torn_header":              r.obj["torn_header"],
+				"frames_by_type":           r.obj["frames_by_type"],
+				"valid_bytes_after_header": r.obj["valid_bytes_after_header"],
+				"malformed_tail_bytes":     r.obj["malformed_tail_bytes"],
+				"tail":                     r.obj["tail"],
+				"tail_offset":              r.obj["tail_offset"],
+			}
+			if reason, ok := want["reason"]; ok {
+				got["reason"] = r.obj["reason"]
+				want["reason"] = reason
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("ingest %s =\n%v\nwant\n%v", name, got, want)
+			}
+		})
+	}
+}
+
+func TestReconcileFrameLog(t *testing.T) {
+	l := newLog(t, boundHeader())
+	l.events(t, 6)
+	clean := l.bytes(t)
+
+	t.Run("torn", func(t *testing.T) {
+		r := omegaCmd(t, "reconcile", "--input", writeFile(t, clean[:len(clean)-3]), "--batch-id", "1")
+		if r.code != 0 || r.obj["tail"] != "torn" || num(t, r.obj["tail_offset"]) != l.offsets[5] {
+			t.Fatalf("reconcile of a torn log = %s, want exit 0, tail torn at %d", r.raw, l.offsets[5])
+		}
+		if c := num(t, field(t, r.obj, "checker_output.result.accepted_count")); c != 5 {
+			t.Errorf("reconcile of a torn log accepted %d, want the 5 complete frames", c)
+		}
+	})
+	t.Run("torn header", func(t *testing.T) {
+		r := omegaCmd(t, "reconcile", "--input", writeFile(t, make([]byte, omega.HeaderSize)), "--batch-id", "1")
+		if r.code != 0 || r.obj["tail"] != "torn" || num(t, field(t, r.obj, "checker_output.result.accepted_count")) != 0 {
+			t.Errorf("reconcile of a zeroed header = %s, want exit 0, an empty merge and tail torn", r.raw)
+		}
+	})
+	t.Run("corrupt", func(t *testing.T) {
+		corrupt := bytes.Clone(clean)
+		corrupt[l.offsets[3]+20] ^= 1
+		if r := omegaCmd(t, "reconcile", "--input", writeFile(t, corrupt), "--batch-id", "1"); r.code != 10 {
+			t.Errorf("reconcile of a corrupt log = exit %d, want 10: %s", r.code, r.raw)
+		}
+	})
+	t.Run("other frame type", func(t *testing.T) {
+		m := newLog(t, boundHeader())
+		m.events(t, 2)
+		m.add(t, omega.FrameBatch, make([]byte, 40))
+		r := omegaCmd(t, "reconcile", "--input", writeFile(t, m.bytes(t)), "--batch-id", "1")
+		if r.code != 10 || !strings.Contains(r.obj["error"].(string), "BATCH") {
+			t.Errorf("reconcile of a log with a BATCH frame = exit %d, %s; want 10 naming the frame", r.code, r.raw)
+		}
+	})
+	t.Run("bad event", func(t *testing.T) {
+		m := newLog(t, boundHeader())
+		m.events(t, 1)
+		m.add(t, omega.FrameEvent, make([]byte, 50)) // shorter than the 80 fixed bytes
+		r := omegaCmd(t, "reconcile", "--input", writeFile(t, m.bytes(t)), "--batch-id", "1")
+		if msg, _ := r.obj["error"].(string); r.code != 10 || !strings.Contains(msg, "event 1") {
+			t.Errorf("reconcile of a log with a short event = exit %d, %q; want 10 naming event 1", r.code, msg)
+		}
+	})
+	t.Run("unbound", func(t *testing.T) {
+		m := newLog(t, omega.Header{SchemaVersion: omega.SchemaVersion})
+		m.events(t, 1)
+		if r := omegaCmd(t, "reconcile", "--input", writeFile(t, m.bytes(t)), "--batch-id", "1"); r.code != 10 {
+			t.Errorf("reconcile of an unbound log = exit %d, want 10: %s", r.code, r.raw)
+		}
+	})
+	t.Run("bad magic", func(t *testing.T) {
+		bad := bytes.Clone(clean)
+		bad[3] = 'X'
+		r := omegaCmd(t, "reconcile", "--input", writeFile(t, bad), "--batch-id", "1")
+		if msg, _ := r.obj["error"].(string); r.code != 10 || !strings.Contains(msg, "header") {
+			t.Errorf("reconcile of a bad magic = exit %d, %q; want 10 and a header error", r.code, msg)
+		}
+	})
+}
+
+func TestBench(t *testing.T) {
+	r := omegaCmd(t, "bench", "--events", "2000", "--runs", "2", "--workers", "1")
+	if r.code != 0 {
+		t.Fatal(string(r.raw))
+	}
+	keys, _ := decodeObject(t, r.raw)
+	want := []string{"status", "command", "events", "runs", "workers", "events_per_sec", "ns_per_event", "best_ns_per_event", "allocs_per_event", "bytes_per_event", "kind"}
+	if !reflect.DeepEqual(keys, want) {
+		t.Fatalf("bench keys %q, want %q", keys, want)
+	}
+	if num(t, r.obj["events"]) != 2000 || num(t, r.obj["runs"]) != 2 || num(t, r.obj["workers"]) != 1 || r.obj["kind"] != "merge" {
+		t.Errorf("bench = %s", r.raw)
+	}
+	for _, k := range []string{"events_per_sec", "ns_per_event", "best_ns_per_event", "bytes_per_event"} {
+		if f, err := r.obj[k].(json.Number).Float64(); err != nil || f <= 0 {
+			t.Errorf("bench %s = %v, want a positive number", k, r.obj[k])
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"reconcile", "--help"}} {
+		if r := omegaCmd(t, args...); r.code != 0 || len(r.obj["commands"].([]any)) == 0 {
+			t.Errorf("omega %q = %s, want exit 0 and the commands", args, r.raw)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "e.json")
+	generate(t, events, 3)
+	missing := filepath.Join(dir, "missing.json")
+	tests := []struct {
+		args []string
+		code int
+	}{
+		{nil, 50},
+		{[]string{"frobnicate"}, 50},
+		{[]string{"certify", "--result", events}, 50},
+		{[]string{"reconcile", "--bogus", "1"}, 50},
+		{[]string{"reconcile", "--input", events}, 50},
+		{[]string{"reconcile", "--input", events, "--batch-id", "x"}, 50},
+		{[]string{"reconcile", "--input", events, "--batch-id", "1", "extra"}, 50},
+		{[]string{"reconcile", "--input", missing, "--batch-id", "1"}, 50},
+		{[]string{"reconcile", "--input", events, "--batch-id", "0"}, 10},
+		{[]string{"reconcile", "--input", events, "--batch-id", "1", "--output", filepath.Join(dir, "no", "such", "dir")}, 50},
+		{[]string{"ingest"}, 50},
+		{[]string{"ingest", "--input", missing}, 50},
+		{[]string{"generate-events", "--output", filepath.Join(dir, "g.json")}, 50},
+		{[]string{"generate-events", "--output", filepath.Join(dir, "g.json"), "--count", "0"}, 50},
+		{[]string{"generate-events", "--output", filepath.Join(dir, "g.json"), "--count", "16777217"}, 50},
+		{[]string{"generate-events", "--output", filepath.Join(dir, "g.json"), "--count", "5", "--nodes", "0"}, 50},
+		{[]string{"generate-events", "--output", filepath.Join(dir, "g.json"), "--count", "5", "--streams", "65537"}, 50},
+		{[]string{"bench", "--events", "0"}, 50},
+		{[]string{"bench", "--events", "1048577"}, 50},
+		{[]string{"bench", "--runs", "0"}, 50},
+	}
+	for _, tc := range tests {
+		if r := omegaCmd(t, tc.args...); r.code != tc.code {
+			t.Errorf("omega %q = exit %d, want %d: %s", tc.args, r.code, tc.code, r.raw)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{&omega.EventError{Index: 1, Field: "lamport", Reason: "x"}, 10},
+		{fmt.Errorf("wrapped: %w", omega.ErrBadHeader), 10},
+		{fmt.Errorf("wrapped: %w", omega.ErrSchemaMismatch), 10},
+		{&omega.BindingError{}, 10},
+		{&omega.FrameError{Err: omega.ErrCorrupt}, 10},
+		{omega.ErrBatchTooLarge, 10},
+		{inputErrorf("x"), 10},
+		{usageErrorf("x"), 50},
+		{io.ErrUnexpectedEOF, 50},
+		{os.ErrNotExist, 50},
+	}
+	for _, tc := range tests {
+		if got := exitCode(tc.err); got != tc.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
