@@ -394,18 +394,42 @@ func sortKeys(sc *scratch) {
 	}
 	sc.keys2 = grow(sc.keys2, len(keys))
 	if radixByLamport(keys, sc.keys2) {
-		copy(keys, sc.keys2)
+		sc.keys, sc.keys2 = sc.keys2, sc.keys
+		keys = sc.keys
 	}
 	for lo := 0; lo < len(keys); {
 		hi := lo + 1
 		for hi < len(keys) && keys[hi].lamport == keys[lo].lamport {
 			hi++
 		}
-		if hi-lo > 1 {
+		if hi-lo > 12 {
 			slices.SortFunc(keys[lo:hi], cmpf)
+		} else {
+			insertionSortRun(keys[lo:hi], sc.digests)
 		}
 		lo = hi
 	}
+}
+
+// insertionSortRun sorts a short run of keys that share their lamport.
+func insertionSortRun(run []sortKey, digests []Hash) {
+	for i := 1; i < len(run); i++ {
+		for j := i; j > 0 && lessSameLamport(&run[j], &run[j-1], digests); j-- {
+			run[j], run[j-1] = run[j-1], run[j]
+		}
+	}
+}
+
+func lessSameLamport(a, b *sortKey, digests []Hash) bool {
+	switch {
+	case a.nodeStrm != b.nodeStrm:
+		return a.nodeStrm < b.nodeStrm
+	case a.hi != b.hi:
+		return a.hi < b.hi
+	case a.lo != b.lo:
+		return a.lo < b.lo
+	}
+	return digests[a.idx].Compare(digests[b.idx]) < 0
 }
 
 // radixMin is the input size from which sortKeys radix-sorts.

@@ -74,7 +74,7 @@ func TestDomainPredicateReadsPriorDuringConcurrentMerge(t *testing.T) {
 func TestSortKeysMatchesComparisonSort(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{0, 1, 100, radixMin - 1, radixMin, 3 * radixMin} {
-		for _, spread := range []uint64{1, 7, 1 << 20, 1 << 40, 1<<63 + 5} {
+		for _, spread := range []uint64{1, 7, 1 << 10, 1 << 12, 1 << 20, 1 << 40, 1<<63 + 5} {
 			sc := &scratch{}
 			sc.keys = make([]sortKey, n)
 			sc.digests = make([]Hash, n)

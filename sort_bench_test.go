@@ -1,0 +1,22 @@
+package omega
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func BenchmarkSortKeys(b *testing.B) {
+	const n = 1_000_000
+	base := make([]sortKey, n)
+	for i := range base {
+		base[i] = sortKey{lamport: uint64(i/8 + 1), nodeStrm: uint64(i%32)<<16 | uint64(i%8), lo: uint64(i + 1), idx: uint32(i)}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	r.Shuffle(n, func(i, j int) { base[i], base[j] = base[j], base[i] })
+	sc := &scratch{keys: make([]sortKey, n), digests: make([]Hash, n)}
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(sc.keys, base)
+		sortKeys(sc)
+	}
+}
