@@ -73,6 +73,12 @@ func (h *Hasher) Sum1(p []byte) [Size]byte {
 	return h.Sum()
 }
 
+// SumPair returns D(purpose, l || r) for two 32-byte values, such as the
+// children of a Merkle node.
+func (h *Hasher) SumPair(l, r *[Size]byte) [Size]byte {
+	return hashPair(&h.key, flagDeriveKeyMaterial, l, r)
+}
+
 // Sum2 returns D(purpose, a || b).
 func (h *Hasher) Sum2(a, b []byte) [Size]byte {
 	if len(a)+len(b) <= chunkLen {

@@ -36,6 +36,11 @@ func TestFastPathMatchesBLAKE3(t *testing.T) {
 		if got := h.Sum2(p[:k], p[k:]); got != want {
 			t.Fatalf("Sum2(%d+%d bytes) = %x, want %x", k, n-k, got, want)
 		}
+		if n == 2*Size {
+			if got := h.SumPair((*[Size]byte)(p[:Size]), (*[Size]byte)(p[Size:])); got != want {
+				t.Fatalf("SumPair = %x, want %x", got, want)
+			}
+		}
 		h.Reset()
 		h.Write(p[:k])
 		h.Write(p[k:])

@@ -31,24 +31,47 @@ var iv = [8]uint32{
 
 // hashChunk hashes p (len(p) <= chunkLen) as a single-chunk BLAKE3 input
 // under key and base flags, returning the 32-byte root output.
-func hashChunk(key *[8]uint32, base uint32, p []byte) (out [Size]byte) {
+func hashChunk(key *[8]uint32, base uint32, p []byte) [Size]byte {
 	cv := *key
 	flags := base | flagChunkStart
 	var m [16]uint32
 	for len(p) > blockLen {
-		for i := range m {
-			m[i] = binary.LittleEndian.Uint32(p[4*i:])
-		}
+		loadBlock(&m, (*[blockLen]byte)(p))
 		cv = compress(&cv, &m, blockLen, flags)
 		flags = base
 		p = p[blockLen:]
 	}
-	var last [blockLen]byte
-	copy(last[:], p)
-	for i := range m {
-		m[i] = binary.LittleEndian.Uint32(last[4*i:])
+	if len(p) == blockLen {
+		loadBlock(&m, (*[blockLen]byte)(p))
+	} else {
+		var last [blockLen]byte
+		copy(last[:], p)
+		loadBlock(&m, &last)
 	}
-	cv = compress(&cv, &m, uint32(len(p)), flags|flagChunkEnd|flagRoot)
+	return storeCV(compress(&cv, &m, uint32(len(p)), flags|flagChunkEnd|flagRoot))
+}
+
+// hashPair hashes the 64-byte input l || r, one block, under key.
+func hashPair(key *[8]uint32, base uint32, l, r *[Size]byte) [Size]byte {
+	var m [16]uint32
+	loadHalf((*[8]uint32)(m[:8]), l)
+	loadHalf((*[8]uint32)(m[8:]), r)
+	return storeCV(compress(key, &m, blockLen, base|flagChunkStart|flagChunkEnd|flagRoot))
+}
+
+func loadBlock(m *[16]uint32, b *[blockLen]byte) {
+	for i := range m {
+		m[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+}
+
+func loadHalf(m *[8]uint32, b *[Size]byte) {
+	for i := range m {
+		m[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+}
+
+func storeCV(cv [8]uint32) (out [Size]byte) {
 	for i, w := range cv {
 		binary.LittleEndian.PutUint32(out[4*i:], w)
 	}

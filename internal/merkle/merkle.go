@@ -19,10 +19,8 @@ type Node interface{ ~[digest.Size]byte }
 func NewHasher() *digest.Hasher { return digest.New(digest.TraceNode) }
 
 func node[H Node](h *digest.Hasher, l, r *H) H {
-	var buf [2 * digest.Size]byte
-	*(*[digest.Size]byte)(buf[:digest.Size]) = [digest.Size]byte(*l)
-	*(*[digest.Size]byte)(buf[digest.Size:]) = [digest.Size]byte(*r)
-	return H(h.Sum1(buf[:]))
+	a, b := [digest.Size]byte(*l), [digest.Size]byte(*r)
+	return H(h.SumPair(&a, &b))
 }
 
 // split returns the largest power of two smaller than n (n >= 2).
