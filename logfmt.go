@@ -580,7 +580,8 @@ type FrameReader struct {
 }
 
 // NewFrameReader returns a reader of the log read from r, header included.
-// It reads nothing until Header or Next is called. r must not be nil.
+// It reads nothing until Header or Next is called. It panics if r is nil,
+// a programming error.
 func NewFrameReader(r io.Reader, opts *ReadOptions) *FrameReader {
 	if r == nil {
 		panic("omega: NewFrameReader with a nil io.Reader")
@@ -939,7 +940,8 @@ func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter,
 // the frames appended. Offsets count from the header's first byte. When w
 // has a Sync() error method (an *os.File does), Sync calls it according to
 // the policy; otherwise Sync only writes out the buffer. Close does not close
-// w. w must not be nil; an unknown sync policy is an error.
+// w. It panics if w is nil, a programming error; an unknown sync policy is
+// an error.
 func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
 	if w == nil {
 		panic("omega: NewFrameWriter with a nil io.Writer")
