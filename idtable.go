@@ -1,23 +1,33 @@
 package omega
 
+import "math/rand/v2"
+
 // idTable is an open-addressing hash table, with linear probing, from the
 // ids of a []KnownID to their positions in it. Slots hold a position and a
 // 32-bit fingerprint of the id's hash, 8 bytes each, so a probe touches
 // little memory; the id itself is read from the slice only when the
 // fingerprint matches. It only grows: omega never forgets a known id, and a
 // batch's table lives for one call.
+//
+// Ids come from untrusted input, so the hash is keyed with a random key
+// drawn when the table is reset: nobody can choose ids that all collide and
+// make inserts quadratic. No result depends on where an id lands.
 type idTable struct {
-	slots []uint64 // (position+1) << 32 | fingerprint; 0 marks an empty slot
-	mask  uint64
-	n     int
+	slots  []uint64 // (position+1) << 32 | fingerprint; 0 marks an empty slot
+	mask   uint64
+	n      int
+	k0, k1 uint64 // hash key
 }
 
-// hashID mixes both halves of id so that sequential ids spread evenly.
-func hashID(id EventID) uint64 {
-	h := id.Lo*0x9e3779b97f4a7c15 ^ (id.Hi+0x632be59bd9b4e019)*0xc2b2ae3d27d4eb4f
+// hash mixes both halves of id, keyed, so that sequential ids spread evenly
+// and colliding ids cannot be computed without the key.
+func (t *idTable) hash(id EventID) uint64 {
+	h := (id.Lo^t.k0)*0x9e3779b97f4a7c15 ^ (id.Hi^t.k1)*0xc2b2ae3d27d4eb4f
 	h ^= h >> 29
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 32
+	h = (h ^ t.k1) * 0x94d049bb133111eb
+	h ^= h >> 31
 	return h
 }
 
@@ -36,6 +46,7 @@ func (t *idTable) reset(n int) {
 	}
 	t.mask = uint64(size - 1)
 	t.n = 0
+	t.k0, t.k1 = rand.Uint64(), rand.Uint64()
 }
 
 // get returns the position of id in keys, the slice t indexes.
@@ -43,7 +54,7 @@ func (t *idTable) get(keys []KnownID, id EventID) (uint32, bool) {
 	if t.n == 0 {
 		return 0, false
 	}
-	h := hashID(id)
+	h := t.hash(id)
 	fp := h >> 32
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
@@ -62,10 +73,10 @@ func (t *idTable) get(keys []KnownID, id EventID) (uint32, bool) {
 // already; it returns the position the id ends up with and whether it was
 // there before.
 func (t *idTable) insert(keys []KnownID, p uint32) (uint32, bool) {
-	return t.insertHashed(keys, p, hashID(keys[p].ID))
+	return t.insertHashed(keys, p, t.hash(keys[p].ID))
 }
 
-// insertHashed is insert with h = hashID(keys[p].ID) computed by the caller.
+// insertHashed is insert with h = t.hash(keys[p].ID) computed by the caller.
 func (t *idTable) insertHashed(keys []KnownID, p uint32, h uint64) (uint32, bool) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow(keys)
@@ -96,7 +107,7 @@ func (t *idTable) grow(keys []KnownID) {
 		if s == 0 {
 			continue
 		}
-		i := hashID(keys[uint32(s>>32)-1].ID) & t.mask
+		i := t.hash(keys[uint32(s>>32)-1].ID) & t.mask
 		for t.slots[i] != 0 {
 			i = (i + 1) & t.mask
 		}

@@ -130,7 +130,7 @@ func Reconcile(prior *State, events []Event) (*Result, error) {
 // It returns an error, and no result, for a structurally invalid event (an
 // [*EventError] with its index) or a batch over [MaxBatchContents].
 func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
-	_, r, err := c.run(prior, events, nil)
+	r, _, err := c.run(prior, events, false)
 	if err != nil {
 		return Output{}, err
 	}
@@ -142,16 +142,8 @@ func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
 // 1003 and 2002, each failing dependency). Only the first is what Reconcile
 // certifies. An empty list means the batch merges.
 func (c *Checker) Diagnose(prior *State, events []Event) ([]Violation, error) {
-	var all []violation
-	w, _, err := c.run(prior, events, &all)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Violation, len(all))
-	for i, v := range all {
-		out[i] = w.toViolation(v)
-	}
-	return out, nil
+	_, all, err := c.run(prior, events, true)
+	return all, err
 }
 
 // smallEvent is the encoded size up to which hashAll builds an event's whole
@@ -217,10 +209,11 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// run is Reconcile and Diagnose. With all nil it stops at the first
-// violation and builds the result; otherwise it appends every violation to
-// *all, in evaluation order, and returns no result.
-func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, *Result, error) {
+// run is Reconcile and Diagnose. Without diagnose it stops at the first
+// violation and builds the result; with it, it returns every violation in
+// evaluation order and no result. Nothing it returns refers to the scratch,
+// which goes back to the pool when it returns.
+func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []Violation, error) {
 	for i := range events {
 		if err := events[i].Validate(c.limits); err != nil {
 			var fe *EventError
@@ -232,6 +225,10 @@ func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, 
 	}
 	sc := c.getScratch()
 	defer c.scratch.Put(sc)
+	var all *[]violation
+	if diagnose {
+		all = new([]violation)
+	}
 
 	n := len(events)
 	sc.digests = grow(sc.digests, n)
@@ -308,7 +305,11 @@ func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, 
 	}
 	if all != nil {
 		slices.SortStableFunc(*all, func(a, b violation) int { return cmp.Compare(a.pos, b.pos) })
-		return w, nil, nil
+		out := make([]Violation, len(*all))
+		for i, v := range *all {
+			out[i] = w.toViolation(v)
+		}
+		return nil, out, nil
 	}
 	var moved []movedHead
 	if !obstructed {
@@ -329,7 +330,7 @@ func (c *Checker) run(prior *State, events []Event, all *[]violation) (*walker, 
 	} else {
 		c.merge(r, w, prior, known, moved)
 	}
-	return w, r, nil
+	return r, nil, nil
 }
 
 // hashAll computes every input event's digest, payload check and sort key,
@@ -535,7 +536,7 @@ func (w *walker) fillIndex(insert func(p uint32, h uint64), bucketed bool) {
 	m := len(sc.keys)
 	if !bucketed {
 		for p := range m {
-			insert(uint32(p), hashID(w.known[p].ID))
+			insert(uint32(p), sc.ids.hash(w.known[p].ID))
 		}
 		return
 	}
@@ -548,7 +549,7 @@ func (w *walker) fillIndex(insert func(p uint32, h uint64), bucketed bool) {
 	shift := uint(bits.Len64(sc.ids.mask)) - indexBucketBits
 	var offs [1 << indexBucketBits]int
 	for p := range m {
-		h := hashID(w.known[p].ID)
+		h := sc.ids.hash(w.known[p].ID)
 		sc.hashes[p] = h
 		offs[(h&sc.ids.mask)>>shift]++
 	}

@@ -133,3 +133,35 @@ func TestFillIndexBucketedMatchesSequential(t *testing.T) {
 		}
 	}
 }
+
+// One Checker serves Reconcile and Diagnose from many goroutines; each
+// call's output is its own (run under -race in CI).
+func TestCheckerConcurrentCalls(t *testing.T) {
+	c, err := NewChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := func(g int) []Event {
+		e := simpleEvent(uint64(100+g), uint64(g+1))
+		e.PayloadHash[0] ^= 1
+		return []Event{simpleEvent(uint64(200+g), 1), e}
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for range 50 {
+				vs, err := c.Diagnose(nil, bad(g))
+				if err != nil || len(vs) != 1 || vs[0].Event != ID64(uint64(100+g)) {
+					t.Errorf("Diagnose(goroutine %d) = %v, %v; want one violation at %d", g, vs, err, 100+g)
+					return
+				}
+				out, err := c.Reconcile(nil, bad(g))
+				if err != nil || out.Result.Obstruction.Event != ID64(uint64(100+g)) {
+					t.Errorf("Reconcile(goroutine %d) = %v; want an obstruction at %d", g, err, 100+g)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
