@@ -390,7 +390,8 @@ func fieldAt(off int) string {
 // Digest returns the event digest D("event", canonical encoding). It derives
 // a hasher per call; bulk paths such as [Reconcile] reuse theirs.
 func (e *Event) Digest() Hash {
-	return eventDigest(digest.New(digest.Event), e, nil)
+	var buf [smallEvent]byte
+	return eventDigest(digest.New(digest.Event), e, buf[:0])
 }
 
 // eventDigest hashes e's canonical encoding with h (a D("event") hasher),

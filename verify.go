@@ -16,6 +16,11 @@ import (
 // obstruction's evidence does not establish its violation.
 var ErrObstructionInvalid = errors.New("omega: obstruction does not verify")
 
+// ErrPriorMismatch is returned by [Checker.VerifyObstruction] when the
+// violation depends on history and the trusted prior State given is not the
+// one the obstruction names.
+var ErrPriorMismatch = errors.New("omega: obstruction names another prior state")
+
 func obstructionErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrObstructionInvalid, fmt.Sprintf(format, args...))
 }
@@ -30,18 +35,18 @@ func obstructionErr(format string, args ...any) error {
 // 1003 against a prior-state dependency, and domain predicates) are checked
 // against prior, which the caller must trust: a merged state hash is a hash
 // chain, not a commitment to a State's contents, so prior must come from a
-// trusted snapshot or replay. prior's merged state hash must equal the
-// obstruction's prior_state_hash. A 2002 is checked as far as evidence can
-// go: e depends on the id and prior does not know it; that no event of the
-// batch carried it is what the certificate's signer vouches for.
+// trusted snapshot or replay. For those, prior's merged state hash must
+// equal the obstruction's prior_state_hash, else the error is
+// [ErrPriorMismatch]; the others (2001, 3001, 1001 and 1003 within the
+// evidence) need no prior, and prior may be nil. A 2002 is checked as far as
+// evidence can go: e depends on the id and prior does not know it; that no
+// event of the batch carried it is what the certificate's signer vouches
+// for. Any other failure is [ErrObstructionInvalid].
 func (c *Checker) VerifyObstruction(r *Result, prior *State) error {
 	if r == nil || r.Kind != KindObstruction || r.Obstruction == nil {
 		return obstructionErr("not an obstruction")
 	}
 	o := r.Obstruction
-	if prior.MergedStateHash() != r.PriorStateHash {
-		return obstructionErr("prior state hash %v is not the trusted state's %v", r.PriorStateHash, prior.MergedStateHash())
-	}
 	if len(o.Evidence) == 0 || len(o.Evidence) != len(o.EvidenceDigests) {
 		return obstructionErr("%d evidence events for %d digests", len(o.Evidence), len(o.EvidenceDigests))
 	}
@@ -71,6 +76,9 @@ func (c *Checker) VerifyObstruction(r *Result, prior *State) error {
 	if w := obstructionWitness(o.Predicate, o.ConflictSet, o.EvidenceDigests); w != r.WitnessHash {
 		return obstructionErr("witness hash %v, recomputed %v", r.WitnessHash, w)
 	}
+	if c.needsHistory(o) && prior.MergedStateHash() != r.PriorStateHash {
+		return fmt.Errorf("%w: prior_state_hash %v, trusted state %v", ErrPriorMismatch, r.PriorStateHash, prior.MergedStateHash())
+	}
 	// Some evidence event e must violate the predicate with exactly this
 	// conflict set.
 	for i := range o.Evidence {
@@ -79,6 +87,20 @@ func (c *Checker) VerifyObstruction(r *Result, prior *State) error {
 		}
 	}
 	return obstructionErr("no evidence event violates predicate %d with conflict set %v", o.Predicate, o.ConflictSet)
+}
+
+// needsHistory reports whether o's violation is judged against the prior
+// State rather than within its evidence.
+func (c *Checker) needsHistory(o *Obstruction) bool {
+	switch o.Predicate {
+	case predicates.PayloadHashMatch, predicates.OverlapAgreement:
+		return false
+	case predicates.LamportMonotonic:
+		return len(o.Evidence) == 1
+	case predicates.CausalOrder:
+		return len(o.Evidence) == 1 && len(o.ConflictSet) == 2
+	}
+	return true
 }
 
 // violatedBy reports whether evidence i, as e, violates o.Predicate with

@@ -41,25 +41,41 @@ func Context(purpose string) string { return "omega v1 " + purpose }
 // Hasher computes D(purpose, ·) for one purpose. The zero value is not usable;
 // call [New].
 type Hasher struct {
-	h   *blake3.Hasher
-	key [8]uint32 // the derived context key, for the one-chunk fast path
+	ctx string
+	key [8]uint32      // the derived context key, for the one-chunk fast path
+	h   *blake3.Hasher // for streaming; made on first use
 }
 
 // New returns a Hasher for purpose, ready to write.
 func New(purpose string) *Hasher {
-	ctx := Context(purpose)
-	return &Hasher{h: blake3.NewDeriveKey(ctx), key: contextKey(ctx)}
+	return &Hasher{ctx: Context(purpose), key: keyOf(purpose)}
+}
+
+// keyOf returns the context key of purpose: from the table computed ahead
+// of time for omega's purposes, else derived.
+func keyOf(purpose string) [8]uint32 {
+	if k, ok := purposeKey(purpose); ok {
+		return k
+	}
+	return contextKey(Context(purpose))
+}
+
+func (h *Hasher) stream() *blake3.Hasher {
+	if h.h == nil {
+		h.h = blake3.NewDeriveKey(h.ctx)
+	}
+	return h.h
 }
 
 // Reset discards everything written, keeping the derived context key.
-func (h *Hasher) Reset() { h.h.Reset() }
+func (h *Hasher) Reset() { h.stream().Reset() }
 
 // Write adds p to the key material. It never fails.
-func (h *Hasher) Write(p []byte) { h.h.Write(p) }
+func (h *Hasher) Write(p []byte) { h.stream().Write(p) }
 
 // Sum returns the digest of everything written since the last Reset.
 func (h *Hasher) Sum() (out [Size]byte) {
-	h.h.Sum(out[:0])
+	h.stream().Sum(out[:0])
 	return out
 }
 
@@ -68,8 +84,9 @@ func (h *Hasher) Sum1(p []byte) [Size]byte {
 	if len(p) <= chunkLen {
 		return hashChunk(&h.key, flagDeriveKeyMaterial, p)
 	}
-	h.h.Reset()
-	h.h.Write(p)
+	s := h.stream()
+	s.Reset()
+	s.Write(p)
 	return h.Sum()
 }
 
@@ -87,15 +104,29 @@ func (h *Hasher) Sum2(a, b []byte) [Size]byte {
 		n += copy(buf[n:], b)
 		return hashChunk(&h.key, flagDeriveKeyMaterial, buf[:n])
 	}
-	h.h.Reset()
-	h.h.Write(a)
-	h.h.Write(b)
+	s := h.stream()
+	s.Reset()
+	s.Write(a)
+	s.Write(b)
 	return h.Sum()
 }
 
-// Of returns D(purpose, the concatenation of parts). It derives the context
-// key on every call: use a [Hasher] on hot paths.
+// Of returns D(purpose, the concatenation of parts). Short inputs cost one
+// keyed hash; longer ones a streaming hasher.
 func Of(purpose string, parts ...[]byte) [Size]byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n <= chunkLen {
+		var buf [chunkLen]byte
+		b := buf[:0]
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		k := keyOf(purpose)
+		return hashChunk(&k, flagDeriveKeyMaterial, b)
+	}
 	h := New(purpose)
 	for _, p := range parts {
 		h.Write(p)

@@ -33,6 +33,9 @@ func TestFastPathMatchesBLAKE3(t *testing.T) {
 			t.Fatalf("Sum1(%d bytes) = %x, want %x", n, got, want)
 		}
 		k := n / 3
+		if got := Of(TraceNode, p[:k], p[k:]); got != want {
+			t.Fatalf("Of(%d+%d bytes) = %x, want %x", k, n-k, got, want)
+		}
 		if got := h.Sum2(p[:k], p[k:]); got != want {
 			t.Fatalf("Sum2(%d+%d bytes) = %x, want %x", k, n-k, got, want)
 		}
