@@ -1,10 +1,12 @@
 package omega
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/omega-sheaf/omega/internal/digest"
@@ -138,7 +140,7 @@ type CheckerOptions struct {
 type Checker struct {
 	binding Binding
 	catalog *predicates.Catalog
-	domain  []DomainPredicate // ascending by id
+	domain  []domainPredicate // ascending by id
 	limits  Limits
 	workers int
 	scratch sync.Pool // *scratch
@@ -162,8 +164,11 @@ func NewChecker(opts *CheckerOptions) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	domain := append([]DomainPredicate(nil), o.Domain...)
-	sortDomain(domain)
+	domain := make([]domainPredicate, len(o.Domain))
+	for i, d := range o.Domain {
+		domain[i] = domainPredicate{id: entries[i].ID, p: d}
+	}
+	slices.SortFunc(domain, func(a, b domainPredicate) int { return cmp.Compare(a.id, b.id) })
 	workers := o.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -182,12 +187,11 @@ func NewChecker(opts *CheckerOptions) (*Checker, error) {
 	}, nil
 }
 
-func sortDomain(d []DomainPredicate) {
-	for i := 1; i < len(d); i++ {
-		for j := i; j > 0 && d[j].Entry().ID < d[j-1].Entry().ID; j-- {
-			d[j], d[j-1] = d[j-1], d[j]
-		}
-	}
+// domainPredicate is a domain predicate with the id its entry had when the
+// checker was made: the id the catalog hash binds.
+type domainPredicate struct {
+	id predicates.ID
+	p  DomainPredicate
 }
 
 // DefaultBinding returns the binding of a checker with the built-in catalog

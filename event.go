@@ -55,15 +55,40 @@ func (id EventID) MarshalText() ([]byte, error) { return id.appendDecimal(nil), 
 func (id *EventID) UnmarshalText(b []byte) error {
 	v, err := parseDecimal128(b)
 	if err != nil {
-		return err
+		return fieldErr("event_id", "%q: %v", b, err)
 	}
 	*id = v
 	return nil
 }
 
 // ParseEventID parses a u128 written in decimal: digits only, no sign, no
-// whitespace, no leading zero except "0" itself.
-func ParseEventID(s string) (EventID, error) { return parseDecimal128([]byte(s)) }
+// whitespace, no leading zero except "0" itself. Its error is an
+// [*EventError] for the field event_id.
+func ParseEventID(s string) (EventID, error) {
+	id, err := parseDecimal128([]byte(s))
+	if err != nil {
+		return EventID{}, fieldErr("event_id", "%q: %v", s, err)
+	}
+	return id, nil
+}
+
+// MarshalJSON writes id as a JSON integer in full decimal, as SPEC's JSON
+// views do.
+func (id EventID) MarshalJSON() ([]byte, error) { return id.appendDecimal(nil), nil }
+
+// UnmarshalJSON reads a JSON integer or a decimal string (the original
+// system's form), exactly: no sign, fraction, exponent or leading zero.
+func (id *EventID) UnmarshalJSON(b []byte) error {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	v, err := parseDecimal128(b)
+	if err != nil {
+		return fieldErr("event_id", "%s: %v", b, err)
+	}
+	*id = v
+	return nil
+}
 
 func (id EventID) appendDecimal(b []byte) []byte {
 	if id.Hi == 0 {
@@ -146,11 +171,11 @@ func (h Hash) MarshalText() ([]byte, error) {
 // UnmarshalText reads 64 hex digits, in either case.
 func (h *Hash) UnmarshalText(b []byte) error {
 	if len(b) != 2*len(h) {
-		return fmt.Errorf("want %d hex digits, have %d", 2*len(h), len(b))
+		return fmt.Errorf("omega: hash: want %d hex digits, have %d", 2*len(h), len(b))
 	}
 	var v Hash
 	if _, err := hex.Decode(v[:], b); err != nil {
-		return errors.New("not hex")
+		return fmt.Errorf("omega: hash: %q is not hex", b)
 	}
 	*h = v
 	return nil
@@ -213,7 +238,7 @@ func (l Limits) maxPayload() int {
 	if l.MaxPayload <= 0 {
 		return defaultMaxBytes
 	}
-	return l.MaxPayload
+	return min(l.MaxPayload, math.MaxUint32) // payload_len is a u32
 }
 
 // ErrMalformedEvent is the sentinel of every event decoding and validation
@@ -337,7 +362,7 @@ func DecodeEvent(b []byte, lim Limits) (Event, error) {
 	case rest < need:
 		return Event{}, fieldErr("payload", "payload_len %d needs %d bytes, input has %d", payloadLen, payloadLen, rest-uint64(depsCount)*16)
 	case rest > need:
-		return Event{}, fieldErr("", "%d trailing bytes after the payload", rest-need)
+		return Event{}, fieldErr("payload", "%d trailing bytes after the payload_len %d bytes", rest-need, payloadLen)
 	}
 	e := Event{
 		ID:       readID(b),

@@ -2,6 +2,7 @@ package omega
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"runtime"
 	"testing"
@@ -101,6 +102,33 @@ func TestEventIDDecimal(t *testing.T) {
 	for _, s := range []string{"", "-1", "+1", "01", " 1", "1.0", "1e3", "340282366920938463463374607431768211456", "x"} {
 		if _, err := ParseEventID(s); err == nil {
 			t.Errorf("ParseEventID(%q) = nil error, want one", s)
+		}
+	}
+}
+
+func TestEventIDJSON(t *testing.T) {
+	v := struct {
+		ID  EventID
+		IDs []EventID
+	}{EventID{Hi: 1, Lo: 2}, []EventID{ID64(7)}}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"ID":18446744073709551618,"IDs":[7]}`; string(b) != want {
+		t.Errorf("json.Marshal = %s, want %s", b, want)
+	}
+	var back struct {
+		ID  EventID
+		IDs []EventID
+	}
+	if err := json.Unmarshal([]byte(`{"ID":"18446744073709551618","IDs":[7]}`), &back); err != nil || back.ID != v.ID || back.IDs[0] != ID64(7) {
+		t.Errorf("json.Unmarshal = %+v, %v; want %+v", back, err, v)
+	}
+	for _, bad := range []string{`-1`, `1.0`, `1e2`, `"01"`, `null`, `340282366920938463463374607431768211456`} {
+		var id EventID
+		if err := json.Unmarshal([]byte(bad), &id); !errors.Is(err, ErrMalformedEvent) {
+			t.Errorf("json.Unmarshal(%s) = %v, want ErrMalformedEvent", bad, err)
 		}
 	}
 }

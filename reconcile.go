@@ -673,10 +673,10 @@ func (w *walker) walkDomain(end int, all *[]violation) (violation, bool) {
 	for p := range end {
 		e := w.ev(p)
 		for _, dp := range w.c.domain {
-			if !dp.Violated(e, w.prior) {
+			if !dp.p.Violated(e, w.prior) {
 				continue
 			}
-			v := violation{pred: dp.Entry().ID, pos: p, otherPos: -1}
+			v := violation{pred: dp.id, pos: p, otherPos: -1}
 			if all == nil {
 				return v, true
 			}

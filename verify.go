@@ -184,8 +184,8 @@ func (c *Checker) violatedBy(o *Obstruction, i int, prior *State) bool {
 		return false
 	}
 	for _, dp := range c.domain {
-		if dp.Entry().ID == o.Predicate {
-			return single && len(o.Evidence) == 1 && dp.Violated(e, prior)
+		if dp.id == o.Predicate {
+			return single && len(o.Evidence) == 1 && dp.p.Violated(e, prior)
 		}
 	}
 	return false
