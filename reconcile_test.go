@@ -1,6 +1,7 @@
 package omega
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -164,4 +165,44 @@ func TestCheckerConcurrentCalls(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// Results never depend on how many workers hash.
+func TestReconcileWorkersAgree(t *testing.T) {
+	events := shuffled(benchEvents(20000))
+	events[12345].PayloadHash[0] ^= 1 // an obstruction deep in the batch
+	var want []byte
+	for _, workers := range []int{1, 2, 3, 8} {
+		c, err := NewChecker(&CheckerOptions{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Reconcile(nil, events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out.AppendJSON(nil)
+		if want == nil {
+			want = got
+		} else if !bytes.Equal(got, want) {
+			t.Errorf("Reconcile with %d workers differs from 1 worker", workers)
+		}
+	}
+}
+
+// A warm checker allocates per batch, not per event.
+func TestReconcileAllocationsPerBatch(t *testing.T) {
+	c, err := NewChecker(&CheckerOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := func(n int) float64 {
+		events := benchEvents(n)
+		c.Reconcile(nil, events) // warm the scratch pool
+		return testing.AllocsPerRun(5, func() { c.Reconcile(nil, events) })
+	}
+	small, large := allocs(1000), allocs(50000)
+	if large > small+16 || large > 120 {
+		t.Errorf("Reconcile allocates %v times for 1000 events and %v for 50000; want a count that does not grow with the batch", small, large)
+	}
 }
