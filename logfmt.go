@@ -70,19 +70,21 @@
 // Damage in an earlier frame is always caught as corruption, because the
 // frames after it are still valid. The header carries no checksum either: a
 // flipped bit in schema_version or schema_hash gives a different header,
-// which binding checks refuse ([ErrSchemaMismatch]).
+// which binding checks refuse ([ErrSchemaMismatch], a binding error:
+// it wraps [ErrBindingMismatch]).
 //
 // # Torn headers
 //
 // A file shorter than 64 bytes whose bytes are a prefix of a valid header or
 // all zero (the empty file included), or whose 64 header bytes are all zero
-// with nothing but zero bytes after them, is a creation cut short by a crash:
-// the header is synced before the first append returns, so such a file holds
-// no acknowledged frame. Readers report it as empty with a torn header
-// ([FrameReader.TornHeader]), not as an error, and [OpenFrameLog] writes the
-// header anew. A zeroed header followed by non-zero bytes cannot come from a
-// cut creation and is refused with [ErrBadHeader], as is any other short or
-// malformed header.
+// whatever follows them, is a creation cut short by a crash: the header and
+// the directory are synced before the first append returns, so such a file
+// holds no acknowledged frame, and bytes after a zeroed header were never
+// acknowledged either. Readers report it as empty with a torn header
+// ([FrameReader.TornHeader]), not as an error: [Recover] puts the torn tail
+// at offset 0 and counts the whole file as malformed tail bytes.
+// [OpenFrameLog] truncates such a file and writes the header anew. Any other
+// short or malformed header is refused with [ErrBadHeader].
 
 package omega
 
@@ -135,7 +137,10 @@ const (
 )
 
 // Sentinel errors of the frame log. Concrete errors are [*HeaderError] and
-// [*FrameError], which unwrap to these, or wrap them with %w.
+// [*FrameError], which unwrap to these, or wrap them with %w. Every error
+// the frame log returns wraps one of these, or is the error of the
+// underlying file, reader or writer, passed through (a writer's wrapped
+// with [ErrWriterFailed]).
 var (
 	// ErrBadHeader reports a malformed or short .omega file header.
 	ErrBadHeader = errors.New("omega: bad frame log header")
@@ -146,8 +151,9 @@ var (
 	// whose CRC holds over an invalid type or reserved field.
 	ErrCorrupt = errors.New("omega: corrupt frame log")
 	// ErrSchemaMismatch reports a log whose header differs from the one
-	// the caller expects. Callers treat it as a binding error (SPEC 4).
-	ErrSchemaMismatch = errors.New("omega: frame log schema mismatch")
+	// the caller expects. It is a binding error (SPEC 4): it wraps
+	// [ErrBindingMismatch], so errors.Is matches either.
+	ErrSchemaMismatch = fmt.Errorf("%w: frame log bound to another schema", ErrBindingMismatch)
 	// ErrInvalidFrameType reports an attempt to write a frame of type 0 or
 	// 7-0x7FFF.
 	ErrInvalidFrameType = errors.New("omega: invalid frame type")
@@ -159,6 +165,12 @@ var (
 	// ErrWriterFailed wraps the first write, fsync or close error of a
 	// [FrameWriter]; every later call returns the same error.
 	ErrWriterFailed = errors.New("omega: frame writer failed")
+	// ErrUnknownSyncPolicy reports a [WriterOptions] whose Sync is not one
+	// of the [SyncPolicy] constants.
+	ErrUnknownSyncPolicy = errors.New("omega: unknown sync policy")
+	// errInvalidReadCount reports an io.Reader whose Read returned a count
+	// below zero or over the buffer's length.
+	errInvalidReadCount = errors.New("omega: io.Reader returned an invalid count")
 )
 
 // HeaderError reports a malformed .omega header: which field, where.
@@ -478,19 +490,12 @@ func NewFrameScanner(b []byte, opts *ReadOptions) *FrameScanner {
 			return s
 		}
 	} else if firstNonZero(b[:HeaderSize]) < 0 {
-		if i := firstNonZero(b[HeaderSize:]); i >= 0 {
-			s.err = zeroHeaderError(int64(HeaderSize + i))
-		} else {
-			s.torn, s.err, s.off = true, io.EOF, len(b)
-		}
+		// A zeroed header: torn, whatever follows it.
+		s.torn, s.err, s.off = true, io.EOF, len(b)
 		return s
 	}
 	s.hdr, s.err = DecodeHeader(b)
 	return s
-}
-
-func zeroHeaderError(at int64) *HeaderError {
-	return &HeaderError{Field: "magic", Offset: 0, Reason: "all-zero header followed by data (non-zero byte at offset " + strconv.FormatInt(at, 10) + ")"}
 }
 
 // Header returns the log's header, or the error that refused it. A torn
@@ -618,7 +623,7 @@ func (r *FrameReader) fill(need int) error {
 		}
 		n, err := r.rd.Read(r.buf[r.end:])
 		if n < 0 || n > len(r.buf)-r.end {
-			err = errors.New("omega: frame reader: io.Reader returned an invalid count")
+			err = fmt.Errorf("%w %d for a %d-byte buffer", errInvalidReadCount, n, len(r.buf)-r.end)
 			n = 0
 		}
 		r.end += n
@@ -658,29 +663,18 @@ func (r *FrameReader) readHeader() error {
 		return err
 	}
 	h = h[:HeaderSize]
-	if firstNonZero(h) >= 0 {
-		hdr, err := DecodeHeader(h)
-		if err != nil {
-			return err
-		}
-		r.hdr = hdr
-		r.pos += HeaderSize
-		return nil
+	if firstNonZero(h) < 0 {
+		// A zeroed header: torn, whatever follows it, which is not read.
+		r.torn = true
+		return io.EOF
 	}
-	// An all-zero header is torn only if nothing but zeros follows.
+	hdr, err := DecodeHeader(h)
+	if err != nil {
+		return err
+	}
+	r.hdr = hdr
 	r.pos += HeaderSize
-	for {
-		if i := firstNonZero(r.buf[r.pos:r.end]); i >= 0 {
-			return zeroHeaderError(r.base + int64(r.pos+i))
-		}
-		r.pos = r.end
-		if err := r.fill(1); err == io.EOF {
-			r.torn = true
-			return io.EOF
-		} else if err != nil {
-			return err
-		}
-	}
+	return nil
 }
 
 // Header reads the header if needed and returns it, or the error that
@@ -908,7 +902,7 @@ type FrameWriter struct {
 }
 
 func errUnknownPolicy(p SyncPolicy) error {
-	return fmt.Errorf("omega: frame writer: unknown sync policy %d", p)
+	return fmt.Errorf("%w %d", ErrUnknownSyncPolicy, p)
 }
 
 func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter, error) {
@@ -941,7 +935,7 @@ func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter,
 // has a Sync() error method (an *os.File does), Sync calls it according to
 // the policy; otherwise Sync only writes out the buffer. Close does not close
 // w. It panics if w is nil, a programming error; an unknown sync policy is
-// an error.
+// refused with an error wrapping [ErrUnknownSyncPolicy].
 func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
 	if w == nil {
 		panic("omega: NewFrameWriter with a nil io.Writer")
@@ -958,12 +952,16 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 // does not exist.
 //
 // A new file gets hdr as its header; the file and its directory are synced
-// before OpenFrameLog returns. An existing file is recovered first: a torn
-// header is written anew and a torn tail is truncated (and synced); a header
+// before OpenFrameLog returns. An existing file is recovered first: a file
+// with a torn header (a zeroed header included, whatever follows it) is
+// truncated and gets hdr as its header, and the file and its directory are
+// synced; a torn tail is truncated (and synced); a header
 // other than hdr is refused with an error wrapping [ErrSchemaMismatch] (an
 // all-zero schema hash included, unless hdr's is zero too); a bad header is
 // refused with a [*HeaderError]; corruption is refused with its
-// [*FrameError] (wrapping [ErrCorrupt]). A refused file is left untouched.
+// [*FrameError] (wrapping [ErrCorrupt]); an unknown sync policy is refused
+// with an error wrapping [ErrUnknownSyncPolicy]. A refused file is left
+// untouched.
 //
 // The file is read with the options' MaxFrameLen. Closing the writer closes
 // the file. OpenFrameLog does not lock the file: one writer per file is the
@@ -1043,6 +1041,15 @@ func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, er
 		return 0, err
 	}
 	if r.TornHeader() {
+		// Nothing in the file was acknowledged. Make the truncation durable
+		// before the header is written, so that no crash can leave a valid
+		// header in front of the bytes that followed a zeroed one.
+		if err := f.Truncate(0); err != nil {
+			return 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
 		return HeaderSize, initFrameLog(f, path, hdr)
 	}
 	if got != hdr {

@@ -433,8 +433,13 @@ func TestTornHeader(t *testing.T) {
 	}
 	torn(t, make([]byte, 64))
 	torn(t, make([]byte, 64+1000))
-	bad(t, append(make([]byte, 64), frame...), "all-zero header followed by data")
-	bad(t, append(make([]byte, 100000), 1), "non-zero byte at offset 100000")
+	// A zeroed header is torn whatever follows it: the bytes after it were
+	// never acknowledged, valid frames and a valid header included.
+	torn(t, append(make([]byte, 64), frame...))
+	torn(t, append(make([]byte, 100000), 1))
+	torn(t, append(make([]byte, 64), append(bytes.Clone(good), frame...)...))
+	torn(t, append(make([]byte, 64), lfPayload(9, 5000)...))
+	torn(t, append(make([]byte, 64), 0xff))
 	bad(t, []byte("OMEGB"), "magic")
 	bad(t, append(bytes.Clone(good[:11]), 2), "hash_alg_id")
 	bad(t, append(bytes.Clone(good[:60]), 0, 0, 1), "reserved")
@@ -1299,7 +1304,6 @@ func TestOpenFrameLogRefuses(t *testing.T) {
 		{"zero schema hash", zeroSchema, ErrSchemaMismatch},
 		{"other schema version", func() []byte { h := hdr; h.SchemaVersion = 2; b, _ := h.AppendBinary(nil); return b }(), ErrSchemaMismatch},
 		{"bad header", badHeader, ErrBadHeader},
-		{"zeroed header before data", append(make([]byte, 64), lfHex(t, lfFrameHex)...), ErrBadHeader},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1328,8 +1332,8 @@ func TestOpenFrameLogRefuses(t *testing.T) {
 	if _, err := OpenFrameLog(filepath.Join(t.TempDir(), "missing", "x.omega"), hdr, nil); err == nil {
 		t.Fatal("OpenFrameLog in a missing directory succeeded")
 	}
-	if _, err := OpenFrameLog(filepath.Join(t.TempDir(), "y.omega"), hdr, &WriterOptions{Sync: 9}); err == nil {
-		t.Fatal("OpenFrameLog accepted sync policy 9")
+	if _, err := OpenFrameLog(filepath.Join(t.TempDir(), "y.omega"), hdr, &WriterOptions{Sync: 9}); !errors.Is(err, ErrUnknownSyncPolicy) {
+		t.Fatalf("OpenFrameLog with sync policy 9 = %v, want ErrUnknownSyncPolicy", err)
 	}
 }
 
@@ -1338,12 +1342,15 @@ func TestOpenFrameLogTornHeader(t *testing.T) {
 	hdr := lfHeader(t)
 	good := lfHex(t, lfHeaderHex)
 	for name, content := range map[string][]byte{
-		"empty":          nil,
-		"prefix":         good[:30],
-		"63 bytes":       good[:63],
-		"zeros":          make([]byte, 20),
-		"64 zeros":       make([]byte, 64),
-		"64 zeros, more": make([]byte, 4096),
+		"empty":            nil,
+		"prefix":           good[:30],
+		"63 bytes":         good[:63],
+		"zeros":            make([]byte, 20),
+		"64 zeros":         make([]byte, 64),
+		"64 zeros, more":   make([]byte, 4096),
+		"64 zeros, frames": append(make([]byte, 64), lfStdLog(t).b[HeaderSize:]...),
+		"64 zeros, a log":  append(make([]byte, 64), lfStdLog(t).b...),
+		"64 zeros, data":   append(make([]byte, 64), lfPayload(5, 10000)...),
 	} {
 		path := filepath.Join(t.TempDir(), "t.omega")
 		if err := os.WriteFile(path, content, 0o644); err != nil {
@@ -1364,6 +1371,81 @@ func TestOpenFrameLogTornHeader(t *testing.T) {
 		}
 	}
 }
+
+// Opening a zeroed header followed by data rewrites the header and
+// truncates the file to it before anything is appended.
+func TestOpenFrameLogZeroHeaderTruncates(t *testing.T) {
+	hdr := lfHeader(t)
+	path := filepath.Join(t.TempDir(), "z.omega")
+	content := append(make([]byte, 64), lfStdLog(t).b[HeaderSize:]...)
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Recover(content, nil)
+	if err != nil || !rec.TornHeader || rec.Frames != 0 || rec.Tail != TailTorn || rec.TailOffset != 0 || rec.TailBytes != int64(len(content)) {
+		t.Fatalf("Recover = %+v, %v; want a torn header, the whole file as the tail", rec, err)
+	}
+	w, err := OpenFrameLog(path, hdr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Size() != HeaderSize {
+		t.Fatalf("Size() = %d after opening, want %d", w.Size(), HeaderSize)
+	}
+	if got := lfReadFile(t, path); hex.EncodeToString(got) != lfHeaderHex {
+		t.Fatalf("after OpenFrameLog the file holds %d bytes, want the header alone", len(got))
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out := lfAllReaders(t, lfReadFile(t, path), nil); out.Torn || out.Kind != "clean" || len(out.Frames) != 0 || out.Header != hdr {
+		t.Fatalf("reading the reopened log = %+v", out)
+	}
+}
+
+// Every schema mismatch is a binding error, and the other sentinels of the
+// frame log are reachable with errors.Is.
+func TestFrameLogErrorSentinels(t *testing.T) {
+	if !errors.Is(ErrSchemaMismatch, ErrBindingMismatch) || !errors.Is(ErrSchemaMismatch, ErrSchemaMismatch) {
+		t.Fatal("ErrSchemaMismatch does not wrap ErrBindingMismatch")
+	}
+	hdr := lfHeader(t)
+	other := hdr
+	other.SchemaHash[31] ^= 0x80
+	path := filepath.Join(t.TempDir(), "o.omega")
+	if err := os.WriteFile(path, other.lfMust(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenFrameLog(path, hdr, nil)
+	if !errors.Is(err, ErrSchemaMismatch) || !errors.Is(err, ErrBindingMismatch) {
+		t.Fatalf("OpenFrameLog of another schema = %v, want ErrSchemaMismatch and ErrBindingMismatch", err)
+	}
+	if !strings.HasPrefix(err.Error(), "omega: binding mismatch") {
+		t.Fatalf("error %q does not start with the binding error's text", err)
+	}
+	for _, p := range []SyncPolicy{SyncNever + 1, 255} {
+		_, err := NewFrameWriter(io.Discard, hdr, &WriterOptions{Sync: p})
+		if !errors.Is(err, ErrUnknownSyncPolicy) || !strings.HasPrefix(err.Error(), "omega: ") {
+			t.Fatalf("NewFrameWriter with sync policy %d = %v, want ErrUnknownSyncPolicy", p, err)
+		}
+	}
+	for _, n := range []int{-1, 1 << 30} {
+		r := NewFrameReader(lfBadCountReader{n}, nil)
+		if _, err := r.Next(); !errors.Is(err, errInvalidReadCount) {
+			t.Fatalf("Next over a reader returning %d = %v, want errInvalidReadCount", n, err)
+		}
+	}
+	for _, e := range []error{ErrBadHeader, ErrTornTail, ErrCorrupt, ErrSchemaMismatch, ErrInvalidFrameType, ErrFrameTooLarge, ErrWriterClosed, ErrWriterFailed, ErrUnknownSyncPolicy, errInvalidReadCount} {
+		if !strings.HasPrefix(e.Error(), "omega: ") {
+			t.Errorf("sentinel %q does not start with omega:", e)
+		}
+	}
+}
+
+// lfBadCountReader returns an impossible count.
+type lfBadCountReader struct{ n int }
+
+func (r lfBadCountReader) Read([]byte) (int, error) { return r.n, nil }
 
 type lfFailSyncer struct{ err error }
 
@@ -1429,6 +1511,7 @@ func lfGoldenLogs(t testing.TB) []lfGolden {
 		{"corrupt_reserved", append(bytes.Clone(clean), lfRawFrame(1, 2, []byte("reserved 2"))...)},
 		{"torn_header_prefix", hdr.lfMust(t)[:20]},
 		{"torn_header_zero", make([]byte, 64)},
+		{"torn_header_zero_data", append(make([]byte, 64), clean[HeaderSize:]...)},
 		{"unbound_zero_schema", unbound.b},
 		{"bad_header_magic", append([]byte("OMEGX"), clean[5:]...)},
 	}
