@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"flag"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -153,7 +154,8 @@ func (g *generator) nextEvent() (omega.Event, bool) {
 	}, true
 }
 
-// writeEventsJSON writes a JSON array, one event per line.
+// writeEventsJSON writes a JSON array, one event per line, in the original
+// system's form (see appendOriginalJSON).
 func writeEventsJSON(path string, g *generator) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -170,7 +172,7 @@ func writeEventsJSON(path string, g *generator) (err error) {
 		if !first {
 			buf = append(buf, ",\n"...)
 		}
-		buf = e.AppendJSON(buf)
+		buf = appendOriginalJSON(buf, &e)
 		if _, err := w.Write(buf); err != nil {
 			return err
 		}
@@ -182,24 +184,100 @@ func writeEventsJSON(path string, g *generator) (err error) {
 	return w.Flush()
 }
 
+// appendOriginalJSON appends e as one compact JSON object in the original
+// system's form (SPEC section 3): all twelve fields in the table's order,
+// event_id and each dependency as decimal strings, payload_hash and payload
+// as arrays of integers 0..255, the other fields (deps_count and payload_len
+// included) as JSON integers. omega.DecodeEventsJSON accepts this form;
+// Event.AppendJSON writes the library's output form instead.
+func appendOriginalJSON(b []byte, e *omega.Event) []byte {
+	b = append(b, `{"event_id":`...)
+	b = appendDecimalString(b, e.ID)
+	b = append(b, `,"node_id":`...)
+	b = strconv.AppendUint(b, uint64(e.NodeID), 10)
+	b = append(b, `,"stream_id":`...)
+	b = strconv.AppendUint(b, uint64(e.StreamID), 10)
+	b = append(b, `,"lamport":`...)
+	b = strconv.AppendUint(b, e.Lamport, 10)
+	b = append(b, `,"mono_ts_ns":`...)
+	b = strconv.AppendUint(b, e.MonoTSNs, 10)
+	b = append(b, `,"event_kind":`...)
+	b = strconv.AppendUint(b, uint64(e.Kind), 10)
+	b = append(b, `,"flags":`...)
+	b = strconv.AppendUint(b, uint64(e.Flags), 10)
+	b = append(b, `,"deps_count":`...)
+	b = strconv.AppendUint(b, uint64(len(e.Deps)), 10)
+	b = append(b, `,"payload_len":`...)
+	b = strconv.AppendUint(b, uint64(len(e.Payload)), 10)
+	b = append(b, `,"payload_hash":`...)
+	b = appendByteArray(b, e.PayloadHash[:])
+	b = append(b, `,"deps":[`...)
+	for i, d := range e.Deps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendDecimalString(b, d)
+	}
+	b = append(b, `],"payload":`...)
+	b = appendByteArray(b, e.Payload)
+	return append(b, '}')
+}
+
+// appendDecimalString appends id as a JSON string of its decimal digits.
+func appendDecimalString(b []byte, id omega.EventID) []byte {
+	b = append(b, '"')
+	b = append(b, id.String()...)
+	return append(b, '"')
+}
+
+// appendByteArray appends p as a JSON array of integers 0..255.
+func appendByteArray(b, p []byte) []byte {
+	b = append(b, '[')
+	for i, c := range p {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendUint(b, uint64(c), 10)
+	}
+	return append(b, ']')
+}
+
 // writeEventsLog writes a new frame log of EVENT frames, replacing any file
-// at path, and syncs it.
-func writeEventsLog(path string, g *generator) (err error) {
-	f, err := os.Create(path)
+// at path. The log is created with omega.OpenFrameLog, which syncs the new
+// file's header and its directory, and synced again after the last frame.
+func writeEventsLog(path string, g *generator) error {
+	// OpenFrameLog would append to an existing log: remove it first. A
+	// directory is left alone, for OpenFrameLog to refuse.
+	if fi, err := os.Lstat(path); err == nil && !fi.IsDir() {
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	fw, err := omega.OpenFrameLog(path, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}, nil)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, f.Close()) }()
-	fw, err := omega.NewFrameWriter(f, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}, nil)
-	if err != nil {
-		return err
+	err = appendEvents(fw, g)
+	if err == nil {
+		err = fw.Sync()
 	}
+	if cerr := fw.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// appendEvents appends the generator's events as EVENT frames.
+func appendEvents(fw *omega.FrameWriter, g *generator) error {
 	var buf []byte
 	for {
 		e, ok := g.nextEvent()
 		if !ok {
-			break
+			return nil
 		}
+		var err error
 		if buf, err = e.AppendBinary(buf[:0]); err != nil {
 			return err
 		}
@@ -207,5 +285,4 @@ func writeEventsLog(path string, g *generator) (err error) {
 			return err
 		}
 	}
-	return fw.Close() // syncs; f is closed by the deferred call
 }

@@ -79,8 +79,10 @@ func runIngest(args []string) ([]byte, error) {
 		out.FramesByType[t.String()] = n
 	}
 	switch {
+	case rec.TornHeader && len(b) < omega.HeaderSize:
+		out.Reason = fmt.Sprintf("header cut short: %d of %d bytes, a log creation interrupted before its header was written", len(b), omega.HeaderSize)
 	case rec.TornHeader:
-		out.Reason = fmt.Sprintf("header cut short: %d bytes, a log creation interrupted before its header was written", len(b))
+		out.Reason = fmt.Sprintf("header all zero: a log creation interrupted before its header was written; the %d bytes after it were never acknowledged", len(b)-omega.HeaderSize)
 	case rec.Err != nil:
 		out.Reason = rec.Err.Reason
 	}

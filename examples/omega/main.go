@@ -43,12 +43,14 @@
 //	 "tail":"clean"|"torn"|"corrupt","tail_offset":O,"reason":"..."}
 //
 // frames_by_type lists only the types present. reason, what is wrong with the
-// bad frame (or the header cut short), appears only when tail is not clean.
+// bad frame (or the torn header), appears only when tail is not clean.
 // A damaged body exits 0. A bad header exits 10, as does a header whose schema
 // hash is not omega.SchemaHash() or whose schema version is not
 // omega.SchemaVersion, except an all-zero schema hash (written by the original
 // system's tools), which is reported with "schema_bound":false. A header cut
-// short by a crash (SPEC section 5) is reported with "torn_header":true.
+// short by a crash (SPEC section 5), or 64 header bytes all zero whatever
+// follows them, is reported with "torn_header":true, no frames, "tail":"torn"
+// at offset 0 and the whole file as malformed_tail_bytes, and exits 0.
 //
 // generate-events --output F --count N [--nodes K] [--streams S] [--seed X]
 //
@@ -57,11 +59,16 @@
 // Lamport clocks per node, up to three dependencies on recent events of lower
 // lamport, correct payload hashes. The events are a function of the flags
 // alone (math/rand/v2's PCG seeded with X, default 0): the same flags give the
-// same bytes. When F ends in .omega the file is a frame log of EVENT frames
-// whose header carries omega.SchemaVersion and omega.SchemaHash(); otherwise
-// it is a JSON array with one event per line in the JSON form of SPEC section
-// 3. N ranges over 1..16777216; a batch holds at most omega.MaxBatchContents
-// events, so a larger file must be split before it is reconciled.
+// same bytes. An existing F is replaced. When F ends in .omega the file is a
+// frame log of EVENT frames whose header carries omega.SchemaVersion and
+// omega.SchemaHash(), created with omega.OpenFrameLog (header and directory
+// synced) and synced after the last frame; otherwise it is a JSON array with
+// one event per line in the original system's form (SPEC sections 3 and 9):
+// all twelve fields in the table's order, event_id and deps as decimal
+// strings, payload_hash and payload as arrays of integers 0..255, the other
+// fields as JSON integers. N ranges over 1..16777216; a batch holds at most
+// omega.MaxBatchContents events, so a larger file must be split before it is
+// reconciled.
 //
 // reconcile --input F --batch-id B [--replay-seed S] [--output O]
 //
@@ -73,13 +80,16 @@
 //
 // with the result's and binding's JSON views of SPEC section 4. F is a frame
 // log when its first byte is that of the .omega magic ('O') or zero (a header
-// cut short and zeroed), neither of which starts JSON; otherwise it is a JSON
-// array or JSON lines, in any JSON form SPEC section 3 accepts (the original system's byte arrays and decimal-string ids
-// included). A frame log must hold only EVENT frames and be bound to this
-// schema (an all-zero schema hash is refused: the events' schema is unknown).
-// Corruption is refused; a torn tail, the normal result of a crash, is not:
-// the complete frames before it are reconciled and the output ends with
-// "tail":"torn","tail_offset":O. B must be at least 1 (SPEC section 4);
+// cut short or zeroed), neither of which starts JSON; otherwise it is a JSON
+// array or JSON lines, in any JSON form SPEC section 3 accepts (the original
+// system's byte arrays and decimal-string ids included). A frame log must hold
+// only EVENT frames and be bound to this schema (an all-zero schema hash is
+// refused: the events' schema is unknown). Corruption is refused; a torn
+// tail, the normal result of a crash, is not: the complete frames before it
+// are reconciled and the output ends with "tail":"torn","tail_offset":O. A
+// torn header (cut short, or 64 zero bytes whatever follows them) holds no
+// acknowledged frame: an empty batch is reconciled, with "tail":"torn",
+// "tail_offset":0. B must be at least 1 (SPEC section 4);
 // --replay-seed defaults to 0. Both are echoed, not used by the checker.
 //
 // With --output O, the file O receives one JSON object and a newline,

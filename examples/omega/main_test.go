@@ -183,6 +183,165 @@ func TestGenerateEventsShape(t *testing.T) {
 	}
 }
 
+// eventFields are the twelve fields of SPEC section 3, in the table's order.
+var eventFields = []string{"event_id", "node_id", "stream_id", "lamport", "mono_ts_ns", "event_kind", "flags", "deps_count", "payload_len", "payload_hash", "deps", "payload"}
+
+// The JSON that generate-events writes is in the original system's form and
+// decodes to the same events as the .omega log made with the same flags.
+func TestGenerateEventsOriginalForm(t *testing.T) {
+	dir := t.TempDir()
+	const n = 200
+	jsonPath, logPath := filepath.Join(dir, "e.json"), filepath.Join(dir, "e.omega")
+	flags := []string{"--seed", "11", "--nodes", "5", "--streams", "3"}
+	generate(t, jsonPath, n, flags...)
+	generate(t, logPath, n, flags...)
+	js, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromJSON, err := omega.DecodeEventsJSON(js, omega.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromLog := readLogEvents(t, logPath)
+	if len(fromJSON) != n || len(fromLog) != n {
+		t.Fatalf("%d events from JSON, %d from the log; want %d", len(fromJSON), len(fromLog), n)
+	}
+	for i := range fromJSON {
+		a, _ := fromJSON[i].MarshalBinary()
+		b, _ := fromLog[i].MarshalBinary()
+		if !bytes.Equal(a, b) {
+			t.Fatalf("event %d: JSON gives %+v, the log %+v", i, fromJSON[i], fromLog[i])
+		}
+	}
+
+	// The form itself: every line one object, the twelve fields in order,
+	// ids as decimal strings, hash and payload as arrays of 0..255.
+	lines := strings.Split(strings.TrimSuffix(string(js), "\n"), "\n")
+	if len(lines) != n+2 || lines[0] != "[" || lines[n+1] != "]" {
+		t.Fatalf("JSON array of %d events has %d lines, want [, one per event, ]", n, len(lines))
+	}
+	deps := 0
+	for i, line := range lines[1 : n+1] {
+		line = strings.TrimSuffix(line, ",")
+		keys, obj := decodeObject(t, []byte(line))
+		if !reflect.DeepEqual(keys, eventFields) {
+			t.Fatalf("event %d: keys %q, want %q", i, keys, eventFields)
+		}
+		e := fromLog[i]
+		if obj["event_id"] != e.ID.String() {
+			t.Fatalf("event %d: event_id %#v, want the string %q", i, obj["event_id"], e.ID.String())
+		}
+		ds, ok := obj["deps"].([]any)
+		if !ok || len(ds) != len(e.Deps) {
+			t.Fatalf("event %d: deps %#v", i, obj["deps"])
+		}
+		for j, d := range ds {
+			if d != e.Deps[j].String() {
+				t.Fatalf("event %d: dep %d is %#v, want the string %q", i, j, d, e.Deps[j].String())
+			}
+		}
+		deps += len(ds)
+		checkByteArray(t, obj["payload_hash"], e.PayloadHash[:])
+		checkByteArray(t, obj["payload"], e.Payload)
+		for k, want := range map[string]uint64{
+			"node_id": uint64(e.NodeID), "stream_id": uint64(e.StreamID), "lamport": e.Lamport,
+			"mono_ts_ns": e.MonoTSNs, "event_kind": uint64(e.Kind), "flags": uint64(e.Flags),
+			"deps_count": uint64(len(e.Deps)), "payload_len": uint64(len(e.Payload)),
+		} {
+			if v, ok := obj[k].(json.Number); !ok || v.String() != strconv.FormatUint(want, 10) {
+				t.Fatalf("event %d: %s = %#v, want the integer %d", i, k, obj[k], want)
+			}
+		}
+	}
+	if deps == 0 {
+		t.Error("no event has dependencies: the deps form is untested")
+	}
+}
+
+// checkByteArray checks that v is a JSON array of the integers of want.
+func checkByteArray(t *testing.T, v any, want []byte) {
+	t.Helper()
+	a, ok := v.([]any)
+	if !ok || len(a) != len(want) {
+		t.Fatalf("%#v is not an array of %d integers", v, len(want))
+	}
+	for i, x := range a {
+		if n, ok := x.(json.Number); !ok || n.String() != strconv.Itoa(int(want[i])) {
+			t.Fatalf("element %d is %#v, want %d", i, x, want[i])
+		}
+	}
+}
+
+// readLogEvents reads the EVENT frames of a clean, bound frame log.
+func readLogEvents(t *testing.T, path string) []omega.Event {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := omega.NewFrameScanner(b, nil)
+	if h, err := s.Header(); err != nil || h != boundHeader() || s.TornHeader() {
+		t.Fatalf("header %+v, %v (torn %v); want the bound header", h, err, s.TornHeader())
+	}
+	var events []omega.Event
+	for {
+		f, err := s.Next()
+		if err == io.EOF {
+			return events
+		}
+		if err != nil || f.Type != omega.FrameEvent {
+			t.Fatalf("frame %d: %v, type %v", len(events), err, f.Type)
+		}
+		e, err := omega.DecodeEvent(f.Payload, omega.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+}
+
+// generate-events replaces an existing output file, in both formats.
+func TestGenerateEventsOverwrites(t *testing.T) {
+	dir := t.TempDir()
+	for _, ext := range []string{".json", ".omega"} {
+		t.Run(ext, func(t *testing.T) {
+			fresh, reused := filepath.Join(dir, "fresh"+ext), filepath.Join(dir, "reused"+ext)
+			generate(t, fresh, 10, "--seed", "3")
+			generate(t, reused, 300, "--seed", "4")
+			generate(t, reused, 10, "--seed", "3")
+			a, err := os.ReadFile(fresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(reused)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a, b) {
+				t.Errorf("generate-events over an existing file gave %d bytes, want the %d of a fresh file", len(b), len(a))
+			}
+		})
+	}
+	// A log that is not this schema's, or not a log at all, is replaced too.
+	p := filepath.Join(dir, "other.omega")
+	if err := os.WriteFile(p, []byte("not a frame log"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	generate(t, p, 5)
+	if got := readLogEvents(t, p); len(got) != 5 {
+		t.Errorf("%d events after replacing a non-log, want 5", len(got))
+	}
+	// A directory is not replaced.
+	d := filepath.Join(dir, "dir.omega")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := omegaCmd(t, "generate-events", "--output", d, "--count", "5"); r.code != 50 {
+		t.Errorf("generate-events onto a directory = exit %d, want 50: %s", r.code, r.raw)
+	}
+}
+
 func TestReconcileGenerated(t *testing.T) {
 	dir := t.TempDir()
 	const n = 1000
@@ -563,6 +722,20 @@ func TestIngest(t *testing.T) {
 			t.Errorf("ingest of a header cut short = %s, want exit 0, torn_header, tail torn, no frames", r.raw)
 		}
 	})
+	// A zeroed header is torn whatever follows it (SPEC section 5): the
+	// frames after it were never acknowledged.
+	t.Run("zeroed header before frames", func(t *testing.T) {
+		b := append(make([]byte, omega.HeaderSize), clean[omega.HeaderSize:]...)
+		r := omegaCmd(t, "ingest", "--input", writeFile(t, b))
+		if r.code != 0 || r.obj["torn_header"] != true || r.obj["tail"] != "torn" || num(t, r.obj["frames"]) != 0 ||
+			num(t, r.obj["tail_offset"]) != 0 || num(t, r.obj["malformed_tail_bytes"]) != int64(len(b)) ||
+			num(t, r.obj["valid_bytes_after_header"]) != 0 {
+			t.Errorf("ingest of a zeroed header before frames = %s, want exit 0, torn_header, tail torn at 0, every byte malformed, no frames", r.raw)
+		}
+		if reason, _ := r.obj["reason"].(string); !strings.Contains(reason, "zero") {
+			t.Errorf("ingest reason %q does not name the zeroed header", reason)
+		}
+	})
 }
 
 // TestIngestGolden runs ingest over the frame-log goldens and compares with
@@ -631,6 +804,19 @@ func TestReconcileFrameLog(t *testing.T) {
 		r := omegaCmd(t, "reconcile", "--input", writeFile(t, make([]byte, omega.HeaderSize)), "--batch-id", "1")
 		if r.code != 0 || r.obj["tail"] != "torn" || num(t, field(t, r.obj, "checker_output.result.accepted_count")) != 0 {
 			t.Errorf("reconcile of a zeroed header = %s, want exit 0, an empty merge and tail torn", r.raw)
+		}
+	})
+	t.Run("zeroed header before frames", func(t *testing.T) {
+		b := append(make([]byte, omega.HeaderSize), clean[omega.HeaderSize:]...)
+		r := omegaCmd(t, "reconcile", "--input", writeFile(t, b), "--batch-id", "1")
+		if r.code != 0 || r.obj["tail"] != "torn" || num(t, r.obj["tail_offset"]) != 0 ||
+			num(t, field(t, r.obj, "checker_output.result.accepted_count")) != 0 ||
+			field(t, r.obj, "checker_output.result.kind") != "merge" {
+			t.Errorf("reconcile of a zeroed header before frames = %s, want exit 0, an empty merge and tail torn at 0", r.raw)
+		}
+		empty := omegaCmd(t, "reconcile", "--input", writeFile(t, make([]byte, omega.HeaderSize)), "--batch-id", "1")
+		if checkerOutput(t, r.raw) != checkerOutput(t, empty.raw) {
+			t.Errorf("reconcile of a zeroed header before frames differs from that of a bare zeroed header")
 		}
 	})
 	t.Run("corrupt", func(t *testing.T) {
@@ -748,6 +934,7 @@ func TestExitCode(t *testing.T) {
 		{&omega.EventError{Index: 1, Field: "lamport", Reason: "x"}, 10},
 		{fmt.Errorf("wrapped: %w", omega.ErrBadHeader), 10},
 		{fmt.Errorf("wrapped: %w", omega.ErrSchemaMismatch), 10},
+		{fmt.Errorf("wrapped: %w", omega.ErrBindingMismatch), 10},
 		{&omega.BindingError{}, 10},
 		{&omega.FrameError{Err: omega.ErrCorrupt}, 10},
 		{omega.ErrBatchTooLarge, 10},
