@@ -260,10 +260,13 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	// order: the batch's id table indexes it, the walk reads lamports from
 	// it, and a Merge's next State takes it as the accepted ids.
 	known := make([]KnownID, m)
-	for p, k := range sc.keys {
-		sc.leaves[p] = sc.digests[k.idx]
-		known[p] = KnownID{ID: EventID{Hi: k.hi, Lo: k.lo}, Lamport: k.lamport}
-	}
+	forChunks(c.workers, m, func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			k := &sc.keys[p]
+			sc.leaves[p] = sc.digests[k.idx]
+			known[p] = KnownID{ID: EventID{Hi: k.hi, Lo: k.lo}, Lamport: k.lamport}
+		}
+	})
 
 	// The trace root needs no predicate: compute it beside the walk.
 	var (
@@ -322,9 +325,11 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 		TraceRoot:      root,
 		Members:        make([]Member, m),
 	}
-	for p, k := range known {
-		r.Members[p] = Member{ID: k.ID, Digest: sc.leaves[p]}
-	}
+	forChunks(c.workers, m, func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			r.Members[p] = Member{ID: known[p].ID, Digest: sc.leaves[p]}
+		}
+	})
 	if obstructed {
 		c.obstruct(r, w, v)
 	} else {
@@ -359,23 +364,30 @@ func (c *Checker) hashAll(sc *scratch, events []Event) {
 			}
 		}
 	}
-	workers := min(len(sc.hashers), max(1, n/1024))
-	if workers == 1 {
-		work(sc.hashers[0], 0, n)
+	forChunks(len(sc.hashers), n, func(w, lo, hi int) { work(sc.hashers[w], lo, hi) })
+}
+
+// forChunks runs f over [0, n) cut into up to workers chunks, chunk w on
+// its own goroutine; small ranges stay on the caller's. Each f writes only
+// its own part of any shared slice, so results never depend on workers.
+func forChunks(workers, n int, f func(w, lo, hi int)) {
+	workers = min(workers, max(1, n/minChunk))
+	if workers <= 1 {
+		f(0, 0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	for w := 0; w < workers; w++ {
+	for w := 1; w < workers; w++ {
 		lo, hi := w*chunk, min(n, (w+1)*chunk)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work(sc.hashers[w], lo, hi)
-		}()
+		wg.Go(func() { f(w, lo, hi) })
 	}
+	f(0, 0, min(n, chunk))
 	wg.Wait()
 }
+
+// minChunk is the least work, in events, worth a goroutine of its own.
+const minChunk = 1024
 
 // sortKeys puts sc.keys in canonical order: key, then event digest.
 //
@@ -732,21 +744,24 @@ func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, 
 	var batchDigest, idsDigest Hash
 	var wg sync.WaitGroup
 	wg.Add(1)
+	// The batch digest's input gathers each accepted event's payload hash,
+	// in canonical order: random reads, spread over the workers, then one
+	// streaming hash.
+	const rec = 32 + 16
+	sc.buf = grow(sc.buf, rec*len(sc.keys))
+	forChunks(c.workers, len(sc.keys), func(_, lo, hi int) {
+		for p := lo; p < hi; p++ {
+			e := &w.events[sc.keys[p].idx]
+			b := sc.buf[rec*p : rec*p+rec]
+			copy(b, e.PayloadHash[:])
+			binary.LittleEndian.PutUint64(b[32:], e.ID.Lo)
+			binary.LittleEndian.PutUint64(b[40:], e.ID.Hi)
+		}
+	})
 	go func() {
 		defer wg.Done()
 		h := digest.New(digest.Batch)
-		var buf [8192]byte
-		b := buf[:0]
-		for _, k := range sc.keys {
-			if len(b)+48 > len(buf) {
-				h.Write(b)
-				b = buf[:0]
-			}
-			e := &w.events[k.idx]
-			b = append(b, e.PayloadHash[:]...)
-			b = appendID(b, e.ID)
-		}
-		h.Write(b)
+		h.Write(sc.buf)
 		batchDigest = h.Sum()
 	}()
 	idsDigest = idsDigestOf(accepted)
