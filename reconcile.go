@@ -237,8 +237,8 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	sortKeys(sc)
 
 	// Glue identical copies: equal keys and equal digests are equal
-	// canonical encodings.
-	// The distinct contents' keys are compacted to the front of sc.keys.
+	// canonical encodings. The distinct contents' keys are compacted to the
+	// front of sc.keys.
 	m := 0
 	for i, k := range sc.keys {
 		if i > 0 {
@@ -274,6 +274,7 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 		rootDone sync.WaitGroup
 	)
 	if all == nil {
+		sc.tree = grow(sc.tree, m/2+2)
 		rootDone.Add(1)
 		go func() {
 			defer rootDone.Done()
