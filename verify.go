@@ -264,3 +264,43 @@ func (p *InclusionProof) UnmarshalJSON(b []byte) error {
 	*p = InclusionProof(v)
 	return nil
 }
+
+// VerifyCertifiedObstruction re-checks the obstruction a certificate
+// states, from the evidence events it names: a third party holding cert
+// (already checked with [Verify]) and the events re-runs
+// [Checker.VerifyObstruction] on them. The certificate's binding must be
+// the checker's, the events must be exactly those whose digests the body
+// lists, in order, and prior is needed as VerifyObstruction says.
+func (c *Checker) VerifyCertifiedObstruction(cert *Certificate, evidence []Event, prior *State) error {
+	if cert == nil || cert.Kind != KindObstruction || cert.Obstruction == nil {
+		return obstructionErr("not an obstruction certificate")
+	}
+	if err := cert.Binding.Check(c.binding); err != nil {
+		return err
+	}
+	o := cert.Obstruction
+	r := &Result{
+		Kind:           KindObstruction,
+		PriorStateHash: cert.PriorStateHash,
+		TraceRoot:      cert.TraceRoot,
+		WitnessHash:    cert.WitnessHash,
+		Obstruction: &Obstruction{
+			Predicate:            o.Predicate,
+			ConflictSet:          o.ConflictSet,
+			OverlapContextDigest: o.OverlapContextDigest,
+			Evidence:             evidence,
+			EvidenceDigests:      o.EvidenceDigests,
+		},
+	}
+	return c.VerifyObstruction(r, prior)
+}
+
+// VerifyCertificate checks the proof against a certificate's trace root;
+// for a Merge certificate the tree must also have one leaf per accepted
+// event.
+func (p *InclusionProof) VerifyCertificate(cert *Certificate) error {
+	if cert.Merge != nil && uint64(cert.Merge.AcceptedCount) != p.TreeSize {
+		return fmt.Errorf("%w: proof for a tree of %d leaves, certificate accepted %d events", ErrNotIncluded, p.TreeSize, cert.Merge.AcceptedCount)
+	}
+	return p.Verify(cert.TraceRoot)
+}
