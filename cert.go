@@ -610,54 +610,69 @@ func VerifyChain(certs []*Certificate, ring KeyRing, want Binding, anchor *Chain
 		a = *anchor
 	}
 	workers := max(1, runtime.GOMAXPROCS(0))
-	var (
-		decoded = make([]*Certificate, min(chainWindow, len(certs)))
-		errs    = make([]error, len(decoded))
-	)
-	for start := 0; start < len(certs); start += chainWindow {
-		win := certs[start:min(start+chainWindow, len(certs))]
+	// Two windows alternate: while the walk checks one in order, the
+	// workers verify the next, so no core waits on the walk.
+	type window struct {
+		decoded []*Certificate
+		hashes  []Hash
+		errs    []error
+		wg      sync.WaitGroup
+	}
+	var wins [2]window
+	for i := range wins {
+		n := min(chainWindow, len(certs))
+		wins[i] = window{decoded: make([]*Certificate, n), hashes: make([]Hash, n), errs: make([]error, n)}
+	}
+	launch := func(w *window, start int) {
+		batch := certs[start:min(start+chainWindow, len(certs))]
 		// The envelope is decoded again, aliased: the fields of certs
 		// may have been changed, the envelope may not.
 		check := func(i int, scratch *[]byte) {
-			decoded[i], errs[i] = nil, nil
-			c := win[i]
+			w.decoded[i], w.errs[i] = nil, nil
+			c := batch[i]
 			if c == nil {
-				errs[i] = malformed(0, "nil certificate")
+				w.errs[i] = malformed(0, "nil certificate")
 				return
 			}
 			d, err := decodeCertificate(c.envelope)
 			if err == nil {
 				err = d.verify(ring, want, scratch)
 			}
-			decoded[i], errs[i] = d, err
-		}
-		if w := min(workers, len(win)); w <= 1 {
-			var scratch []byte
-			for i := range win {
-				check(i, &scratch)
+			if err == nil {
+				w.hashes[i] = d.Hash()
 			}
-		} else {
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			for range w {
-				wg.Go(func() {
-					var scratch []byte
-					for {
-						i := int(next.Add(1) - 1)
-						if i >= len(win) {
-							return
-						}
-						check(i, &scratch)
+			w.decoded[i], w.errs[i] = d, err
+		}
+		var next atomic.Int64
+		for range min(workers, len(batch)) {
+			w.wg.Go(func() {
+				var scratch []byte
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(batch) {
+						return
 					}
-				})
-			}
-			wg.Wait()
+					check(i, &scratch)
+				}
+			})
 		}
-		for i := range win {
-			if errs[i] != nil {
-				return a, &ChainError{Index: start + i, Err: errs[i]}
+	}
+	if len(certs) > 0 {
+		launch(&wins[0], 0)
+	}
+	for k, start := 0, 0; start < len(certs); k, start = k+1, start+chainWindow {
+		w := &wins[k%2]
+		w.wg.Wait()
+		if next := start + chainWindow; next < len(certs) {
+			launch(&wins[(k+1)%2], next)
+		}
+		for i := range min(chainWindow, len(certs)-start) {
+			err := w.errs[i]
+			if err == nil {
+				err = a.next(w.decoded[i], w.hashes[i])
 			}
-			if err := a.next(decoded[i]); err != nil {
+			if err != nil {
+				wins[(k+1)%2].wg.Wait() // join the window ahead before returning
 				return a, &ChainError{Index: start + i, Err: err}
 			}
 		}
@@ -665,9 +680,9 @@ func VerifyChain(certs []*Certificate, ring KeyRing, want Binding, anchor *Chain
 	return a, nil
 }
 
-// next runs the chain checks of c against a and, when they pass, moves a
-// past c.
-func (a *ChainAnchor) next(c *Certificate) error {
+// next runs the chain checks of c, whose cert_hash is hash, against a and,
+// when they pass, moves a past c.
+func (a *ChainAnchor) next(c *Certificate, hash Hash) error {
 	if c.PrevCertHash != a.CertHash {
 		return fmt.Errorf("%w: prev_cert_hash %v, want %v", ErrChainLink, c.PrevCertHash, a.CertHash)
 	}
@@ -685,7 +700,7 @@ func (a *ChainAnchor) next(c *Certificate) error {
 		n.MergedStateHash = m.MergedStateHash
 		n.FrontierDigest = m.FrontierDigest
 	}
-	n.CertHash = c.Hash()
+	n.CertHash = hash
 	n.BatchID = c.BatchID
 	*a = n
 	return nil
