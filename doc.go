@@ -48,6 +48,20 @@
 // event was a member of a batch, against its trace root
 // ([InclusionProof.Verify]).
 //
+// # Certificates
+//
+// [Certify] turns a checker [Output] into a signed, content-addressed
+// [Certificate] (SPEC 6): it refuses an output made under another binding
+// than the one expected, and signs with any crypto.Signer whose public key
+// is Ed25519, so a key in an HSM plugs in. [Verify] checks one envelope
+// against a [KeyRing] and the expected binding, each failure with its own
+// sentinel in SPEC's order; [VerifyChain] checks a chain from genesis or a
+// trusted [ChainAnchor], signatures on every core, links and states in
+// order. [Checker.VerifyCertifiedObstruction] re-checks a certified
+// obstruction from its evidence events, and
+// [InclusionProof.VerifyCertificate] checks that one event was part of a
+// certified batch.
+//
 // # States
 //
 // A [State] holds the known ids with their lamports, the stream heads, the
