@@ -1,0 +1,259 @@
+package omega
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Keys on disk (SPEC 6): an Ed25519 private key as PKCS#8 PEM (type
+// "PRIVATE KEY") and a public key as PKIX PEM (type "PUBLIC KEY"), as the
+// standard library and openssl write them. A key is only ever made from
+// random bytes the caller supplies; nothing here derives one from replay
+// seeds, batch ids or other public data.
+
+// ErrBadKey reports key bytes that are not one Ed25519 key in the expected
+// PEM form: no PEM block, a PEM block of the wrong type or with headers,
+// anything but whitespace around the block (a second block included), DER
+// that does not parse, or a key of another algorithm (which also wraps
+// [ErrNotEd25519]).
+var ErrBadKey = errors.New("omega: bad key")
+
+// PEM block types of the key files.
+const (
+	pemPrivateKey = "PRIVATE KEY"
+	pemPublicKey  = "PUBLIC KEY"
+)
+
+// maxKeyFile caps what LoadPrivateKey and LoadPublicKey read: a PEM Ed25519
+// key is about 120 bytes.
+const maxKeyFile = 64 << 10
+
+// GenerateKey returns a new Ed25519 private key made from the first 32
+// bytes read from rand, which callers should make crypto/rand.Reader. It
+// panics if rand is nil: the source of a signing key is never implicit.
+func GenerateKey(rand io.Reader) (ed25519.PrivateKey, error) {
+	if rand == nil {
+		panic("omega: GenerateKey with nil rand")
+	}
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := io.ReadFull(rand, seed); err != nil {
+		return nil, fmt.Errorf("omega: generating key: %w", err)
+	}
+	k := ed25519.NewKeyFromSeed(seed)
+	clear(seed)
+	return k, nil
+}
+
+// MarshalPrivateKeyPEM returns priv as a PKCS#8 PEM block of type
+// "PRIVATE KEY". A key that is not 64 bytes long is refused with ErrBadKey.
+func MarshalPrivateKeyPEM(priv ed25519.PrivateKey) ([]byte, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: private key of %d bytes", ErrBadKey, len(priv))
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), nil
+}
+
+// ParsePrivateKeyPEM parses exactly one PKCS#8 PEM block of type
+// "PRIVATE KEY" holding an Ed25519 key, with nothing but whitespace around
+// it. Every failure wraps ErrBadKey; a key of another algorithm also wraps
+// ErrNotEd25519.
+func ParsePrivateKeyPEM(b []byte) (ed25519.PrivateKey, error) {
+	der, err := decodeKeyPEM(b, pemPrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: PKCS#8: %v", ErrBadKey, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, notEd25519(k)
+	}
+	return priv, nil
+}
+
+// MarshalPublicKeyPEM returns pub as a PKIX PEM block of type "PUBLIC KEY".
+// A key that is not 32 bytes long is refused with ErrBadKey.
+func MarshalPublicKeyPEM(pub ed25519.PublicKey) ([]byte, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: public key of %d bytes", ErrBadKey, len(pub))
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: pemPublicKey, Bytes: der}), nil
+}
+
+// ParsePublicKeyPEM parses exactly one PKIX PEM block of type "PUBLIC KEY"
+// holding an Ed25519 key, with nothing but whitespace around it. Every
+// failure wraps ErrBadKey; a key of another algorithm also wraps
+// ErrNotEd25519.
+func ParsePublicKeyPEM(b []byte) (ed25519.PublicKey, error) {
+	der, err := decodeKeyPEM(b, pemPublicKey)
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: PKIX: %v", ErrBadKey, err)
+	}
+	pub, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, notEd25519(k)
+	}
+	return pub, nil
+}
+
+// pemSpace is the whitespace allowed around a key's PEM block.
+const pemSpace = " \t\r\n"
+
+// decodeKeyPEM returns the DER of the single PEM block of type typ that b
+// holds. pem.Decode alone skips text before a block and returns the rest
+// after it; a key file is refused for either, so that what is parsed is
+// all that is there.
+func decodeKeyPEM(b []byte, typ string) ([]byte, error) {
+	if !bytes.HasPrefix(bytes.TrimLeft(b, pemSpace), []byte("-----BEGIN ")) {
+		return nil, fmt.Errorf("%w: no PEM block at the start", ErrBadKey)
+	}
+	block, rest := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%w: no PEM block", ErrBadKey)
+	}
+	if block.Type != typ {
+		return nil, fmt.Errorf("%w: PEM type %q, want %q", ErrBadKey, block.Type, typ)
+	}
+	if len(block.Headers) != 0 {
+		return nil, fmt.Errorf("%w: PEM headers (an encrypted key?)", ErrBadKey)
+	}
+	if len(bytes.TrimLeft(rest, pemSpace)) != 0 {
+		return nil, fmt.Errorf("%w: data after the PEM block", ErrBadKey)
+	}
+	return block.Bytes, nil
+}
+
+func notEd25519(k any) error {
+	return fmt.Errorf("%w: %T (%w)", ErrBadKey, k, ErrNotEd25519)
+}
+
+// SaveKeyPair writes priv to privPath (PKCS#8 PEM, mode 0600) and its public
+// key to pubPath (PKIX PEM, mode 0644), each created anew (an existing file
+// is never overwritten) and synced, together with its directory. On error a
+// file it created is removed.
+func SaveKeyPair(privPath, pubPath string, priv ed25519.PrivateKey) error {
+	privPEM, err := MarshalPrivateKeyPEM(priv)
+	if err != nil {
+		return err
+	}
+	pubPEM, err := MarshalPublicKeyPEM(priv.Public().(ed25519.PublicKey))
+	if err != nil {
+		return err
+	}
+	if err := writeKeyFile(privPath, privPEM, 0o600); err != nil {
+		return err
+	}
+	if err := writeKeyFile(pubPath, pubPEM, 0o644); err != nil {
+		os.Remove(privPath)
+		return err
+	}
+	return nil
+}
+
+// writeKeyFile creates path exclusively with mode perm, writes b, and syncs
+// the file and its directory.
+func writeKeyFile(path string, b []byte, perm os.FileMode) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("omega: writing key: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+			err = fmt.Errorf("omega: writing key: %w", err)
+		}
+	}()
+	// The mode given to OpenFile passes through the umask, which may only
+	// narrow it; Chmod makes it exact.
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncKeyDir(filepath.Dir(path))
+}
+
+func syncKeyDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// LoadPrivateKey reads and parses a private key file written by
+// SaveKeyPair or by openssl (see ParsePrivateKeyPEM). A file over 64 KiB is
+// refused with ErrBadKey.
+func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParsePrivateKeyPEM(b)
+	clear(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// LoadPublicKey reads and parses a public key file written by SaveKeyPair
+// or by openssl (see ParsePublicKeyPEM). A file over 64 KiB is refused with
+// ErrBadKey.
+func LoadPublicKey(path string) (ed25519.PublicKey, error) {
+	b, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParsePublicKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("omega: reading key: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("omega: reading key: %w", err)
+	}
+	if len(b) > maxKeyFile {
+		return nil, fmt.Errorf("%w: %s: file over %d bytes", ErrBadKey, path, maxKeyFile)
+	}
+	return b, nil
+}
