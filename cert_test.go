@@ -42,7 +42,7 @@ func (v specVector) u64(t testing.TB, key string) uint64 {
 
 // certifyVector certifies the result a certificate vector names, with the
 // vector's inputs.
-func certifyVector(t *testing.T, vs map[string]specVector, name string) *Certificate {
+func certifyVector(t testing.TB, vs map[string]specVector, name string) *Certificate {
 	t.Helper()
 	v := vs[name]
 	var resName string

@@ -203,7 +203,7 @@ func TestSpecBindingVector(t *testing.T) {
 
 // vectorState resolves a vector's prior_state: genesis, or the next_state
 // of the vector it names (which this test reconciles first).
-func vectorState(t *testing.T, vs map[string]specVector, v specVector) *State {
+func vectorState(t testing.TB, vs map[string]specVector, v specVector) *State {
 	t.Helper()
 	var ref string
 	if err := json.Unmarshal(v.Inputs["prior_state"], &ref); err != nil {
@@ -224,7 +224,7 @@ func vectorState(t *testing.T, vs map[string]specVector, v specVector) *State {
 	return r.Merge.Next
 }
 
-func reconcileVector(t *testing.T, vs map[string]specVector, v specVector) *Result {
+func reconcileVector(t testing.TB, vs map[string]specVector, v specVector) *Result {
 	t.Helper()
 	prior := vectorState(t, vs, v)
 	events, err := DecodeEventsJSON(v.Inputs["batch"], Limits{})
