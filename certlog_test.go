@@ -1,0 +1,538 @@
+package omega
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// certLogKey is the fixed signing key of the certificate log tests.
+func certLogKey() ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5c}, ed25519.SeedSize))
+}
+
+func certLogRing() KeyRing { return NewKeyRing(certLogKey().Public().(ed25519.PublicKey)) }
+
+func certLogHeader() Header { return Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()} }
+
+// certLogChain certifies n batches from genesis, each linked to the one
+// before: even batches merge two fresh events, odd ones re-send an event
+// the previous merge accepted and are obstructed. Batch ids leave gaps.
+func certLogChain(tb testing.TB, n int) []*Certificate {
+	tb.Helper()
+	ch, err := NewChecker(&CheckerOptions{Workers: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	state := Genesis()
+	var prev Hash
+	var last Event
+	var batch uint64
+	certs := make([]*Certificate, n)
+	for i := range n {
+		var events []Event
+		if i%2 == 1 {
+			events = []Event{last}
+		} else {
+			for k := range 2 {
+				p := []byte(fmt.Sprintf("certlog payload %d/%d", i, k))
+				events = append(events, Event{ID: ID64(uint64(2*i + k + 1)), NodeID: uint32(k + 1), StreamID: 1,
+					Lamport: uint64(i + 1), PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p})
+			}
+			last = events[1]
+		}
+		out, err := ch.Reconcile(state, events)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if want := map[bool]Kind{false: KindMerge, true: KindObstruction}[i%2 == 1]; out.Result.Kind != want {
+			tb.Fatalf("batch %d: kind %v, want %v", i, out.Result.Kind, want)
+		}
+		batch += 1 + uint64(i%3)
+		c, err := Certify(out, DefaultBinding(), BatchMeta{BatchID: batch, ReplaySeed: uint64(i) * 31, CreatedAtNs: 1e9 + uint64(i)}, prev, certLogKey())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if out.Result.Kind == KindMerge {
+			state = out.Result.Merge.Next
+		}
+		prev = c.Hash()
+		certs[i] = c
+	}
+	return certs
+}
+
+// sideFiles returns the cert.idx and cert.hash a log of certs holds,
+// written out independently of the store.
+func sideFiles(certs []*Certificate) (idx, hashes string) {
+	var bi, bh strings.Builder
+	off := int64(HeaderSize)
+	for i, c := range certs {
+		fmt.Fprintf(&bi, "%s %d\n", c.ID(), off)
+		h := c.Hash()
+		fmt.Fprintf(&bh, "%d %x\n", i, h[:])
+		off += 12 + int64(len(c.Bytes()))
+	}
+	return bi.String(), bh.String()
+}
+
+func openStore(tb testing.TB, dir string, policy SyncPolicy) *CertStore {
+	tb.Helper()
+	s, err := OpenCertStore(dir, certLogHeader(), &CertStoreOptions{Sync: policy})
+	if err != nil {
+		tb.Fatalf("OpenCertStore(%s) = %v", dir, err)
+	}
+	return s
+}
+
+func appendAll(tb testing.TB, s *CertStore, certs []*Certificate) {
+	tb.Helper()
+	for i, c := range certs {
+		if err := s.Append(c); err != nil {
+			tb.Fatalf("Append(cert %d) = %v", i, err)
+		}
+	}
+}
+
+// wantAnchor is the chain position after certs, computed from their fields.
+func wantAnchor(certs []*Certificate) ChainAnchor {
+	var a ChainAnchor
+	for _, c := range certs {
+		a.CertHash, a.BatchID = c.Hash(), c.BatchID
+		if c.Merge != nil {
+			a.MergedStateHash, a.FrontierDigest = c.Merge.MergedStateHash, c.Merge.FrontierDigest
+		}
+	}
+	return a
+}
+
+// checkStore checks that the store in dir holds exactly certs, with side
+// files to match, and that it verifies.
+func checkStore(t *testing.T, what string, s *CertStore, dir string, certs []*Certificate) {
+	t.Helper()
+	if s.Len() != len(certs) {
+		t.Fatalf("%s: Len() = %d, want %d", what, s.Len(), len(certs))
+	}
+	n := 0
+	for i, c := range s.All() {
+		if i != n || !bytes.Equal(c.Bytes(), certs[i].Bytes()) {
+			t.Fatalf("%s: All() yields cert %d at %d, or different bytes", what, i, n)
+		}
+		n++
+	}
+	if n != len(certs) {
+		t.Fatalf("%s: All() yields %d certificates, want %d", what, n, len(certs))
+	}
+	for i, c := range certs {
+		got, ok := s.Lookup(c.ID())
+		if !ok || !bytes.Equal(got.Bytes(), c.Bytes()) {
+			t.Fatalf("%s: Lookup(cert %d) = %v, %v", what, i, got, ok)
+		}
+	}
+	if got, want := s.Head(), wantAnchor(certs); got != want {
+		t.Fatalf("%s: Head() = %+v, want %+v", what, got, want)
+	}
+	a, err := s.VerifyAll(certLogRing(), DefaultBinding())
+	if err != nil || a != wantAnchor(certs) {
+		t.Fatalf("%s: VerifyAll = %+v, %v, want %+v", what, a, err, wantAnchor(certs))
+	}
+	checkSideFiles(t, what, dir, certs)
+}
+
+func checkSideFiles(t *testing.T, what, dir string, certs []*Certificate) {
+	t.Helper()
+	idx, hashes := sideFiles(certs)
+	for name, want := range map[string]string{"cert.idx": idx, "cert.hash": hashes} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(got) != want {
+			t.Fatalf("%s: %s = %q, %v, want %q", what, name, got, err, want)
+		}
+	}
+}
+
+func TestCertStoreRoundTrip(t *testing.T) {
+	certs := certLogChain(t, 20)
+	for _, policy := range []SyncPolicy{SyncBatch, SyncAlways, SyncNever} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "certs") // created by OpenCertStore
+			s := openStore(t, dir, policy)
+			if s.Len() != 0 || s.Head() != (ChainAnchor{}) {
+				t.Fatalf("new store: Len() = %d, Head() = %+v, want 0, genesis", s.Len(), s.Head())
+			}
+			appendAll(t, s, certs[:12])
+			if err := s.Sync(); err != nil {
+				t.Fatalf("Sync() = %v", err)
+			}
+			checkStore(t, "after Sync", s, dir, certs[:12])
+			appendAll(t, s, certs[12:])
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close() = %v", err)
+			}
+			if err := s.Close(); !errors.Is(err, ErrWriterClosed) {
+				t.Errorf("second Close() = %v, want ErrWriterClosed", err)
+			}
+			if err := s.Append(certs[0]); !errors.Is(err, ErrWriterClosed) {
+				t.Errorf("Append after Close = %v, want ErrWriterClosed", err)
+			}
+			s = openStore(t, dir, policy)
+			defer s.Close()
+			if s.TornTail() != 0 {
+				t.Errorf("TornTail() = %d, want 0", s.TornTail())
+			}
+			checkStore(t, "reopened", s, dir, certs)
+			if _, ok := s.Lookup(CertID{Hi: 1, Lo: 2}); ok {
+				t.Errorf("Lookup(unknown id) found a certificate")
+			}
+		})
+	}
+}
+
+// writeLog makes a store in a new directory holding certs and returns the
+// directory.
+func writeLog(t *testing.T, certs []*Certificate) string {
+	t.Helper()
+	dir := t.TempDir()
+	s := openStore(t, dir, SyncNever)
+	appendAll(t, s, certs)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestCertStoreCrashCuts cuts cert.log at every offset and checks that
+// reopening keeps exactly the certificates written in full, rebuilds the
+// side files and lets the chain continue. In -short mode offsets before
+// the last two frames are sampled.
+func TestCertStoreCrashCuts(t *testing.T) {
+	const n = 8
+	certs := certLogChain(t, n+1)
+	src := writeLog(t, certs[:n])
+	log, err := os.ReadFile(filepath.Join(src, "cert.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _ := os.ReadFile(filepath.Join(src, "cert.idx"))
+	hashes, _ := os.ReadFile(filepath.Join(src, "cert.hash"))
+	full, _ := os.ReadFile(filepath.Join(writeLog(t, certs), "cert.log"))
+	// ends[k] is the size of a log holding the first k certificates.
+	ends := []int{HeaderSize}
+	for _, c := range certs {
+		ends = append(ends, ends[len(ends)-1]+12+len(c.Bytes()))
+	}
+	if ends[n] != len(log) || ends[n+1] != len(full) || !bytes.HasPrefix(full, log) {
+		t.Fatalf("logs of %d and %d bytes, want %d and %d, one a prefix of the other", len(log), len(full), ends[n], ends[n+1])
+	}
+	stride := 1
+	if testing.Short() {
+		stride = 41
+	}
+	work := t.TempDir()
+	for cut := 0; cut <= len(log); cut++ {
+		if stride > 1 && cut < ends[n-2] && cut%stride != 0 && !isEnd(ends, cut) {
+			continue
+		}
+		k := 0
+		for k < n && ends[k+1] <= cut {
+			k++
+		}
+		dir := filepath.Join(work, fmt.Sprint(cut))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range map[string][]byte{"cert.log": log[:cut], "cert.idx": idx, "cert.hash": hashes} {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		what := fmt.Sprintf("cut at %d", cut)
+		s, err := OpenCertStore(dir, certLogHeader(), &CertStoreOptions{Sync: SyncNever})
+		if err != nil {
+			t.Fatalf("%s: OpenCertStore = %v", what, err)
+		}
+		if want := int64(max(0, cut-ends[k])); cut >= HeaderSize && s.TornTail() != want {
+			t.Errorf("%s: TornTail() = %d, want %d", what, s.TornTail(), want)
+		}
+		checkStore(t, what, s, dir, certs[:k])
+		if k+1 < n {
+			if err := s.Append(certs[k+1]); !errors.Is(err, ErrChainLink) {
+				t.Fatalf("%s: Append(cert %d) after %d = %v, want ErrChainLink", what, k+1, k, err)
+			}
+		}
+		if err := s.Append(certs[k]); err != nil {
+			t.Fatalf("%s: Append(cert %d) = %v", what, k, err)
+		}
+		if err := s.Sync(); err != nil {
+			t.Fatalf("%s: Sync() = %v", what, err)
+		}
+		checkStore(t, what+", appended", s, dir, certs[:k+1])
+		if err := s.Close(); err != nil {
+			t.Fatalf("%s: Close() = %v", what, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, "cert.log")); !bytes.Equal(got, full[:ends[k+1]]) {
+			t.Fatalf("%s: cert.log after append differs from the original prefix of %d certificates", what, k+1)
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+func isEnd(ends []int, off int) bool {
+	for _, e := range ends {
+		if off >= e-1 && off <= e+1 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCertStoreSideFilesRebuilt(t *testing.T) {
+	certs := certLogChain(t, 20)
+	src := writeLog(t, certs)
+	checkSideFiles(t, "original", src, certs)
+	origIdx, _ := os.ReadFile(filepath.Join(src, "cert.idx"))
+	origHash, _ := os.ReadFile(filepath.Join(src, "cert.hash"))
+	log, _ := os.ReadFile(filepath.Join(src, "cert.log"))
+	damage := []struct {
+		name string
+		file string
+		f    func(b []byte) ([]byte, bool) // new content; false to delete
+	}{
+		{"deleted", "cert.idx", func(b []byte) ([]byte, bool) { return nil, false }},
+		{"deleted", "cert.hash", func(b []byte) ([]byte, bool) { return nil, false }},
+		{"empty", "cert.idx", func(b []byte) ([]byte, bool) { return []byte{}, true }},
+		{"last line missing", "cert.hash", func(b []byte) ([]byte, bool) {
+			return b[:bytes.LastIndexByte(b[:len(b)-1], '\n')+1], true
+		}},
+		{"cut mid line", "cert.idx", func(b []byte) ([]byte, bool) { return b[:len(b)-5], true }},
+		{"extra line", "cert.idx", func(b []byte) ([]byte, bool) { return append(bytes.Clone(b), "1 2\n"...), true }},
+		{"extra line", "cert.hash", func(b []byte) ([]byte, bool) {
+			return fmt.Appendf(bytes.Clone(b), "20 %x\n", make([]byte, 32)), true
+		}},
+		{"offset altered", "cert.idx", func(b []byte) ([]byte, bool) {
+			return bytes.Replace(b, []byte(" 64\n"), []byte(" 65\n"), 1), true
+		}},
+		{"hash altered", "cert.hash", func(b []byte) ([]byte, bool) {
+			b = bytes.Clone(b)
+			i := bytes.Index(b, []byte("\n7 ")) + 5
+			b[i] ^= 1
+			return b, true
+		}},
+		{"upper case", "cert.hash", func(b []byte) ([]byte, bool) { return bytes.ToUpper(b), true }},
+		{"lines swapped", "cert.idx", func(b []byte) ([]byte, bool) {
+			lines := bytes.SplitAfter(b, []byte("\n"))
+			lines[3], lines[4] = lines[4], lines[3]
+			return bytes.Join(lines, nil), true
+		}},
+	}
+	for _, d := range damage {
+		t.Run(d.file+" "+d.name, func(t *testing.T) {
+			dir := t.TempDir()
+			files := map[string][]byte{"cert.log": log, "cert.idx": origIdx, "cert.hash": origHash}
+			nb, keep := d.f(files[d.file])
+			if bytes.Equal(nb, files[d.file]) {
+				t.Fatalf("damage %q changed nothing", d.name)
+			}
+			files[d.file] = nb
+			for name, b := range files {
+				if name == d.file && !keep {
+					continue
+				}
+				if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := openStore(t, dir, SyncBatch)
+			defer s.Close()
+			checkStore(t, d.name, s, dir, certs)
+			for name, want := range map[string][]byte{"cert.idx": origIdx, "cert.hash": origHash} {
+				if got, _ := os.ReadFile(filepath.Join(dir, name)); !bytes.Equal(got, want) {
+					t.Errorf("%s rebuilt differs from the original", name)
+				}
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+				t.Errorf("directory holds %d files, want 3 (no temporary file left)", len(ents))
+			}
+		})
+	}
+}
+
+func TestCertStoreCorruption(t *testing.T) {
+	certs := certLogChain(t, 6)
+	src := writeLog(t, certs)
+	log, _ := os.ReadFile(filepath.Join(src, "cert.log"))
+	second := HeaderSize + 12 + len(certs[0].Bytes())
+	for _, off := range []int{
+		HeaderSize + 4,       // first frame's CRC
+		HeaderSize + 12 + 40, // first frame's payload
+		second + 100,         // second frame's payload
+		second,               // second frame's length
+	} {
+		t.Run(fmt.Sprint(off), func(t *testing.T) {
+			dir := t.TempDir()
+			bad := bytes.Clone(log)
+			bad[off] ^= 0x10
+			path := filepath.Join(dir, "cert.log")
+			if err := os.WriteFile(path, bad, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := OpenCertStore(dir, certLogHeader(), nil)
+			if !errors.Is(err, ErrCorrupt) || s != nil {
+				t.Fatalf("OpenCertStore(byte %d flipped) = %v, %v, want ErrCorrupt", off, s, err)
+			}
+			if got, _ := os.ReadFile(path); !bytes.Equal(got, bad) {
+				t.Errorf("cert.log changed by a refused open")
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+				t.Errorf("directory holds %d files after a refused open, want 1", len(ents))
+			}
+		})
+	}
+}
+
+func TestCertStoreRefusesLog(t *testing.T) {
+	certs := certLogChain(t, 3)
+	mk := func(t *testing.T, hdr Header, frames ...func(w *FrameWriter)) string {
+		dir := t.TempDir()
+		w, err := OpenFrameLog(filepath.Join(dir, "cert.log"), hdr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range frames {
+			f(w)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	frame := func(ty FrameType, p []byte) func(w *FrameWriter) {
+		return func(w *FrameWriter) {
+			if _, err := w.Append(ty, p); err != nil {
+				panic(err)
+			}
+		}
+	}
+	second := int64(HeaderSize + 12 + len(certs[0].Bytes()))
+	for _, tc := range []struct {
+		name   string
+		dir    string
+		err    error
+		offset int64 // of a *CertLogError, or -1
+	}{
+		{"batch frame", mk(t, certLogHeader(), frame(FrameCert, certs[0].Bytes()), frame(FrameBatch, []byte("x"))), ErrCorrupt, second},
+		{"app frame", mk(t, certLogHeader(), frame(FrameAppMin, certs[0].Bytes())), ErrCorrupt, HeaderSize},
+		{"short envelope", mk(t, certLogHeader(), frame(FrameCert, certs[0].Bytes()), frame(FrameCert, certs[1].Bytes()[:100])), ErrMalformedCertificate, second},
+		{"trailing byte", mk(t, certLogHeader(), frame(FrameCert, append(bytes.Clone(certs[0].Bytes()), 0))), ErrMalformedCertificate, HeaderSize},
+		{"other schema", mk(t, Header{SchemaVersion: 2, SchemaHash: SchemaHash()}), ErrSchemaMismatch, -1},
+	} {
+		s, err := OpenCertStore(tc.dir, certLogHeader(), nil)
+		var le *CertLogError
+		if s != nil || !errors.Is(err, tc.err) || (tc.offset >= 0) != errors.As(err, &le) || (le != nil && le.Offset != tc.offset) {
+			t.Errorf("%s: OpenCertStore = %v, %v, want %v at offset %d", tc.name, s, err, tc.err, tc.offset)
+		}
+	}
+	if _, err := OpenCertStore(t.TempDir(), certLogHeader(), &CertStoreOptions{Sync: 9}); !errors.Is(err, ErrUnknownSyncPolicy) {
+		t.Errorf("OpenCertStore(sync 9) = %v, want ErrUnknownSyncPolicy", err)
+	}
+}
+
+func TestCertStoreAppendRefusals(t *testing.T) {
+	certs := certLogChain(t, 6)
+	dir := t.TempDir()
+	s := openStore(t, dir, SyncBatch)
+	defer s.Close()
+	appendAll(t, s, certs[:3])
+
+	// Certificates correctly signed but placed wrongly in the chain.
+	ch, _ := NewChecker(nil)
+	p := []byte("refusal")
+	out, err := ch.Reconcile(Genesis(), []Event{{ID: ID64(999), NodeID: 9, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(batch uint64, prev Hash) *Certificate {
+		c, err := Certify(out, DefaultBinding(), BatchMeta{BatchID: batch}, prev, certLogKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	head := s.Head()
+	for _, tc := range []struct {
+		name string
+		c    *Certificate
+		err  error
+	}{
+		{"wrong prev", mk(head.BatchID+1, certs[1].Hash()), ErrChainLink},
+		{"zero prev", mk(head.BatchID+1, Hash{}), ErrChainLink},
+		{"repeated", certs[2], ErrChainLink},
+		{"skipped", certs[4], ErrChainLink},
+		{"same batch id", mk(head.BatchID, head.CertHash), ErrBatchOrder},
+		{"lower batch id", mk(1, head.CertHash), ErrBatchOrder},
+		{"prior state", mk(head.BatchID+1, head.CertHash), ErrChainState},
+		{"nil", nil, ErrMalformedCertificate},
+		{"zero certificate", &Certificate{}, ErrMalformedCertificate},
+	} {
+		if err := s.Append(tc.c); !errors.Is(err, tc.err) {
+			t.Errorf("Append(%s) = %v, want %v", tc.name, err, tc.err)
+		}
+	}
+	// Refusals leave the store usable and unchanged.
+	appendAll(t, s, certs[3:])
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	checkStore(t, "after refusals", s, dir, certs)
+}
+
+func TestCertStoreFailedIsSticky(t *testing.T) {
+	certs := certLogChain(t, 3)
+	dir := t.TempDir()
+	s := openStore(t, dir, SyncAlways)
+	appendAll(t, s, certs[:1])
+	s.idx.Close() // the next side-file write fails
+	err := s.Append(certs[1])
+	if !errors.Is(err, ErrWriterFailed) {
+		t.Fatalf("Append with a failing side file = %v, want ErrWriterFailed", err)
+	}
+	for _, f := range []struct {
+		name string
+		f    func() error
+	}{
+		{"Append", func() error { return s.Append(certs[2]) }},
+		{"Sync", s.Sync},
+		{"Close", s.Close},
+	} {
+		if got := f.f(); got != err {
+			t.Errorf("%s after failure = %v, want %v", f.name, got, err)
+		}
+	}
+	// The frame reached cert.log; reopening rebuilds the side files.
+	s = openStore(t, dir, SyncAlways)
+	defer s.Close()
+	checkStore(t, "reopened", s, dir, certs[:2])
+}
+
+func TestCertStoreTornHeader(t *testing.T) {
+	certs := certLogChain(t, 2)
+	for _, b := range [][]byte{nil, make([]byte, 20), make([]byte, 200)} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "cert.log"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := openStore(t, dir, SyncBatch)
+		checkStore(t, fmt.Sprintf("%d zero bytes", len(b)), s, dir, nil)
+		appendAll(t, s, certs)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s = openStore(t, dir, SyncBatch)
+		checkStore(t, "reopened", s, dir, certs)
+		s.Close()
+	}
+}
