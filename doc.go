@@ -53,7 +53,10 @@
 // [Certify] turns a checker [Output] into a signed, content-addressed
 // [Certificate] (SPEC 6): it refuses an output made under another binding
 // than the one expected, and signs with any crypto.Signer whose public key
-// is Ed25519, so a key in an HSM plugs in. [Verify] checks one envelope
+// is Ed25519, so a key in an HSM plugs in. [UnmarshalOutputJSON] reads an
+// output's JSON view back strictly, recomputing what it can, and the output
+// it gives certifies to the same bytes as the one the checker returned.
+// [Verify] checks one envelope
 // against a [KeyRing] and the expected binding, each failure with its own
 // sentinel in SPEC's order; [VerifyChain] checks a chain from genesis or a
 // trusted [ChainAnchor], signatures on every core, links and states in

@@ -6,7 +6,8 @@ import (
 )
 
 // JSON views (SPEC 4). Field order is fixed; hashes are lowercase hex and
-// ids JSON integers in full decimal.
+// ids JSON integers in full decimal. [UnmarshalOutputJSON],
+// [Result.UnmarshalJSON] and [Binding.UnmarshalJSON] read them back.
 
 // MarshalJSON writes the result's JSON view: the fields of SPEC 4 for its
 // kind, in SPEC order.
@@ -87,7 +88,8 @@ func (b Binding) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// MarshalJSON writes {"result":...,"binding":...}.
+// MarshalJSON writes {"result":...,"binding":...}, with "result":null for
+// an output without a result (which UnmarshalOutputJSON refuses).
 func (o Output) MarshalJSON() ([]byte, error) { return o.AppendJSON(nil), nil }
 
 // AppendJSON appends the output's JSON view to b.
