@@ -164,6 +164,9 @@ type scratch struct {
 	streams map[streamKey]int32
 	hashers []*workerHashers
 	buf     []byte
+	// Hashers of a Merge's batch, ids and heads digests, kept so that
+	// their streaming state is made once per scratch, not per batch.
+	batchH, idsH, headsH *digest.Hasher
 }
 
 type workerHashers struct {
@@ -192,7 +195,12 @@ func (c *Checker) getScratch() *scratch {
 	if s, ok := c.scratch.Get().(*scratch); ok {
 		return s
 	}
-	s := &scratch{streams: make(map[streamKey]int32)}
+	s := &scratch{
+		streams: make(map[streamKey]int32),
+		batchH:  digest.New(digest.Batch),
+		idsH:    digest.New(digest.IDs),
+		headsH:  digest.New(digest.Heads),
+	}
 	for range c.workers {
 		s.hashers = append(s.hashers, &workerHashers{
 			event: digest.New(digest.Event),
@@ -761,16 +769,17 @@ func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, 
 	})
 	go func() {
 		defer wg.Done()
-		h := digest.New(digest.Batch)
+		h := sc.batchH
+		h.Reset()
 		h.Write(sc.buf)
 		batchDigest = h.Sum()
 	}()
-	idsDigest = idsDigestOf(accepted)
+	idsDigest = idsDigestOf(sc.idsH, accepted)
 	heads := make([]StreamHead, len(moved))
 	for i, mh := range moved {
 		heads[i] = StreamHead{NodeID: mh.key.node(), StreamID: mh.key.stream(), Lamport: mh.lam, ID: mh.id}
 	}
-	headsD := headsDigest(digest.New(digest.Heads), heads)
+	headsD := headsDigest(sc.headsH, heads)
 	wg.Wait()
 
 	merged := digest.Of(digest.State, prior.MergedStateHash().slice(), batchDigest[:])
@@ -801,8 +810,9 @@ func (c *Checker) handOver(prior *State, sc *scratch) *idTable {
 	return &t
 }
 
-func idsDigestOf(known []KnownID) Hash {
-	h := digest.New(digest.IDs)
+// idsDigestOf returns D("ids", the ids of known) with h, a D("ids") hasher.
+func idsDigestOf(h *digest.Hasher, known []KnownID) Hash {
+	h.Reset()
 	var buf [8192]byte
 	b := buf[:0]
 	for _, k := range known {

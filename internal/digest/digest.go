@@ -40,10 +40,19 @@ func Context(purpose string) string { return "omega v1 " + purpose }
 
 // Hasher computes D(purpose, ·) for one purpose. The zero value is not usable;
 // call [New].
+//
+// Written input stays in the Hasher's own one-chunk buffer until it outgrows
+// a BLAKE3 chunk (1024 bytes), and is then hashed with the fast path; only
+// longer input makes, once, a streaming hasher, which Reset keeps for reuse.
 type Hasher struct {
 	ctx string
 	key [8]uint32      // the derived context key, for the one-chunk fast path
-	h   *blake3.Hasher // for streaming; made on first use
+	h   *blake3.Hasher // for input over one chunk; made on first use
+	// streaming says that the input written since the last Reset went to
+	// h; until then it is buf[:n].
+	streaming bool
+	n         int
+	buf       [chunkLen]byte
 }
 
 // New returns a Hasher for purpose, ready to write.
@@ -60,34 +69,52 @@ func keyOf(purpose string) [8]uint32 {
 	return contextKey(Context(purpose))
 }
 
+// stream switches h to its streaming hasher, reset, and returns it.
 func (h *Hasher) stream() *blake3.Hasher {
 	if h.h == nil {
 		h.h = blake3.NewDeriveKey(h.ctx)
+	} else {
+		h.h.Reset()
 	}
+	h.streaming, h.n = true, 0
 	return h.h
 }
 
 // Reset discards everything written, keeping the derived context key.
-func (h *Hasher) Reset() { h.stream().Reset() }
+func (h *Hasher) Reset() { h.streaming, h.n = false, 0 }
 
 // Write adds p to the key material. It never fails.
-func (h *Hasher) Write(p []byte) { h.stream().Write(p) }
+func (h *Hasher) Write(p []byte) {
+	if !h.streaming {
+		if h.n+len(p) <= chunkLen {
+			h.n += copy(h.buf[h.n:], p)
+			return
+		}
+		n := h.n
+		h.stream().Write(h.buf[:n])
+	}
+	h.h.Write(p)
+}
 
 // Sum returns the digest of everything written since the last Reset.
 func (h *Hasher) Sum() (out [Size]byte) {
-	h.stream().Sum(out[:0])
+	if !h.streaming {
+		return hashChunk(&h.key, flagDeriveKeyMaterial, h.buf[:h.n])
+	}
+	h.h.Sum(out[:0])
 	return out
 }
 
-// Sum1 resets h, writes p and returns the digest: D(purpose, p).
+// Sum1 returns D(purpose, p). It leaves h reset.
 func (h *Hasher) Sum1(p []byte) [Size]byte {
+	h.Reset()
 	if len(p) <= chunkLen {
 		return hashChunk(&h.key, flagDeriveKeyMaterial, p)
 	}
-	s := h.stream()
-	s.Reset()
-	s.Write(p)
-	return h.Sum()
+	h.stream().Write(p)
+	out := h.Sum()
+	h.Reset()
+	return out
 }
 
 // SumPair returns D(purpose, l || r) for two 32-byte values, such as the
@@ -96,8 +123,9 @@ func (h *Hasher) SumPair(l, r *[Size]byte) [Size]byte {
 	return hashPair(&h.key, flagDeriveKeyMaterial, l, r)
 }
 
-// Sum2 returns D(purpose, a || b).
+// Sum2 returns D(purpose, a || b). It leaves h reset.
 func (h *Hasher) Sum2(a, b []byte) [Size]byte {
+	h.Reset()
 	if len(a)+len(b) <= chunkLen {
 		var buf [chunkLen]byte
 		n := copy(buf[:], a)
@@ -105,10 +133,11 @@ func (h *Hasher) Sum2(a, b []byte) [Size]byte {
 		return hashChunk(&h.key, flagDeriveKeyMaterial, buf[:n])
 	}
 	s := h.stream()
-	s.Reset()
 	s.Write(a)
 	s.Write(b)
-	return h.Sum()
+	out := h.Sum()
+	h.Reset()
+	return out
 }
 
 // Of returns D(purpose, the concatenation of parts). Short inputs cost one
