@@ -342,7 +342,11 @@ func (e *Event) appendHeader(b []byte) []byte {
 // It refuses short input, trailing bytes and lengths over lim, naming the
 // field, and allocates no more than b's length justifies. The event does not
 // retain b.
-func DecodeEvent(b []byte, lim Limits) (Event, error) {
+func DecodeEvent(b []byte, lim Limits) (Event, error) { return decodeEvent(b, lim, false) }
+
+// decodeEvent is DecodeEvent; with alias set, the event's payload aliases b
+// (its capacity capped, so appending to it cannot reach b's other bytes).
+func decodeEvent(b []byte, lim Limits, alias bool) (Event, error) {
 	if len(b) < eventHeaderLen {
 		return Event{}, fieldErr(fieldAt(len(b)), "input ends after %d bytes, inside the 80-byte fixed part", len(b))
 	}
@@ -383,7 +387,11 @@ func DecodeEvent(b []byte, lim Limits) (Event, error) {
 	} else {
 		e.Deps = []EventID{}
 	}
-	e.Payload = append([]byte{}, p[16*depsCount:]...)
+	if alias {
+		e.Payload = p[16*depsCount : len(p) : len(p)]
+	} else {
+		e.Payload = append([]byte{}, p[16*depsCount:]...)
+	}
 	return e, nil
 }
 
