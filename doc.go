@@ -86,6 +86,41 @@
 // whether the tail is clean, torn ([ErrTornTail]) or corrupt
 // ([ErrCorrupt]).
 //
+// # Replay
+//
+// A log that holds every batch's events and decision replays: a [Journal]
+// appends EVENT frames ([Journal.LogEvents]) and, for each decision, a
+// BATCH frame ([BatchRecord], SPEC 5) naming the batch's members by id and
+// event digest. [Replay] re-executes each BATCH of such a log, from genesis
+// or a [Snapshot] (SPEC 7: the State, the events logged but not yet
+// decided, and the offset in the log it covers), with a [Checker], and
+// compares every recomputed outcome with the recorded one, then the final
+// merged state hash with the one expected:
+//
+//	log, _ := os.ReadFile("events.omega")
+//	rep, err := omega.Replay(nil, log, certifiedHash, seed, checker, nil)
+//	if err != nil { ... }            // a log replay cannot read
+//	if rep.Outcome != omega.Deterministic {
+//		inc := rep.Incident          // the first difference
+//		...
+//	}
+//
+// The first difference is an [Incident]: which check failed
+// ([IncidentField]), the batch and event where it shows, what the log
+// recorded and what re-execution gave, under an id that is a digest of
+// all of it. [WriteIncident] keeps incidents as JSON and INCIDENT frames.
+// Given the certificate chain ([ReplayOptions].Certificates), replay also
+// pairs every batch with its certificate. [ReplayReport.Snapshot] captures
+// where a replay stopped, for [Snapshot.AppendBinary] and
+// [WriteSnapshotFile]; [LoadSnapshotFile] checks every digest of a
+// snapshot file before it is used.
+//
+// Replay covers every byte of each BATCH frame but created_at_ns and
+// batch_id, and every byte of each EVENT frame a member resolves to; the
+// certificate chain covers the other two. A batch id changed to another
+// that still increases is therefore found only with the chain: SPEC 7 lists
+// batch_id among the covered bytes, but nothing in the log alone can tell.
+//
 // # Decisions where SPEC is silent
 //
 //   - Identical copies are recognised by equal ordering keys and equal event
@@ -95,6 +130,12 @@
 //     SPEC 4's evidence rule is the previous event of e's stream in the batch.
 //   - Reconcile returns an error, not an obstruction, for an event over
 //     [Limits] and for a batch over [MaxBatchContents] distinct contents.
+//   - Replay reads a torn tail of the log as its end (the normal trace of a
+//     crash) and reports it in [ReplayReport].TornTail; corruption is an
+//     error. A certificate whose batch has no BATCH frame is a field-11
+//     incident at that certificate's batch id.
+//   - A content counts as decided, and so is not pending, when any logged
+//     copy of it was accepted by a Merge or quarantined by an Obstruction.
 //   - A 2002 obstruction verifies from its evidence as far as evidence can go:
 //     e depends on the missing id and the prior State does not know it.
 //

@@ -108,3 +108,54 @@ func ExampleFrameWriter() {
 	// 64 EVENT 1 a
 	// 157 EVENT 2 b
 }
+
+// Journal two batches, the second obstructed, into an event log, then
+// replay the log and prove the decisions deterministic; a replay with
+// another seed reports an incident instead.
+func ExampleReplay() {
+	c, err := omega.NewChecker(nil)
+	if err != nil {
+		panic(err)
+	}
+	var log bytes.Buffer
+	w, err := omega.NewFrameWriter(&log, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}, nil)
+	if err != nil {
+		panic(err)
+	}
+	j := omega.NewJournal(w, c, nil, 0)
+	batches := [][]omega.Event{
+		{event(1, 1, 1, "a"), event(2, 2, 1, "b")},
+		{event(3, 1, 2, "c", 9)}, // depends on an unknown event: 2002
+	}
+	for i, b := range batches {
+		if _, err := j.LogEvents(b); err != nil {
+			panic(err)
+		}
+		out, err := j.Decide(b, omega.BatchMeta{BatchID: uint64(i + 1), ReplaySeed: 7})
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println("batch", i+1, out.Result.Kind)
+	}
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+	final := j.State().MergedStateHash()
+
+	rep, err := omega.Replay(nil, log.Bytes(), final, 7, c, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rep.Outcome, len(rep.Batches), "batches,", len(rep.Pending), "pending")
+
+	rep, err = omega.Replay(nil, log.Bytes(), final, 8, c, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rep.Outcome, rep.Incident.Field, "at batch", rep.Incident.BatchID)
+	// Output:
+	// batch 1 merge
+	// batch 2 obstruction
+	// deterministic 2 batches, 0 pending
+	// incident replay_seed at batch 1
+}

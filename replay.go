@@ -1,0 +1,713 @@
+package omega
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/omega-sheaf/omega/internal/digest"
+)
+
+// IncidentField names what differed in a replay incident (SPEC 7).
+type IncidentField uint8
+
+// The fields of SPEC 7, in the numbering the INCIDENT payload carries.
+const (
+	FieldKind            IncidentField = 1  // the recomputed kind differs from the BATCH's
+	FieldWitnessHash     IncidentField = 2  // the recomputed witness hash differs
+	FieldMergedStateHash IncidentField = 3  // the recomputed merged state hash differs
+	FieldTraceRoot       IncidentField = 4  // the recomputed trace root differs
+	FieldMember          IncidentField = 5  // a member resolves to no EVENT frame, or is out of order
+	FieldReplaySeed      IncidentField = 6  // the BATCH's seed is not the replay seed
+	FieldBinding         IncidentField = 7  // the log, snapshot or BATCH is bound to another checker
+	FieldOrder           IncidentField = 8  // a batch id does not increase
+	FieldFinalState      IncidentField = 9  // the final merged state hash is not the one expected
+	FieldCreatedAt       IncidentField = 10 // the certificate's created_at_ns differs from the BATCH's
+	FieldCertificate     IncidentField = 11 // a batch and the certificate chain do not pair up
+)
+
+var incidentFieldNames = [...]string{
+	FieldKind:            "kind",
+	FieldWitnessHash:     "witness_hash",
+	FieldMergedStateHash: "merged_state_hash",
+	FieldTraceRoot:       "trace_root",
+	FieldMember:          "member",
+	FieldReplaySeed:      "replay_seed",
+	FieldBinding:         "binding",
+	FieldOrder:           "order",
+	FieldFinalState:      "final_state",
+	FieldCreatedAt:       "created_at",
+	FieldCertificate:     "certificate",
+}
+
+// String returns the field's SPEC 7 name ("member", "final_state", ...).
+func (f IncidentField) String() string {
+	if int(f) < len(incidentFieldNames) && incidentFieldNames[f] != "" {
+		return incidentFieldNames[f]
+	}
+	return "field(" + strconv.Itoa(int(f)) + ")"
+}
+
+// Incident is a replay incident: the first difference between what a log
+// recorded and what re-executing it gives (SPEC 7). It is data, not an
+// error: [Replay] returns it in its report.
+//
+// Expected is what the log recorded and Observed what the replayer has; an
+// integer is stored as its little-endian bytes at the start of the hash,
+// the rest zero. ID is D("incident", the payload after it), so the same
+// divergence always gets the same id.
+type Incident struct {
+	ID             Hash
+	BatchID        uint64  // the BATCH where the difference shows; 0 before any batch
+	EventID        EventID // the member, or the recomputed obstruction's event; else 0
+	Field          IncidentField
+	Expected       Hash
+	Observed       Hash
+	MetadataDigest Hash
+}
+
+// incidentLen is the length of an INCIDENT payload.
+const incidentLen = 32 + 8 + 16 + 8 + 3*32
+
+// ErrMalformedIncident reports an INCIDENT payload that does not decode.
+var ErrMalformedIncident = errors.New("omega: malformed incident")
+
+// AppendBinary appends the INCIDENT payload of inc to b:
+//
+//	incident_id [32] | divergence_batch_id u64 | divergence_event_id u128 |
+//	field u8 | 7 zero bytes | expected [32] | observed [32] | metadata_digest [32]
+//
+// It writes inc.ID as it is; see [Incident.Seal].
+func (inc *Incident) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, inc.ID[:]...)
+	return inc.appendBody(b), nil
+}
+
+func (inc *Incident) appendBody(b []byte) []byte {
+	b = binary.LittleEndian.AppendUint64(b, inc.BatchID)
+	b = appendID(b, inc.EventID)
+	b = append(b, byte(inc.Field), 0, 0, 0, 0, 0, 0, 0)
+	b = append(b, inc.Expected[:]...)
+	b = append(b, inc.Observed[:]...)
+	return append(b, inc.MetadataDigest[:]...)
+}
+
+// Seal sets inc.ID to D("incident", the payload bytes after incident_id).
+func (inc *Incident) Seal() {
+	inc.ID = digest.Of(digest.Incident, inc.appendBody(make([]byte, 0, incidentLen-32)))
+}
+
+// DecodeIncident decodes an INCIDENT payload, which must fill b exactly,
+// and checks its incident_id. Every refusal wraps ErrMalformedIncident.
+func DecodeIncident(b []byte) (*Incident, error) {
+	if len(b) != incidentLen {
+		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrMalformedIncident, len(b), incidentLen)
+	}
+	inc := &Incident{
+		BatchID: binary.LittleEndian.Uint64(b[32:]),
+		EventID: readID(b[40:]),
+		Field:   IncidentField(b[56]),
+	}
+	copy(inc.ID[:], b)
+	if inc.Field < FieldKind || inc.Field > FieldCertificate {
+		return nil, fmt.Errorf("%w: field %d", ErrMalformedIncident, inc.Field)
+	}
+	for i, p := range b[57:64] {
+		if p != 0 {
+			return nil, fmt.Errorf("%w: pad byte %d is %#x", ErrMalformedIncident, 57+i, p)
+		}
+	}
+	copy(inc.Expected[:], b[64:])
+	copy(inc.Observed[:], b[96:])
+	copy(inc.MetadataDigest[:], b[128:])
+	want := inc.ID
+	inc.Seal()
+	if inc.ID != want {
+		return nil, fmt.Errorf("%w: incident_id %v, the payload hashes to %v", ErrMalformedIncident, want, inc.ID)
+	}
+	return inc, nil
+}
+
+// MarshalJSON writes the incident's JSON view (SPEC 7): {"incident_id",
+// "divergence_batch_id","divergence_event_id","field","field_name",
+// "expected","observed","metadata_digest"}, hashes in lowercase hex, ids
+// as JSON integers.
+func (inc *Incident) MarshalJSON() ([]byte, error) {
+	b := append([]byte(nil), `{"incident_id":`...)
+	b = appendHashString(b, inc.ID)
+	b = appendUintField(b, "divergence_batch_id", inc.BatchID)
+	b = append(b, `,"divergence_event_id":`...)
+	b = inc.EventID.appendDecimal(b)
+	b = appendUintField(b, "field", uint64(inc.Field))
+	b = append(b, `,"field_name":"`...)
+	b = append(b, inc.Field.String()...)
+	b = append(b, '"')
+	b = appendHashField(b, "expected", inc.Expected)
+	b = appendHashField(b, "observed", inc.Observed)
+	b = appendHashField(b, "metadata_digest", inc.MetadataDigest)
+	return append(b, '}'), nil
+}
+
+// IncidentMetadataDigest returns D("incident metadata", stateDigest ||
+// schemaHash || bindingDigest || replay_seed u64 || logLength u64) (SPEC 7):
+// the snapshot's state digest (zero without a snapshot), the log header's
+// schema hash, the replayer's binding digest, the replay seed and the byte
+// length of the log, header included.
+func IncidentMetadataDigest(stateDigest, schemaHash, bindingDigest Hash, seed, logLength uint64) Hash {
+	var b [3*32 + 16]byte
+	copy(b[:], stateDigest[:])
+	copy(b[32:], schemaHash[:])
+	copy(b[64:], bindingDigest[:])
+	binary.LittleEndian.PutUint64(b[96:], seed)
+	binary.LittleEndian.PutUint64(b[104:], logLength)
+	return digest.Of(digest.IncidentMetadata, b[:])
+}
+
+// WriteIncident records inc in directory dir (created when missing) as SPEC
+// 9 lays it out: its JSON view as <incident_id hex>.json, and an INCIDENT
+// frame appended to incidents.omega, a frame log with header hdr (created
+// when missing, recovered first otherwise). Both are synced before it
+// returns.
+func WriteIncident(dir string, hdr Header, inc *Incident) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("omega: incident directory: %w", err)
+	}
+	js, _ := inc.MarshalJSON()
+	if err := writeTemp(dir, hex.EncodeToString(inc.ID[:])+".json", append(js, '\n')); err != nil {
+		return fmt.Errorf("omega: writing incident: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("omega: writing incident: %w", err)
+	}
+	w, err := OpenFrameLog(filepath.Join(dir, "incidents.omega"), hdr, &WriterOptions{Sync: SyncAlways})
+	if err != nil {
+		return err
+	}
+	p, _ := inc.AppendBinary(make([]byte, 0, incidentLen))
+	if _, err := w.Append(FrameIncident, p); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+// ReplayOptions configures [Replay]. A nil *ReplayOptions and zero fields
+// mean the defaults.
+type ReplayOptions struct {
+	// Certificates, when not nil, is the certificate chain the log's
+	// batches were certified in, in chain order. Each BATCH must have the
+	// certificate of its batch id, agreeing on created_at_ns, seed, kind,
+	// witness and trace root, and each certificate after the snapshot must
+	// have its BATCH (SPEC 7 step 4). Replay compares; it does not verify
+	// signatures or links: pass a chain [VerifyChain] accepted.
+	Certificates []*Certificate
+	// OtherChecker replays history under a checker other than the one that
+	// made it, on purpose (to try a new checker version on old history):
+	// the binding checks are skipped, and a clean replay is reported as
+	// equivalent, never as deterministic.
+	OtherChecker bool
+	// MaxFrameLen caps frame_len, as in [ReadOptions].
+	MaxFrameLen int
+}
+
+// ReplayOutcome says how a replay ended.
+type ReplayOutcome uint8
+
+const (
+	// Deterministic: every batch re-executed to its recorded outcome and
+	// the final state is the one expected.
+	Deterministic ReplayOutcome = iota + 1
+	// Equivalent: as Deterministic, under another checker than the one
+	// that made the history (ReplayOptions.OtherChecker).
+	Equivalent
+	// Diverged: the report's Incident holds the first difference.
+	Diverged
+)
+
+func (o ReplayOutcome) String() string {
+	switch o {
+	case Deterministic:
+		return "deterministic"
+	case Equivalent:
+		return "equivalent"
+	case Diverged:
+		return "incident"
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// ReplayedBatch is one re-executed batch of a replay report.
+type ReplayedBatch struct {
+	BatchID         uint64
+	Kind            Kind
+	Members         int  // distinct contents
+	MergedStateHash Hash // after the batch
+}
+
+// ReplayReport is what [Replay] found.
+type ReplayReport struct {
+	Outcome  ReplayOutcome
+	Incident *Incident // set when Outcome is Diverged
+	// Batches lists the batches re-executed to their recorded outcome, in
+	// log order; a diverging batch is not among them.
+	Batches []ReplayedBatch
+	// State is the State after the last batch in Batches, and LastBatchID
+	// that batch's id (the snapshot's when none).
+	State       *State
+	LastBatchID uint64
+	// Pending holds the events logged but not decided when the replay
+	// stopped, in canonical order without identical copies: neither
+	// accepted by a Merge nor quarantined in an Obstruction's conflict set.
+	// They are reported, not judged.
+	Pending []Event
+	// LogEnd is the offset where the log's valid frames end, and TornTail
+	// the number of bytes after it: a torn tail (SPEC 5), the normal trace
+	// of a crash, which replay reads as the end of the log.
+	LogEnd   int64
+	TornTail int64
+	// Binding is the replayer's binding.
+	Binding Binding
+}
+
+// Snapshot returns a snapshot of where the replay stopped: the report's
+// State, pending events and last batch id, at base offset LogEnd, under the
+// replayer's binding. id and createdAtNs are the manifest's.
+func (r *ReplayReport) Snapshot(id, createdAtNs uint64) *Snapshot {
+	return &Snapshot{
+		ID:          id,
+		CreatedAtNs: createdAtNs,
+		BaseOffset:  r.LogEnd,
+		LastBatchID: r.LastBatchID,
+		Binding:     r.Binding,
+		State:       r.State,
+		Pending:     r.Pending,
+	}
+}
+
+// ErrReplayFormat reports a log or snapshot replay cannot read: a bad
+// header, corruption, an invalid frame type, a malformed BATCH or EVENT
+// payload, a base offset off the frame boundaries, or a batch the checker
+// refuses to decide. Replay reports these as errors, not incidents (SPEC 7).
+var ErrReplayFormat = errors.New("omega: replay format error")
+
+// loggedEvent is an EVENT frame of the suffix, or a pending event of the
+// snapshot.
+type loggedEvent struct {
+	enc     []byte // canonical encoding, checked; aliases the log or is the snapshot's
+	digest  Hash
+	hashed  bool
+	decided bool
+	prevID  int32 // the previous logged event with the same id, or -1
+}
+
+// eventLog indexes the events logged so far by id.
+type eventLog struct {
+	events []loggedEvent
+	lastID map[EventID]int32
+	h      *digest.Hasher
+}
+
+func (l *eventLog) add(enc []byte, id EventID) {
+	prev, ok := l.lastID[id]
+	if !ok {
+		prev = -1
+	}
+	l.lastID[id] = int32(len(l.events))
+	l.events = append(l.events, loggedEvent{enc: enc, prevID: prev})
+}
+
+// event decodes logged event i, its payload aliasing the log.
+func (l *eventLog) event(i int32) Event {
+	e, _ := decodeEvent(l.events[i].enc, Limits{}, true) // checked when logged
+	return e
+}
+
+func (l *eventLog) digestOf(i int32) Hash {
+	e := &l.events[i]
+	if !e.hashed {
+		e.digest = l.h.Sum1(e.enc)
+		e.hashed = true
+	}
+	return e.digest
+}
+
+// resolve returns the last logged event with m's id and digest, or -1 and
+// the digest of the last logged event with m's id (zero if none).
+func (l *eventLog) resolve(m Member) (int32, Hash) {
+	i, ok := l.lastID[m.ID]
+	if !ok {
+		return -1, Hash{}
+	}
+	last := l.digestOf(i)
+	for ; i >= 0; i = l.events[i].prevID {
+		if l.digestOf(i) == m.Digest {
+			return i, last
+		}
+	}
+	return -1, last
+}
+
+// Replay re-executes the batches of an event log with checker c and
+// compares each recomputed outcome with the recorded one (SPEC 7).
+//
+// log is the whole log file, header included (read it whole or map it).
+// snap is the snapshot to start from; nil means genesis, from offset 64.
+// The BATCH frames from the snapshot's base offset on are re-executed in
+// order, each from the State the previous ones reached; EVENT frames of the
+// suffix and the snapshot's pending events are what members resolve to.
+// After the last batch the final merged state hash must equal expected.
+// seed is the replay seed every BATCH must carry.
+//
+// The first difference ends the replay with an [Incident] in the report
+// (Outcome Diverged); a log replay cannot read ends it with an error
+// wrapping ErrReplayFormat. A torn tail ends the log; it is reported, not
+// an error. Replay is pure: it reads log and snap and changes neither; the
+// events of the report's Pending alias log.
+//
+// It panics if c is nil.
+func Replay(snap *Snapshot, log []byte, expected Hash, seed uint64, c *Checker, opts *ReplayOptions) (*ReplayReport, error) {
+	if c == nil {
+		panic("omega: Replay with a nil checker")
+	}
+	var o ReplayOptions
+	if opts != nil {
+		o = *opts
+	}
+	rp := &replayer{
+		c:      c,
+		log:    log,
+		seed:   seed,
+		opts:   o,
+		want:   c.Binding().Digest(),
+		events: eventLog{lastID: make(map[EventID]int32), h: digest.New(digest.Event)},
+		report: &ReplayReport{Binding: c.Binding()},
+	}
+	return rp.run(snap, expected)
+}
+
+type replayer struct {
+	c      *Checker
+	log    []byte
+	seed   uint64
+	opts   ReplayOptions
+	want   Hash // the replayer's binding digest
+	hdr    Header
+	snap   *Snapshot
+	events eventLog
+	certs  []*Certificate // certificates after the snapshot, in chain order
+	report *ReplayReport
+
+	// Scratch of the batch being replayed: its record, events, and their
+	// positions in events.
+	rec   BatchRecord
+	batch []Event
+	idx   []int32
+}
+
+func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
+	r := rp.report
+	sc := NewFrameScanner(rp.log, &ReadOptions{MaxFrameLen: rp.opts.MaxFrameLen})
+	hdr, err := sc.Header()
+	if err != nil {
+		return nil, fmt.Errorf("%w: log: %w", ErrReplayFormat, err)
+	}
+	if sc.TornHeader() {
+		return nil, fmt.Errorf("%w: log: torn header, no frame to replay", ErrReplayFormat)
+	}
+	rp.hdr = hdr
+
+	base := int64(HeaderSize)
+	if snap != nil {
+		if snap.BaseOffset < HeaderSize {
+			return nil, fmt.Errorf("%w: snapshot base offset %d below %d", ErrReplayFormat, snap.BaseOffset, HeaderSize)
+		}
+		base = snap.BaseOffset
+		r.State = snap.State
+		r.LastBatchID = snap.LastBatchID
+		rp.snap = snap
+		for i := range snap.Pending {
+			e := &snap.Pending[i]
+			if err := e.Validate(rp.c.limits); err != nil {
+				return nil, fmt.Errorf("%w: snapshot pending event %d: %w", ErrReplayFormat, i, err)
+			}
+			enc, _ := e.AppendBinary(nil)
+			rp.events.add(enc, e.ID)
+		}
+	}
+	if rp.opts.Certificates != nil {
+		for _, cert := range rp.opts.Certificates {
+			if cert != nil && cert.BatchID > r.LastBatchID {
+				rp.certs = append(rp.certs, cert)
+			}
+		}
+	}
+
+	// Binding checks before any batch (SPEC 7): the log's header, then the
+	// snapshot.
+	if !rp.opts.OtherChecker {
+		logBinding := Binding{
+			CheckerVersion: rp.c.binding.CheckerVersion,
+			SchemaVersion:  hdr.SchemaVersion,
+			SchemaHash:     hdr.SchemaHash,
+			CatalogHash:    rp.c.binding.CatalogHash,
+		}
+		if d := logBinding.Digest(); d != rp.want {
+			return rp.diverge(0, EventID{}, FieldBinding, d, rp.want), nil
+		}
+		if snap != nil {
+			if d := snap.Binding.Digest(); d != rp.want {
+				return rp.diverge(0, EventID{}, FieldBinding, d, rp.want), nil
+			}
+		}
+	}
+
+	for {
+		f, err := sc.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, ErrTornTail) {
+				break
+			}
+			return nil, fmt.Errorf("%w: log: %w", ErrReplayFormat, err)
+		}
+		if f.Offset < base {
+			continue
+		}
+		if f.Offset > base && r.LogEnd == 0 {
+			return nil, fmt.Errorf("%w: snapshot base offset %d is not on a frame boundary of the log", ErrReplayFormat, base)
+		}
+		r.LogEnd = f.Offset + frameHeaderLen + int64(len(f.Payload))
+		switch f.Type {
+		case FrameEvent:
+			e, err := decodeEvent(f.Payload, rp.c.limits, true)
+			if err != nil {
+				return nil, fmt.Errorf("%w: EVENT frame at offset %d: %w", ErrReplayFormat, f.Offset, err)
+			}
+			rp.events.add(f.Payload, e.ID)
+		case FrameBatch:
+			rec := &rp.rec
+			if err := rec.decode(f.Payload); err != nil {
+				return nil, fmt.Errorf("%w: BATCH frame at offset %d: %w", ErrReplayFormat, f.Offset, err)
+			}
+			rec.Members = grow(rec.Members, (len(f.Payload)-batchFixedLen)/batchMemberLen)
+			rec.decodeMembers(f.Payload)
+			if inc, err := rp.batch1(rec); inc || err != nil {
+				return rp.result(err)
+			}
+		}
+	}
+	end := sc.Offset()
+	if r.LogEnd == 0 {
+		// No frame at or after the base offset: it must be the end.
+		if end != base {
+			return nil, fmt.Errorf("%w: snapshot base offset %d is not on a frame boundary of the log (valid frames end at %d)", ErrReplayFormat, base, end)
+		}
+		r.LogEnd = base
+	}
+	r.TornTail = int64(len(rp.log)) - r.LogEnd
+	if len(rp.certs) > 0 {
+		// A certificate whose batch has no BATCH frame (SPEC 7 step 4).
+		id := rp.certs[0].BatchID
+		return rp.diverge(id, EventID{}, FieldCertificate, u64Hash(id), Hash{}), nil
+	}
+	if final := r.State.MergedStateHash(); final != expected {
+		return rp.diverge(r.LastBatchID, EventID{}, FieldFinalState, expected, final), nil
+	}
+	rp.pending()
+	r.Outcome = Deterministic
+	if rp.opts.OtherChecker {
+		r.Outcome = Equivalent
+	}
+	return r, nil
+}
+
+func (rp *replayer) result(err error) (*ReplayReport, error) {
+	if err != nil {
+		return nil, err
+	}
+	rp.pending()
+	return rp.report, nil
+}
+
+// batch1 replays one BATCH. It returns true when it ended the replay with
+// an incident.
+func (rp *replayer) batch1(rec *BatchRecord) (bool, error) {
+	r := rp.report
+	div := func(ev EventID, f IncidentField, expected, observed Hash) (bool, error) {
+		rp.diverge(rec.BatchID, ev, f, expected, observed)
+		return true, nil
+	}
+	// 1-3: order, seed, binding.
+	if rec.BatchID <= r.LastBatchID {
+		return div(EventID{}, FieldOrder, u64Hash(rec.BatchID), u64Hash(r.LastBatchID))
+	}
+	if rec.ReplaySeed != rp.seed {
+		return div(EventID{}, FieldReplaySeed, u64Hash(rec.ReplaySeed), u64Hash(rp.seed))
+	}
+	if !rp.opts.OtherChecker && rec.BindingDigest != rp.want {
+		return div(EventID{}, FieldBinding, rec.BindingDigest, rp.want)
+	}
+	// 4: the certificate of the batch.
+	if rp.opts.Certificates != nil {
+		if len(rp.certs) > 0 && rp.certs[0].BatchID < rec.BatchID {
+			// The certificate's batch has no BATCH frame.
+			id := rp.certs[0].BatchID
+			rp.diverge(id, EventID{}, FieldCertificate, u64Hash(id), Hash{})
+			return true, nil
+		}
+		if len(rp.certs) == 0 || rp.certs[0].BatchID != rec.BatchID {
+			return div(EventID{}, FieldCertificate, u64Hash(rec.BatchID), Hash{})
+		}
+		cert := rp.certs[0]
+		rp.certs = rp.certs[1:]
+		switch {
+		case cert.CreatedAtNs != rec.CreatedAtNs:
+			return div(EventID{}, FieldCreatedAt, u64Hash(rec.CreatedAtNs), u64Hash(cert.CreatedAtNs))
+		case cert.ReplaySeed != rec.ReplaySeed:
+			return div(EventID{}, FieldReplaySeed, u64Hash(rec.ReplaySeed), u64Hash(cert.ReplaySeed))
+		case cert.Kind != rec.Kind:
+			return div(EventID{}, FieldKind, u64Hash(uint64(rec.Kind)), u64Hash(uint64(cert.Kind)))
+		case cert.WitnessHash != rec.WitnessHash:
+			return div(EventID{}, FieldWitnessHash, rec.WitnessHash, cert.WitnessHash)
+		case cert.TraceRoot != rec.TraceRoot:
+			return div(EventID{}, FieldTraceRoot, rec.TraceRoot, cert.TraceRoot)
+		}
+	}
+	// 5: members resolve, in canonical order.
+	rp.batch = grow(rp.batch, len(rec.Members))
+	rp.idx = grow(rp.idx, len(rec.Members))
+	idx := rp.idx
+	for i, m := range rec.Members {
+		at, last := rp.events.resolve(m)
+		if at < 0 {
+			return div(m.ID, FieldMember, m.Digest, last)
+		}
+		e := rp.events.event(at)
+		rp.batch[i] = e
+		idx[i] = at
+		if i > 0 {
+			prev := rec.Members[i-1]
+			c := rp.batch[i-1].Key().Compare(e.Key())
+			if c > 0 || c == 0 && prev.Digest.Compare(m.Digest) >= 0 {
+				return div(m.ID, FieldMember, m.Digest, prev.Digest)
+			}
+		}
+	}
+	// 6: re-execute and compare.
+	out, err := rp.c.Reconcile(r.State, rp.batch)
+	if err != nil {
+		return false, fmt.Errorf("%w: batch %d: %w", ErrReplayFormat, rec.BatchID, err)
+	}
+	res := out.Result
+	var offending EventID
+	merged := res.PriorStateHash
+	if res.Kind == KindObstruction {
+		offending = res.Obstruction.Event
+	} else {
+		merged = res.Merge.MergedStateHash
+	}
+	switch {
+	case res.Kind != rec.Kind:
+		return div(offending, FieldKind, u64Hash(uint64(rec.Kind)), u64Hash(uint64(res.Kind)))
+	case res.WitnessHash != rec.WitnessHash:
+		return div(offending, FieldWitnessHash, rec.WitnessHash, res.WitnessHash)
+	case merged != rec.MergedStateHash:
+		return div(offending, FieldMergedStateHash, rec.MergedStateHash, merged)
+	case res.TraceRoot != rec.TraceRoot:
+		return div(offending, FieldTraceRoot, rec.TraceRoot, res.TraceRoot)
+	}
+
+	// The batch is decided as recorded: a Merge accepts every member, an
+	// Obstruction quarantines the members its conflict set names.
+	if res.Kind == KindMerge {
+		r.State = res.Merge.Next
+		for _, at := range idx {
+			rp.events.events[at].decided = true
+		}
+	} else {
+		for i, at := range idx {
+			if _, found := slices.BinarySearchFunc(res.Obstruction.ConflictSet, rec.Members[i].ID, EventID.Compare); found {
+				rp.events.events[at].decided = true
+			}
+		}
+	}
+	r.LastBatchID = rec.BatchID
+	r.Batches = append(r.Batches, ReplayedBatch{BatchID: rec.BatchID, Kind: res.Kind, Members: len(rec.Members), MergedStateHash: merged})
+	return false, nil
+}
+
+// diverge ends the replay with an incident and returns the report.
+func (rp *replayer) diverge(batch uint64, ev EventID, f IncidentField, expected, observed Hash) *ReplayReport {
+	r := rp.report
+	var stateDigest Hash // zero without a snapshot
+	if rp.snap != nil {
+		stateDigest = rp.snap.StateDigest()
+	}
+	inc := &Incident{
+		BatchID:  batch,
+		EventID:  ev,
+		Field:    f,
+		Expected: expected,
+		Observed: observed,
+		MetadataDigest: IncidentMetadataDigest(stateDigest, rp.hdr.SchemaHash, rp.want,
+			rp.seed, uint64(len(rp.log))),
+	}
+	inc.Seal()
+	r.Outcome = Diverged
+	r.Incident = inc
+	return r
+}
+
+// pending fills the report's Pending: the contents logged and not
+// decided, in canonical order. A content counts as decided when any of its
+// logged copies was.
+func (rp *replayer) pending() {
+	l := &rp.events
+	decided := make(map[Hash]bool)
+	for i := range l.events {
+		if l.events[i].decided {
+			decided[l.digestOf(int32(i))] = true
+		}
+	}
+	type pend struct {
+		e Event
+		d Hash
+	}
+	var ps []pend
+	for i := range l.events {
+		if l.events[i].decided {
+			continue
+		}
+		d := l.digestOf(int32(i))
+		if decided[d] {
+			continue
+		}
+		decided[d] = true // one copy of each content
+		ps = append(ps, pend{l.event(int32(i)), d})
+	}
+	slices.SortFunc(ps, func(a, b pend) int {
+		if c := a.e.Key().Compare(b.e.Key()); c != 0 {
+			return c
+		}
+		return a.d.Compare(b.d)
+	})
+	rp.report.Pending = make([]Event, len(ps))
+	for i, p := range ps {
+		rp.report.Pending[i] = p.e
+	}
+}
+
+// u64Hash stores v as little-endian bytes at the start of a hash, the rest
+// zero: how an incident carries an integer (SPEC 7).
+func u64Hash(v uint64) (h Hash) {
+	binary.LittleEndian.PutUint64(h[:], v)
+	return h
+}

@@ -1,0 +1,742 @@
+package omega
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/omega-sheaf/omega/predicates"
+)
+
+func TestSpecBatchVector(t *testing.T) {
+	vs := loadSpecVectors(t)
+	v := vs["batch_payload_merge_genesis_3_events"]
+	r := reconcileVector(t, vs, vs["merge_genesis_3_events"])
+	meta := BatchMeta{BatchID: v.u64(t, "batch_id"), ReplaySeed: v.u64(t, "replay_seed"), CreatedAtNs: v.u64(t, "created_at_ns")}
+	rec, err := NewBatchRecord(Output{Result: r, Binding: DefaultBinding()}, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := rec.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hex.EncodeToString(payload), v.str(t, v.Outputs, "payload_hex"); got != want {
+		t.Errorf("BATCH payload\n got %s\nwant %s", got, want)
+	}
+	frame, err := AppendFrame(nil, FrameBatch, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := hex.EncodeToString(frame), v.str(t, v.Outputs, "frame_hex"); got != want {
+		t.Errorf("BATCH frame\n got %s\nwant %s", got, want)
+	}
+	d, err := DecodeBatchRecord(payload)
+	if err != nil {
+		t.Fatalf("DecodeBatchRecord(vector) = %v", err)
+	}
+	again, _ := d.MarshalBinary()
+	if !bytes.Equal(again, payload) {
+		t.Errorf("decode then encode differs from the vector")
+	}
+}
+
+func TestDecodeBatchRecordMalformed(t *testing.T) {
+	vs := loadSpecVectors(t)
+	v := vs["batch_payload_merge_genesis_3_events"]
+	good, err := hex.DecodeString(v.str(t, v.Outputs, "payload_hex"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range len(good) {
+		if _, err := DecodeBatchRecord(good[:n]); !errors.Is(err, ErrMalformedBatch) {
+			t.Fatalf("DecodeBatchRecord(first %d bytes) = %v, want ErrMalformedBatch", n, err)
+		}
+	}
+	edit := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"kind 0", edit(func(b []byte) []byte { b[24] = 0; return b })},
+		{"kind 3", edit(func(b []byte) []byte { b[24] = 3; return b })},
+		{"pad", edit(func(b []byte) []byte { b[31] = 1; return b })},
+		{"count over", edit(func(b []byte) []byte { b[batchOffMembers]++; return b })},
+		{"count under", edit(func(b []byte) []byte { b[batchOffMembers]--; return b })},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+	}
+	for _, tt := range tests {
+		if _, err := DecodeBatchRecord(tt.b); !errors.Is(err, ErrMalformedBatch) {
+			t.Errorf("%s: DecodeBatchRecord = %v, want ErrMalformedBatch", tt.name, err)
+		}
+	}
+}
+
+func FuzzDecodeBatchRecord(f *testing.F) {
+	vs := loadSpecVectors(f)
+	v := vs["batch_payload_merge_genesis_3_events"]
+	good, err := hex.DecodeString(v.str(f, v.Outputs, "payload_hex"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:batchFixedLen])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeBatchRecord(b)
+		if err != nil {
+			if r != nil || !errors.Is(err, ErrMalformedBatch) {
+				t.Fatalf("DecodeBatchRecord = %v, %v, want nil and ErrMalformedBatch", r, err)
+			}
+			return
+		}
+		enc, err := r.MarshalBinary()
+		if err != nil || !bytes.Equal(enc, b) {
+			t.Fatalf("re-encoding = %x, %v, want the input %x", enc, err, b)
+		}
+	})
+}
+
+func TestSpecIncidentVector(t *testing.T) {
+	vs := loadSpecVectors(t)
+	v := vs["incident_member"]
+	var in struct {
+		BatchID  uint64 `json:"divergence_batch_id"`
+		EventID  uint64 `json:"divergence_event_id"`
+		Field    uint8  `json:"field"`
+		Expected Hash   `json:"expected"`
+		Observed Hash   `json:"observed"`
+		Metadata struct {
+			StateDigest Hash   `json:"state_digest"`
+			SchemaHash  Hash   `json:"header_schema_hash"`
+			Binding     Hash   `json:"binding_digest"`
+			Seed        uint64 `json:"replay_seed"`
+			LogLength   uint64 `json:"log_length"`
+		} `json:"metadata"`
+	}
+	raw, _ := json.Marshal(v.Inputs)
+	if err := json.Unmarshal(raw, &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Metadata.Binding != DefaultBinding().Digest() {
+		t.Fatalf("vector binding digest %v is not DefaultBinding's", in.Metadata.Binding)
+	}
+	md := IncidentMetadataDigest(in.Metadata.StateDigest, in.Metadata.SchemaHash, in.Metadata.Binding, in.Metadata.Seed, in.Metadata.LogLength)
+	if got, want := md.String(), v.str(t, v.Outputs, "metadata_digest"); got != want {
+		t.Errorf("IncidentMetadataDigest = %s, want %s", got, want)
+	}
+	inc := &Incident{BatchID: in.BatchID, EventID: ID64(in.EventID), Field: IncidentField(in.Field),
+		Expected: in.Expected, Observed: in.Observed, MetadataDigest: md}
+	inc.Seal()
+	if got, want := inc.ID.String(), v.str(t, v.Outputs, "incident_id"); got != want {
+		t.Errorf("incident_id = %s, want %s", got, want)
+	}
+	payload, _ := inc.AppendBinary(nil)
+	if got, want := hex.EncodeToString(payload), v.str(t, v.Outputs, "payload_hex"); got != want {
+		t.Errorf("INCIDENT payload\n got %s\nwant %s", got, want)
+	}
+	d, err := DecodeIncident(payload)
+	if err != nil || *d != *inc {
+		t.Fatalf("DecodeIncident(vector) = %+v, %v, want %+v", d, err, inc)
+	}
+	for i := range payload {
+		b := bytes.Clone(payload)
+		b[i] ^= 0x10
+		if _, err := DecodeIncident(b); !errors.Is(err, ErrMalformedIncident) {
+			t.Fatalf("DecodeIncident with byte %d changed = %v, want ErrMalformedIncident", i, err)
+		}
+	}
+	js, _ := inc.MarshalJSON()
+	var view map[string]any
+	if err := json.Unmarshal(js, &view); err != nil {
+		t.Fatal(err)
+	}
+	if view["field_name"] != "member" || view["field"] != 5.0 || view["incident_id"] != inc.ID.String() {
+		t.Errorf("incident JSON = %s", js)
+	}
+}
+
+// testHistory is an event log written by a Journal, with what the test
+// needs to know about it.
+type testHistory struct {
+	log     []byte
+	final   Hash
+	outs    []Output
+	metas   []BatchMeta
+	batchAt []int64 // offset of each BATCH frame
+	// members[i] are the events batch i was decided over.
+	members [][]Event
+	// eventAt maps an event's digest to the offset of its EVENT frame.
+	eventAt map[Hash]int64
+}
+
+const testSeed = 99
+
+// historyEvent returns event i of the test history: four nodes, two
+// streams each, lamports increasing per stream, each event depending on the
+// one three before it.
+func historyEvent(i int) Event {
+	p := []byte("payload-" + strconv.Itoa(i))
+	e := Event{
+		ID:          ID64(uint64(i) + 1),
+		NodeID:      uint32(i % 4),
+		StreamID:    uint16(i / 4 % 2),
+		Lamport:     uint64(i + 1),
+		MonoTSNs:    uint64(i) * 1000,
+		PayloadHash: PayloadHash(p),
+		Deps:        []EventID{},
+		Payload:     p,
+	}
+	if i >= 3 {
+		e.Deps = []EventID{ID64(uint64(i - 2))}
+	}
+	return e
+}
+
+// buildHistory journals nb batches of k events from genesis. Every batch
+// whose index is 3 mod 5 also carries a new content under an id already
+// accepted, so it is obstructed by 1002; its remainder is re-checked, not
+// logged again, as the next batch. Batch ids skip numbers. pendingTail
+// events are logged after the last batch and never decided.
+func buildHistory(t testing.TB, nb, k, pendingTail int) *testHistory {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, &WriterOptions{Sync: SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := NewJournal(w, c, nil, 0)
+	h := &testHistory{eventAt: make(map[Hash]int64)}
+	next := 0
+	batchID := uint64(0)
+	decide := func(events []Event) Output {
+		batchID += 2
+		meta := BatchMeta{BatchID: batchID, ReplaySeed: testSeed, CreatedAtNs: 1_700_000_000_000_000_000 + batchID}
+		h.batchAt = append(h.batchAt, w.Size())
+		out, err := j.Decide(events, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.outs = append(h.outs, out)
+		h.metas = append(h.metas, meta)
+		h.members = append(h.members, events)
+		return out
+	}
+	logEvents := func(events []Event) {
+		for i := range events {
+			h.eventAt[events[i].Digest()] = w.Size()
+			if _, err := j.LogEvents(events[i : i+1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for b := range nb {
+		events := make([]Event, k)
+		for i := range events {
+			events[i] = historyEvent(next)
+			next++
+		}
+		if b%5 == 3 && next > k {
+			bad := historyEvent(next - k - 1) // accepted in an earlier batch
+			bad.Payload = []byte("again")
+			bad.PayloadHash = PayloadHash(bad.Payload)
+			bad.Lamport = events[0].Lamport
+			bad.NodeID = 9
+			events = append(events, bad)
+		}
+		logEvents(events)
+		out := decide(events)
+		if out.Result.Kind == KindObstruction {
+			if got := out.Result.Obstruction.Predicate; got != predicates.EventUnique {
+				t.Fatalf("batch %d obstructed by %v, want 1002", b, got)
+			}
+			decide(events[:k])
+		}
+	}
+	logEvents(func() []Event {
+		tail := make([]Event, pendingTail)
+		for i := range tail {
+			tail[i] = historyEvent(next + i)
+		}
+		return tail
+	}())
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.log = buf.Bytes()
+	h.final = j.State().MergedStateHash()
+	return h
+}
+
+// fixCRC recomputes the CRC of the frame at off.
+func fixCRC(log []byte, off int64) {
+	n := binary.LittleEndian.Uint32(log[off:])
+	f := log[off : off+int64(n)]
+	binary.LittleEndian.PutUint32(f[frameOffCRC:], crc32.ChecksumIEEE(f[frameOffType:]))
+}
+
+func mustReplay(t testing.TB, snap *Snapshot, log []byte, expected Hash, seed uint64, c *Checker, opts *ReplayOptions) *ReplayReport {
+	t.Helper()
+	r, err := Replay(snap, log, expected, seed, c, opts)
+	if err != nil {
+		t.Fatalf("Replay = %v", err)
+	}
+	return r
+}
+
+func defaultChecker(t testing.TB) *Checker {
+	c, err := NewChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestReplayDeterministic(t *testing.T) {
+	h := buildHistory(t, 12, 8, 3)
+	c := defaultChecker(t)
+	r := mustReplay(t, nil, h.log, h.final, testSeed, c, nil)
+	if r.Outcome != Deterministic || r.Incident != nil {
+		t.Fatalf("Replay = %v, incident %+v, want deterministic", r.Outcome, r.Incident)
+	}
+	if len(r.Batches) != len(h.outs) {
+		t.Fatalf("replayed %d batches, want %d", len(r.Batches), len(h.outs))
+	}
+	obstructions := 0
+	for i, b := range r.Batches {
+		if b.BatchID != h.metas[i].BatchID || b.Kind != h.outs[i].Result.Kind || b.Members != len(h.outs[i].Result.Members) {
+			t.Errorf("batch %d = %+v, want id %d kind %v", i, b, h.metas[i].BatchID, h.outs[i].Result.Kind)
+		}
+		if b.Kind == KindObstruction {
+			obstructions++
+		}
+	}
+	if obstructions == 0 {
+		t.Fatal("history has no obstruction: the test covers less than it says")
+	}
+	if r.State.MergedStateHash() != h.final || r.LastBatchID != h.metas[len(h.metas)-1].BatchID {
+		t.Errorf("final state %v after batch %d, want %v after %d", r.State.MergedStateHash(), r.LastBatchID, h.final, h.metas[len(h.metas)-1].BatchID)
+	}
+	if len(r.Pending) != 3 {
+		t.Fatalf("pending = %d events, want the 3 logged after the last batch", len(r.Pending))
+	}
+	for i := 1; i < len(r.Pending); i++ {
+		if CompareEvents(&r.Pending[i-1], &r.Pending[i]) >= 0 {
+			t.Errorf("pending events not in canonical order")
+		}
+	}
+	if r.LogEnd != int64(len(h.log)) || r.TornTail != 0 {
+		t.Errorf("LogEnd %d, TornTail %d, want %d, 0", r.LogEnd, r.TornTail, len(h.log))
+	}
+	// The same replay under another checker on purpose is equivalent.
+	r = mustReplay(t, nil, h.log, h.final, testSeed, c, &ReplayOptions{OtherChecker: true})
+	if r.Outcome != Equivalent {
+		t.Errorf("Replay with OtherChecker = %v, want equivalent", r.Outcome)
+	}
+}
+
+// wantIncident fails the test unless r ended with an incident of field f
+// at batch and event.
+func wantIncident(t *testing.T, r *ReplayReport, f IncidentField, batch uint64, ev EventID) *Incident {
+	t.Helper()
+	if r.Outcome != Diverged || r.Incident == nil {
+		t.Fatalf("Replay = %v, want an incident of field %v", r.Outcome, f)
+	}
+	inc := r.Incident
+	if inc.Field != f || inc.BatchID != batch || inc.EventID != ev {
+		t.Fatalf("incident = field %v batch %d event %v, want field %v batch %d event %v", inc.Field, inc.BatchID, inc.EventID, f, batch, ev)
+	}
+	return inc
+}
+
+func TestReplayAlteredEvent(t *testing.T) {
+	h := buildHistory(t, 6, 8, 0)
+	c := defaultChecker(t)
+	// For each batch and a sample of its members, change one byte of the
+	// member's EVENT frame (CRC fixed up): the incident names that batch
+	// (the first batch the event is a member of) and that event.
+	seen := make(map[Hash]bool)
+	for bi, events := range h.members {
+		for ei := 0; ei < len(events); ei += 3 {
+			d := events[ei].Digest()
+			if seen[d] {
+				continue // decided by an earlier batch
+			}
+			seen[d] = true
+			off := h.eventAt[d]
+			for _, at := range []int{0, 17, 22, 49, eventHeaderLen} { // id, node, lamport, payload hash, deps
+				log := bytes.Clone(h.log)
+				log[off+frameHeaderLen+int64(at)] ^= 0x01
+				fixCRC(log, off)
+				r := mustReplay(t, nil, log, h.final, testSeed, c, nil)
+				wantIncident(t, r, FieldMember, h.metas[bi].BatchID, events[ei].ID)
+			}
+		}
+	}
+}
+
+func TestReplayAlteredBatch(t *testing.T) {
+	h := buildHistory(t, 5, 4, 0)
+	c := defaultChecker(t)
+	for bi, off := range h.batchAt {
+		n := int64(binary.LittleEndian.Uint32(h.log[off:]))
+		for i := int64(frameHeaderLen); i < n; i++ {
+			p := i - frameHeaderLen
+			if 16 <= p && p < 24 {
+				continue // created_at_ns: only the certificate chain covers it
+			}
+			log := bytes.Clone(h.log)
+			log[off+i] ^= 0x80
+			fixCRC(log, off)
+			r, err := Replay(nil, log, h.final, testSeed, c, nil)
+			if err != nil {
+				if !errors.Is(err, ErrReplayFormat) {
+					t.Fatalf("batch %d byte %d: Replay error %v, want ErrReplayFormat", bi, p, err)
+				}
+				continue
+			}
+			if r.Outcome == Deterministic {
+				if p < 8 {
+					// A batch id changed to another increasing one: only
+					// the certificate chain covers it, as below.
+					certs := certifyHistory(t, h)
+					r = mustReplay(t, nil, log, h.final, testSeed, c, &ReplayOptions{Certificates: certs})
+					if r.Outcome != Diverged {
+						t.Fatalf("batch %d batch_id byte %d changed: with certificates %v, want an incident", bi, p, r.Outcome)
+					}
+					continue
+				}
+				t.Fatalf("batch %d byte %d changed: Replay = deterministic", bi, p)
+			}
+		}
+	}
+}
+
+// certifyHistory certifies every batch of h, in order.
+func certifyHistory(t testing.TB, h *testHistory) []*Certificate {
+	t.Helper()
+	var certs []*Certificate
+	var prev Hash
+	for i, out := range h.outs {
+		c, err := Certify(out, DefaultBinding(), h.metas[i], prev, vectorKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = c.Hash()
+		certs = append(certs, c)
+	}
+	return certs
+}
+
+func TestReplayCertificates(t *testing.T) {
+	h := buildHistory(t, 6, 4, 0)
+	c := defaultChecker(t)
+	certs := certifyHistory(t, h)
+	if _, err := VerifyChain(certs, vectorRing(), DefaultBinding(), nil); err != nil {
+		t.Fatal(err)
+	}
+	r := mustReplay(t, nil, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: certs})
+	if r.Outcome != Deterministic {
+		t.Fatalf("Replay with the certificates = %v %+v, want deterministic", r.Outcome, r.Incident)
+	}
+	// A missing certificate.
+	missing := append(append([]*Certificate(nil), certs[:2]...), certs[3:]...)
+	r = mustReplay(t, nil, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: missing})
+	wantIncident(t, r, FieldCertificate, h.metas[2].BatchID, EventID{})
+	// A certificate whose batch has no BATCH frame: the log cut after the
+	// second BATCH, replayed to the state there.
+	cut := h.log[:h.batchAt[2]]
+	mid := h.outs[1].Result.PriorStateHash
+	if h.outs[1].Result.Kind == KindMerge {
+		mid = h.outs[1].Result.Merge.MergedStateHash
+	}
+	r = mustReplay(t, nil, cut, mid, testSeed, c, &ReplayOptions{Certificates: certs})
+	wantIncident(t, r, FieldCertificate, h.metas[2].BatchID, EventID{})
+	// created_at_ns changed in a BATCH frame: the certificate differs.
+	log := bytes.Clone(h.log)
+	log[h.batchAt[1]+frameHeaderLen+16] ^= 1
+	fixCRC(log, h.batchAt[1])
+	r = mustReplay(t, nil, log, h.final, testSeed, c, &ReplayOptions{Certificates: certs})
+	inc := wantIncident(t, r, FieldCreatedAt, h.metas[1].BatchID, EventID{})
+	if inc.Observed != u64Hash(h.metas[1].CreatedAtNs) {
+		t.Errorf("observed = %v, want the certificate's created_at_ns", inc.Observed)
+	}
+}
+
+func TestReplaySeedBindingOrder(t *testing.T) {
+	h := buildHistory(t, 4, 4, 0)
+	c := defaultChecker(t)
+	first := h.metas[0].BatchID
+
+	inc := wantIncident(t, mustReplay(t, nil, h.log, h.final, testSeed+1, c, nil), FieldReplaySeed, first, EventID{})
+	if inc.Expected != u64Hash(testSeed) || inc.Observed != u64Hash(testSeed+1) {
+		t.Errorf("seed incident expected %v observed %v", inc.Expected, inc.Observed)
+	}
+
+	// Another catalog: every BATCH names the default binding.
+	other, err := NewChecker(&CheckerOptions{Domain: []DomainPredicate{testDomain{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc = wantIncident(t, mustReplay(t, nil, h.log, h.final, testSeed, other, nil), FieldBinding, first, EventID{})
+	if inc.Expected != DefaultBinding().Digest() || inc.Observed != other.Binding().Digest() {
+		t.Errorf("binding incident expected %v observed %v", inc.Expected, inc.Observed)
+	}
+	// A log header bound to another schema: found before any batch.
+	log := bytes.Clone(h.log)
+	log[logOffSchemaHash] ^= 1
+	wantIncident(t, mustReplay(t, nil, log, h.final, testSeed, c, nil), FieldBinding, 0, EventID{})
+	// The original system's unbound header (all-zero schema hash) too.
+	log = bytes.Clone(h.log)
+	clear(log[logOffSchemaHash : logOffSchemaHash+32])
+	wantIncident(t, mustReplay(t, nil, log, h.final, testSeed, c, nil), FieldBinding, 0, EventID{})
+	// A snapshot bound to another catalog.
+	snap := &Snapshot{BaseOffset: HeaderSize, Binding: other.Binding()}
+	wantIncident(t, mustReplay(t, snap, h.log, h.final, testSeed, c, nil), FieldBinding, 0, EventID{})
+
+	// A batch id that does not increase: the second BATCH given the first's id.
+	log = bytes.Clone(h.log)
+	binary.LittleEndian.PutUint64(log[h.batchAt[1]+frameHeaderLen:], first)
+	fixCRC(log, h.batchAt[1])
+	inc = wantIncident(t, mustReplay(t, nil, log, h.final, testSeed, c, nil), FieldOrder, first, EventID{})
+	if inc.Observed != u64Hash(first) {
+		t.Errorf("order incident observed %v, want the previous batch id", inc.Observed)
+	}
+
+	// The wrong final hash.
+	wrong := h.final
+	wrong[0] ^= 1
+	inc = wantIncident(t, mustReplay(t, nil, h.log, wrong, testSeed, c, nil), FieldFinalState, h.metas[len(h.metas)-1].BatchID, EventID{})
+	if inc.Expected != wrong || inc.Observed != h.final {
+		t.Errorf("final incident expected %v observed %v", inc.Expected, inc.Observed)
+	}
+}
+
+type testDomain struct{}
+
+func (testDomain) Entry() predicates.Entry {
+	return predicates.Entry{ID: 4000, Name: "never", Arity: 1, SemanticsRef: "test://never/v1"}
+}
+func (testDomain) Violated(*Event, *State) bool { return false }
+
+func TestReplayIncidentDeterministic(t *testing.T) {
+	h := buildHistory(t, 4, 4, 0)
+	c := defaultChecker(t)
+	a := mustReplay(t, nil, h.log, h.final, 7, c, nil).Incident
+	b := mustReplay(t, nil, h.log, h.final, 7, c, nil).Incident
+	if a == nil || *a != *b {
+		t.Fatalf("two replays gave incidents %+v and %+v", a, b)
+	}
+	want := IncidentMetadataDigest(Hash{}, SchemaHash(), DefaultBinding().Digest(), 7, uint64(len(h.log)))
+	if a.MetadataDigest != want {
+		t.Errorf("metadata digest %v, want %v", a.MetadataDigest, want)
+	}
+	dir := t.TempDir()
+	hdr := Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}
+	if err := WriteIncident(dir, hdr, a); err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(filepath.Join(dir, a.ID.String()+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, _ := a.MarshalJSON()
+	if !bytes.Equal(bytes.TrimSpace(js), view) {
+		t.Errorf("incident JSON file = %s, want %s", js, view)
+	}
+	b2, err := os.ReadFile(filepath.Join(dir, "incidents.omega"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFrameScanner(b2, nil).Next()
+	if err != nil || f.Type != FrameIncident {
+		t.Fatalf("incidents.omega first frame = %v, %v", f.Type, err)
+	}
+	if d, err := DecodeIncident(f.Payload); err != nil || *d != *a {
+		t.Fatalf("INCIDENT frame decodes to %+v, %v", d, err)
+	}
+}
+
+func TestReplayMember(t *testing.T) {
+	h := buildHistory(t, 3, 4, 0)
+	c := defaultChecker(t)
+	// Two members of the second batch swapped: the second one is out of
+	// canonical order.
+	off := h.batchAt[1] + frameHeaderLen + batchFixedLen
+	log := bytes.Clone(h.log)
+	m0 := bytes.Clone(log[off : off+batchMemberLen])
+	copy(log[off:], log[off+batchMemberLen:off+2*batchMemberLen])
+	copy(log[off+batchMemberLen:], m0)
+	fixCRC(log, h.batchAt[1])
+	mem := h.outs[1].Result.Members
+	inc := wantIncident(t, mustReplay(t, nil, log, h.final, testSeed, c, nil), FieldMember, h.metas[1].BatchID, mem[0].ID)
+	if inc.Expected != mem[0].Digest || inc.Observed != mem[1].Digest {
+		t.Errorf("order incident expected %v observed %v, want the member's and the previous member's digests", inc.Expected, inc.Observed)
+	}
+	// A member whose id was never logged.
+	log = bytes.Clone(h.log)
+	binary.LittleEndian.PutUint64(log[off:], 1<<40)
+	fixCRC(log, h.batchAt[1])
+	inc = wantIncident(t, mustReplay(t, nil, log, h.final, testSeed, c, nil), FieldMember, h.metas[1].BatchID, ID64(1<<40))
+	if !inc.Observed.IsZero() {
+		t.Errorf("observed %v, want zero for an id never logged", inc.Observed)
+	}
+}
+
+func TestReplayFormatErrors(t *testing.T) {
+	h := buildHistory(t, 3, 4, 0)
+	c := defaultChecker(t)
+	tests := []struct {
+		name string
+		log  []byte
+		snap *Snapshot
+	}{
+		{"bad magic", func() []byte { b := bytes.Clone(h.log); b[0] = 'X'; return b }(), nil},
+		{"torn header", h.log[:10], nil},
+		{"corrupt frame followed by data", func() []byte { b := bytes.Clone(h.log); b[HeaderSize+20] ^= 1; return b }(), nil},
+		{"malformed BATCH", func() []byte {
+			b := bytes.Clone(h.log)
+			b[h.batchAt[0]+frameHeaderLen+25] = 1 // pad
+			fixCRC(b, h.batchAt[0])
+			return b
+		}(), nil},
+		{"base offset inside a frame", h.log, &Snapshot{BaseOffset: HeaderSize + 3, Binding: DefaultBinding()}},
+		{"base offset past the end", h.log, &Snapshot{BaseOffset: int64(len(h.log)) + 100, Binding: DefaultBinding()}},
+		{"base offset below the header", h.log, &Snapshot{BaseOffset: 10, Binding: DefaultBinding()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Replay(tt.snap, tt.log, h.final, testSeed, c, nil)
+			if !errors.Is(err, ErrReplayFormat) {
+				t.Fatalf("Replay = %+v, %v, want ErrReplayFormat", r, err)
+			}
+		})
+	}
+	// A torn tail is the end of the log, reported.
+	cut := h.log[:len(h.log)-5]
+	r := mustReplay(t, nil, cut, h.outs[len(h.outs)-1].Result.PriorStateHash, testSeed, c, nil)
+	if r.TornTail == 0 || r.LogEnd != h.batchAt[len(h.batchAt)-1] {
+		t.Errorf("torn tail: LogEnd %d TornTail %d, want end at the last BATCH %d", r.LogEnd, r.TornTail, h.batchAt[len(h.batchAt)-1])
+	}
+}
+
+func TestReplayFromMidHistorySnapshot(t *testing.T) {
+	h := buildHistory(t, 10, 6, 2)
+	c := defaultChecker(t)
+	full := mustReplay(t, nil, h.log, h.final, testSeed, c, nil)
+	if full.Outcome != Deterministic {
+		t.Fatal(full.Outcome)
+	}
+	// Cut points: at a BATCH frame, and at the third EVENT frame of a
+	// batch, so that the snapshot holds pending events.
+	for _, bi := range []int{1, 4, 7} {
+		cuts := []int64{h.batchAt[bi]}
+		if at, ok := h.eventAt[h.members[bi][2].Digest()]; ok && at > h.batchAt[bi-1] {
+			cuts = append(cuts, at)
+		}
+		for _, cut := range cuts {
+			pre := mustReplay(t, nil, h.log[:cut], stateAt(h, full, cut), testSeed, c, nil)
+			if pre.Outcome != Deterministic {
+				t.Fatalf("replay of the first %d bytes: %v %+v", cut, pre.Outcome, pre.Incident)
+			}
+			// Through the snapshot file, as a restart would load it.
+			file, err := pre.Snapshot(uint64(bi), 1).AppendBinary(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := DecodeSnapshot(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cut != h.batchAt[bi] && len(snap.Pending) == 0 {
+				t.Fatalf("snapshot cut inside batch %d holds no pending event", bi)
+			}
+			r := mustReplay(t, snap, h.log, h.final, testSeed, c, nil)
+			if r.Outcome != Deterministic {
+				t.Fatalf("replay from a snapshot at %d: %v %+v", cut, r.Outcome, r.Incident)
+			}
+			if got, want := r.State.KnownIDs(), full.State.KnownIDs(); !slices.Equal(got, want) {
+				t.Fatalf("known ids differ: %d, want %d", len(got), len(want))
+			}
+			if r.State.HeadsDigest() != full.State.HeadsDigest() || r.State.FrontierDigest() != full.State.FrontierDigest() {
+				t.Errorf("snapshot replay state differs from the full replay's")
+			}
+			if len(r.Pending) != len(full.Pending) || len(r.Batches)+len(pre.Batches) != len(full.Batches) {
+				t.Errorf("pending %d after %d+%d batches, want %d after %d", len(r.Pending), len(pre.Batches), len(r.Batches), len(full.Pending), len(full.Batches))
+			}
+		}
+	}
+}
+
+// stateAt returns the merged state hash of h at byte offset cut: after the
+// last BATCH frame before it.
+func stateAt(h *testHistory, full *ReplayReport, cut int64) Hash {
+	var s Hash
+	for i, at := range h.batchAt {
+		if at < cut {
+			s = full.Batches[i].MergedStateHash
+		}
+	}
+	return s
+}
+
+func FuzzDecodeIncident(f *testing.F) {
+	vs := loadSpecVectors(f)
+	v := vs["incident_member"]
+	good, err := hex.DecodeString(v.str(f, v.Outputs, "payload_hex"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		inc, err := DecodeIncident(b)
+		if err != nil {
+			if inc != nil || !errors.Is(err, ErrMalformedIncident) {
+				t.Fatalf("DecodeIncident = %v, %v, want nil and ErrMalformedIncident", inc, err)
+			}
+			return
+		}
+		enc, _ := inc.AppendBinary(nil)
+		if !bytes.Equal(enc, b) {
+			t.Fatalf("re-encoding = %x, want the input %x", enc, b)
+		}
+	})
+}
+
+// FuzzReplay replays mutated logs: Replay never panics, every error wraps
+// ErrReplayFormat, and a log that is not the original byte for byte (up to
+// created_at_ns and batch ids, which only certificates cover, and a torn
+// tail of frames no member needs) is never reported deterministic unless
+// its batches re-execute to the expected final state.
+func FuzzReplay(f *testing.F) {
+	h := buildHistory(f, 3, 3, 1)
+	f.Add(h.log)
+	f.Add(h.log[:len(h.log)-7])
+	c := defaultChecker(f)
+	f.Fuzz(func(t *testing.T, log []byte) {
+		r, err := Replay(nil, log, h.final, testSeed, c, nil)
+		if err != nil {
+			if r != nil || !errors.Is(err, ErrReplayFormat) {
+				t.Fatalf("Replay = %v, %v, want nil and ErrReplayFormat", r, err)
+			}
+			return
+		}
+		if r.Outcome == Deterministic && r.State.MergedStateHash() != h.final {
+			t.Fatalf("deterministic at state %v, want %v", r.State.MergedStateHash(), h.final)
+		}
+		if (r.Outcome == Diverged) != (r.Incident != nil) {
+			t.Fatalf("outcome %v with incident %v", r.Outcome, r.Incident)
+		}
+	})
+}
