@@ -290,6 +290,14 @@ func (r *ReplayReport) Snapshot(id, createdAtNs uint64) *Snapshot {
 	}
 }
 
+// pending returns the snapshot's pending events; none for a nil snapshot.
+func (s *Snapshot) pending() []Event {
+	if s == nil {
+		return nil
+	}
+	return s.Pending
+}
+
 // ErrReplayFormat reports a log or snapshot replay cannot read: a bad
 // header, corruption, an invalid frame type, a malformed BATCH or EVENT
 // payload, a base offset off the frame boundaries, or a batch the checker
@@ -297,41 +305,73 @@ func (r *ReplayReport) Snapshot(id, createdAtNs uint64) *Snapshot {
 var ErrReplayFormat = errors.New("omega: replay format error")
 
 // loggedEvent is an EVENT frame of the suffix, or a pending event of the
-// snapshot.
+// snapshot. It holds no pointer, so a log of millions costs the collector
+// nothing to scan.
 type loggedEvent struct {
-	enc     []byte // canonical encoding, checked; aliases the log or is the snapshot's
-	digest  Hash
+	off     int64  // its encoding's offset in the log; -1-off in eventLog.pend when negative
+	n       uint32 // its encoding's length
+	next    int32  // the next logged event with the same id, or -1
+	tail    int32  // for the first logged event of an id: the last one with it
 	hashed  bool
 	decided bool
-	prevID  int32 // the previous logged event with the same id, or -1
+	digest  Hash
 }
 
-// eventLog indexes the events logged so far by id.
+// eventLog indexes the events logged so far by id. Their encodings were
+// checked when they were added.
 type eventLog struct {
+	log    []byte
+	pend   []byte // the snapshot's pending events, encoded one after another
 	events []loggedEvent
-	lastID map[EventID]int32
+	ids    []KnownID // ids[i].ID is events[i]'s id: what index indexes
+	index  idTable   // id -> the first logged event with it
 	h      *digest.Hasher
 }
 
-func (l *eventLog) add(enc []byte, id EventID) {
-	prev, ok := l.lastID[id]
-	if !ok {
-		prev = -1
+func (l *eventLog) reset(log []byte, n int) {
+	l.log = log
+	l.events = make([]loggedEvent, 0, n)
+	l.ids = make([]KnownID, 0, n)
+	l.index.reset(n)
+}
+
+func (l *eventLog) add(off int64, n int, id EventID) {
+	p := int32(len(l.events))
+	l.events = append(l.events, loggedEvent{off: off, n: uint32(n), next: -1, tail: p})
+	l.ids = append(l.ids, KnownID{ID: id})
+	if q, dup := l.index.insert(l.ids, uint32(p)); dup {
+		first := &l.events[q]
+		l.events[first.tail].next = p
+		first.tail = p
 	}
-	l.lastID[id] = int32(len(l.events))
-	l.events = append(l.events, loggedEvent{enc: enc, prevID: prev})
+}
+
+// addPending adds an event of the snapshot.
+func (l *eventLog) addPending(e *Event) {
+	off := len(l.pend)
+	l.pend, _ = e.AppendBinary(l.pend)
+	l.add(-1-int64(off), len(l.pend)-off, e.ID)
+}
+
+func (l *eventLog) enc(i int32) []byte {
+	e := &l.events[i]
+	if e.off < 0 {
+		off := -1 - e.off
+		return l.pend[off : off+int64(e.n)]
+	}
+	return l.log[e.off : e.off+int64(e.n)]
 }
 
 // event decodes logged event i, its payload aliasing the log.
 func (l *eventLog) event(i int32) Event {
-	e, _ := decodeEvent(l.events[i].enc, Limits{}, true) // checked when logged
+	e, _ := decodeEvent(l.enc(i), Limits{}, true) // checked when added
 	return e
 }
 
 func (l *eventLog) digestOf(i int32) Hash {
 	e := &l.events[i]
 	if !e.hashed {
-		e.digest = l.h.Sum1(e.enc)
+		e.digest = l.h.Sum1(l.enc(i))
 		e.hashed = true
 	}
 	return e.digest
@@ -340,17 +380,34 @@ func (l *eventLog) digestOf(i int32) Hash {
 // resolve returns the last logged event with m's id and digest, or -1 and
 // the digest of the last logged event with m's id (zero if none).
 func (l *eventLog) resolve(m Member) (int32, Hash) {
-	i, ok := l.lastID[m.ID]
+	q, ok := l.index.get(l.ids, m.ID)
 	if !ok {
 		return -1, Hash{}
 	}
-	last := l.digestOf(i)
-	for ; i >= 0; i = l.events[i].prevID {
+	found := int32(-1)
+	for i := int32(q); i >= 0; i = l.events[i].next {
 		if l.digestOf(i) == m.Digest {
-			return i, last
+			found = i
 		}
 	}
-	return -1, last
+	return found, l.digestOf(l.events[q].tail)
+}
+
+// countEvents returns how many frames from offset base on look like EVENT
+// frames, reading only their headers: a capacity, not a verdict.
+func countEvents(log []byte, base int64) int {
+	n := 0
+	for off := base; off+frameHeaderLen <= int64(len(log)); {
+		fl := int64(binary.LittleEndian.Uint32(log[off:]))
+		if fl < frameHeaderLen || off+fl > int64(len(log)) {
+			break
+		}
+		if FrameType(binary.LittleEndian.Uint16(log[off+frameOffType:])) == FrameEvent {
+			n++
+		}
+		off += fl
+	}
+	return n
 }
 
 // Replay re-executes the batches of an event log with checker c and
@@ -385,7 +442,7 @@ func Replay(snap *Snapshot, log []byte, expected Hash, seed uint64, c *Checker, 
 		seed:   seed,
 		opts:   o,
 		want:   c.Binding().Digest(),
-		events: eventLog{lastID: make(map[EventID]int32), h: digest.New(digest.Event)},
+		events: eventLog{h: digest.New(digest.Event)},
 		report: &ReplayReport{Binding: c.Binding()},
 	}
 	return rp.run(snap, expected)
@@ -431,14 +488,14 @@ func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
 		r.State = snap.State
 		r.LastBatchID = snap.LastBatchID
 		rp.snap = snap
-		for i := range snap.Pending {
-			e := &snap.Pending[i]
-			if err := e.Validate(rp.c.limits); err != nil {
-				return nil, fmt.Errorf("%w: snapshot pending event %d: %w", ErrReplayFormat, i, err)
-			}
-			enc, _ := e.AppendBinary(nil)
-			rp.events.add(enc, e.ID)
+	}
+	rp.events.reset(rp.log, countEvents(rp.log, base)+len(snap.pending()))
+	for i := range snap.pending() {
+		e := &snap.Pending[i]
+		if err := e.Validate(rp.c.limits); err != nil {
+			return nil, fmt.Errorf("%w: snapshot pending event %d: %w", ErrReplayFormat, i, err)
 		}
+		rp.events.addPending(e)
 	}
 	if rp.opts.Certificates != nil {
 		for _, cert := range rp.opts.Certificates {
@@ -491,7 +548,7 @@ func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: EVENT frame at offset %d: %w", ErrReplayFormat, f.Offset, err)
 			}
-			rp.events.add(f.Payload, e.ID)
+			rp.events.add(f.Offset+frameHeaderLen, len(f.Payload), e.ID)
 		case FrameBatch:
 			rec := &rp.rec
 			if err := rec.decode(f.Payload); err != nil {
@@ -671,26 +728,21 @@ func (rp *replayer) diverge(batch uint64, ev EventID, f IncidentField, expected,
 // logged copies was.
 func (rp *replayer) pending() {
 	l := &rp.events
-	decided := make(map[Hash]bool)
-	for i := range l.events {
-		if l.events[i].decided {
-			decided[l.digestOf(int32(i))] = true
-		}
-	}
 	type pend struct {
 		e Event
 		d Hash
 	}
 	var ps []pend
+	seen := make(map[Hash]bool)
 	for i := range l.events {
 		if l.events[i].decided {
 			continue
 		}
 		d := l.digestOf(int32(i))
-		if decided[d] {
+		if seen[d] || l.decidedCopy(int32(i), d) {
 			continue
 		}
-		decided[d] = true // one copy of each content
+		seen[d] = true
 		ps = append(ps, pend{l.event(int32(i)), d})
 	}
 	slices.SortFunc(ps, func(a, b pend) int {
@@ -703,6 +755,18 @@ func (rp *replayer) pending() {
 	for i, p := range ps {
 		rp.report.Pending[i] = p.e
 	}
+}
+
+// decidedCopy reports whether a logged event with i's id and digest d was
+// decided.
+func (l *eventLog) decidedCopy(i int32, d Hash) bool {
+	q, _ := l.index.get(l.ids, l.ids[i].ID)
+	for j := int32(q); j >= 0; j = l.events[j].next {
+		if l.events[j].decided && l.digestOf(j) == d {
+			return true
+		}
+	}
+	return false
 }
 
 // u64Hash stores v as little-endian bytes at the start of a hash, the rest
