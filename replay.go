@@ -556,6 +556,9 @@ func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
 			}
 			rec.Members = grow(rec.Members, (len(f.Payload)-batchFixedLen)/batchMemberLen)
 			rec.decodeMembers(f.Payload)
+			if rp.before(rec) {
+				continue
+			}
 			if inc, err := rp.batch1(rec); inc || err != nil {
 				return rp.result(err)
 			}
@@ -592,6 +595,29 @@ func (rp *replayer) result(err error) (*ReplayReport, error) {
 	}
 	rp.pending()
 	return rp.report, nil
+}
+
+// before reports whether rec is a batch a snapshot not taken from a log
+// already reflects, which replay skips (SPEC 7: such a snapshot replays
+// only batches after its last_batch_id). Its base offset is 64, so the log
+// is read from the start: BATCH frames up to the snapshot's last batch id,
+// met before any batch is replayed, are skipped. The members of a skipped
+// Merge count as decided; those of a skipped Obstruction are left to the
+// batches that follow it, since the BATCH frame does not name its conflict
+// set.
+func (rp *replayer) before(rec *BatchRecord) bool {
+	s := rp.snap
+	if s == nil || s.BaseOffset != HeaderSize || len(rp.report.Batches) > 0 || rec.BatchID > s.LastBatchID {
+		return false
+	}
+	if rec.Kind == KindMerge {
+		for _, m := range rec.Members {
+			if at, _ := rp.events.resolve(m); at >= 0 {
+				rp.events.events[at].decided = true
+			}
+		}
+	}
+	return true
 }
 
 // batch1 replays one BATCH. It returns true when it ended the replay with

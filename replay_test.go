@@ -740,3 +740,27 @@ func FuzzReplay(f *testing.F) {
 		}
 	})
 }
+
+// A snapshot not taken from a log (base offset 64) replays only the
+// batches after its last_batch_id.
+func TestReplaySnapshotNotFromLog(t *testing.T) {
+	h := buildHistory(t, 6, 4, 0)
+	c := defaultChecker(t)
+	full := mustReplay(t, nil, h.log, h.final, testSeed, c, nil)
+	const k = 2
+	pre := mustReplay(t, nil, h.log[:h.batchAt[k+1]], full.Batches[k].MergedStateHash, testSeed, c, nil)
+	snap := &Snapshot{ID: 1, BaseOffset: HeaderSize, LastBatchID: h.metas[k].BatchID, Binding: DefaultBinding(), State: pre.State}
+	r := mustReplay(t, snap, h.log, h.final, testSeed, c, nil)
+	if r.Outcome != Deterministic {
+		t.Fatalf("Replay from a snapshot at batch %d = %v %+v", h.metas[k].BatchID, r.Outcome, r.Incident)
+	}
+	if len(r.Batches) != len(full.Batches)-(k+1) || r.Batches[0].BatchID != h.metas[k+1].BatchID {
+		t.Fatalf("replayed %d batches from %d, want %d from %d", len(r.Batches), r.Batches[0].BatchID, len(full.Batches)-(k+1), h.metas[k+1].BatchID)
+	}
+	// A batch id at or below the snapshot's after a replayed batch is out
+	// of order.
+	log := bytes.Clone(h.log)
+	binary.LittleEndian.PutUint64(log[h.batchAt[k+2]+frameHeaderLen:], h.metas[k].BatchID)
+	fixCRC(log, h.batchAt[k+2])
+	wantIncident(t, mustReplay(t, snap, log, h.final, testSeed, c, nil), FieldOrder, h.metas[k].BatchID, EventID{})
+}
