@@ -1,6 +1,6 @@
 // Command omega is the command-line face of the omega library: it generates
-// event batches, reconciles them, inspects .omega frame logs and measures the
-// checker. It uses only the public API of package omega.
+// event batches, reconciles them, signs the results into certificates and
+// verifies them, inspects .omega frame logs and measures the checker. It uses only the public API of package omega.
 //
 // Usage:
 //
@@ -23,12 +23,34 @@
 //	    the result), and so is a damaged frame log body that ingest reports
 //	10  schema, format or binding: an event that does not decode (the error
 //	    names the event's position and field), a bad .omega header, a header
-//	    bound to another schema, a corrupt frame log given to reconcile, a
-//	    frame other than EVENT in reconcile's input, a batch over
-//	    omega.MaxBatchContents, batch id 0
+//	    bound to another schema, a corrupt frame log given to reconcile or
+//	    certify, a frame other than EVENT in reconcile's input, a batch over
+//	    omega.MaxBatchContents, batch id 0, a checker output that does not
+//	    decode (omega.ErrMalformedResult), a result whose batch id, replay
+//	    seed or schema version is not the flags' or whose binding is not
+//	    this checker's, a key file that is not an Ed25519 PEM key
+//	20  certificate or signature: certify given a result that does not
+//	    continue its --cert-log's chain, or a --cert-log holding a frame that
+//	    is no certificate; and every check verify fails, a malformed
+//	    envelope, a binding mismatch and a damaged cert.log included
 //	50  anything else: usage (an unknown command, an unknown or malformed
 //	    flag, a missing required flag, a value out of the command's range),
-//	    files that cannot be read or written
+//	    files that cannot be read or written, a key file that exists already
+//
+// An exit 20 error names the check that failed after the four fields, and
+// where when known:
+//
+//	{"status":"error","exit_code":20,"command":"verify","error":"...",
+//	 "check":C,"position":P,"offset":O}
+//
+// check is one of log_header, log_schema and log_corrupt (cert.log as a
+// frame log: its header, its binding to this schema, corruption or a frame
+// other than CERT), then malformed, body_hash, cert_id, unknown_key,
+// signature, binding, digests, chain_link, batch_order and chain_state (the
+// checks of SPEC section 6, in the order they run). position is the
+// failing certificate's index in the log, from 0; offset the byte offset in
+// cert.log of a frame that holds no certificate. Each appears only when it
+// applies.
 //
 // # Commands
 //
@@ -116,6 +138,72 @@
 // 1..omega.MaxBatchContents; W caps the checker's goroutines (0, the default,
 // means GOMAXPROCS, and the output shows GOMAXPROCS).
 //
+// keygen --out NAME.pem
+//
+// Makes an Ed25519 key from crypto/rand and writes the private key to
+// NAME.pem (PKCS#8 PEM, mode 0600) and the public key beside it as NAME.pub
+// (PKIX PEM), with omega.SaveKeyPair:
+//
+//	{"status":"ok","command":"keygen","private_key":"NAME.pem",
+//	 "public_key":"NAME.pub","key_id":"<32 hex digits>"}
+//
+// key_id is the issuer_key_id certificates signed with the key carry. An
+// existing file is never replaced (exit 50, and no file is written); --out
+// must not itself end in .pub.
+//
+// certify --result R --batch-id B --replay-seed S --schema-version V --key K.pem --output C [--cert-log DIR] [--created-at-ns N]
+//
+// Reads R, what reconcile --output wrote, with omega's strict decoder (every
+// digest the result's JSON view lets one recompute is checked), signs it
+// with the private key K.pem into a certificate and writes its binary
+// envelope to C (replaced if it exists):
+//
+//	{"status":"ok","command":"certify","cert_id":N,"cert_hash":"<hex>",
+//	 "batch_id":B,"kind":"merge"|"obstruction","created_at_ns":N,
+//	 "output":C,"cert_log":DIR,"seq":Q,"certificate":{...}}
+//
+// B and S must be R's batch id and replay seed, and V the schema version of
+// R's binding (exit 10 otherwise); R's binding must be this checker's,
+// omega.DefaultBinding() (exit 10). cert_id is the certificate's u128 id in
+// decimal, certificate its JSON view (SPEC section 6). created_at_ns is
+// --created-at-ns, by default the current time. Without --cert-log the
+// certificate is the first of a chain (prev_cert_hash zero) and cert_log and
+// seq are left out. With --cert-log, DIR is opened as a certificate log
+// (created when missing, bound to this schema, synced at every append) and
+// the certificate follows its last one: it is refused with exit 20 when R
+// does not continue the chain (batch id not greater than the last one:
+// batch_order; prior_state_hash not the merged state of the log's last
+// merge, or a merge's frontier not extending it: chain_state), and otherwise
+// appended, seq being its position in the log from 0. A refused
+// certificate is neither appended nor written to C. Since reconcile works
+// from genesis, a log of its results continues only through obstructions
+// until its first merge.
+//
+// verify (--cert C | --cert-log DIR) --pub K.pub [--pub K2.pub ...]
+//
+// Verifies against a key ring of every --pub key and this checker's
+// binding. With --cert, C is an envelope or its JSON view (recognized by its
+// first byte), checked with omega.Verify:
+//
+//	{"status":"ok","command":"verify","cert":C,"verified":1,
+//	 "kind":"merge"|"obstruction","batch_id":B,"cert_id":N,
+//	 "cert_hash":"<hex>","prev_cert_hash":"<hex>","issuer_key_id":"<hex>"}
+//
+// With --cert-log, DIR/cert.log is read and its certificates verified as a
+// chain from genesis with omega.VerifyChain:
+//
+//	{"status":"ok","command":"verify","cert_log":DIR,"verified":N,
+//	 "head":{"cert_hash":"<hex>","batch_id":B,"merged_state_hash":"<hex>",
+//	 "frontier_digest":"<hex>"},"torn_tail_bytes":T}
+//
+// head is the chain's position after its last certificate (all zero for an
+// empty log). A torn tail, the normal trace of a crash, ends the log and is
+// reported in torn_tail_bytes, not refused. verify reads and never writes:
+// it neither truncates a torn tail nor rewrites cert.idx and cert.hash
+// (caches of cert.log, not read here), as opening the log for appending
+// would. Any check that fails exits 20 with its name (see Output); a
+// missing file exits 50.
+//
 // help
 //
 // Prints the commands and their flags.
@@ -139,6 +227,7 @@ import (
 const (
 	exitOK     = 0
 	exitFormat = 10 // schema, format or binding
+	exitCert   = 20 // certificate or signature; every check verify fails
 	exitOther  = 50 // anything else, usage included
 )
 
@@ -160,6 +249,9 @@ func commands() map[string]command {
 		"generate-events": {"write a deterministic batch of events as JSON or an .omega log", generateFlags, runGenerate},
 		"reconcile":       {"reconcile a batch of events from genesis", reconcileFlags, runReconcile},
 		"bench":           {"measure Reconcile on the bench workload", benchFlags, runBench},
+		"keygen":          {"write a new Ed25519 key pair: PKCS#8 private key and PKIX public key", keygenFlags, runKeygen},
+		"certify":         {"sign what reconcile --output wrote into a certificate, optionally appended to a certificate log", certifyFlags, runCertify},
+		"verify":          {"verify a certificate or a certificate log against trusted public keys", verifyFlags, runVerify},
 	}
 }
 
@@ -191,7 +283,7 @@ func run(args []string, stdout io.Writer) int {
 	}
 	if err != nil {
 		code := exitCode(err)
-		writeLine(stdout, marshal(errorOutput{Status: "error", ExitCode: code, Command: name, Error: err.Error()}))
+		writeLine(stdout, marshal(newErrorOutput(code, name, err)))
 		return code
 	}
 	if werr := writeLine(stdout, out); werr != nil {
@@ -210,12 +302,76 @@ func commandNames(cmds map[string]command) []string {
 	return names
 }
 
+// errorOutput is the object a failing command prints: the four fields of
+// SPEC section 9, then, for exit code 20, the check that failed and where.
 type errorOutput struct {
 	Status   string `json:"status"`
 	ExitCode int    `json:"exit_code"`
 	Command  string `json:"command"`
 	Error    string `json:"error"`
+	Check    string `json:"check,omitempty"`
+	Position *int   `json:"position,omitempty"` // the certificate's index in the log, from 0
+	Offset   *int64 `json:"offset,omitempty"`   // the byte offset in cert.log of a frame that holds no certificate
 }
+
+func newErrorOutput(code int, command string, err error) errorOutput {
+	out := errorOutput{Status: "error", ExitCode: code, Command: command, Error: err.Error()}
+	if code != exitCert {
+		return out
+	}
+	out.Check = checkName(err)
+	var ce *omega.ChainError
+	if errors.As(err, &ce) {
+		out.Position = &ce.Index
+	}
+	var le *omega.CertLogError
+	if errors.As(err, &le) {
+		out.Offset = &le.Offset
+	}
+	return out
+}
+
+// certChecks names the checks of SPEC section 6 by their sentinels: those of
+// cert.log as a frame log first (a log bound to another schema also wraps
+// omega.ErrBindingMismatch), then the checks of the certificates in the
+// order Verify and VerifyChain run them.
+var certChecks = []struct {
+	err  error
+	name string
+}{
+	{omega.ErrBadHeader, "log_header"},
+	{omega.ErrSchemaMismatch, "log_schema"},
+	{omega.ErrCorrupt, "log_corrupt"},
+	{omega.ErrMalformedCertificate, "malformed"},
+	{omega.ErrBodyHash, "body_hash"},
+	{omega.ErrCertID, "cert_id"},
+	{omega.ErrUnknownKey, "unknown_key"},
+	{omega.ErrBadSignature, "signature"},
+	{omega.ErrBindingMismatch, "binding"},
+	{omega.ErrDigestMismatch, "digests"},
+	{omega.ErrChainLink, "chain_link"},
+	{omega.ErrBatchOrder, "batch_order"},
+	{omega.ErrChainState, "chain_state"},
+}
+
+// checkName returns the name of the certificate check err failed, or "" when
+// it failed none.
+func checkName(err error) string {
+	for _, c := range certChecks {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	return ""
+}
+
+// checkFailure is a check verify ran and the input failed: exit 20 whatever
+// the check, a binding mismatch or a corrupt log included (SPEC section 9).
+type checkFailure struct{ err error }
+
+func (e *checkFailure) Error() string { return e.err.Error() }
+
+func (e *checkFailure) Unwrap() error { return e.err }
 
 // usageError is a mistake in the command line: exit 50.
 type usageError struct{ msg string }
@@ -240,19 +396,36 @@ func inputErrorf(format string, args ...any) error {
 // exitCode maps an error to its exit code by type, never by text.
 func exitCode(err error) int {
 	var (
+		cf *checkFailure
+		le *omega.CertLogError
 		ie *inputError
 		fe *omega.FrameError
 	)
 	switch {
+	case errors.As(err, &cf),
+		errors.As(err, &le),
+		errors.Is(err, omega.ErrMalformedCertificate),
+		errors.Is(err, omega.ErrBodyHash),
+		errors.Is(err, omega.ErrCertID),
+		errors.Is(err, omega.ErrUnknownKey),
+		errors.Is(err, omega.ErrBadSignature),
+		errors.Is(err, omega.ErrDigestMismatch),
+		errors.Is(err, omega.ErrChainLink),
+		errors.Is(err, omega.ErrBatchOrder),
+		errors.Is(err, omega.ErrChainState):
+		return exitCert
 	case errors.As(err, &ie),
 		errors.As(err, &fe),
 		errors.Is(err, omega.ErrMalformedEvent),
+		errors.Is(err, omega.ErrMalformedResult),
 		errors.Is(err, omega.ErrBadHeader),
 		errors.Is(err, omega.ErrSchemaMismatch),
 		errors.Is(err, omega.ErrBindingMismatch),
 		errors.Is(err, omega.ErrCorrupt),
 		errors.Is(err, omega.ErrTornTail),
-		errors.Is(err, omega.ErrBatchTooLarge):
+		errors.Is(err, omega.ErrBatchTooLarge),
+		errors.Is(err, omega.ErrBadKey),
+		errors.Is(err, omega.ErrCannotCertify):
 		return exitFormat
 	}
 	return exitOther

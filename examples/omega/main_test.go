@@ -25,7 +25,9 @@ type result struct {
 
 // omegaCmd runs the command in-process and checks what every output must be:
 // one JSON object and a newline; on success "status":"ok" and "command"
-// first, on failure exactly the four fields of SPEC section 9, in order.
+// first, on failure the four fields of SPEC section 9, in order, and for
+// exit code 20 (and only then) the check that failed, with its position in
+// a chain or its offset in cert.log when known.
 func omegaCmd(t *testing.T, args ...string) result {
 	t.Helper()
 	var out bytes.Buffer
@@ -45,7 +47,19 @@ func omegaCmd(t *testing.T, args ...string) result {
 		}
 		return result{code, obj, raw}
 	}
-	if want := []string{"status", "exit_code", "command", "error"}; !reflect.DeepEqual(keys, want) {
+	want := []string{"status", "exit_code", "command", "error"}
+	if code == exitCert {
+		want = append(want, "check")
+		for _, k := range []string{"position", "offset"} {
+			if _, ok := obj[k]; ok {
+				want = append(want, k)
+			}
+		}
+		if obj["check"] == "" {
+			t.Fatalf("omega %q: exit 20 with an empty check: %s", args, raw)
+		}
+	}
+	if !reflect.DeepEqual(keys, want) {
 		t.Fatalf("omega %q: error keys %q, want %q", args, keys, want)
 	}
 	if obj["status"] != "error" || obj["exit_code"] != json.Number(strconv.Itoa(code)) || obj["command"] != command || obj["error"] == "" {
@@ -938,7 +952,23 @@ func TestExitCode(t *testing.T) {
 		{&omega.BindingError{}, 10},
 		{&omega.FrameError{Err: omega.ErrCorrupt}, 10},
 		{omega.ErrBatchTooLarge, 10},
+		{fmt.Errorf("wrapped: %w", omega.ErrMalformedResult), 10},
+		{fmt.Errorf("wrapped: %w", omega.ErrBadKey), 10},
+		{fmt.Errorf("wrapped: %w", omega.ErrCannotCertify), 10},
 		{inputErrorf("x"), 10},
+		{fmt.Errorf("wrapped: %w", omega.ErrMalformedCertificate), 20},
+		{omega.ErrBodyHash, 20},
+		{omega.ErrCertID, 20},
+		{omega.ErrUnknownKey, 20},
+		{omega.ErrBadSignature, 20},
+		{omega.ErrDigestMismatch, 20},
+		{fmt.Errorf("wrapped: %w", omega.ErrChainLink), 20},
+		{omega.ErrBatchOrder, 20},
+		{omega.ErrChainState, 20},
+		{&omega.ChainError{Index: 3, Err: omega.ErrBadSignature}, 20},
+		{&omega.CertLogError{Offset: 64, Err: omega.ErrCorrupt}, 20},
+		{&checkFailure{&omega.BindingError{}}, 20},
+		{&checkFailure{&omega.FrameError{Err: omega.ErrCorrupt}}, 20},
 		{usageErrorf("x"), 50},
 		{io.ErrUnexpectedEOF, 50},
 		{os.ErrNotExist, 50},

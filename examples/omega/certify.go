@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/omega-sheaf/omega"
+)
+
+type certifyOpts struct {
+	result        string
+	batchID       uint64
+	replaySeed    uint64
+	schemaVersion uint
+	output        string
+	certLog       string
+	key           string
+	createdAtNs   uint64
+}
+
+func (o *certifyOpts) declare(fs *flag.FlagSet) {
+	fs.StringVar(&o.result, "result", "", "the checker output, as reconcile --output writes it (required)")
+	fs.Uint64Var(&o.batchID, "batch-id", 0, "the batch id; must be the result's (required)")
+	fs.Uint64Var(&o.replaySeed, "replay-seed", 0, "the replay seed; must be the result's (required)")
+	fs.UintVar(&o.schemaVersion, "schema-version", 0, "the event schema version; must be the result binding's (required)")
+	fs.StringVar(&o.output, "output", "", "the file to write the certificate's binary envelope to (required)")
+	fs.StringVar(&o.certLog, "cert-log", "", "a certificate log directory to append the certificate to, after its last certificate")
+	fs.StringVar(&o.key, "key", "", "the signing key: a PKCS#8 PEM Ed25519 private key, as keygen writes it (required)")
+	fs.Uint64Var(&o.createdAtNs, "created-at-ns", 0, "the certificate's created_at_ns (default: the current time)")
+}
+
+func certifyFlags(fs *flag.FlagSet) { new(certifyOpts).declare(fs) }
+
+type certifyOutput struct {
+	Status      string          `json:"status"`
+	Command     string          `json:"command"`
+	CertID      json.Number     `json:"cert_id"`
+	CertHash    omega.Hash      `json:"cert_hash"`
+	BatchID     uint64          `json:"batch_id"`
+	Kind        string          `json:"kind"`
+	CreatedAtNs uint64          `json:"created_at_ns"`
+	Output      string          `json:"output"`
+	CertLog     string          `json:"cert_log,omitempty"`
+	Seq         *int            `json:"seq,omitempty"`
+	Certificate json.RawMessage `json:"certificate"`
+}
+
+// logHeader is the header of every frame log the command writes: this
+// checker's schema version and schema hash.
+func logHeader() omega.Header {
+	return omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
+}
+
+func runCertify(args []string) ([]byte, error) {
+	var o certifyOpts
+	fs := newFlagSet("certify")
+	o.declare(fs)
+	if err := parseFlags(fs, args, "result", "batch-id", "replay-seed", "schema-version", "output", "key"); err != nil {
+		return nil, err
+	}
+	if !flagSet(fs, "created-at-ns") {
+		o.createdAtNs = uint64(time.Now().UnixNano())
+	}
+	data, err := os.ReadFile(o.result)
+	if err != nil {
+		return nil, err
+	}
+	rf, err := readResultFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("certify: %s: %w", o.result, err)
+	}
+	if rf.batchID != o.batchID {
+		return nil, inputErrorf("certify: --batch-id %d, but %s is the result of batch %d", o.batchID, o.result, rf.batchID)
+	}
+	if rf.replaySeed != o.replaySeed {
+		return nil, inputErrorf("certify: --replay-seed %d, but %s was made with replay seed %d", o.replaySeed, o.result, rf.replaySeed)
+	}
+	if got := rf.out.Binding.SchemaVersion; uint(got) != o.schemaVersion {
+		return nil, fmt.Errorf("certify: %w: --schema-version %d, but %s was made under schema version %d", omega.ErrBindingMismatch, o.schemaVersion, o.result, got)
+	}
+	priv, err := omega.LoadPrivateKey(o.key)
+	if err != nil {
+		return nil, err
+	}
+
+	var (
+		store *omega.CertStore
+		prev  omega.Hash
+	)
+	if o.certLog != "" {
+		if store, err = omega.OpenCertStore(o.certLog, logHeader(), &omega.CertStoreOptions{Sync: omega.SyncAlways}); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if store != nil {
+				store.Close()
+			}
+		}()
+		prev = store.Head().CertHash
+	}
+	meta := omega.BatchMeta{BatchID: o.batchID, ReplaySeed: o.replaySeed, CreatedAtNs: o.createdAtNs}
+	// Certify refuses a result made under another binding than this
+	// checker's (ErrBindingMismatch, exit 10).
+	c, err := omega.Certify(rf.out, omega.DefaultBinding(), meta, prev, priv)
+	if err != nil {
+		return nil, err
+	}
+
+	out := certifyOutput{
+		Status:      "ok",
+		Command:     "certify",
+		CertID:      json.Number(c.ID().String()),
+		CertHash:    c.Hash(),
+		BatchID:     c.BatchID,
+		Kind:        c.Kind.String(),
+		CreatedAtNs: c.CreatedAtNs,
+		Output:      o.output,
+	}
+	if store != nil {
+		// Append refuses a certificate that does not continue the chain:
+		// a batch id not after the last one (ErrBatchOrder), or a prior
+		// state other than the last Merge's merged state (ErrChainState);
+		// exit 20.
+		if err := store.Append(c); err != nil {
+			return nil, fmt.Errorf("certify: the result does not continue the chain of %s: %w", o.certLog, err)
+		}
+		seq := store.Len() - 1
+		err := store.Close()
+		store = nil
+		if err != nil {
+			return nil, err
+		}
+		out.CertLog, out.Seq = o.certLog, &seq
+	}
+	if err := os.WriteFile(o.output, c.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	if out.Certificate, err = c.MarshalJSON(); err != nil {
+		return nil, err
+	}
+	return marshal(out), nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// resultFile is what reconcile --output writes:
+// {"batch_id":B,"replay_seed":S,"result":{...},"binding":{...}}.
+type resultFile struct {
+	batchID    uint64
+	replaySeed uint64
+	out        omega.Output
+}
+
+// resultFileFields are the members of a result file.
+var resultFileFields = []string{"batch_id", "replay_seed", "result", "binding"}
+
+// readResultFile decodes a result file. The result and binding are decoded
+// by omega's strict decoder (errors wrapping omega.ErrMalformedResult); the
+// file must hold exactly the four members, each once.
+func readResultFile(data []byte) (resultFile, error) {
+	keys, err := topLevelKeys(data)
+	if err != nil {
+		return resultFile{}, inputErrorf("not a checker output as reconcile --output writes it: %v", err)
+	}
+	if !sameKeys(keys, resultFileFields) {
+		return resultFile{}, inputErrorf("members %q, want %q, each once", keys, resultFileFields)
+	}
+	var f struct {
+		BatchID    uint64        `json:"batch_id"`
+		ReplaySeed uint64        `json:"replay_seed"`
+		Result     *omega.Result `json:"result"`
+		Binding    omega.Binding `json:"binding"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, omega.ErrMalformedResult) {
+			return resultFile{}, err
+		}
+		return resultFile{}, inputErrorf("not a checker output as reconcile --output writes it: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return resultFile{}, inputErrorf("data after the checker output")
+	}
+	if f.Result == nil {
+		return resultFile{}, inputErrorf("the result is null")
+	}
+	return resultFile{f.BatchID, f.ReplaySeed, omega.Output{Result: f.Result, Binding: f.Binding}}, nil
+}
+
+// topLevelKeys returns the member names of the JSON object that data starts
+// with, in order, repeats included. It reads only the first value.
+func topLevelKeys(data []byte) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// sameKeys reports whether keys holds each of want exactly once, and
+// nothing else.
+func sameKeys(keys, want []string) bool {
+	if len(keys) != len(want) {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		seen[k] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			return false
+		}
+	}
+	return true
+}
