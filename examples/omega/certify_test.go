@@ -476,6 +476,117 @@ func rawLog(t *testing.T, f *certFixture, n *int, b []byte) string {
 	return dir
 }
 
+func TestExplain(t *testing.T) {
+	f := newCertFixture(t)
+	log, first, second := f.certLog(t, "log")
+	var printed struct {
+		Certificate   json.RawMessage `json:"certificate"`
+		CheckerOutput json.RawMessage `json:"checker_output"`
+	}
+	if err := json.Unmarshal(second.raw, &printed); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(f.reconcileOut, &printed); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := f.path(name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	view := write("view.json", printed.Certificate)
+	line := write("reconcile.json", f.reconcileOut)
+	output := write("output.json", printed.CheckerOutput)
+	var lines []byte
+	events, err := omega.DecodeEventsJSON(readFile(t, f.events), omega.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		lines = append(events[i].AppendJSON(lines), '\n')
+	}
+	jsonl := write("e.jsonl", lines)
+	eventLog := f.path("e.omega")
+	generate(t, eventLog, 30, "--seed", "3")
+
+	tests := []struct {
+		name, input, typ, format string
+		want                     map[string]any
+	}{
+		{"obstruction certificate", first.obj["output"].(string), "certificate", "envelope", map[string]any{
+			"certificate.kind": "obstruction", "certificate.batch_id": json.Number("1"), "certificate.cert_hash": first.obj["cert_hash"],
+			"certificate.chain_position": "first of a chain", "certificate.decision.predicate.id": json.Number("2001"),
+			"certificate.decision.predicate.name": "payload_hash_match", "certificate.decision.evidence_count": json.Number("1"),
+			"certificate.created_at": "2023-11-14T22:13:20Z", "certificate.signature_checked": false,
+			"certificate.binding.this_checker": true,
+		}},
+		{"merge certificate", second.obj["output"].(string), "certificate", "envelope", map[string]any{
+			"certificate.kind": "merge", "certificate.cert_id": second.obj["cert_id"], "certificate.prev_cert_hash": first.obj["cert_hash"],
+			"certificate.chain_position":          "after the certificate with cert_hash " + first.obj["cert_hash"].(string),
+			"certificate.decision.accepted_count": json.Number("30"),
+		}},
+		{"certificate JSON view", view, "certificate", "json_view", map[string]any{"certificate.cert_hash": second.obj["cert_hash"]}},
+		{"result file", f.obstruction, "checker_output", "result_file", map[string]any{
+			"checker_output.batch_id": json.Number("1"), "checker_output.replay_seed": json.Number("7"),
+			"checker_output.decision.kind": "obstruction", "checker_output.decision.predicate.name": "payload_hash_match",
+			"checker_output.decision.conflict_set": []any{json.Number("3")}, "checker_output.binding.this_checker": true,
+		}},
+		{"reconcile output", line, "checker_output", "reconcile_line", map[string]any{
+			"checker_output.batch_id": json.Number("2"), "checker_output.decision.accepted_count": json.Number("30"),
+		}},
+		{"checker output view", output, "checker_output", "output_view", map[string]any{"checker_output.decision.kind": "merge"}},
+		{"events array", f.events, "events", "json_array", map[string]any{
+			"events.count": json.Number("30"), "events.nodes": json.Number("4"), "events.event_ids.min": json.Number("1"),
+			"events.event_ids.max": json.Number("30"), "events.payload_hash_mismatches": json.Number("0"),
+		}},
+		{"events lines", jsonl, "events", "json_lines", map[string]any{"events.count": json.Number("30")}},
+		{"bad events", f.bad, "events", "json_array", map[string]any{"events.payload_hash_mismatches": json.Number("1")}},
+		{"event log", eventLog, "frame_log", "omega", map[string]any{"frame_log.frames_by_type.EVENT": json.Number("30"), "frame_log.tail": "clean"}},
+		{"certificate log", filepath.Join(log, "cert.log"), "frame_log", "omega", map[string]any{"frame_log.frames_by_type.CERT": json.Number("2")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := omegaCmd(t, "explain", "--input", tc.input)
+			if r.code != 0 {
+				t.Fatalf("explain: %s", r.raw)
+			}
+			keys, _ := decodeObject(t, r.raw)
+			if want := []string{"status", "command", "input", "type", "format", "summary"}; len(keys) != 7 || !reflect.DeepEqual(keys[:6], want) {
+				t.Errorf("explain keys %q, want %q and one more", keys, want)
+			}
+			if r.obj["type"] != tc.typ || r.obj["format"] != tc.format || r.obj["summary"] == "" || r.obj["input"] != tc.input {
+				t.Errorf("explain = %s, want type %s, format %s and a summary", r.raw, tc.typ, tc.format)
+			}
+			for path, want := range tc.want {
+				if got := field(t, r.obj, path); !reflect.DeepEqual(got, want) {
+					t.Errorf("explain %s = %#v, want %#v", path, got, want)
+				}
+			}
+		})
+	}
+
+	damagedView := write("damaged-view.json", bytes.Replace(printed.Certificate, []byte(`"batch_id":2`), []byte(`"batch_id":3`), 1))
+	for _, tc := range []struct {
+		name, input string
+		code        int
+	}{
+		{"a key file", f.key, 10},
+		{"an empty file", write("empty", nil), 10},
+		{"some text", write("text", []byte("hello")), 10},
+		{"an object of nothing known", write("object.json", []byte(`{"hello":1}`)), 10},
+		{"a result with its witness edited", write("edited.json", bytes.Replace(readFile(t, f.merge), []byte(`"witness_hash":"`), []byte(`"witness_hash":"00`), 1)), 10},
+		{"a certificate view edited", damagedView, 20},
+		{"a truncated envelope", write("short.cert", readFile(t, second.obj["output"].(string))[:100]), 20},
+		{"a missing file", f.path("missing"), 50},
+	} {
+		if r := omegaCmd(t, "explain", "--input", tc.input); r.code != tc.code {
+			t.Errorf("explain %s = %s, want exit %d", tc.name, r.raw, tc.code)
+		}
+	}
+}
+
 func TestKeygen(t *testing.T) {
 	dir := t.TempDir()
 	priv := filepath.Join(dir, "signer.pem")
@@ -535,6 +646,7 @@ func TestCertCommandUsage(t *testing.T) {
 		{"verify", "--pub", f.pub},
 		{"verify", "--cert", f.path("x"), "--cert-log", f.path("y"), "--pub", f.pub},
 		{"verify", "--cert", f.path("missing.cert"), "--pub", f.pub},
+		{"explain"},
 	} {
 		if r := omegaCmd(t, args...); r.code != 50 {
 			t.Errorf("omega %q = %s, want exit 50", args, r.raw)

@@ -22,10 +22,9 @@ type headerOutput struct {
 	SchemaBound   bool       `json:"schema_bound"`
 }
 
-type ingestOutput struct {
-	Status                string         `json:"status"`
-	Command               string         `json:"command"`
-	Input                 string         `json:"input"`
+// frameLogSummary is what recovery finds in a frame log: ingest prints it,
+// and explain prints it for a frame log.
+type frameLogSummary struct {
 	Header                headerOutput   `json:"header"`
 	TornHeader            bool           `json:"torn_header"`
 	Frames                int            `json:"frames"`
@@ -35,6 +34,13 @@ type ingestOutput struct {
 	Tail                  string         `json:"tail"`
 	TailOffset            int64          `json:"tail_offset"`
 	Reason                string         `json:"reason,omitempty"`
+}
+
+type ingestOutput struct {
+	Status  string `json:"status"`
+	Command string `json:"command"`
+	Input   string `json:"input"`
+	frameLogSummary
 }
 
 func runIngest(args []string) ([]byte, error) {
@@ -48,20 +54,27 @@ func runIngest(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	sum, err := summarizeFrameLog(b)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(ingestOutput{Status: "ok", Command: "ingest", Input: o.input, frameLogSummary: sum}), nil
+}
+
+// summarizeFrameLog recovers the frame log b and describes it. The error is
+// that of a bad header, or of a header bound to another schema.
+func summarizeFrameLog(b []byte) (frameLogSummary, error) {
 	rec, err := omega.Recover(b, nil)
 	if err != nil {
-		return nil, err // a *HeaderError: exit 10
+		return frameLogSummary{}, err // a *HeaderError: exit 10
 	}
 	bound := false
 	if !rec.TornHeader {
 		if bound, err = checkHeader(rec.Header, true); err != nil {
-			return nil, err
+			return frameLogSummary{}, err
 		}
 	}
-	out := ingestOutput{
-		Status:  "ok",
-		Command: "ingest",
-		Input:   o.input,
+	out := frameLogSummary{
 		Header: headerOutput{
 			SchemaVersion: rec.Header.SchemaVersion,
 			SchemaHash:    rec.Header.SchemaHash,
@@ -86,7 +99,7 @@ func runIngest(args []string) ([]byte, error) {
 	case rec.Err != nil:
 		out.Reason = rec.Err.Reason
 	}
-	return marshal(out), nil
+	return out, nil
 }
 
 // checkHeader checks a log's header against this checker's schema (SPEC

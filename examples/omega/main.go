@@ -1,6 +1,7 @@
 // Command omega is the command-line face of the omega library: it generates
 // event batches, reconciles them, signs the results into certificates and
-// verifies them, inspects .omega frame logs and measures the checker. It uses only the public API of package omega.
+// verifies them, inspects .omega frame logs, explains any file it writes and
+// measures the checker. It uses only the public API of package omega.
 //
 // Usage:
 //
@@ -28,11 +29,13 @@
 //	    omega.MaxBatchContents, batch id 0, a checker output that does not
 //	    decode (omega.ErrMalformedResult), a result whose batch id, replay
 //	    seed or schema version is not the flags' or whose binding is not
-//	    this checker's, a key file that is not an Ed25519 PEM key
+//	    this checker's, a key file that is not an Ed25519 PEM key, a file
+//	    explain does not recognize
 //	20  certificate or signature: certify given a result that does not
 //	    continue its --cert-log's chain, or a --cert-log holding a frame that
-//	    is no certificate; and every check verify fails, a malformed
-//	    envelope, a binding mismatch and a damaged cert.log included
+//	    is no certificate; a certificate explain cannot decode; and every
+//	    check verify fails, a malformed envelope, a binding mismatch and a
+//	    damaged cert.log included
 //	50  anything else: usage (an unknown command, an unknown or malformed
 //	    flag, a missing required flag, a value out of the command's range),
 //	    files that cannot be read or written, a key file that exists already
@@ -204,6 +207,41 @@
 // would. Any check that fails exits 20 with its name (see Output); a
 // missing file exits 50.
 //
+// explain --input X
+//
+// Says what X is, from its content alone, and summarizes it:
+//
+//	{"status":"ok","command":"explain","input":X,"type":T,"format":F,
+//	 "summary":"<a sentence>", T:{...}}
+//
+// with type and format one of
+//
+//	certificate     envelope (starts with OMEGACRT) or json_view
+//	checker_output  result_file (what reconcile --output writes),
+//	                reconcile_line (what reconcile prints) or output_view
+//	                ({"result":...,"binding":...})
+//	events          json_array or json_lines
+//	frame_log       omega (starts with the .omega magic, or a torn header)
+//
+// and the object named by type: for a certificate its kind, batch_id,
+// cert_id, cert_hash, prev_cert_hash, chain_position ("first of a chain"
+// when prev_cert_hash is zero), created_at_ns and created_at (RFC 3339),
+// issuer_key_id, replay_seed, trace_root, binding (with this_checker: true
+// when it is omega.DefaultBinding()), decision and "signature_checked":false
+// (explain holds no key: verify checks signatures); for a checker output its
+// batch_id and replay_seed (when the file has them), decision and binding;
+// a decision holds kind and prior_state_hash, then accepted_count and
+// merged_state_hash for a merge, or predicate {id, name from the built-in
+// catalog}, conflict_set, evidence_count and, for a checker output, the
+// evidence events (event_id, node_id, stream_id, lamport, digest,
+// payload_hash_ok) for an obstruction; for events their count, the distinct
+// nodes and (node, stream) streams, the event_ids and lamports ranges
+// {min, max} and payload_hash_mismatches; for a frame log the fields ingest
+// prints after input. Certificates and checker outputs are decoded as
+// strictly as certify and verify decode them: a damaged one exits 20 (a
+// certificate) or 10 (a checker output), and content that is none of the
+// above exits 10.
+//
 // help
 //
 // Prints the commands and their flags.
@@ -252,6 +290,7 @@ func commands() map[string]command {
 		"keygen":          {"write a new Ed25519 key pair: PKCS#8 private key and PKIX public key", keygenFlags, runKeygen},
 		"certify":         {"sign what reconcile --output wrote into a certificate, optionally appended to a certificate log", certifyFlags, runCertify},
 		"verify":          {"verify a certificate or a certificate log against trusted public keys", verifyFlags, runVerify},
+		"explain":         {"say what a file is and summarize it: certificate, checker output, events or frame log", explainFlags, runExplain},
 	}
 }
 
