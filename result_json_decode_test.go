@@ -687,3 +687,32 @@ func FuzzUnmarshalOutputJSON(f *testing.F) {
 		}
 	})
 }
+
+func ExampleUnmarshalOutputJSON() {
+	payload := []byte("hello")
+	c, err := NewChecker(nil)
+	if err != nil {
+		panic(err)
+	}
+	out, err := c.Reconcile(Genesis(), []Event{{
+		ID: ID64(1), NodeID: 7, Lamport: 1, PayloadHash: PayloadHash(payload), Payload: payload,
+	}})
+	if err != nil {
+		panic(err)
+	}
+	view := out.AppendJSON(nil) // as a file stores it
+
+	back, err := UnmarshalOutputJSON(view)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(back.Result.Kind, back.Result.AcceptedIDs(), back.Binding == c.Binding())
+
+	// A view whose digests do not follow from its fields is refused.
+	edited := bytes.Replace(view, []byte(`"accepted_event_ids":[1]`), []byte(`"accepted_event_ids":[2]`), 1)
+	_, err = UnmarshalOutputJSON(edited)
+	fmt.Println(errors.Is(err, ErrMalformedResult))
+	// Output:
+	// merge [1] true
+	// true
+}
