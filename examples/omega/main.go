@@ -40,6 +40,19 @@
 //	    flag, a missing required flag, a value out of the command's range),
 //	    files that cannot be read or written, a key file that exists already
 //
+// Exit code 30 is a replay incident (SPEC section 7): the first difference
+// replay found, under "incident" after the four fields, with the file it
+// was written to under --incident-dir:
+//
+//	{"status":"error","exit_code":30,"command":"replay","error":"...",
+//	 "incident":{"incident_id":"<hex>","divergence_batch_id":B,
+//	 "divergence_event_id":E,"field":F,"field_name":"member",
+//	 "expected":"<hex>","observed":"<hex>","metadata_digest":"<hex>"},
+//	 "incident_file":"D/<incident_id>.json"}
+//
+// A log or snapshot replay cannot read (a bad header, corruption, a
+// malformed BATCH, EVENT or snapshot) is exit 10, not an incident.
+//
 // An exit 20 error names the check that failed after the four fields, and
 // where when known:
 //
@@ -95,10 +108,11 @@
 // omega.MaxBatchContents events, so a larger file must be split before it is
 // reconciled.
 //
-// reconcile --input F --batch-id B [--replay-seed S] [--output O]
+// reconcile --input F --batch-id B [--replay-seed S] [--output O] [--snapshot S1] [--snapshot-out S2] [--log L] [--created-at-ns T]
 //
-// Reconciles the events of F as one batch from genesis with the built-in
-// catalog and prints
+// Reconciles the events of F as one batch, from genesis or from the State of
+// the snapshot S1, with the built-in catalog alone (no sequencer: an event
+// already accepted is a 1002) and prints
 //
 //	{"status":"ok","command":"reconcile","batch_id":B,"replay_seed":S,
 //	 "checker_output":{"result":{...},"binding":{...}}}
@@ -123,6 +137,71 @@
 //
 // the checker output with the batch id and replay seed it was made for.
 // Standard output is the same as without --output.
+//
+// The other flags build a history that certify and replay take up:
+//
+//   - --snapshot S1: the prior State. S1 must be bound to this checker and B
+//     greater than its last batch id (exit 10 otherwise).
+//   - --log L: the events are appended to the event log L as EVENT frames,
+//     one per input event, then the decision as a BATCH frame (SPEC section
+//     5), synced; L is created with this schema's header when missing, and
+//     B must be greater than the id of its last BATCH frame (exit 10).
+//   - --snapshot-out S2: the State after the batch (after an obstruction,
+//     the prior State unchanged) is written to S2 as a snapshot with
+//     snapshot_id and last_batch_id B, no pending events and base offset 64
+//     (taken from no log: replay from it skips the batches up to B).
+//   - --created-at-ns T: created_at_ns of the BATCH frame and the snapshot,
+//     by default the current time. Give certify the same value: replay with
+//     the certificate chain compares them.
+//
+// With --log or --snapshot-out the output adds "created_at_ns", then "log"
+// and "snapshot_out".
+//
+// generate-history --log L --count N [--batch-size K] [--nodes --streams --seed] [--replay-seed R] [--created-at-ns T] [--obstruct-every M] [--snapshot S --snapshot-at B]
+//
+// Writes a multi-batch event log, as a program embedding omega would with
+// an omega.Journal: the events generate-events would write for the same
+// --count, --nodes, --streams and --seed, cut into batches of K (default
+// 32), each logged as EVENT frames and decided into a BATCH frame with batch
+// ids 1, 2, ..., replay seed R and created_at_ns T, T+1, .... With M > 0,
+// every Mth batch also carries a new content under an id an earlier batch
+// accepted: it is obstructed by 1002, and the rest of the batch, not logged
+// again, is re-checked as the next batch. With --snapshot, the snapshot
+// after batch B, taken from the log (its base offset is where the log
+// stood then, its pending events those logged and not yet decided), is
+// written to S. L is replaced. It prints
+//
+//	{"status":"ok","command":"generate-history","log":L,"events":N,
+//	 "batches":C,"merges":M,"obstructions":O,"last_batch_id":I,
+//	 "replay_seed":R,"final_state_hash":"<hex>","log_bytes":Z,
+//	 "snapshot":{"path":S,"last_batch_id":B,"base_checkpoint_offset":O,
+//	 "merged_state_hash":"<hex>","pending":P}}
+//
+// final_state_hash is what replay's --expected_hash_hex must be.
+//
+// replay --log_suffix L (or --log-suffix) --expected_hash_hex H [--snapshot S] [--replay-seed R] [--cert-log DIR] [--incident-dir D] [--other-checker]
+//
+// Re-executes every BATCH of the event log L with omega.Replay, from the
+// snapshot S (omitted: genesis), and compares each recomputed outcome with
+// the recorded one, then the final merged state hash with H (SPEC section
+// 7). R, default 0, is the seed every BATCH must carry. With --cert-log,
+// every batch must agree with the certificate of its batch id in
+// DIR/cert.log (read, never written), and every certificate after the
+// snapshot must have its batch. With --other-checker the binding checks are
+// skipped and a clean replay is "equivalent". It prints
+//
+//	{"status":"ok","command":"replay","result":"deterministic",
+//	 "batches":C,"merges":M,"obstructions":O,"members":N,"pending":P,
+//	 "last_batch_id":I,"final_state_hash":"<hex>","log_end":E,
+//	 "torn_tail_bytes":T,"certificates":K,
+//	 "per_batch":[{"batch_id":I,"kind":"merge","members":N,
+//	 "merged_state_hash":"<hex>"},...]}
+//
+// or, at the first difference, exit 30 with the incident (see Output); with
+// --incident-dir D it is also written to D as <incident_id>.json and
+// appended to D/incidents.omega. pending counts the events logged and not
+// decided; a torn tail of L ends the log and is counted in torn_tail_bytes;
+// certificates appears with --cert-log.
 //
 // bench [--events N] [--workers W] [--runs R]
 //
@@ -266,6 +345,7 @@ const (
 	exitOK     = 0
 	exitFormat = 10 // schema, format or binding
 	exitCert   = 20 // certificate or signature; every check verify fails
+	exitReplay = 30 // a replay incident
 	exitOther  = 50 // anything else, usage included
 )
 
@@ -283,14 +363,16 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"ingest":          {"report the header, frames and tail of an .omega frame log", ingestFlags, runIngest},
-		"generate-events": {"write a deterministic batch of events as JSON or an .omega log", generateFlags, runGenerate},
-		"reconcile":       {"reconcile a batch of events from genesis", reconcileFlags, runReconcile},
-		"bench":           {"measure Reconcile on the bench workload", benchFlags, runBench},
-		"keygen":          {"write a new Ed25519 key pair: PKCS#8 private key and PKIX public key", keygenFlags, runKeygen},
-		"certify":         {"sign what reconcile --output wrote into a certificate, optionally appended to a certificate log", certifyFlags, runCertify},
-		"verify":          {"verify a certificate or a certificate log against trusted public keys", verifyFlags, runVerify},
-		"explain":         {"say what a file is and summarize it: certificate, checker output, events or frame log", explainFlags, runExplain},
+		"ingest":           {"report the header, frames and tail of an .omega frame log", ingestFlags, runIngest},
+		"generate-events":  {"write a deterministic batch of events as JSON or an .omega log", generateFlags, runGenerate},
+		"generate-history": {"write a multi-batch event log decided batch by batch, and optionally a snapshot of it", historyFlags, runGenerateHistory},
+		"reconcile":        {"reconcile a batch of events from genesis", reconcileFlags, runReconcile},
+		"bench":            {"measure Reconcile on the bench workload", benchFlags, runBench},
+		"keygen":           {"write a new Ed25519 key pair: PKCS#8 private key and PKIX public key", keygenFlags, runKeygen},
+		"certify":          {"sign what reconcile --output wrote into a certificate, optionally appended to a certificate log", certifyFlags, runCertify},
+		"verify":           {"verify a certificate or a certificate log against trusted public keys", verifyFlags, runVerify},
+		"replay":           {"re-execute an event log's batches from a snapshot or genesis and report the first divergence", replayFlags, runReplay},
+		"explain":          {"say what a file is and summarize it: certificate, checker output, events or frame log", explainFlags, runExplain},
 	}
 }
 
@@ -351,10 +433,18 @@ type errorOutput struct {
 	Check    string `json:"check,omitempty"`
 	Position *int   `json:"position,omitempty"` // the certificate's index in the log, from 0
 	Offset   *int64 `json:"offset,omitempty"`   // the byte offset in cert.log of a frame that holds no certificate
+	// For exit code 30: the incident (SPEC section 7), and the file it
+	// was written to under --incident-dir.
+	Incident     json.RawMessage `json:"incident,omitempty"`
+	IncidentFile string          `json:"incident_file,omitempty"`
 }
 
 func newErrorOutput(code int, command string, err error) errorOutput {
 	out := errorOutput{Status: "error", ExitCode: code, Command: command, Error: err.Error()}
+	if code == exitReplay {
+		out.Incident, out.IncidentFile = incidentJSON(err)
+		return out
+	}
 	if code != exitCert {
 		return out
 	}
@@ -435,12 +525,15 @@ func inputErrorf(format string, args ...any) error {
 // exitCode maps an error to its exit code by type, never by text.
 func exitCode(err error) int {
 	var (
-		cf *checkFailure
-		le *omega.CertLogError
-		ie *inputError
-		fe *omega.FrameError
+		cf  *checkFailure
+		le  *omega.CertLogError
+		ie  *inputError
+		fe  *omega.FrameError
+		inc *incidentError
 	)
 	switch {
+	case errors.As(err, &inc):
+		return exitReplay
 	case errors.As(err, &cf),
 		errors.As(err, &le),
 		errors.Is(err, omega.ErrMalformedCertificate),
@@ -464,6 +557,8 @@ func exitCode(err error) int {
 		errors.Is(err, omega.ErrTornTail),
 		errors.Is(err, omega.ErrBatchTooLarge),
 		errors.Is(err, omega.ErrBadKey),
+		errors.Is(err, omega.ErrReplayFormat),
+		errors.Is(err, omega.ErrMalformedSnapshot),
 		errors.Is(err, omega.ErrCannotCertify):
 		return exitFormat
 	}

@@ -59,6 +59,12 @@ func omegaCmd(t *testing.T, args ...string) result {
 			t.Fatalf("omega %q: exit 20 with an empty check: %s", args, raw)
 		}
 	}
+	if code == exitReplay {
+		want = append(want, "incident")
+		if _, ok := obj["incident_file"]; ok {
+			want = append(want, "incident_file")
+		}
+	}
 	if !reflect.DeepEqual(keys, want) {
 		t.Fatalf("omega %q: error keys %q, want %q", args, keys, want)
 	}

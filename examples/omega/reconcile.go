@@ -3,18 +3,25 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/omega-sheaf/omega"
 )
 
 type reconcileOpts struct {
-	input      string
-	batchID    uint64
-	replaySeed uint64
-	output     string
+	input       string
+	batchID     uint64
+	replaySeed  uint64
+	output      string
+	snapshot    string
+	snapshotOut string
+	log         string
+	createdAt   uint64
 }
 
 func (o *reconcileOpts) declare(fs *flag.FlagSet) {
@@ -22,6 +29,10 @@ func (o *reconcileOpts) declare(fs *flag.FlagSet) {
 	fs.Uint64Var(&o.batchID, "batch-id", 0, "the batch id, at least 1 (required)")
 	fs.Uint64Var(&o.replaySeed, "replay-seed", 0, "the replay seed recorded with the batch")
 	fs.StringVar(&o.output, "output", "", "also write the checker output, with batch id and replay seed, to this file")
+	fs.StringVar(&o.snapshot, "snapshot", "", "a snapshot whose State is the prior (omitted: genesis)")
+	fs.StringVar(&o.snapshotOut, "snapshot-out", "", "write the State after the batch to this snapshot file")
+	fs.StringVar(&o.log, "log", "", "append the batch's EVENT frames and its BATCH frame to this event log (created when missing)")
+	fs.Uint64Var(&o.createdAt, "created-at-ns", 0, "created_at_ns of the BATCH frame and the snapshot (default: the current time)")
 }
 
 func reconcileFlags(fs *flag.FlagSet) { new(reconcileOpts).declare(fs) }
@@ -70,11 +81,52 @@ func runReconcile(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := checker.Reconcile(nil, events)
+	createdAt := o.createdAt
+	if !flagSet(fs, "created-at-ns") {
+		createdAt = uint64(time.Now().UnixNano())
+	}
+	meta := omega.BatchMeta{BatchID: o.batchID, ReplaySeed: o.replaySeed, CreatedAtNs: createdAt}
+	var prior *omega.State
+	if o.snapshot != "" {
+		snap, err := omega.LoadSnapshotFile(o.snapshot)
+		if err != nil {
+			return nil, err
+		}
+		if err := snap.Binding.Check(checker.Binding()); err != nil {
+			return nil, fmt.Errorf("reconcile: snapshot %s: %w", o.snapshot, err)
+		}
+		if o.batchID <= snap.LastBatchID {
+			return nil, inputErrorf("reconcile: batch id %d is not greater than the snapshot's last batch id %d", o.batchID, snap.LastBatchID)
+		}
+		prior = snap.State
+	}
+	var out omega.Output
+	if o.log != "" {
+		out, err = reconcileIntoLog(o.log, checker, prior, events, meta)
+	} else {
+		out, err = checker.Reconcile(prior, events)
+	}
 	if err != nil {
 		return nil, err
 	}
 	checkerOutput := out.AppendJSON(nil)
+	if o.snapshotOut != "" {
+		next := prior
+		if out.Result.Kind == omega.KindMerge {
+			next = out.Result.Merge.Next
+		}
+		snap := &omega.Snapshot{
+			ID:          o.batchID,
+			CreatedAtNs: createdAt,
+			BaseOffset:  omega.HeaderSize,
+			LastBatchID: o.batchID,
+			Binding:     checker.Binding(),
+			State:       next,
+		}
+		if err := omega.WriteSnapshotFile(o.snapshotOut, snap); err != nil {
+			return nil, err
+		}
+	}
 
 	if o.output != "" {
 		// {"batch_id":B,"replay_seed":S,"result":{...},"binding":{...}}
@@ -100,7 +152,84 @@ func runReconcile(args []string) ([]byte, error) {
 		b = append(b, `,"tail":"torn","tail_offset":`...)
 		b = strconv.AppendInt(b, tail.offset, 10)
 	}
+	if o.log != "" || o.snapshotOut != "" {
+		b = append(b, `,"created_at_ns":`...)
+		b = strconv.AppendUint(b, createdAt, 10)
+	}
+	if o.log != "" {
+		b = append(b, `,"log":`...)
+		b = append(b, marshal(o.log)...)
+	}
+	if o.snapshotOut != "" {
+		b = append(b, `,"snapshot_out":`...)
+		b = append(b, marshal(o.snapshotOut)...)
+	}
 	return append(b, '}'), nil
+}
+
+// reconcileIntoLog decides events with a Journal over the event log at
+// path: their EVENT frames, then the BATCH frame of the decision, synced
+// before it returns. The log is created with this schema's header when
+// missing, and recovered when it exists (a torn tail is cut; corruption is
+// refused, the file left alone); meta's batch id must be greater than the
+// id of its last BATCH frame.
+func reconcileIntoLog(path string, c *omega.Checker, prior *omega.State, events []omega.Event, meta omega.BatchMeta) (omega.Output, error) {
+	last, err := lastBatchID(path)
+	if err != nil {
+		return omega.Output{}, err
+	}
+	if meta.BatchID <= last {
+		return omega.Output{}, inputErrorf("reconcile: batch id %d is not greater than %d, the last batch of %s", meta.BatchID, last, path)
+	}
+	hdr := omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
+	w, err := omega.OpenFrameLog(path, hdr, &omega.WriterOptions{Sync: omega.SyncBatch})
+	if err != nil {
+		return omega.Output{}, err
+	}
+	j := omega.NewJournal(w, c, prior, last)
+	if _, err := j.LogEvents(events); err != nil {
+		w.Close()
+		return omega.Output{}, err
+	}
+	out, err := j.Decide(events, meta)
+	if err != nil {
+		w.Close()
+		return omega.Output{}, err
+	}
+	if err := w.Close(); err != nil { // Close syncs
+		return omega.Output{}, err
+	}
+	return out, nil
+}
+
+// lastBatchID returns the batch id of the last BATCH frame of the event log
+// at path, 0 when it has none or does not exist.
+func lastBatchID(path string) (uint64, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	s := omega.NewFrameScanner(data, nil)
+	var last uint64
+	for {
+		f, err := s.Next()
+		switch {
+		case err == io.EOF, errors.Is(err, omega.ErrTornTail):
+			return last, nil
+		case err != nil:
+			return 0, err
+		}
+		if f.Type == omega.FrameBatch {
+			rec, err := omega.DecodeBatchRecord(f.Payload)
+			if err != nil {
+				return 0, inputErrorf("reconcile: %s: BATCH frame at offset %d: %v", path, f.Offset, err)
+			}
+			last = rec.BatchID
+		}
+	}
 }
 
 // readEventLog reads the events of a frame log: every frame must be an EVENT

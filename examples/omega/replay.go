@@ -1,0 +1,174 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/omega-sheaf/omega"
+)
+
+type replayOpts struct {
+	snapshot     string
+	logSuffix    string
+	expectedHex  string
+	replaySeed   uint64
+	certLog      string
+	incidentDir  string
+	otherChecker bool
+}
+
+func (o *replayOpts) declare(fs *flag.FlagSet) {
+	fs.StringVar(&o.snapshot, "snapshot", "", "the snapshot to start from (omitted: genesis)")
+	fs.StringVar(&o.logSuffix, "log_suffix", "", "the event log of EVENT and BATCH frames (required; also --log-suffix)")
+	fs.StringVar(&o.logSuffix, "log-suffix", "", "the same as --log_suffix")
+	fs.StringVar(&o.expectedHex, "expected_hash_hex", "", "the merged state hash the last batch must reach, 64 hex digits (required; also --expected-hash-hex)")
+	fs.StringVar(&o.expectedHex, "expected-hash-hex", "", "the same as --expected_hash_hex")
+	fs.Uint64Var(&o.replaySeed, "replay-seed", 0, "the replay seed every BATCH must carry")
+	fs.StringVar(&o.certLog, "cert-log", "", "a certificate log whose chain every batch must agree with")
+	fs.StringVar(&o.incidentDir, "incident-dir", "", "write an incident here as <incident_id>.json and append it to incidents.omega")
+	fs.BoolVar(&o.otherChecker, "other-checker", false, "replay under this checker on purpose although another made the history: skip the binding checks and report equivalent")
+}
+
+func replayFlags(fs *flag.FlagSet) { new(replayOpts).declare(fs) }
+
+// replayOutput is what replay prints when every batch re-executed to its
+// recorded outcome.
+type replayOutput struct {
+	Status         string        `json:"status"`
+	Command        string        `json:"command"`
+	Result         string        `json:"result"`
+	Batches        int           `json:"batches"`
+	Merges         int           `json:"merges"`
+	Obstructions   int           `json:"obstructions"`
+	Members        int           `json:"members"`
+	Pending        int           `json:"pending"`
+	LastBatchID    uint64        `json:"last_batch_id"`
+	FinalStateHash string        `json:"final_state_hash"`
+	LogEnd         int64         `json:"log_end"`
+	TornTailBytes  int64         `json:"torn_tail_bytes"`
+	Certificates   *int          `json:"certificates,omitempty"`
+	PerBatch       []replayBatch `json:"per_batch"`
+}
+
+type replayBatch struct {
+	BatchID         uint64 `json:"batch_id"`
+	Kind            string `json:"kind"`
+	Members         int    `json:"members"`
+	MergedStateHash string `json:"merged_state_hash"`
+}
+
+// incidentError is a replay that found a difference: exit 30, the incident
+// printed under "incident".
+type incidentError struct {
+	inc     *omega.Incident
+	written string // the incident's JSON file, when --incident-dir was given
+}
+
+func (e *incidentError) Error() string {
+	return fmt.Sprintf("replay incident: %s differs at batch %d (event %v)", e.inc.Field, e.inc.BatchID, e.inc.EventID)
+}
+
+func runReplay(args []string) ([]byte, error) {
+	var o replayOpts
+	fs := newFlagSet("replay")
+	o.declare(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if o.logSuffix == "" {
+		return nil, usageErrorf("replay: missing --log_suffix (or --log-suffix)")
+	}
+	if o.expectedHex == "" {
+		return nil, usageErrorf("replay: missing --expected_hash_hex")
+	}
+	expected, err := omega.ParseHash(o.expectedHex)
+	if err != nil {
+		return nil, usageErrorf("replay: --expected_hash_hex: %v", err)
+	}
+	log, err := os.ReadFile(o.logSuffix)
+	if err != nil {
+		return nil, err
+	}
+	var snap *omega.Snapshot
+	if o.snapshot != "" {
+		if snap, err = omega.LoadSnapshotFile(o.snapshot); err != nil {
+			return nil, err
+		}
+	}
+	var opts omega.ReplayOptions
+	opts.OtherChecker = o.otherChecker
+	if o.certLog != "" {
+		b, err := os.ReadFile(filepath.Join(o.certLog, "cert.log"))
+		if err != nil {
+			return nil, err
+		}
+		certs, _, err := readCertLog(b)
+		if err != nil {
+			return nil, err
+		}
+		opts.Certificates = certs
+		if opts.Certificates == nil {
+			opts.Certificates = []*omega.Certificate{}
+		}
+	}
+	checker, err := omega.NewChecker(nil)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := omega.Replay(snap, log, expected, o.replaySeed, checker, &opts)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Outcome == omega.Diverged {
+		ie := &incidentError{inc: rep.Incident}
+		if o.incidentDir != "" {
+			hdr := omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
+			if err := omega.WriteIncident(o.incidentDir, hdr, rep.Incident); err != nil {
+				return nil, err
+			}
+			ie.written = filepath.Join(o.incidentDir, rep.Incident.ID.String()+".json")
+		}
+		return nil, ie
+	}
+
+	out := replayOutput{
+		Status:         "ok",
+		Command:        "replay",
+		Result:         rep.Outcome.String(),
+		Batches:        len(rep.Batches),
+		Pending:        len(rep.Pending),
+		LastBatchID:    rep.LastBatchID,
+		FinalStateHash: rep.State.MergedStateHash().String(),
+		LogEnd:         rep.LogEnd,
+		TornTailBytes:  rep.TornTail,
+		PerBatch:       make([]replayBatch, len(rep.Batches)),
+	}
+	if opts.Certificates != nil {
+		n := len(opts.Certificates)
+		out.Certificates = &n
+	}
+	for i, b := range rep.Batches {
+		if b.Kind == omega.KindMerge {
+			out.Merges++
+		} else {
+			out.Obstructions++
+		}
+		out.Members += b.Members
+		out.PerBatch[i] = replayBatch{BatchID: b.BatchID, Kind: b.Kind.String(), Members: b.Members, MergedStateHash: b.MergedStateHash.String()}
+	}
+	return marshal(out), nil
+}
+
+// incidentJSON returns the incident's JSON view for the error output.
+func incidentJSON(err error) (json.RawMessage, string) {
+	var ie *incidentError
+	if !errors.As(err, &ie) {
+		return nil, ""
+	}
+	b, _ := ie.inc.MarshalJSON()
+	return b, ie.written
+}

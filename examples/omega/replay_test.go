@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/omega-sheaf/omega"
+)
+
+// history writes a multi-batch log with generate-history and returns its
+// output.
+func history(t *testing.T, dir string, extra ...string) result {
+	t.Helper()
+	args := append([]string{"generate-history", "--log", filepath.Join(dir, "h.omega"), "--count", "600",
+		"--batch-size", "16", "--seed", "3", "--replay-seed", "9", "--obstruct-every", "4"}, extra...)
+	r := omegaCmd(t, args...)
+	if r.code != 0 {
+		t.Fatalf("generate-history = %s", r.raw)
+	}
+	if num(t, r.obj["obstructions"]) == 0 || num(t, r.obj["merges"]) == 0 {
+		t.Fatalf("generate-history made no obstruction or no merge: %s", r.raw)
+	}
+	return r
+}
+
+func TestGenerateHistoryDeterministic(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	ra, rb := history(t, a), history(t, b)
+	la, _ := os.ReadFile(filepath.Join(a, "h.omega"))
+	lb, _ := os.ReadFile(filepath.Join(b, "h.omega"))
+	if string(la) != string(lb) || ra.obj["final_state_hash"] != rb.obj["final_state_hash"] {
+		t.Fatal("generate-history with the same flags wrote different logs")
+	}
+	if int64(len(la)) != num(t, ra.obj["log_bytes"]) {
+		t.Errorf("log_bytes %v, file has %d", ra.obj["log_bytes"], len(la))
+	}
+}
+
+func TestReplayCommand(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "h.omega")
+	snap := filepath.Join(dir, "snap.omega")
+	h := history(t, dir, "--snapshot", snap, "--snapshot-at", "8")
+	final := h.obj["final_state_hash"].(string)
+	batches := num(t, h.obj["batches"])
+
+	r := omegaCmd(t, "replay", "--log_suffix", log, "--expected_hash_hex", final, "--replay-seed", "9")
+	if r.code != 0 || r.obj["result"] != "deterministic" || num(t, r.obj["batches"]) != batches || r.obj["final_state_hash"] != final {
+		t.Fatalf("replay from genesis = %s", r.raw)
+	}
+	if n := len(r.obj["per_batch"].([]any)); int64(n) != batches {
+		t.Errorf("per_batch has %d entries, want %d", n, batches)
+	}
+
+	// From the snapshot taken after batch 8: only the later batches.
+	r = omegaCmd(t, "replay", "--snapshot", snap, "--log-suffix", log, "--expected_hash_hex", final, "--replay-seed", "9")
+	if r.code != 0 || r.obj["result"] != "deterministic" || num(t, r.obj["batches"]) != batches-8 {
+		t.Fatalf("replay from the snapshot = %s", r.raw)
+	}
+
+	// Another seed: exit 30 with the incident, written to --incident-dir.
+	incDir := filepath.Join(dir, "incidents")
+	r = omegaCmd(t, "replay", "--log-suffix", log, "--expected_hash_hex", final, "--replay-seed", "8", "--incident-dir", incDir)
+	if r.code != exitReplay || field(t, r.obj, "incident.field_name") != "replay_seed" || num(t, field(t, r.obj, "incident.divergence_batch_id")) != 1 {
+		t.Fatalf("replay with another seed = %s", r.raw)
+	}
+	id := field(t, r.obj, "incident.incident_id").(string)
+	if _, err := os.Stat(filepath.Join(incDir, id+".json")); err != nil {
+		t.Errorf("incident JSON not written: %v", err)
+	}
+	b, err := os.ReadFile(filepath.Join(incDir, "incidents.omega"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := omega.NewFrameScanner(b, nil).Next()
+	if err != nil || f.Type != omega.FrameIncident {
+		t.Fatalf("incidents.omega: %v, %v", f.Type, err)
+	}
+	if inc, err := omega.DecodeIncident(f.Payload); err != nil || inc.ID.String() != id {
+		t.Fatalf("INCIDENT frame = %v, %v, want id %s", inc, err, id)
+	}
+
+	// The wrong final hash.
+	wrong := omega.Hash{1}.String()
+	r = omegaCmd(t, "replay", "--log-suffix", log, "--expected_hash_hex", wrong, "--replay-seed", "9")
+	if r.code != exitReplay || field(t, r.obj, "incident.field_name") != "final_state" || field(t, r.obj, "incident.observed") != final {
+		t.Fatalf("replay with a wrong expected hash = %s", r.raw)
+	}
+
+	// One byte of an EVENT frame changed, its CRC fixed up: an incident
+	// naming a member.
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := int64(omega.HeaderSize)
+	n := int64(binary.LittleEndian.Uint32(data[off:]))
+	data[off+12+90] ^= 1 // a byte of the first event's payload or deps
+	binary.LittleEndian.PutUint32(data[off+4:], crc32.ChecksumIEEE(data[off+8:off+n]))
+	altered := filepath.Join(dir, "altered.omega")
+	if err := os.WriteFile(altered, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = omegaCmd(t, "replay", "--log-suffix", altered, "--expected_hash_hex", final, "--replay-seed", "9")
+	if r.code != exitReplay || field(t, r.obj, "incident.field_name") != "member" || num(t, field(t, r.obj, "incident.divergence_batch_id")) != 1 {
+		t.Fatalf("replay of an altered event = %s", r.raw)
+	}
+	// Without the CRC fixed up, the damage is corruption: exit 10.
+	data[off+12+91] ^= 1
+	if err := os.WriteFile(altered, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r = omegaCmd(t, "replay", "--log-suffix", altered, "--expected_hash_hex", final); r.code != exitFormat {
+		t.Fatalf("replay of a corrupt log = %s, want exit 10", r.raw)
+	}
+
+	// Usage.
+	for _, args := range [][]string{
+		{"replay", "--expected_hash_hex", final},
+		{"replay", "--log-suffix", log},
+		{"replay", "--log-suffix", log, "--expected_hash_hex", "xyz"},
+		{"replay", "--log-suffix", filepath.Join(dir, "missing"), "--expected_hash_hex", final},
+	} {
+		if r := omegaCmd(t, args...); r.code != exitOther {
+			t.Errorf("omega %q = %s, want exit 50", args, r.raw)
+		}
+	}
+}
+
+// A history built batch by batch with reconcile --log, --snapshot and
+// --snapshot-out, certified with certify --cert-log, replays against its
+// certificate chain.
+func TestReconcileLogSnapshotCertifyReplay(t *testing.T) {
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	if r := omegaCmd(t, "generate-events", "--output", p("e.json"), "--count", "50", "--seed", "4"); r.code != 0 {
+		t.Fatal(string(r.raw))
+	}
+	if r := omegaCmd(t, "keygen", "--out", p("k.pem")); r.code != 0 {
+		t.Fatal(string(r.raw))
+	}
+	// Batch 1 merges from genesis; batch 2 re-sends the same events
+	// against the snapshot after batch 1: 1002, the state unchanged.
+	r1 := omegaCmd(t, "reconcile", "--input", p("e.json"), "--batch-id", "1", "--replay-seed", "5",
+		"--log", p("ev.omega"), "--snapshot-out", p("s1.omega"), "--created-at-ns", "100", "--output", p("r1.json"))
+	if r1.code != 0 || field(t, r1.obj, "checker_output.result.kind") != "merge" || num(t, r1.obj["created_at_ns"]) != 100 {
+		t.Fatalf("reconcile batch 1 = %s", r1.raw)
+	}
+	r2 := omegaCmd(t, "reconcile", "--input", p("e.json"), "--batch-id", "3", "--replay-seed", "5", "--snapshot", p("s1.omega"),
+		"--log", p("ev.omega"), "--snapshot-out", p("s2.omega"), "--created-at-ns", "200", "--output", p("r2.json"))
+	if r2.code != 0 || field(t, r2.obj, "checker_output.result.kind") != "obstruction" ||
+		num(t, field(t, r2.obj, "checker_output.result.violated_predicate_id")) != 1002 {
+		t.Fatalf("reconcile batch 3 = %s", r2.raw)
+	}
+	final := field(t, r1.obj, "checker_output.result.merged_state_hash").(string)
+	s2, err := omega.LoadSnapshotFile(p("s2.omega"))
+	if err != nil || s2.State.MergedStateHash().String() != final || s2.LastBatchID != 3 || s2.CreatedAtNs != 200 {
+		t.Fatalf("snapshot after the obstruction = %+v, %v; want the state after batch 1", s2, err)
+	}
+	// A batch id that does not follow the log's last batch.
+	for _, args := range [][]string{
+		{"reconcile", "--input", p("e.json"), "--batch-id", "3", "--log", p("ev.omega")},
+		{"reconcile", "--input", p("e.json"), "--batch-id", "2", "--snapshot", p("s2.omega")},
+	} {
+		if r := omegaCmd(t, args...); r.code != exitFormat {
+			t.Errorf("omega %q = %s, want exit 10", args, r.raw)
+		}
+	}
+
+	for i, res := range []string{"r1.json", "r2.json"} {
+		id, created := []string{"1", "3"}[i], []string{"100", "200"}[i]
+		if r := omegaCmd(t, "certify", "--result", p(res), "--batch-id", id, "--replay-seed", "5", "--schema-version", "1",
+			"--key", p("k.pem"), "--cert-log", p("certs"), "--created-at-ns", created, "--output", p(res+".cert")); r.code != 0 {
+			t.Fatalf("certify %s = %s", res, r.raw)
+		}
+	}
+	r := omegaCmd(t, "replay", "--log-suffix", p("ev.omega"), "--expected_hash_hex", final, "--replay-seed", "5", "--cert-log", p("certs"))
+	if r.code != 0 || r.obj["result"] != "deterministic" || num(t, r.obj["certificates"]) != 2 || num(t, r.obj["obstructions"]) != 1 {
+		t.Fatalf("replay with the certificate log = %s", r.raw)
+	}
+	// From the snapshot after batch 1 (not taken from a log): batch 3 only.
+	r = omegaCmd(t, "replay", "--snapshot", p("s1.omega"), "--log-suffix", p("ev.omega"), "--expected_hash_hex", final, "--replay-seed", "5")
+	if r.code != 0 || num(t, r.obj["batches"]) != 1 {
+		t.Fatalf("replay from the snapshot after batch 1 = %s", r.raw)
+	}
+	// A certificate log whose created_at_ns differs from the BATCH frame's.
+	if r := omegaCmd(t, "certify", "--result", p("r1.json"), "--batch-id", "1", "--replay-seed", "5", "--schema-version", "1",
+		"--key", p("k.pem"), "--cert-log", p("certs2"), "--created-at-ns", "101", "--output", p("x.cert")); r.code != 0 {
+		t.Fatalf("certify = %s", r.raw)
+	}
+	r = omegaCmd(t, "replay", "--log-suffix", p("ev.omega"), "--expected_hash_hex", final, "--replay-seed", "5", "--cert-log", p("certs2"))
+	if r.code != exitReplay || field(t, r.obj, "incident.field_name") != "created_at" {
+		t.Fatalf("replay against a certificate of another created_at_ns = %s", r.raw)
+	}
+	if got := field(t, r.obj, "incident.observed").(string); got[:2] != strconv.FormatInt(101, 16) {
+		t.Errorf("created_at incident observed %s, want 101 little-endian", got)
+	}
+}
