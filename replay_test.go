@@ -764,3 +764,37 @@ func TestReplaySnapshotNotFromLog(t *testing.T) {
 	fixCRC(log, h.batchAt[k+2])
 	wantIncident(t, mustReplay(t, snap, log, h.final, testSeed, c, nil), FieldOrder, h.metas[k].BatchID, EventID{})
 }
+
+// A member that names an older copy of an id logged again with other
+// content resolves to that older copy: the last EVENT frame with the
+// member's digest, not the last with its id.
+func TestReplayOlderCopy(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := defaultChecker(t)
+	j := NewJournal(w, c, nil, 0)
+	a, b := historyEvent(0), historyEvent(0)
+	b.Payload = []byte("other content, same id")
+	b.PayloadHash = PayloadHash(b.Payload)
+	if _, err := j.LogEvents([]Event{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := j.Decide([]Event{a}, BatchMeta{BatchID: 1, ReplaySeed: testSeed})
+	if err != nil || out.Result.Kind != KindMerge {
+		t.Fatal(err, out.Result.Kind)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := mustReplay(t, nil, buf.Bytes(), j.State().MergedStateHash(), testSeed, c, nil)
+	if r.Outcome != Deterministic {
+		t.Fatalf("Replay = %v %+v, want deterministic", r.Outcome, r.Incident)
+	}
+	// b was logged and never decided: pending.
+	if len(r.Pending) != 1 || r.Pending[0].Digest() != b.Digest() {
+		t.Fatalf("pending = %v, want the other copy", r.Pending)
+	}
+}
