@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/omega-sheaf/omega/internal/digest"
 	"github.com/omega-sheaf/omega/predicates"
@@ -136,14 +137,22 @@ type CheckerOptions struct {
 }
 
 // Checker reconciles batches under one [Binding]. It is safe for concurrent
-// use; it keeps scratch memory between calls.
+// use.
+//
+// A Checker keeps scratch memory between calls: one set, sized for the
+// largest batch it has decided (about 200 bytes per event), stays with it
+// for as long as it lives, so that a garbage collection between two large
+// batches does not make the second allocate it all again; the sets that
+// concurrent calls need beyond that one are pooled and released under
+// memory pressure.
 type Checker struct {
 	binding Binding
 	catalog *predicates.Catalog
 	domain  []domainPredicate // ascending by id
 	limits  Limits
 	workers int
-	scratch sync.Pool // *scratch
+	kept    atomic.Pointer[scratch] // the scratch that outlives collections
+	scratch sync.Pool               // *scratch, for concurrent calls
 }
 
 // NewChecker returns a checker for opts (nil means defaults). It refuses

@@ -192,6 +192,9 @@ const (
 )
 
 func (c *Checker) getScratch() *scratch {
+	if s := c.kept.Swap(nil); s != nil {
+		return s
+	}
 	if s, ok := c.scratch.Get().(*scratch); ok {
 		return s
 	}
@@ -208,6 +211,14 @@ func (c *Checker) getScratch() *scratch {
 		})
 	}
 	return s
+}
+
+// putScratch keeps sc for the next call, or pools it when a scratch is
+// kept already.
+func (c *Checker) putScratch(sc *scratch) {
+	if !c.kept.CompareAndSwap(nil, sc) {
+		c.scratch.Put(sc)
+	}
 }
 
 func grow[T any](s []T, n int) []T {
@@ -232,7 +243,7 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 		}
 	}
 	sc := c.getScratch()
-	defer c.scratch.Put(sc)
+	defer c.putScratch(sc)
 	var all *[]violation
 	if diagnose {
 		all = new([]violation)
