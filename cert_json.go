@@ -194,11 +194,11 @@ func (c *Certificate) UnmarshalJSON(b []byte) error {
 // byte for byte. Every refusal wraps ErrMalformedCertificate. It checks no
 // signature, body hash or cert_id: that is Verify's work, on Bytes.
 func UnmarshalCertificateJSON(b []byte) (*Certificate, error) {
-	v, err := jsonObjectFields(b, "certificate", certJSONFields)
+	v, err := jsonObjectFields(ErrMalformedCertificate, b, "certificate", certJSONFields)
 	if err != nil {
 		return nil, err
 	}
-	var p certJSONParser
+	p := jsonParser{kind: ErrMalformedCertificate}
 	magic := p.str(v[0], "magic")
 	if p.err == nil && magic != certMagic {
 		p.fail("magic", "%q, want %q", magic, certMagic)
@@ -245,7 +245,7 @@ func UnmarshalCertificateJSON(b []byte) (*Certificate, error) {
 		return nil, p.err
 	}
 
-	bv, err := jsonObjectFields(v[16], "body", bodyNames)
+	bv, err := jsonObjectFields(ErrMalformedCertificate, v[16], "body", bodyNames)
 	if err != nil {
 		return nil, err
 	}
@@ -312,60 +312,68 @@ func UnmarshalCertificateJSON(b []byte) (*Certificate, error) {
 }
 
 func jsonMalformed(field, format string, args ...any) error {
-	return fmt.Errorf("%w: JSON %s: %s", ErrMalformedCertificate, field, fmt.Sprintf(format, args...))
+	return malformedJSON(ErrMalformedCertificate, field, format, args...)
+}
+
+// malformedJSON returns an error wrapping kind, the sentinel of the view
+// being decoded, that names the field at fault.
+func malformedJSON(kind error, field, format string, args ...any) error {
+	return fmt.Errorf("%w: JSON %s: %s", kind, field, fmt.Sprintf(format, args...))
 }
 
 // jsonObjectFields reads b as one JSON object, with nothing but whitespace
 // after it, whose keys are exactly names, each once, in any order, and
-// returns the raw values in the order of names.
-func jsonObjectFields(b []byte, what string, names []string) ([]json.RawMessage, error) {
+// returns the raw values in the order of names. Its errors wrap kind.
+func jsonObjectFields(kind error, b []byte, what string, names []string) ([]json.RawMessage, error) {
+
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, jsonMalformed(what, "not a JSON object")
+		return nil, malformedJSON(kind, what, "not a JSON object")
 	}
 	vals := make([]json.RawMessage, len(names))
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, jsonMalformed(what, "%v", err)
+			return nil, malformedJSON(kind, what, "%v", err)
 		}
 		key, _ := tok.(string)
 		i := slices.Index(names, key)
 		if i < 0 {
-			return nil, jsonMalformed(what, "unknown field %q", key)
+			return nil, malformedJSON(kind, what, "unknown field %q", key)
 		}
 		if vals[i] != nil {
-			return nil, jsonMalformed(what, "field %q repeated", key)
+			return nil, malformedJSON(kind, what, "field %q repeated", key)
 		}
 		if err := dec.Decode(&vals[i]); err != nil {
-			return nil, jsonMalformed(key, "%v", err)
+			return nil, malformedJSON(kind, key, "%v", err)
 		}
 	}
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, jsonMalformed(what, "object not closed")
+		return nil, malformedJSON(kind, what, "object not closed")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, jsonMalformed(what, "data after the object")
+		return nil, malformedJSON(kind, what, "data after the object")
 	}
 	for i, v := range vals {
 		if v == nil {
-			return nil, jsonMalformed(what, "field %q missing", names[i])
+			return nil, malformedJSON(kind, what, "field %q missing", names[i])
 		}
 	}
 	return vals, nil
 }
 
-// certJSONParser converts raw JSON values, keeping the first error.
-type certJSONParser struct{ err error }
+// jsonParser converts raw JSON values, keeping the first error, which
+// wraps kind: the sentinel of the view being decoded.
+type jsonParser struct{ kind, err error }
 
-func (p *certJSONParser) fail(field, format string, args ...any) {
+func (p *jsonParser) fail(field, format string, args ...any) {
 	if p.err == nil {
-		p.err = jsonMalformed(field, format, args...)
+		p.err = malformedJSON(p.kind, field, format, args...)
 	}
 }
 
 // digits returns raw when it is a canonical unsigned JSON integer.
-func (p *certJSONParser) digits(raw json.RawMessage, field string) []byte {
+func (p *jsonParser) digits(raw json.RawMessage, field string) []byte {
 	if p.err != nil {
 		return nil
 	}
@@ -382,7 +390,7 @@ func (p *certJSONParser) digits(raw json.RawMessage, field string) []byte {
 	return raw
 }
 
-func (p *certJSONParser) uint(raw json.RawMessage, field string, lo, hi uint64) uint64 {
+func (p *jsonParser) uint(raw json.RawMessage, field string, lo, hi uint64) uint64 {
 	s := p.digits(raw, field)
 	if p.err != nil {
 		return 0
@@ -399,7 +407,7 @@ func (p *certJSONParser) uint(raw json.RawMessage, field string, lo, hi uint64) 
 	return v
 }
 
-func (p *certJSONParser) u128(raw json.RawMessage, field string) EventID {
+func (p *jsonParser) u128(raw json.RawMessage, field string) EventID {
 	s := p.digits(raw, field)
 	if p.err != nil {
 		return EventID{}
@@ -411,7 +419,7 @@ func (p *certJSONParser) u128(raw json.RawMessage, field string) EventID {
 	return id
 }
 
-func (p *certJSONParser) str(raw json.RawMessage, field string) string {
+func (p *jsonParser) str(raw json.RawMessage, field string) string {
 	if p.err != nil {
 		return ""
 	}
@@ -423,7 +431,7 @@ func (p *certJSONParser) str(raw json.RawMessage, field string) string {
 	return s
 }
 
-func (p *certJSONParser) array(raw json.RawMessage, field string) []json.RawMessage {
+func (p *jsonParser) array(raw json.RawMessage, field string) []json.RawMessage {
 	if p.err != nil {
 		return nil
 	}
@@ -436,7 +444,7 @@ func (p *certJSONParser) array(raw json.RawMessage, field string) []json.RawMess
 }
 
 // hex fills dst from a string of exactly 2*len(dst) lowercase hex digits.
-func (p *certJSONParser) hex(dst []byte, raw json.RawMessage, field string) {
+func (p *jsonParser) hex(dst []byte, raw json.RawMessage, field string) {
 	s := p.str(raw, field)
 	if p.err != nil {
 		return
@@ -454,7 +462,7 @@ func (p *certJSONParser) hex(dst []byte, raw json.RawMessage, field string) {
 	hex.Decode(dst, []byte(s))
 }
 
-func (p *certJSONParser) hash(raw json.RawMessage, field string) (h Hash) {
+func (p *jsonParser) hash(raw json.RawMessage, field string) (h Hash) {
 	p.hex(h[:], raw, field)
 	return h
 }

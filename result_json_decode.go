@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/omega-sheaf/omega/internal/digest"
 	"github.com/omega-sheaf/omega/predicates"
@@ -69,16 +68,7 @@ var (
 // resultMalformed returns an error wrapping ErrMalformedResult that names
 // the JSON field.
 func resultMalformed(field, format string, args ...any) error {
-	return fmt.Errorf("%w: JSON %s: %s", ErrMalformedResult, field, fmt.Sprintf(format, args...))
-}
-
-// asResultError restates an error of the JSON helpers shared with the
-// certificate view (jsonObjectFields, certJSONParser), which wrap
-// ErrMalformedCertificate, as a result error with the same detail.
-func asResultError(err error) error {
-	detail := err.Error()
-	detail, _ = strings.CutPrefix(detail, ErrMalformedCertificate.Error()+": ")
-	return fmt.Errorf("%w: %s", ErrMalformedResult, detail)
+	return malformedJSON(ErrMalformedResult, field, format, args...)
 }
 
 // UnmarshalOutputJSON decodes a checker output's JSON view,
@@ -90,9 +80,9 @@ func asResultError(err error) error {
 // the same binding, batch metadata, previous hash and key, the certificate
 // byte for byte that certifying the output the checker returned gives.
 func UnmarshalOutputJSON(b []byte) (Output, error) {
-	v, err := jsonObjectFields(b, "checker output", outputJSONFields)
+	v, err := jsonObjectFields(ErrMalformedResult, b, "checker output", outputJSONFields)
 	if err != nil {
-		return Output{}, asResultError(err)
+		return Output{}, err
 	}
 	r, err := decodeResultJSON(v[0])
 	if err != nil {
@@ -177,16 +167,16 @@ func decodeResultJSON(b []byte) (*Result, error) {
 	default:
 		return nil, resultMalformed("kind", "%.40q, want \"merge\" or \"obstruction\"", kind)
 	}
-	v, err := jsonObjectFields(b, "result", names)
+	v, err := jsonObjectFields(ErrMalformedResult, b, "result", names)
 	if err != nil {
-		return nil, asResultError(err)
+		return nil, err
 	}
-	var p certJSONParser
+	p := jsonParser{kind: ErrMalformedResult}
 	if k := p.str(v[0], "kind"); p.err == nil && (k != kind || k == "") {
 		p.fail("kind", "%.40q, want \"merge\" or \"obstruction\"", k)
 	}
 	if p.err != nil {
-		return nil, asResultError(p.err)
+		return nil, p.err
 	}
 	if kind == "merge" {
 		return decodeMergeJSON(&p, v)
@@ -194,7 +184,7 @@ func decodeResultJSON(b []byte) (*Result, error) {
 	return decodeObstructionJSON(&p, v)
 }
 
-func decodeMergeJSON(p *certJSONParser, v []json.RawMessage) (*Result, error) {
+func decodeMergeJSON(p *jsonParser, v []json.RawMessage) (*Result, error) {
 	m := &Merge{
 		BatchDigest:       p.hash(v[1], "batch_digest"),
 		MergedStateHash:   p.hash(v[2], "merged_state_hash"),
@@ -215,14 +205,14 @@ func decodeMergeJSON(p *certJSONParser, v []json.RawMessage) (*Result, error) {
 		p.fail("accepted_count", "%d, but accepted_event_ids holds %d ids", count, len(raw))
 	}
 	if p.err != nil {
-		return nil, asResultError(p.err)
+		return nil, p.err
 	}
 	ids := make([]EventID, len(raw))
 	for i, x := range raw {
 		ids[i] = p.u128(x, "accepted_event_ids")
 	}
 	if p.err != nil {
-		return nil, asResultError(p.err)
+		return nil, p.err
 	}
 	// A merge accepts one distinct content per id: two contents with one
 	// id are a 3001 obstruction, never a merge.
@@ -263,7 +253,7 @@ func decodeMergeJSON(p *certJSONParser, v []json.RawMessage) (*Result, error) {
 	return r, nil
 }
 
-func decodeObstructionJSON(p *certJSONParser, v []json.RawMessage) (*Result, error) {
+func decodeObstructionJSON(p *jsonParser, v []json.RawMessage) (*Result, error) {
 	o := &Obstruction{
 		Predicate:            predicates.ID(p.uint(v[1], "violated_predicate_id", 0, math.MaxUint32)),
 		OverlapContextDigest: p.hash(v[3], "overlap_context_digest"),
@@ -302,7 +292,7 @@ func decodeObstructionJSON(p *certJSONParser, v []json.RawMessage) (*Result, err
 		p.fail("evidence", "not a JSON array")
 	}
 	if p.err != nil {
-		return nil, asResultError(p.err)
+		return nil, p.err
 	}
 	for i := 1; i < len(o.ConflictSet); i++ {
 		if o.ConflictSet[i-1].Compare(o.ConflictSet[i]) >= 0 {
@@ -342,11 +332,11 @@ func decodeObstructionJSON(p *certJSONParser, v []json.RawMessage) (*Result, err
 }
 
 func decodeBindingJSON(b []byte) (Binding, error) {
-	v, err := jsonObjectFields(b, "binding", bindingJSONFields)
+	v, err := jsonObjectFields(ErrMalformedResult, b, "binding", bindingJSONFields)
 	if err != nil {
-		return Binding{}, asResultError(err)
+		return Binding{}, err
 	}
-	var p certJSONParser
+	p := jsonParser{kind: ErrMalformedResult}
 	var bd Binding
 	if vs := p.array(v[0], "checker_version"); p.err == nil {
 		if len(vs) != 3 {
@@ -361,7 +351,7 @@ func decodeBindingJSON(b []byte) (Binding, error) {
 	bd.CatalogHash = p.hash(v[3], "catalog_hash")
 	want := p.hash(v[4], "binding_digest")
 	if p.err != nil {
-		return Binding{}, asResultError(p.err)
+		return Binding{}, p.err
 	}
 	if d := bd.Digest(); d != want {
 		return Binding{}, resultMalformed("binding_digest", "%v, but the binding's fields give %v", want, d)
