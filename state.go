@@ -215,7 +215,10 @@ func NewState(known []KnownID, heads []StreamHead, mergedStateHash, frontierDige
 			return nil, fmt.Errorf("%w: id %v is known twice", ErrInvalidState, k.ID)
 		}
 	}
-	for _, h := range heads {
+	// Each stream's history starts as a one-element window of one backing
+	// array, its capacity capped so that a later append copies it out.
+	versions := make([]headVersion, len(heads))
+	for j, h := range heads {
 		key := makeStreamKey(h.NodeID, h.StreamID)
 		if _, dup := st.heads[key]; dup {
 			return nil, fmt.Errorf("%w: stream (%d, %d) has two heads", ErrInvalidState, h.NodeID, h.StreamID)
@@ -224,7 +227,8 @@ func NewState(known []KnownID, heads []StreamHead, mergedStateHash, frontierDige
 		if !ok || st.known[i].Lamport != h.Lamport {
 			return nil, fmt.Errorf("%w: head of stream (%d, %d) is not a known id with lamport %d", ErrInvalidState, h.NodeID, h.StreamID, h.Lamport)
 		}
-		st.heads[key] = []headVersion{{seq: int(i), lamport: h.Lamport, id: h.ID}}
+		versions[j] = headVersion{seq: int(i), lamport: h.Lamport, id: h.ID}
+		st.heads[key] = versions[j : j+1 : j+1]
 	}
 	return &State{store: st, n: len(st.known), merged: mergedStateHash, frontier: frontierDigest}, nil
 }
