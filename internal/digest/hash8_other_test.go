@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package digest
+
+import "testing"
+
+func archImpls8(testing.TB) []impl8 { return nil }
