@@ -172,7 +172,7 @@ type scratch struct {
 type workerHashers struct {
 	event *digest.Hasher
 	node  *digest.Hasher
-	buf   []byte
+	enc   *[8][]byte // encodings of a group of one-chunk events, smallEvent bytes each
 }
 
 // sortKey is the ordering key of one input event, with its index: sorting
@@ -205,9 +205,14 @@ func (c *Checker) getScratch() *scratch {
 		headsH:  digest.New(digest.Heads),
 	}
 	for range c.workers {
+		enc := new([8][]byte)
+		for j := range enc {
+			enc[j] = make([]byte, 0, smallEvent)
+		}
 		s.hashers = append(s.hashers, &workerHashers{
 			event: digest.New(digest.Event),
 			node:  merkle.NewHasher(),
+			enc:   enc,
 		})
 	}
 	return s
@@ -359,32 +364,66 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 }
 
 // hashAll computes every input event's digest, payload check and sort key,
-// spread over the checker's workers.
+// spread over the checker's workers. Each worker hashes eight events at a
+// time (digest.Hasher.SumMany and digest.PlainMany): the event digests and
+// payload hashes of one-chunk events take one 8-lane compression per block.
 func (c *Checker) hashAll(sc *scratch, events []Event) {
-	n := len(events)
 	work := func(wh *workerHashers, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			e := &events[i]
-			wh.buf = slices.Grow(wh.buf[:0], min(e.EncodedLen(), smallEvent))
-			sc.digests[i] = eventDigest(wh.event, e, wh.buf)
-			var flags uint8
-			if digest.Plain(e.Payload) == e.PayloadHash {
-				flags |= keyPayloadOK
+		for g := lo; g < hi; g += 8 {
+			n := min(8, hi-g)
+			var (
+				encs, payloads [8][]byte
+				lanes          [8]int // the group's events whose encoding is one chunk
+				nl             int
+				digests, phs   [8][digest.Size]byte
+			)
+			for j := range n {
+				e := &events[g+j]
+				payloads[j] = e.Payload
+				if e.EncodedLen() > smallEvent {
+					// Longer than a chunk: streamed, without building
+					// the whole encoding (nor touching the lanes' buffers).
+					var hdr [eventHeaderLen]byte
+					digests[j] = eventDigest(wh.event, e, hdr[:0])
+					continue
+				}
+				b := e.appendHeader(wh.enc[nl][:0])
+				for _, d := range e.Deps {
+					b = appendID(b, d)
+				}
+				encs[nl] = append(b, e.Payload...)
+				lanes[nl] = j
+				nl++
 			}
-			if len(e.Deps) > 0 {
-				flags |= keyHasDeps
+			var laneOut [8][digest.Size]byte
+			wh.event.SumMany(&encs, nl, &laneOut)
+			for l := range nl {
+				digests[lanes[l]] = laneOut[l]
 			}
-			sc.keys[i] = sortKey{
-				flags:    flags,
-				lamport:  e.Lamport,
-				nodeStrm: uint64(e.NodeID)<<16 | uint64(e.StreamID),
-				hi:       e.ID.Hi,
-				lo:       e.ID.Lo,
-				idx:      uint32(i),
+			digest.PlainMany(&payloads, n, &phs)
+			for j := range n {
+				i := g + j
+				e := &events[i]
+				sc.digests[i] = digests[j]
+				var flags uint8
+				if phs[j] == e.PayloadHash {
+					flags |= keyPayloadOK
+				}
+				if len(e.Deps) > 0 {
+					flags |= keyHasDeps
+				}
+				sc.keys[i] = sortKey{
+					flags:    flags,
+					lamport:  e.Lamport,
+					nodeStrm: uint64(e.NodeID)<<16 | uint64(e.StreamID),
+					hi:       e.ID.Hi,
+					lo:       e.ID.Lo,
+					idx:      uint32(i),
+				}
 			}
 		}
 	}
-	forChunks(len(sc.hashers), n, func(w, lo, hi int) { work(sc.hashers[w], lo, hi) })
+	forChunks(len(sc.hashers), len(events), func(w, lo, hi int) { work(sc.hashers[w], lo, hi) })
 }
 
 // forChunks runs f over [0, n) cut into up to workers chunks, chunk w on

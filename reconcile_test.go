@@ -206,3 +206,41 @@ func TestReconcileAllocationsPerBatch(t *testing.T) {
 		t.Errorf("Reconcile allocates %v times for 1000 events and %v for 50000; want a count that does not grow with the batch", small, large)
 	}
 }
+
+// Events hashed eight at a time, with encodings on both sides of one
+// chunk (1024 bytes) in one group, get the digests Event.Digest gives, and
+// a wrong payload hash among them is found.
+func TestReconcileMixedEventSizes(t *testing.T) {
+	var events []Event
+	for i, size := range []int{0, 5, 943, 944, 945, 1000, 3000, 10, 944, 20000, 64, 943, 1, 2, 3, 4, 5000} {
+		p := bytes.Repeat([]byte{byte(i)}, size)
+		e := Event{ID: ID64(uint64(i) + 1), NodeID: uint32(i), Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}
+		if i%5 == 4 {
+			e.Deps = []EventID{ID64(uint64(i))} // deps lengthen the encoding
+			e.Lamport = 2
+		}
+		events = append(events, e)
+	}
+	c := defaultChecker(t)
+	out, err := c.Reconcile(nil, events)
+	if err != nil || out.Result.Kind != KindMerge {
+		t.Fatalf("Reconcile = %v, %v, want a merge", err, out.Result)
+	}
+	want := make(map[EventID]Hash)
+	for i := range events {
+		want[events[i].ID] = events[i].Digest()
+	}
+	for _, m := range out.Result.Members {
+		if m.Digest != want[m.ID] {
+			t.Errorf("member %v digest %v, want %v", m.ID, m.Digest, want[m.ID])
+		}
+	}
+	for _, bad := range []int{3, 6, 9, 16} {
+		evs := slices.Clone(events)
+		evs[bad].PayloadHash[0] ^= 1
+		out, err := c.Reconcile(nil, evs)
+		if err != nil || out.Result.Kind != KindObstruction || out.Result.Obstruction.Predicate != predicates.PayloadHashMatch || out.Result.Obstruction.Event != evs[bad].ID {
+			t.Fatalf("Reconcile with event %d's payload hash wrong = %+v, %v, want 2001 at it", bad, out.Result.Obstruction, err)
+		}
+	}
+}
