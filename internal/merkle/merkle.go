@@ -43,23 +43,41 @@ func Root[H Node](h *digest.Hasher, leaves []H, scratch []H) H {
 		scratch = make([]H, need)
 	}
 	level := scratch[:need]
-	for i := 0; i+1 < len(leaves); i += 2 {
-		level[i/2] = node(h, &leaves[i], &leaves[i+1])
-	}
-	if len(leaves)%2 == 1 {
-		level[need-1] = leaves[len(leaves)-1]
-	}
+	pairLevel(h, level, leaves)
 	for n := need; n > 1; {
 		m := (n + 1) / 2
-		for i := 0; i+1 < n; i += 2 {
-			level[i/2] = node(h, &level[i], &level[i+1])
-		}
-		if n%2 == 1 {
-			level[m-1] = level[n-1]
-		}
+		pairLevel(h, level[:m], level[:n])
 		n = m
 	}
 	return level[0]
+}
+
+// pairLevel sets dst[i] to the node over src[2i] and src[2i+1], carrying
+// an odd last node up unchanged; len(dst) == (len(src)+1)/2. dst may be
+// src's own first half (a level hashed in place): each group of eight
+// nodes reads its children before it writes, and writes only over entries
+// already read.
+func pairLevel[H Node](h *digest.Hasher, dst, src []H) {
+	pairs := len(src) / 2
+	for g := 0; g < pairs; g += 8 {
+		n := min(8, pairs-g)
+		var (
+			lv, rv [8][digest.Size]byte
+			l, r   [8]*[digest.Size]byte
+		)
+		for j := range n {
+			lv[j], rv[j] = [digest.Size]byte(src[2*(g+j)]), [digest.Size]byte(src[2*(g+j)+1])
+			l[j], r[j] = &lv[j], &rv[j]
+		}
+		var out [8][digest.Size]byte
+		h.SumPairs(&l, &r, n, &out)
+		for j := range n {
+			dst[g+j] = H(out[j])
+		}
+	}
+	if len(src)%2 == 1 {
+		dst[pairs] = src[len(src)-1]
+	}
 }
 
 // RootParallel is Root computed on up to `workers` goroutines (hashers[i]
