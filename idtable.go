@@ -114,3 +114,33 @@ func (t *idTable) grow(keys []KnownID) {
 		t.slots[i] = s
 	}
 }
+
+// insertInRegion is insertHashed for a table that several goroutines fill
+// at once, each owning the slots [h's home slot's region, end): it inserts
+// only when the probe from h's home slot reaches the id or an empty slot
+// before end, and otherwise changes nothing and reports deferred, for a
+// later insertHashed. It does not count the insert in t.n: the caller adds
+// its count when the goroutines are done. The table must have room (it
+// never grows here).
+//
+// Every copy of an id has the same home slot, so either the first copy is
+// inserted in the region and the later ones find it there, or the first is
+// deferred and so are the later ones (the region only fills up): deferred
+// copies inserted afterwards in canonical order keep the first one first.
+func (t *idTable) insertInRegion(keys []KnownID, p uint32, h, end uint64) (first uint32, dup, deferred bool) {
+	id := keys[p].ID
+	fp := h >> 32
+	for i := h & t.mask; i < end; i++ {
+		s := t.slots[i]
+		if s == 0 {
+			t.slots[i] = uint64(p+1)<<32 | fp
+			return p, false, false
+		}
+		if s&0xffffffff == fp {
+			if q := uint32(s>>32) - 1; keys[q].ID == id {
+				return q, true, false
+			}
+		}
+	}
+	return 0, false, true
+}

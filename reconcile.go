@@ -164,6 +164,7 @@ type scratch struct {
 	streams map[streamKey]int32
 	hashers []*workerHashers
 	buf     []byte
+	halves  [2]fillHalf // fillIndexParallel's two shares
 	// Hashers of a Merge's batch, ids and heads digests, kept so that
 	// their streaming state is made once per scratch, not per batch.
 	batchH, idsH, headsH *digest.Hasher
@@ -597,6 +598,10 @@ func (w *walker) index() {
 		}
 	}
 	clear(sc.streams)
+	if m >= indexBucketsMin && w.c.workers >= 2 {
+		w.fillIndexParallel()
+		return
+	}
 	w.fillIndex(insert, m >= indexBucketsMin)
 }
 
@@ -636,6 +641,77 @@ func (w *walker) fillIndex(insert func(p uint32, h uint64), bucketed bool) {
 	}
 	for _, p := range sc.perm {
 		insert(p, sc.hashes[p])
+	}
+}
+
+// fillIndexParallel fills the id table bucket by bucket as fillIndex does,
+// on two goroutines: the buckets of the table's first half on one, of its
+// second half on the other, each inserting only within its half
+// (idTable.insertInRegion). The few ids whose probe would leave their half
+// are inserted afterwards, in canonical order among copies of one id, so
+// the table and the 3001 marks are those of the sequential fill.
+func (w *walker) fillIndexParallel() {
+	sc := w.sc
+	m := len(sc.keys)
+	sc.hashes = grow(sc.hashes, m)
+	sc.perm = grow(sc.perm, m)
+	t := &sc.ids
+	shift := uint(bits.Len64(t.mask)) - indexBucketBits
+	var offs [1 << indexBucketBits]int
+	for p := range m {
+		h := t.hash(w.known[p].ID)
+		sc.hashes[p] = h
+		offs[(h&t.mask)>>shift]++
+	}
+	sum := 0
+	for b, c := range offs {
+		offs[b] = sum
+		sum += c
+	}
+	half := offs[len(offs)/2] // where the second half's buckets start in perm
+	for p, h := range sc.hashes {
+		b := (h & t.mask) >> shift
+		sc.perm[offs[b]] = uint32(p)
+		offs[b]++
+	}
+	size := t.mask + 1
+	sc.halves[0] = fillHalf{perm: sc.perm[:half], end: size / 2, deferred: sc.halves[0].deferred[:0]}
+	sc.halves[1] = fillHalf{perm: sc.perm[half:], end: size, deferred: sc.halves[1].deferred[:0]}
+	var wg sync.WaitGroup
+	wg.Go(func() { w.fillHalf(&sc.halves[1]) })
+	w.fillHalf(&sc.halves[0])
+	wg.Wait()
+	t.n += sc.halves[0].inserted + sc.halves[1].inserted
+	for i := range sc.halves {
+		for _, p := range sc.halves[i].deferred {
+			if first, dup := t.insertHashed(w.known, p, sc.hashes[p]); dup {
+				sc.multi[first], sc.multi[p] = true, true
+			}
+		}
+	}
+}
+
+// fillHalf is one goroutine's share of fillIndexParallel: the ids of perm,
+// whose home slots are in the half of the table that ends at end.
+type fillHalf struct {
+	perm     []uint32
+	end      uint64
+	inserted int
+	deferred []uint32 // positions whose probe would leave the half
+}
+
+func (w *walker) fillHalf(h *fillHalf) {
+	sc := w.sc
+	for _, p := range h.perm {
+		first, dup, deferred := sc.ids.insertInRegion(w.known, p, sc.hashes[p], h.end)
+		switch {
+		case deferred:
+			h.deferred = append(h.deferred, p)
+		case dup:
+			sc.multi[first], sc.multi[p] = true, true
+		default:
+			h.inserted++
+		}
 	}
 }
 
