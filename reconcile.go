@@ -164,7 +164,8 @@ type scratch struct {
 	streams map[streamKey]int32
 	hashers []*workerHashers
 	buf     []byte
-	halves  [2]fillHalf // fillIndexParallel's two shares
+	halves  [2]fillHalf    // fillIndexParallel's two shares
+	failed  []eventFailure // hashAll's first invalid event per worker
 	// Hashers of a Merge's batch, ids and heads digests, kept so that
 	// their streaming state is made once per scratch, not per batch.
 	batchH, idsH, headsH *digest.Hasher
@@ -239,15 +240,6 @@ func grow[T any](s []T, n int) []T {
 // evaluation order and no result. Nothing it returns refers to the scratch,
 // which goes back to the pool when it returns.
 func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []Violation, error) {
-	for i := range events {
-		if err := events[i].Validate(c.limits); err != nil {
-			var fe *EventError
-			if errors.As(err, &fe) {
-				fe.Index = i
-			}
-			return nil, nil, err
-		}
-	}
 	sc := c.getScratch()
 	defer c.putScratch(sc)
 	var all *[]violation
@@ -258,7 +250,13 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	n := len(events)
 	sc.digests = grow(sc.digests, n)
 	sc.keys = grow(sc.keys, n)
-	c.hashAll(sc, events)
+	if i, err := c.hashAll(sc, events); err != nil {
+		var fe *EventError
+		if errors.As(err, &fe) {
+			fe.Index = i
+		}
+		return nil, nil, err
+	}
 	sortKeys(sc)
 
 	// Glue identical copies: equal keys and equal digests are equal
@@ -284,12 +282,22 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	// known lists the distinct contents' ids and lamports in canonical
 	// order: the batch's id table indexes it, the walk reads lamports from
 	// it, and a Merge's next State takes it as the accepted ids.
+	// members, the result's, are filled in the same pass.
 	known := make([]KnownID, m)
+	var members []Member
+	if all == nil {
+		members = make([]Member, m)
+	}
 	forChunks(c.workers, m, func(_, lo, hi int) {
 		for p := lo; p < hi; p++ {
 			k := &sc.keys[p]
-			sc.leaves[p] = sc.digests[k.idx]
-			known[p] = KnownID{ID: EventID{Hi: k.hi, Lo: k.lo}, Lamport: k.lamport}
+			d := sc.digests[k.idx]
+			id := EventID{Hi: k.hi, Lo: k.lo}
+			sc.leaves[p] = d
+			known[p] = KnownID{ID: id, Lamport: k.lamport}
+			if members != nil {
+				members[p] = Member{ID: id, Digest: d}
+			}
 		}
 	})
 
@@ -349,13 +357,8 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	r := &Result{
 		PriorStateHash: prior.MergedStateHash(),
 		TraceRoot:      root,
-		Members:        make([]Member, m),
+		Members:        members,
 	}
-	forChunks(c.workers, m, func(_, lo, hi int) {
-		for p := lo; p < hi; p++ {
-			r.Members[p] = Member{ID: known[p].ID, Digest: sc.leaves[p]}
-		}
-	})
 	if obstructed {
 		c.obstruct(r, w, v)
 	} else {
@@ -364,12 +367,23 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	return r, nil, nil
 }
 
-// hashAll computes every input event's digest, payload check and sort key,
-// spread over the checker's workers. Each worker hashes eight events at a
-// time (digest.Hasher.SumMany and digest.PlainMany): the event digests and
-// payload hashes of one-chunk events take one 8-lane compression per block.
-func (c *Checker) hashAll(sc *scratch, events []Event) {
-	work := func(wh *workerHashers, lo, hi int) {
+// hashAll validates every input event and computes its digest, payload
+// check and sort key, spread over the checker's workers. Each worker hashes
+// eight events at a time (digest.Hasher.SumMany and digest.PlainMany): the
+// event digests and payload hashes of one-chunk events take one 8-lane
+// compression per block. It returns the first event, by index, that does
+// not validate and its error; the other outputs are then meaningless.
+func (c *Checker) hashAll(sc *scratch, events []Event) (int, error) {
+	failed := grow(sc.failed, len(sc.hashers)) // per worker, its first invalid event
+	clear(failed)
+	sc.failed = failed
+	work := func(w int, wh *workerHashers, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if err := events[i].Validate(c.limits); err != nil {
+				failed[w] = eventFailure{i, err}
+				return
+			}
+		}
 		for g := lo; g < hi; g += 8 {
 			n := min(8, hi-g)
 			var (
@@ -424,7 +438,21 @@ func (c *Checker) hashAll(sc *scratch, events []Event) {
 			}
 		}
 	}
-	forChunks(len(sc.hashers), len(events), func(w, lo, hi int) { work(sc.hashers[w], lo, hi) })
+	forChunks(len(sc.hashers), len(events), func(w, lo, hi int) { work(w, sc.hashers[w], lo, hi) })
+	for _, f := range failed { // chunks in index order
+		if f.err != nil {
+			clear(failed) // the scratch keeps no error
+			return f.i, f.err
+		}
+	}
+	return 0, nil
+}
+
+// eventFailure is an input event that does not validate: its index and
+// why.
+type eventFailure struct {
+	i   int
+	err error
 }
 
 // forChunks runs f over [0, n) cut into up to workers chunks, chunk w on

@@ -2,6 +2,7 @@ package omega
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -304,6 +305,26 @@ func TestFillIndexParallelMatchesSequential(t *testing.T) {
 		b, okB := ps.ids.get(known, k.ID)
 		if !okA || !okB || a != b || known[a].ID != k.ID {
 			t.Fatalf("id %v (position %d): sequential fill finds %d %v, parallel %d %v", k.ID, p, a, okA, b, okB)
+		}
+	}
+}
+
+// An invalid event is reported by its index, the first one in input order
+// whichever worker validated it.
+func TestReconcileFirstInvalidEvent(t *testing.T) {
+	c, err := NewChecker(&CheckerOptions{Workers: 2, Limits: Limits{MaxPayload: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]int{{100}, {5000}, {4000, 100, 9000}, {9999}} {
+		events := benchEvents(10000)
+		for _, i := range bad {
+			events[i].Payload = make([]byte, 65)
+		}
+		_, err := c.Reconcile(nil, events)
+		var fe *EventError
+		if !errors.As(err, &fe) || fe.Index != slices.Min(bad) || fe.Field != "payload_len" {
+			t.Errorf("Reconcile with events %v over the payload limit = %v, want an EventError at index %d", bad, err, slices.Min(bad))
 		}
 	}
 }
