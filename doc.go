@@ -142,9 +142,13 @@
 // # Performance
 //
 // Reconcile sorts compact ordering keys rather than events (radix on lamport
-// for large shuffled batches), hashes payloads and events on all of the
-// checker's workers, computes the trace root beside the predicate walk, and
-// hashes one-chunk inputs with an unrolled BLAKE3 compression that gives
-// the bytes of github.com/zeebo/blake3, which it uses for longer inputs.
-// Results never depend on the number of workers.
+// for large shuffled batches), validates and hashes events on all of the
+// checker's workers, fills a large batch's id table on two, and computes
+// the trace root beside the predicate walk. One-chunk inputs (payload
+// hashes, event digests, Merkle nodes) are hashed eight at a time with an
+// AVX2 BLAKE3 compression where the CPU has AVX2, else one at a time with
+// an unrolled one; both give the bytes of github.com/zeebo/blake3, which
+// hashes longer inputs. A Checker keeps the scratch memory of its largest
+// batch (see [Checker]). Results never depend on the number of workers or
+// on the CPU.
 package omega
