@@ -556,11 +556,13 @@ func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
 			CatalogHash:    rp.c.binding.CatalogHash,
 		}
 		if d := logBinding.Digest(); d != rp.want {
-			return rp.diverge(0, EventID{}, FieldBinding, d, rp.want), nil
+			rp.diverge(0, EventID{}, FieldBinding, d, rp.want)
+			return rp.result(nil)
 		}
 		if snap != nil {
 			if d := snap.Binding.Digest(); d != rp.want {
-				return rp.diverge(0, EventID{}, FieldBinding, d, rp.want), nil
+				rp.diverge(0, EventID{}, FieldBinding, d, rp.want)
+				return rp.result(nil)
 			}
 		}
 	}
@@ -618,19 +620,21 @@ func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
 	if len(rp.certs) > 0 {
 		// A certificate whose batch has no BATCH frame (SPEC 7 step 4).
 		id := rp.certs[0].BatchID
-		return rp.diverge(id, EventID{}, FieldCertificate, u64Hash(id), Hash{}), nil
+		rp.diverge(id, EventID{}, FieldCertificate, u64Hash(id), Hash{})
+		return rp.result(nil)
 	}
 	if final := r.State.MergedStateHash(); final != expected {
-		return rp.diverge(r.LastBatchID, EventID{}, FieldFinalState, expected, final), nil
+		rp.diverge(r.LastBatchID, EventID{}, FieldFinalState, expected, final)
+		return rp.result(nil)
 	}
-	rp.pending()
 	r.Outcome = Deterministic
 	if rp.opts.OtherChecker {
 		r.Outcome = Equivalent
 	}
-	return r, nil
+	return rp.result(nil)
 }
 
+// result ends the replay: the error, or the report with its pending events.
 func (rp *replayer) result(err error) (*ReplayReport, error) {
 	if err != nil {
 		return nil, err
@@ -808,8 +812,8 @@ func (rp *replayer) resolveMembers(rec *BatchRecord) bool {
 	return false
 }
 
-// diverge ends the replay with an incident and returns the report.
-func (rp *replayer) diverge(batch uint64, ev EventID, f IncidentField, expected, observed Hash) *ReplayReport {
+// diverge ends the replay with an incident.
+func (rp *replayer) diverge(batch uint64, ev EventID, f IncidentField, expected, observed Hash) {
 	r := rp.report
 	var stateDigest Hash // zero without a snapshot
 	if rp.snap != nil {
@@ -827,7 +831,6 @@ func (rp *replayer) diverge(batch uint64, ev EventID, f IncidentField, expected,
 	inc.Seal()
 	r.Outcome = Diverged
 	r.Incident = inc
-	return r
 }
 
 // pending fills the report's Pending: the contents logged and not
