@@ -255,7 +255,7 @@ func writeEventsLog(path string, g *generator) error {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	fw, err := omega.OpenFrameLog(path, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}, nil)
+	fw, err := omega.OpenFrameLog(path, logHeader(), nil)
 	if err != nil {
 		return err
 	}

@@ -109,8 +109,7 @@ func runGenerateHistory(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	hdr := omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
-	w, err := omega.OpenFrameLog(o.log, hdr, &omega.WriterOptions{Sync: omega.SyncNever})
+	w, err := omega.OpenFrameLog(o.log, logHeader(), &omega.WriterOptions{Sync: omega.SyncNever})
 	if err != nil {
 		return nil, err
 	}

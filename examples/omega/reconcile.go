@@ -181,8 +181,7 @@ func reconcileIntoLog(path string, c *omega.Checker, prior *omega.State, events 
 	if meta.BatchID <= last {
 		return omega.Output{}, inputErrorf("reconcile: batch id %d is not greater than %d, the last batch of %s", meta.BatchID, last, path)
 	}
-	hdr := omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
-	w, err := omega.OpenFrameLog(path, hdr, &omega.WriterOptions{Sync: omega.SyncBatch})
+	w, err := omega.OpenFrameLog(path, logHeader(), &omega.WriterOptions{Sync: omega.SyncBatch})
 	if err != nil {
 		return omega.Output{}, err
 	}

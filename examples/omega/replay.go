@@ -126,8 +126,7 @@ func runReplay(args []string) ([]byte, error) {
 	if rep.Outcome == omega.Diverged {
 		ie := &incidentError{inc: rep.Incident}
 		if o.incidentDir != "" {
-			hdr := omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
-			if err := omega.WriteIncident(o.incidentDir, hdr, rep.Incident); err != nil {
+			if err := omega.WriteIncident(o.incidentDir, logHeader(), rep.Incident); err != nil {
 				return nil, err
 			}
 			ie.written = filepath.Join(o.incidentDir, rep.Incident.ID.String()+".json")
