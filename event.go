@@ -238,7 +238,7 @@ func (l Limits) maxPayload() int {
 	if l.MaxPayload <= 0 {
 		return defaultMaxBytes
 	}
-	return min(l.MaxPayload, math.MaxUint32) // payload_len is a u32
+	return int(min(uint64(l.MaxPayload), math.MaxUint32)) // payload_len is a u32
 }
 
 // ErrMalformedEvent is the sentinel of every event decoding and validation
