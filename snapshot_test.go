@@ -1054,11 +1054,10 @@ func TestSnapshotChunking(t *testing.T) {
 	}
 }
 
-// Decoding allocates per frame, not per record (NewState allocates per
-// head, so heads are few here).
+// Decoding allocates per frame, not per record.
 func TestSnapshotDecodeAllocations(t *testing.T) {
 	if testing.Short() {
-		t.Skip("large state")
+		t.Skip("builds a 140,000-id state; skipped in -short runs")
 	}
 	s := &Snapshot{BaseOffset: HeaderSize, State: snapBigState(t, 140000, 8)}
 	b := mustAppendSnapshot(t, s)
@@ -1080,7 +1079,7 @@ func TestSnapshotDecodeAllocations(t *testing.T) {
 // timings are logged, not asserted: they depend on the machine).
 func TestSnapshotMillionIDs(t *testing.T) {
 	if testing.Short() {
-		t.Skip("large state")
+		t.Skip("builds a million-id state; skipped in -short runs")
 	}
 	s := &Snapshot{BaseOffset: HeaderSize, State: snapBigState(t, 1_000_000, 1000)}
 	start := time.Now()

@@ -142,10 +142,10 @@ func TestHashChunks8TooLong(t *testing.T) {
 		hashChunks8Generic(key, base, msgs, n, out)
 	}})
 	for _, impl := range impls {
+		if impl.name == "generic" {
+			continue // the generic loop trusts its caller: the checks are the others'
+		}
 		t.Run(impl.name, func(t *testing.T) {
-			if impl.name == "generic" {
-				t.Skip("the generic loop trusts its caller")
-			}
 			defer func() {
 				if recover() == nil {
 					t.Errorf("hashChunks8 with a %d-byte lane did not panic", chunkLen+1)
