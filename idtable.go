@@ -81,7 +81,6 @@ func (t *idTable) insertHashed(keys []KnownID, p uint32, h uint64) (uint32, bool
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow(keys)
 	}
-	id := keys[p].ID
 	fp := h >> 32
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i]
@@ -91,7 +90,7 @@ func (t *idTable) insertHashed(keys []KnownID, p uint32, h uint64) (uint32, bool
 			return p, false
 		}
 		if s&0xffffffff == fp {
-			if q := uint32(s>>32) - 1; keys[q].ID == id {
+			if q := uint32(s>>32) - 1; keys[q].ID == keys[p].ID {
 				return q, true
 			}
 		}
@@ -128,7 +127,6 @@ func (t *idTable) grow(keys []KnownID) {
 // deferred and so are the later ones (the region only fills up): deferred
 // copies inserted afterwards in canonical order keep the first one first.
 func (t *idTable) insertInRegion(keys []KnownID, p uint32, h, end uint64) (first uint32, dup, deferred bool) {
-	id := keys[p].ID
 	fp := h >> 32
 	for i := h & t.mask; i < end; i++ {
 		s := t.slots[i]
@@ -137,7 +135,7 @@ func (t *idTable) insertInRegion(keys []KnownID, p uint32, h, end uint64) (first
 			return p, false, false
 		}
 		if s&0xffffffff == fp {
-			if q := uint32(s>>32) - 1; keys[q].ID == id {
+			if q := uint32(s>>32) - 1; keys[q].ID == keys[p].ID {
 				return q, true, false
 			}
 		}

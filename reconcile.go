@@ -154,9 +154,9 @@ const smallEvent = 1024
 type scratch struct {
 	digests []Hash
 	keys    []sortKey
-	keys2   []sortKey // radix sort buffer
-	hashes  []uint64  // id hashes, for filling a large id table
-	perm    []uint32  // positions in id table fill order
+	keys2   []sortKey                   // radix sort buffer
+	fill    []hashedPos                 // a large id table's fill order
+	counts  [][1 << indexBucketBits]int // bucketIDs' counts and offsets, per share
 	leaves  []Hash
 	multi   []bool // per distinct content: another content shares its id
 	tree    []Hash
@@ -637,39 +637,71 @@ func (w *walker) index() {
 // with bucketed, in an order that keeps a large table's writes local.
 func (w *walker) fillIndex(insert func(p uint32, h uint64), bucketed bool) {
 	sc := w.sc
-	m := len(sc.keys)
 	if !bucketed {
-		for p := range m {
+		for p := range w.known {
 			insert(uint32(p), sc.ids.hash(w.known[p].ID))
 		}
 		return
 	}
-	// A large table is filled region by region: the ids are bucketed by
-	// the top bits of their home slot (a stable counting sort, so equal ids
-	// keep their canonical order and the first stays first), and each
-	// bucket's inserts then stay within a cache-sized stretch of the table.
-	sc.hashes = grow(sc.hashes, m)
-	sc.perm = grow(sc.perm, m)
-	shift := uint(bits.Len64(sc.ids.mask)) - indexBucketBits
-	var offs [1 << indexBucketBits]int
-	for p := range m {
-		h := sc.ids.hash(w.known[p].ID)
-		sc.hashes[p] = h
-		offs[(h&sc.ids.mask)>>shift]++
+	w.bucketIDs(1)
+	for _, hp := range sc.fill {
+		insert(hp.p, hp.h)
 	}
+}
+
+// hashedPos is a distinct content's position and the hash of its id.
+type hashedPos struct {
+	h uint64
+	p uint32
+}
+
+// bucketIDs sets sc.fill to the hash and position of every distinct
+// content, bucketed by the top indexBucketBits bits of the id's home slot,
+// so that each bucket's inserts stay within a cache-sized stretch of a
+// large table. It is a stable counting sort: copies of one id keep their
+// canonical order, and the first stays first. It runs on up to workers
+// goroutines, each counting and then placing its own share of the
+// positions, and returns where the buckets of the table's second half
+// start in sc.fill.
+//
+// Placing carries each id's hash along, so the fill reads sc.fill in
+// order and touches w.known only when a fingerprint matches.
+func (w *walker) bucketIDs(workers int) (half int) {
+	const buckets = 1 << indexBucketBits
+	sc := w.sc
+	t := &sc.ids
+	shift := uint(bits.Len64(t.mask)) - indexBucketBits
+	sc.fill = grow(sc.fill, len(w.known))
+	sc.counts = grow(sc.counts, workers)
+	clear(sc.counts)
+	forChunks(workers, len(w.known), func(c, lo, hi int) {
+		counts := &sc.counts[c]
+		for _, k := range w.known[lo:hi] {
+			counts[(t.hash(k.ID)&t.mask)>>shift]++
+		}
+	})
+	// Bucket by bucket, the shares in position order.
 	sum := 0
-	for b, c := range offs {
-		offs[b] = sum
-		sum += c
+	for b := range buckets {
+		if b == buckets/2 {
+			half = sum
+		}
+		for c := range sc.counts {
+			n := sc.counts[c][b]
+			sc.counts[c][b] = sum
+			sum += n
+		}
 	}
-	for p, h := range sc.hashes {
-		b := (h & sc.ids.mask) >> shift
-		sc.perm[offs[b]] = uint32(p)
-		offs[b]++
-	}
-	for _, p := range sc.perm {
-		insert(p, sc.hashes[p])
-	}
+	forChunks(workers, len(w.known), func(c, lo, hi int) {
+		next := &sc.counts[c]
+		for p := lo; p < hi; p++ {
+			h := t.hash(w.known[p].ID)
+			b := (h & t.mask) >> shift
+			sc.fill[next[b]] = hashedPos{h: h, p: uint32(p)}
+			next[b]++
+		}
+	})
+	return half
 }
 
 // fillIndexParallel fills the id table bucket by bucket as fillIndex does,
@@ -680,63 +712,43 @@ func (w *walker) fillIndex(insert func(p uint32, h uint64), bucketed bool) {
 // the table and the 3001 marks are those of the sequential fill.
 func (w *walker) fillIndexParallel() {
 	sc := w.sc
-	m := len(sc.keys)
-	sc.hashes = grow(sc.hashes, m)
-	sc.perm = grow(sc.perm, m)
 	t := &sc.ids
-	shift := uint(bits.Len64(t.mask)) - indexBucketBits
-	var offs [1 << indexBucketBits]int
-	for p := range m {
-		h := t.hash(w.known[p].ID)
-		sc.hashes[p] = h
-		offs[(h&t.mask)>>shift]++
-	}
-	sum := 0
-	for b, c := range offs {
-		offs[b] = sum
-		sum += c
-	}
-	half := offs[len(offs)/2] // where the second half's buckets start in perm
-	for p, h := range sc.hashes {
-		b := (h & t.mask) >> shift
-		sc.perm[offs[b]] = uint32(p)
-		offs[b]++
-	}
+	half := w.bucketIDs(2)
 	size := t.mask + 1
-	sc.halves[0] = fillHalf{perm: sc.perm[:half], end: size / 2, deferred: sc.halves[0].deferred[:0]}
-	sc.halves[1] = fillHalf{perm: sc.perm[half:], end: size, deferred: sc.halves[1].deferred[:0]}
+	sc.halves[0] = fillHalf{fill: sc.fill[:half], end: size / 2, deferred: sc.halves[0].deferred[:0]}
+	sc.halves[1] = fillHalf{fill: sc.fill[half:], end: size, deferred: sc.halves[1].deferred[:0]}
 	var wg sync.WaitGroup
 	wg.Go(func() { w.fillHalf(&sc.halves[1]) })
 	w.fillHalf(&sc.halves[0])
 	wg.Wait()
 	t.n += sc.halves[0].inserted + sc.halves[1].inserted
 	for i := range sc.halves {
-		for _, p := range sc.halves[i].deferred {
-			if first, dup := t.insertHashed(w.known, p, sc.hashes[p]); dup {
-				sc.multi[first], sc.multi[p] = true, true
+		for _, hp := range sc.halves[i].deferred {
+			if first, dup := t.insertHashed(w.known, hp.p, hp.h); dup {
+				sc.multi[first], sc.multi[hp.p] = true, true
 			}
 		}
 	}
 }
 
-// fillHalf is one goroutine's share of fillIndexParallel: the ids of perm,
+// fillHalf is one goroutine's share of fillIndexParallel: the ids of fill,
 // whose home slots are in the half of the table that ends at end.
 type fillHalf struct {
-	perm     []uint32
+	fill     []hashedPos
 	end      uint64
 	inserted int
-	deferred []uint32 // positions whose probe would leave the half
+	deferred []hashedPos // ids whose probe would leave the half
 }
 
 func (w *walker) fillHalf(h *fillHalf) {
 	sc := w.sc
-	for _, p := range h.perm {
-		first, dup, deferred := sc.ids.insertInRegion(w.known, p, sc.hashes[p], h.end)
+	for _, hp := range h.fill {
+		first, dup, deferred := sc.ids.insertInRegion(w.known, hp.p, hp.h, h.end)
 		switch {
 		case deferred:
-			h.deferred = append(h.deferred, p)
+			h.deferred = append(h.deferred, hp)
 		case dup:
-			sc.multi[first], sc.multi[p] = true, true
+			sc.multi[first], sc.multi[hp.p] = true, true
 		default:
 			h.inserted++
 		}
