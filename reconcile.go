@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/omega-sheaf/omega/internal/digest"
 	"github.com/omega-sheaf/omega/internal/merkle"
@@ -161,9 +162,10 @@ type scratch struct {
 	multi   []bool // per distinct content: another content shares its id
 	tree    []Hash
 	ids     idTable
-	streams map[streamKey]int32
+	streams streamTable
 	hashers []*workerHashers
-	buf     []byte
+	records []byte         // batch digest records, input order
+	buf     []byte         // batch digest records, canonical order
 	halves  [2]fillHalf    // fillIndexParallel's two shares
 	failed  []eventFailure // hashAll's first invalid event per worker
 	// Hashers of a Merge's batch, ids and heads digests, kept so that
@@ -201,10 +203,9 @@ func (c *Checker) getScratch() *scratch {
 		return s
 	}
 	s := &scratch{
-		streams: make(map[streamKey]int32),
-		batchH:  digest.New(digest.Batch),
-		idsH:    digest.New(digest.IDs),
-		headsH:  digest.New(digest.Heads),
+		batchH: digest.New(digest.Batch),
+		idsH:   digest.New(digest.IDs),
+		headsH: digest.New(digest.Heads),
 	}
 	for range c.workers {
 		enc := new([8][]byte)
@@ -241,7 +242,13 @@ func grow[T any](s []T, n int) []T {
 // which goes back to the pool when it returns.
 func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []Violation, error) {
 	sc := c.getScratch()
-	defer c.putScratch(sc)
+	var side sideDigests
+	defer func() {
+		// Also on a panic in a domain predicate: the scratch goes back
+		// only when nothing works in it any more.
+		side.abandon()
+		c.putScratch(sc)
+	}()
 	var all *[]violation
 	if diagnose {
 		all = new([]violation)
@@ -250,6 +257,7 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	n := len(events)
 	sc.digests = grow(sc.digests, n)
 	sc.keys = grow(sc.keys, n)
+	sc.records = grow(sc.records, batchRecordLen*n)
 	if i, err := c.hashAll(sc, events); err != nil {
 		var fe *EventError
 		if errors.As(err, &fe) {
@@ -257,28 +265,24 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 		}
 		return nil, nil, err
 	}
-	sortKeys(sc)
-
-	// Glue identical copies: equal keys and equal digests are equal
-	// canonical encodings. The distinct contents' keys are compacted to the
-	// front of sc.keys.
-	m := 0
-	for i, k := range sc.keys {
-		if i > 0 {
-			p := &sc.keys[m-1]
-			if k.lamport == p.lamport && k.nodeStrm == p.nodeStrm && k.hi == p.hi && k.lo == p.lo &&
-				sc.digests[k.idx] == sc.digests[p.idx] {
-				continue
-			}
-		}
-		sc.keys[m] = k
-		m++
+	inOrder, copies := sortKeys(sc, c.workers)
+	m := n
+	if copies {
+		m = glueCopies(sc)
 	}
-	sc.keys = sc.keys[:m]
 	if m > MaxBatchContents {
 		return nil, nil, fmt.Errorf("%w: %d distinct contents, the limit is %d", ErrBatchTooLarge, m, MaxBatchContents)
 	}
-	sc.leaves = grow(sc.leaves, m)
+	// The event digests (the trace's leaves) and batch digest records in
+	// canonical order. Input in canonical order without copies has them
+	// in place already, else they are gathered by position.
+	leaves, records := sc.digests[:m], sc.records[:batchRecordLen*m]
+	gather := !inOrder || m != n
+	if gather {
+		sc.leaves = grow(sc.leaves, m)
+		sc.buf = grow(sc.buf, batchRecordLen*m)
+		leaves, records = sc.leaves, sc.buf
+	}
 	// known lists the distinct contents' ids and lamports in canonical
 	// order: the batch's id table indexes it, the walk reads lamports from
 	// it, and a Merge's next State takes it as the accepted ids.
@@ -291,32 +295,20 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	forChunks(c.workers, m, func(_, lo, hi int) {
 		for p := lo; p < hi; p++ {
 			k := &sc.keys[p]
-			d := sc.digests[k.idx]
 			id := EventID{Hi: k.hi, Lo: k.lo}
-			sc.leaves[p] = d
 			known[p] = KnownID{ID: id, Lamport: k.lamport}
+			if gather {
+				leaves[p] = sc.digests[k.idx]
+				i := int(k.idx)
+				copy(records[batchRecordLen*p:batchRecordLen*(p+1)], sc.records[batchRecordLen*i:batchRecordLen*(i+1)])
+			}
 			if members != nil {
-				members[p] = Member{ID: id, Digest: d}
+				members[p] = Member{ID: id, Digest: leaves[p]}
 			}
 		}
 	})
-
-	// The trace root needs no predicate: compute it beside the walk.
-	var (
-		root     Hash
-		rootDone sync.WaitGroup
-	)
 	if all == nil {
-		sc.tree = grow(sc.tree, m/2+2)
-		rootDone.Add(1)
-		go func() {
-			defer rootDone.Done()
-			nodes := make([]*digest.Hasher, len(sc.hashers))
-			for i, h := range sc.hashers {
-				nodes[i] = h.node
-			}
-			root = merkle.RootParallel(nodes, sc.leaves, sc.tree)
-		}()
+		side.start(sc, leaves, records, known)
 	}
 
 	// The built-in predicates read the prior State under its read lock;
@@ -349,22 +341,72 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 		return nil, out, nil
 	}
 	var moved []movedHead
-	if !obstructed {
+	if obstructed {
+		side.abandonMerge.Store(true)
+	} else {
 		moved = w.movedHeads()
 	}
-	rootDone.Wait()
+	side.wg.Wait()
 
 	r := &Result{
 		PriorStateHash: prior.MergedStateHash(),
-		TraceRoot:      root,
+		TraceRoot:      side.root,
 		Members:        members,
 	}
 	if obstructed {
-		c.obstruct(r, w, v)
+		c.obstruct(r, w, v, leaves)
 	} else {
-		c.merge(r, w, prior, known, moved)
+		c.merge(r, w, prior, known, moved, &side)
 	}
 	return r, nil, nil
+}
+
+// batchRecordLen is the length of one event's input to the batch digest:
+// payload_hash || event_id.
+const batchRecordLen = digest.Size + 16
+
+// sideDigests are the digests a result needs but no predicate reads,
+// computed beside the walk: the trace root, and a Merge's batch and
+// accepted ids digests, which an obstruction abandons.
+type sideDigests struct {
+	wg           sync.WaitGroup
+	abandonMerge atomic.Bool
+	root         Hash
+	batch, ids   Hash
+}
+
+// start computes the digests of the distinct contents, whose event digests
+// (leaves), batch digest records and ids are given in canonical order, on
+// two goroutines.
+func (s *sideDigests) start(sc *scratch, leaves []Hash, records []byte, known []KnownID) {
+	sc.tree = grow(sc.tree, len(leaves)/2+2)
+	s.wg.Go(func() {
+		nodes := make([]*digest.Hasher, len(sc.hashers))
+		for i, h := range sc.hashers {
+			nodes[i] = h.node
+		}
+		s.root = merkle.RootParallel(nodes, leaves, sc.tree)
+	})
+	s.wg.Go(func() {
+		h := sc.batchH
+		h.Reset()
+		for len(records) > 0 {
+			if s.abandonMerge.Load() {
+				return
+			}
+			n := min(len(records), 64<<10)
+			h.Write(records[:n])
+			records = records[n:]
+		}
+		s.batch = h.Sum()
+		s.ids = idsDigestOf(sc.idsH, known)
+	})
+}
+
+// abandon stops what only a Merge needs and waits for the rest.
+func (s *sideDigests) abandon() {
+	s.abandonMerge.Store(true)
+	s.wg.Wait()
 }
 
 // hashAll validates every input event and computes its digest, payload
@@ -378,14 +420,15 @@ func (c *Checker) hashAll(sc *scratch, events []Event) (int, error) {
 	clear(failed)
 	sc.failed = failed
 	work := func(w int, wh *workerHashers, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if err := events[i].Validate(c.limits); err != nil {
-				failed[w] = eventFailure{i, err}
-				return
-			}
-		}
 		for g := lo; g < hi; g += 8 {
 			n := min(8, hi-g)
+			// Validated a group at a time, while the group is in cache.
+			for i := g; i < g+n; i++ {
+				if err := events[i].Validate(c.limits); err != nil {
+					failed[w] = eventFailure{i, err}
+					return
+				}
+			}
 			var (
 				encs, payloads [8][]byte
 				lanes          [8]int // the group's events whose encoding is one chunk
@@ -420,6 +463,10 @@ func (c *Checker) hashAll(sc *scratch, events []Event) (int, error) {
 				i := g + j
 				e := &events[i]
 				sc.digests[i] = digests[j]
+				rec := sc.records[batchRecordLen*i : batchRecordLen*(i+1)]
+				copy(rec, e.PayloadHash[:])
+				binary.LittleEndian.PutUint64(rec[32:], e.ID.Lo)
+				binary.LittleEndian.PutUint64(rec[40:], e.ID.Hi)
 				var flags uint8
 				if phs[j] == e.PayloadHash {
 					flags |= keyPayloadOK
@@ -477,21 +524,52 @@ func forChunks(workers, n int, f func(w, lo, hi int)) {
 // minChunk is the least work, in events, worth a goroutine of its own.
 const minChunk = 1024
 
-// sortKeys puts sc.keys in canonical order: key, then event digest.
+// glueCopies glues identical copies in sorted keys: equal keys and equal
+// digests are equal canonical encodings. It compacts the distinct
+// contents' keys to the front of sc.keys and returns how many there are.
+func glueCopies(sc *scratch) int {
+	m := 0
+	for i, k := range sc.keys {
+		if i > 0 && compareKeys(&k, &sc.keys[m-1], sc.digests) == 0 {
+			continue
+		}
+		sc.keys[m] = k
+		m++
+	}
+	sc.keys = sc.keys[:m]
+	return m
+}
+
+// sortKeys puts sc.keys in canonical order: key, then event digest. It
+// reports whether they were in order already and, if so, whether two
+// neighbours are copies of one content; after sorting it always reports
+// copies, for the caller to glue.
 //
 // Input that is already in order (a node's own log, a replayed batch) costs
-// one pass. Otherwise large inputs are radix-sorted on lamport, the key's
-// most significant field, and each run of equal lamports is then sorted by
-// the full comparison; small inputs go straight to the comparison sort.
-func sortKeys(sc *scratch) {
+// one pass, split over the workers. Otherwise large inputs are radix-sorted
+// on lamport, the key's most significant field, and each run of equal
+// lamports is then sorted by the full comparison; small inputs go straight
+// to the comparison sort.
+func sortKeys(sc *scratch, workers int) (inOrder, copies bool) {
 	keys := sc.keys
-	cmpf := compareSortKeys(sc.digests)
-	if slices.IsSortedFunc(keys, cmpf) {
-		return
+	var unsorted, glued atomic.Bool
+	forChunks(workers, len(keys), func(_, lo, hi int) {
+		for i := max(lo, 1); i < hi && !unsorted.Load(); i++ {
+			switch c := compareKeys(&keys[i-1], &keys[i], sc.digests); {
+			case c > 0:
+				unsorted.Store(true)
+			case c == 0:
+				glued.Store(true)
+			}
+		}
+	})
+	if !unsorted.Load() {
+		return true, glued.Load()
 	}
+	cmpf := compareSortKeys(sc.digests)
 	if len(keys) < radixMin {
 		slices.SortFunc(keys, cmpf)
-		return
+		return false, true
 	}
 	sc.keys2 = grow(sc.keys2, len(keys))
 	if radixByLamport(keys, sc.keys2) {
@@ -510,6 +588,7 @@ func sortKeys(sc *scratch) {
 		}
 		lo = hi
 	}
+	return false, true
 }
 
 // insertionSortRun sorts a short run of keys that share their lamport.
@@ -572,21 +651,23 @@ func radixByLamport(keys, tmp []sortKey) (inTmp bool) {
 }
 
 func compareSortKeys(digests []Hash) func(a, b sortKey) int {
-	return func(a, b sortKey) int {
-		if a.lamport != b.lamport {
-			return cmp.Compare(a.lamport, b.lamport)
-		}
-		if a.nodeStrm != b.nodeStrm {
-			return cmp.Compare(a.nodeStrm, b.nodeStrm)
-		}
-		if a.hi != b.hi {
-			return cmp.Compare(a.hi, b.hi)
-		}
-		if a.lo != b.lo {
-			return cmp.Compare(a.lo, b.lo)
-		}
-		return digests[a.idx].Compare(digests[b.idx])
+	return func(a, b sortKey) int { return compareKeys(&a, &b, digests) }
+}
+
+// compareKeys compares two input events in canonical order: by key, then
+// by event digest.
+func compareKeys(a, b *sortKey, digests []Hash) int {
+	switch {
+	case a.lamport != b.lamport:
+		return cmp.Compare(a.lamport, b.lamport)
+	case a.nodeStrm != b.nodeStrm:
+		return cmp.Compare(a.nodeStrm, b.nodeStrm)
+	case a.hi != b.hi:
+		return cmp.Compare(a.hi, b.hi)
+	case a.lo != b.lo:
+		return cmp.Compare(a.lo, b.lo)
 	}
+	return digests[a.idx].Compare(digests[b.idx])
 }
 
 // walker evaluates the predicates over the distinct contents of a batch in
@@ -625,7 +706,7 @@ func (w *walker) index() {
 			sc.multi[p] = true
 		}
 	}
-	clear(sc.streams)
+	sc.streams.reset()
 	if m >= indexBucketsMin && w.c.workers >= 2 {
 		w.fillIndexParallel()
 		return
@@ -762,11 +843,6 @@ const (
 	indexBucketBits = 10
 )
 
-func (w *walker) prevInStream(k streamKey) (int32, bool) {
-	p, ok := w.sc.streams[k]
-	return p, ok
-}
-
 // walk evaluates the built-in predicates over every distinct content. It
 // returns the first violation or, when all is not nil, appends every one to
 // it and returns none.
@@ -795,8 +871,9 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 		}
 		// 1001: the previous distinct content of the stream in the batch,
 		// else the prior head.
-		if q, ok := w.prevInStream(k); ok {
-			if w.known[q].Lamport == lamport {
+		stream, seen := sc.streams.slot(k)
+		if seen {
+			if q := stream.pos; w.known[q].Lamport == lamport {
 				v := violation{pred: predicates.LamportMonotonic, pos: p, other: w.known[q].ID, has: true, otherPos: int(q)}
 				if fail(v) {
 					return v, true
@@ -808,7 +885,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 				return v, true
 			}
 		}
-		sc.streams[k] = int32(p)
+		stream.pos = int32(p)
 		if sk.flags&keyHasDeps == 0 {
 			continue
 		}
@@ -906,47 +983,22 @@ func (w *walker) toViolation(v violation) Violation {
 // movedHeads returns, ascending by stream, the new head of every stream the
 // batch touched: its last distinct content in canonical order.
 func (w *walker) movedHeads() []movedHead {
-	out := make([]movedHead, 0, len(w.sc.streams))
-	for k, p := range w.sc.streams {
+	out := make([]movedHead, 0, w.sc.streams.n)
+	w.sc.streams.all(func(k streamKey, p int32) {
 		out = append(out, movedHead{key: k, pos: int(p), lam: w.known[p].Lamport, id: w.known[p].ID})
-	}
+	})
 	slices.SortFunc(out, func(a, b movedHead) int { return cmp.Compare(a.key, b.key) })
 	return out
 }
 
-func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, moved []movedHead) {
+func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, moved []movedHead, side *sideDigests) {
 	sc := w.sc
-	var batchDigest, idsDigest Hash
-	var wg sync.WaitGroup
-	wg.Add(1)
-	// The batch digest's input gathers each accepted event's payload hash,
-	// in canonical order: random reads, spread over the workers, then one
-	// streaming hash.
-	const rec = 32 + 16
-	sc.buf = grow(sc.buf, rec*len(sc.keys))
-	forChunks(c.workers, len(sc.keys), func(_, lo, hi int) {
-		for p := lo; p < hi; p++ {
-			e := &w.events[sc.keys[p].idx]
-			b := sc.buf[rec*p : rec*p+rec]
-			copy(b, e.PayloadHash[:])
-			binary.LittleEndian.PutUint64(b[32:], e.ID.Lo)
-			binary.LittleEndian.PutUint64(b[40:], e.ID.Hi)
-		}
-	})
-	go func() {
-		defer wg.Done()
-		h := sc.batchH
-		h.Reset()
-		h.Write(sc.buf)
-		batchDigest = h.Sum()
-	}()
-	idsDigest = idsDigestOf(sc.idsH, accepted)
+	batchDigest, idsDigest := side.batch, side.ids
 	heads := make([]StreamHead, len(moved))
 	for i, mh := range moved {
 		heads[i] = StreamHead{NodeID: mh.key.node(), StreamID: mh.key.stream(), Lamport: mh.lam, ID: mh.id}
 	}
 	headsD := headsDigest(sc.headsH, heads)
-	wg.Wait()
 
 	merged := digest.Of(digest.State, prior.MergedStateHash().slice(), batchDigest[:])
 	frontier := digest.Of(digest.Frontier, prior.FrontierDigest().slice(), idsDigest[:])
@@ -1000,7 +1052,7 @@ func idsBytes(ids []EventID) []byte {
 	return b
 }
 
-func (c *Checker) obstruct(r *Result, w *walker, v violation) {
+func (c *Checker) obstruct(r *Result, w *walker, v violation, leaves []Hash) {
 	sc := w.sc
 	conflict := w.conflictSet(v)
 	// Evidence, in canonical order: e, the other event of a 1001 or 1003
@@ -1030,7 +1082,7 @@ func (c *Checker) obstruct(r *Result, w *walker, v violation) {
 	}
 	for i, p := range pos {
 		o.Evidence[i] = cloneEvent(w.ev(p))
-		o.EvidenceDigests[i] = sc.leaves[p]
+		o.EvidenceDigests[i] = leaves[p]
 	}
 	r.Kind = KindObstruction
 	r.Obstruction = o

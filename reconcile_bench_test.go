@@ -126,7 +126,7 @@ func BenchmarkReconcileFloor(b *testing.B) {
 						})
 					}
 					wg.Wait()
-					sortKeys(&scratch{keys: keys, digests: digests})
+					sortKeys(&scratch{keys: keys, digests: digests}, workers)
 				}
 				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 			})

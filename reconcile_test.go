@@ -72,6 +72,47 @@ func TestDomainPredicateReadsPriorDuringConcurrentMerge(t *testing.T) {
 	wg.Wait()
 }
 
+// sortKeys recognises input in canonical order, with and without copies of
+// one content next to each other, wherever the workers' chunks meet, and
+// sorts input out of order by one pair.
+func TestSortKeysInOrderInput(t *testing.T) {
+	const n = 5000 // two chunks on two workers: the second starts at n/2
+	for _, at := range []int{1, 1000, n/2 - 1, n / 2, n/2 + 1, n - 1} {
+		fresh := func() *scratch {
+			sc := &scratch{keys: make([]sortKey, n), digests: make([]Hash, n)}
+			for i := range sc.keys {
+				sc.keys[i] = sortKey{lamport: uint64(i/8 + 1), nodeStrm: uint64(i % 8), lo: uint64(i), idx: uint32(i)}
+				sc.digests[i][0] = byte(i)
+			}
+			return sc
+		}
+		for _, workers := range []int{1, 2} {
+			sc := fresh()
+			if inOrder, copies := sortKeys(sc, workers); !inOrder || copies {
+				t.Fatalf("workers=%d: sortKeys(in order, no copies) = %v, %v; want true, false", workers, inOrder, copies)
+			}
+			sc = fresh()
+			sc.keys[at] = sc.keys[at-1]
+			sc.keys[at].idx = uint32(at)
+			sc.digests[at] = sc.digests[at-1]
+			if inOrder, copies := sortKeys(sc, workers); !inOrder || !copies {
+				t.Fatalf("workers=%d: sortKeys(in order, copy at %d) = %v, %v; want true, true", workers, at, inOrder, copies)
+			}
+			if m := glueCopies(sc); m != n-1 {
+				t.Fatalf("workers=%d: glueCopies(copy at %d) = %d, want %d", workers, at, m, n-1)
+			}
+			sc = fresh()
+			sc.keys[at-1], sc.keys[at] = sc.keys[at], sc.keys[at-1]
+			if inOrder, _ := sortKeys(sc, workers); inOrder {
+				t.Fatalf("workers=%d: sortKeys(swapped at %d) reports the input in order", workers, at)
+			}
+			if !slices.IsSortedFunc(sc.keys, compareSortKeys(sc.digests)) {
+				t.Fatalf("workers=%d: sortKeys(swapped at %d) left the keys out of order", workers, at)
+			}
+		}
+	}
+}
+
 // sortKeys must give the comparison sort's order whichever path it takes.
 func TestSortKeysMatchesComparisonSort(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -91,7 +132,7 @@ func TestSortKeysMatchesComparisonSort(t *testing.T) {
 			}
 			want := slices.Clone(sc.keys)
 			slices.SortStableFunc(want, compareSortKeys(sc.digests))
-			sortKeys(sc)
+			sortKeys(sc, 2)
 			for i := range want {
 				if compareSortKeys(sc.digests)(sc.keys[i], want[i]) != 0 {
 					t.Fatalf("n=%d spread=%d: sortKeys()[%d] = %+v, want %+v", n, spread, i, sc.keys[i], want[i])

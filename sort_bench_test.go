@@ -17,6 +17,6 @@ func BenchmarkSortKeys(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(sc.keys, base)
-		sortKeys(sc)
+		sortKeys(sc, 1)
 	}
 }
