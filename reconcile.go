@@ -529,11 +529,16 @@ const minChunk = 1024
 // contents' keys to the front of sc.keys and returns how many there are.
 func glueCopies(sc *scratch) int {
 	m := 0
-	for i, k := range sc.keys {
-		if i > 0 && compareKeys(&k, &sc.keys[m-1], sc.digests) == 0 {
-			continue
+	for i := range sc.keys {
+		k := &sc.keys[i]
+		if m > 0 {
+			p := &sc.keys[m-1]
+			if k.lamport == p.lamport && k.nodeStrm == p.nodeStrm && k.hi == p.hi && k.lo == p.lo &&
+				sc.digests[k.idx] == sc.digests[p.idx] {
+				continue
+			}
 		}
-		sc.keys[m] = k
+		sc.keys[m] = *k
 		m++
 	}
 	sc.keys = sc.keys[:m]
