@@ -153,38 +153,27 @@ const smallEvent = 1024
 
 // scratch is the memory one Reconcile call works in; Checkers pool it.
 type scratch struct {
-	digests []Hash
-	keys    []sortKey
-	keys2   []sortKey                   // radix sort buffer
-	fill    []hashedPos                 // a large id table's fill order
-	counts  [][1 << indexBucketBits]int // bucketIDs' counts and offsets, per share
-	leaves  []Hash
-	multi   []bool // per distinct content: another content shares its id
-	tree    []Hash
-	ids     idTable
-	streams streamTable
-	hashers []*workerHashers
-	records []byte         // batch digest records, input order
-	buf     []byte         // batch digest records, canonical order
-	halves  [2]fillHalf    // fillIndexParallel's two shares
-	failed  []eventFailure // hashAll's first invalid event per worker
+	digests  []Hash
+	keys     []sortKey
+	keys2    []sortKey                   // radix sort buffer
+	fill     []hashedPos                 // a large id table's fill order
+	counts   [][1 << indexBucketBits]int // bucketIDs' counts and offsets, per share
+	leaves   []Hash
+	multi    []bool // per distinct content: another content shares its id
+	tree     []Hash
+	ids      idTable
+	streams  streamTable
+	hashers  []*workerHashers
+	records  []byte         // batch digest records, input order
+	gathered []byte         // batch digest records, canonical order, when gathered
+	halves   [2]fillHalf    // fillIndexParallel's two shares
+	failed   []eventFailure // hashAll's first invalid event per worker
 	// Hashers of a Merge's batch, ids and heads digests, kept so that
 	// their streaming state is made once per scratch, not per batch.
 	batchH, idsH, headsH *digest.Hasher
 }
 
-// touchPayloads reads the first byte of each payload in events, so that
-// their cache lines are on the way before they are needed, and returns
-// the bytes xored, for the caller to keep.
-func touchPayloads(events []Event) (x byte) {
-	for i := range events {
-		if p := events[i].Payload; len(p) > 0 {
-			x ^= p[0]
-		}
-	}
-	return x
-}
-
+// workerHashers is one hashAll worker's hashers and buffers.
 type workerHashers struct {
 	touched byte // touchPayloads' results, kept so that its reads are made
 	event   *digest.Hasher
@@ -293,8 +282,8 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	gather := !inOrder || m != n
 	if gather {
 		sc.leaves = grow(sc.leaves, m)
-		sc.buf = grow(sc.buf, batchRecordLen*m)
-		leaves, records = sc.leaves, sc.buf
+		sc.gathered = grow(sc.gathered, batchRecordLen*m)
+		leaves, records = sc.leaves, sc.gathered
 	}
 	// known lists the distinct contents' ids and lamports in canonical
 	// order: the batch's id table indexes it, the walk reads lamports from
@@ -515,6 +504,18 @@ func (c *Checker) hashAll(sc *scratch, events []Event) (int, error) {
 	return 0, nil
 }
 
+// touchPayloads reads the first byte of each payload in events, so that
+// their cache lines are on the way before they are needed, and returns
+// the bytes xored, for the caller to keep.
+func touchPayloads(events []Event) (x byte) {
+	for i := range events {
+		if p := events[i].Payload; len(p) > 0 {
+			x ^= p[0]
+		}
+	}
+	return x
+}
+
 // eventFailure is an input event that does not validate: its index and
 // why.
 type eventFailure struct {
@@ -579,13 +580,17 @@ func sortKeys(sc *scratch, workers int) (inOrder, copies bool) {
 	keys := sc.keys
 	var unsorted, glued atomic.Bool
 	forChunks(workers, len(keys), func(_, lo, hi int) {
+		sawCopy := false
 		for i := max(lo, 1); i < hi && !unsorted.Load(); i++ {
-			switch c := compareKeys(&keys[i-1], &keys[i], sc.digests); {
-			case c > 0:
+			c := compareKeys(&keys[i-1], &keys[i], sc.digests)
+			if c > 0 {
 				unsorted.Store(true)
-			case c == 0:
-				glued.Store(true)
+				return
 			}
+			sawCopy = sawCopy || c == 0
+		}
+		if sawCopy {
+			glued.Store(true)
 		}
 	})
 	if !unsorted.Load() {

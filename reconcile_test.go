@@ -209,25 +209,54 @@ func TestCheckerConcurrentCalls(t *testing.T) {
 	wg.Wait()
 }
 
-// Results never depend on how many workers hash.
+// Results never depend on how many workers hash, nor on the input's order
+// or copies, also for a batch large enough to fill its id table bucket by
+// bucket on two goroutines (indexBucketsMin).
 func TestReconcileWorkersAgree(t *testing.T) {
-	events := shuffled(benchEvents(20000))
-	events[12345].PayloadHash[0] ^= 1 // an obstruction deep in the batch
-	var want []byte
-	for _, workers := range []int{1, 2, 3, 8} {
-		c, err := NewChecker(&CheckerOptions{Workers: workers})
-		if err != nil {
-			t.Fatal(err)
+	const n = 40000
+	inOrder := benchEvents(n)
+	mixed := shuffled(inOrder)
+	bad := slices.Clone(mixed)
+	bad[12345].PayloadHash[0] ^= 1 // an obstruction deep in the batch
+	inputs := []struct {
+		name   string
+		events []Event
+		merge  bool
+	}{
+		{"in order", inOrder, true},
+		{"shuffled", mixed, true},
+		{"shuffled with copies", append(slices.Clone(mixed), inOrder[:5000]...), true},
+		{"obstructed", bad, false},
+	}
+	var merged []byte
+	for _, in := range inputs {
+		var want []byte
+		for _, workers := range []int{1, 2, 3, 8} {
+			c, err := NewChecker(&CheckerOptions{Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := c.Reconcile(nil, in.events)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (out.Result.Kind == KindMerge) != in.merge {
+				t.Fatalf("%s: Reconcile = %v", in.name, out.Result.Kind)
+			}
+			got := out.AppendJSON(nil)
+			if want == nil {
+				want = got
+			} else if !bytes.Equal(got, want) {
+				t.Errorf("%s: Reconcile with %d workers differs from 1 worker", in.name, workers)
+			}
 		}
-		out, err := c.Reconcile(nil, events)
-		if err != nil {
-			t.Fatal(err)
+		if !in.merge {
+			continue
 		}
-		got := out.AppendJSON(nil)
-		if want == nil {
-			want = got
-		} else if !bytes.Equal(got, want) {
-			t.Errorf("Reconcile with %d workers differs from 1 worker", workers)
+		if merged == nil {
+			merged = want
+		} else if !bytes.Equal(want, merged) {
+			t.Errorf("%s: Reconcile differs from the same events in order", in.name)
 		}
 	}
 }
