@@ -3,6 +3,7 @@ package omega
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"sync"
@@ -32,42 +33,67 @@ func benchEvents(n int) []Event {
 
 var benchSizes = []int{10_000, 100_000, 1_000_000}
 
-// warmUps is how many times a benchmark that allocates its results runs
-// before it is timed.
-const warmUps = 5
+// warmUp runs f, untimed, until the garbage collector has completed two
+// cycles (at most 40 times): by then the heap has grown to the size that
+// running f keeps it at, and what f allocates reuses freed memory instead
+// of taking fresh pages from the kernel, as it does in a service that has
+// run a while. At a million events that takes several runs, and timing
+// them would measure the heap's growth.
+func warmUp(b *testing.B, f func()) {
+	b.Helper()
+	cycles := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	for start, i := cycles(), 0; cycles() < start+2 && i < 40; i++ {
+		f()
+	}
+}
 
 func shuffled(events []Event) []Event {
-	s := slices.Clone(events)
+	return shuffle(slices.Clone(events))
+}
+
+// shuffle puts events in a fixed pseudo-random order and returns them.
+func shuffle(events []Event) []Event {
 	r := rand.New(rand.NewPCG(1, 2))
-	r.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
-	return s
+	r.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	return events
+}
+
+var benchOrders = []string{"ordered", "shuffled"}
+
+// benchInput returns the bench workload of n events in order, generated
+// or shuffled. Each benchmark makes its own, so that only one input is
+// live while it runs, as in a service.
+func benchInput(n int, order string) []Event {
+	if order == "shuffled" {
+		return shuffle(benchEvents(n))
+	}
+	return benchEvents(n)
 }
 
 // BenchmarkReconcile reconciles the bench workload from genesis, in
 // generated order and shuffled. Compare with BenchmarkReconcileFloor.
 //
-// Each size is reconciled a few times before timing starts, so that what is
-// measured is a service reconciling batch after batch: the checker's
-// scratch is sized, and the heap has grown to hold a batch's results
-// instead of taking fresh pages from the kernel for them.
+// Each input is reconciled until the heap has reached its working size
+// (warmUp) before timing starts, so that what is measured is a service
+// reconciling batch after batch.
 func BenchmarkReconcile(b *testing.B) {
 	c, err := NewChecker(nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, n := range benchSizes {
-		events := benchEvents(n)
-		for _, order := range []string{"ordered", "shuffled"} {
-			in := events
-			if order == "shuffled" {
-				in = shuffled(events)
-			}
+		for _, order := range benchOrders {
 			b.Run(fmt.Sprintf("%s/%d", order, n), func(b *testing.B) {
-				for range warmUps {
+				in := benchInput(n, order)
+				warmUp(b, func() {
 					if _, err := c.Reconcile(nil, in); err != nil {
 						b.Fatal(err)
 					}
-				}
+				})
 				b.ReportAllocs()
 				for b.Loop() {
 					out, err := c.Reconcile(nil, in)
@@ -89,13 +115,9 @@ func BenchmarkReconcile(b *testing.B) {
 func BenchmarkReconcileFloor(b *testing.B) {
 	const workers = 2
 	for _, n := range benchSizes {
-		events := benchEvents(n)
-		for _, order := range []string{"ordered", "shuffled"} {
-			in := events
-			if order == "shuffled" {
-				in = shuffled(events)
-			}
+		for _, order := range benchOrders {
 			b.Run(fmt.Sprintf("%s/%d", order, n), func(b *testing.B) {
+				in := benchInput(n, order)
 				digests := make([]Hash, n)
 				keys := make([]sortKey, n)
 				var hs [workers]struct{ ev, node *digest.Hasher }
