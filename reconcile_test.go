@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -396,5 +397,56 @@ func TestReconcileFirstInvalidEvent(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Index != slices.Min(bad) || fe.Field != "payload_len" {
 			t.Errorf("Reconcile with events %v over the payload limit = %v, want an EventError at index %d", bad, err, slices.Min(bad))
 		}
+	}
+}
+
+// panicsAt is a faulty domain predicate: it panics at one lamport.
+type panicsAt struct{ lamport *atomic.Uint64 }
+
+func (panicsAt) Entry() predicates.Entry {
+	return predicates.Entry{ID: 4200, Name: "panics", Arity: 1, SemanticsRef: "test://panics/v1"}
+}
+
+func (p panicsAt) Violated(e *Event, _ *State) bool {
+	if e.Lamport == p.lamport.Load() {
+		panic("domain predicate fault")
+	}
+	return false
+}
+
+// A domain predicate's panic reaches the caller, and the checker, whose
+// scratch the panicking call used, decides its next batch as a fresh one
+// does.
+func TestReconcileAfterDomainPanic(t *testing.T) {
+	events := benchEvents(40000)
+	var at atomic.Uint64
+	at.Store(1)
+	c, err := NewChecker(&CheckerOptions{Domain: []DomainPredicate{panicsAt{&at}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Reconcile with a panicking domain predicate returned")
+			}
+		}()
+		c.Reconcile(nil, events)
+	}()
+	at.Store(0) // no event has lamport 0
+	got, err := c.Reconcile(nil, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := NewChecker(&CheckerOptions{Domain: []DomainPredicate{panicsAt{&at}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := fresh.Reconcile(nil, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.AppendJSON(nil), want.AppendJSON(nil)) {
+		t.Error("Reconcile after a domain predicate's panic differs from a fresh checker's")
 	}
 }
