@@ -33,12 +33,12 @@ func benchEvents(n int) []Event {
 
 var benchSizes = []int{10_000, 100_000, 1_000_000}
 
-// warmUp runs f, untimed, until the garbage collector has completed two
-// cycles (at most 40 times): by then the heap has grown to the size that
-// running f keeps it at, and what f allocates reuses freed memory instead
-// of taking fresh pages from the kernel, as it does in a service that has
-// run a while. At a million events that takes several runs, and timing
-// them would measure the heap's growth.
+// warmUp runs f, untimed, until the garbage collector has completed four
+// cycles (at most 60 times): by then the heap has all but reached the size
+// that running f keeps it at, and what f allocates mostly reuses freed
+// memory instead of taking fresh pages from the kernel, as it does in a
+// service that has run a while. At a million events that takes more than
+// a dozen runs, whose timing would measure the heap's growth.
 func warmUp(b *testing.B, f func()) {
 	b.Helper()
 	cycles := func() uint64 {
@@ -46,7 +46,7 @@ func warmUp(b *testing.B, f func()) {
 		metrics.Read(s)
 		return s[0].Value.Uint64()
 	}
-	for start, i := cycles(), 0; cycles() < start+2 && i < 40; i++ {
+	for start, i := cycles(), 0; cycles() < start+4 && i < 60; i++ {
 		f()
 	}
 }
