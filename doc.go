@@ -142,9 +142,11 @@
 // # Performance
 //
 // Reconcile sorts compact ordering keys rather than events (radix on lamport
-// for large shuffled batches), validates and hashes events on all of the
+// for large shuffled batches; input already in canonical order costs one
+// pass and is used in place), validates and hashes events on all of the
 // checker's workers, fills a large batch's id table on two, and computes
-// the trace root beside the predicate walk. One-chunk inputs (payload
+// the trace root and a Merge's batch and accepted-ids digests beside the
+// predicate walk (an obstruction abandons the latter two). One-chunk inputs (payload
 // hashes, event digests, Merkle nodes) are hashed eight at a time with an
 // AVX2 BLAKE3 compression where the CPU has AVX2, else one at a time with
 // an unrolled one; both give the bytes of github.com/zeebo/blake3, which
