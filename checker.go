@@ -140,7 +140,8 @@ type CheckerOptions struct {
 // use.
 //
 // A Checker keeps scratch memory between calls: one set, sized for the
-// largest batch it has decided (about 200 bytes per event), stays with it
+// largest batch it has decided (about 150 bytes per event for a batch in
+// canonical order, 270 for one out of order), stays with it
 // for as long as it lives, so that a garbage collection between two large
 // batches does not make the second allocate it all again; the sets that
 // concurrent calls need beyond that one are pooled and released under
