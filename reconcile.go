@@ -624,22 +624,10 @@ func sortKeys(sc *scratch, workers int) (inOrder, copies bool) {
 // insertionSortRun sorts a short run of keys that share their lamport.
 func insertionSortRun(run []sortKey, digests []Hash) {
 	for i := 1; i < len(run); i++ {
-		for j := i; j > 0 && lessSameLamport(&run[j], &run[j-1], digests); j-- {
+		for j := i; j > 0 && compareKeys(&run[j], &run[j-1], digests) < 0; j-- {
 			run[j], run[j-1] = run[j-1], run[j]
 		}
 	}
-}
-
-func lessSameLamport(a, b *sortKey, digests []Hash) bool {
-	switch {
-	case a.nodeStrm != b.nodeStrm:
-		return a.nodeStrm < b.nodeStrm
-	case a.hi != b.hi:
-		return a.hi < b.hi
-	case a.lo != b.lo:
-		return a.lo < b.lo
-	}
-	return digests[a.idx].Compare(digests[b.idx]) < 0
 }
 
 // radixMin is the input size from which sortKeys radix-sorts.
