@@ -145,7 +145,7 @@ type CheckerOptions struct {
 // for as long as it lives, so that a garbage collection between two large
 // batches does not make the second allocate it all again; the sets that
 // concurrent calls need beyond that one are pooled and released under
-// memory pressure.
+// memory pressure. [Checker.ReleaseScratch] lets go of all of it.
 type Checker struct {
 	binding Binding
 	catalog *predicates.Catalog

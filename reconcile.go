@@ -231,6 +231,17 @@ func (c *Checker) putScratch(sc *scratch) {
 	}
 }
 
+// ReleaseScratch lets go of the scratch memory c keeps between calls, so
+// that the garbage collector can reclaim it: for a service that has decided
+// one unusually large batch and expects only small ones after it. Calls in
+// progress keep theirs until they return; the next call allocates what it
+// needs again. Results never depend on it.
+func (c *Checker) ReleaseScratch() {
+	c.kept.Store(nil)
+	for c.scratch.Get() != nil {
+	}
+}
+
 func grow[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)

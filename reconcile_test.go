@@ -450,3 +450,47 @@ func TestReconcileAfterDomainPanic(t *testing.T) {
 		t.Error("Reconcile after a domain predicate's panic differs from a fresh checker's")
 	}
 }
+
+// ReleaseScratch drops the kept scratch, also while other calls run, and
+// the checker decides as before after it.
+func TestReleaseScratch(t *testing.T) {
+	events := benchEvents(20000)
+	c, err := NewChecker(&CheckerOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := c.Reconcile(nil, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.kept.Load() == nil {
+		t.Fatal("no scratch kept after Reconcile")
+	}
+	c.ReleaseScratch()
+	if c.kept.Load() != nil {
+		t.Fatal("scratch still kept after ReleaseScratch")
+	}
+
+	var wg sync.WaitGroup
+	outs := make([]Output, 4)
+	for i := range outs {
+		wg.Go(func() {
+			out, err := c.Reconcile(nil, events)
+			if err != nil {
+				t.Error(err)
+			}
+			outs[i] = out
+		})
+	}
+	wg.Go(func() {
+		for range 100 {
+			c.ReleaseScratch()
+		}
+	})
+	wg.Wait()
+	for i, out := range outs {
+		if !bytes.Equal(out.AppendJSON(nil), want.AppendJSON(nil)) {
+			t.Errorf("call %d beside ReleaseScratch differs from the first", i)
+		}
+	}
+}
