@@ -151,6 +151,6 @@
 // AVX2 BLAKE3 compression where the CPU has AVX2, else one at a time with
 // an unrolled one; both give the bytes of github.com/zeebo/blake3, which
 // hashes longer inputs. A Checker keeps the scratch memory of its largest
-// batch (see [Checker]). Results never depend on the number of workers or
+// batch until [Checker.ReleaseScratch] (see [Checker]). Results never depend on the number of workers or
 // on the CPU.
 package omega
