@@ -145,7 +145,10 @@
 //   - --log L: the events are appended to the event log L as EVENT frames,
 //     one per input event, then the decision as a BATCH frame (SPEC section
 //     5), synced; L is created with this schema's header when missing, and
-//     B must be greater than the id of its last BATCH frame (exit 10).
+//     B must be greater than the id of its last BATCH frame and the prior
+//     State the one that frame left, as a replay of L requires: after the
+//     first batch, give --snapshot the --snapshot-out of the last (exit 10
+//     otherwise, L unchanged).
 //   - --snapshot-out S2: the State after the batch (after an obstruction,
 //     the prior State unchanged) is written to S2 as a snapshot with
 //     snapshot_id and last_batch_id B, no pending events and base offset 64

@@ -31,7 +31,7 @@ func (o *reconcileOpts) declare(fs *flag.FlagSet) {
 	fs.StringVar(&o.output, "output", "", "also write the checker output, with batch id and replay seed, to this file")
 	fs.StringVar(&o.snapshot, "snapshot", "", "a snapshot whose State is the prior (omitted: genesis)")
 	fs.StringVar(&o.snapshotOut, "snapshot-out", "", "write the State after the batch to this snapshot file")
-	fs.StringVar(&o.log, "log", "", "append the batch's EVENT frames and its BATCH frame to this event log (created when missing)")
+	fs.StringVar(&o.log, "log", "", "append the batch's EVENT frames and its BATCH frame to this event log (created when missing); a log with batches needs --snapshot with the state after its last one")
 	fs.Uint64Var(&o.createdAt, "created-at-ns", 0, "created_at_ns of the BATCH frame and the snapshot (default: the current time)")
 }
 
@@ -171,21 +171,33 @@ func runReconcile(args []string) ([]byte, error) {
 // path: their EVENT frames, then the BATCH frame of the decision, synced
 // before it returns. The log is created with this schema's header when
 // missing, and recovered when it exists (a torn tail is cut; corruption is
-// refused, the file left alone); meta's batch id must be greater than the
-// id of its last BATCH frame.
+// refused, the file left alone). meta's batch id must be greater than the
+// id of its last BATCH frame, and prior must be the state that frame left,
+// so that the log replays: the state after batch N comes from the snapshot
+// taken after it (--snapshot-out, then --snapshot).
 func reconcileIntoLog(path string, c *omega.Checker, prior *omega.State, events []omega.Event, meta omega.BatchMeta) (omega.Output, error) {
-	last, err := lastBatchID(path)
+	last, err := lastBatch(path)
 	if err != nil {
 		return omega.Output{}, err
 	}
-	if meta.BatchID <= last {
-		return omega.Output{}, inputErrorf("reconcile: batch id %d is not greater than %d, the last batch of %s", meta.BatchID, last, path)
+	if last != nil {
+		if meta.BatchID <= last.BatchID {
+			return omega.Output{}, inputErrorf("reconcile: batch id %d is not greater than %d, the last batch of %s", meta.BatchID, last.BatchID, path)
+		}
+		if got := prior.MergedStateHash(); got != last.MergedStateHash {
+			return omega.Output{}, inputErrorf("reconcile: %s ends in state %s after batch %d, but the batch would be decided from state %s; pass the snapshot taken after batch %d with --snapshot",
+				path, last.MergedStateHash, last.BatchID, got, last.BatchID)
+		}
 	}
 	w, err := omega.OpenFrameLog(path, logHeader(), &omega.WriterOptions{Sync: omega.SyncBatch})
 	if err != nil {
 		return omega.Output{}, err
 	}
-	j := omega.NewJournal(w, c, prior, last)
+	var lastID uint64
+	if last != nil {
+		lastID = last.BatchID
+	}
+	j := omega.NewJournal(w, c, prior, lastID)
 	if _, err := j.LogEvents(events); err != nil {
 		w.Close()
 		return omega.Output{}, err
@@ -201,32 +213,31 @@ func reconcileIntoLog(path string, c *omega.Checker, prior *omega.State, events 
 	return out, nil
 }
 
-// lastBatchID returns the batch id of the last BATCH frame of the event log
-// at path, 0 when it has none or does not exist.
-func lastBatchID(path string) (uint64, error) {
+// lastBatch returns the last BATCH record of the event log at path, nil
+// when it has none or does not exist.
+func lastBatch(path string) (*omega.BatchRecord, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+		return nil, nil
 	}
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	s := omega.NewFrameScanner(data, nil)
-	var last uint64
+	var last *omega.BatchRecord
 	for {
 		f, err := s.Next()
 		switch {
 		case err == io.EOF, errors.Is(err, omega.ErrTornTail):
 			return last, nil
 		case err != nil:
-			return 0, err
+			return nil, err
 		}
 		if f.Type == omega.FrameBatch {
-			rec, err := omega.DecodeBatchRecord(f.Payload)
+			last, err = omega.DecodeBatchRecord(f.Payload)
 			if err != nil {
-				return 0, inputErrorf("reconcile: %s: BATCH frame at offset %d: %v", path, f.Offset, err)
+				return nil, inputErrorf("reconcile: %s: BATCH frame at offset %d: %v", path, f.Offset, err)
 			}
-			last = rec.BatchID
 		}
 	}
 }

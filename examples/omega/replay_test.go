@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"os"
@@ -161,14 +162,24 @@ func TestReconcileLogSnapshotCertifyReplay(t *testing.T) {
 	if err != nil || s2.State.MergedStateHash().String() != final || s2.LastBatchID != 3 || s2.CreatedAtNs != 200 {
 		t.Fatalf("snapshot after the obstruction = %+v, %v; want the state after batch 1", s2, err)
 	}
-	// A batch id that does not follow the log's last batch.
+	// A batch id that does not follow the log's last batch, and a batch
+	// decided from a state other than the one the log ends in (genesis,
+	// without --snapshot): refused, the log left as it was.
+	logged, err := os.ReadFile(p("ev.omega"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"reconcile", "--input", p("e.json"), "--batch-id", "3", "--log", p("ev.omega")},
 		{"reconcile", "--input", p("e.json"), "--batch-id", "2", "--snapshot", p("s2.omega")},
+		{"reconcile", "--input", p("e.json"), "--batch-id", "4", "--log", p("ev.omega")},
 	} {
 		if r := omegaCmd(t, args...); r.code != exitFormat {
 			t.Errorf("omega %q = %s, want exit 10", args, r.raw)
 		}
+	}
+	if now, err := os.ReadFile(p("ev.omega")); err != nil || !bytes.Equal(now, logged) {
+		t.Errorf("refused reconciles changed the log (%v)", err)
 	}
 
 	for i, res := range []string{"r1.json", "r2.json"} {
