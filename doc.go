@@ -143,8 +143,8 @@
 //
 // Reconcile sorts compact ordering keys rather than events (radix on lamport
 // for large shuffled batches; input already in canonical order costs one
-// pass and is used in place), validates and hashes events on all of the
-// checker's workers, fills a large batch's id table on two, and computes
+// pass and is used in place), all on the checker's workers, validates and
+// hashes events on them too, fills a large batch's id table on two, and computes
 // the trace root and a Merge's batch and accepted-ids digests beside the
 // predicate walk (an obstruction abandons the latter two). One-chunk inputs (payload
 // hashes, event digests, Merkle nodes) are hashed eight at a time with an

@@ -538,7 +538,7 @@ type eventFailure struct {
 // its own goroutine; small ranges stay on the caller's. Each f writes only
 // its own part of any shared slice, so results never depend on workers.
 func forChunks(workers, n int, f func(w, lo, hi int)) {
-	workers = min(workers, max(1, n/minChunk))
+	workers = chunks(workers, n)
 	if workers <= 1 {
 		f(0, 0, n)
 		return
@@ -555,6 +555,9 @@ func forChunks(workers, n int, f func(w, lo, hi int)) {
 
 // minChunk is the least work, in events, worth a goroutine of its own.
 const minChunk = 1024
+
+// chunks returns how many chunks forChunks splits n items into.
+func chunks(workers, n int) int { return min(workers, max(1, n/minChunk)) }
 
 // glueCopies glues identical copies in sorted keys: equal keys and equal
 // digests are equal canonical encodings. It compacts the distinct
@@ -585,8 +588,9 @@ func glueCopies(sc *scratch) int {
 // Input that is already in order (a node's own log, a replayed batch) costs
 // one pass, split over the workers. Otherwise large inputs are radix-sorted
 // on lamport, the key's most significant field, and each run of equal
-// lamports is then sorted by the full comparison; small inputs go straight
-// to the comparison sort.
+// lamports is then sorted by the full comparison, both on the workers;
+// small inputs go straight to the comparison sort. The order never depends
+// on the number of workers, not even among copies of one content.
 func sortKeys(sc *scratch, workers int) (inOrder, copies bool) {
 	keys := sc.keys
 	var unsorted, glued atomic.Bool
@@ -613,23 +617,48 @@ func sortKeys(sc *scratch, workers int) (inOrder, copies bool) {
 		return false, true
 	}
 	sc.keys2 = grow(sc.keys2, len(keys))
-	if radixByLamport(keys, sc.keys2) {
+	if radixByLamport(keys, sc.keys2, workers) {
 		sc.keys, sc.keys2 = sc.keys2, sc.keys
 		keys = sc.keys
 	}
-	for lo := 0; lo < len(keys); {
-		hi := lo + 1
-		for hi < len(keys) && keys[hi].lamport == keys[lo].lamport {
-			hi++
-		}
-		if hi-lo > 12 {
-			slices.SortFunc(keys[lo:hi], cmpf)
-		} else {
-			insertionSortRun(keys[lo:hi], sc.digests)
-		}
-		lo = hi
-	}
+	// Each worker sorts the lamport runs that start in its chunk. The runs'
+	// bounds are found first: a run can cross into the next chunk, which
+	// another worker is sorting.
+	starts := make([]int, chunks(workers, len(keys))+1)
+	starts[len(starts)-1] = len(keys)
+	forChunks(workers, len(keys), func(w, lo, _ int) {
+		starts[w] = runStart(keys, lo)
+	})
+	forChunks(workers, len(keys), func(w, _, _ int) {
+		sortRuns(keys, starts[w], starts[w+1], cmpf, sc.digests)
+	})
 	return false, true
+}
+
+// runStart returns the start of the first lamport run of keys that begins
+// at or after i.
+func runStart(keys []sortKey, i int) int {
+	for i > 0 && i < len(keys) && keys[i].lamport == keys[i-1].lamport {
+		i++
+	}
+	return i
+}
+
+// sortRuns sorts each run of equal lamports in keys[lo:hi], which begins
+// and ends at run boundaries.
+func sortRuns(keys []sortKey, lo, hi int, cmpf func(a, b sortKey) int, digests []Hash) {
+	for lo < hi {
+		end := lo + 1
+		for end < hi && keys[end].lamport == keys[lo].lamport {
+			end++
+		}
+		if end-lo > 12 {
+			slices.SortFunc(keys[lo:end], cmpf)
+		} else {
+			insertionSortRun(keys[lo:end], digests)
+		}
+		lo = end
+	}
 }
 
 // insertionSortRun sorts a short run of keys that share their lamport.
@@ -647,32 +676,55 @@ const radixMin = 1 << 12
 // radixByLamport stably sorts keys by lamport, least significant byte first,
 // skipping the bytes every key shares. It uses tmp (len(tmp) == len(keys))
 // and reports whether the result ended up in tmp rather than keys.
-func radixByLamport(keys, tmp []sortKey) (inTmp bool) {
-	var counts [8][256]int
-	for i := range keys {
-		l := keys[i].lamport
-		for b := range 8 {
-			counts[b][byte(l>>(8*b))]++
+//
+// Each pass counts and scatters on the workers, one chunk each: a worker's
+// keys with byte value v go after those of the workers before it, so the
+// passes are stable and the result is the same on any number of workers.
+func radixByLamport(keys, tmp []sortKey, workers int) (inTmp bool) {
+	workers = chunks(workers, len(keys))
+	first := keys[0].lamport
+	differ := make([]uint64, workers) // lamport bits that differ from first's
+	forChunks(workers, len(keys), func(w, lo, hi int) {
+		var d uint64
+		for i := lo; i < hi; i++ {
+			d |= keys[i].lamport ^ first
 		}
+		differ[w] = d
+	})
+	var d uint64
+	for _, x := range differ {
+		d |= x
 	}
+
+	counts := make([][256]int, workers)
 	src, dst := keys, tmp
-	for b := range 8 {
-		c := &counts[b]
-		if c[byte(keys[0].lamport>>(8*b))] == len(keys) {
-			continue // every key has the same byte here
+	for shift := 0; shift < 64; shift += 8 {
+		if byte(d>>shift) == 0 {
+			continue // every key has first's byte here
 		}
-		var offs [256]int
+		forChunks(workers, len(src), func(w, lo, hi int) {
+			c := &counts[w]
+			*c = [256]int{}
+			for i := lo; i < hi; i++ {
+				c[byte(src[i].lamport>>shift)]++
+			}
+		})
 		sum := 0
-		for v := range c {
-			offs[v] = sum
-			sum += c[v]
+		for v := range 256 {
+			for w := range counts {
+				n := counts[w][v]
+				counts[w][v] = sum
+				sum += n
+			}
 		}
-		shift := 8 * b
-		for i := range src {
-			v := byte(src[i].lamport >> shift)
-			dst[offs[v]] = src[i]
-			offs[v]++
-		}
+		forChunks(workers, len(src), func(w, lo, hi int) {
+			offs := &counts[w]
+			for i := lo; i < hi; i++ {
+				v := byte(src[i].lamport >> shift)
+				dst[offs[v]] = src[i]
+				offs[v]++
+			}
+		})
 		src, dst = dst, src
 		inTmp = !inTmp
 	}

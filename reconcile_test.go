@@ -2,6 +2,7 @@ package omega
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -131,12 +132,47 @@ func TestSortKeysMatchesComparisonSort(t *testing.T) {
 				}
 				sc.digests[i][0] = byte(r.Uint32N(3))
 			}
+			input := slices.Clone(sc.keys)
 			want := slices.Clone(sc.keys)
 			slices.SortStableFunc(want, compareSortKeys(sc.digests))
-			sortKeys(sc, 2)
-			for i := range want {
-				if compareSortKeys(sc.digests)(sc.keys[i], want[i]) != 0 {
-					t.Fatalf("n=%d spread=%d: sortKeys()[%d] = %+v, want %+v", n, spread, i, sc.keys[i], want[i])
+			var first []sortKey
+			for _, workers := range []int{1, 2, 3, 8} {
+				sc.keys = slices.Clone(input)
+				sortKeys(sc, workers)
+				for i := range want {
+					if compareSortKeys(sc.digests)(sc.keys[i], want[i]) != 0 {
+						t.Fatalf("n=%d spread=%d workers=%d: sortKeys()[%d] = %+v, want %+v", n, spread, workers, i, sc.keys[i], want[i])
+					}
+				}
+				// Copies of one content too come out in one order.
+				if first == nil {
+					first = sc.keys
+				} else if !slices.Equal(sc.keys, first) {
+					t.Fatalf("n=%d spread=%d: sortKeys on %d workers orders copies unlike on 1", n, spread, workers)
+				}
+			}
+		}
+	}
+}
+
+// The radix pass is a stable sort by lamport on any number of workers.
+func TestRadixByLamportIsStable(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{radixMin, 5*radixMin + 3} {
+		for _, spread := range []uint64{2, 300, 1 << 24, 1<<64 - 1} {
+			keys := make([]sortKey, n)
+			for i := range keys {
+				keys[i] = sortKey{lamport: r.Uint64N(spread) << 3, idx: uint32(i)}
+			}
+			want := slices.Clone(keys)
+			slices.SortStableFunc(want, func(a, b sortKey) int { return cmp.Compare(a.lamport, b.lamport) })
+			for _, workers := range []int{1, 2, 3, 8} {
+				got, tmp := slices.Clone(keys), make([]sortKey, n)
+				if radixByLamport(got, tmp, workers) {
+					got = tmp
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("n=%d spread=%d workers=%d: radixByLamport differs from a stable sort by lamport", n, spread, workers)
 				}
 			}
 		}

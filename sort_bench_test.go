@@ -1,6 +1,7 @@
 package omega
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -13,10 +14,14 @@ func BenchmarkSortKeys(b *testing.B) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	r.Shuffle(n, func(i, j int) { base[i], base[j] = base[j], base[i] })
-	sc := &scratch{keys: make([]sortKey, n), digests: make([]Hash, n)}
-	b.ReportAllocs()
-	for b.Loop() {
-		copy(sc.keys, base)
-		sortKeys(sc, 1)
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			sc := &scratch{keys: make([]sortKey, n), digests: make([]Hash, n)}
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(sc.keys, base)
+				sortKeys(sc, workers)
+			}
+		})
 	}
 }
