@@ -131,8 +131,8 @@ type CheckerOptions struct {
 	Domain []DomainPredicate
 	// Limits applied to every event of a batch.
 	Limits Limits
-	// Workers caps the goroutines Reconcile hashes on; 0 means GOMAXPROCS.
-	// Results never depend on it.
+	// Workers caps the goroutines Reconcile hashes on, at most MaxWorkers;
+	// 0 means GOMAXPROCS. Results never depend on it.
 	Workers int
 }
 
@@ -156,8 +156,14 @@ type Checker struct {
 	scratch sync.Pool               // *scratch, for concurrent calls
 }
 
+// MaxWorkers is the most workers a [Checker] runs on. Each keeps a few
+// kilobytes of hashing scratch, so an absurd count is refused rather than
+// allocated.
+const MaxWorkers = 1024
+
 // NewChecker returns a checker for opts (nil means defaults). It refuses
-// domain predicates with invalid or repeated entries.
+// domain predicates with invalid or repeated entries and a worker count
+// out of range.
 func NewChecker(opts *CheckerOptions) (*Checker, error) {
 	var o CheckerOptions
 	if opts != nil {
@@ -179,9 +185,12 @@ func NewChecker(opts *CheckerOptions) (*Checker, error) {
 		domain[i] = domainPredicate{id: entries[i].ID, p: d}
 	}
 	slices.SortFunc(domain, func(a, b domainPredicate) int { return cmp.Compare(a.id, b.id) })
+	if o.Workers < 0 || o.Workers > MaxWorkers {
+		return nil, fmt.Errorf("omega: CheckerOptions.Workers %d out of range 0..%d", o.Workers, MaxWorkers)
+	}
 	workers := o.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	if workers == 0 {
+		workers = min(runtime.GOMAXPROCS(0), MaxWorkers)
 	}
 	return &Checker{
 		binding: Binding{

@@ -2,6 +2,7 @@ package omega
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/omega-sheaf/omega/predicates"
@@ -91,5 +92,22 @@ func TestReconcileRefusesOversizedBatch(t *testing.T) {
 	r, err := Reconcile(nil, append(events[:MaxBatchContents:MaxBatchContents], events[0]))
 	if err != nil || r.Kind != KindMerge || len(r.Members) != MaxBatchContents {
 		t.Errorf("Reconcile(%d contents and a copy) = %v, %v; want a merge of %d", MaxBatchContents, r, err, MaxBatchContents)
+	}
+}
+
+// A worker count out of range is refused, not allocated or quietly
+// replaced; 0 is GOMAXPROCS.
+func TestNewCheckerWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		workers int
+		ok      bool
+	}{{-1, false}, {0, true}, {1, true}, {MaxWorkers, true}, {MaxWorkers + 1, false}, {math.MaxInt, false}} {
+		c, err := NewChecker(&CheckerOptions{Workers: tc.workers})
+		if (err == nil) != tc.ok {
+			t.Errorf("NewChecker(Workers: %d) = %v, want ok %v", tc.workers, err, tc.ok)
+		}
+		if err == nil && tc.workers > 0 && c.workers != tc.workers {
+			t.Errorf("NewChecker(Workers: %d) runs on %d workers", tc.workers, c.workers)
+		}
 	}
 }

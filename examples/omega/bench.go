@@ -52,8 +52,8 @@ func runBench(args []string) ([]byte, error) {
 	switch {
 	case o.events < 1 || o.events > omega.MaxBatchContents:
 		return nil, usageErrorf("bench: --events %d out of range 1..%d", o.events, omega.MaxBatchContents)
-	case o.workers < 0:
-		return nil, usageErrorf("bench: --workers %d is negative", o.workers)
+	case o.workers < 0 || o.workers > omega.MaxWorkers:
+		return nil, usageErrorf("bench: --workers %d out of range 0..%d", o.workers, omega.MaxWorkers)
 	case o.runs < 1 || o.runs > maxBenchRuns:
 		return nil, usageErrorf("bench: --runs %d out of range 1..%d", o.runs, maxBenchRuns)
 	}
