@@ -128,7 +128,8 @@
 // are reconciled and the output ends with "tail":"torn","tail_offset":O. A
 // torn header (cut short, or 64 zero bytes whatever follows them) holds no
 // acknowledged frame: an empty batch is reconciled, with "tail":"torn",
-// "tail_offset":0. B must be at least 1 (SPEC section 4);
+// "tail_offset":0. An empty F (nothing but white space) is refused with exit
+// 10: an empty batch is written []. B must be at least 1 (SPEC section 4);
 // --replay-seed defaults to 0. Both are echoed, not used by the checker.
 //
 // With --output O, the file O receives one JSON object and a newline,
@@ -148,7 +149,8 @@
 //     B must be greater than the id of its last BATCH frame and the prior
 //     State the one that frame left, as a replay of L requires: after the
 //     first batch, give --snapshot the --snapshot-out of the last (exit 10
-//     otherwise, L unchanged).
+//     otherwise, L unchanged). L is written last, after O and S2: a
+//     command that fails leaves it as it was, to be run again.
 //   - --snapshot-out S2: the State after the batch (after an obstruction,
 //     the prior State unchanged) is written to S2 as a snapshot with
 //     snapshot_id and last_batch_id B, no pending events and base offset 64

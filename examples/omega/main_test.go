@@ -914,6 +914,8 @@ func TestErrors(t *testing.T) {
 	events := filepath.Join(dir, "e.json")
 	generate(t, events, 3)
 	missing := filepath.Join(dir, "missing.json")
+	empty := writeFile(t, nil)
+	blank := writeFile(t, []byte(" \n\t\n"))
 	tests := []struct {
 		args []string
 		code int
@@ -927,6 +929,8 @@ func TestErrors(t *testing.T) {
 		{[]string{"reconcile", "--input", events, "--batch-id", "1", "extra"}, 50},
 		{[]string{"reconcile", "--input", missing, "--batch-id", "1"}, 50},
 		{[]string{"reconcile", "--input", events, "--batch-id", "0"}, 10},
+		{[]string{"reconcile", "--input", empty, "--batch-id", "1"}, 10},
+		{[]string{"reconcile", "--input", blank, "--batch-id", "1"}, 10},
 		{[]string{"reconcile", "--input", events, "--batch-id", "1", "--output", filepath.Join(dir, "no", "such", "dir")}, 50},
 		{[]string{"ingest"}, 50},
 		{[]string{"ingest", "--input", missing}, 50},
@@ -938,6 +942,8 @@ func TestErrors(t *testing.T) {
 		{[]string{"bench", "--events", "0"}, 50},
 		{[]string{"bench", "--events", "1048577"}, 50},
 		{[]string{"bench", "--runs", "0"}, 50},
+		{[]string{"bench", "--workers", "-1"}, 50},
+		{[]string{"bench", "--workers", "1025"}, 50},
 	}
 	for _, tc := range tests {
 		if r := omegaCmd(t, tc.args...); r.code != tc.code {

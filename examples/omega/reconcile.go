@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,6 +70,11 @@ func runReconcile(args []string) ([]byte, error) {
 		events []omega.Event
 		tail   logTail
 	)
+	if len(bytes.TrimSpace(data)) == 0 {
+		// An empty batch is "[]"; an empty file is more likely one that
+		// was never written or was cut short.
+		return nil, inputErrorf("reconcile: %s is empty; an empty batch is written []", o.input)
+	}
 	if isFrameLog(data) {
 		events, tail, err = readEventLog(data)
 	} else {
@@ -100,12 +106,19 @@ func runReconcile(args []string) ([]byte, error) {
 		}
 		prior = snap.State
 	}
-	var out omega.Output
+	// The event log is written last: it is the record replay goes by, so
+	// a batch is in it only once every other file the command writes is.
+	// A failure before that leaves the log as it was, for a retry.
+	var last *omega.BatchRecord
 	if o.log != "" {
-		out, err = reconcileIntoLog(o.log, checker, prior, events, meta)
-	} else {
-		out, err = checker.Reconcile(prior, events)
+		if last, err = lastBatch(o.log); err != nil {
+			return nil, err
+		}
+		if err := continuesLog(o.log, last, o.batchID, prior); err != nil {
+			return nil, err
+		}
 	}
+	out, err := checker.Reconcile(prior, events)
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +154,11 @@ func runReconcile(args []string) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if o.log != "" {
+		if err := appendBatch(o.log, events, out, meta); err != nil {
+			return nil, err
+		}
+	}
 
 	b := []byte(`{"status":"ok","command":"reconcile","batch_id":`)
 	b = strconv.AppendUint(b, o.batchID, 10)
@@ -167,50 +185,56 @@ func runReconcile(args []string) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// reconcileIntoLog decides events with a Journal over the event log at
-// path: their EVENT frames, then the BATCH frame of the decision, synced
-// before it returns. The log is created with this schema's header when
-// missing, and recovered when it exists (a torn tail is cut; corruption is
-// refused, the file left alone). meta's batch id must be greater than the
-// id of its last BATCH frame, and prior must be the state that frame left,
-// so that the log replays: the state after batch N comes from the snapshot
-// taken after it (--snapshot-out, then --snapshot).
-func reconcileIntoLog(path string, c *omega.Checker, prior *omega.State, events []omega.Event, meta omega.BatchMeta) (omega.Output, error) {
-	last, err := lastBatch(path)
-	if err != nil {
-		return omega.Output{}, err
+// continuesLog refuses a batch that would not continue the event log at
+// path, whose last BATCH record is last (nil when it has none): its id must
+// be greater, and prior the state that record left, so that the log
+// replays. The state after batch N comes from the snapshot taken after it
+// (--snapshot-out, then --snapshot).
+func continuesLog(path string, last *omega.BatchRecord, batchID uint64, prior *omega.State) error {
+	if last == nil {
+		return nil
 	}
-	if last != nil {
-		if meta.BatchID <= last.BatchID {
-			return omega.Output{}, inputErrorf("reconcile: batch id %d is not greater than %d, the last batch of %s", meta.BatchID, last.BatchID, path)
-		}
-		if got := prior.MergedStateHash(); got != last.MergedStateHash {
-			return omega.Output{}, inputErrorf("reconcile: %s ends in state %s after batch %d, but the batch would be decided from state %s; pass the snapshot taken after batch %d with --snapshot",
-				path, last.MergedStateHash, last.BatchID, got, last.BatchID)
-		}
+	if batchID <= last.BatchID {
+		return inputErrorf("reconcile: batch id %d is not greater than %d, the last batch of %s", batchID, last.BatchID, path)
+	}
+	if got := prior.MergedStateHash(); got != last.MergedStateHash {
+		return inputErrorf("reconcile: %s ends in state %s after batch %d, but the batch would be decided from state %s; pass the snapshot taken after batch %d with --snapshot",
+			path, last.MergedStateHash, last.BatchID, got, last.BatchID)
+	}
+	return nil
+}
+
+// appendBatch appends a decided batch to the event log at path: one EVENT
+// frame per event, in input order, then the BATCH frame of the decision
+// (SPEC 5), synced before it returns. The log is created with this
+// schema's header when missing, and recovered when it exists (a torn tail
+// is cut; corruption is refused, the file left alone).
+func appendBatch(path string, events []omega.Event, out omega.Output, meta omega.BatchMeta) error {
+	rec, err := omega.NewBatchRecord(out, meta)
+	if err != nil {
+		return err
 	}
 	w, err := omega.OpenFrameLog(path, logHeader(), &omega.WriterOptions{Sync: omega.SyncBatch})
 	if err != nil {
-		return omega.Output{}, err
+		return err
 	}
-	var lastID uint64
-	if last != nil {
-		lastID = last.BatchID
+	var buf []byte
+	for i := range events {
+		buf, _ = events[i].AppendBinary(buf[:0]) // valid: Reconcile took them
+		if _, err := w.Append(omega.FrameEvent, buf); err != nil {
+			w.Close()
+			return err
+		}
 	}
-	j := omega.NewJournal(w, c, prior, lastID)
-	if _, err := j.LogEvents(events); err != nil {
+	if buf, err = rec.AppendBinary(buf[:0]); err != nil {
 		w.Close()
-		return omega.Output{}, err
+		return err
 	}
-	out, err := j.Decide(events, meta)
-	if err != nil {
+	if _, err := w.Append(omega.FrameBatch, buf); err != nil {
 		w.Close()
-		return omega.Output{}, err
+		return err
 	}
-	if err := w.Close(); err != nil { // Close syncs
-		return omega.Output{}, err
-	}
-	return out, nil
+	return w.Close() // Close syncs
 }
 
 // lastBatch returns the last BATCH record of the event log at path, nil

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -129,6 +131,37 @@ func TestReplayCommand(t *testing.T) {
 		if r := omegaCmd(t, args...); r.code != exitOther {
 			t.Errorf("omega %q = %s, want exit 50", args, r.raw)
 		}
+	}
+}
+
+// reconcile writes the event log last: when --output or --snapshot-out
+// cannot be written, the log is left as it was (here: not created), and the
+// same command runs again once the path is fixed.
+func TestReconcileWritesLogLast(t *testing.T) {
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	if r := omegaCmd(t, "generate-events", "--output", p("e.json"), "--count", "20", "--seed", "4"); r.code != 0 {
+		t.Fatal(string(r.raw))
+	}
+	for _, bad := range [][]string{
+		{"--output", p("no/such/dir/r.json")},
+		{"--snapshot-out", p("no/such/dir/s.omega")},
+	} {
+		args := append([]string{"reconcile", "--input", p("e.json"), "--batch-id", "1", "--log", p("ev.omega")}, bad...)
+		if r := omegaCmd(t, args...); r.code == 0 {
+			t.Fatalf("omega %q = %s, want a failure", args, r.raw)
+		}
+		if _, err := os.Stat(p("ev.omega")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("omega %q failed but wrote the log (%v)", args, err)
+		}
+	}
+	r := omegaCmd(t, "reconcile", "--input", p("e.json"), "--batch-id", "1", "--log", p("ev.omega"), "--output", p("r.json"))
+	if r.code != 0 {
+		t.Fatalf("reconcile after fixing the path = %s", r.raw)
+	}
+	if r := omegaCmd(t, "ingest", "--input", p("ev.omega")); r.code != 0 || num(t, field(t, r.obj, "frames_by_type.EVENT")) != 20 ||
+		num(t, field(t, r.obj, "frames_by_type.BATCH")) != 1 {
+		t.Errorf("ingest of the log = %s, want 20 EVENT frames and 1 BATCH", r.raw)
 	}
 }
 
