@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -122,13 +123,26 @@ func runCertify(args []string) ([]byte, error) {
 		CreatedAtNs: c.CreatedAtNs,
 		Output:      o.output,
 	}
+	// The certificate log is written last, so that a command that fails
+	// leaves it as it was, to be run again: the chain checks come before
+	// the certificate file is written, the append after.
 	if store != nil {
-		// Append refuses a certificate that does not continue the chain:
-		// a batch id not after the last one (ErrBatchOrder), or a prior
-		// state other than the last Merge's merged state (ErrChainState);
+		// A certificate that does not continue the chain, a batch id not
+		// after the last one (ErrBatchOrder) or a prior state other than
+		// the last Merge's merged state (ErrChainState), is refused with
 		// exit 20.
-		if err := store.Append(c); err != nil {
+		head := store.Head()
+		ring := omega.NewKeyRing(priv.Public().(ed25519.PublicKey))
+		if _, err := omega.VerifyChain([]*omega.Certificate{c}, ring, omega.DefaultBinding(), &head); err != nil {
 			return nil, fmt.Errorf("certify: the result does not continue the chain of %s: %w", o.certLog, err)
+		}
+	}
+	if err := os.WriteFile(o.output, c.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	if store != nil {
+		if err := store.Append(c); err != nil {
+			return nil, fmt.Errorf("certify: appending to %s: %w", o.certLog, err)
 		}
 		seq := store.Len() - 1
 		err := store.Close()
@@ -137,9 +151,6 @@ func runCertify(args []string) ([]byte, error) {
 			return nil, err
 		}
 		out.CertLog, out.Seq = o.certLog, &seq
-	}
-	if err := os.WriteFile(o.output, c.Bytes(), 0o644); err != nil {
-		return nil, err
 	}
 	if out.Certificate, err = c.MarshalJSON(); err != nil {
 		return nil, err

@@ -346,6 +346,24 @@ func TestCertifyChain(t *testing.T) {
 	}
 }
 
+// certify appends to the certificate log last: when the certificate file
+// cannot be written, the log does not grow, and the same command runs again
+// once the path is fixed.
+func TestCertifyWritesLogLast(t *testing.T) {
+	f := newCertFixture(t)
+	log := f.path("log")
+	r := f.certify(t, f.obstruction, 1, f.path("no/such/dir/1.cert"), "--cert-log", log)
+	if r.code == 0 {
+		t.Fatalf("certify into a missing directory = %s, want a failure", r.raw)
+	}
+	if v := omegaCmd(t, "verify", "--cert-log", log, "--pub", f.pub); v.code != 0 || num(t, v.obj["verified"]) != 0 {
+		t.Fatalf("verify after a failed certify = %s, want 0 certificates", v.raw)
+	}
+	if r := f.certify(t, f.obstruction, 1, f.path("1.cert"), "--cert-log", log); r.code != 0 || num(t, r.obj["seq"]) != 0 {
+		t.Fatalf("certify again = %s, want seq 0", r.raw)
+	}
+}
+
 // Every flipped byte of an envelope fails verify with exit 20 and a named
 // check.
 func TestVerifyEveryFlippedByte(t *testing.T) {

@@ -262,9 +262,10 @@
 // batch_order; prior_state_hash not the merged state of the log's last
 // merge, or a merge's frontier not extending it: chain_state), and otherwise
 // appended, seq being its position in the log from 0. A refused
-// certificate is neither appended nor written to C. Since reconcile works
-// from genesis, a log of its results continues only through obstructions
-// until its first merge.
+// certificate is neither appended nor written to C, and C is written before
+// the append: a command that fails leaves DIR as it was, to be run again.
+// Results continue the chain past a merge when each batch is reconciled
+// from the snapshot after the one before (reconcile --snapshot).
 //
 // verify (--cert C | --cert-log DIR) --pub K.pub [--pub K2.pub ...]
 //
