@@ -204,7 +204,8 @@
 //
 // or, at the first difference, exit 30 with the incident (see Output); with
 // --incident-dir D it is also written to D as <incident_id>.json and
-// appended to D/incidents.omega. pending counts the events logged and not
+// appended to D/incidents.omega (when D cannot take it, the output is the
+// same without incident_file, and the error says why). pending counts the events logged and not
 // decided; a torn tail of L ends the log and is counted in torn_tail_bytes;
 // certificates appears with --cert-log.
 //

@@ -64,12 +64,17 @@ type replayBatch struct {
 // incidentError is a replay that found a difference: exit 30, the incident
 // printed under "incident".
 type incidentError struct {
-	inc     *omega.Incident
-	written string // the incident's JSON file, when --incident-dir was given
+	inc      *omega.Incident
+	written  string // the incident's JSON file, when --incident-dir was given
+	writeErr error  // why it could not be written there
 }
 
 func (e *incidentError) Error() string {
-	return fmt.Sprintf("replay incident: %s differs at batch %d (event %v)", e.inc.Field, e.inc.BatchID, e.inc.EventID)
+	msg := fmt.Sprintf("replay incident: %s differs at batch %d (event %v)", e.inc.Field, e.inc.BatchID, e.inc.EventID)
+	if e.writeErr != nil {
+		msg += "; the incident was not written: " + e.writeErr.Error()
+	}
+	return msg
 }
 
 func runReplay(args []string) ([]byte, error) {
@@ -126,10 +131,13 @@ func runReplay(args []string) ([]byte, error) {
 	if rep.Outcome == omega.Diverged {
 		ie := &incidentError{inc: rep.Incident}
 		if o.incidentDir != "" {
+			// A directory that cannot take the incident does not hide
+			// it: the exit code and the output are still the incident's.
 			if err := omega.WriteIncident(o.incidentDir, logHeader(), rep.Incident); err != nil {
-				return nil, err
+				ie.writeErr = err
+			} else {
+				ie.written = filepath.Join(o.incidentDir, rep.Incident.ID.String()+".json")
 			}
-			ie.written = filepath.Join(o.incidentDir, rep.Incident.ID.String()+".json")
 		}
 		return nil, ie
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/omega-sheaf/omega"
@@ -85,6 +86,15 @@ func TestReplayCommand(t *testing.T) {
 	}
 	if inc, err := omega.DecodeIncident(f.Payload); err != nil || inc.ID.String() != id {
 		t.Fatalf("INCIDENT frame = %v, %v, want id %s", inc, err, id)
+	}
+
+	// An --incident-dir that cannot take the incident (a file) does not
+	// hide it.
+	r = omegaCmd(t, "replay", "--log-suffix", log, "--expected_hash_hex", final, "--replay-seed", "8",
+		"--incident-dir", filepath.Join(incDir, "incidents.omega"))
+	if r.code != exitReplay || field(t, r.obj, "incident.incident_id") != id || r.obj["incident_file"] != nil ||
+		!strings.Contains(r.obj["error"].(string), "not written") {
+		t.Fatalf("replay with an unusable --incident-dir = %s, want exit 30, the incident and why it was not written", r.raw)
 	}
 
 	// The wrong final hash.
