@@ -242,17 +242,27 @@ func appendByteArray(b, p []byte) []byte {
 	return append(b, ']')
 }
 
+// removeForRewrite removes the file at path, if any, so that a new log is
+// written there: OpenFrameLog would append to an existing one. A directory
+// is left alone, for OpenFrameLog to refuse.
+func removeForRewrite(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return nil
+	}
+	return os.Remove(path)
+}
+
 // writeEventsLog writes a new frame log of EVENT frames, replacing any file
 // at path. The log is created with omega.OpenFrameLog, which syncs the new
 // file's header and its directory, and synced again after the last frame.
 func writeEventsLog(path string, g *generator) error {
-	// OpenFrameLog would append to an existing log: remove it first. A
-	// directory is left alone, for OpenFrameLog to refuse.
-	if fi, err := os.Lstat(path); err == nil && !fi.IsDir() {
-		if err := os.Remove(path); err != nil {
-			return err
-		}
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeForRewrite(path); err != nil {
 		return err
 	}
 	fw, err := omega.OpenFrameLog(path, logHeader(), nil)

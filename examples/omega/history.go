@@ -1,9 +1,8 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	iofs "io/fs"
+	"math"
 	"os"
 	"strconv"
 
@@ -102,7 +101,12 @@ func runGenerateHistory(args []string) ([]byte, error) {
 	case (o.snapshot == "") != !flagSet(fs, "snapshot-at"):
 		return nil, usageErrorf("generate-history: --snapshot and --snapshot-at go together")
 	}
-	if err := os.Remove(o.log); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+	// Batch id b gets created_at_ns --created-at-ns + b - 1; there are at
+	// most two batches per --batch-size events (one and its re-check).
+	if most := 2 * uint64((o.count+o.batchSize-1)/o.batchSize); o.createdAt > math.MaxUint64-(most-1) {
+		return nil, usageErrorf("generate-history: --created-at-ns %d leaves no room for %d batches below 2^64", o.createdAt, most)
+	}
+	if err := removeForRewrite(o.log); err != nil {
 		return nil, err
 	}
 	checker, err := omega.NewChecker(nil)

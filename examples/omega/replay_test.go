@@ -44,6 +44,37 @@ func TestGenerateHistoryDeterministic(t *testing.T) {
 	}
 }
 
+// generate-history refuses what it cannot write: a directory given as the
+// log is left in place, and a first created_at_ns too close to 2^64 for the
+// batches is refused before anything is written.
+func TestGenerateHistoryRefusals(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "d")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := omegaCmd(t, "generate-history", "--log", sub, "--count", "3"); r.code == 0 {
+		t.Errorf("generate-history into a directory = %s, want a failure", r.raw)
+	}
+	if fi, err := os.Stat(sub); err != nil || !fi.IsDir() {
+		t.Errorf("generate-history replaced the directory given as --log (%v)", err)
+	}
+	log := filepath.Join(dir, "h.omega")
+	for _, tc := range []struct {
+		created string
+		ok      bool
+	}{
+		{"18446744073709551615", false},
+		{"18446744073709551610", true}, // 3 events, batch size 1: at most 6 batches
+		{"18446744073709551611", false},
+	} {
+		r := omegaCmd(t, "generate-history", "--log", log, "--count", "3", "--batch-size", "1", "--created-at-ns", tc.created)
+		if (r.code == 0) != tc.ok {
+			t.Errorf("generate-history --created-at-ns %s = %s, want ok %v", tc.created, r.raw, tc.ok)
+		}
+	}
+}
+
 func TestReplayCommand(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "h.omega")
