@@ -106,7 +106,10 @@
 // strings, payload_hash and payload as arrays of integers 0..255, the other
 // fields as JSON integers. N ranges over 1..16777216; a batch holds at most
 // omega.MaxBatchContents events, so a larger file must be split before it is
-// reconciled.
+// reconciled. It prints
+//
+//	{"status":"ok","command":"generate-events","output":F,"count":N,
+//	 "nodes":K,"streams":S,"seed":X,"format":"json"|"omega"}
 //
 // reconcile --input F --batch-id B [--replay-seed S] [--output O] [--snapshot S1] [--snapshot-out S2] [--log L] [--created-at-ns T]
 //
@@ -330,7 +333,11 @@
 //
 // help
 //
-// Prints the commands and their flags.
+// Prints the commands and their flags, and with --help after a command that
+// command's alone:
+//
+//	{"status":"ok","command":"help","commands":[{"name":"bench",
+//	 "summary":"<a sentence>","flags":{"--events":"<what it sets>",...}},...]}
 package main
 
 import (
@@ -373,7 +380,7 @@ func commands() map[string]command {
 		"ingest":           {"report the header, frames and tail of an .omega frame log", ingestFlags, runIngest},
 		"generate-events":  {"write a deterministic batch of events as JSON or an .omega log", generateFlags, runGenerate},
 		"generate-history": {"write a multi-batch event log decided batch by batch, and optionally a snapshot of it", historyFlags, runGenerateHistory},
-		"reconcile":        {"reconcile a batch of events from genesis", reconcileFlags, runReconcile},
+		"reconcile":        {"reconcile a batch of events from genesis or a snapshot, optionally appending it to an event log", reconcileFlags, runReconcile},
 		"bench":            {"measure Reconcile on the bench workload", benchFlags, runBench},
 		"keygen":           {"write a new Ed25519 key pair: PKCS#8 private key and PKIX public key", keygenFlags, runKeygen},
 		"certify":          {"sign what reconcile --output wrote into a certificate, optionally appended to a certificate log", certifyFlags, runCertify},
