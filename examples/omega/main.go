@@ -8,6 +8,12 @@
 //	omega <command> [flags]
 //
 // Flags are written --name value or --name=value (a single dash works too).
+// Every command takes --timeout D (a Go duration such as 30s or 2m): when D
+// runs out before the command is done, the command is stopped where it is,
+// as a crash would stop it, and the process exits with code 40. What it was
+// writing is left as after a crash: frame logs and certificate logs end in
+// a torn tail, which the next open recovers; the files written whole
+// (snapshots, --output files) are either complete or not there.
 //
 // # Output
 //
@@ -36,6 +42,7 @@
 //	    is no certificate; a certificate explain cannot decode; and every
 //	    check verify fails, a malformed envelope, a binding mismatch and a
 //	    damaged cert.log included
+//	40  the --timeout given to the command ran out
 //	50  anything else: usage (an unknown command, an unknown or malformed
 //	    flag, a missing required flag, a value out of the command's range),
 //	    files that cannot be read or written, a key file that exists already
@@ -350,17 +357,19 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/omega-sheaf/omega"
 )
 
 // Exit codes (SPEC section 9).
 const (
-	exitOK     = 0
-	exitFormat = 10 // schema, format or binding
-	exitCert   = 20 // certificate or signature; every check verify fails
-	exitReplay = 30 // a replay incident
-	exitOther  = 50 // anything else, usage included
+	exitOK      = 0
+	exitFormat  = 10 // schema, format or binding
+	exitCert    = 20 // certificate or signature; every check verify fails
+	exitReplay  = 30 // a replay incident
+	exitTimeout = 40 // the command's --timeout ran out
+	exitOther   = 50 // anything else, usage included
 )
 
 func main() {
@@ -404,7 +413,7 @@ func run(args []string, stdout io.Writer) int {
 	)
 	switch c, ok := cmds[name]; {
 	case ok:
-		out, err = c.run(args[1:])
+		out, err = runBounded(c, name, args[1:])
 	case name == "help" || name == "-h" || name == "--help" || name == "-help":
 		out, err = runHelp(cmds)
 	case name == "":
@@ -425,6 +434,55 @@ func run(args []string, stdout io.Writer) int {
 		return exitOther
 	}
 	return exitOK
+}
+
+// runBounded runs c with args, for no longer than the --timeout they give.
+// When it runs out, c is left running and a *timeoutError returned: the
+// process is to exit at once, which stops c.
+func runBounded(c command, name string, args []string) ([]byte, error) {
+	d := timeoutOf(c, name, args)
+	if d <= 0 {
+		return c.run(args)
+	}
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := c.run(args)
+		done <- result{out, err}
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.out, r.err
+	case <-t.C:
+		return nil, &timeoutError{name, d}
+	}
+}
+
+// timeoutOf returns the --timeout of a command line, parsed as the command
+// parses it; 0 when there is none, or when the line does not parse, which
+// the command reports itself.
+func timeoutOf(c command, name string, args []string) time.Duration {
+	fs := newFlagSet(name)
+	c.flags(fs)
+	if fs.Parse(args) != nil {
+		return 0
+	}
+	return fs.Lookup("timeout").Value.(flag.Getter).Get().(time.Duration)
+}
+
+// timeoutError is a command stopped by its --timeout: exit 40.
+type timeoutError struct {
+	command string
+	d       time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("%s: --timeout %v ran out; the command was stopped", e.command, e.d)
 }
 
 func commandNames(cmds map[string]command) []string {
@@ -544,8 +602,11 @@ func exitCode(err error) int {
 		ie  *inputError
 		fe  *omega.FrameError
 		inc *incidentError
+		te  *timeoutError
 	)
 	switch {
+	case errors.As(err, &te):
+		return exitTimeout
 	case errors.As(err, &inc):
 		return exitReplay
 	case errors.As(err, &cf),
@@ -601,6 +662,7 @@ func writeLine(w io.Writer, b []byte) error {
 func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	fs.Duration("timeout", 0, "stop the command after this long, a Go duration such as 30s, with exit code 40 (default: no limit)")
 	return fs
 }
 
@@ -615,6 +677,9 @@ func parseFlags(fs *flag.FlagSet, args []string, required ...string) error {
 	}
 	if fs.NArg() > 0 {
 		return usageErrorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	if d := fs.Lookup("timeout").Value.(flag.Getter).Get().(time.Duration); d < 0 {
+		return usageErrorf("%s: --timeout %v is negative", fs.Name(), d)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omega-sheaf/omega"
 )
@@ -952,6 +955,40 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// --timeout stops a command that runs past it with exit 40, and leaves
+// one that finishes in time alone.
+func TestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	slow := command{flags: func(*flag.FlagSet) {}, run: func(args []string) ([]byte, error) {
+		<-release
+		return []byte(`{"status":"ok","command":"slow"}`), nil
+	}}
+	_, err := runBounded(slow, "slow", []string{"--timeout", "20ms"})
+	var te *timeoutError
+	if !errors.As(err, &te) || exitCode(err) != exitTimeout || te.d != 20*time.Millisecond {
+		t.Fatalf("runBounded(a command that outlives --timeout 20ms) = %v (exit %d), want a timeout, exit 40", err, exitCode(err))
+	}
+	if out := newErrorOutput(exitCode(err), "slow", err); out.ExitCode != 40 || !strings.Contains(out.Error, "--timeout 20ms ran out") {
+		t.Errorf("error output %+v", out)
+	}
+
+	dir := t.TempDir()
+	events := filepath.Join(dir, "e.json")
+	if r := omegaCmd(t, "generate-events", "--output", events, "--count", "3", "--timeout", "1m"); r.code != 0 {
+		t.Errorf("generate-events --timeout 1m = %s, want exit 0", r.raw)
+	}
+	for _, d := range []string{"-1s", "soon", ""} {
+		if r := omegaCmd(t, "reconcile", "--input", events, "--batch-id", "1", "--timeout", d); r.code != exitOther {
+			t.Errorf("reconcile --timeout %q = %s, want exit 50", d, r.raw)
+		}
+	}
+	if r := omegaCmd(t, "replay", "--help"); r.code != 0 || field(t, r.obj, "commands") == nil ||
+		r.obj["commands"].([]any)[0].(map[string]any)["flags"].(map[string]any)["--timeout"] == nil {
+		t.Errorf("replay --help = %s, want --timeout among the flags", r.raw)
+	}
+}
+
 func TestExitCode(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -981,6 +1018,8 @@ func TestExitCode(t *testing.T) {
 		{&omega.CertLogError{Offset: 64, Err: omega.ErrCorrupt}, 20},
 		{&checkFailure{&omega.BindingError{}}, 20},
 		{&checkFailure{&omega.FrameError{Err: omega.ErrCorrupt}}, 20},
+		{&timeoutError{"replay", time.Second}, 40},
+		{fmt.Errorf("wrapped: %w", &timeoutError{"replay", time.Second}), 40},
 		{usageErrorf("x"), 50},
 		{io.ErrUnexpectedEOF, 50},
 		{os.ErrNotExist, 50},
