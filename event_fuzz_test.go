@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
+	"math/big"
 	"runtime"
 	"testing"
 )
@@ -131,4 +133,51 @@ func TestEventIDJSON(t *testing.T) {
 			t.Errorf("json.Unmarshal(%s) = %v, want ErrMalformedEvent", bad, err)
 		}
 	}
+}
+
+// FuzzParseEventID: ParseEventID accepts exactly the canonical decimal
+// numbers below 2^128 that math/big reads, with their value, and refuses
+// everything else with an *EventError naming event_id.
+func FuzzParseEventID(f *testing.F) {
+	for _, s := range []string{"0", "7", "18446744073709551615", "18446744073709551616",
+		"340282366920938463463374607431768211455", "340282366920938463463374607431768211456",
+		"00", "01", "-1", "+1", "1e3", "1.0", " 1", "1_000", "", "٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := ParseEventID(s)
+		want, ok := refParseEventID(s)
+		if ok != (err == nil) {
+			t.Fatalf("ParseEventID(%q) = %v, %v; want ok %v", s, id, err, ok)
+		}
+		if !ok {
+			var fe *EventError
+			if !errors.As(err, &fe) || fe.Field != "event_id" {
+				t.Fatalf("ParseEventID(%q) error %v is not an *EventError on event_id", s, err)
+			}
+			return
+		}
+		if id != want || id.String() != s {
+			t.Fatalf("ParseEventID(%q) = %v (%s), want %v", s, id, id.String(), want)
+		}
+	})
+}
+
+// refParseEventID reads s as math/big does, allowing only what SPEC 3's
+// decimal form allows: digits, no leading zero, below 2^128.
+func refParseEventID(s string) (EventID, bool) {
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return EventID{}, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return EventID{}, false
+		}
+	}
+	n, ok := new(big.Int).SetString(s, 10)
+	if !ok || n.BitLen() > 128 {
+		return EventID{}, false
+	}
+	lo := new(big.Int).And(n, new(big.Int).SetUint64(math.MaxUint64))
+	return EventID{Hi: new(big.Int).Rsh(n, 64).Uint64(), Lo: lo.Uint64()}, true
 }
