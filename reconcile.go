@@ -556,8 +556,9 @@ func forChunks(workers, n int, f func(w, lo, hi int)) {
 // minChunk is the least work, in events, worth a goroutine of its own.
 const minChunk = 1024
 
-// chunks returns how many chunks forChunks splits n items into.
-func chunks(workers, n int) int { return min(workers, max(1, n/minChunk)) }
+// chunks returns how many chunks forChunks splits n items into: at least
+// one, at most workers.
+func chunks(workers, n int) int { return max(1, min(workers, n/minChunk)) }
 
 // glueCopies glues identical copies in sorted keys: equal keys and equal
 // digests are equal canonical encodings. It compacts the distinct
