@@ -333,14 +333,16 @@ type eventLog struct {
 	indexed int
 	window  int // events[window:] were logged after the last BATCH frame
 	h       *digest.Hasher
+	lim     Limits // the checker's, which every logged event met when added
 }
 
 // windowScan is the most events since the last BATCH frame that a lookup
 // scans rather than indexes.
 const windowScan = 64
 
-func (l *eventLog) reset(log []byte, n int) {
+func (l *eventLog) reset(log []byte, n int, lim Limits) {
 	l.log = log
+	l.lim = lim
 	l.events = make([]loggedEvent, 0, n)
 	l.ids = make([]KnownID, 0, n)
 }
@@ -404,7 +406,7 @@ func (l *eventLog) enc(i int32) []byte {
 
 // event decodes logged event i, its payload aliasing the log.
 func (l *eventLog) event(i int32) Event {
-	e, _ := decodeEvent(l.enc(i), Limits{}, true) // checked when added
+	e, _ := decodeEvent(l.enc(i), l.lim, true) // checked when added
 	return e
 }
 
@@ -438,7 +440,7 @@ func (l *eventLog) resolve(m Member) (int32, Hash) {
 // frames, reading only their headers: a capacity, not a verdict.
 func countEvents(log []byte, base int64) int {
 	n := 0
-	for off := base; off+frameHeaderLen <= int64(len(log)); {
+	for off := base; off <= int64(len(log))-frameHeaderLen; {
 		fl := int64(binary.LittleEndian.Uint32(log[off:]))
 		if fl < frameHeaderLen || off+fl > int64(len(log)) {
 			break
@@ -525,12 +527,15 @@ func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
 		if snap.BaseOffset < HeaderSize {
 			return nil, fmt.Errorf("%w: snapshot base offset %d below %d", ErrReplayFormat, snap.BaseOffset, HeaderSize)
 		}
+		if snap.BaseOffset > int64(len(rp.log)) {
+			return nil, fmt.Errorf("%w: snapshot base offset %d is past the log's end, %d", ErrReplayFormat, snap.BaseOffset, len(rp.log))
+		}
 		base = snap.BaseOffset
 		r.State = snap.State
 		r.LastBatchID = snap.LastBatchID
 		rp.snap = snap
 	}
-	rp.events.reset(rp.log, countEvents(rp.log, base)+len(snap.pending()))
+	rp.events.reset(rp.log, countEvents(rp.log, base)+len(snap.pending()), rp.c.limits)
 	for i := range snap.pending() {
 		e := &snap.Pending[i]
 		if err := e.Validate(rp.c.limits); err != nil {

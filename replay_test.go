@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -614,6 +615,7 @@ func TestReplayFormatErrors(t *testing.T) {
 		{"base offset inside a frame", h.log, &Snapshot{BaseOffset: HeaderSize + 3, Binding: DefaultBinding()}},
 		{"base offset past the end", h.log, &Snapshot{BaseOffset: int64(len(h.log)) + 100, Binding: DefaultBinding()}},
 		{"base offset below the header", h.log, &Snapshot{BaseOffset: 10, Binding: DefaultBinding()}},
+		{"base offset at the int64 limit", h.log, &Snapshot{BaseOffset: math.MaxInt64, Binding: DefaultBinding()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -628,6 +630,53 @@ func TestReplayFormatErrors(t *testing.T) {
 	r := mustReplay(t, nil, cut, h.outs[len(h.outs)-1].Result.PriorStateHash, testSeed, c, nil)
 	if r.TornTail == 0 || r.LogEnd != h.batchAt[len(h.batchAt)-1] {
 		t.Errorf("torn tail: LogEnd %d TornTail %d, want end at the last BATCH %d", r.LogEnd, r.TornTail, h.batchAt[len(h.batchAt)-1])
+	}
+}
+
+// A checker whose limits allow more than the defaults replays the events
+// they allowed: logged events are read back under the checker's limits.
+func TestReplayUnderWiderLimits(t *testing.T) {
+	c, err := NewChecker(&CheckerOptions{Limits: Limits{MaxPayload: 32 << 20, MaxDeps: 2000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte{7}, 17<<20)
+	deps := make([]EventID, 1500)
+	for i := range deps {
+		deps[i] = ID64(uint64(i) + 10)
+	}
+	events := []Event{
+		{ID: ID64(1), NodeID: 1, Lamport: 1, PayloadHash: PayloadHash(big), Deps: []EventID{}, Payload: big},
+		{ID: ID64(2), NodeID: 2, Lamport: 1, PayloadHash: PayloadHash(nil), Deps: []EventID{}},
+	}
+	var buf bytes.Buffer
+	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := NewJournal(w, c, nil, 0)
+	if _, err := j.LogEvents(events); err != nil {
+		t.Fatal(err)
+	}
+	out, err := j.Decide(events, BatchMeta{BatchID: 1, ReplaySeed: testSeed})
+	if err != nil || out.Result.Kind != KindMerge {
+		t.Fatalf("Decide = %v, %v; want a merge", out.Result, err)
+	}
+	// A second batch whose event has more dependencies than the default
+	// limit: a 2002 obstruction, recorded and replayed as one.
+	wide := Event{ID: ID64(3), NodeID: 3, Lamport: 2, PayloadHash: PayloadHash(nil), Deps: deps}
+	if _, err := j.LogEvents([]Event{wide}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err = j.Decide([]Event{wide}, BatchMeta{BatchID: 2, ReplaySeed: testSeed}); err != nil || out.Result.Kind != KindObstruction {
+		t.Fatalf("Decide = %v, %v; want an obstruction", out.Result, err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r := mustReplay(t, nil, buf.Bytes(), j.State().MergedStateHash(), testSeed, c, nil)
+	if r.Outcome != Deterministic || len(r.Batches) != 2 {
+		t.Fatalf("Replay = %v, %d batches, %+v; want deterministic, 2", r.Outcome, len(r.Batches), r.Incident)
 	}
 }
 
