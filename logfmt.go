@@ -134,6 +134,7 @@ const maxFrameLenCap = min(math.MaxUint32, math.MaxInt)
 const (
 	frameReadChunk   = 64 << 10
 	frameWriteBuffer = 64 << 10
+	maxWriteBuffer   = 64 << 20 // a larger WriterOptions.BufferSize is this
 )
 
 // Sentinel errors of the frame log. Concrete errors are [*HeaderError] and
@@ -873,8 +874,8 @@ type WriterOptions struct {
 	// MaxFrameLen at least as large.
 	MaxFrameLen int
 	// BufferSize is how many bytes are buffered before a write; zero or
-	// negative means 64 KiB. A frame larger than the buffer is written
-	// directly.
+	// negative means 64 KiB, and more than 64 MiB means 64 MiB. A frame
+	// larger than the buffer is written directly.
 	BufferSize int
 }
 
@@ -916,6 +917,7 @@ func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter,
 	if o.BufferSize <= 0 {
 		o.BufferSize = frameWriteBuffer
 	}
+	o.BufferSize = min(o.BufferSize, maxWriteBuffer)
 	fw := &FrameWriter{
 		w:       w,
 		buf:     make([]byte, 0, o.BufferSize),

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -1119,6 +1120,13 @@ func TestFrameWriterPolicies(t *testing.T) {
 }
 
 func TestFrameWriterArgs(t *testing.T) {
+	// An absurd buffer size is capped, not allocated.
+	for _, size := range []int{math.MaxInt, maxWriteBuffer + 1} {
+		w, err := NewFrameWriter(io.Discard, Header{}, &WriterOptions{BufferSize: size})
+		if err != nil || cap(w.buf) != maxWriteBuffer {
+			t.Fatalf("NewFrameWriter(BufferSize %d) = buffer of %d, %v; want %d", size, cap(w.buf), err, maxWriteBuffer)
+		}
+	}
 	var buf bytes.Buffer
 	w, err := NewFrameWriter(&buf, Header{}, &WriterOptions{MaxFrameLen: 100, BufferSize: 16})
 	if err != nil {
