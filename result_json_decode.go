@@ -1,6 +1,7 @@
 package omega
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,16 +146,33 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 }
 
 // resultJSONKind returns the value of b's "kind" member, or "" when there
-// is none to be read. It only chooses which fields to expect: the strict
-// pass that follows checks the kind again.
+// is none to be read before the first syntax error, so that a view damaged
+// after its kind is reported for the damage, not for fields of the other
+// kind. It only chooses which fields to expect: the strict pass that
+// follows checks the kind again.
 func resultJSONKind(b []byte) string {
-	var v struct {
-		Kind string `json:"kind"`
-	}
-	if json.Unmarshal(b, &v) != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return ""
 	}
-	return v.Kind
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if tok == "kind" {
+			var kind string
+			if dec.Decode(&kind) != nil {
+				return ""
+			}
+			return kind
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 func decodeResultJSON(b []byte) (*Result, error) {

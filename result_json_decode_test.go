@@ -530,6 +530,26 @@ func TestOutputJSONRefusals(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Index != 1 || ee.Field != "mono_ts_ns" || !errors.Is(err, ErrMalformedResult) {
 		t.Errorf("bad evidence event 1: %v, want an *EventError at index 1, field mono_ts_ns, wrapping ErrMalformedResult", err)
 	}
+
+	// A result view damaged after its kind is refused for the damage, not
+	// for holding the other kind's fields.
+	for _, view := range []string{merge, obstruction} {
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(view), &top); err != nil {
+			t.Fatal(err)
+		}
+		res := string(top["result"])
+		for _, tc := range []struct{ damaged, want string }{
+			{res[:len(res)-1], "object not closed"},
+			{res + " x", "data after the object"},
+		} {
+			var r Result
+			err := r.UnmarshalJSON([]byte(tc.damaged))
+			if !errors.Is(err, ErrMalformedResult) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Result.UnmarshalJSON(%.20s...%s) = %v, want ErrMalformedResult saying %s", tc.damaged, tc.damaged[len(tc.damaged)-5:], err, tc.want)
+			}
+		}
+	}
 }
 
 // What the view cannot recompute is taken as written: a non-empty merge's
