@@ -495,7 +495,9 @@ func NewFrameScanner(b []byte, opts *ReadOptions) *FrameScanner {
 		s.torn, s.err, s.off = true, io.EOF, len(b)
 		return s
 	}
-	s.hdr, s.err = DecodeHeader(b)
+	if s.hdr, s.err = DecodeHeader(b); s.err != nil {
+		s.off = 0 // no valid prefix
+	}
 	return s
 }
 

@@ -1667,3 +1667,13 @@ func TestFrameAllocs(t *testing.T) {
 		t.Errorf("FrameWriter.Append: %v allocations per frame", a)
 	}
 }
+
+// After a refused header there is no valid prefix: Offset is 0.
+func TestFrameScannerOffsetAfterBadHeader(t *testing.T) {
+	b := lfHeader(t).lfMust(t)
+	b[0] = 'X'
+	s := NewFrameScanner(append(b, 1, 2, 3), nil)
+	if _, err := s.Next(); !errors.Is(err, ErrBadHeader) || s.Offset() != 0 {
+		t.Fatalf("Next() = %v, Offset() = %d; want ErrBadHeader at 0", err, s.Offset())
+	}
+}
