@@ -967,7 +967,10 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 // with an error wrapping [ErrUnknownSyncPolicy]. A refused file is left
 // untouched.
 //
-// The file is read with the options' MaxFrameLen. Closing the writer closes
+// The file is read with the options' MaxFrameLen. A last frame over it is a
+// torn tail to the readers (SPEC 5), but when it is whole under a CRC that
+// holds, it was written with a larger maximum: rather than cut it off,
+// OpenFrameLog refuses the file with an error wrapping [ErrFrameTooLarge]. Closing the writer closes
 // the file. OpenFrameLog does not lock the file: one writer per file is the
 // caller's business.
 func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
@@ -1036,6 +1039,34 @@ func syncDir(dir string) error {
 	return err
 }
 
+// checkOverlongTail refuses to cut a torn tail that is a whole frame over
+// maxLen: a frame_len over the maximum makes a bad frame (SPEC 5), but one
+// that ends within the file under a CRC that holds was written by a writer
+// with a larger maximum, and truncating it would drop a durable frame.
+func checkOverlongTail(f *os.File, path string, off int64, maxLen uint32) error {
+	var h [frameHeaderLen]byte
+	if _, err := f.ReadAt(h[:], off); err != nil {
+		return nil // cut short: torn indeed
+	}
+	n := int64(binary.LittleEndian.Uint32(h[:]))
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if n <= int64(maxLen) || off+n > fi.Size() {
+		return nil
+	}
+	crc := crc32.NewIEEE()
+	if _, err := io.Copy(crc, io.NewSectionReader(f, off+frameOffType, n-frameOffType)); err != nil {
+		return err
+	}
+	if crc.Sum32() != binary.LittleEndian.Uint32(h[frameOffCRC:]) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: the frame at offset %d is %d bytes, over the maximum %d, and whole under a CRC that holds; "+
+		"it is not cut off: open the log with a MaxFrameLen of at least %d", ErrFrameTooLarge, path, off, n, maxLen, n)
+}
+
 // recoverFrameLog recovers the existing log in f for appending and leaves
 // f positioned at its end, which it returns.
 func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, error) {
@@ -1071,6 +1102,9 @@ func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, er
 			break
 		}
 		if fe, ok := err.(*FrameError); ok && fe.Err == ErrTornTail {
+			if err := checkOverlongTail(f, path, fe.Offset, maxFrameLen(maxLen)); err != nil {
+				return 0, err
+			}
 			if err := f.Truncate(fe.Offset); err != nil {
 				return 0, err
 			}

@@ -1345,6 +1345,57 @@ func TestOpenFrameLogRefuses(t *testing.T) {
 	}
 }
 
+// A last frame over the MaxFrameLen a log is opened with is a torn tail to
+// the readers, but when it is whole under a CRC that holds, OpenFrameLog
+// refuses the file rather than cut a durable frame off. Cut short or
+// damaged, it is truncated as any torn tail.
+func TestOpenFrameLogOverlongLastFrame(t *testing.T) {
+	hdr := lfHeader(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "big.omega")
+	w, err := OpenFrameLog(path, hdr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(FrameEvent, []byte("small")); err != nil {
+		t.Fatal(err)
+	}
+	big, err := w.Append(FrameEvent, lfPayload(5, 100<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	whole := lfReadFile(t, path)
+	narrow := &WriterOptions{MaxFrameLen: 64 << 10}
+	if w, err := OpenFrameLog(path, hdr, narrow); !errors.Is(err, ErrFrameTooLarge) || w != nil {
+		t.Fatalf("OpenFrameLog(MaxFrameLen 64 KiB) of a log ending in a 100 KiB frame = %v, %v; want ErrFrameTooLarge", w, err)
+	}
+	if !bytes.Equal(lfReadFile(t, path), whole) {
+		t.Fatal("refused log was modified")
+	}
+	if w, err := OpenFrameLog(path, hdr, nil); err != nil || w.Size() != int64(len(whole)) {
+		t.Fatalf("OpenFrameLog with the default maximum = %v; want the whole log", err)
+	} else {
+		w.Close()
+	}
+	for name, damaged := range map[string][]byte{
+		"cut short": whole[:len(whole)-1],
+		"bit flip":  func() []byte { b := bytes.Clone(whole); b[big+5000] ^= 1; return b }(),
+	} {
+		p := filepath.Join(dir, name+".omega")
+		if err := os.WriteFile(p, damaged, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w, err := OpenFrameLog(p, hdr, narrow)
+		if err != nil || w.Size() != big {
+			t.Fatalf("%s: OpenFrameLog = %v; want the torn tail cut at %d", name, err, big)
+		}
+		w.Close()
+	}
+}
+
 // A torn header (a creation cut short) is written anew.
 func TestOpenFrameLogTornHeader(t *testing.T) {
 	hdr := lfHeader(t)
