@@ -1728,3 +1728,54 @@ func TestFrameScannerOffsetAfterBadHeader(t *testing.T) {
 		t.Fatalf("Next() = %v, Offset() = %d; want ErrBadHeader at 0", err, s.Offset())
 	}
 }
+
+// The scan for a later frame agrees with the reference on logs with frames
+// long enough to cross the crcTrail's checkpoints, damaged, read whole and
+// in small chunks, and on a crafted tail of frame headers that all claim to
+// run to its end, which the scan once checked in quadratic time.
+func TestLaterFrameScanLongFrames(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	check := func(name string, b []byte) {
+		t.Helper()
+		want := lfScanAll(b, nil)
+		lfCheckReference(t, b, 0, want)
+		for _, sizes := range [][]int{{1}, {7, 300, 4096}, {1 << 20}} {
+			if diff := cmp.Diff(want, lfReadAll(&lfChunkReader{b: b, sizes: sizes}, nil)); diff != "" {
+				t.Fatalf("%s: FrameReader disagrees with FrameScanner (-scanner +reader):\n%s", name, diff)
+			}
+		}
+	}
+	for i := range 40 {
+		b := lfHeader(t).lfMust(t)
+		for range 1 + r.IntN(12) {
+			b, _ = AppendFrame(b, FrameEvent, lfPayload(uint64(i), r.IntN(6000)))
+		}
+		at := HeaderSize + r.IntN(len(b)-HeaderSize)
+		switch i % 4 {
+		case 0:
+			b[at] ^= 1 << r.IntN(8)
+		case 1:
+			b = b[:at]
+		case 2:
+			clear(b[at:min(len(b), at+r.IntN(3000))])
+		case 3:
+			b[at] ^= 1
+			b = b[:len(b)-r.IntN(100)]
+		}
+		check(fmt.Sprintf("log %d", i), b)
+	}
+
+	// The crafted tail: a frame cut short, then a 12-byte frame header
+	// every 12 bytes, each claiming to end exactly at the end of the file,
+	// with a CRC that fails.
+	const size = 64 << 10
+	b := lfHeader(t).lfMust(t)
+	b = binary.LittleEndian.AppendUint32(b, 5)
+	for len(b)+frameHeaderLen <= size {
+		b = binary.LittleEndian.AppendUint32(b, uint32(size-len(b)))
+		b = binary.LittleEndian.AppendUint32(b, 0xdeadbeef)
+		b = binary.LittleEndian.AppendUint32(b, uint32(FrameEvent))
+	}
+	b = append(b, make([]byte, size-len(b))...)
+	check("crafted", b)
+}
