@@ -25,33 +25,28 @@ func FuzzParseKeyPEM(f *testing.F) {
 	f.Add(pubPEM)
 	f.Add(append([]byte(" \n"), privPEM[:len(privPEM)-10]...))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if priv, err := ParsePrivateKeyPEM(b); err != nil {
-			if !errors.Is(err, ErrBadKey) {
-				t.Fatalf("ParsePrivateKeyPEM error %v does not wrap ErrBadKey", err)
-			}
-		} else {
-			again, err := MarshalPrivateKeyPEM(priv)
-			if err != nil {
-				t.Fatalf("MarshalPrivateKeyPEM of a parsed key: %v", err)
-			}
-			back, err := ParsePrivateKeyPEM(again)
-			if err != nil || !back.Equal(priv) {
-				t.Fatalf("private key does not survive marshal and parse: %v", err)
-			}
-		}
-		if pub, err := ParsePublicKeyPEM(b); err != nil {
-			if !errors.Is(err, ErrBadKey) {
-				t.Fatalf("ParsePublicKeyPEM error %v does not wrap ErrBadKey", err)
-			}
-		} else {
-			again, err := MarshalPublicKeyPEM(pub)
-			if err != nil {
-				t.Fatalf("MarshalPublicKeyPEM of a parsed key: %v", err)
-			}
-			back, err := ParsePublicKeyPEM(again)
-			if err != nil || !back.Equal(pub) {
-				t.Fatalf("public key does not survive marshal and parse: %v", err)
-			}
-		}
+		keyRoundTrip(t, b, "private", ParsePrivateKeyPEM, MarshalPrivateKeyPEM)
+		keyRoundTrip(t, b, "public", ParsePublicKeyPEM, MarshalPublicKeyPEM)
 	})
+}
+
+// keyRoundTrip checks that parse refuses b with ErrBadKey, or accepts a key
+// that marshals and parses back to itself.
+func keyRoundTrip[K ~[]byte](t *testing.T, b []byte, what string,
+	parse func([]byte) (K, error), marshal func(K) ([]byte, error)) {
+	k, err := parse(b)
+	if err != nil {
+		if !errors.Is(err, ErrBadKey) {
+			t.Fatalf("parsing a %s key: error %v does not wrap ErrBadKey", what, err)
+		}
+		return
+	}
+	again, err := marshal(k)
+	if err != nil {
+		t.Fatalf("marshalling a parsed %s key: %v", what, err)
+	}
+	back, err := parse(again)
+	if err != nil || !bytes.Equal(back, k) {
+		t.Fatalf("%s key does not survive marshal and parse: %v", what, err)
+	}
 }
