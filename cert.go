@@ -240,8 +240,9 @@ func (c *Certificate) ID() CertID {
 // It refuses an output made under another binding than want (a
 // *BindingError, wrapping ErrBindingMismatch), a signer that is nil or not
 // Ed25519 (ErrNotEd25519), and an output without a result, batch id 0 or a
-// result that a body cannot hold (ErrCannotCertify). An error of the signer
-// is returned wrapped.
+// result that a body cannot hold (ErrCannotCertify). An ed25519.PrivateKey
+// signer that is not 64 bytes long, a nil one included, is refused too
+// (ErrNotEd25519). An error of the signer is returned wrapped.
 func Certify(out Output, want Binding, meta BatchMeta, prev Hash, signer crypto.Signer) (*Certificate, error) {
 	r := out.Result
 	if r == nil {
@@ -252,6 +253,10 @@ func Certify(out Output, want Binding, meta BatchMeta, prev Hash, signer crypto.
 	}
 	if signer == nil {
 		return nil, fmt.Errorf("%w: nil signer", ErrNotEd25519)
+	}
+	if priv, ok := signer.(ed25519.PrivateKey); ok && len(priv) != ed25519.PrivateKeySize {
+		// Public and Sign would panic on it (a nil key included).
+		return nil, fmt.Errorf("%w: private key of %d bytes", ErrNotEd25519, len(priv))
 	}
 	pub, ok := signer.Public().(ed25519.PublicKey)
 	if !ok || len(pub) != ed25519.PublicKeySize {

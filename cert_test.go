@@ -341,6 +341,8 @@ func TestCertifyRefuses(t *testing.T) {
 		{"output binding", Output{Result: r, Binding: other}, DefaultBinding(), meta, vectorKey(), ErrBindingMismatch},
 		{"ecdsa", out, DefaultBinding(), meta, ec, ErrNotEd25519},
 		{"nil signer", out, DefaultBinding(), meta, nil, ErrNotEd25519},
+		{"nil ed25519 key", out, DefaultBinding(), meta, ed25519.PrivateKey(nil), ErrNotEd25519},
+		{"short ed25519 key", out, DefaultBinding(), meta, ed25519.PrivateKey(make([]byte, 40)), ErrNotEd25519},
 		{"batch 0", out, DefaultBinding(), BatchMeta{}, vectorKey(), ErrCannotCertify},
 		{"nil result", Output{Binding: DefaultBinding()}, DefaultBinding(), meta, vectorKey(), ErrCannotCertify},
 		{"kind without fields", Output{Result: &noKind, Binding: DefaultBinding()}, DefaultBinding(), meta, vectorKey(), ErrCannotCertify},

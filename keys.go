@@ -52,10 +52,12 @@ func GenerateKey(rand io.Reader) (ed25519.PrivateKey, error) {
 }
 
 // MarshalPrivateKeyPEM returns priv as a PKCS#8 PEM block of type
-// "PRIVATE KEY". A key that is not 64 bytes long is refused with ErrBadKey.
+// "PRIVATE KEY". A key that is not 64 bytes long, or whose second half is
+// not the public key of its seed, is refused with ErrBadKey: PKCS#8 keeps
+// only the seed, so such a key would not read back as itself.
 func MarshalPrivateKeyPEM(priv ed25519.PrivateKey) ([]byte, error) {
-	if len(priv) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("%w: private key of %d bytes", ErrBadKey, len(priv))
+	if err := checkPrivateKey(priv); err != nil {
+		return nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
@@ -82,6 +84,19 @@ func ParsePrivateKeyPEM(b []byte) (ed25519.PrivateKey, error) {
 		return nil, notEd25519(k)
 	}
 	return priv, nil
+}
+
+// checkPrivateKey refuses, with ErrBadKey, an Ed25519 private key that is
+// not 64 bytes long or whose second half is not its seed's public key: it
+// signs for a public key that verifies none of its signatures.
+func checkPrivateKey(priv ed25519.PrivateKey) error {
+	if len(priv) != ed25519.PrivateKeySize {
+		return fmt.Errorf("%w: private key of %d bytes", ErrBadKey, len(priv))
+	}
+	if !ed25519.NewKeyFromSeed(priv.Seed()).Equal(priv) {
+		return fmt.Errorf("%w: private key's public half is not its seed's", ErrBadKey)
+	}
+	return nil
 }
 
 // MarshalPublicKeyPEM returns pub as a PKIX PEM block of type "PUBLIC KEY".
@@ -131,6 +146,11 @@ func decodeKeyPEM(b []byte, typ string) ([]byte, error) {
 	block, rest := pem.Decode(b)
 	if block == nil {
 		return nil, fmt.Errorf("%w: no PEM block", ErrBadKey)
+	}
+	// pem.Decode skips what it cannot read, a malformed block included,
+	// to the next block: the block read must be the first.
+	if bytes.Count(b[:len(b)-len(rest)], []byte("-----BEGIN ")) != 1 {
+		return nil, fmt.Errorf("%w: data before the PEM block", ErrBadKey)
 	}
 	if block.Type != typ {
 		return nil, fmt.Errorf("%w: PEM type %q, want %q", ErrBadKey, block.Type, typ)

@@ -84,11 +84,34 @@ func TestKeyPEMRoundTrip(t *testing.T) {
 	if _, err := ParsePublicKeyPEM(append(append([]byte("\n\n"), pubPEM...), "\r\n \n"...)); err != nil {
 		t.Errorf("ParsePublicKeyPEM(with whitespace) = %v", err)
 	}
+	// Another block before the key, even one pem.Decode skips as
+	// malformed, is not.
+	for _, before := range []string{
+		"-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n",
+		"-----BEGIN NOTHING\n",
+	} {
+		if _, err := ParsePublicKeyPEM(append([]byte(before), pubPEM...)); !errors.Is(err, ErrBadKey) {
+			t.Errorf("ParsePublicKeyPEM(%q before the key) = %v, want ErrBadKey", before, err)
+		}
+		if _, err := ParsePrivateKeyPEM(append([]byte(before), privPEM...)); !errors.Is(err, ErrBadKey) {
+			t.Errorf("ParsePrivateKeyPEM(%q before the key) = %v, want ErrBadKey", before, err)
+		}
+	}
 }
 
 func TestMarshalKeyPEMBadLength(t *testing.T) {
 	if _, err := MarshalPrivateKeyPEM(make([]byte, 32)); !errors.Is(err, ErrBadKey) {
 		t.Errorf("MarshalPrivateKeyPEM(32 bytes) error = %v, want ErrBadKey", err)
+	}
+	// A key whose public half is not its seed's would read back as
+	// another key: refused, and so is saving it.
+	mixed := append(bytes.Clone(testKey(1)[:32]), testKey(2)[32:]...)
+	if _, err := MarshalPrivateKeyPEM(mixed); !errors.Is(err, ErrBadKey) {
+		t.Errorf("MarshalPrivateKeyPEM(halves of two keys) error = %v, want ErrBadKey", err)
+	}
+	dir := t.TempDir()
+	if err := SaveKeyPair(filepath.Join(dir, "k.pem"), filepath.Join(dir, "k.pub"), mixed); !errors.Is(err, ErrBadKey) {
+		t.Errorf("SaveKeyPair(halves of two keys) error = %v, want ErrBadKey", err)
 	}
 	if _, err := MarshalPublicKeyPEM(make([]byte, 31)); !errors.Is(err, ErrBadKey) {
 		t.Errorf("MarshalPublicKeyPEM(31 bytes) error = %v, want ErrBadKey", err)
