@@ -266,9 +266,11 @@ type ReplayReport struct {
 	// accepted by a Merge nor quarantined in an Obstruction's conflict set.
 	// They are reported, not judged.
 	Pending []Event
-	// LogEnd is the offset where the log's valid frames end, and TornTail
-	// the number of bytes after it: a torn tail (SPEC 5), the normal trace
-	// of a crash, which replay reads as the end of the log.
+	// LogEnd is the offset after the last frame replay read: where the
+	// log's valid frames end, or after an incident the end of the frame
+	// that diverged. TornTail is the number of bytes after the valid
+	// frames when replay read to the end: a torn tail (SPEC 5), the normal
+	// trace of a crash, which replay reads as the end of the log.
 	LogEnd   int64
 	TornTail int64
 	// Binding is the replayer's binding.
@@ -277,8 +279,14 @@ type ReplayReport struct {
 
 // Snapshot returns a snapshot of where the replay stopped: the report's
 // State, pending events and last batch id, at base offset LogEnd, under the
-// replayer's binding. id and createdAtNs are the manifest's.
+// replayer's binding. id and createdAtNs are the manifest's. After an
+// incident it returns nil: the history from the diverging batch on is not
+// one to continue from, and a snapshot past it would hide it from the
+// next replay.
 func (r *ReplayReport) Snapshot(id, createdAtNs uint64) *Snapshot {
+	if r.Outcome == Diverged {
+		return nil
+	}
 	return &Snapshot{
 		ID:          id,
 		CreatedAtNs: createdAtNs,

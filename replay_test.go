@@ -680,6 +680,19 @@ func TestReplayUnderWiderLimits(t *testing.T) {
 	}
 }
 
+// A report that ends in an incident gives no snapshot to continue from:
+// one past the diverging batch would hide it from the next replay.
+func TestReplayDivergedGivesNoSnapshot(t *testing.T) {
+	h := buildHistory(t, 3, 4, 0)
+	r, err := Replay(nil, h.log, h.final, testSeed+1, defaultChecker(t), nil)
+	if err != nil || r.Outcome != Diverged {
+		t.Fatalf("Replay with another seed = %v, %v; want an incident", r, err)
+	}
+	if s := r.Snapshot(1, 0); s != nil {
+		t.Errorf("Snapshot of a diverged report = %+v, want nil", s)
+	}
+}
+
 func TestReplayFromMidHistorySnapshot(t *testing.T) {
 	h := buildHistory(t, 10, 6, 2)
 	c := defaultChecker(t)
