@@ -847,8 +847,11 @@ func (rp *replayer) diverge(batch uint64, ev EventID, f IncidentField, expected,
 }
 
 // pending fills the report's Pending: the contents logged and not
-// decided, in canonical order. A content counts as decided when any of its
-// logged copies was.
+// decided, in canonical order. A logged copy counts as decided when it or
+// an identical copy logged after it was: a batch resolves a member to the
+// last copy logged before it, and glues the earlier ones with it. A copy
+// logged again after the batch that decided its content is pending (SPEC
+// 7: it meets 1002 when batched).
 func (rp *replayer) pending() {
 	l := &rp.events
 	type pend struct {
@@ -856,17 +859,17 @@ func (rp *replayer) pending() {
 		d Hash
 	}
 	var ps []pend
+	decidedLater := make(map[Hash]bool)
 	seen := make(map[Hash]bool)
-	for i := range l.events {
-		if l.events[i].decided {
-			continue
+	for i := int32(len(l.events)) - 1; i >= 0; i-- {
+		d := l.digestOf(i)
+		switch {
+		case l.events[i].decided:
+			decidedLater[d] = true
+		case !decidedLater[d] && !seen[d]:
+			seen[d] = true
+			ps = append(ps, pend{l.event(i), d})
 		}
-		d := l.digestOf(int32(i))
-		if seen[d] || l.decidedCopy(int32(i), d) {
-			continue
-		}
-		seen[d] = true
-		ps = append(ps, pend{l.event(int32(i)), d})
 	}
 	slices.SortFunc(ps, func(a, b pend) int {
 		if c := a.e.Key().Compare(b.e.Key()); c != 0 {
@@ -878,19 +881,6 @@ func (rp *replayer) pending() {
 	for i, p := range ps {
 		rp.report.Pending[i] = p.e
 	}
-}
-
-// decidedCopy reports whether a logged event with i's id and digest d was
-// decided.
-func (l *eventLog) decidedCopy(i int32, d Hash) bool {
-	l.catchUp()
-	q, _ := l.index.get(l.ids, l.ids[i].ID)
-	for j := int32(q); j >= 0; j = l.events[j].next {
-		if l.events[j].decided && l.digestOf(j) == d {
-			return true
-		}
-	}
-	return false
 }
 
 // u64Hash stores v as little-endian bytes at the start of a hash, the rest

@@ -680,6 +680,58 @@ func TestReplayUnderWiderLimits(t *testing.T) {
 	}
 }
 
+// An event logged again, byte for byte, after the batch that merged it is
+// pending (SPEC 7: it meets 1002 when batched): a snapshot taken there
+// holds it, and the batch that obstructs it replays from that snapshot.
+func TestReplayRelogCopyIsPending(t *testing.T) {
+	c := defaultChecker(t)
+	e := Event{ID: ID64(1), NodeID: 1, Lamport: 1, PayloadHash: PayloadHash([]byte("e")), Deps: []EventID{}, Payload: []byte("e")}
+	var buf bytes.Buffer
+	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := NewJournal(w, c, nil, 0)
+	if _, err := j.LogEvents([]Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := j.Decide([]Event{e}, BatchMeta{BatchID: 1, ReplaySeed: testSeed}); err != nil || out.Result.Kind != KindMerge {
+		t.Fatalf("Decide = %v, %v; want a merge", out.Result, err)
+	}
+	if _, err := j.LogEvents([]Event{e}); err != nil { // again, not yet batched
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	mid := bytes.Clone(buf.Bytes())
+	pre := mustReplay(t, nil, mid, j.State().MergedStateHash(), testSeed, c, nil)
+	if len(pre.Pending) != 1 || pre.Pending[0].ID != e.ID {
+		t.Fatalf("pending after the copy logged again = %d events, want it", len(pre.Pending))
+	}
+	file, err := pre.Snapshot(1, 0).AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := DecodeSnapshot(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := j.Decide([]Event{e}, BatchMeta{BatchID: 2, ReplaySeed: testSeed})
+	if err != nil || out.Result.Kind != KindObstruction {
+		t.Fatalf("Decide(the copy) = %v, %v; want a 1002 obstruction", out.Result, err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for name, from := range map[string]*Snapshot{"genesis": nil, "the snapshot": snap} {
+		r := mustReplay(t, from, buf.Bytes(), j.State().MergedStateHash(), testSeed, c, nil)
+		if r.Outcome != Deterministic || len(r.Pending) != 0 {
+			t.Errorf("replay from %s = %v, %d pending, %+v; want deterministic, none pending", name, r.Outcome, len(r.Pending), r.Incident)
+		}
+	}
+}
+
 // A report that ends in an incident gives no snapshot to continue from:
 // one past the diverging batch would hide it from the next replay.
 func TestReplayDivergedGivesNoSnapshot(t *testing.T) {
