@@ -342,7 +342,21 @@ type eventLog struct {
 	window  int // events[window:] were logged after the last BATCH frame
 	h       *digest.Hasher
 	lim     Limits // the checker's, which every logged event met when added
+	// byDigest maps the first logged event of an id logged more than
+	// chainScan times to where its copies are found by digest.
+	byDigest map[int32]*copyIndex
 }
+
+// copyIndex finds the last logged copy of one id with a given digest.
+type copyIndex struct {
+	last map[Hash]int32
+	upTo int32 // the last copy in last; the chain's later ones are not yet
+}
+
+// chainScan is the most copies of one id that resolve walks rather than
+// indexes by digest: a log can hold any number of copies of an id, and
+// walking them all for every batch that names one is quadratic.
+const chainScan = 16
 
 // windowScan is the most events since the last BATCH frame that a lookup
 // scans rather than indexes.
@@ -351,6 +365,7 @@ const windowScan = 64
 func (l *eventLog) reset(log []byte, n int, lim Limits) {
 	l.log = log
 	l.lim = lim
+	l.byDigest = nil
 	l.events = make([]loggedEvent, 0, n)
 	l.ids = make([]KnownID, 0, n)
 }
@@ -435,13 +450,51 @@ func (l *eventLog) resolve(m Member) (int32, Hash) {
 	if !ok {
 		return -1, Hash{}
 	}
+	first := int32(q)
+	last := l.digestOf(l.events[first].tail)
+	if ci := l.copies(first); ci != nil {
+		if at, ok := ci.last[m.Digest]; ok {
+			return at, last
+		}
+		return -1, last
+	}
 	found := int32(-1)
-	for i := int32(q); i >= 0; i = l.events[i].next {
+	for i := first; i >= 0; i = l.events[i].next {
 		if l.digestOf(i) == m.Digest {
 			found = i
 		}
 	}
-	return found, l.digestOf(l.events[q].tail)
+	return found, last
+}
+
+// copies returns the digest index of the copies of the id whose first
+// logged event is first, brought up to date, or nil when there are at most
+// chainScan of them.
+func (l *eventLog) copies(first int32) *copyIndex {
+	ci := l.byDigest[first]
+	if ci == nil {
+		n := 0
+		for i := first; i >= 0 && n <= chainScan; i = l.events[i].next {
+			n++
+		}
+		if n <= chainScan {
+			return nil
+		}
+		if l.byDigest == nil {
+			l.byDigest = make(map[int32]*copyIndex)
+		}
+		ci = &copyIndex{last: make(map[Hash]int32), upTo: -1}
+		l.byDigest[first] = ci
+	}
+	i := first
+	if ci.upTo >= 0 {
+		i = l.events[ci.upTo].next
+	}
+	for ; i >= 0; i = l.events[i].next {
+		ci.last[l.digestOf(i)] = i
+		ci.upTo = i
+	}
+	return ci
 }
 
 // countEvents returns how many frames from offset base on look like EVENT

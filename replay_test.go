@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"os"
@@ -729,6 +730,52 @@ func TestReplayRelogCopyIsPending(t *testing.T) {
 		if r.Outcome != Deterministic || len(r.Pending) != 0 {
 			t.Errorf("replay from %s = %v, %d pending, %+v; want deterministic, none pending", name, r.Outcome, len(r.Pending), r.Incident)
 		}
+	}
+}
+
+// Members resolve among many logged copies of one id, more than resolve
+// walks, to the last copy with their digest, older copies included.
+func TestReplayManyCopiesOfOneID(t *testing.T) {
+	c := defaultChecker(t)
+	copyOf := func(i int) Event {
+		p := []byte(fmt.Sprint("copy ", i))
+		return Event{ID: ID64(7), NodeID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}
+	}
+	var buf bytes.Buffer
+	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := NewJournal(w, c, nil, 0)
+	logCopies := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := j.LogEvents([]Event{copyOf(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	decide := func(id uint64, i int, want Kind) {
+		t.Helper()
+		if out, err := j.Decide([]Event{copyOf(i)}, BatchMeta{BatchID: id, ReplaySeed: testSeed}); err != nil || out.Result.Kind != want {
+			t.Fatalf("Decide(copy %d) = %v, %v; want %v", i, out.Result, err, want)
+		}
+	}
+	logCopies(0, 4*chainScan)
+	decide(1, 5, KindMerge)
+	logCopies(100, 100+4*chainScan)
+	decide(2, 5, KindObstruction) // an older copy: 1002
+	logCopies(110, 111)           // copy 110 twice: batch 3 decides the later
+	decide(3, 110, KindObstruction)
+	logCopies(5, 6) // copy 5 again, after the batches that decided it
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r := mustReplay(t, nil, buf.Bytes(), j.State().MergedStateHash(), testSeed, c, nil)
+	if r.Outcome != Deterministic || len(r.Batches) != 3 {
+		t.Fatalf("Replay = %v, %d batches, %+v; want deterministic, 3", r.Outcome, len(r.Batches), r.Incident)
+	}
+	if want := 8*chainScan - 2 + 1; len(r.Pending) != want {
+		t.Errorf("%d pending, want %d: every copy but the two decided, and copy 5 logged again", len(r.Pending), want)
 	}
 }
 
