@@ -73,20 +73,24 @@ const crcTrailStep = 512
 
 // crcTrail answers CRC queries over a stream from offset origin on. Queries
 // come at or after at, which only moves forward; the stream's bytes from at
-// on must be at hand (data returns them), so a reader that drops bytes
-// advances the trail past them first.
+// on must be in buf, which holds the stream from offset base, so a reader
+// that drops bytes advances the trail past them first.
 type crcTrail struct {
 	origin int64
 	at     int64    // queries are at or after at
 	crc    uint32   // P(at)
 	k0     int64    // cps[i] is P(origin + (k0+i)·crcTrailStep), all after at
 	cps    []uint32 //
-	data   func(lo, hi int64) []byte
+	buf    []byte   // the stream from base on, as far as it is at hand
+	base   int64
 }
 
-func newCRCTrail(origin int64, data func(lo, hi int64) []byte) *crcTrail {
-	return &crcTrail{origin: origin, at: origin, k0: 1, data: data}
+func newCRCTrail(origin int64, buf []byte, base int64) *crcTrail {
+	return &crcTrail{origin: origin, at: origin, k0: 1, buf: buf, base: base}
 }
+
+// data returns the stream's bytes [lo, hi).
+func (t *crcTrail) data(lo, hi int64) []byte { return t.buf[lo-t.base : hi-t.base] }
 
 // prefix returns P(x), for x at or after t.at.
 func (t *crcTrail) prefix(x int64) uint32 {

@@ -464,7 +464,7 @@ func laterFrame(b []byte, from int, maxLen uint32) bool {
 			continue
 		}
 		if trail == nil {
-			trail = newCRCTrail(int64(p), func(lo, hi int64) []byte { return b[lo:hi] })
+			trail = newCRCTrail(int64(p), b, 0)
 		}
 		if trail.frameCRCHolds(int64(p), n, binary.LittleEndian.Uint32(b[p+frameOffCRC:])) {
 			return true
@@ -612,8 +612,9 @@ func (r *FrameReader) fill(need int) error {
 		return nil
 	}
 	if need > len(r.buf)-r.pos && r.pos > 0 {
-		if r.trail != nil {
-			r.trail.advance(r.base + int64(r.pos)) // before its bytes go
+		if r.trail != nil { // before its bytes go
+			r.trail.buf, r.trail.base = r.buf[:r.end], r.base
+			r.trail.advance(r.base + int64(r.pos))
 		}
 		r.base += int64(r.pos)
 		r.end = copy(r.buf, r.buf[r.pos:r.end])
@@ -630,6 +631,7 @@ func (r *FrameReader) fill(need int) error {
 			// than twice what was read.
 			nb := make([]byte, max(2*len(r.buf), frameReadChunk))
 			if r.trail != nil {
+				r.trail.buf, r.trail.base = r.buf[:r.end], r.base
 				r.trail.advance(r.base + int64(r.pos))
 			}
 			r.base += int64(r.pos)
@@ -787,15 +789,15 @@ func (r *FrameReader) bad() error {
 		if !ok {
 			continue
 		}
-		p := r.base + int64(r.pos)
 		if r.trail == nil {
-			r.trail = newCRCTrail(p, func(lo, hi int64) []byte { return r.buf[lo-r.base : hi-r.base] })
+			r.trail = newCRCTrail(r.base+int64(r.pos), nil, 0)
 		}
 		if err := r.fill(int(n)); err == io.EOF {
 			continue // runs past the end; a later, shorter candidate may fit
 		} else if err != nil {
 			return err
 		}
+		r.trail.buf, r.trail.base = r.buf[:r.end], r.base
 		stored := binary.LittleEndian.Uint32(r.buf[r.pos+frameOffCRC:])
 		if r.trail.frameCRCHolds(r.base+int64(r.pos), n, stored) {
 			return e
