@@ -322,6 +322,7 @@ type loggedEvent struct {
 	tail    int32  // for the first logged event of an id: the last one with it
 	hashed  bool
 	decided bool
+	shared  bool // another logged event has its id (set by catchUp)
 	digest  Hash
 }
 
@@ -390,6 +391,7 @@ func (l *eventLog) catchUp() {
 			first := &l.events[q]
 			l.events[first.tail].next = p
 			first.tail = p
+			first.shared, l.events[p].shared = true, true
 		}
 	}
 }
@@ -905,8 +907,12 @@ func (rp *replayer) diverge(batch uint64, ev EventID, f IncidentField, expected,
 // last copy logged before it, and glues the earlier ones with it. A copy
 // logged again after the batch that decided its content is pending (SPEC
 // 7: it meets 1002 when batched).
+//
+// It goes through the log once, from the end; only events whose id was
+// logged more than once need their digests compared.
 func (rp *replayer) pending() {
 	l := &rp.events
+	l.catchUp()
 	type pend struct {
 		e Event
 		d Hash
@@ -915,13 +921,19 @@ func (rp *replayer) pending() {
 	decidedLater := make(map[Hash]bool)
 	seen := make(map[Hash]bool)
 	for i := int32(len(l.events)) - 1; i >= 0; i-- {
-		d := l.digestOf(i)
+		e := &l.events[i]
 		switch {
-		case l.events[i].decided:
-			decidedLater[d] = true
-		case !decidedLater[d] && !seen[d]:
-			seen[d] = true
-			ps = append(ps, pend{l.event(i), d})
+		case !e.shared:
+			if !e.decided {
+				ps = append(ps, pend{l.event(i), l.digestOf(i)})
+			}
+		case e.decided:
+			decidedLater[l.digestOf(i)] = true
+		default:
+			if d := l.digestOf(i); !decidedLater[d] && !seen[d] {
+				seen[d] = true
+				ps = append(ps, pend{l.event(i), d})
+			}
 		}
 	}
 	slices.SortFunc(ps, func(a, b pend) int {
