@@ -612,10 +612,7 @@ func (r *FrameReader) fill(need int) error {
 		return nil
 	}
 	if need > len(r.buf)-r.pos && r.pos > 0 {
-		if r.trail != nil { // before its bytes go
-			r.trail.buf, r.trail.base = r.buf[:r.end], r.base
-			r.trail.advance(r.base + int64(r.pos))
-		}
+		r.trailPast()
 		r.base += int64(r.pos)
 		r.end = copy(r.buf, r.buf[r.pos:r.end])
 		r.pos = 0
@@ -630,10 +627,7 @@ func (r *FrameReader) fill(need int) error {
 			// claiming more than the input holds costs no more memory
 			// than twice what was read.
 			nb := make([]byte, max(2*len(r.buf), frameReadChunk))
-			if r.trail != nil {
-				r.trail.buf, r.trail.base = r.buf[:r.end], r.base
-				r.trail.advance(r.base + int64(r.pos))
-			}
+			r.trailPast()
 			r.base += int64(r.pos)
 			r.end = copy(nb, r.buf[r.pos:r.end])
 			r.pos = 0
@@ -655,6 +649,18 @@ func (r *FrameReader) fill(need int) error {
 	}
 	return nil
 }
+
+// trailPast advances the later-frame scan's CRC trail, when bad is
+// running one, past the bytes before pos, which fill is about to drop.
+func (r *FrameReader) trailPast() {
+	if r.trail != nil {
+		r.holdTrail()
+		r.trail.advance(r.base + int64(r.pos))
+	}
+}
+
+// holdTrail points the CRC trail at the bytes the reader holds.
+func (r *FrameReader) holdTrail() { r.trail.buf, r.trail.base = r.buf[:r.end], r.base }
 
 func (r *FrameReader) start() error {
 	r.started = true
@@ -797,7 +803,7 @@ func (r *FrameReader) bad() error {
 		} else if err != nil {
 			return err
 		}
-		r.trail.buf, r.trail.base = r.buf[:r.end], r.base
+		r.holdTrail()
 		stored := binary.LittleEndian.Uint32(r.buf[r.pos+frameOffCRC:])
 		if r.trail.frameCRCHolds(r.base+int64(r.pos), n, stored) {
 			return e
@@ -993,9 +999,10 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 // The file is read with the options' MaxFrameLen. A last frame over it is a
 // torn tail to the readers (SPEC 5), but when it is whole under a CRC that
 // holds, it was written with a larger maximum: rather than cut it off,
-// OpenFrameLog refuses the file with an error wrapping [ErrFrameTooLarge]. Closing the writer closes
-// the file. OpenFrameLog does not lock the file: one writer per file is the
-// caller's business.
+// OpenFrameLog refuses the file with an error wrapping [ErrFrameTooLarge].
+//
+// Closing the writer closes the file. OpenFrameLog does not lock the file:
+// one writer per file is the caller's business.
 func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
 	var maxLen int
 	if opts != nil {
