@@ -12,8 +12,9 @@
 // runs out before the command is done, the command is stopped where it is,
 // as a crash would stop it, and the process exits with code 40. What it was
 // writing is left as after a crash: frame logs and certificate logs end in
-// a torn tail, which the next open recovers; the files written whole
-// (snapshots, --output files) are either complete or not there.
+// a torn tail, which the next open recovers; a snapshot is there whole or
+// not at all (it is renamed into place); an --output or key file may be cut
+// short, to be written again.
 //
 // # Output
 //
@@ -215,9 +216,9 @@
 // or, at the first difference, exit 30 with the incident (see Output); with
 // --incident-dir D it is also written to D as <incident_id>.json and
 // appended to D/incidents.omega (when D cannot take it, the output is the
-// same without incident_file, and the error says why). pending counts the events logged and not
-// decided; a torn tail of L ends the log and is counted in torn_tail_bytes;
-// certificates appears with --cert-log.
+// same without incident_file, and the error says why). pending counts the
+// events logged and not decided; a torn tail of L ends the log and is
+// counted in torn_tail_bytes; certificates appears with --cert-log.
 //
 // bench [--events N] [--workers W] [--runs R]
 //
