@@ -214,6 +214,9 @@ func (j *Journal) LogEvents(events []Event) (int64, error) {
 // the rest of an obstructed batch is re-checked without being logged
 // again), and appends the BATCH frame of the decision. A Merge moves the
 // journal's State on. meta.BatchID must be greater than the last batch id.
+// When Decide refuses the batch (a batch id out of order, a batch over
+// MaxBatchContents), nothing is appended: the logged events stay pending,
+// as Replay reports them, for a later batch to decide.
 func (j *Journal) Decide(events []Event, meta BatchMeta) (Output, error) {
 	if meta.BatchID <= j.last {
 		return Output{}, fmt.Errorf("%w: batch id %d after %d", ErrBatchOrder, meta.BatchID, j.last)
