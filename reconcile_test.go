@@ -205,11 +205,18 @@ func TestFillIndexBucketedMatchesSequential(t *testing.T) {
 	if !slices.Equal(seqMulti, buckMulti) {
 		t.Fatal("bucketed fill marks other ids as shared than the sequential fill")
 	}
+	sameIDTables(t, known, &seq.ids, &buck.ids, "bucketed")
+}
+
+// sameIDTables checks that the id table other, filled the way named what,
+// finds every id of known where the sequentially filled seq does.
+func sameIDTables(t *testing.T, known []KnownID, seq, other *idTable, what string) {
+	t.Helper()
 	for p, k := range known {
-		a, okA := seq.ids.get(known, k.ID)
-		b, okB := buck.ids.get(known, k.ID)
+		a, okA := seq.get(known, k.ID)
+		b, okB := other.get(known, k.ID)
 		if !okA || !okB || a != b || known[a].ID != k.ID {
-			t.Fatalf("id %v (position %d): sequential fill finds %d %v, bucketed %d %v", k.ID, p, a, okA, b, okB)
+			t.Fatalf("id %v (position %d): sequential fill finds %d %v, %s %d %v", k.ID, p, a, okA, what, b, okB)
 		}
 	}
 }
@@ -415,13 +422,7 @@ func TestFillIndexParallelMatchesSequential(t *testing.T) {
 	if ps.ids.n != seq.ids.n {
 		t.Fatalf("parallel fill counts %d ids, sequential %d", ps.ids.n, seq.ids.n)
 	}
-	for p, k := range known {
-		a, okA := seq.ids.get(known, k.ID)
-		b, okB := ps.ids.get(known, k.ID)
-		if !okA || !okB || a != b || known[a].ID != k.ID {
-			t.Fatalf("id %v (position %d): sequential fill finds %d %v, parallel %d %v", k.ID, p, a, okA, b, okB)
-		}
-	}
+	sameIDTables(t, known, &seq.ids, &ps.ids, "parallel")
 }
 
 // An invalid event is reported by its index, the first one in input order
