@@ -77,11 +77,11 @@ const crcTrailStep = 512
 // that drops bytes advances the trail past them first.
 type crcTrail struct {
 	origin int64
-	at     int64    // queries are at or after at
-	crc    uint32   // P(at)
-	k0     int64    // cps[i] is P(origin + (k0+i)·crcTrailStep), all after at
-	cps    []uint32 //
-	buf    []byte   // the stream from base on, as far as it is at hand
+	at     int64  // queries are at or after at
+	crc    uint32 // P(at)
+	k0     int64  // cps[i] is P(origin + (k0+i)·crcTrailStep), all after at
+	cps    []uint32
+	buf    []byte // the stream from base on, as far as it is at hand
 	base   int64
 }
 
