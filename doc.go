@@ -68,11 +68,19 @@
 // # States
 //
 // A [State] holds the known ids with their lamports, the stream heads, the
-// merged state hash and the frontier digest. Successive States share one
-// append-only history, so a Merge costs O(batch) however long the history
-// is; a second successor of the same State (a fork) copies the history it
-// needs once. States are immutable and safe for concurrent use. A lineage
-// holds at most 2^32-1 known ids.
+// merged state hash and the frontier digest. A Merge's next State is a
+// batch-sized overlay on its prior: deriving any number of successors of
+// one State costs O(batch) each, however long the history is, and a
+// successor that is dropped changes nothing. [State.Commit] adds a
+// successor to the append-only history its lineage shares, also in
+// O(batch); [Checker.Reconcile] commits the State it decides on, so a
+// program that carries each next State to the next batch commits as it
+// goes. Committing a successor of a State that is no longer the newest of
+// its lineage (two histories diverging) copies the history that State sees,
+// once. States are immutable and safe for concurrent use, and reading one
+// takes no lock. The history costs about 32 bytes per known id. A lineage
+// holds at most 2^32-2 known ids; a batch that would pass that is refused
+// with [ErrBatchTooLarge].
 //
 // # Frame log
 //

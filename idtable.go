@@ -19,14 +19,16 @@ type idTable struct {
 	k0, k1 uint64 // hash key
 }
 
-// hash mixes both halves of id, keyed, so that sequential ids spread evenly
-// and colliding ids cannot be computed without the key.
-func (t *idTable) hash(id EventID) uint64 {
-	h := (id.Lo^t.k0)*0x9e3779b97f4a7c15 ^ (id.Hi^t.k1)*0xc2b2ae3d27d4eb4f
+func (t *idTable) hash(id EventID) uint64 { return mixID(id, t.k0, t.k1) }
+
+// mixID mixes both halves of id with the key (k0, k1), so that sequential
+// ids spread evenly and colliding ids cannot be computed without the key.
+func mixID(id EventID, k0, k1 uint64) uint64 {
+	h := (id.Lo^k0)*0x9e3779b97f4a7c15 ^ (id.Hi^k1)*0xc2b2ae3d27d4eb4f
 	h ^= h >> 29
 	h *= 0xbf58476d1ce4e5b9
 	h ^= h >> 32
-	h = (h ^ t.k1) * 0x94d049bb133111eb
+	h = (h ^ k1) * 0x94d049bb133111eb
 	h ^= h >> 31
 	return h
 }

@@ -75,8 +75,8 @@ type Merge struct {
 	AcceptedIDsDigest Hash
 	FrontierDigest    Hash
 	HeadsDigest       Hash // over the heads this batch moved
-	// Next is the State the merge yields. It shares history with the prior
-	// State, which it leaves unchanged.
+	// Next is the State the merge yields: an overlay on the prior State,
+	// which it leaves unchanged, committed when it is kept (State.Commit).
 	Next *State
 }
 
@@ -130,8 +130,12 @@ func Reconcile(prior *State, events []Event) (*Result, error) {
 //
 // It returns an error, and no result, for a structurally invalid event (an
 // [*EventError] with its index) or a batch over [MaxBatchContents].
+//
+// Deciding on prior keeps it: prior is committed first (see [State.Commit]),
+// so that a Merge's next State rests on committed history. The next State
+// itself is committed only when it is kept in turn.
 func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
-	r, _, err := c.run(prior, events, false)
+	r, _, err := c.run(prior.Commit(), events, false)
 	if err != nil {
 		return Output{}, err
 	}
@@ -286,6 +290,9 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	if m > MaxBatchContents {
 		return nil, nil, fmt.Errorf("%w: %d distinct contents, the limit is %d", ErrBatchTooLarge, m, MaxBatchContents)
 	}
+	if uint64(prior.KnownCount())+uint64(m) > maxStoreIDs {
+		return nil, nil, fmt.Errorf("%w: a state of %d known ids cannot take %d more", ErrBatchTooLarge, prior.KnownCount(), m)
+	}
 	// The event digests (the trace's leaves) and batch digest records in
 	// canonical order. Input in canonical order without copies has them
 	// in place already, else they are gathered by position.
@@ -324,20 +331,11 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 		side.start(sc, leaves, records, known)
 	}
 
-	// The built-in predicates read the prior State under its read lock;
-	// domain predicates run after it is released, since they may call the
-	// prior's own (locking) methods. Domain predicates at a position come
-	// after the built-ins there, so a domain failure wins only before the
-	// first built-in one.
+	// Domain predicates at a position come after the built-ins there, so
+	// a domain failure wins only before the first built-in one.
 	w := &walker{c: c, prior: prior, events: events, known: known, sc: sc}
-	if prior != nil && prior.store != nil {
-		prior.store.mu.RLock()
-	}
 	w.index()
 	v, obstructed := w.walk(all)
-	if prior != nil && prior.store != nil {
-		prior.store.mu.RUnlock()
-	}
 	end := m
 	if obstructed {
 		end = v.pos
@@ -948,7 +946,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 		if sc.multi[p] && fail(violation{pred: predicates.OverlapAgreement, pos: p, otherPos: -1}) {
 			return violation{pred: predicates.OverlapAgreement, pos: p, otherPos: -1}, true
 		}
-		if _, known := w.prior.lamportLocked2(w.known[p].ID); known && fail(violation{pred: predicates.EventUnique, pos: p, otherPos: -1}) {
+		if _, known := w.prior.Lamport(w.known[p].ID); known && fail(violation{pred: predicates.EventUnique, pos: p, otherPos: -1}) {
 			return violation{pred: predicates.EventUnique, pos: p, otherPos: -1}, true
 		}
 		// 1001: the previous distinct content of the stream in the batch,
@@ -961,7 +959,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 					return v, true
 				}
 			}
-		} else if h, ok := w.prior.headLocked2(k); ok && lamport <= h.Lamport {
+		} else if h, ok := w.prior.head(k); ok && lamport <= h.Lamport {
 			v := violation{pred: predicates.LamportMonotonic, pos: p, other: h.ID, has: true, otherPos: -1}
 			if fail(v) {
 				return v, true
@@ -978,7 +976,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 			q, inBatch := sc.ids.get(w.known, d)
 			if inBatch {
 				dl = w.known[q].Lamport
-			} else if l, ok := w.prior.lamportLocked2(d); ok {
+			} else if l, ok := w.prior.Lamport(d); ok {
 				dl = l
 			} else {
 				continue
@@ -997,7 +995,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 			if _, inBatch := sc.ids.get(w.known, d); inBatch {
 				continue
 			}
-			if _, ok := w.prior.lamportLocked2(d); ok {
+			if _, ok := w.prior.Lamport(d); ok {
 				continue
 			}
 			v := violation{pred: predicates.DependencyKnown, pos: p, other: d, has: true, otherPos: -1}
@@ -1030,21 +1028,6 @@ func (w *walker) walkDomain(end int, all *[]violation) (violation, bool) {
 		}
 	}
 	return violation{}, false
-}
-
-// lamportLocked2 and headLocked2 accept a nil State (genesis).
-func (s *State) lamportLocked2(id EventID) (uint64, bool) {
-	if s == nil {
-		return 0, false
-	}
-	return s.lamportLocked(id)
-}
-
-func (s *State) headLocked2(k streamKey) (StreamHead, bool) {
-	if s == nil {
-		return StreamHead{}, false
-	}
-	return s.headLocked(k)
 }
 
 func (w *walker) conflictSet(v violation) []EventID {
@@ -1092,19 +1075,16 @@ func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, 
 		AcceptedIDsDigest: idsDigest,
 		FrontierDigest:    frontier,
 		HeadsDigest:       headsD,
-		Next:              prior.extend(accepted, moved, merged, frontier, c.handOver(prior, sc)),
+		Next:              prior.successor(accepted, c.handOver(sc), moved, merged, frontier),
 	}
 }
 
 func (h Hash) slice() []byte { return h[:] }
 
-// handOver gives a merge from a State without history the batch's id table,
-// which already maps each accepted id to its canonical position, so the new
-// State need not build its own. The scratch starts a new table next time.
-func (c *Checker) handOver(prior *State, sc *scratch) *idTable {
-	if prior.storeOrNil() != nil {
-		return nil
-	}
+// handOver gives a merge's successor State the batch's id table, which
+// already maps each accepted id to its canonical position. The scratch
+// starts a new table next time.
+func (c *Checker) handOver(sc *scratch) *idTable {
 	t := sc.ids
 	sc.ids = idTable{}
 	return &t

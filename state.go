@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/omega-sheaf/omega/internal/digest"
 )
@@ -15,17 +16,52 @@ import (
 // each with its lamport, the stream heads, the merged state hash and the
 // frontier digest. A nil *State is the genesis state, as is [Genesis]().
 //
-// A State is immutable and safe for concurrent use. Successive States share
-// their history: a Merge appends its accepted ids to storage it shares with
-// the prior State, so that it costs O(batch), not O(history), and the prior
-// State keeps seeing exactly what it saw before. When a second successor is
-// derived from a State that already has one (a fork), the fork copies the
-// history it needs once.
+// A State is immutable and safe for concurrent use; reading it takes no
+// lock.
+//
+// # Committing
+//
+// A Merge's next State is an overlay: the batch's accepted ids and moved
+// heads on top of the prior State, costing O(batch) to make. Any number of
+// successors may be derived from one State; a successor that is dropped (a
+// refused certification, a failed append) costs nothing and changes no
+// shared history. [State.Commit] makes a successor part of the history
+// its lineage shares, in O(batch). [Checker.Reconcile] commits its prior
+// first, so a program that decides each batch on the previous one's next
+// State need never call Commit: deciding on a State is keeping it.
+//
+// History is stored once per lineage, append-only: every id accepted, in
+// order, and each stream's current head. A committed State sees a prefix of
+// it, so earlier States keep seeing exactly what they saw. Committing a
+// successor of a State that is no longer the newest of its lineage (two
+// histories diverging from one State) starts a new lineage by copying the
+// history that State sees, once.
 type State struct {
-	store    *store // nil for a state with no known id
-	n        int    // the state sees store.known[:n]
+	// A committed State sees st's first n known ids; ep is its epoch, from
+	// which the heads it saw are recovered when later commits moved them.
+	// st is nil for a committed State with no known id.
+	st *store
+	n  uint32
+	ep *epoch
+
+	ov *overlay // non-nil for a successor not (yet) committed
+
+	count    int // known ids, overlays included
 	merged   Hash
 	frontier Hash
+}
+
+// overlay is a Merge's successor on top of its prior, parent: the accepted
+// ids and lamports in canonical order, indexed by a batch-sized table, and
+// the heads the merge moved, ascending by stream.
+type overlay struct {
+	parent   *State
+	accepted []KnownID
+	index    *idTable
+	heads    []movedHead
+
+	mu        sync.Mutex // serialises commits of this overlay
+	committed atomic.Pointer[State]
 }
 
 // KnownID is an accepted event id and its lamport.
@@ -42,18 +78,6 @@ type StreamHead struct {
 	ID       EventID
 }
 
-// store is the history shared by a lineage of States: every id accepted,
-// in acceptance order, and every position every head has held. A State with
-// n known ids sees the first n of them and the head positions recorded
-// before them. Only the newest State of a lineage (n == len(known)) may
-// append; others fork.
-type store struct {
-	mu    sync.RWMutex
-	known []KnownID
-	index idTable                     // id -> position in known
-	heads map[streamKey][]headVersion // ascending by seq
-}
-
 type streamKey uint64
 
 func makeStreamKey(node uint32, stream uint16) streamKey {
@@ -62,14 +86,6 @@ func makeStreamKey(node uint32, stream uint16) streamKey {
 
 func (k streamKey) node() uint32   { return uint32(k >> 16) }
 func (k streamKey) stream() uint16 { return uint16(k) }
-
-// headVersion is a head a stream moved to; seq is the position in
-// store.known of its event, so States with n > seq see it.
-type headVersion struct {
-	seq     int
-	lamport uint64
-	id      EventID
-}
 
 // Genesis returns the empty state: no known id, no head, every hash zero.
 func Genesis() *State { return &State{} }
@@ -95,62 +111,82 @@ func (s *State) KnownCount() int {
 	if s == nil {
 		return 0
 	}
-	return s.n
+	return s.count
 }
 
 // Lamport returns the lamport of a known id.
 func (s *State) Lamport(id EventID) (uint64, bool) {
-	if s == nil || s.store == nil {
-		return 0, false
+	for ; s != nil; s = s.ov.parent {
+		if s.ov == nil {
+			if s.st == nil {
+				return 0, false
+			}
+			p, ok := s.st.index.Load().find(s.st, id, s.n)
+			if !ok {
+				return 0, false
+			}
+			return s.st.known.at(p).Lamport, true
+		}
+		if p, ok := s.ov.index.get(s.ov.accepted, id); ok {
+			return s.ov.accepted[p].Lamport, true
+		}
 	}
-	s.store.mu.RLock()
-	defer s.store.mu.RUnlock()
-	return s.lamportLocked(id)
-}
-
-func (s *State) lamportLocked(id EventID) (uint64, bool) {
-	if s.store == nil {
-		return 0, false
-	}
-	i, ok := s.store.index.get(s.store.known, id)
-	if !ok || int(i) >= s.n {
-		return 0, false
-	}
-	return s.store.known[i].Lamport, true
+	return 0, false
 }
 
 // Head returns the head of stream (node, stream).
 func (s *State) Head(node uint32, stream uint16) (StreamHead, bool) {
-	if s == nil || s.store == nil {
-		return StreamHead{}, false
-	}
-	s.store.mu.RLock()
-	defer s.store.mu.RUnlock()
-	return s.headLocked(makeStreamKey(node, stream))
+	return s.head(makeStreamKey(node, stream))
 }
 
-func (s *State) headLocked(k streamKey) (StreamHead, bool) {
-	if s.store == nil {
-		return StreamHead{}, false
-	}
-	vs := s.store.heads[k]
-	for i := len(vs) - 1; i >= 0; i-- {
-		if vs[i].seq < s.n {
-			return StreamHead{NodeID: k.node(), StreamID: k.stream(), Lamport: vs[i].lamport, ID: vs[i].id}, true
+func (s *State) head(k streamKey) (StreamHead, bool) {
+	for ; s != nil; s = s.ov.parent {
+		if s.ov == nil {
+			return s.committedHead(k)
+		}
+		if i, ok := slices.BinarySearchFunc(s.ov.heads, k, func(h movedHead, k streamKey) int { return cmp.Compare(h.key, k) }); ok {
+			h := s.ov.heads[i]
+			return StreamHead{NodeID: k.node(), StreamID: k.stream(), Lamport: h.lam, ID: h.id}, true
 		}
 	}
 	return StreamHead{}, false
 }
 
+// committedHead is head for a committed State.
+func (s *State) committedHead(k streamKey) (StreamHead, bool) {
+	if s.st == nil {
+		return StreamHead{}, false
+	}
+	slot := s.st.streams.Load().find(k)
+	if slot == nil {
+		return StreamHead{}, false // no commit ever moved it
+	}
+	p := slot.Load()
+	if p >= s.n {
+		// Moved since s: the first later commit that moved it recorded
+		// where it was before.
+		p = s.ep.headBefore(k)
+		if p == noHead {
+			return StreamHead{}, false
+		}
+	}
+	kn := s.st.known.at(p)
+	return StreamHead{NodeID: k.node(), StreamID: k.stream(), Lamport: kn.Lamport, ID: kn.ID}, true
+}
+
 // KnownIDs returns every known id with its lamport, ascending by id. The
 // slice is the caller's.
 func (s *State) KnownIDs() []KnownID {
-	if s == nil || s.store == nil {
-		return []KnownID{}
+	out := make([]KnownID, 0, s.KnownCount())
+	for ; s != nil; s = s.ov.parent {
+		if s.ov == nil {
+			if s.st != nil {
+				out = s.st.known.appendTo(out, s.n)
+			}
+			break
+		}
+		out = append(out, s.ov.accepted...)
 	}
-	s.store.mu.RLock()
-	out := slices.Clone(s.store.known[:s.n])
-	s.store.mu.RUnlock()
 	slices.SortFunc(out, func(a, b KnownID) int { return a.ID.Compare(b.ID) })
 	return out
 }
@@ -158,17 +194,31 @@ func (s *State) KnownIDs() []KnownID {
 // Heads returns every stream head, ascending by (node_id, stream_id). The
 // slice is the caller's.
 func (s *State) Heads() []StreamHead {
-	if s == nil || s.store == nil {
-		return []StreamHead{}
-	}
-	s.store.mu.RLock()
-	out := make([]StreamHead, 0, len(s.store.heads))
-	for k := range s.store.heads {
-		if h, ok := s.headLocked(k); ok {
-			out = append(out, h)
+	var out []StreamHead
+	seen := make(map[streamKey]bool)
+	for ; s != nil; s = s.ov.parent {
+		if s.ov == nil {
+			if s.st != nil {
+				s.st.streams.Load().each(func(k streamKey) {
+					if !seen[k] {
+						if h, ok := s.committedHead(k); ok {
+							out = append(out, h)
+						}
+					}
+				})
+			}
+			break
+		}
+		for _, h := range s.ov.heads {
+			if !seen[h.key] {
+				seen[h.key] = true
+				out = append(out, StreamHead{NodeID: h.key.node(), StreamID: h.key.stream(), Lamport: h.lam, ID: h.id})
+			}
 		}
 	}
-	s.store.mu.RUnlock()
+	if out == nil {
+		out = []StreamHead{}
+	}
 	slices.SortFunc(out, compareHeads)
 	return out
 }
@@ -204,33 +254,40 @@ func headsDigest(h *digest.Hasher, heads []StreamHead) Hash {
 // merges could produce.
 var ErrInvalidState = errors.New("omega: invalid state")
 
-// NewState builds a State from its contents, as a snapshot holds them
-// (SPEC 7). It refuses a repeated id or stream, and a head whose event is
-// not a known id with the head's lamport.
+// NewState builds a committed State from its contents, as a snapshot holds
+// them (SPEC 7). It refuses a repeated id or stream, and a head whose event
+// is not a known id with the head's lamport.
 func NewState(known []KnownID, heads []StreamHead, mergedStateHash, frontierDigest Hash) (*State, error) {
-	st := &store{known: slices.Clone(known), heads: make(map[streamKey][]headVersion, len(heads))}
-	st.index.reset(len(known))
-	for i, k := range st.known {
-		if _, dup := st.index.insert(st.known, uint32(i)); dup {
+	if len(known) > maxStoreIDs {
+		return nil, fmt.Errorf("%w: %d known ids, the limit is %d", ErrInvalidState, len(known), maxStoreIDs)
+	}
+	st := newStore(len(known))
+	idx := st.index.Load()
+	for _, k := range known {
+		p := st.known.append(k)
+		if idx, _ = idx.insert(st, p); idx == nil {
 			return nil, fmt.Errorf("%w: id %v is known twice", ErrInvalidState, k.ID)
 		}
 	}
-	// Each stream's history starts as a one-element window of one backing
-	// array, its capacity capped so that a later append copies it out.
-	versions := make([]headVersion, len(heads))
-	for j, h := range heads {
+	st.index.Store(idx)
+	n := uint32(len(known))
+	streams := st.streams.Load()
+	for _, h := range heads {
 		key := makeStreamKey(h.NodeID, h.StreamID)
-		if _, dup := st.heads[key]; dup {
+		if streams.find(key) != nil {
 			return nil, fmt.Errorf("%w: stream (%d, %d) has two heads", ErrInvalidState, h.NodeID, h.StreamID)
 		}
-		i, ok := st.index.get(st.known, h.ID)
-		if !ok || st.known[i].Lamport != h.Lamport {
+		p, ok := idx.find(st, h.ID, n)
+		if !ok || st.known.at(p).Lamport != h.Lamport {
 			return nil, fmt.Errorf("%w: head of stream (%d, %d) is not a known id with lamport %d", ErrInvalidState, h.NodeID, h.StreamID, h.Lamport)
 		}
-		versions[j] = headVersion{seq: int(i), lamport: h.Lamport, id: h.ID}
-		st.heads[key] = versions[j : j+1 : j+1]
+		var slot *atomic.Uint32
+		streams, slot = streams.insert(key)
+		slot.Store(p)
 	}
-	return &State{store: st, n: len(st.known), merged: mergedStateHash, frontier: frontierDigest}, nil
+	st.streams.Store(streams)
+	st.n = n
+	return &State{st: st, n: n, ep: st.last, count: len(known), merged: mergedStateHash, frontier: frontierDigest}, nil
 }
 
 // movedHead is a head a Merge moves: the stream and the position, among the
@@ -242,79 +299,116 @@ type movedHead struct {
 	id  EventID
 }
 
-// extend returns the State after a Merge of accepted (in canonical order)
-// that moved heads. It appends to s's store when s is the newest State of
-// its lineage and forks it otherwise; s itself sees no change. When s has
-// no store, index, if not nil, must map each accepted id to its position
-// in accepted: the new store takes it over instead of building its own, and
-// takes accepted too.
-func (s *State) extend(accepted []KnownID, heads []movedHead, merged, frontier Hash, index *idTable) *State {
-	next := &State{merged: merged, frontier: frontier}
-	if len(accepted) == 0 {
-		next.store, next.n = s.storeOrNil(), s.KnownCount()
+// successor returns the State after a Merge of accepted (in canonical
+// order, indexed by index) that moved heads: an overlay on s, which must
+// be committed.
+func (s *State) successor(accepted []KnownID, index *idTable, heads []movedHead, merged, frontier Hash) *State {
+	next := &State{count: s.KnownCount() + len(accepted), merged: merged, frontier: frontier}
+	if len(accepted) == 0 && (s == nil || s.ov == nil) {
+		// Nothing to add: the successor sees what s sees.
+		if s != nil {
+			next.st, next.n, next.ep = s.st, s.n, s.ep
+		}
 		return next
 	}
-	st := s.storeOrNil()
-	if st != nil {
+	if index == nil {
+		index = new(idTable)
+	}
+	next.ov = &overlay{parent: s, accepted: accepted, index: index, heads: heads}
+	return next
+}
+
+// Commit returns s as part of the history its lineage shares, committing
+// the successors it was derived from first; s itself keeps reading as it
+// did. Committing an overlay takes O(batch), and committing it again
+// returns the same State. See the State documentation.
+func (s *State) Commit() *State {
+	if s == nil || s.ov == nil {
+		return s
+	}
+	ov := s.ov
+	if c := ov.committed.Load(); c != nil {
+		return c
+	}
+	ov.mu.Lock()
+	defer ov.mu.Unlock()
+	if c := ov.committed.Load(); c != nil {
+		return c
+	}
+	c := ov.parent.Commit().appendBatch(ov.accepted, ov.heads, s.merged, s.frontier)
+	ov.committed.Store(c)
+	return c
+}
+
+// appendBatch returns the committed State after s (committed) that
+// accepted ids and moved heads.
+func (s *State) appendBatch(accepted []KnownID, heads []movedHead, merged, frontier Hash) *State {
+	var st *store
+	if s != nil && s.st != nil {
+		st = s.st
 		st.mu.Lock()
-		if s.n != len(st.known) {
+		if s.n != st.n {
+			// s is no longer the newest State of its lineage.
 			st.mu.Unlock()
 			st = s.fork()
 			st.mu.Lock()
 		}
 	} else {
-		st = &store{heads: make(map[streamKey][]headVersion, len(heads))}
-		for _, h := range heads {
-			st.heads[h.key] = []headVersion{{seq: h.pos, lamport: h.lam, id: h.id}}
-		}
-		if index != nil {
-			st.known, st.index = accepted, *index
-		} else {
-			st.known = accepted
-			st.index.reset(len(accepted))
-			for i := range accepted {
-				st.index.insert(st.known, uint32(i))
-			}
-		}
-		return &State{store: st, n: len(st.known), merged: merged, frontier: frontier}
+		st = newStore(len(accepted))
+		st.mu.Lock()
 	}
-	base := len(st.known)
-	st.known = append(st.known, accepted...)
-	for i := range accepted {
-		st.index.insert(st.known, uint32(base+i))
+	defer st.mu.Unlock()
+	base := st.n
+	idx := st.index.Load()
+	for _, k := range accepted {
+		// A Merge accepts no known id (1002), so there is no duplicate.
+		idx, _ = idx.insert(st, st.known.append(k))
 	}
+	st.index.Store(idx)
+
+	// The undo record goes out before any head moves, so a reader that
+	// sees a moved head also finds where it was.
+	streams := st.streams.Load()
+	undo := make([]headUndo, len(heads))
+	for i, h := range heads {
+		undo[i] = headUndo{key: h.key, pos: noHead}
+		if slot := streams.find(h.key); slot != nil {
+			undo[i].pos = slot.Load()
+		}
+	}
+	ep := &epoch{}
+	st.last.undo = undo
+	st.last.next.Store(ep)
+	st.last = ep
 	for _, h := range heads {
-		st.heads[h.key] = append(st.heads[h.key], headVersion{seq: base + h.pos, lamport: h.lam, id: h.id})
+		var slot *atomic.Uint32
+		streams, slot = streams.insert(h.key)
+		slot.Store(base + uint32(h.pos))
 	}
-	next.store, next.n = st, len(st.known)
-	st.mu.Unlock()
-	return next
+	st.streams.Store(streams)
+	st.n = base + uint32(len(accepted))
+	return &State{st: st, n: st.n, ep: ep, count: int(st.n), merged: merged, frontier: frontier}
 }
 
-func (s *State) storeOrNil() *store {
-	if s == nil {
-		return nil
-	}
-	return s.store
-}
-
-// fork copies the history s sees into a new store.
+// fork copies the history s (committed) sees into a new store.
 func (s *State) fork() *store {
-	s.store.mu.RLock()
-	defer s.store.mu.RUnlock()
-	st := &store{
-		known: slices.Clone(s.store.known[:s.n]),
-		heads: make(map[streamKey][]headVersion, len(s.store.heads)),
+	st := newStore(int(s.n))
+	idx := st.index.Load()
+	for _, k := range s.st.known.appendTo(nil, s.n) {
+		idx, _ = idx.insert(st, st.known.append(k))
 	}
-	st.index.reset(s.n)
-	for i := range st.known {
-		st.index.insert(st.known, uint32(i))
-	}
-	for k := range s.store.heads {
-		if h, ok := s.headLocked(k); ok {
-			i, _ := st.index.get(st.known, h.ID)
-			st.heads[k] = []headVersion{{seq: int(i), lamport: h.Lamport, id: h.ID}}
+	st.index.Store(idx)
+	streams := st.streams.Load()
+	s.st.streams.Load().each(func(k streamKey) {
+		if h, ok := s.committedHead(k); ok {
+			// The same ids in the same order: positions carry over.
+			p, _ := idx.find(st, h.ID, s.n)
+			var slot *atomic.Uint32
+			streams, slot = streams.insert(k)
+			slot.Store(p)
 		}
-	}
+	})
+	st.streams.Store(streams)
+	st.n = s.n
 	return st
 }

@@ -1,0 +1,338 @@
+package omega
+
+import (
+	"cmp"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// store is the history a lineage of committed States shares: every id
+// accepted, in acceptance order, an index from id to position, and each
+// stream's current head. A committed State with n known ids sees the first
+// n; only the newest (n == store.n) may append. One writer appends, under
+// mu; readers take no lock: what they read is either written before the
+// State they read was made, or published through an atomic pointer after
+// everything it points to is written.
+type store struct {
+	mu      sync.Mutex // held by the writer
+	n       uint32     // ids appended; written under mu
+	known   knownLog
+	index   atomic.Pointer[idIndex]
+	streams atomic.Pointer[streamIndex]
+	last    *epoch // the newest State's epoch; under mu
+	k0, k1  uint64 // hash key of index
+}
+
+// maxStoreIDs bounds a lineage's known ids so that a position and the
+// noHead marker fit a uint32.
+const maxStoreIDs = 1<<32 - 2
+
+func newStore(hint int) *store {
+	st := &store{last: &epoch{}, k0: rand.Uint64(), k1: rand.Uint64()}
+	st.index.Store(newIDIndex(hint))
+	st.streams.Store(newStreamIndex(0))
+	return st
+}
+
+// hash is keyed, as idTable's: ids come from untrusted input.
+func (st *store) hash(id EventID) uint64 { return mixID(id, st.k0, st.k1) }
+
+// knownLog is an append-only array of known ids in fixed-size chunks, so
+// that appending never moves what readers read and wastes at most one
+// partly filled chunk.
+type knownLog struct {
+	dir atomic.Pointer[[]*knownChunk]
+	n   uint32 // ids appended; writer only
+}
+
+const knownChunkBits = 10
+
+type knownChunk [1 << knownChunkBits]KnownID
+
+// at returns the id at position p, which the caller's State sees.
+func (l *knownLog) at(p uint32) *KnownID {
+	return &(*l.dir.Load())[p>>knownChunkBits][p&(1<<knownChunkBits-1)]
+}
+
+// append adds k at the end and returns its position. Only the writer
+// calls it.
+func (l *knownLog) append(k KnownID) uint32 {
+	p := l.n
+	if p&(1<<knownChunkBits-1) == 0 {
+		var dir []*knownChunk
+		if d := l.dir.Load(); d != nil {
+			dir = *d
+		}
+		// Readers hold the old slice header and read no further than it.
+		dir = append(dir, new(knownChunk))
+		l.dir.Store(&dir)
+	}
+	(*l.dir.Load())[p>>knownChunkBits][p&(1<<knownChunkBits-1)] = k
+	l.n++
+	return p
+}
+
+// appendTo appends the first n ids to out.
+func (l *knownLog) appendTo(out []KnownID, n uint32) []KnownID {
+	if n == 0 {
+		return out
+	}
+	for _, c := range (*l.dir.Load())[:(n-1)>>knownChunkBits+1] {
+		k := min(n, 1<<knownChunkBits)
+		out = append(out, c[:k]...)
+		n -= k
+	}
+	return out
+}
+
+// Control bytes of the two indexes: a group holds eight slots and one
+// 64-bit word of control bytes, 0 for an empty slot and 0x80 | seven bits
+// of the hash for a full one, so one load tells which slots may match.
+const (
+	ctrlLSB = 0x0101010101010101
+	ctrlMSB = 0x8080808080808080
+)
+
+// matches returns the bytes of ctrl equal to b as their high bits. A byte
+// just above a true match can show falsely; callers compare the key.
+func matches(ctrl uint64, b byte) uint64 {
+	x := ctrl ^ (ctrlLSB * uint64(b))
+	return (x - ctrlLSB) &^ x & ctrlMSB
+}
+
+func empties(ctrl uint64) uint64 { return ^ctrl & ctrlMSB }
+
+// groupCount sizes a table for n keys at a load of at most 7/8, growing
+// by half: a table is 58-88% full, which keeps an index at 5.7-8.6 bytes a
+// known id while a probe rarely leaves its home group.
+func groupCount(n int) int {
+	g := 2
+	for 7*g < n {
+		g += g / 2
+	}
+	return g
+}
+
+// home returns the group of hash h in a table of g groups.
+func home(h uint64, g int) int {
+	hi, _ := bits.Mul64(h, uint64(g))
+	return int(hi)
+}
+
+// idIndex maps ids to positions in a store's knownLog. It only grows; a
+// grown copy is published whole.
+type idIndex struct {
+	groups []idGroup
+	count  int // writer only
+}
+
+type idGroup struct {
+	ctrl atomic.Uint64
+	pos  [8]uint32 // written before ctrl shows the slot full
+}
+
+func newIDIndex(n int) *idIndex { return &idIndex{groups: make([]idGroup, groupCount(n))} }
+
+// find returns the position of id among the first n ids of st.
+func (t *idIndex) find(st *store, id EventID, n uint32) (uint32, bool) {
+	h := st.hash(id)
+	b := byte(h) | 0x80
+	for g := home(h, len(t.groups)); ; {
+		grp := &t.groups[g]
+		ctrl := grp.ctrl.Load()
+		for m := matches(ctrl, b); m != 0; m &= m - 1 {
+			// A position at or past n is an id committed after the
+			// reader's State: another id, since ids are unique.
+			if p := grp.pos[bits.TrailingZeros64(m)>>3]; p < n && st.known.at(p).ID == id {
+				return p, true
+			}
+		}
+		if empties(ctrl) != 0 {
+			return 0, false
+		}
+		if g++; g == len(t.groups) {
+			g = 0
+		}
+	}
+}
+
+// insert indexes the id at position p, the last appended, unless it is
+// indexed already (ok false). It returns the index to use from then on,
+// t or a grown copy the caller publishes.
+func (t *idIndex) insert(st *store, p uint32) (*idIndex, bool) {
+	if t.count+1 > 7*len(t.groups) {
+		t = t.grow(st)
+	}
+	id := st.known.at(p).ID
+	h := st.hash(id)
+	b := byte(h) | 0x80
+	for g := home(h, len(t.groups)); ; {
+		grp := &t.groups[g]
+		ctrl := grp.ctrl.Load()
+		for m := matches(ctrl, b); m != 0; m &= m - 1 {
+			if st.known.at(grp.pos[bits.TrailingZeros64(m)>>3]).ID == id {
+				return t, false
+			}
+		}
+		if e := empties(ctrl); e != 0 {
+			i := bits.TrailingZeros64(e) >> 3
+			grp.pos[i] = p
+			grp.ctrl.Store(ctrl | uint64(b)<<(8*i))
+			t.count++
+			return t, true
+		}
+		if g++; g == len(t.groups) {
+			g = 0
+		}
+	}
+}
+
+func (t *idIndex) grow(st *store) *idIndex {
+	nt := newIDIndex(t.count + 1)
+	for gi := range t.groups {
+		grp := &t.groups[gi]
+		ctrl := grp.ctrl.Load()
+		for m := ^empties(ctrl) & ctrlMSB; m != 0; m &= m - 1 {
+			i := bits.TrailingZeros64(m) >> 3
+			p := grp.pos[i]
+			h := st.hash(st.known.at(p).ID)
+			for g := home(h, len(nt.groups)); ; {
+				ng := &nt.groups[g]
+				nc := ng.ctrl.Load()
+				if e := empties(nc); e != 0 {
+					j := bits.TrailingZeros64(e) >> 3
+					ng.pos[j] = p
+					ng.ctrl.Store(nc | uint64(byte(h)|0x80)<<(8*j))
+					break
+				}
+				if g++; g == len(nt.groups) {
+					g = 0
+				}
+			}
+		}
+	}
+	nt.count = t.count
+	return nt
+}
+
+// noHead marks a stream without a head in an undo record.
+const noHead = ^uint32(0)
+
+// streamIndex maps a stream to the position of its current head's event.
+type streamIndex struct {
+	groups []streamGroup
+	count  int    // writer only
+	key    uint64 // streams come from untrusted input too
+}
+
+type streamGroup struct {
+	ctrl atomic.Uint64
+	keys [8]streamKey // written before ctrl shows the slot full
+	pos  [8]atomic.Uint32
+}
+
+func newStreamIndex(n int) *streamIndex {
+	return &streamIndex{groups: make([]streamGroup, groupCount(n)), key: rand.Uint64()}
+}
+
+func (t *streamIndex) hash(k streamKey) uint64 { return mixID(EventID{Lo: uint64(k)}, t.key, ^t.key) }
+
+// find returns the head slot of k, or nil.
+func (t *streamIndex) find(k streamKey) *atomic.Uint32 {
+	h := t.hash(k)
+	b := byte(h) | 0x80
+	for g := home(h, len(t.groups)); ; {
+		grp := &t.groups[g]
+		ctrl := grp.ctrl.Load()
+		for m := matches(ctrl, b); m != 0; m &= m - 1 {
+			if i := bits.TrailingZeros64(m) >> 3; grp.keys[i] == k {
+				return &grp.pos[i]
+			}
+		}
+		if empties(ctrl) != 0 {
+			return nil
+		}
+		if g++; g == len(t.groups) {
+			g = 0
+		}
+	}
+}
+
+// insert returns k's head slot, adding it (holding noHead) if missing, and
+// the index to use from then on, t or a grown copy the caller publishes.
+// Only the writer calls it.
+func (t *streamIndex) insert(k streamKey) (*streamIndex, *atomic.Uint32) {
+	if slot := t.find(k); slot != nil {
+		return t, slot
+	}
+	if t.count+1 > 7*len(t.groups) {
+		nt := newStreamIndex(t.count + 1)
+		t.each(func(k streamKey) {
+			_, slot := nt.insert(k)
+			slot.Store(t.find(k).Load())
+		})
+		t = nt
+	}
+	h := t.hash(k)
+	b := byte(h) | 0x80
+	for g := home(h, len(t.groups)); ; {
+		grp := &t.groups[g]
+		ctrl := grp.ctrl.Load()
+		if e := empties(ctrl); e != 0 {
+			i := bits.TrailingZeros64(e) >> 3
+			grp.keys[i] = k
+			grp.pos[i].Store(noHead)
+			grp.ctrl.Store(ctrl | uint64(b)<<(8*i))
+			t.count++
+			return t, &grp.pos[i]
+		}
+		if g++; g == len(t.groups) {
+			g = 0
+		}
+	}
+}
+
+// each calls f for every stream in t.
+func (t *streamIndex) each(f func(streamKey)) {
+	for gi := range t.groups {
+		grp := &t.groups[gi]
+		for m := ^empties(grp.ctrl.Load()) & ctrlMSB; m != 0; m &= m - 1 {
+			f(grp.keys[bits.TrailingZeros64(m)>>3])
+		}
+	}
+}
+
+// An epoch stands for one committed State of a store. When the next
+// commit moves heads, it records in the current epoch where those heads
+// were (undo, ascending by stream) before linking the next epoch, so that
+// an earlier State finds the head it saw: the first undo record of its
+// stream after it. Epochs link forward only, so those of dropped States
+// are collected.
+type epoch struct {
+	undo []headUndo
+	next atomic.Pointer[epoch]
+}
+
+type headUndo struct {
+	key streamKey
+	pos uint32
+}
+
+// headBefore returns the position k's head had at e, given that a later
+// commit moved it.
+func (e *epoch) headBefore(k streamKey) uint32 {
+	for {
+		// Loading next first orders the read of e.undo after its write.
+		next := e.next.Load()
+		if next == nil {
+			return noHead
+		}
+		if i, ok := slices.BinarySearchFunc(e.undo, k, func(u headUndo, k streamKey) int { return cmp.Compare(u.key, k) }); ok {
+			return e.undo[i].pos
+		}
+		e = next
+	}
+}

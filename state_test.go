@@ -1,0 +1,204 @@
+package omega
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// stateOf builds a committed State of n known ids spread over 64 streams.
+func stateOf(t testing.TB, n int) *State {
+	t.Helper()
+	known := make([]KnownID, n)
+	heads := make(map[streamKey]StreamHead)
+	for i := range known {
+		known[i] = KnownID{ID: ID64(uint64(i) + 1), Lamport: uint64(i/64 + 1)}
+		node, stream := uint32(i%64), uint16(0)
+		heads[makeStreamKey(node, stream)] = StreamHead{NodeID: node, StreamID: stream, Lamport: known[i].Lamport, ID: known[i].ID}
+	}
+	var hs []StreamHead
+	for _, h := range heads {
+		hs = append(hs, h)
+	}
+	s, err := NewState(known, hs, Hash{1}, Hash{2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// batchAfter returns k events that merge on a state made by stateOf(n).
+func batchAfter(n, k int) []Event {
+	events := benchEvents(k)
+	for j := range events {
+		events[j].ID = ID64(uint64(n+j) + 1)
+		events[j].NodeID = uint32(j % 64)
+		events[j].StreamID = 0
+		events[j].Lamport = uint64(n + 2)
+	}
+	return events
+}
+
+// TestDeriveCostsBatch pins SPEC 4's O(batch) merge: deriving a successor
+// of a State allocates the same whatever the State's size, however many
+// successors were derived from it before, and none of them is committed.
+func TestDeriveCostsBatch(t *testing.T) {
+	c, err := NewChecker(&CheckerOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs, bytes := make(map[int]float64), make(map[int]uint64)
+	for _, n := range []int{10_000, 1_000_000} {
+		if n > 10_000 && testing.Short() {
+			continue
+		}
+		s := stateOf(t, n)
+		batch := batchAfter(n, 32)
+		var next *State
+		allocs[n] = testing.AllocsPerRun(50, func() {
+			out, err := c.Reconcile(s, batch)
+			if err != nil || out.Result.Kind != KindMerge {
+				t.Fatalf("Reconcile = %v, %v, want a merge", out.Result, err)
+			}
+			next = out.Result.Merge.Next
+		})
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 50 {
+			if _, err := c.Reconcile(s, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		bytes[n] = (after.TotalAlloc - before.TotalAlloc) / 50
+		if s.st.n != uint32(n) {
+			t.Fatalf("after deriving successors the lineage holds %d ids, want %d: a successor was committed", s.st.n, n)
+		}
+		c := next.Commit()
+		if c.st != s.st || c.KnownCount() != n+32 {
+			t.Fatalf("Commit() = a State on another lineage with %d ids, want the prior's with %d", c.KnownCount(), n+32)
+		}
+	}
+	if a, b := allocs[10_000], allocs[1_000_000]; b != 0 && a != b {
+		t.Fatalf("deriving a successor allocates %v times at 10^4 known ids and %v at 10^6, want the same", a, b)
+	}
+	t.Logf("per successor: allocations %v, bytes %v", allocs, bytes)
+	for n, b := range bytes {
+		if b > 64<<10 {
+			t.Fatalf("deriving a successor of a State of %d known ids allocates %d bytes, want at most 64 KiB", n, b)
+		}
+	}
+	if a := allocs[10_000]; a > 40 {
+		t.Fatalf("deriving a successor allocates %v times, want at most 40", a)
+	}
+}
+
+// TestCommitKeepsEarlierStates commits a line of merges that move the same
+// heads again and again, and a fork from the middle of it, and checks that
+// every State reads as it did when it was made.
+func TestCommitKeepsEarlierStates(t *testing.T) {
+	type view struct {
+		known []KnownID
+		heads []StreamHead
+	}
+	look := func(s *State) view { return view{s.KnownIDs(), s.Heads()} }
+	same := func(a, b view) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
+
+	var states []*State
+	var views []view
+	s := Genesis()
+	for i := range 200 {
+		// Three streams, so each batch moves heads earlier ones saw.
+		batch := make([]Event, 3)
+		for j := range batch {
+			batch[j] = benchEvents(1)[0]
+			batch[j].ID = ID64(uint64(3*i+j) + 1)
+			batch[j].NodeID = uint32(j)
+			batch[j].Lamport = uint64(i + 1)
+		}
+		r, err := Reconcile(s, batch)
+		if err != nil || r.Kind != KindMerge {
+			t.Fatalf("Reconcile(batch %d) = %v, %v", i, r, err)
+		}
+		s = r.Merge.Next
+		states, views = append(states, s), append(views, look(s))
+	}
+	s.Commit()
+	for i, st := range states {
+		if got := look(st); !same(got, views[i]) {
+			t.Fatalf("State %d after later commits reads %v, want %v", i, got, views[i])
+		}
+		if h, ok := st.Commit().Head(1, 0); !ok || h.Lamport != uint64(i+1) {
+			t.Fatalf("committed State %d: Head(1, 0) = %v, %v, want lamport %d", i, h, ok, i+1)
+		}
+	}
+	// A fork from the middle starts its own lineage and leaves the first.
+	mid := states[100].Commit()
+	batch := []Event{benchEvents(1)[0]}
+	batch[0].ID, batch[0].Lamport = ID64(1_000_000), 500
+	r, err := Reconcile(mid, batch)
+	if err != nil || r.Kind != KindMerge {
+		t.Fatalf("Reconcile(fork) = %v, %v", r, err)
+	}
+	fork := r.Merge.Next.Commit()
+	if fork.st == mid.st {
+		t.Fatal("a commit on a State that is not the newest of its lineage appended to it")
+	}
+	if h, _ := fork.Head(batch[0].NodeID, 0); h.ID != batch[0].ID {
+		t.Fatalf("fork: Head = %v, want the fork's event", h)
+	}
+	if h, _ := fork.Head(1, 0); h.Lamport != 101 {
+		t.Fatalf("fork: Head(1, 0) = %v, want lamport 101 as at the fork point", h)
+	}
+	for i, st := range states {
+		if got := look(st); !same(got, views[i]) {
+			t.Fatalf("State %d after a fork reads %v, want %v", i, got, views[i])
+		}
+	}
+}
+
+// TestStateReadsDuringCommits reads earlier States on other goroutines
+// while their lineage grows: run under -race, it checks that reads need no
+// lock.
+func TestStateReadsDuringCommits(t *testing.T) {
+	s := stateOf(t, 1000)
+	want := look3(s)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if got := look3(s); got != want {
+					t.Errorf("concurrent read = %v, want %v", got, want)
+					return
+				}
+			}
+		})
+	}
+	cur := s
+	for i := range 300 {
+		r, err := Reconcile(cur, batchAfter(1000+32*i, 32))
+		if err != nil || r.Kind != KindMerge {
+			t.Fatalf("Reconcile(batch %d) = %v, %v", i, r, err)
+		}
+		cur = r.Merge.Next
+	}
+	close(stop)
+	wg.Wait()
+	if cur.Commit().KnownCount() != 1000+300*32 {
+		t.Fatalf("KnownCount() = %d, want %d", cur.KnownCount(), 1000+300*32)
+	}
+}
+
+func look3(s *State) string {
+	l, ok := s.Lamport(ID64(500))
+	_, unknown := s.Lamport(ID64(5000))
+	h, _ := s.Head(7, 0)
+	return fmt.Sprint(l, ok, unknown, h, len(s.Heads()), s.KnownCount())
+}
