@@ -163,9 +163,6 @@ func (t *idIndex) find(st *store, id EventID, n uint32) (uint32, bool) {
 // indexed already (ok false). It returns the index to use from then on,
 // t or a grown copy the caller publishes.
 func (t *idIndex) insert(st *store, p uint32) (*idIndex, bool) {
-	if t.count+1 > 7*len(t.groups) {
-		t = t.grow(st)
-	}
 	id := st.known.at(p).ID
 	h := st.hash(id)
 	b := byte(h) | 0x80
@@ -177,12 +174,8 @@ func (t *idIndex) insert(st *store, p uint32) (*idIndex, bool) {
 				return t, false
 			}
 		}
-		if e := empties(ctrl); e != 0 {
-			i := bits.TrailingZeros64(e) >> 3
-			grp.pos[i] = p
-			grp.ctrl.Store(ctrl | uint64(b)<<(8*i))
-			t.count++
-			return t, true
+		if empties(ctrl) != 0 {
+			return t.insertNew(st, p, h), true
 		}
 		if g++; g == len(t.groups) {
 			g = 0
@@ -190,31 +183,36 @@ func (t *idIndex) insert(st *store, p uint32) (*idIndex, bool) {
 	}
 }
 
-func (t *idIndex) grow(st *store) *idIndex {
-	nt := newIDIndex(t.count + 1)
-	for gi := range t.groups {
-		grp := &t.groups[gi]
+// insertNew is insert for an id known not to be indexed, with hash h.
+func (t *idIndex) insertNew(st *store, p uint32, h uint64) *idIndex {
+	if t.count+1 > 7*len(t.groups) {
+		t = t.grow(st, p)
+	}
+	b := byte(h) | 0x80
+	for g := home(h, len(t.groups)); ; {
+		grp := &t.groups[g]
 		ctrl := grp.ctrl.Load()
-		for m := ^empties(ctrl) & ctrlMSB; m != 0; m &= m - 1 {
-			i := bits.TrailingZeros64(m) >> 3
-			p := grp.pos[i]
-			h := st.hash(st.known.at(p).ID)
-			for g := home(h, len(nt.groups)); ; {
-				ng := &nt.groups[g]
-				nc := ng.ctrl.Load()
-				if e := empties(nc); e != 0 {
-					j := bits.TrailingZeros64(e) >> 3
-					ng.pos[j] = p
-					ng.ctrl.Store(nc | uint64(byte(h)|0x80)<<(8*j))
-					break
-				}
-				if g++; g == len(nt.groups) {
-					g = 0
-				}
-			}
+		if e := empties(ctrl); e != 0 {
+			i := bits.TrailingZeros64(e) >> 3
+			grp.pos[i] = p
+			grp.ctrl.Store(ctrl | uint64(b)<<(8*i))
+			t.count++
+			return t
+		}
+		if g++; g == len(t.groups) {
+			g = 0
 		}
 	}
-	nt.count = t.count
+}
+
+// grow returns a larger copy of t, which indexes the positions before p:
+// it re-reads their ids in order, which is faster than following t's
+// slots to them.
+func (t *idIndex) grow(st *store, p uint32) *idIndex {
+	nt := newIDIndex(t.count + 1)
+	for q := range p {
+		nt.insertNew(st, q, st.hash(st.known.at(q).ID))
+	}
 	return nt
 }
 

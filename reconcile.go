@@ -388,17 +388,17 @@ type sideDigests struct {
 
 // start computes the digests of the distinct contents, whose event digests
 // (leaves), batch digest records and ids are given in canonical order, on
-// two goroutines.
+// two goroutines; for a batch too small to be worth them, at once.
 func (s *sideDigests) start(sc *scratch, leaves []Hash, records []byte, known []KnownID) {
 	sc.tree = grow(sc.tree, len(leaves)/2+2)
-	s.wg.Go(func() {
+	root := func() {
 		nodes := make([]*digest.Hasher, len(sc.hashers))
 		for i, h := range sc.hashers {
 			nodes[i] = h.node
 		}
 		s.root = merkle.RootParallel(nodes, leaves, sc.tree)
-	})
-	s.wg.Go(func() {
+	}
+	batch := func() {
 		h := sc.batchH
 		h.Reset()
 		for len(records) > 0 {
@@ -411,7 +411,14 @@ func (s *sideDigests) start(sc *scratch, leaves []Hash, records []byte, known []
 		}
 		s.batch = h.Sum()
 		s.ids = idsDigestOf(sc.idsH, known)
-	})
+	}
+	if len(leaves) < minChunk {
+		s.root = merkle.Root(sc.hashers[0].node, leaves, sc.tree)
+		batch()
+		return
+	}
+	s.wg.Go(root)
+	s.wg.Go(batch)
 }
 
 // abandon stops what only a Merge needs and waits for the rest.
@@ -1046,24 +1053,25 @@ func (w *walker) toViolation(v violation) Violation {
 }
 
 // movedHeads returns, ascending by stream, the new head of every stream the
-// batch touched: its last distinct content in canonical order.
+// batch touched: its last distinct content in canonical order. It sorts
+// the bare keys, cheaper than sorting the pairs, and looks the positions up
+// again.
 func (w *walker) movedHeads() []movedHead {
-	out := make([]movedHead, 0, w.sc.streams.n)
-	w.sc.streams.all(func(k streamKey, p int32) {
-		out = append(out, movedHead{key: k, pos: int(p), lam: w.known[p].Lamport, id: w.known[p].ID})
-	})
-	slices.SortFunc(out, func(a, b movedHead) int { return cmp.Compare(a.key, b.key) })
+	keys := make([]streamKey, 0, w.sc.streams.n)
+	w.sc.streams.all(func(k streamKey, _ int32) { keys = append(keys, k) })
+	slices.Sort(keys)
+	out := make([]movedHead, len(keys))
+	for i, k := range keys {
+		s, _ := w.sc.streams.slot(k)
+		out[i] = movedHead{key: k, pos: s.pos}
+	}
 	return out
 }
 
 func (c *Checker) merge(r *Result, w *walker, prior *State, accepted []KnownID, moved []movedHead, side *sideDigests) {
 	sc := w.sc
 	batchDigest, idsDigest := side.batch, side.ids
-	heads := make([]StreamHead, len(moved))
-	for i, mh := range moved {
-		heads[i] = StreamHead{NodeID: mh.key.node(), StreamID: mh.key.stream(), Lamport: mh.lam, ID: mh.id}
-	}
-	headsD := headsDigest(sc.headsH, heads)
+	headsD := movedHeadsDigest(sc.headsH, moved, accepted)
 
 	merged := digest.Of(digest.State, prior.MergedStateHash().slice(), batchDigest[:])
 	frontier := digest.Of(digest.Frontier, prior.FrontierDigest().slice(), idsDigest[:])

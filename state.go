@@ -145,8 +145,8 @@ func (s *State) head(k streamKey) (StreamHead, bool) {
 			return s.committedHead(k)
 		}
 		if i, ok := slices.BinarySearchFunc(s.ov.heads, k, func(h movedHead, k streamKey) int { return cmp.Compare(h.key, k) }); ok {
-			h := s.ov.heads[i]
-			return StreamHead{NodeID: k.node(), StreamID: k.stream(), Lamport: h.lam, ID: h.id}, true
+			h := s.ov.accepted[s.ov.heads[i].pos]
+			return StreamHead{NodeID: k.node(), StreamID: k.stream(), Lamport: h.Lamport, ID: h.ID}, true
 		}
 	}
 	return StreamHead{}, false
@@ -212,7 +212,8 @@ func (s *State) Heads() []StreamHead {
 		for _, h := range s.ov.heads {
 			if !seen[h.key] {
 				seen[h.key] = true
-				out = append(out, StreamHead{NodeID: h.key.node(), StreamID: h.key.stream(), Lamport: h.lam, ID: h.id})
+				a := s.ov.accepted[h.pos]
+				out = append(out, StreamHead{NodeID: h.key.node(), StreamID: h.key.stream(), Lamport: a.Lamport, ID: a.ID})
 			}
 		}
 	}
@@ -239,15 +240,27 @@ func (s *State) HeadsDigest() Hash {
 // headsDigest hashes heads, which must be ascending by (node, stream).
 func headsDigest(h *digest.Hasher, heads []StreamHead) Hash {
 	h.Reset()
-	var buf [4 + 2 + 8 + 16]byte
 	for _, hd := range heads {
-		b := binary.LittleEndian.AppendUint32(buf[:0], hd.NodeID)
-		b = binary.LittleEndian.AppendUint16(b, hd.StreamID)
-		b = binary.LittleEndian.AppendUint64(b, hd.Lamport)
-		b = appendID(b, hd.ID)
-		h.Write(b)
+		writeHead(h, makeStreamKey(hd.NodeID, hd.StreamID), KnownID{ID: hd.ID, Lamport: hd.Lamport})
 	}
 	return h.Sum()
+}
+
+// movedHeadsDigest is headsDigest over the heads a Merge of accepted moved.
+func movedHeadsDigest(h *digest.Hasher, moved []movedHead, accepted []KnownID) Hash {
+	h.Reset()
+	for _, m := range moved {
+		writeHead(h, m.key, accepted[m.pos])
+	}
+	return h.Sum()
+}
+
+func writeHead(h *digest.Hasher, k streamKey, head KnownID) {
+	var buf [4 + 2 + 8 + 16]byte
+	b := binary.LittleEndian.AppendUint32(buf[:0], k.node())
+	b = binary.LittleEndian.AppendUint16(b, k.stream())
+	b = binary.LittleEndian.AppendUint64(b, head.Lamport)
+	h.Write(appendID(b, head.ID))
 }
 
 // ErrInvalidState is returned by [NewState] for contents no sequence of
@@ -294,9 +307,7 @@ func NewState(known []KnownID, heads []StreamHead, mergedStateHash, frontierDige
 // accepted ids, of its new head event.
 type movedHead struct {
 	key streamKey
-	pos int
-	lam uint64
-	id  EventID
+	pos int32
 }
 
 // successor returns the State after a Merge of accepted (in canonical
@@ -362,7 +373,7 @@ func (s *State) appendBatch(accepted []KnownID, heads []movedHead, merged, front
 	idx := st.index.Load()
 	for _, k := range accepted {
 		// A Merge accepts no known id (1002), so there is no duplicate.
-		idx, _ = idx.insert(st, st.known.append(k))
+		idx = idx.insertNew(st, st.known.append(k), st.hash(k.ID))
 	}
 	st.index.Store(idx)
 
@@ -395,7 +406,7 @@ func (s *State) fork() *store {
 	st := newStore(int(s.n))
 	idx := st.index.Load()
 	for _, k := range s.st.known.appendTo(nil, s.n) {
-		idx, _ = idx.insert(st, st.known.append(k))
+		idx = idx.insertNew(st, st.known.append(k), st.hash(k.ID))
 	}
 	st.index.Store(idx)
 	streams := st.streams.Load()
