@@ -228,8 +228,7 @@ func (c *Certificate) ID() CertID {
 	if len(c.envelope) < certIDOff+16 {
 		return CertID{}
 	}
-	id := readID(c.envelope[certIDOff:])
-	return CertID{Hi: id.Hi, Lo: id.Lo}
+	return CertID(readID(c.envelope[certIDOff:]))
 }
 
 // Certify certifies out as batch meta.BatchID, linked to the certificate

@@ -1,8 +1,6 @@
 package digest
 
 import (
-	"encoding/binary"
-
 	"github.com/zeebo/blake3"
 )
 
@@ -92,12 +90,4 @@ func hashPairs8Generic(key *[8]uint32, base uint32, l, r *[8]*[Size]byte, n int,
 		res[i] = hashPair(key, base, l[i], r[i])
 	}
 	copy(out[:n], res[:n])
-}
-
-// le32 returns the little-endian word at the start of b.
-func le32(b []byte) uint32 { return binary.LittleEndian.Uint32(b) }
-
-// load32 returns the little-endian word at b[4*w:].
-func load32(b *[blockLen]byte, w int) uint32 {
-	return binary.LittleEndian.Uint32(b[4*w:])
 }
