@@ -27,6 +27,12 @@ func FuzzFrameReader(f *testing.F) {
 				}
 			}
 			rec, err := Recover(b, opts)
+			for _, sizes := range [][]int{{1}, {1 << 20}} {
+				srec, serr := RecoverFrom(&lfChunkReader{b: b, sizes: sizes}, opts)
+				if (err == nil) != (serr == nil) || (err == nil && !cmp.Equal(rec, srec, lfSameFrameError)) {
+					t.Fatalf("RecoverFrom = %+v, %v; Recover = %+v, %v", srec, serr, rec, err)
+				}
+			}
 			if out.Kind == "header" {
 				if !errors.Is(err, ErrBadHeader) {
 					t.Fatalf("Recover error = %v, readers: %s", err, out.Err)

@@ -1779,3 +1779,33 @@ func TestLaterFrameScanLongFrames(t *testing.T) {
 	b = append(b, make([]byte, size-len(b))...)
 	check("crafted", b)
 }
+
+// TestRecoverFromAgrees checks the streaming recovery against Recover on
+// the standard log cut at every length and with every byte flipped.
+func TestRecoverFromAgrees(t *testing.T) {
+	l := lfStdLog(t)
+	check := func(b []byte) {
+		t.Helper()
+		want, werr := Recover(b, nil)
+		got, gerr := RecoverFrom(bytes.NewReader(b), nil)
+		if (werr == nil) != (gerr == nil) || !cmp.Equal(want, got, lfSameFrameError) {
+			t.Fatalf("RecoverFrom = %+v, %v; Recover = %+v, %v", got, gerr, want, werr)
+		}
+	}
+	for n := range len(l.b) + 1 {
+		check(l.b[:n])
+	}
+	for i := range l.b {
+		b := bytes.Clone(l.b)
+		b[i] ^= 0x41
+		check(b)
+	}
+}
+
+// lfSameFrameError compares frame errors by value.
+var lfSameFrameError = cmp.Comparer(func(a, b *FrameError) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+})

@@ -50,11 +50,17 @@ func runIngest(args []string) ([]byte, error) {
 	if err := parseFlags(fs, args, "input"); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(o.input)
+	// The log is streamed, not read whole: memory does not grow with it.
+	f, err := os.Open(o.input)
 	if err != nil {
 		return nil, err
 	}
-	sum, err := summarizeFrameLog(b)
+	defer f.Close()
+	rec, err := omega.RecoverFrom(f, nil)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := summarizeRecovery(rec)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +74,15 @@ func summarizeFrameLog(b []byte) (frameLogSummary, error) {
 	if err != nil {
 		return frameLogSummary{}, err // a *HeaderError: exit 10
 	}
+	return summarizeRecovery(rec)
+}
+
+// summarizeRecovery describes a recovered frame log. The error is that of a
+// header bound to another schema.
+func summarizeRecovery(rec omega.Recovery) (frameLogSummary, error) {
+	size := rec.TailOffset + rec.TailBytes
 	bound := false
+	var err error
 	if !rec.TornHeader {
 		if bound, err = checkHeader(rec.Header, true); err != nil {
 			return frameLogSummary{}, err
@@ -92,10 +106,10 @@ func summarizeFrameLog(b []byte) (frameLogSummary, error) {
 		out.FramesByType[t.String()] = n
 	}
 	switch {
-	case rec.TornHeader && len(b) < omega.HeaderSize:
-		out.Reason = fmt.Sprintf("header cut short: %d of %d bytes, a log creation interrupted before its header was written", len(b), omega.HeaderSize)
+	case rec.TornHeader && size < omega.HeaderSize:
+		out.Reason = fmt.Sprintf("header cut short: %d of %d bytes, a log creation interrupted before its header was written", size, omega.HeaderSize)
 	case rec.TornHeader:
-		out.Reason = fmt.Sprintf("header all zero: a log creation interrupted before its header was written; the %d bytes after it were never acknowledged", len(b)-omega.HeaderSize)
+		out.Reason = fmt.Sprintf("header all zero: a log creation interrupted before its header was written; the %d bytes after it were never acknowledged", size-omega.HeaderSize)
 	case rec.Err != nil:
 		out.Reason = rec.Err.Reason
 	}
