@@ -1,6 +1,10 @@
 package omega
 
-import "math/rand/v2"
+import (
+	"math/bits"
+	"math/rand/v2"
+	"sync"
+)
 
 // idTable is an open-addressing hash table, with linear probing, from the
 // ids of a []KnownID to their positions in it. Slots hold a position and a
@@ -144,3 +148,154 @@ func (t *idTable) insertInRegion(keys []KnownID, p uint32, h, end uint64) (first
 	}
 	return 0, false, true
 }
+
+// index builds the batch's id table (first content of each id in canonical
+// order) and marks ids held by more than one distinct content (3001).
+func (w *walker) index() {
+	sc := w.sc
+	m := len(sc.keys)
+	sc.ids.reset(m)
+	sc.multi = grow(sc.multi, m)
+	clear(sc.multi)
+	insert := func(p uint32, h uint64) {
+		if first, dup := sc.ids.insertHashed(w.known, p, h); dup {
+			sc.multi[first] = true
+			sc.multi[p] = true
+		}
+	}
+	sc.streams.reset()
+	if m >= indexBucketsMin && w.c.workers >= 2 {
+		w.fillIndexParallel()
+		return
+	}
+	w.fillIndex(insert, m >= indexBucketsMin)
+}
+
+// fillIndex inserts every distinct content's id, in canonical order, or
+// with bucketed, in an order that keeps a large table's writes local.
+func (w *walker) fillIndex(insert func(p uint32, h uint64), bucketed bool) {
+	sc := w.sc
+	if !bucketed {
+		for p := range w.known {
+			insert(uint32(p), sc.ids.hash(w.known[p].ID))
+		}
+		return
+	}
+	w.bucketIDs(1)
+	for _, hp := range sc.fill {
+		insert(hp.p, hp.h)
+	}
+}
+
+// hashedPos is a distinct content's position and the hash of its id.
+type hashedPos struct {
+	h uint64
+	p uint32
+}
+
+// bucketIDs sets sc.fill to the hash and position of every distinct
+// content, bucketed by the top indexBucketBits bits of the id's home slot,
+// so that each bucket's inserts stay within a cache-sized stretch of a
+// large table. It is a stable counting sort: copies of one id keep their
+// canonical order, and the first stays first. It runs on up to workers
+// goroutines, each counting and then placing its own share of the
+// positions, and returns where the buckets of the table's second half
+// start in sc.fill.
+//
+// Placing carries each id's hash along, so the fill reads sc.fill in
+// order and touches w.known only when a fingerprint matches.
+func (w *walker) bucketIDs(workers int) (half int) {
+	const buckets = 1 << indexBucketBits
+	sc := w.sc
+	t := &sc.ids
+	shift := uint(bits.Len64(t.mask)) - indexBucketBits
+	sc.fill = grow(sc.fill, len(w.known))
+	sc.counts = grow(sc.counts, workers)
+	clear(sc.counts)
+	forChunks(workers, len(w.known), func(c, lo, hi int) {
+		counts := &sc.counts[c]
+		for _, k := range w.known[lo:hi] {
+			counts[(t.hash(k.ID)&t.mask)>>shift]++
+		}
+	})
+	// Bucket by bucket, the shares in position order.
+	sum := 0
+	for b := range buckets {
+		if b == buckets/2 {
+			half = sum
+		}
+		for c := range sc.counts {
+			n := sc.counts[c][b]
+			sc.counts[c][b] = sum
+			sum += n
+		}
+	}
+	forChunks(workers, len(w.known), func(c, lo, hi int) {
+		next := &sc.counts[c]
+		for p := lo; p < hi; p++ {
+			h := t.hash(w.known[p].ID)
+			b := (h & t.mask) >> shift
+			sc.fill[next[b]] = hashedPos{h: h, p: uint32(p)}
+			next[b]++
+		}
+	})
+	return half
+}
+
+// fillIndexParallel fills the id table bucket by bucket as fillIndex does,
+// on two goroutines: the buckets of the table's first half on one, of its
+// second half on the other, each inserting only within its half
+// (idTable.insertInRegion). The few ids whose probe would leave their half
+// are inserted afterwards, in canonical order among copies of one id, so
+// the table and the 3001 marks are those of the sequential fill.
+func (w *walker) fillIndexParallel() {
+	sc := w.sc
+	t := &sc.ids
+	half := w.bucketIDs(2)
+	size := t.mask + 1
+	sc.halves[0] = fillHalf{fill: sc.fill[:half], end: size / 2, deferred: sc.halves[0].deferred[:0]}
+	sc.halves[1] = fillHalf{fill: sc.fill[half:], end: size, deferred: sc.halves[1].deferred[:0]}
+	var wg sync.WaitGroup
+	wg.Go(func() { w.fillHalf(&sc.halves[1]) })
+	w.fillHalf(&sc.halves[0])
+	wg.Wait()
+	t.n += sc.halves[0].inserted + sc.halves[1].inserted
+	for i := range sc.halves {
+		for _, hp := range sc.halves[i].deferred {
+			if first, dup := t.insertHashed(w.known, hp.p, hp.h); dup {
+				sc.multi[first], sc.multi[hp.p] = true, true
+			}
+		}
+	}
+}
+
+// fillHalf is one goroutine's share of fillIndexParallel: the ids of fill,
+// whose home slots are in the half of the table that ends at end.
+type fillHalf struct {
+	fill     []hashedPos
+	end      uint64
+	inserted int
+	deferred []hashedPos // ids whose probe would leave the half
+}
+
+func (w *walker) fillHalf(h *fillHalf) {
+	sc := w.sc
+	for _, hp := range h.fill {
+		first, dup, deferred := sc.ids.insertInRegion(w.known, hp.p, hp.h, h.end)
+		switch {
+		case deferred:
+			h.deferred = append(h.deferred, hp)
+		case dup:
+			sc.multi[first], sc.multi[hp.p] = true, true
+		default:
+			h.inserted++
+		}
+	}
+}
+
+// index fills batches of at least indexBucketsMin contents bucket by bucket,
+// in 2^indexBucketBits buckets.
+const (
+	indexBucketsMin = 1 << 15
+	indexBucketBits = 10
+)

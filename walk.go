@@ -1,0 +1,167 @@
+package omega
+
+import (
+	"slices"
+
+	"github.com/omega-sheaf/omega/predicates"
+)
+
+// walker evaluates the predicates over the distinct contents of a batch in
+// canonical order (SPEC 4). The prior State's store is read-locked while
+// it runs.
+type walker struct {
+	c      *Checker
+	prior  *State
+	events []Event
+	known  []KnownID // ids and lamports of the distinct contents, canonical order
+	sc     *scratch
+}
+
+// violation is the first failure, in positions and ids.
+type violation struct {
+	pred     predicates.ID
+	pos      int     // position of e among the distinct contents
+	other    EventID // the second id of a 1001, 1003 or 2002 conflict
+	has      bool    // other is set (not for a self-dependency)
+	otherPos int     // position of the other event when it is in the batch, else -1
+}
+
+func (w *walker) ev(p int) *Event { return &w.events[w.sc.keys[p].idx] }
+
+// walk evaluates the built-in predicates over every distinct content. It
+// returns the first violation or, when all is not nil, appends every one to
+// it and returns none.
+func (w *walker) walk(all *[]violation) (violation, bool) {
+	sc := w.sc
+	for p := range sc.keys {
+		sk := &sc.keys[p]
+		lamport := sk.lamport
+		k := streamKey(sk.nodeStrm)
+		fail := func(v violation) bool {
+			if all == nil {
+				return true
+			}
+			*all = append(*all, v)
+			return false
+		}
+		// 2001, 3001, 1002.
+		if sk.flags&keyPayloadOK == 0 && fail(violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}) {
+			return violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}, true
+		}
+		if sc.multi[p] && fail(violation{pred: predicates.OverlapAgreement, pos: p, otherPos: -1}) {
+			return violation{pred: predicates.OverlapAgreement, pos: p, otherPos: -1}, true
+		}
+		if _, known := w.prior.Lamport(w.known[p].ID); known && fail(violation{pred: predicates.EventUnique, pos: p, otherPos: -1}) {
+			return violation{pred: predicates.EventUnique, pos: p, otherPos: -1}, true
+		}
+		// 1001: the previous distinct content of the stream in the batch,
+		// else the prior head.
+		stream, seen := sc.streams.slot(k)
+		if seen {
+			if q := stream.pos; w.known[q].Lamport == lamport {
+				v := violation{pred: predicates.LamportMonotonic, pos: p, other: w.known[q].ID, has: true, otherPos: int(q)}
+				if fail(v) {
+					return v, true
+				}
+			}
+		} else if h, ok := w.prior.head(k); ok && lamport <= h.Lamport {
+			v := violation{pred: predicates.LamportMonotonic, pos: p, other: h.ID, has: true, otherPos: -1}
+			if fail(v) {
+				return v, true
+			}
+		}
+		stream.pos = int32(p)
+		if sk.flags&keyHasDeps == 0 {
+			continue
+		}
+		e := w.ev(p)
+		// 1003 over every dependency, then 2002 over every dependency.
+		for _, d := range e.Deps {
+			var dl uint64
+			q, inBatch := sc.ids.get(w.known, d)
+			if inBatch {
+				dl = w.known[q].Lamport
+			} else if l, ok := w.prior.Lamport(d); ok {
+				dl = l
+			} else {
+				continue
+			}
+			if dl >= e.Lamport {
+				v := violation{pred: predicates.CausalOrder, pos: p, other: d, has: d != e.ID, otherPos: -1}
+				if inBatch && d != e.ID {
+					v.otherPos = int(q)
+				}
+				if fail(v) {
+					return v, true
+				}
+			}
+		}
+		for _, d := range e.Deps {
+			if _, inBatch := sc.ids.get(w.known, d); inBatch {
+				continue
+			}
+			if _, ok := w.prior.Lamport(d); ok {
+				continue
+			}
+			v := violation{pred: predicates.DependencyKnown, pos: p, other: d, has: true, otherPos: -1}
+			if fail(v) {
+				return v, true
+			}
+		}
+	}
+	return violation{}, false
+}
+
+// walkDomain evaluates the domain predicates, in ascending id, over the
+// distinct contents before position end. It returns the first violation or,
+// when all is not nil, appends every one to it.
+func (w *walker) walkDomain(end int, all *[]violation) (violation, bool) {
+	if len(w.c.domain) == 0 {
+		return violation{}, false
+	}
+	for p := range end {
+		e := w.ev(p)
+		for _, dp := range w.c.domain {
+			if !dp.p.Violated(e, w.prior) {
+				continue
+			}
+			v := violation{pred: dp.id, pos: p, otherPos: -1}
+			if all == nil {
+				return v, true
+			}
+			*all = append(*all, v)
+		}
+	}
+	return violation{}, false
+}
+
+func (w *walker) conflictSet(v violation) []EventID {
+	e := w.ev(v.pos).ID
+	if !v.has || v.other == e {
+		return []EventID{e}
+	}
+	if v.other.Compare(e) < 0 {
+		return []EventID{v.other, e}
+	}
+	return []EventID{e, v.other}
+}
+
+func (w *walker) toViolation(v violation) Violation {
+	return Violation{Predicate: v.pred, Event: w.ev(v.pos).ID, ConflictSet: w.conflictSet(v)}
+}
+
+// movedHeads returns, ascending by stream, the new head of every stream the
+// batch touched: its last distinct content in canonical order. It sorts
+// the bare keys, cheaper than sorting the pairs, and looks the positions up
+// again.
+func (w *walker) movedHeads() []movedHead {
+	keys := make([]streamKey, 0, w.sc.streams.n)
+	w.sc.streams.all(func(k streamKey, _ int32) { keys = append(keys, k) })
+	slices.Sort(keys)
+	out := make([]movedHead, len(keys))
+	for i, k := range keys {
+		s, _ := w.sc.streams.slot(k)
+		out[i] = movedHead{key: k, pos: s.pos}
+	}
+	return out
+}
