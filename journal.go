@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/omega-sheaf/omega/internal/digest"
 )
 
 // ErrMalformedBatch reports a BATCH frame payload that does not decode: a
@@ -153,43 +156,51 @@ func (r *BatchRecord) decodeMembers(b []byte) {
 	}
 }
 
+// ErrJournal reports a batch a [Journal] refuses to record: a batch id that
+// does not increase, an output decided from another State or by another
+// checker, or a member that was not logged. Nothing is appended.
+var ErrJournal = errors.New("omega: journal refused the batch")
+
 // Journal writes an event log as batches are decided: the EVENT frames of
 // the events, then the BATCH frame of each decision, so that the log alone
-// holds what [Replay] needs to re-execute every batch (SPEC 5, 7). It
-// decides with its checker from the State its last Merge reached, and
-// refuses a batch id that does not increase.
+// holds what [Replay] needs to re-execute every batch (SPEC 5, 7). It keeps
+// the State its last Merge reached, the last batch id, and the events
+// logged but not yet decided (pending, as SPEC 7 counts them), so that a
+// snapshot can be taken from it at any point.
 //
 // The journal writes through a [FrameWriter], whose sync policy says when
 // frames are durable; a BATCH frame is durable once a Sync after it
 // succeeded. A Journal is not safe for concurrent use.
 type Journal struct {
-	w     *FrameWriter
-	c     *Checker
-	state *State
-	last  uint64
-	buf   []byte
+	w       *FrameWriter
+	c       *Checker
+	state   *State
+	last    uint64
+	pending map[Hash]Event // by event digest: logged, not decided
+	buf     []byte
 }
 
 // NewJournal returns a journal that appends to w, deciding with c from the
-// State state (nil is genesis) after the batch lastBatchID (0 when none).
-// It panics if w or c is nil.
+// State state (nil is genesis) after the batch lastBatchID (0 when none),
+// with no event pending. It panics if w or c is nil.
 func NewJournal(w *FrameWriter, c *Checker, state *State, lastBatchID uint64) *Journal {
 	if w == nil || c == nil {
 		panic("omega: NewJournal with a nil writer or checker")
 	}
-	return &Journal{w: w, c: c, state: state, last: lastBatchID}
+	return &Journal{w: w, c: c, state: state.Commit(), last: lastBatchID, pending: make(map[Hash]Event)}
 }
 
 // State returns the State the journal's decisions reached.
 func (j *Journal) State() *State { return j.state }
 
-// LastBatchID returns the id of the last batch decided, or the lastBatchID
+// LastBatchID returns the id of the last batch recorded, or the lastBatchID
 // the journal started from.
 func (j *Journal) LastBatchID() uint64 { return j.last }
 
 // LogEvents appends one EVENT frame per event, in the order given, and
 // returns the offset of the first. An event that does not validate is
-// refused before anything is written.
+// refused before anything is written. Logged events are pending until a
+// recorded batch decides them.
 func (j *Journal) LogEvents(events []Event) (int64, error) {
 	for i := range events {
 		if err := events[i].Validate(j.c.limits); err != nil {
@@ -201,43 +212,152 @@ func (j *Journal) LogEvents(events []Event) (int64, error) {
 		}
 	}
 	first := j.w.Size()
+	h := digest.New(digest.Event)
 	for i := range events {
-		j.buf, _ = events[i].AppendBinary(j.buf[:0])
+		e := &events[i]
+		j.buf, _ = e.AppendBinary(j.buf[:0])
 		if _, err := j.w.Append(FrameEvent, j.buf); err != nil {
 			return 0, err
 		}
+		h.Reset()
+		h.Write(j.buf)
+		j.pending[h.Sum()] = cloneEvent(e)
 	}
 	return first, nil
 }
 
 // Decide reconciles events, which must already be logged (see LogEvents:
 // the rest of an obstructed batch is re-checked without being logged
-// again), and appends the BATCH frame of the decision. A Merge moves the
-// journal's State on. meta.BatchID must be greater than the last batch id.
-// When Decide refuses the batch (a batch id out of order, a batch over
-// MaxBatchContents), nothing is appended: the logged events stay pending,
-// as Replay reports them, for a later batch to decide.
+// again), and records the decision as Record does. When Decide refuses the
+// batch (an error of Record's, a batch over MaxBatchContents), nothing is
+// appended: the logged events stay pending, as Replay reports them, for a
+// later batch to decide.
 func (j *Journal) Decide(events []Event, meta BatchMeta) (Output, error) {
-	if meta.BatchID <= j.last {
-		return Output{}, fmt.Errorf("%w: batch id %d after %d", ErrBatchOrder, meta.BatchID, j.last)
+	if err := j.checkOrder(meta); err != nil {
+		return Output{}, err
 	}
 	out, err := j.c.Reconcile(j.state, events)
 	if err != nil {
 		return Output{}, err
 	}
-	rec, err := NewBatchRecord(out, meta)
-	if err != nil {
+	if err := j.Record(out, meta); err != nil {
 		return Output{}, err
-	}
-	if j.buf, err = rec.AppendBinary(j.buf[:0]); err != nil {
-		return Output{}, err
-	}
-	if _, err := j.w.Append(FrameBatch, j.buf); err != nil {
-		return Output{}, err
-	}
-	j.last = meta.BatchID
-	if out.Result.Kind == KindMerge {
-		j.state = out.Result.Merge.Next
 	}
 	return out, nil
+}
+
+// Record appends the BATCH frame of out, a decision the caller already has,
+// as batch meta.BatchID. out must have been decided by the journal's
+// checker from the journal's State, every member must be pending (logged
+// and not decided since) or carry an id the State knows (an accepted event
+// decided again without being logged again, which the checker obstructs by
+// 1002; the journal keeps no digests of decided events, so it cannot tell
+// whether such a content was ever logged), and meta.BatchID must be
+// greater than the last batch id; otherwise Record returns an error
+// wrapping [ErrJournal] and appends nothing. A Merge moves the journal's State on, committing it
+// (see [State.Commit]); the batch's members are decided: all of a Merge's,
+// the members an Obstruction's conflict set names.
+func (j *Journal) Record(out Output, meta BatchMeta) error {
+	if err := j.checkOrder(meta); err != nil {
+		return err
+	}
+	r := out.Result
+	if r == nil {
+		return fmt.Errorf("%w: an output without a result", ErrJournal)
+	}
+	if out.Binding != j.c.Binding() {
+		return fmt.Errorf("%w: batch %d was decided under binding %s, the journal's checker has %s",
+			ErrJournal, meta.BatchID, out.Binding.Digest(), j.c.Binding().Digest())
+	}
+	if r.PriorStateHash != j.state.MergedStateHash() {
+		return fmt.Errorf("%w: batch %d was decided from state %s, the journal is at state %s after batch %d",
+			ErrJournal, meta.BatchID, r.PriorStateHash, j.state.MergedStateHash(), j.last)
+	}
+	for _, m := range r.Members {
+		if _, ok := j.pending[m.Digest]; !ok && !j.known(m.ID) {
+			return fmt.Errorf("%w: batch %d: member %v (digest %s) is not a logged event awaiting a decision; log it (again) first",
+				ErrJournal, meta.BatchID, m.ID, m.Digest)
+		}
+	}
+	rec, err := NewBatchRecord(out, meta)
+	if err != nil {
+		return err
+	}
+	if j.buf, err = rec.AppendBinary(j.buf[:0]); err != nil {
+		return err
+	}
+	if _, err := j.w.Append(FrameBatch, j.buf); err != nil {
+		return err
+	}
+	j.last = meta.BatchID
+	if r.Kind == KindMerge {
+		j.state = r.Merge.Next.Commit()
+		for _, m := range r.Members {
+			delete(j.pending, m.Digest)
+		}
+	} else {
+		for _, m := range r.Members {
+			if _, in := slices.BinarySearchFunc(r.Obstruction.ConflictSet, m.ID, EventID.Compare); in {
+				delete(j.pending, m.Digest)
+			}
+		}
+	}
+	return nil
+}
+
+func (j *Journal) known(id EventID) bool {
+	_, ok := j.state.Lamport(id)
+	return ok
+}
+
+func (j *Journal) checkOrder(meta BatchMeta) error {
+	if meta.BatchID <= j.last {
+		return fmt.Errorf("%w: batch id %d is not greater than the last batch id %d", ErrJournal, meta.BatchID, j.last)
+	}
+	return nil
+}
+
+// Pending returns the events logged and not yet decided, in canonical
+// order, one per content. The slice is the caller's; the events share
+// their lists with the journal's copies.
+func (j *Journal) Pending() []Event {
+	type pend struct {
+		d Hash
+		e Event
+	}
+	ps := make([]pend, 0, len(j.pending))
+	for d, e := range j.pending {
+		ps = append(ps, pend{d, e})
+	}
+	slices.SortFunc(ps, func(a, b pend) int {
+		if c := a.e.Key().Compare(b.e.Key()); c != 0 {
+			return c
+		}
+		return a.d.Compare(b.d)
+	})
+	out := make([]Event, len(ps))
+	for i, p := range ps {
+		out[i] = p.e
+	}
+	return out
+}
+
+// Snapshot syncs the log and returns a snapshot of the journal at its end:
+// its State, last batch id and pending events, at base offset the log's
+// size, under the checker's binding. id and createdAtNs are the
+// manifest's. Replaying the log from it gives what replaying the whole log
+// does.
+func (j *Journal) Snapshot(id, createdAtNs uint64) (*Snapshot, error) {
+	if err := j.w.Sync(); err != nil {
+		return nil, err
+	}
+	return &Snapshot{
+		ID:          id,
+		CreatedAtNs: createdAtNs,
+		BaseOffset:  j.w.Size(),
+		LastBatchID: j.last,
+		Binding:     j.c.Binding(),
+		State:       j.state,
+		Pending:     j.Pending(),
+	}, nil
 }
