@@ -89,7 +89,8 @@ func TestReconcileRefusesOversizedBatch(t *testing.T) {
 		t.Errorf("Reconcile(%d distinct contents) = %v, want ErrBatchTooLarge", len(events), err)
 	}
 	// Identical copies do not count against the limit.
-	r, err := Reconcile(nil, append(events[:MaxBatchContents:MaxBatchContents], events[0]))
+	rOut, err := Reconcile(nil, append(events[:MaxBatchContents:MaxBatchContents], events[0]))
+	r := rOut.Result
 	if err != nil || r.Kind != KindMerge || len(r.Members) != MaxBatchContents {
 		t.Errorf("Reconcile(%d contents and a copy) = %v, %v; want a merge of %d", MaxBatchContents, r, err, MaxBatchContents)
 	}

@@ -38,7 +38,8 @@ func priorGen() *rapid.Generator[*omega.State] {
 
 func mustReconcile(t rapid.TB, prior *omega.State, batch []omega.Event) *omega.Result {
 	t.Helper()
-	r, err := omega.Reconcile(prior, batch)
+	rOut, err := omega.Reconcile(prior, batch)
+	r := rOut.Result
 	if err != nil {
 		t.Fatalf("Reconcile(%d events) error %v, want a result", len(batch), err)
 	}
@@ -250,7 +251,10 @@ func TestPropConcurrentForks(t *testing.T) {
 		errs := make([]error, len(batches))
 		var wg sync.WaitGroup
 		for i := range batches {
-			wg.Go(func() { results[i], errs[i] = omega.Reconcile(prior, batches[i]) })
+			wg.Go(func() {
+				out, err := omega.Reconcile(prior, batches[i])
+				results[i], errs[i] = out.Result, err
+			})
 		}
 		wg.Wait()
 		for i, r := range results {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/omega-sheaf/omega/internal/digest"
 	"github.com/omega-sheaf/omega/internal/merkle"
@@ -23,15 +24,18 @@ const maxEvidence = 65535
 var ErrBatchTooLarge = errors.New("omega: batch too large")
 
 // Reconcile decides a batch against prior with the built-in catalog and
-// default options. See [Checker.Reconcile].
-func Reconcile(prior *State, events []Event) (*Result, error) {
-	c, _ := NewChecker(nil) // no domain predicates: cannot fail
-	out, err := c.Reconcile(prior, events)
-	if err != nil {
-		return nil, err
-	}
-	return out.Result, nil
+// default options, on a checker made once and shared by every call. See
+// [Checker.Reconcile].
+func Reconcile(prior *State, events []Event) (Output, error) {
+	return builtinChecker().Reconcile(prior, events)
 }
+
+// builtinChecker is the checker Reconcile shares: the built-in catalog and
+// default options, so there is nothing about it a caller could configure.
+var builtinChecker = sync.OnceValue(func() *Checker {
+	c, _ := NewChecker(nil) // no domain predicates: cannot fail
+	return c
+})
 
 // Reconcile decides a batch against prior (nil means genesis): a Merge of
 // every distinct content, or an Obstruction naming the first violated

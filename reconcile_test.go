@@ -38,7 +38,8 @@ func simpleEvent(id, lamport uint64) Event {
 // A domain predicate may call the prior State's methods while another
 // goroutine merges from the same prior: neither may block the other.
 func TestDomainPredicateReadsPriorDuringConcurrentMerge(t *testing.T) {
-	r, err := Reconcile(nil, []Event{simpleEvent(1, 1)})
+	rOut, err := Reconcile(nil, []Event{simpleEvent(1, 1)})
+	r := rOut.Result
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,5 +538,21 @@ func TestReleaseScratch(t *testing.T) {
 		if !bytes.Equal(out.AppendJSON(nil), want.AppendJSON(nil)) {
 			t.Errorf("call %d beside ReleaseScratch differs from the first", i)
 		}
+	}
+}
+
+// TestPackageReconcileSharesAChecker pins that the package-level Reconcile
+// costs what a Checker's does: it makes no checker per call.
+func TestPackageReconcileSharesAChecker(t *testing.T) {
+	events := benchEvents(10)
+	c, err := NewChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	method := testing.AllocsPerRun(50, func() { c.Reconcile(nil, events) })
+	pkg := testing.AllocsPerRun(50, func() { Reconcile(nil, events) })
+	t.Logf("10 events: %v allocations through a Checker, %v through Reconcile", method, pkg)
+	if pkg > method {
+		t.Fatalf("Reconcile allocates %v times for 10 events, a Checker's Reconcile %v", pkg, method)
 	}
 }

@@ -703,7 +703,8 @@ func TestReferenceOverlapEvidenceCap(t *testing.T) {
 		p := binary.LittleEndian.AppendUint32(nil, uint32(i))
 		batch[i] = omega.Event{ID: omega.ID64(7), Lamport: uint64(i % 3), Payload: p, PayloadHash: blake3.Sum256(p)}
 	}
-	r, err := omega.Reconcile(nil, batch)
+	rOut, err := omega.Reconcile(nil, batch)
+	r := rOut.Result
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -344,7 +344,8 @@ func TestOutputJSONEncodingJSON(t *testing.T) {
 // obstruction with two evidence events, and an empty merge.
 func rjViews(t testing.TB) (merge, obstruction, empty string) {
 	vs := loadSpecVectors(t)
-	r, err := Reconcile(nil, nil)
+	rOut, err := Reconcile(nil, nil)
+	r := rOut.Result
 	if err != nil {
 		t.Fatal(err)
 	}

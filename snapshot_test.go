@@ -917,7 +917,8 @@ func snapHistoryState(t *rapid.T) *State {
 			batch = append(batch, e)
 			all = append(all, seen{e.ID, lam})
 		}
-		r, err := Reconcile(st, batch)
+		rOut, err := Reconcile(st, batch)
+		r := rOut.Result
 		if err != nil || r.Kind != KindMerge {
 			t.Fatalf("Reconcile(%d events) = %v, %v, want a merge", len(batch), r, err)
 		}
@@ -1175,7 +1176,8 @@ func TestSnapshotFiles(t *testing.T) {
 
 func ExampleDecodeSnapshot() {
 	e := Event{ID: ID64(1), NodeID: 7, Lamport: 1, Payload: []byte("hello"), PayloadHash: PayloadHash([]byte("hello"))}
-	r, err := Reconcile(nil, []Event{e})
+	rOut, err := Reconcile(nil, []Event{e})
+	r := rOut.Result
 	if err != nil {
 		panic(err)
 	}

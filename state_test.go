@@ -117,7 +117,8 @@ func TestCommitKeepsEarlierStates(t *testing.T) {
 			batch[j].NodeID = uint32(j)
 			batch[j].Lamport = uint64(i + 1)
 		}
-		r, err := Reconcile(s, batch)
+		rOut, err := Reconcile(s, batch)
+		r := rOut.Result
 		if err != nil || r.Kind != KindMerge {
 			t.Fatalf("Reconcile(batch %d) = %v, %v", i, r, err)
 		}
@@ -137,7 +138,8 @@ func TestCommitKeepsEarlierStates(t *testing.T) {
 	mid := states[100].Commit()
 	batch := []Event{benchEvents(1)[0]}
 	batch[0].ID, batch[0].Lamport = ID64(1_000_000), 500
-	r, err := Reconcile(mid, batch)
+	rOut, err := Reconcile(mid, batch)
+	r := rOut.Result
 	if err != nil || r.Kind != KindMerge {
 		t.Fatalf("Reconcile(fork) = %v, %v", r, err)
 	}
@@ -183,7 +185,8 @@ func TestStateReadsDuringCommits(t *testing.T) {
 	}
 	cur := s
 	for i := range 300 {
-		r, err := Reconcile(cur, batchAfter(1000+32*i, 32))
+		rOut, err := Reconcile(cur, batchAfter(1000+32*i, 32))
+		r := rOut.Result
 		if err != nil || r.Kind != KindMerge {
 			t.Fatalf("Reconcile(batch %d) = %v, %v", i, r, err)
 		}

@@ -231,7 +231,8 @@ func reconcileVector(t testing.TB, vs map[string]specVector, v specVector) *Resu
 	if err != nil {
 		t.Fatalf("%s: batch: %v", v.Name, err)
 	}
-	r, err := Reconcile(prior, events)
+	rOut, err := Reconcile(prior, events)
+	r := rOut.Result
 	if err != nil {
 		t.Fatalf("%s: Reconcile: %v", v.Name, err)
 	}

@@ -82,7 +82,8 @@ func TestInclusionProofProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		prior := omegatest.State().Draw(t, "prior")
 		events := omegatest.Batch(prior).Draw(t, "batch")
-		r, err := omega.Reconcile(prior, events)
+		rOut, err := omega.Reconcile(prior, events)
+		r := rOut.Result
 		if err != nil {
 			t.Fatal(err)
 		}

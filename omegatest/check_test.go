@@ -115,7 +115,8 @@ func TestCheckResultCatchesTampering(t *testing.T) {
 				batch, _ = omegatest.Inject(t, batch, prior, pred)
 			}
 		}
-		r, err := omega.Reconcile(prior, batch)
+		rOut, err := omega.Reconcile(prior, batch)
+		r := rOut.Result
 		if err != nil {
 			t.Fatalf("Reconcile error %v", err)
 		}

@@ -44,10 +44,11 @@
 //			prior := omegatest.State().Draw(t, "prior")
 //			batch := omegatest.ValidBatch(prior).Draw(t, "batch")
 //			bad, offending := omegatest.Inject(t, batch, prior, predicates.CausalOrder)
-//			r, err := omega.Reconcile(prior, omegatest.Redeliver(t, bad))
+//			out, err := omega.Reconcile(prior, omegatest.Redeliver(t, bad))
 //			if err != nil {
 //				t.Fatalf("Reconcile: %v", err)
 //			}
+//			r := out.Result
 //			omegatest.CheckResult(t, prior, bad, r)
 //			if r.Obstruction == nil || r.Obstruction.Event != offending {
 //				t.Fatalf("Reconcile(batch) = %v, want obstruction at %v", r.Kind, offending)

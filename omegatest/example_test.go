@@ -18,10 +18,11 @@ func Example() {
 		prior := omegatest.State().Draw(t, "prior")
 		batch := omegatest.ValidBatch(prior).Draw(t, "batch")
 		bad, offending := omegatest.Inject(t, batch, prior, predicates.DependencyKnown)
-		r, err := omega.Reconcile(prior, omegatest.Redeliver(t, bad))
+		out, err := omega.Reconcile(prior, omegatest.Redeliver(t, bad))
 		if err != nil {
 			return err.Error()
 		}
+		r := out.Result
 		omegatest.CheckResult(t, prior, bad, r)
 		o := r.Obstruction
 		return fmt.Sprint(r.Kind, " ", o.Predicate, " ", o.Event == offending)
