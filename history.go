@@ -188,6 +188,35 @@ func (t *idIndex) insertNew(st *store, p uint32, h uint64) *idIndex {
 	if t.count+1 > 7*len(t.groups) {
 		t = t.grow(st, p)
 	}
+	t.place(p, h)
+	return t
+}
+
+// grow returns a larger copy of t, which indexes the positions before p.
+// It re-reads their ids in order, a chunk at a time, and hashes a block of
+// them before inserting any, so that the inserts' cache misses overlap.
+func (t *idIndex) grow(st *store, p uint32) *idIndex {
+	nt := newIDIndex(t.count + 1)
+	var hs [64]uint64
+	dir := *st.known.dir.Load()
+	for q := uint32(0); q < p; {
+		c := dir[q>>knownChunkBits]
+		n := min(p-q, uint32(len(hs)), 1<<knownChunkBits-q&(1<<knownChunkBits-1))
+		ks := c[q&(1<<knownChunkBits-1):][:n]
+		for i := range ks {
+			hs[i] = st.hash(ks[i].ID)
+		}
+		for i := range ks {
+			nt.place(q+uint32(i), hs[i])
+		}
+		q += n
+	}
+	return nt
+}
+
+// place puts position p, with hash h, in the first empty slot of its probe
+// sequence; the table has room.
+func (t *idIndex) place(p uint32, h uint64) {
 	b := byte(h) | 0x80
 	for g := home(h, len(t.groups)); ; {
 		grp := &t.groups[g]
@@ -197,23 +226,12 @@ func (t *idIndex) insertNew(st *store, p uint32, h uint64) *idIndex {
 			grp.pos[i] = p
 			grp.ctrl.Store(ctrl | uint64(b)<<(8*i))
 			t.count++
-			return t
+			return
 		}
 		if g++; g == len(t.groups) {
 			g = 0
 		}
 	}
-}
-
-// grow returns a larger copy of t, which indexes the positions before p:
-// it re-reads their ids in order, which is faster than following t's
-// slots to them.
-func (t *idIndex) grow(st *store, p uint32) *idIndex {
-	nt := newIDIndex(t.count + 1)
-	for q := range p {
-		nt.insertNew(st, q, st.hash(st.known.at(q).ID))
-	}
-	return nt
 }
 
 // noHead marks a stream without a head in an undo record.
