@@ -115,11 +115,18 @@
 // [WriteSnapshotFile]; [LoadSnapshotFile] checks every digest of a
 // snapshot file before it is used.
 //
-// Replay covers every byte of each BATCH frame but created_at_ns and
-// batch_id, and every byte of each EVENT frame a member resolves to; the
-// certificate chain covers the other two. A batch id changed to another
-// that still increases is therefore found only with the chain: SPEC 7 lists
-// batch_id among the covered bytes, but nothing in the log alone can tell.
+// Replay covers every byte of each BATCH frame but created_at_ns, and
+// every byte of each EVENT frame a member resolves to, with two limits
+// (SPEC 7): an Obstruction leaves the merged state unchanged, so a BATCH
+// frame recording one that is missing (deleted, cut off in a torn tail,
+// re-typed into an application frame) leaves the final hash as it was, and
+// the last batch's id may grow without breaking the order. So the report
+// carries, beside its result, the last batch id ([ReplayReport].LastBatchID),
+// the number of batches of each kind (Merges, Obstructions) and the torn
+// tail (TornTail bytes at LogEnd), for the caller to compare with what it
+// knows of the history. The certificate chain covers all of it: every
+// certificate needs its BATCH frame (else a field-11 incident), and
+// created_at_ns must agree with it.
 //
 // # Decisions where SPEC is silent
 //

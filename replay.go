@@ -75,6 +75,18 @@ type ReplayReport struct {
 	// that batch's id (the snapshot's when none).
 	State       *State
 	LastBatchID uint64
+	// Merges and Obstructions count the batches of Batches of each kind.
+	//
+	// They, LastBatchID and the torn tail (TornTail bytes at LogEnd) are
+	// what replay alone cannot judge (SPEC 7): an Obstruction leaves the
+	// merged state unchanged, so a BATCH frame that recorded one and is
+	// missing (deleted, cut off in a torn tail, or re-typed into an
+	// application frame) leaves the final hash as it was, and so does a
+	// last batch id grown larger. Compare them with what the history is
+	// known to hold, or give the certificate chain, which covers them: a
+	// certificate without its BATCH frame is a field-11 incident.
+	Merges       int
+	Obstructions int
 	// Pending holds the events logged but not decided when the replay
 	// stopped, in canonical order without identical copies: neither
 	// accepted by a Merge nor quarantined in an Obstruction's conflict set.
@@ -84,7 +96,8 @@ type ReplayReport struct {
 	// log's valid frames end, or after an incident the end of the frame
 	// that diverged. TornTail is the number of bytes after the valid
 	// frames when replay read to the end: a torn tail (SPEC 5), the normal
-	// trace of a crash, which replay reads as the end of the log.
+	// trace of a crash, which replay reads as the end of the log. When it
+	// is not zero, the torn tail starts at LogEnd.
 	LogEnd   int64
 	TornTail int64
 	// Binding is the replayer's binding.
@@ -664,6 +677,11 @@ func (rp *replayer) batch1(rec *BatchRecord) (bool, error) {
 		}
 	}
 	r.LastBatchID = rec.BatchID
+	if res.Kind == KindMerge {
+		r.Merges++
+	} else {
+		r.Obstructions++
+	}
 	r.Batches = append(r.Batches, ReplayedBatch{BatchID: rec.BatchID, Kind: res.Kind, Members: len(rec.Members), MergedStateHash: merged})
 	return false, nil
 }

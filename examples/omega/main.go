@@ -209,7 +209,7 @@
 //	{"status":"ok","command":"replay","result":"deterministic",
 //	 "batches":C,"merges":M,"obstructions":O,"members":N,"pending":P,
 //	 "last_batch_id":I,"final_state_hash":"<hex>","log_end":E,
-//	 "torn_tail_bytes":T,"certificates":K,
+//	 "torn_tail_bytes":T,"torn_tail_offset":F,"certificates":K,
 //	 "per_batch":[{"batch_id":I,"kind":"merge","members":N,
 //	 "merged_state_hash":"<hex>"},...]}
 //
@@ -217,8 +217,16 @@
 // --incident-dir D it is also written to D as <incident_id>.json and
 // appended to D/incidents.omega (when D cannot take it, the output is the
 // same without incident_file, and the error says why). pending counts the
-// events logged and not decided; a torn tail of L ends the log and is
-// counted in torn_tail_bytes; certificates appears with --cert-log.
+// events logged and not decided; a torn tail of L ends the log: its length
+// is torn_tail_bytes and its offset torn_tail_offset, which appears only
+// when there is one; certificates appears with --cert-log.
+//
+// Without --cert-log, check last_batch_id, merges, obstructions and the torn
+// tail against what the history is known to hold: a BATCH frame recording
+// an obstruction that is missing (deleted, cut off, re-typed), or a last
+// batch id grown larger, leaves the final state as it was (SPEC section 7).
+// With --cert-log every certificate needs its BATCH frame, so the chain
+// covers them.
 //
 // bench [--events N] [--workers W] [--runs R]
 //

@@ -50,6 +50,7 @@ type replayOutput struct {
 	FinalStateHash string        `json:"final_state_hash"`
 	LogEnd         int64         `json:"log_end"`
 	TornTailBytes  int64         `json:"torn_tail_bytes"`
+	TornTailOffset *int64        `json:"torn_tail_offset,omitempty"`
 	Certificates   *int          `json:"certificates,omitempty"`
 	PerBatch       []replayBatch `json:"per_batch"`
 }
@@ -147,6 +148,8 @@ func runReplay(args []string) ([]byte, error) {
 		Command:        "replay",
 		Result:         rep.Outcome.String(),
 		Batches:        len(rep.Batches),
+		Merges:         rep.Merges,
+		Obstructions:   rep.Obstructions,
 		Pending:        len(rep.Pending),
 		LastBatchID:    rep.LastBatchID,
 		FinalStateHash: rep.State.MergedStateHash().String(),
@@ -154,16 +157,14 @@ func runReplay(args []string) ([]byte, error) {
 		TornTailBytes:  rep.TornTail,
 		PerBatch:       make([]replayBatch, len(rep.Batches)),
 	}
+	if rep.TornTail > 0 {
+		out.TornTailOffset = &rep.LogEnd
+	}
 	if opts.Certificates != nil {
 		n := len(opts.Certificates)
 		out.Certificates = &n
 	}
 	for i, b := range rep.Batches {
-		if b.Kind == omega.KindMerge {
-			out.Merges++
-		} else {
-			out.Obstructions++
-		}
 		out.Members += b.Members
 		out.PerBatch[i] = replayBatch{BatchID: b.BatchID, Kind: b.Kind.String(), Members: b.Members, MergedStateHash: b.MergedStateHash.String()}
 	}

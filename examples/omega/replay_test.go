@@ -284,4 +284,37 @@ func TestReconcileLogSnapshotCertifyReplay(t *testing.T) {
 	if got := field(t, r.obj, "incident.observed").(string); got[:2] != strconv.FormatInt(101, 16) {
 		t.Errorf("created_at incident observed %s, want 101 little-endian", got)
 	}
+
+	// The obstruction's BATCH frame, the log's last, cut off: the final
+	// state is the same, so replay alone is deterministic, but it prints
+	// one obstruction fewer, an earlier last batch and the torn tail; the
+	// certificate log finds batch 3's certificate without its BATCH.
+	data, err := os.ReadFile(p("ev.omega"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastBatch int64
+	for s := omega.NewFrameScanner(data, nil); ; {
+		f, err := s.Next()
+		if err != nil {
+			break
+		}
+		if f.Type == omega.FrameBatch {
+			lastBatch = f.Offset
+		}
+	}
+	cut := data[:len(data)-5]
+	if err := os.WriteFile(p("cut.omega"), cut, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = omegaCmd(t, "replay", "--log-suffix", p("cut.omega"), "--expected_hash_hex", final, "--replay-seed", "5")
+	if r.code != 0 || r.obj["result"] != "deterministic" || num(t, r.obj["merges"]) != 1 || num(t, r.obj["obstructions"]) != 0 ||
+		num(t, r.obj["last_batch_id"]) != 1 || num(t, r.obj["torn_tail_bytes"]) != int64(len(cut))-lastBatch ||
+		num(t, r.obj["torn_tail_offset"]) != lastBatch {
+		t.Fatalf("replay with the obstruction's BATCH cut off = %s, want 1 merge, 0 obstructions, last batch 1, a torn tail at %d", r.raw, lastBatch)
+	}
+	r = omegaCmd(t, "replay", "--log-suffix", p("cut.omega"), "--expected_hash_hex", final, "--replay-seed", "5", "--cert-log", p("certs"))
+	if r.code != exitReplay || field(t, r.obj, "incident.field_name") != "certificate" || num(t, field(t, r.obj, "incident.divergence_batch_id")) != 3 {
+		t.Fatalf("replay with the obstruction's BATCH cut off, against the certificate log = %s", r.raw)
+	}
 }
