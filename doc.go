@@ -110,7 +110,10 @@
 // recorded and what re-execution gave, under an id that is a digest of
 // all of it. [WriteIncident] keeps incidents as JSON and INCIDENT frames.
 // Given the certificate chain ([ReplayOptions].Certificates), replay also
-// pairs every batch with its certificate. [ReplayReport.Snapshot] captures
+// pairs every batch with its certificate, and checks a snapshot against the
+// chain before any batch: nothing signs a manifest, so its merged state
+// hash and frontier digest must be those of the last Merge certificate at
+// or before its last batch. [ReplayReport.Snapshot] captures
 // where a replay stopped, for [Snapshot.AppendBinary] and
 // [WriteSnapshotFile]; [LoadSnapshotFile] checks every digest of a
 // snapshot file before it is used.

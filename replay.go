@@ -18,8 +18,12 @@ type ReplayOptions struct {
 	// batches were certified in, in chain order. Each BATCH must have the
 	// certificate of its batch id, agreeing on created_at_ns, seed, kind,
 	// witness and trace root, and each certificate after the snapshot must
-	// have its BATCH (SPEC 7 step 4). Replay compares; it does not verify
-	// signatures or links: pass a chain [VerifyChain] accepted.
+	// have its BATCH (SPEC 7 step 4). Before any batch, a snapshot's
+	// merged_state_hash and frontier_digest must be those of the last Merge
+	// certificate whose batch id is at most the snapshot's last batch id
+	// (zero hashes when there is none), else a field-11 incident at that
+	// batch id. Replay compares; it does not verify signatures or links:
+	// pass a chain [VerifyChain] accepted.
 	Certificates []*Certificate
 	// OtherChecker replays history under a checker other than the one that
 	// made it, on purpose (to try a new checker version on old history):
@@ -461,6 +465,9 @@ func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
 			}
 		}
 	}
+	if rp.snapshotAgainstChain() {
+		return rp.result(nil)
+	}
 
 	for {
 		f, err := sc.Next()
@@ -536,6 +543,36 @@ func (rp *replayer) result(err error) (*ReplayReport, error) {
 	}
 	rp.pending()
 	return rp.report, nil
+}
+
+// snapshotAgainstChain checks the snapshot against the certificate chain,
+// when both are given, before any batch (SPEC 7): nothing signs a
+// manifest, so its merged_state_hash and frontier_digest must be those of
+// the last Merge certificate whose batch id is at most its last_batch_id
+// (zero hashes when there is none). It reports whether it ended the replay
+// with a field-11 incident at the snapshot's last batch id: expected is the
+// certificate's merged_state_hash and observed the snapshot's, or when
+// those agree, the two frontier digests.
+func (rp *replayer) snapshotAgainstChain() bool {
+	s := rp.snap
+	if s == nil || rp.opts.Certificates == nil {
+		return false
+	}
+	var merged, frontier Hash
+	for _, c := range rp.opts.Certificates {
+		if c != nil && c.BatchID <= s.LastBatchID && c.Kind == KindMerge && c.Merge != nil {
+			merged, frontier = c.Merge.MergedStateHash, c.Merge.FrontierDigest
+		}
+	}
+	switch {
+	case s.State.MergedStateHash() != merged:
+		rp.diverge(s.LastBatchID, EventID{}, FieldCertificate, merged, s.State.MergedStateHash())
+	case s.State.FrontierDigest() != frontier:
+		rp.diverge(s.LastBatchID, EventID{}, FieldCertificate, frontier, s.State.FrontierDigest())
+	default:
+		return false
+	}
+	return true
 }
 
 // before reports whether rec is a batch a snapshot not taken from a log

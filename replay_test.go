@@ -1066,3 +1066,82 @@ func TestReplayReportsWhatOnlyTheChainCovers(t *testing.T) {
 		})
 	}
 }
+
+// With the certificate chain given, a snapshot is trusted only as far as
+// it matches the last Merge certificate at or before its last batch (SPEC
+// 7). One whose frontier digest or merged state hash was changed, and
+// written again through the API so that it loads, is a field-11 incident
+// before any batch; without the chain nothing covers its frontier digest.
+func TestReplaySnapshotAgainstChain(t *testing.T) {
+	h := buildHistory(t, 6, 4, 0)
+	c := defaultChecker(t)
+	certs := certifyHistory(t, h)
+	full := mustReplay(t, nil, h.log, h.final, testSeed, c, nil)
+	ob := slices.IndexFunc(h.outs, func(o Output) bool { return o.Result.Kind == KindObstruction })
+	if ob < 1 || h.outs[ob-1].Result.Kind != KindMerge {
+		t.Fatalf("obstruction at batch %d: the test needs a merge before it", ob)
+	}
+	// Snapshots after a merge, and after an obstruction, whose last Merge
+	// certificate is the one before it.
+	for _, k := range []int{ob - 1, ob} {
+		lastMerge := certs[ob-1].Merge
+		pre := mustReplay(t, nil, h.log[:h.batchAt[k+1]], full.Batches[k].MergedStateHash, testSeed, c, nil)
+		if pre.LastBatchID != h.metas[k].BatchID {
+			t.Fatalf("snapshot after batch %d, want %d", pre.LastBatchID, h.metas[k].BatchID)
+		}
+		reseal := func(merged, frontier Hash) *Snapshot {
+			t.Helper()
+			st, err := NewState(pre.State.KnownIDs(), pre.State.Heads(), merged, frontier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := pre.Snapshot(1, 1)
+			s.State = st
+			file, err := s.AppendBinary(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := DecodeSnapshot(file)
+			if err != nil {
+				t.Fatalf("the resealed snapshot does not load: %v", err)
+			}
+			return snap
+		}
+		withChain := &ReplayOptions{Certificates: certs}
+		merged, frontier := pre.State.MergedStateHash(), pre.State.FrontierDigest()
+		if merged != lastMerge.MergedStateHash || frontier != lastMerge.FrontierDigest {
+			t.Fatalf("batch %d: the snapshot's state is not the last merge certificate's", k)
+		}
+		if r := mustReplay(t, reseal(merged, frontier), h.log, h.final, testSeed, c, withChain); r.Outcome != Deterministic {
+			t.Fatalf("batch %d: Replay from the intact snapshot with the chain = %v %+v", k, r.Outcome, r.Incident)
+		}
+
+		badFrontier := frontier
+		badFrontier[0] ^= 1
+		snap := reseal(merged, badFrontier)
+		if r := mustReplay(t, snap, h.log, h.final, testSeed, c, nil); r.Outcome != Deterministic {
+			t.Fatalf("batch %d: Replay from a snapshot with another frontier, without the chain = %v, want deterministic", k, r.Outcome)
+		}
+		inc := wantIncident(t, mustReplay(t, snap, h.log, h.final, testSeed, c, withChain), FieldCertificate, h.metas[k].BatchID, EventID{})
+		if inc.Expected != frontier || inc.Observed != badFrontier {
+			t.Errorf("batch %d: frontier incident expected %v observed %v, want the certificate's and the snapshot's", k, inc.Expected, inc.Observed)
+		}
+
+		badMerged := merged
+		badMerged[0] ^= 1
+		inc = wantIncident(t, mustReplay(t, reseal(badMerged, badFrontier), h.log, h.final, testSeed, c, withChain), FieldCertificate, h.metas[k].BatchID, EventID{})
+		if inc.Expected != merged || inc.Observed != badMerged {
+			t.Errorf("batch %d: merged state incident expected %v observed %v, want the certificate's and the snapshot's", k, inc.Expected, inc.Observed)
+		}
+	}
+	// Before any Merge certificate, the hashes must be zero.
+	st, err := NewState(nil, nil, Hash{}, Hash{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &Snapshot{BaseOffset: HeaderSize, Binding: DefaultBinding(), State: st}
+	inc := wantIncident(t, mustReplay(t, snap, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: certs}), FieldCertificate, 0, EventID{})
+	if !inc.Expected.IsZero() || inc.Observed != (Hash{1}) {
+		t.Errorf("genesis frontier incident expected %v observed %v, want zero and the snapshot's", inc.Expected, inc.Observed)
+	}
+}

@@ -202,8 +202,10 @@
 // the recorded one, then the final merged state hash with H (SPEC section
 // 7). R, default 0, is the seed every BATCH must carry. With --cert-log,
 // every batch must agree with the certificate of its batch id in
-// DIR/cert.log (read, never written), and every certificate after the
-// snapshot must have its batch. With --other-checker the binding checks are
+// DIR/cert.log (read, never written), every certificate after the
+// snapshot must have its batch, and the snapshot's merged state hash and
+// frontier digest must be those of the last Merge certificate at or before
+// its last batch. With --other-checker the binding checks are
 // skipped and a clean replay is "equivalent". It prints
 //
 //	{"status":"ok","command":"replay","result":"deterministic",
