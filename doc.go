@@ -118,6 +118,15 @@
 // [WriteSnapshotFile]; [LoadSnapshotFile] checks every digest of a
 // snapshot file before it is used.
 //
+// [Replay] takes the log as one byte slice. [Replayer] is the streaming form
+// beneath it: it reads the log through [FrameReader]s, from one or several
+// segment files in order, and yields batch after batch ([Replayer.Next])
+// with its decoded [BatchRecord] and the recomputed [Output], enough to
+// certify the batch again byte for byte with [Certify]. It never holds the
+// log: per logged event it keeps a small record, and the bytes only of the
+// events not yet decided, reading a decided one again from its segment in
+// the rare case a later batch names it (see [Replayer]).
+//
 // Replay covers every byte of each BATCH frame but created_at_ns, and
 // every byte of each EVENT frame a member resolves to, with two limits
 // (SPEC 7): an Obstruction leaves the merged state unchanged, so a BATCH
@@ -144,6 +153,13 @@
 //     crash) and reports it in [ReplayReport].TornTail; corruption is an
 //     error. A certificate whose batch has no BATCH frame is a field-11
 //     incident at that certificate's batch id.
+//   - A log in segments is the first segment followed by each later
+//     segment's frames: a later segment's header must equal the first
+//     one's, only the last may end in a torn tail or have a torn header, and
+//     offsets (a snapshot's base offset, LogEnd) and the log length an
+//     incident's metadata digest covers are those of the one log the
+//     segments make, the first segment followed by each later one's bytes
+//     after its header.
 //   - A content counts as decided, and so is not pending, when any logged
 //     copy of it was accepted by a Merge or quarantined by an Obstruction.
 //   - A 2002 obstruction verifies from its evidence as far as evidence can go:
