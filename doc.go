@@ -125,7 +125,26 @@
 // certify the batch again byte for byte with [Certify]. It never holds the
 // log: per logged event it keeps a small record, and the bytes only of the
 // events not yet decided, reading a decided one again from its segment in
-// the rare case a later batch names it (see [Replayer]).
+// the rare case a later batch names it (see [Replayer]). Given the chain
+// and [ReplayOptions].UncertifiedSuffix, the BATCH frames after its last
+// certificate, the crash window between syncing a BATCH frame and
+// appending its certificate, are replayed and listed as uncertified rather
+// than reported as a field-11 incident, for the caller to certify them:
+//
+//	rp := omega.NewReplayer(snap, []io.Reader{seg1, seg2}, seed, checker, &omega.ReplayOptions{
+//		Certificates: chain, UncertifiedSuffix: true})
+//	for {
+//		b, err := rp.Next(ctx)
+//		if err == io.EOF {
+//			break
+//		}
+//		if err != nil { ... }        // a log replay cannot read, or ctx's error
+//		if b.Uncertified {
+//			cert, err := omega.Certify(b.Output, b.Output.Binding, b.Meta(), prev, signer)
+//			...
+//		}
+//	}
+//	rep, err := rp.Finish(ctx, certifiedHash)
 //
 // Replay covers every byte of each BATCH frame but created_at_ns, and
 // every byte of each EVENT frame a member resolves to, with two limits
@@ -153,6 +172,10 @@
 //     crash) and reports it in [ReplayReport].TornTail; corruption is an
 //     error. A certificate whose batch has no BATCH frame is a field-11
 //     incident at that certificate's batch id.
+//   - A BATCH frame without its certificate is field 11 (SPEC 7 step 4)
+//     unless the caller asks for the uncertified suffix
+//     ([ReplayOptions].UncertifiedSuffix), and even then when a later
+//     certificate follows it.
 //   - A log in segments is the first segment followed by each later
 //     segment's frames: a later segment's header must equal the first
 //     one's, only the last may end in a torn tail or have a torn header, and

@@ -26,6 +26,16 @@ type ReplayOptions struct {
 	// batch id. Replay compares; it does not verify signatures or links:
 	// pass a chain [VerifyChain] accepted.
 	Certificates []*Certificate
+	// UncertifiedSuffix accepts, with Certificates given, the BATCH frames
+	// that follow the chain's last certificate: the ordinary trace of a
+	// crash between syncing a BATCH frame and appending its certificate
+	// (SPEC 8), which a restart certifies from the BATCH frame. They are
+	// replayed like the others and listed in [ReplayReport].Uncertified
+	// instead of ending the replay with a field-11 incident, so that the
+	// caller can certify them ([ReplayedBatch] holds what Certify takes).
+	// A BATCH without its certificate that a later certificate follows is
+	// still field 11, and so is a certificate without its BATCH.
+	UncertifiedSuffix bool
 	// OtherChecker replays history under a checker other than the one that
 	// made it, on purpose (to try a new checker version on old history):
 	// the binding checks are skipped, and a clean replay is reported as
@@ -67,6 +77,9 @@ type ReplayedBatch struct {
 	Kind            Kind
 	Members         int  // distinct contents
 	MergedStateHash Hash // after the batch
+	// Uncertified marks a batch of the uncertified suffix (see
+	// [ReplayOptions].UncertifiedSuffix).
+	Uncertified bool
 	// Record is the batch's BATCH frame, decoded, and Output what the
 	// checker recomputed from it, which equals the recorded outcome: a
 	// caller re-certifies the batch byte for byte with Certify(Output,
@@ -109,6 +122,9 @@ type ReplayReport struct {
 	// certificate without its BATCH frame is a field-11 incident.
 	Merges       int
 	Obstructions int
+	// Uncertified lists, in log order, the ids of the batches of the
+	// uncertified suffix (see [ReplayOptions].UncertifiedSuffix).
+	Uncertified []uint64
 	// Pending holds the events logged but not decided when the replay
 	// stopped, in canonical order without identical copies: neither
 	// accepted by a Merge nor quarantined in an Obstruction's conflict set.

@@ -1057,11 +1057,14 @@ func TestReplayReportsWhatOnlyTheChainCovers(t *testing.T) {
 			if msg := tt.want(r, intact); msg != "" {
 				t.Errorf("Replay reports %s", msg)
 			}
-			// With the chain, the certificate without its BATCH frame.
-			r = mustReplay(t, nil, tt.log, final, testSeed, c, &ReplayOptions{Certificates: tt.certs})
-			inc := wantIncident(t, r, FieldCertificate, tt.orphan, EventID{})
-			if inc.Expected != u64Hash(tt.orphan) || !inc.Observed.IsZero() {
-				t.Errorf("incident expected %v observed %v, want the batch id and zero", inc.Expected, inc.Observed)
+			// With the chain, the certificate without its BATCH frame,
+			// whether or not an uncertified suffix is accepted.
+			for _, suffix := range []bool{false, true} {
+				r = mustReplay(t, nil, tt.log, final, testSeed, c, &ReplayOptions{Certificates: tt.certs, UncertifiedSuffix: suffix})
+				inc := wantIncident(t, r, FieldCertificate, tt.orphan, EventID{})
+				if inc.Expected != u64Hash(tt.orphan) || !inc.Observed.IsZero() {
+					t.Errorf("incident expected %v observed %v, want the batch id and zero", inc.Expected, inc.Observed)
+				}
 			}
 		})
 	}

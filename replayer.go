@@ -564,28 +564,35 @@ func (rp *Replayer) replay(rec *BatchRecord) (*ReplayedBatch, error) {
 		return div(EventID{}, FieldBinding, rec.BindingDigest, rp.want)
 	}
 	// 4: the certificate of the batch.
+	uncertified := false
 	if rp.opts.Certificates != nil {
-		if len(rp.certs) > 0 && rp.certs[0].BatchID < rec.BatchID {
+		switch {
+		case len(rp.certs) > 0 && rp.certs[0].BatchID < rec.BatchID:
 			// The certificate's batch has no BATCH frame.
 			id := rp.certs[0].BatchID
 			return nil, rp.diverge(id, EventID{}, FieldCertificate, u64Hash(id), Hash{})
-		}
-		if len(rp.certs) == 0 || rp.certs[0].BatchID != rec.BatchID {
+		case len(rp.certs) == 0 && rp.opts.UncertifiedSuffix:
+			// After the chain's last certificate: the crash window
+			// between a BATCH frame and its certificate.
+			uncertified = true
+		case len(rp.certs) == 0 || rp.certs[0].BatchID != rec.BatchID:
 			return div(EventID{}, FieldCertificate, u64Hash(rec.BatchID), Hash{})
 		}
-		cert := rp.certs[0]
-		rp.certs = rp.certs[1:]
-		switch {
-		case cert.CreatedAtNs != rec.CreatedAtNs:
-			return div(EventID{}, FieldCreatedAt, u64Hash(rec.CreatedAtNs), u64Hash(cert.CreatedAtNs))
-		case cert.ReplaySeed != rec.ReplaySeed:
-			return div(EventID{}, FieldReplaySeed, u64Hash(rec.ReplaySeed), u64Hash(cert.ReplaySeed))
-		case cert.Kind != rec.Kind:
-			return div(EventID{}, FieldKind, u64Hash(uint64(rec.Kind)), u64Hash(uint64(cert.Kind)))
-		case cert.WitnessHash != rec.WitnessHash:
-			return div(EventID{}, FieldWitnessHash, rec.WitnessHash, cert.WitnessHash)
-		case cert.TraceRoot != rec.TraceRoot:
-			return div(EventID{}, FieldTraceRoot, rec.TraceRoot, cert.TraceRoot)
+		if !uncertified {
+			cert := rp.certs[0]
+			rp.certs = rp.certs[1:]
+			switch {
+			case cert.CreatedAtNs != rec.CreatedAtNs:
+				return div(EventID{}, FieldCreatedAt, u64Hash(rec.CreatedAtNs), u64Hash(cert.CreatedAtNs))
+			case cert.ReplaySeed != rec.ReplaySeed:
+				return div(EventID{}, FieldReplaySeed, u64Hash(rec.ReplaySeed), u64Hash(cert.ReplaySeed))
+			case cert.Kind != rec.Kind:
+				return div(EventID{}, FieldKind, u64Hash(uint64(rec.Kind)), u64Hash(uint64(cert.Kind)))
+			case cert.WitnessHash != rec.WitnessHash:
+				return div(EventID{}, FieldWitnessHash, rec.WitnessHash, cert.WitnessHash)
+			case cert.TraceRoot != rec.TraceRoot:
+				return div(EventID{}, FieldTraceRoot, rec.TraceRoot, cert.TraceRoot)
+			}
 		}
 	}
 	// 5: members resolve, in canonical order. The common case hashes
@@ -669,11 +676,15 @@ func (rp *Replayer) replay(rec *BatchRecord) (*ReplayedBatch, error) {
 		}
 	}
 	r.LastBatchID = rec.BatchID
+	if uncertified {
+		r.Uncertified = append(r.Uncertified, rec.BatchID)
+	}
 	return &ReplayedBatch{
 		BatchID:         rec.BatchID,
 		Kind:            res.Kind,
 		Members:         n,
 		MergedStateHash: merged,
+		Uncertified:     uncertified,
 		Record:          rec,
 		Output:          out,
 	}, nil

@@ -87,8 +87,8 @@ func reportView(r *ReplayReport, err error) string {
 		return fmt.Sprintf("error, format %v", errors.Is(err, ErrReplayFormat))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%v state %v last %d merges %d obstructions %d end %d torn %d\n",
-		r.Outcome, r.State.MergedStateHash(), r.LastBatchID, r.Merges, r.Obstructions, r.LogEnd, r.TornTail)
+	fmt.Fprintf(&b, "%v state %v last %d merges %d obstructions %d uncertified %v end %d torn %d\n",
+		r.Outcome, r.State.MergedStateHash(), r.LastBatchID, r.Merges, r.Obstructions, r.Uncertified, r.LogEnd, r.TornTail)
 	if r.Incident != nil {
 		p, _ := r.Incident.AppendBinary(nil)
 		fmt.Fprintf(&b, "incident %x\n", p)
@@ -208,6 +208,62 @@ func TestReplayerYieldsWhatCertifies(t *testing.T) {
 	}
 }
 
+// With UncertifiedSuffix, the BATCH frames after the chain's last
+// certificate are replayed and reported as uncertified; their outputs
+// certify to the certificates they would have had. A certificate missing
+// before a later one is still field 11.
+func TestReplayerUncertifiedSuffix(t *testing.T) {
+	h := buildHistory(t, 6, 4, 0)
+	c := defaultChecker(t)
+	certs := certifyHistory(t, h)
+	for _, k := range []int{0, 2, len(certs) - 1} {
+		chain := certs[:k]
+		opts := &ReplayOptions{Certificates: chain, UncertifiedSuffix: true}
+		r, got, err := replaySegments(t, nil, [][]byte{h.log}, false, h.final, testSeed, c, opts)
+		if err != nil || r.Outcome != Deterministic {
+			t.Fatalf("chain of %d: replay = %v, %v %+v; want deterministic", k, err, r.Outcome, r.Incident)
+		}
+		var want []uint64
+		for _, m := range h.metas[k:] {
+			want = append(want, m.BatchID)
+		}
+		if !slices.Equal(r.Uncertified, want) {
+			t.Fatalf("chain of %d: uncertified %v, want %v", k, r.Uncertified, want)
+		}
+		var prev Hash
+		if k > 0 {
+			prev = chain[k-1].Hash()
+		}
+		for i, b := range got {
+			if b.Uncertified != (i >= k) {
+				t.Errorf("chain of %d: batch %d uncertified %v", k, b.BatchID, b.Uncertified)
+			}
+			if i < k {
+				continue
+			}
+			cert, err := Certify(b.Output, b.Output.Binding, b.Meta(), prev, vectorKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(cert.Bytes(), certs[i].Bytes()) {
+				t.Fatalf("chain of %d: uncertified batch %d certifies to other bytes than certifying it then gave", k, b.BatchID)
+			}
+			prev = cert.Hash()
+		}
+		// Without the option, the first uncertified batch is field 11.
+		wantIncident(t, mustReplay(t, nil, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: chain}),
+			FieldCertificate, h.metas[k].BatchID, EventID{})
+	}
+	// A certificate missing in the middle, and one without its BATCH.
+	missing := slices.Concat(certs[:2], certs[3:])
+	wantIncident(t, mustReplay(t, nil, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: missing, UncertifiedSuffix: true}),
+		FieldCertificate, h.metas[2].BatchID, EventID{})
+	cut := h.log[:h.batchAt[3]]
+	r := mustReplay(t, nil, cut, stateAt(h, mustReplay(t, nil, h.log, h.final, testSeed, c, nil), h.batchAt[3]), testSeed, c,
+		&ReplayOptions{Certificates: certs, UncertifiedSuffix: true})
+	wantIncident(t, r, FieldCertificate, h.metas[3].BatchID, EventID{})
+}
+
 // Next and Finish return the context's error when it is done, and the
 // replay goes on from there with another context.
 func TestReplayerContext(t *testing.T) {
@@ -285,6 +341,67 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 		c.cancel()
 	}
 	return n, err
+}
+
+// The crash windows of SPEC 8: a log cut after EVENT frames were synced
+// (the events pending), after a BATCH frame was synced but before its
+// certificate (the batch replayed, uncertified), and in the middle of a
+// frame (a torn tail).
+func TestReplayerCrashWindows(t *testing.T) {
+	h := buildHistory(t, 6, 4, 0)
+	c := defaultChecker(t)
+	certs := certifyHistory(t, h)
+	full := mustReplay(t, nil, h.log, h.final, testSeed, c, nil)
+	const k = 5 // a batch of events logged after the previous BATCH frame
+	before := stateAt(h, full, h.batchAt[k])
+	opts := &ReplayOptions{Certificates: certs[:k], UncertifiedSuffix: true}
+
+	// Events logged, their BATCH frame not: pending, with the chain clean.
+	r, _, err := replaySegments(t, nil, [][]byte{h.log[:h.batchAt[k]]}, false, before, testSeed, c, opts)
+	if err != nil || r.Outcome != Deterministic || r.LastBatchID != h.metas[k-1].BatchID || len(r.Uncertified) != 0 {
+		t.Fatalf("cut before BATCH %d: %v, %+v", k, err, r)
+	}
+	var logged []Hash
+	for _, e := range h.members[k] {
+		if at, ok := h.eventAt[e.Digest()]; ok && at > h.batchAt[k-1] {
+			logged = append(logged, e.Digest())
+		}
+	}
+	var pending []Hash
+	for i := range r.Pending {
+		pending = append(pending, r.Pending[i].Digest())
+	}
+	slices.SortFunc(logged, Hash.Compare)
+	slices.SortFunc(pending, Hash.Compare)
+	if len(logged) == 0 || !slices.Equal(pending, logged) {
+		t.Fatalf("cut before BATCH %d: %d pending, want the %d events logged for it", k, len(pending), len(logged))
+	}
+
+	// The BATCH frame synced, its certificate not appended.
+	end := h.batchAt[k] + frameLen(h.log, h.batchAt[k])
+	after := h.outs[k].Result.PriorStateHash
+	if h.outs[k].Result.Kind == KindMerge {
+		after = h.outs[k].Result.Merge.MergedStateHash
+	}
+	r, got, err := replaySegments(t, nil, [][]byte{h.log[:end]}, false, after, testSeed, c, opts)
+	if err != nil || r.Outcome != Deterministic || !slices.Equal(r.Uncertified, []uint64{h.metas[k].BatchID}) || len(r.Pending) != 0 {
+		t.Fatalf("cut after BATCH %d: %v, %+v", k, err, r)
+	}
+	cert, err := Certify(got[k].Output, DefaultBinding(), got[k].Meta(), certs[k-1].Hash(), vectorKey())
+	if err != nil || !bytes.Equal(cert.Bytes(), certs[k].Bytes()) {
+		t.Fatalf("the uncertified batch certifies to other bytes (%v)", err)
+	}
+
+	// Cut in the middle of the BATCH frame, and of an EVENT frame: a torn
+	// tail, at the frame's offset, in the last of two segments.
+	for _, at := range []int64{h.batchAt[k], h.eventAt[logged[0]]} {
+		cut := at + 7
+		segs := segmentsOf(h.log[:cut], h.batchAt[1])
+		r, _, err := replaySegments(t, nil, segs, false, before, testSeed, c, opts)
+		if err != nil || r.Outcome != Deterministic || r.LogEnd != at || r.TornTail != 7 {
+			t.Fatalf("cut inside the frame at %d: %v, %+v; want deterministic, a torn tail of 7 bytes at %d", at, err, r, at)
+		}
+	}
 }
 
 // Each segment must continue the log: only the last may end torn or have a
