@@ -118,16 +118,54 @@
 // recorded and what re-execution gave, under an id that is a digest of
 // all of it. [WriteIncident] keeps incidents as JSON and INCIDENT frames.
 // Given the certificate chain ([ReplayOptions].Certificates), replay also
-// pairs every batch with its certificate. [ReplayReport.Snapshot] captures
+// pairs every batch with its certificate, and checks a snapshot against the
+// chain before any batch: nothing signs a manifest, so its merged state
+// hash and frontier digest must be those of the last Merge certificate at
+// or before its last batch. [ReplayReport.Snapshot] captures
 // where a replay stopped, for [Snapshot.AppendBinary] and
 // [WriteSnapshotFile]; [LoadSnapshotFile] checks every digest of a
 // snapshot file before it is used.
 //
-// Replay covers every byte of each BATCH frame but created_at_ns and
-// batch_id, and every byte of each EVENT frame a member resolves to; the
-// certificate chain covers the other two. A batch id changed to another
-// that still increases is therefore found only with the chain: SPEC 7 lists
-// batch_id among the covered bytes, but nothing in the log alone can tell.
+// [Replay] takes the log as one byte slice. [Replayer] is the streaming form
+// beneath it: it reads the log through [FrameReader]s, from one or several
+// segment files in order, and yields batch after batch ([Replayer.Next])
+// with its decoded [BatchRecord] and the recomputed [Output], enough to
+// certify the batch again byte for byte with [Certify]. It never holds the
+// log: per logged event it keeps a small record, and the bytes only of the
+// events not yet decided, reading a decided one again from its segment in
+// the rare case a later batch names it (see [Replayer]). Given the chain
+// and [ReplayOptions].UncertifiedSuffix, the BATCH frames after its last
+// certificate, the crash window between syncing a BATCH frame and
+// appending its certificate, are replayed and listed as uncertified rather
+// than reported as a field-11 incident, for the caller to certify them:
+//
+//	rp := omega.NewReplayer(snap, []io.Reader{seg1, seg2}, seed, checker, &omega.ReplayOptions{
+//		Certificates: chain, UncertifiedSuffix: true})
+//	for {
+//		b, err := rp.Next(ctx)
+//		if err == io.EOF {
+//			break
+//		}
+//		if err != nil { ... }        // a log replay cannot read, or ctx's error
+//		if b.Uncertified {
+//			cert, err := omega.Certify(b.Output, b.Output.Binding, b.Meta(), prev, signer)
+//			...
+//		}
+//	}
+//	rep, err := rp.Finish(ctx, certifiedHash)
+//
+// Replay covers every byte of each BATCH frame but created_at_ns, and
+// every byte of each EVENT frame a member resolves to, with two limits
+// (SPEC 7): an Obstruction leaves the merged state unchanged, so a BATCH
+// frame recording one that is missing (deleted, cut off in a torn tail,
+// re-typed into an application frame) leaves the final hash as it was, and
+// the last batch's id may grow without breaking the order. So the report
+// carries, beside its result, the last batch id ([ReplayReport].LastBatchID),
+// the number of batches of each kind (Merges, Obstructions) and the torn
+// tail (TornTail bytes at LogEnd), for the caller to compare with what it
+// knows of the history. The certificate chain covers all of it: every
+// certificate needs its BATCH frame (else a field-11 incident), and
+// created_at_ns must agree with it.
 //
 // # Decisions where SPEC is silent
 //
@@ -142,6 +180,17 @@
 //     crash) and reports it in [ReplayReport].TornTail; corruption is an
 //     error. A certificate whose batch has no BATCH frame is a field-11
 //     incident at that certificate's batch id.
+//   - A BATCH frame without its certificate is field 11 (SPEC 7 step 4)
+//     unless the caller asks for the uncertified suffix
+//     ([ReplayOptions].UncertifiedSuffix), and even then when a later
+//     certificate follows it.
+//   - A log in segments is the first segment followed by each later
+//     segment's frames: a later segment's header must equal the first
+//     one's, only the last may end in a torn tail or have a torn header, and
+//     offsets (a snapshot's base offset, LogEnd) and the log length an
+//     incident's metadata digest covers are those of the one log the
+//     segments make, the first segment followed by each later one's bytes
+//     after its header.
 //   - A content counts as decided, and so is not pending, when any logged
 //     copy of it was accepted by a Merge or quarantined by an Obstruction.
 //   - A 2002 obstruction verifies from its evidence as far as evidence can go:

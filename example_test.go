@@ -2,6 +2,8 @@ package omega_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
 
@@ -158,4 +160,85 @@ func ExampleReplay() {
 	// batch 2 obstruction
 	// deterministic 2 batches, 0 pending
 	// incident replay_seed at batch 1
+}
+
+// Stream a log kept in two segment files against a certificate chain that
+// lacks the last batch's certificate: the process stopped after logging
+// batch 2 and before certifying it. The replayer yields that batch as
+// uncertified, with what certifying it takes.
+func ExampleReplayer() {
+	c, err := omega.NewChecker(nil)
+	if err != nil {
+		panic(err)
+	}
+	signer := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	hdr := omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
+	var segments [2]bytes.Buffer
+	var chain []*omega.Certificate
+	var state *omega.State
+	batches := [][]omega.Event{
+		{event(1, 1, 1, "a"), event(2, 2, 1, "b")},
+		{event(3, 1, 2, "c", 1)},
+	}
+	for i, b := range batches {
+		// Each batch in a segment of its own, with its own header.
+		w, err := omega.NewFrameWriter(&segments[i], hdr, nil)
+		if err != nil {
+			panic(err)
+		}
+		j := omega.NewJournal(w, c, state, uint64(i))
+		if _, err := j.LogEvents(b); err != nil {
+			panic(err)
+		}
+		meta := omega.BatchMeta{BatchID: uint64(i + 1), ReplaySeed: 7}
+		out, err := j.Decide(b, meta)
+		if err != nil {
+			panic(err)
+		}
+		if err := w.Close(); err != nil {
+			panic(err)
+		}
+		state = j.State()
+		if i == 0 { // the second certificate is never made
+			cert, err := omega.Certify(out, c.Binding(), meta, omega.Hash{}, signer)
+			if err != nil {
+				panic(err)
+			}
+			chain = append(chain, cert)
+		}
+	}
+
+	ctx := context.Background()
+	rp := omega.NewReplayer(nil, []io.Reader{bytes.NewReader(segments[0].Bytes()), bytes.NewReader(segments[1].Bytes())},
+		7, c, &omega.ReplayOptions{Certificates: chain, UncertifiedSuffix: true})
+	prev := chain[len(chain)-1].Hash()
+	for {
+		b, err := rp.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println("batch", b.BatchID, b.Kind, "uncertified:", b.Uncertified)
+		if b.Uncertified {
+			cert, err := omega.Certify(b.Output, b.Output.Binding, b.Meta(), prev, signer)
+			if err != nil {
+				panic(err)
+			}
+			_, err = omega.Verify(cert.Bytes(), omega.NewKeyRing(signer.Public().(ed25519.PublicKey)), c.Binding())
+			fmt.Println("certified batch", cert.BatchID, "verifies:", err == nil)
+			prev = cert.Hash()
+		}
+	}
+	rep, err := rp.Finish(ctx, state.MergedStateHash())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rep.Outcome, "uncertified", rep.Uncertified)
+	// Output:
+	// batch 1 merge uncertified: false
+	// batch 2 merge uncertified: true
+	// certified batch 2 verifies: true
+	// deterministic uncertified [2]
 }

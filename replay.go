@@ -1,212 +1,41 @@
 package omega
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 
 	"github.com/omega-sheaf/omega/internal/digest"
 )
 
-// IncidentField names what differed in a replay incident (SPEC 7).
-type IncidentField uint8
-
-// The fields of SPEC 7, in the numbering the INCIDENT payload carries.
-const (
-	FieldKind            IncidentField = 1  // the recomputed kind differs from the BATCH's
-	FieldWitnessHash     IncidentField = 2  // the recomputed witness hash differs
-	FieldMergedStateHash IncidentField = 3  // the recomputed merged state hash differs
-	FieldTraceRoot       IncidentField = 4  // the recomputed trace root differs
-	FieldMember          IncidentField = 5  // a member resolves to no EVENT frame, or is out of order
-	FieldReplaySeed      IncidentField = 6  // the BATCH's seed is not the replay seed
-	FieldBinding         IncidentField = 7  // the log, snapshot or BATCH is bound to another checker
-	FieldOrder           IncidentField = 8  // a batch id does not increase
-	FieldFinalState      IncidentField = 9  // the final merged state hash is not the one expected
-	FieldCreatedAt       IncidentField = 10 // the certificate's created_at_ns differs from the BATCH's
-	FieldCertificate     IncidentField = 11 // a batch and the certificate chain do not pair up
-)
-
-var incidentFieldNames = [...]string{
-	FieldKind:            "kind",
-	FieldWitnessHash:     "witness_hash",
-	FieldMergedStateHash: "merged_state_hash",
-	FieldTraceRoot:       "trace_root",
-	FieldMember:          "member",
-	FieldReplaySeed:      "replay_seed",
-	FieldBinding:         "binding",
-	FieldOrder:           "order",
-	FieldFinalState:      "final_state",
-	FieldCreatedAt:       "created_at",
-	FieldCertificate:     "certificate",
-}
-
-// String returns the field's SPEC 7 name ("member", "final_state", ...).
-func (f IncidentField) String() string {
-	if int(f) < len(incidentFieldNames) && incidentFieldNames[f] != "" {
-		return incidentFieldNames[f]
-	}
-	return "field(" + strconv.Itoa(int(f)) + ")"
-}
-
-// Incident is a replay incident: the first difference between what a log
-// recorded and what re-executing it gives (SPEC 7). It is data, not an
-// error: [Replay] returns it in its report.
-//
-// Expected is what the log recorded and Observed what the replayer has; an
-// integer is stored as its little-endian bytes at the start of the hash,
-// the rest zero. ID is D("incident", the payload after it), so the same
-// divergence always gets the same id.
-type Incident struct {
-	ID             Hash
-	BatchID        uint64  // the BATCH where the difference shows; 0 before any batch
-	EventID        EventID // the member, or the recomputed obstruction's event; else 0
-	Field          IncidentField
-	Expected       Hash
-	Observed       Hash
-	MetadataDigest Hash
-}
-
-// incidentLen is the length of an INCIDENT payload.
-const incidentLen = 32 + 8 + 16 + 8 + 3*32
-
-// ErrMalformedIncident reports an INCIDENT payload that does not decode.
-var ErrMalformedIncident = errors.New("omega: malformed incident")
-
-// AppendBinary appends the INCIDENT payload of inc to b:
-//
-//	incident_id [32] | divergence_batch_id u64 | divergence_event_id u128 |
-//	field u8 | 7 zero bytes | expected [32] | observed [32] | metadata_digest [32]
-//
-// It writes inc.ID as it is; see [Incident.Seal].
-func (inc *Incident) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, inc.ID[:]...)
-	return inc.appendBody(b), nil
-}
-
-func (inc *Incident) appendBody(b []byte) []byte {
-	b = binary.LittleEndian.AppendUint64(b, inc.BatchID)
-	b = appendID(b, inc.EventID)
-	b = append(b, byte(inc.Field), 0, 0, 0, 0, 0, 0, 0)
-	b = append(b, inc.Expected[:]...)
-	b = append(b, inc.Observed[:]...)
-	return append(b, inc.MetadataDigest[:]...)
-}
-
-// Seal sets inc.ID to D("incident", the payload bytes after incident_id).
-func (inc *Incident) Seal() {
-	inc.ID = digest.Of(digest.Incident, inc.appendBody(make([]byte, 0, incidentLen-32)))
-}
-
-// DecodeIncident decodes an INCIDENT payload, which must fill b exactly,
-// and checks its incident_id. Every refusal wraps ErrMalformedIncident.
-func DecodeIncident(b []byte) (*Incident, error) {
-	if len(b) != incidentLen {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrMalformedIncident, len(b), incidentLen)
-	}
-	inc := &Incident{
-		BatchID: binary.LittleEndian.Uint64(b[32:]),
-		EventID: readID(b[40:]),
-		Field:   IncidentField(b[56]),
-	}
-	copy(inc.ID[:], b)
-	if inc.Field < FieldKind || inc.Field > FieldCertificate {
-		return nil, fmt.Errorf("%w: field %d", ErrMalformedIncident, inc.Field)
-	}
-	for i, p := range b[57:64] {
-		if p != 0 {
-			return nil, fmt.Errorf("%w: pad byte %d is %#x", ErrMalformedIncident, 57+i, p)
-		}
-	}
-	copy(inc.Expected[:], b[64:])
-	copy(inc.Observed[:], b[96:])
-	copy(inc.MetadataDigest[:], b[128:])
-	want := inc.ID
-	inc.Seal()
-	if inc.ID != want {
-		return nil, fmt.Errorf("%w: incident_id %v, the payload hashes to %v", ErrMalformedIncident, want, inc.ID)
-	}
-	return inc, nil
-}
-
-// MarshalJSON writes the incident's JSON view (SPEC 7): {"incident_id",
-// "divergence_batch_id","divergence_event_id","field","field_name",
-// "expected","observed","metadata_digest"}, hashes in lowercase hex, ids
-// as JSON integers.
-func (inc *Incident) MarshalJSON() ([]byte, error) {
-	b := append([]byte(nil), `{"incident_id":`...)
-	b = appendHashString(b, inc.ID)
-	b = appendUintField(b, "divergence_batch_id", inc.BatchID)
-	b = append(b, `,"divergence_event_id":`...)
-	b = inc.EventID.appendDecimal(b)
-	b = appendUintField(b, "field", uint64(inc.Field))
-	b = append(b, `,"field_name":"`...)
-	b = append(b, inc.Field.String()...)
-	b = append(b, '"')
-	b = appendHashField(b, "expected", inc.Expected)
-	b = appendHashField(b, "observed", inc.Observed)
-	b = appendHashField(b, "metadata_digest", inc.MetadataDigest)
-	return append(b, '}'), nil
-}
-
-// IncidentMetadataDigest returns D("incident metadata", stateDigest ||
-// schemaHash || bindingDigest || replay_seed u64 || logLength u64) (SPEC 7):
-// the snapshot's state digest (zero without a snapshot), the log header's
-// schema hash, the replayer's binding digest, the replay seed and the byte
-// length of the log, header included.
-func IncidentMetadataDigest(stateDigest, schemaHash, bindingDigest Hash, seed, logLength uint64) Hash {
-	var b [3*32 + 16]byte
-	copy(b[:], stateDigest[:])
-	copy(b[32:], schemaHash[:])
-	copy(b[64:], bindingDigest[:])
-	binary.LittleEndian.PutUint64(b[96:], seed)
-	binary.LittleEndian.PutUint64(b[104:], logLength)
-	return digest.Of(digest.IncidentMetadata, b[:])
-}
-
-// WriteIncident records inc in directory dir (created when missing) as SPEC
-// 9 lays it out: its JSON view as <incident_id hex>.json, and an INCIDENT
-// frame appended to incidents.omega, a frame log with header hdr (created
-// when missing, recovered first otherwise). Both are synced before it
-// returns.
-func WriteIncident(dir string, hdr Header, inc *Incident) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("omega: incident directory: %w", err)
-	}
-	js, _ := inc.MarshalJSON()
-	if err := writeTemp(dir, hex.EncodeToString(inc.ID[:])+".json", append(js, '\n')); err != nil {
-		return fmt.Errorf("omega: writing incident: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("omega: writing incident: %w", err)
-	}
-	w, err := OpenFrameLog(filepath.Join(dir, "incidents.omega"), hdr, &WriterOptions{Sync: SyncAlways})
-	if err != nil {
-		return err
-	}
-	p, _ := inc.AppendBinary(make([]byte, 0, incidentLen))
-	if _, err := w.Append(FrameIncident, p); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
-}
-
-// ReplayOptions configures [Replay]. A nil *ReplayOptions and zero fields
-// mean the defaults.
+// ReplayOptions configures [Replay] and [NewReplayer]. A nil
+// *ReplayOptions and zero fields mean the defaults.
 type ReplayOptions struct {
 	// Certificates, when not nil, is the certificate chain the log's
 	// batches were certified in, in chain order. Each BATCH must have the
 	// certificate of its batch id, agreeing on created_at_ns, seed, kind,
 	// witness and trace root, and each certificate after the snapshot must
-	// have its BATCH (SPEC 7 step 4). Replay compares; it does not verify
-	// signatures or links: pass a chain [VerifyChain] accepted.
+	// have its BATCH (SPEC 7 step 4). Before any batch, a snapshot's
+	// merged_state_hash and frontier_digest must be those of the last Merge
+	// certificate whose batch id is at most the snapshot's last batch id
+	// (zero hashes when there is none), else a field-11 incident at that
+	// batch id. Replay compares; it does not verify signatures or links:
+	// pass a chain [VerifyChain] accepted.
 	Certificates []*Certificate
+	// UncertifiedSuffix accepts, with Certificates given, the BATCH frames
+	// that follow the chain's last certificate: the ordinary trace of a
+	// crash between syncing a BATCH frame and appending its certificate
+	// (SPEC 8), which a restart certifies from the BATCH frame. They are
+	// replayed like the others and listed in [ReplayReport].Uncertified
+	// instead of ending the replay with a field-11 incident, so that the
+	// caller can certify them ([ReplayedBatch] holds what Certify takes).
+	// A BATCH without its certificate that a later certificate follows is
+	// still field 11, and so is a certificate without its BATCH.
+	UncertifiedSuffix bool
 	// OtherChecker replays history under a checker other than the one that
 	// made it, on purpose (to try a new checker version on old history):
 	// the binding checks are skipped, and a clean replay is reported as
@@ -242,35 +71,71 @@ func (o ReplayOutcome) String() string {
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
-// ReplayedBatch is one re-executed batch of a replay report.
+// ReplayedBatch is one batch re-executed to its recorded outcome.
 type ReplayedBatch struct {
 	BatchID         uint64
 	Kind            Kind
 	Members         int  // distinct contents
 	MergedStateHash Hash // after the batch
+	// Uncertified marks a batch of the uncertified suffix (see
+	// [ReplayOptions].UncertifiedSuffix).
+	Uncertified bool
+	// Record is the batch's BATCH frame, decoded, and Output what the
+	// checker recomputed from it, which equals the recorded outcome: a
+	// caller re-certifies the batch byte for byte with Certify(Output,
+	// Output.Binding, b.Meta(), the previous certificate's hash, signer).
+	// [Replayer.Next] sets both, for the caller to keep; the Batches of a
+	// [ReplayReport] leave them zero, so that a report does not hold every
+	// batch's result.
+	Record *BatchRecord
+	Output Output
 }
 
-// ReplayReport is what [Replay] found.
+// Meta returns the batch's facts as its BATCH frame records them: what
+// [Certify] takes beside the output. It needs b.Record.
+func (b *ReplayedBatch) Meta() BatchMeta {
+	return BatchMeta{BatchID: b.Record.BatchID, ReplaySeed: b.Record.ReplaySeed, CreatedAtNs: b.Record.CreatedAtNs}
+}
+
+// ReplayReport is what [Replay] or a [Replayer] found.
 type ReplayReport struct {
 	Outcome  ReplayOutcome
 	Incident *Incident // set when Outcome is Diverged
 	// Batches lists the batches re-executed to their recorded outcome, in
-	// log order; a diverging batch is not among them.
+	// log order, without their Record and Output; a diverging batch is not
+	// among them. [Replay] fills it; [Replayer.Finish] leaves it nil, its
+	// batches having been yielded one by one by [Replayer.Next].
 	Batches []ReplayedBatch
-	// State is the State after the last batch in Batches, and LastBatchID
+	// State is the State after the last batch re-executed, and LastBatchID
 	// that batch's id (the snapshot's when none).
 	State       *State
 	LastBatchID uint64
+	// Merges and Obstructions count the batches re-executed of each kind.
+	//
+	// They, LastBatchID and the torn tail (TornTail bytes at LogEnd) are
+	// what replay alone cannot judge (SPEC 7): an Obstruction leaves the
+	// merged state unchanged, so a BATCH frame that recorded one and is
+	// missing (deleted, cut off in a torn tail, or re-typed into an
+	// application frame) leaves the final hash as it was, and so does a
+	// last batch id grown larger. Compare them with what the history is
+	// known to hold, or give the certificate chain, which covers them: a
+	// certificate without its BATCH frame is a field-11 incident.
+	Merges       int
+	Obstructions int
+	// Uncertified lists, in log order, the ids of the batches of the
+	// uncertified suffix (see [ReplayOptions].UncertifiedSuffix).
+	Uncertified []uint64
 	// Pending holds the events logged but not decided when the replay
 	// stopped, in canonical order without identical copies: neither
 	// accepted by a Merge nor quarantined in an Obstruction's conflict set.
-	// They are reported, not judged.
+	// They are reported, not judged. They belong to the report.
 	Pending []Event
 	// LogEnd is the offset after the last frame replay read: where the
 	// log's valid frames end, or after an incident the end of the frame
 	// that diverged. TornTail is the number of bytes after the valid
 	// frames when replay read to the end: a torn tail (SPEC 5), the normal
-	// trace of a crash, which replay reads as the end of the log.
+	// trace of a crash, which replay reads as the end of the log. When it
+	// is not zero, the torn tail starts at LogEnd.
 	LogEnd   int64
 	TornTail int64
 	// Binding is the replayer's binding.
@@ -309,33 +174,103 @@ func (s *Snapshot) pending() []Event {
 // ErrReplayFormat reports a log or snapshot replay cannot read: a bad
 // header, corruption, an invalid frame type, a malformed BATCH or EVENT
 // payload, a base offset off the frame boundaries, or a batch the checker
-// refuses to decide. Replay reports these as errors, not incidents (SPEC 7).
+// refuses to decide; and for a log read in segments, no segment, a segment
+// whose header differs from the first one's, or a torn tail or header
+// before the last segment. Replay reports these as errors, not incidents
+// (SPEC 7).
 var ErrReplayFormat = errors.New("omega: replay format error")
+
+// Replay re-executes the batches of an event log with checker c and
+// compares each recomputed outcome with the recorded one (SPEC 7).
+//
+// log is the whole log file, header included (read it whole or map it).
+// snap is the snapshot to start from; nil means genesis, from offset 64.
+// The BATCH frames from the snapshot's base offset on are re-executed in
+// order, each from the State the previous ones reached; EVENT frames of the
+// suffix and the snapshot's pending events are what members resolve to.
+// After the last batch the final merged state hash must equal expected.
+// seed is the replay seed every BATCH must carry.
+//
+// The first difference ends the replay with an [Incident] in the report
+// (Outcome Diverged); a log replay cannot read ends it with an error
+// wrapping ErrReplayFormat. A torn tail ends the log; it is reported, not
+// an error. Replay is pure: it reads log and snap and changes neither.
+//
+// Replay is a [Replayer] over the one segment log, run to its end, with
+// the report's Batches filled.
+//
+// It panics if c is nil.
+func Replay(snap *Snapshot, log []byte, expected Hash, seed uint64, c *Checker, opts *ReplayOptions) (*ReplayReport, error) {
+	if c == nil {
+		panic("omega: Replay with a nil checker")
+	}
+	rp := NewReplayer(snap, []io.Reader{bytes.NewReader(log)}, seed, c, opts)
+	rp.size = int64(len(log))
+	ctx := context.Background()
+	var batches []ReplayedBatch
+	for {
+		b, err := rp.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.Record, b.Output = nil, Output{}
+		batches = append(batches, *b)
+	}
+	r, err := rp.Finish(ctx, expected)
+	if err != nil {
+		return nil, err
+	}
+	r.Batches = batches
+	return r, nil
+}
 
 // loggedEvent is an EVENT frame of the suffix, or a pending event of the
 // snapshot. It holds no pointer, so a log of millions costs the collector
 // nothing to scan.
 type loggedEvent struct {
-	off     int64  // its encoding's offset in the log; -1-off in eventLog.pend when negative
+	segOff  int64  // its encoding's offset in its segment, to read it again
+	wpos    int64  // its encoding's offset in eventLog.win, while held there
 	n       uint32 // its encoding's length
+	seg     int32  // its segment; -1 for a pending event of the snapshot
 	next    int32  // the next logged event with the same id, or -1
 	tail    int32  // for the first logged event of an id: the last one with it
+	held    heldIn // where its encoding is
 	hashed  bool
 	decided bool
 	shared  bool // another logged event has its id (set by catchUp)
 	digest  Hash
 }
 
-// eventLog indexes the events logged so far by id. Their encodings were
-// checked when they were added.
+// heldIn says where the replayer holds a logged event's encoding.
+type heldIn uint8
+
+const (
+	inWindow  heldIn = iota // eventLog.win: logged since the last BATCH frame
+	inKept                  // eventLog.kept: not decided, or not to be read again
+	inSegment               // nowhere: decided, read again from its segment at need
+)
+
+// eventLog indexes the events logged so far by id, and holds the encodings
+// replay may still need. Their encodings were checked when they were
+// added.
 //
 // Most batches name the events logged just before them, so the index is
 // built lazily: events[window:], logged since the last BATCH, are searched
 // directly while they are few, and the index catches up with the rest only
 // when a lookup needs it.
+//
+// Their encodings are in win, one reused buffer, until the next BATCH
+// frame; then those not decided, which a later batch or the report's
+// pending events need, are copied to kept, and those decided are let go
+// when their segment can be read again at an offset (io.ReaderAt), else
+// kept too (see [Replayer]).
 type eventLog struct {
-	log     []byte
-	pend    []byte // the snapshot's pending events, encoded one after another
+	segs    []*segment
+	win     []byte           // the encodings of events[window:]
+	kept    map[int32][]byte // encodings held beyond their window
 	events  []loggedEvent
 	ids     []KnownID // ids[i].ID is events[i]'s id: what index indexes
 	index   idTable   // id -> the first logged event with it, over events[:indexed]
@@ -363,18 +298,87 @@ const chainScan = 16
 // scans rather than indexes.
 const windowScan = 64
 
-func (l *eventLog) reset(log []byte, n int, lim Limits) {
-	l.log = log
+// maxIdleWindow is the largest window buffer kept for the next batch's
+// events; a larger one, grown for one large batch, is let go.
+const maxIdleWindow = 16 << 20
+
+func (l *eventLog) init(segs []*segment, lim Limits) {
+	l.segs = segs
 	l.lim = lim
-	l.byDigest = nil
-	l.events = make([]loggedEvent, 0, n)
-	l.ids = make([]KnownID, 0, n)
+	l.kept = make(map[int32][]byte)
+	l.h = digest.New(digest.Event)
 }
 
-func (l *eventLog) add(off int64, n int, id EventID) {
+// add adds the event whose encoding enc was read at offset off of segment
+// seg. It copies enc.
+func (l *eventLog) add(seg int, off int64, enc []byte, id EventID) {
 	p := int32(len(l.events))
-	l.events = append(l.events, loggedEvent{off: off, n: uint32(n), next: -1, tail: p})
+	l.events = append(l.events, loggedEvent{segOff: off, wpos: int64(len(l.win)), n: uint32(len(enc)), seg: int32(seg), next: -1, tail: p})
 	l.ids = append(l.ids, KnownID{ID: id})
+	l.win = append(l.win, enc...)
+}
+
+// addPending adds an event of the snapshot. Its encoding is kept for as
+// long as the replay runs: no segment holds it.
+func (l *eventLog) addPending(e *Event) {
+	p := int32(len(l.events))
+	enc, _ := e.AppendBinary(nil)
+	l.events = append(l.events, loggedEvent{n: uint32(len(enc)), seg: -1, next: -1, tail: p, held: inKept})
+	l.ids = append(l.ids, KnownID{ID: e.ID})
+	l.kept[p] = enc
+}
+
+// endWindow ends the window at a BATCH frame: the encodings of the events
+// logged since the previous one leave win, copied to kept (all in one
+// allocation) unless the event is decided and its segment can be read
+// again.
+func (l *eventLog) endWindow() {
+	var n int64
+	for i := l.window; i < len(l.events); i++ {
+		if l.events[i].held == inWindow && !l.readAgain(int32(i)) {
+			n += int64(l.events[i].n)
+		}
+	}
+	keep := make([]byte, 0, n)
+	for i := l.window; i < len(l.events); i++ {
+		e := &l.events[i]
+		if e.held != inWindow {
+			continue // a pending event of the snapshot
+		}
+		if l.readAgain(int32(i)) {
+			e.held = inSegment
+			continue
+		}
+		at := len(keep)
+		keep = append(keep, l.win[e.wpos:e.wpos+int64(e.n)]...)
+		l.kept[int32(i)] = keep[at:len(keep):len(keep)]
+		e.held = inKept
+	}
+	l.window = len(l.events)
+	l.win = l.win[:0]
+	if cap(l.win) > maxIdleWindow {
+		l.win = nil
+	}
+}
+
+// readAgain reports whether event i need not be held in memory: it is
+// decided, so its digest is known, and its segment can be read at an
+// offset.
+func (l *eventLog) readAgain(i int32) bool {
+	e := &l.events[i]
+	return e.decided && e.seg >= 0 && l.segs[e.seg].ra != nil
+}
+
+// decide records that a batch decided event i, whose digest is d: accepted
+// by a Merge or quarantined in an Obstruction's conflict set. A kept
+// encoding its segment holds is let go.
+func (l *eventLog) decide(i int32, d Hash) {
+	e := &l.events[i]
+	e.decided, e.hashed, e.digest = true, true, d
+	if e.held == inKept && l.readAgain(i) {
+		delete(l.kept, i)
+		e.held = inSegment
+	}
 }
 
 // catchUp indexes every event logged so far.
@@ -413,32 +417,49 @@ func (l *eventLog) last(id EventID) int32 {
 	return l.events[q].tail
 }
 
-// addPending adds an event of the snapshot.
-func (l *eventLog) addPending(e *Event) {
-	off := len(l.pend)
-	l.pend, _ = e.AppendBinary(l.pend)
-	l.add(-1-int64(off), len(l.pend)-off, e.ID)
-}
-
-func (l *eventLog) enc(i int32) []byte {
+// enc returns the encoding of logged event i. One that is held nowhere is
+// read again from its segment, into a new slice, and must still have its
+// digest.
+func (l *eventLog) enc(i int32) ([]byte, error) {
 	e := &l.events[i]
-	if e.off < 0 {
-		off := -1 - e.off
-		return l.pend[off : off+int64(e.n)]
+	switch e.held {
+	case inWindow:
+		return l.win[e.wpos : e.wpos+int64(e.n) : e.wpos+int64(e.n)], nil
+	case inKept:
+		return l.kept[i], nil
 	}
-	return l.log[e.off : e.off+int64(e.n)]
+	b := make([]byte, e.n)
+	if n, err := l.segs[e.seg].ra.ReadAt(b, e.segOff); n != len(b) {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("omega: replay: reading again the event at offset %d of log segment %d: %w", e.segOff, e.seg, err)
+	}
+	if l.h.Sum1(b) != e.digest {
+		return nil, fmt.Errorf("%w: log segment %d changed while replayed: the event at offset %d is not the one read before", ErrReplayFormat, e.seg, e.segOff)
+	}
+	return b, nil
 }
 
-// event decodes logged event i, its payload aliasing the log.
-func (l *eventLog) event(i int32) Event {
-	e, _ := decodeEvent(l.enc(i), l.lim, true) // checked when added
-	return e
+// event decodes logged event i, its payload aliasing the encoding enc
+// returns.
+func (l *eventLog) event(i int32) (Event, error) {
+	b, err := l.enc(i)
+	if err != nil {
+		return Event{}, err
+	}
+	e, _ := decodeEvent(b, l.lim, true) // checked when added
+	return e, nil
 }
 
+// digestOf returns the digest of logged event i, computing it once. Only an
+// event held in memory can lack it: one let go is decided, and deciding an
+// event records its digest.
 func (l *eventLog) digestOf(i int32) Hash {
 	e := &l.events[i]
 	if !e.hashed {
-		e.digest = l.h.Sum1(l.enc(i))
+		b, _ := l.enc(i)
+		e.digest = l.h.Sum1(b)
 		e.hashed = true
 	}
 	return e.digest
@@ -497,455 +518,6 @@ func (l *eventLog) copies(first int32) *copyIndex {
 		ci.upTo = i
 	}
 	return ci
-}
-
-// countEvents returns how many frames from offset base on look like EVENT
-// frames, reading only their headers: a capacity, not a verdict.
-func countEvents(log []byte, base int64) int {
-	n := 0
-	for off := base; off <= int64(len(log))-frameHeaderLen; {
-		fl := int64(binary.LittleEndian.Uint32(log[off:]))
-		if fl < frameHeaderLen || off+fl > int64(len(log)) {
-			break
-		}
-		if FrameType(binary.LittleEndian.Uint16(log[off+frameOffType:])) == FrameEvent {
-			n++
-		}
-		off += fl
-	}
-	return n
-}
-
-// Replay re-executes the batches of an event log with checker c and
-// compares each recomputed outcome with the recorded one (SPEC 7).
-//
-// log is the whole log file, header included (read it whole or map it).
-// snap is the snapshot to start from; nil means genesis, from offset 64.
-// The BATCH frames from the snapshot's base offset on are re-executed in
-// order, each from the State the previous ones reached; EVENT frames of the
-// suffix and the snapshot's pending events are what members resolve to.
-// After the last batch the final merged state hash must equal expected.
-// seed is the replay seed every BATCH must carry.
-//
-// The first difference ends the replay with an [Incident] in the report
-// (Outcome Diverged); a log replay cannot read ends it with an error
-// wrapping ErrReplayFormat. A torn tail ends the log; it is reported, not
-// an error. Replay is pure: it reads log and snap and changes neither; the
-// events of the report's Pending alias log.
-//
-// It panics if c is nil.
-func Replay(snap *Snapshot, log []byte, expected Hash, seed uint64, c *Checker, opts *ReplayOptions) (*ReplayReport, error) {
-	if c == nil {
-		panic("omega: Replay with a nil checker")
-	}
-	var o ReplayOptions
-	if opts != nil {
-		o = *opts
-	}
-	rp := &replayer{
-		c:      c,
-		log:    log,
-		seed:   seed,
-		opts:   o,
-		want:   c.Binding().Digest(),
-		events: eventLog{h: digest.New(digest.Event)},
-		report: &ReplayReport{Binding: c.Binding()},
-	}
-	return rp.run(snap, expected)
-}
-
-type replayer struct {
-	c      *Checker
-	log    []byte
-	seed   uint64
-	opts   ReplayOptions
-	want   Hash // the replayer's binding digest
-	hdr    Header
-	snap   *Snapshot
-	events eventLog
-	certs  []*Certificate // certificates after the snapshot, in chain order
-	report *ReplayReport
-
-	// Scratch of the batch being replayed: its record, events, and their
-	// positions in events.
-	rec   BatchRecord
-	batch []Event
-	idx   []int32
-}
-
-func (rp *replayer) run(snap *Snapshot, expected Hash) (*ReplayReport, error) {
-	r := rp.report
-	sc := NewFrameScanner(rp.log, &ReadOptions{MaxFrameLen: rp.opts.MaxFrameLen})
-	hdr, err := sc.Header()
-	if err != nil {
-		return nil, fmt.Errorf("%w: log: %w", ErrReplayFormat, err)
-	}
-	if sc.TornHeader() {
-		return nil, fmt.Errorf("%w: log: torn header, no frame to replay", ErrReplayFormat)
-	}
-	rp.hdr = hdr
-
-	base := int64(HeaderSize)
-	if snap != nil {
-		if snap.BaseOffset < HeaderSize {
-			return nil, fmt.Errorf("%w: snapshot base offset %d below %d", ErrReplayFormat, snap.BaseOffset, HeaderSize)
-		}
-		if snap.BaseOffset > int64(len(rp.log)) {
-			return nil, fmt.Errorf("%w: snapshot base offset %d is past the log's end, %d", ErrReplayFormat, snap.BaseOffset, len(rp.log))
-		}
-		base = snap.BaseOffset
-		r.State = snap.State
-		r.LastBatchID = snap.LastBatchID
-		rp.snap = snap
-	}
-	rp.events.reset(rp.log, countEvents(rp.log, base)+len(snap.pending()), rp.c.limits)
-	for i := range snap.pending() {
-		e := &snap.Pending[i]
-		if err := e.Validate(rp.c.limits); err != nil {
-			return nil, fmt.Errorf("%w: snapshot pending event %d: %w", ErrReplayFormat, i, err)
-		}
-		rp.events.addPending(e)
-	}
-	if rp.opts.Certificates != nil {
-		for _, cert := range rp.opts.Certificates {
-			if cert != nil && cert.BatchID > r.LastBatchID {
-				rp.certs = append(rp.certs, cert)
-			}
-		}
-	}
-
-	// Binding checks before any batch (SPEC 7): the log's header, then the
-	// snapshot.
-	if !rp.opts.OtherChecker {
-		logBinding := Binding{
-			CheckerVersion: rp.c.binding.CheckerVersion,
-			SchemaVersion:  hdr.SchemaVersion,
-			SchemaHash:     hdr.SchemaHash,
-			CatalogHash:    rp.c.binding.CatalogHash,
-		}
-		if d := logBinding.Digest(); d != rp.want {
-			rp.diverge(0, EventID{}, FieldBinding, d, rp.want)
-			return rp.result(nil)
-		}
-		if snap != nil {
-			if d := snap.Binding.Digest(); d != rp.want {
-				rp.diverge(0, EventID{}, FieldBinding, d, rp.want)
-				return rp.result(nil)
-			}
-		}
-	}
-
-	for {
-		f, err := sc.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if errors.Is(err, ErrTornTail) {
-				break
-			}
-			return nil, fmt.Errorf("%w: log: %w", ErrReplayFormat, err)
-		}
-		if f.Offset < base {
-			continue
-		}
-		if f.Offset > base && r.LogEnd == 0 {
-			return nil, fmt.Errorf("%w: snapshot base offset %d is not on a frame boundary of the log", ErrReplayFormat, base)
-		}
-		r.LogEnd = f.Offset + frameHeaderLen + int64(len(f.Payload))
-		switch f.Type {
-		case FrameEvent:
-			e, err := decodeEvent(f.Payload, rp.c.limits, true)
-			if err != nil {
-				return nil, fmt.Errorf("%w: EVENT frame at offset %d: %w", ErrReplayFormat, f.Offset, err)
-			}
-			rp.events.add(f.Offset+frameHeaderLen, len(f.Payload), e.ID)
-		case FrameBatch:
-			rec := &rp.rec
-			if err := rec.decode(f.Payload); err != nil {
-				return nil, fmt.Errorf("%w: BATCH frame at offset %d: %w", ErrReplayFormat, f.Offset, err)
-			}
-			rec.Members = grow(rec.Members, (len(f.Payload)-batchFixedLen)/batchMemberLen)
-			rec.decodeMembers(f.Payload)
-			skip := rp.before(rec)
-			if !skip {
-				if inc, err := rp.batch1(rec); inc || err != nil {
-					return rp.result(err)
-				}
-			}
-			rp.events.window = len(rp.events.events)
-		}
-	}
-	end := sc.Offset()
-	if r.LogEnd == 0 {
-		// No frame at or after the base offset: it must be the end.
-		if end != base {
-			return nil, fmt.Errorf("%w: snapshot base offset %d is not on a frame boundary of the log (valid frames end at %d)", ErrReplayFormat, base, end)
-		}
-		r.LogEnd = base
-	}
-	r.TornTail = int64(len(rp.log)) - r.LogEnd
-	if len(rp.certs) > 0 {
-		// A certificate whose batch has no BATCH frame (SPEC 7 step 4).
-		id := rp.certs[0].BatchID
-		rp.diverge(id, EventID{}, FieldCertificate, u64Hash(id), Hash{})
-		return rp.result(nil)
-	}
-	if final := r.State.MergedStateHash(); final != expected {
-		rp.diverge(r.LastBatchID, EventID{}, FieldFinalState, expected, final)
-		return rp.result(nil)
-	}
-	r.Outcome = Deterministic
-	if rp.opts.OtherChecker {
-		r.Outcome = Equivalent
-	}
-	return rp.result(nil)
-}
-
-// result ends the replay: the error, or the report with its pending events.
-func (rp *replayer) result(err error) (*ReplayReport, error) {
-	if err != nil {
-		return nil, err
-	}
-	rp.pending()
-	return rp.report, nil
-}
-
-// before reports whether rec is a batch a snapshot not taken from a log
-// already reflects, which replay skips (SPEC 7: such a snapshot replays
-// only batches after its last_batch_id). Its base offset is 64, so the log
-// is read from the start: BATCH frames up to the snapshot's last batch id,
-// met before any batch is replayed, are skipped. The members of a skipped
-// Merge count as decided; those of a skipped Obstruction are left to the
-// batches that follow it, since the BATCH frame does not name its conflict
-// set.
-func (rp *replayer) before(rec *BatchRecord) bool {
-	s := rp.snap
-	if s == nil || s.BaseOffset != HeaderSize || len(rp.report.Batches) > 0 || rec.BatchID > s.LastBatchID {
-		return false
-	}
-	if rec.Kind == KindMerge {
-		for _, m := range rec.Members {
-			if at, _ := rp.events.resolve(m); at >= 0 {
-				rp.events.events[at].decided = true
-			}
-		}
-	}
-	return true
-}
-
-// batch1 replays one BATCH. It returns true when it ended the replay with
-// an incident.
-func (rp *replayer) batch1(rec *BatchRecord) (bool, error) {
-	r := rp.report
-	div := func(ev EventID, f IncidentField, expected, observed Hash) (bool, error) {
-		rp.diverge(rec.BatchID, ev, f, expected, observed)
-		return true, nil
-	}
-	// 1-3: order, seed, binding.
-	if rec.BatchID <= r.LastBatchID {
-		return div(EventID{}, FieldOrder, u64Hash(rec.BatchID), u64Hash(r.LastBatchID))
-	}
-	if rec.ReplaySeed != rp.seed {
-		return div(EventID{}, FieldReplaySeed, u64Hash(rec.ReplaySeed), u64Hash(rp.seed))
-	}
-	if !rp.opts.OtherChecker && rec.BindingDigest != rp.want {
-		return div(EventID{}, FieldBinding, rec.BindingDigest, rp.want)
-	}
-	// 4: the certificate of the batch.
-	if rp.opts.Certificates != nil {
-		if len(rp.certs) > 0 && rp.certs[0].BatchID < rec.BatchID {
-			// The certificate's batch has no BATCH frame.
-			id := rp.certs[0].BatchID
-			rp.diverge(id, EventID{}, FieldCertificate, u64Hash(id), Hash{})
-			return true, nil
-		}
-		if len(rp.certs) == 0 || rp.certs[0].BatchID != rec.BatchID {
-			return div(EventID{}, FieldCertificate, u64Hash(rec.BatchID), Hash{})
-		}
-		cert := rp.certs[0]
-		rp.certs = rp.certs[1:]
-		switch {
-		case cert.CreatedAtNs != rec.CreatedAtNs:
-			return div(EventID{}, FieldCreatedAt, u64Hash(rec.CreatedAtNs), u64Hash(cert.CreatedAtNs))
-		case cert.ReplaySeed != rec.ReplaySeed:
-			return div(EventID{}, FieldReplaySeed, u64Hash(rec.ReplaySeed), u64Hash(cert.ReplaySeed))
-		case cert.Kind != rec.Kind:
-			return div(EventID{}, FieldKind, u64Hash(uint64(rec.Kind)), u64Hash(uint64(cert.Kind)))
-		case cert.WitnessHash != rec.WitnessHash:
-			return div(EventID{}, FieldWitnessHash, rec.WitnessHash, cert.WitnessHash)
-		case cert.TraceRoot != rec.TraceRoot:
-			return div(EventID{}, FieldTraceRoot, rec.TraceRoot, cert.TraceRoot)
-		}
-	}
-	// 5: members resolve, in canonical order. The common case hashes
-	// nothing here: each member is taken to be the last event logged with
-	// its id, the checker computes the digests anyway, and the result's
-	// members must then equal the recorded ones: the same digests, in the
-	// same order. Only when they do not does the exact resolution run, to
-	// report the difference as SPEC 7 orders it.
-	n := len(rec.Members)
-	rp.batch = grow(rp.batch, n)
-	rp.idx = grow(rp.idx, n)
-	fast := true
-	for i, m := range rec.Members {
-		at := rp.events.last(m.ID)
-		if at < 0 {
-			fast = false
-			break
-		}
-		rp.batch[i] = rp.events.event(at)
-		rp.idx[i] = at
-	}
-	var (
-		out Output
-		err error
-	)
-	if fast {
-		out, err = rp.c.Reconcile(r.State, rp.batch)
-		fast = err == nil && slices.Equal(out.Result.Members, rec.Members)
-	}
-	if !fast {
-		if inc := rp.resolveMembers(rec); inc {
-			return true, nil
-		}
-		out, err = rp.c.Reconcile(r.State, rp.batch)
-	}
-	// 6: re-execute and compare.
-	if err != nil {
-		return false, fmt.Errorf("%w: batch %d: %w", ErrReplayFormat, rec.BatchID, err)
-	}
-	res := out.Result
-	var offending EventID
-	merged := res.PriorStateHash
-	if res.Kind == KindObstruction {
-		offending = res.Obstruction.Event
-	} else {
-		merged = res.Merge.MergedStateHash
-	}
-	switch {
-	case res.Kind != rec.Kind:
-		return div(offending, FieldKind, u64Hash(uint64(rec.Kind)), u64Hash(uint64(res.Kind)))
-	case res.WitnessHash != rec.WitnessHash:
-		return div(offending, FieldWitnessHash, rec.WitnessHash, res.WitnessHash)
-	case merged != rec.MergedStateHash:
-		return div(offending, FieldMergedStateHash, rec.MergedStateHash, merged)
-	case res.TraceRoot != rec.TraceRoot:
-		return div(offending, FieldTraceRoot, rec.TraceRoot, res.TraceRoot)
-	}
-
-	// The batch is decided as recorded: a Merge accepts every member, an
-	// Obstruction quarantines the members its conflict set names.
-	idx := rp.idx
-	if res.Kind == KindMerge {
-		r.State = res.Merge.Next
-		for _, at := range idx {
-			rp.events.events[at].decided = true
-		}
-	} else {
-		for i, at := range idx {
-			if _, found := slices.BinarySearchFunc(res.Obstruction.ConflictSet, rec.Members[i].ID, EventID.Compare); found {
-				rp.events.events[at].decided = true
-			}
-		}
-	}
-	r.LastBatchID = rec.BatchID
-	r.Batches = append(r.Batches, ReplayedBatch{BatchID: rec.BatchID, Kind: res.Kind, Members: len(rec.Members), MergedStateHash: merged})
-	return false, nil
-}
-
-// resolveMembers resolves rec's members exactly (SPEC 7 step 5), filling
-// the batch scratch. It reports whether it ended the replay with an
-// incident: a member that resolves to no logged event, or one out of
-// canonical order, the first of either in recorded order.
-func (rp *replayer) resolveMembers(rec *BatchRecord) bool {
-	for i, m := range rec.Members {
-		at, last := rp.events.resolve(m)
-		if at < 0 {
-			rp.diverge(rec.BatchID, m.ID, FieldMember, m.Digest, last)
-			return true
-		}
-		e := rp.events.event(at)
-		rp.batch[i] = e
-		rp.idx[i] = at
-		if i > 0 {
-			prev := rec.Members[i-1]
-			c := rp.batch[i-1].Key().Compare(e.Key())
-			if c > 0 || c == 0 && prev.Digest.Compare(m.Digest) >= 0 {
-				rp.diverge(rec.BatchID, m.ID, FieldMember, m.Digest, prev.Digest)
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// diverge ends the replay with an incident.
-func (rp *replayer) diverge(batch uint64, ev EventID, f IncidentField, expected, observed Hash) {
-	r := rp.report
-	var stateDigest Hash // zero without a snapshot
-	if rp.snap != nil {
-		stateDigest = rp.snap.StateDigest()
-	}
-	inc := &Incident{
-		BatchID:  batch,
-		EventID:  ev,
-		Field:    f,
-		Expected: expected,
-		Observed: observed,
-		MetadataDigest: IncidentMetadataDigest(stateDigest, rp.hdr.SchemaHash, rp.want,
-			rp.seed, uint64(len(rp.log))),
-	}
-	inc.Seal()
-	r.Outcome = Diverged
-	r.Incident = inc
-}
-
-// pending fills the report's Pending: the contents logged and not
-// decided, in canonical order. A logged copy counts as decided when it or
-// an identical copy logged after it was: a batch resolves a member to the
-// last copy logged before it, and glues the earlier ones with it. A copy
-// logged again after the batch that decided its content is pending (SPEC
-// 7: it meets 1002 when batched).
-//
-// It goes through the log once, from the end; only events whose id was
-// logged more than once need their digests compared.
-func (rp *replayer) pending() {
-	l := &rp.events
-	l.catchUp()
-	type pend struct {
-		e Event
-		d Hash
-	}
-	var ps []pend
-	decidedLater := make(map[Hash]bool)
-	seen := make(map[Hash]bool)
-	for i := int32(len(l.events)) - 1; i >= 0; i-- {
-		e := &l.events[i]
-		switch {
-		case !e.shared:
-			if !e.decided {
-				ps = append(ps, pend{l.event(i), l.digestOf(i)})
-			}
-		case e.decided:
-			decidedLater[l.digestOf(i)] = true
-		default:
-			if d := l.digestOf(i); !decidedLater[d] && !seen[d] {
-				seen[d] = true
-				ps = append(ps, pend{l.event(i), d})
-			}
-		}
-	}
-	slices.SortFunc(ps, func(a, b pend) int {
-		if c := a.e.Key().Compare(b.e.Key()); c != 0 {
-			return c
-		}
-		return a.d.Compare(b.d)
-	})
-	rp.report.Pending = make([]Event, len(ps))
-	for i, p := range ps {
-		rp.report.Pending[i] = p.e
-	}
 }
 
 // u64Hash stores v as little-endian bytes at the start of a hash, the rest

@@ -959,3 +959,192 @@ func TestReplayOlderCopy(t *testing.T) {
 		t.Fatalf("pending = %v, want the other copy", r.Pending)
 	}
 }
+
+// frameLen returns the length of the frame at off.
+func frameLen(log []byte, off int64) int64 { return int64(binary.LittleEndian.Uint32(log[off:])) }
+
+// What replay alone cannot judge (SPEC 7) is in its report: a BATCH frame
+// recording an obstruction that is cut off, deleted or re-typed, or a last
+// batch id grown larger, leaves the final hash as it was, but changes the
+// counts of batches, the last batch id or the torn tail the report
+// carries; with the certificate chain it is a field-11 incident.
+func TestReplayReportsWhatOnlyTheChainCovers(t *testing.T) {
+	h := buildHistory(t, 6, 4, 0)
+	c := defaultChecker(t)
+	certs := certifyHistory(t, h)
+	ob := slices.IndexFunc(h.outs, func(o Output) bool { return o.Result.Kind == KindObstruction })
+	if ob < 1 || ob == len(h.outs)-1 {
+		t.Fatalf("obstruction at batch %d of %d: the test needs one with batches before and after it", ob, len(h.outs))
+	}
+	obAt, obLen := h.batchAt[ob], frameLen(h.log, h.batchAt[ob])
+	last := len(h.outs) - 1
+	lastAt := h.batchAt[last]
+
+	// The log up to the obstruction's BATCH frame, and the whole log,
+	// intact.
+	upTo := h.log[:obAt+obLen]
+	mid := h.outs[ob].Result.PriorStateHash // the state there
+	full := mustReplay(t, nil, h.log, h.final, testSeed, c, nil)
+	part := mustReplay(t, nil, upTo, mid, testSeed, c, nil)
+	if full.Outcome != Deterministic || part.Outcome != Deterministic || full.Obstructions == 0 || part.Obstructions == 0 {
+		t.Fatalf("intact replays = %v with %d obstructions, %v with %d; want deterministic with some",
+			full.Outcome, full.Obstructions, part.Outcome, part.Obstructions)
+	}
+	if full.Merges+full.Obstructions != len(h.outs) || part.Merges+part.Obstructions != ob+1 {
+		t.Fatalf("intact replays count %d+%d and %d+%d batches, want %d and %d",
+			full.Merges, full.Obstructions, part.Merges, part.Obstructions, len(h.outs), ob+1)
+	}
+
+	cut := upTo[:len(upTo)-5]
+	deleted := slices.Concat(h.log[:obAt], h.log[obAt+obLen:])
+	retyped := bytes.Clone(h.log)
+	binary.LittleEndian.PutUint16(retyped[obAt+frameOffType:], uint16(FrameAppMin))
+	fixCRC(retyped, obAt)
+	larger := bytes.Clone(h.log)
+	binary.LittleEndian.PutUint64(larger[lastAt+frameHeaderLen:], h.metas[last].BatchID+5)
+	fixCRC(larger, lastAt)
+
+	tests := []struct {
+		name  string
+		log   []byte
+		certs []*Certificate // the chain of the intact log
+		// What the report of the damaged log shows, against the intact one.
+		want func(r, intact *ReplayReport) string
+		// The certificate the chain finds without its batch.
+		orphan uint64
+	}{
+		{"obstruction BATCH cut off", cut, certs[:ob+1], func(r, intact *ReplayReport) string {
+			if r.Obstructions != intact.Obstructions-1 || r.LastBatchID != h.metas[ob-1].BatchID || r.TornTail != obLen-5 || r.LogEnd != obAt {
+				return fmt.Sprintf("%d obstructions, last batch %d, torn tail of %d bytes at %d; want %d, %d, %d at %d",
+					r.Obstructions, r.LastBatchID, r.TornTail, r.LogEnd, intact.Obstructions-1, h.metas[ob-1].BatchID, obLen-5, obAt)
+			}
+			return ""
+		}, h.metas[ob].BatchID},
+		{"obstruction BATCH deleted", deleted, certs, func(r, intact *ReplayReport) string {
+			if r.Obstructions != intact.Obstructions-1 || r.Merges != intact.Merges || len(r.Pending) != len(intact.Pending)+1 {
+				return fmt.Sprintf("%d obstructions, %d merges, %d pending; want %d, %d, %d",
+					r.Obstructions, r.Merges, len(r.Pending), intact.Obstructions-1, intact.Merges, len(intact.Pending)+1)
+			}
+			return ""
+		}, h.metas[ob].BatchID},
+		{"obstruction BATCH re-typed", retyped, certs, func(r, intact *ReplayReport) string {
+			if r.Obstructions != intact.Obstructions-1 || r.Merges != intact.Merges || r.LogEnd != intact.LogEnd {
+				return fmt.Sprintf("%d obstructions, %d merges, log end %d; want %d, %d, %d",
+					r.Obstructions, r.Merges, r.LogEnd, intact.Obstructions-1, intact.Merges, intact.LogEnd)
+			}
+			return ""
+		}, h.metas[ob].BatchID},
+		{"last batch id larger", larger, certs, func(r, intact *ReplayReport) string {
+			if r.LastBatchID != intact.LastBatchID+5 || r.Merges != intact.Merges || r.Obstructions != intact.Obstructions {
+				return fmt.Sprintf("last batch %d, %d merges, %d obstructions; want %d, %d, %d",
+					r.LastBatchID, r.Merges, r.Obstructions, intact.LastBatchID+5, intact.Merges, intact.Obstructions)
+			}
+			return ""
+		}, h.metas[last].BatchID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			intact, final := full, h.final
+			if len(tt.certs) < len(certs) {
+				intact, final = part, mid
+			}
+			// Alone, replay reaches the same final state: deterministic,
+			// with the damage in the report.
+			r := mustReplay(t, nil, tt.log, final, testSeed, c, nil)
+			if r.Outcome != Deterministic || r.State.MergedStateHash() != final {
+				t.Fatalf("Replay = %v %+v, want deterministic at the intact log's final state", r.Outcome, r.Incident)
+			}
+			if msg := tt.want(r, intact); msg != "" {
+				t.Errorf("Replay reports %s", msg)
+			}
+			// With the chain, the certificate without its BATCH frame,
+			// whether or not an uncertified suffix is accepted.
+			for _, suffix := range []bool{false, true} {
+				r = mustReplay(t, nil, tt.log, final, testSeed, c, &ReplayOptions{Certificates: tt.certs, UncertifiedSuffix: suffix})
+				inc := wantIncident(t, r, FieldCertificate, tt.orphan, EventID{})
+				if inc.Expected != u64Hash(tt.orphan) || !inc.Observed.IsZero() {
+					t.Errorf("incident expected %v observed %v, want the batch id and zero", inc.Expected, inc.Observed)
+				}
+			}
+		})
+	}
+}
+
+// With the certificate chain given, a snapshot is trusted only as far as
+// it matches the last Merge certificate at or before its last batch (SPEC
+// 7). One whose frontier digest or merged state hash was changed, and
+// written again through the API so that it loads, is a field-11 incident
+// before any batch; without the chain nothing covers its frontier digest.
+func TestReplaySnapshotAgainstChain(t *testing.T) {
+	h := buildHistory(t, 6, 4, 0)
+	c := defaultChecker(t)
+	certs := certifyHistory(t, h)
+	full := mustReplay(t, nil, h.log, h.final, testSeed, c, nil)
+	ob := slices.IndexFunc(h.outs, func(o Output) bool { return o.Result.Kind == KindObstruction })
+	if ob < 1 || h.outs[ob-1].Result.Kind != KindMerge {
+		t.Fatalf("obstruction at batch %d: the test needs a merge before it", ob)
+	}
+	// Snapshots after a merge, and after an obstruction, whose last Merge
+	// certificate is the one before it.
+	for _, k := range []int{ob - 1, ob} {
+		lastMerge := certs[ob-1].Merge
+		pre := mustReplay(t, nil, h.log[:h.batchAt[k+1]], full.Batches[k].MergedStateHash, testSeed, c, nil)
+		if pre.LastBatchID != h.metas[k].BatchID {
+			t.Fatalf("snapshot after batch %d, want %d", pre.LastBatchID, h.metas[k].BatchID)
+		}
+		reseal := func(merged, frontier Hash) *Snapshot {
+			t.Helper()
+			st, err := NewState(pre.State.KnownIDs(), pre.State.Heads(), merged, frontier)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := pre.Snapshot(1, 1)
+			s.State = st
+			file, err := s.AppendBinary(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := DecodeSnapshot(file)
+			if err != nil {
+				t.Fatalf("the resealed snapshot does not load: %v", err)
+			}
+			return snap
+		}
+		withChain := &ReplayOptions{Certificates: certs}
+		merged, frontier := pre.State.MergedStateHash(), pre.State.FrontierDigest()
+		if merged != lastMerge.MergedStateHash || frontier != lastMerge.FrontierDigest {
+			t.Fatalf("batch %d: the snapshot's state is not the last merge certificate's", k)
+		}
+		if r := mustReplay(t, reseal(merged, frontier), h.log, h.final, testSeed, c, withChain); r.Outcome != Deterministic {
+			t.Fatalf("batch %d: Replay from the intact snapshot with the chain = %v %+v", k, r.Outcome, r.Incident)
+		}
+
+		badFrontier := frontier
+		badFrontier[0] ^= 1
+		snap := reseal(merged, badFrontier)
+		if r := mustReplay(t, snap, h.log, h.final, testSeed, c, nil); r.Outcome != Deterministic {
+			t.Fatalf("batch %d: Replay from a snapshot with another frontier, without the chain = %v, want deterministic", k, r.Outcome)
+		}
+		inc := wantIncident(t, mustReplay(t, snap, h.log, h.final, testSeed, c, withChain), FieldCertificate, h.metas[k].BatchID, EventID{})
+		if inc.Expected != frontier || inc.Observed != badFrontier {
+			t.Errorf("batch %d: frontier incident expected %v observed %v, want the certificate's and the snapshot's", k, inc.Expected, inc.Observed)
+		}
+
+		badMerged := merged
+		badMerged[0] ^= 1
+		inc = wantIncident(t, mustReplay(t, reseal(badMerged, badFrontier), h.log, h.final, testSeed, c, withChain), FieldCertificate, h.metas[k].BatchID, EventID{})
+		if inc.Expected != merged || inc.Observed != badMerged {
+			t.Errorf("batch %d: merged state incident expected %v observed %v, want the certificate's and the snapshot's", k, inc.Expected, inc.Observed)
+		}
+	}
+	// Before any Merge certificate, the hashes must be zero.
+	st, err := NewState(nil, nil, Hash{}, Hash{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := &Snapshot{BaseOffset: HeaderSize, Binding: DefaultBinding(), State: st}
+	inc := wantIncident(t, mustReplay(t, snap, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: certs}), FieldCertificate, 0, EventID{})
+	if !inc.Expected.IsZero() || inc.Observed != (Hash{1}) {
+		t.Errorf("genesis frontier incident expected %v observed %v, want zero and the snapshot's", inc.Expected, inc.Observed)
+	}
+}

@@ -195,30 +195,49 @@
 //
 // final_state_hash is what replay's --expected_hash_hex must be.
 //
-// replay --log_suffix L (or --log-suffix) --expected_hash_hex H [--snapshot S] [--replay-seed R] [--cert-log DIR] [--incident-dir D] [--other-checker]
+// replay --log_suffix L (or --log-suffix) [--log-suffix L2 ...] --expected_hash_hex H [--snapshot S] [--replay-seed R] [--cert-log DIR [--uncertified-suffix]] [--incident-dir D] [--other-checker]
 //
-// Re-executes every BATCH of the event log L with omega.Replay, from the
+// Re-executes every BATCH of the event log L with omega.Replayer, from the
 // snapshot S (omitted: genesis), and compares each recomputed outcome with
 // the recorded one, then the final merged state hash with H (SPEC section
-// 7). R, default 0, is the seed every BATCH must carry. With --cert-log,
-// every batch must agree with the certificate of its batch id in
-// DIR/cert.log (read, never written), and every certificate after the
-// snapshot must have its batch. With --other-checker the binding checks are
-// skipped and a clean replay is "equivalent". It prints
+// 7). The log is streamed from its file, not read whole; given more than
+// once, --log-suffix names its segments in order, each a frame log with its
+// own header whose frames continue the previous one's (offsets are those
+// of the one log they make). R, default 0, is the seed every BATCH must
+// carry. With --cert-log, every batch must agree with the certificate of
+// its batch id in DIR/cert.log (read, never written), every certificate
+// after the snapshot must have its batch, and the snapshot's merged state
+// hash and frontier digest must be those of the last Merge certificate at
+// or before its last batch. With --uncertified-suffix as well, the batches
+// after DIR's last certificate (the trace of a crash between logging a
+// batch and certifying it) are replayed and listed under "uncertified",
+// and marked so in per_batch, rather than reported as an incident. With
+// --other-checker the binding checks are skipped and a clean replay is
+// "equivalent". It prints
 //
 //	{"status":"ok","command":"replay","result":"deterministic",
 //	 "batches":C,"merges":M,"obstructions":O,"members":N,"pending":P,
 //	 "last_batch_id":I,"final_state_hash":"<hex>","log_end":E,
-//	 "torn_tail_bytes":T,"certificates":K,
+//	 "torn_tail_bytes":T,"torn_tail_offset":F,"certificates":K,
+//	 "uncertified":[I,...],
 //	 "per_batch":[{"batch_id":I,"kind":"merge","members":N,
-//	 "merged_state_hash":"<hex>"},...]}
+//	 "merged_state_hash":"<hex>","uncertified":true},...]}
 //
 // or, at the first difference, exit 30 with the incident (see Output); with
 // --incident-dir D it is also written to D as <incident_id>.json and
 // appended to D/incidents.omega (when D cannot take it, the output is the
 // same without incident_file, and the error says why). pending counts the
-// events logged and not decided; a torn tail of L ends the log and is
-// counted in torn_tail_bytes; certificates appears with --cert-log.
+// events logged and not decided; a torn tail of L ends the log: its length
+// is torn_tail_bytes and its offset torn_tail_offset, which appears only
+// when there is one; certificates appears with --cert-log, uncertified (in
+// both places) only for uncertified batches.
+//
+// Without --cert-log, check last_batch_id, merges, obstructions and the torn
+// tail against what the history is known to hold: a BATCH frame recording
+// an obstruction that is missing (deleted, cut off, re-typed), or a last
+// batch id grown larger, leaves the final state as it was (SPEC section 7).
+// With --cert-log every certificate needs its BATCH frame, so the chain
+// covers them.
 //
 // bench [--events N] [--workers W] [--runs R]
 //

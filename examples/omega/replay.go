@@ -1,36 +1,52 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/omega-sheaf/omega"
 )
 
 type replayOpts struct {
 	snapshot     string
-	logSuffix    string
+	logSuffix    segmentList
 	expectedHex  string
 	replaySeed   uint64
 	certLog      string
 	incidentDir  string
 	otherChecker bool
+	uncertified  bool
+}
+
+// segmentList collects the files of a log given in segments, one flag per
+// file, in order.
+type segmentList []string
+
+func (l *segmentList) String() string { return strings.Join(*l, ",") }
+
+func (l *segmentList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func (o *replayOpts) declare(fs *flag.FlagSet) {
 	fs.StringVar(&o.snapshot, "snapshot", "", "the snapshot to start from (omitted: genesis)")
-	fs.StringVar(&o.logSuffix, "log_suffix", "", "the event log of EVENT and BATCH frames (required; also --log-suffix)")
-	fs.StringVar(&o.logSuffix, "log-suffix", "", "the same as --log_suffix")
+	fs.Var(&o.logSuffix, "log_suffix", "the event log of EVENT and BATCH frames (required; also --log-suffix); given again, the log's next segment")
+	fs.Var(&o.logSuffix, "log-suffix", "the same as --log_suffix")
 	fs.StringVar(&o.expectedHex, "expected_hash_hex", "", "the merged state hash the last batch must reach, 64 hex digits (required; also --expected-hash-hex)")
 	fs.StringVar(&o.expectedHex, "expected-hash-hex", "", "the same as --expected_hash_hex")
 	fs.Uint64Var(&o.replaySeed, "replay-seed", 0, "the replay seed every BATCH must carry")
 	fs.StringVar(&o.certLog, "cert-log", "", "a certificate log whose chain every batch must agree with")
 	fs.StringVar(&o.incidentDir, "incident-dir", "", "write an incident here as <incident_id>.json and append it to incidents.omega")
 	fs.BoolVar(&o.otherChecker, "other-checker", false, "replay under this checker on purpose although another made the history: skip the binding checks and report equivalent")
+	fs.BoolVar(&o.uncertified, "uncertified-suffix", false, "with --cert-log, accept and list as uncertified the batches after the certificate log's last certificate")
 }
 
 func replayFlags(fs *flag.FlagSet) { new(replayOpts).declare(fs) }
@@ -50,7 +66,9 @@ type replayOutput struct {
 	FinalStateHash string        `json:"final_state_hash"`
 	LogEnd         int64         `json:"log_end"`
 	TornTailBytes  int64         `json:"torn_tail_bytes"`
+	TornTailOffset *int64        `json:"torn_tail_offset,omitempty"`
 	Certificates   *int          `json:"certificates,omitempty"`
+	Uncertified    []uint64      `json:"uncertified,omitempty"`
 	PerBatch       []replayBatch `json:"per_batch"`
 }
 
@@ -59,6 +77,7 @@ type replayBatch struct {
 	Kind            string `json:"kind"`
 	Members         int    `json:"members"`
 	MergedStateHash string `json:"merged_state_hash"`
+	Uncertified     bool   `json:"uncertified,omitempty"`
 }
 
 // incidentError is a replay that found a difference: exit 30, the incident
@@ -84,8 +103,11 @@ func runReplay(args []string) ([]byte, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	if o.logSuffix == "" {
+	if len(o.logSuffix) == 0 {
 		return nil, usageErrorf("replay: missing --log_suffix (or --log-suffix)")
+	}
+	if o.uncertified && o.certLog == "" {
+		return nil, usageErrorf("replay: --uncertified-suffix needs --cert-log")
 	}
 	if o.expectedHex == "" {
 		return nil, usageErrorf("replay: missing --expected_hash_hex")
@@ -94,9 +116,14 @@ func runReplay(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, usageErrorf("replay: --expected_hash_hex: %v", err)
 	}
-	log, err := os.ReadFile(o.logSuffix)
-	if err != nil {
-		return nil, err
+	segments := make([]io.Reader, len(o.logSuffix))
+	for i, path := range o.logSuffix {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		segments[i] = f
 	}
 	var snap *omega.Snapshot
 	if o.snapshot != "" {
@@ -106,6 +133,7 @@ func runReplay(args []string) ([]byte, error) {
 	}
 	var opts omega.ReplayOptions
 	opts.OtherChecker = o.otherChecker
+	opts.UncertifiedSuffix = o.uncertified
 	if o.certLog != "" {
 		b, err := os.ReadFile(filepath.Join(o.certLog, "cert.log"))
 		if err != nil {
@@ -124,7 +152,25 @@ func runReplay(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep, err := omega.Replay(snap, log, expected, o.replaySeed, checker, &opts)
+	// The log is streamed, not read whole: the replayer keeps the events
+	// it may still need, and reads a decided one again from its file.
+	ctx := context.Background()
+	rp := omega.NewReplayer(snap, segments, o.replaySeed, checker, &opts)
+	var perBatch []replayBatch
+	members := 0
+	for {
+		b, err := rp.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		members += b.Members
+		perBatch = append(perBatch, replayBatch{BatchID: b.BatchID, Kind: b.Kind.String(), Members: b.Members,
+			MergedStateHash: b.MergedStateHash.String(), Uncertified: b.Uncertified})
+	}
+	rep, err := rp.Finish(ctx, expected)
 	if err != nil {
 		return nil, err
 	}
@@ -146,26 +192,27 @@ func runReplay(args []string) ([]byte, error) {
 		Status:         "ok",
 		Command:        "replay",
 		Result:         rep.Outcome.String(),
-		Batches:        len(rep.Batches),
+		Batches:        len(perBatch),
+		Merges:         rep.Merges,
+		Obstructions:   rep.Obstructions,
+		Members:        members,
 		Pending:        len(rep.Pending),
 		LastBatchID:    rep.LastBatchID,
 		FinalStateHash: rep.State.MergedStateHash().String(),
 		LogEnd:         rep.LogEnd,
 		TornTailBytes:  rep.TornTail,
-		PerBatch:       make([]replayBatch, len(rep.Batches)),
+		Uncertified:    rep.Uncertified,
+		PerBatch:       perBatch,
+	}
+	if out.PerBatch == nil {
+		out.PerBatch = []replayBatch{}
+	}
+	if rep.TornTail > 0 {
+		out.TornTailOffset = &rep.LogEnd
 	}
 	if opts.Certificates != nil {
 		n := len(opts.Certificates)
 		out.Certificates = &n
-	}
-	for i, b := range rep.Batches {
-		if b.Kind == omega.KindMerge {
-			out.Merges++
-		} else {
-			out.Obstructions++
-		}
-		out.Members += b.Members
-		out.PerBatch[i] = replayBatch{BatchID: b.BatchID, Kind: b.Kind.String(), Members: b.Members, MergedStateHash: b.MergedStateHash.String()}
 	}
 	return marshal(out), nil
 }

@@ -284,4 +284,73 @@ func TestReconcileLogSnapshotCertifyReplay(t *testing.T) {
 	if got := field(t, r.obj, "incident.observed").(string); got[:2] != strconv.FormatInt(101, 16) {
 		t.Errorf("created_at incident observed %s, want 101 little-endian", got)
 	}
+
+	// The obstruction's BATCH frame, the log's last, cut off: the final
+	// state is the same, so replay alone is deterministic, but it prints
+	// one obstruction fewer, an earlier last batch and the torn tail; the
+	// certificate log finds batch 3's certificate without its BATCH.
+	data, err := os.ReadFile(p("ev.omega"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastBatch int64
+	for s := omega.NewFrameScanner(data, nil); ; {
+		f, err := s.Next()
+		if err != nil {
+			break
+		}
+		if f.Type == omega.FrameBatch {
+			lastBatch = f.Offset
+		}
+	}
+	cut := data[:len(data)-5]
+	if err := os.WriteFile(p("cut.omega"), cut, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = omegaCmd(t, "replay", "--log-suffix", p("cut.omega"), "--expected_hash_hex", final, "--replay-seed", "5")
+	if r.code != 0 || r.obj["result"] != "deterministic" || num(t, r.obj["merges"]) != 1 || num(t, r.obj["obstructions"]) != 0 ||
+		num(t, r.obj["last_batch_id"]) != 1 || num(t, r.obj["torn_tail_bytes"]) != int64(len(cut))-lastBatch ||
+		num(t, r.obj["torn_tail_offset"]) != lastBatch {
+		t.Fatalf("replay with the obstruction's BATCH cut off = %s, want 1 merge, 0 obstructions, last batch 1, a torn tail at %d", r.raw, lastBatch)
+	}
+	r = omegaCmd(t, "replay", "--log-suffix", p("cut.omega"), "--expected_hash_hex", final, "--replay-seed", "5", "--cert-log", p("certs"))
+	if r.code != exitReplay || field(t, r.obj, "incident.field_name") != "certificate" || num(t, field(t, r.obj, "incident.divergence_batch_id")) != 3 {
+		t.Fatalf("replay with the obstruction's BATCH cut off, against the certificate log = %s", r.raw)
+	}
+
+	// The log in two segments, cut before the last BATCH frame: its
+	// events in the first, the BATCH in the second.
+	seg2 := append(append([]byte(nil), data[:omega.HeaderSize]...), data[lastBatch:]...)
+	if err := os.WriteFile(p("seg1.omega"), data[:lastBatch], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("seg2.omega"), seg2, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	whole := omegaCmd(t, "replay", "--log-suffix", p("ev.omega"), "--expected_hash_hex", final, "--replay-seed", "5", "--cert-log", p("certs"))
+	r = omegaCmd(t, "replay", "--log-suffix", p("seg1.omega"), "--log_suffix", p("seg2.omega"), "--expected_hash_hex", final,
+		"--replay-seed", "5", "--cert-log", p("certs"))
+	if r.code != 0 || string(r.raw) != string(whole.raw) {
+		t.Fatalf("replay of the log in two segments = %s, want what the whole log gives: %s", r.raw, whole.raw)
+	}
+
+	// Batch 3 decided and logged, its certificate never appended: with
+	// --uncertified-suffix it is replayed and listed; without, field 11.
+	if r := omegaCmd(t, "certify", "--result", p("r1.json"), "--batch-id", "1", "--replay-seed", "5", "--schema-version", "1",
+		"--key", p("k.pem"), "--cert-log", p("certs3"), "--created-at-ns", "100", "--output", p("y.cert")); r.code != 0 {
+		t.Fatalf("certify = %s", r.raw)
+	}
+	r = omegaCmd(t, "replay", "--log-suffix", p("ev.omega"), "--expected_hash_hex", final, "--replay-seed", "5",
+		"--cert-log", p("certs3"), "--uncertified-suffix")
+	if r.code != 0 || r.obj["result"] != "deterministic" || len(r.obj["uncertified"].([]any)) != 1 ||
+		num(t, r.obj["uncertified"].([]any)[0]) != 3 || field(t, r.obj, "per_batch").([]any)[1].(map[string]any)["uncertified"] != true {
+		t.Fatalf("replay with batch 3 uncertified = %s, want it listed", r.raw)
+	}
+	r = omegaCmd(t, "replay", "--log-suffix", p("ev.omega"), "--expected_hash_hex", final, "--replay-seed", "5", "--cert-log", p("certs3"))
+	if r.code != exitReplay || field(t, r.obj, "incident.field_name") != "certificate" || num(t, field(t, r.obj, "incident.divergence_batch_id")) != 3 {
+		t.Fatalf("replay with batch 3 uncertified, without --uncertified-suffix = %s", r.raw)
+	}
+	if r := omegaCmd(t, "replay", "--log-suffix", p("ev.omega"), "--expected_hash_hex", final, "--uncertified-suffix"); r.code != exitOther {
+		t.Errorf("replay --uncertified-suffix without --cert-log = %s, want exit 50", r.raw)
+	}
 }
