@@ -536,3 +536,29 @@ func TestCertStoreTornHeader(t *testing.T) {
 		s.Close()
 	}
 }
+
+// A cert.log whose header was zeroed but whose frames are intact is a
+// damaged header, not a creation cut short (SPEC 5): opening the store
+// refuses it and leaves every byte as it was, so no certificate is lost.
+func TestCertStoreZeroedHeader(t *testing.T) {
+	certs := certLogChain(t, 5)
+	dir := writeLog(t, certs)
+	path := filepath.Join(dir, "cert.log")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b[:HeaderSize])
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenCertStore(dir, certLogHeader(), nil)
+	var he *HeaderError
+	if s != nil || !errors.Is(err, ErrBadHeader) || !errors.As(err, &he) || he.Field != "zeroed" {
+		t.Fatalf("OpenCertStore(zeroed header) = %v, %v; want a zeroed *HeaderError", s, err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, b) {
+		t.Fatalf("a refused OpenCertStore changed cert.log")
+	}
+	checkSideFiles(t, "after a refused open", dir, certs)
+}

@@ -80,14 +80,21 @@
 //
 // A file shorter than 64 bytes whose bytes are a prefix of a valid header or
 // all zero (the empty file included), or whose 64 header bytes are all zero
-// whatever follows them, is a creation cut short by a crash: the header and
-// the directory are synced before the first append returns, so such a file
-// holds no acknowledged frame, and bytes after a zeroed header were never
-// acknowledged either. Readers report it as empty with a torn header
-// ([FrameReader.TornHeader]), not as an error: [Recover] puts the torn tail
-// at offset 0 and counts the whole file as malformed tail bytes.
-// [OpenFrameLog] truncates such a file and writes the header anew. Any other
-// short or malformed header is refused with [ErrBadHeader].
+// and are followed by nothing but zero bytes, is a creation cut short by a
+// crash: the header and the directory are synced before the first append
+// returns, so such a file holds no acknowledged frame. Readers report it as
+// empty with a torn header ([FrameReader.TornHeader]), not as an error:
+// [Recover] puts the torn tail at offset 0 and counts the whole file as
+// malformed tail bytes. [OpenFrameLog] truncates such a file and writes the
+// header anew.
+//
+// A zeroed header followed by any non-zero byte cannot come from a crash, as
+// no frame is written before the header is durable: it is a damaged header,
+// refused with a [*HeaderError] (field "zeroed", wrapping [ErrBadHeader]) by
+// every reader, by Recover and by OpenFrameLog, which leaves the file
+// untouched, so the frames after it can still be salvaged by hand. Any other
+// short or malformed header is refused with ErrBadHeader too. One function,
+// judgeHeader, applies these rules for every reader.
 
 package omega
 
@@ -179,7 +186,7 @@ var (
 
 // HeaderError reports a malformed .omega header: which field, where.
 type HeaderError struct {
-	Field  string // "magic", "endian_flag", "hash_alg_id", "reserved" or "length"
+	Field  string // "magic", "endian_flag", "hash_alg_id", "reserved", "length" or "zeroed"
 	Offset int    // offset of the first offending byte in the file
 	Reason string
 }
@@ -290,6 +297,40 @@ func firstNonZero(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// judgeHeader applies the header rules of SPEC 5 to a file whose first
+// bytes are h: all of them when the file is shorter than HeaderSize, else
+// the first HeaderSize. It is the one place where a header is judged: valid
+// (hdr), torn (a creation cut short: the file reads as empty) or refused
+// (err, a *HeaderError). For 64 zero bytes the verdict depends on what
+// follows them, which nonZeroAfter reports: the offset of the first
+// non-zero byte after the header, or -1 when there is none; nonZeroAfter is
+// called only then, and its error is returned as it is.
+func judgeHeader(h []byte, nonZeroAfter func() (int64, error)) (hdr Header, torn bool, err error) {
+	if len(h) < HeaderSize {
+		if headerProblem(h) == nil || firstNonZero(h) < 0 {
+			return Header{}, true, nil
+		}
+		_, err := DecodeHeader(h)
+		return Header{}, false, err
+	}
+	h = h[:HeaderSize]
+	if firstNonZero(h) < 0 {
+		off, err := nonZeroAfter()
+		switch {
+		case err != nil:
+			return Header{}, false, err
+		case off < 0:
+			return Header{}, true, nil
+		}
+		// Nothing is written after a header before it is durable, so
+		// this is damage, not a crash: refuse it, never drop the bytes.
+		return Header{}, false, &HeaderError{Field: "zeroed", Offset: 0,
+			Reason: fmt.Sprintf("all 64 header bytes are zero but the byte at offset %d is not: a damaged header, not a creation cut short", off)}
+	}
+	hdr, err = DecodeHeader(h)
+	return hdr, false, err
 }
 
 // FrameType is the type of a frame (SPEC 5).
@@ -491,18 +532,19 @@ type FrameScanner struct {
 // The scanner does not modify b; b must not change while frames are in use.
 func NewFrameScanner(b []byte, opts *ReadOptions) *FrameScanner {
 	s := &FrameScanner{b: b, off: HeaderSize, maxLen: opts.maxFrameLen()}
-	if len(b) < HeaderSize {
-		if headerProblem(b) == nil || firstNonZero(b) < 0 {
-			s.torn, s.err, s.off = true, io.EOF, len(b)
-			return s
+	hdr, torn, err := judgeHeader(b[:min(len(b), HeaderSize)], func() (int64, error) {
+		if i := firstNonZero(b[HeaderSize:]); i >= 0 {
+			return int64(HeaderSize + i), nil
 		}
-	} else if firstNonZero(b[:HeaderSize]) < 0 {
-		// A zeroed header: torn, whatever follows it.
+		return -1, nil
+	})
+	switch {
+	case torn:
 		s.torn, s.err, s.off = true, io.EOF, len(b)
-		return s
-	}
-	if s.hdr, s.err = DecodeHeader(b); s.err != nil {
-		s.off = 0 // no valid prefix
+	case err != nil:
+		s.err, s.off = err, 0 // no valid prefix
+	default:
+		s.hdr = hdr
 	}
 	return s
 }
@@ -677,28 +719,36 @@ func (r *FrameReader) readHeader() error {
 	if err != nil && err != io.EOF {
 		return err
 	}
-	h := r.buf[r.pos:r.end]
-	if len(h) < HeaderSize {
-		if headerProblem(h) == nil || firstNonZero(h) < 0 {
-			r.torn = true
-			return io.EOF
-		}
-		_, err := DecodeHeader(h)
-		return err
-	}
-	h = h[:HeaderSize]
-	if firstNonZero(h) < 0 {
-		// A zeroed header: torn, whatever follows it, which is not read.
+	hdr, torn, err := judgeHeader(r.buf[r.pos:min(r.end, r.pos+HeaderSize)], r.nonZeroAfterHeader)
+	switch {
+	case torn:
 		r.torn = true
 		return io.EOF
-	}
-	hdr, err := DecodeHeader(h)
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	r.hdr = hdr
 	r.pos += HeaderSize
 	return nil
+}
+
+// nonZeroAfterHeader reads past a zeroed header to the first non-zero byte
+// and returns its offset, or -1 at the end of the input. It drops the bytes
+// it has looked at, so it holds no more than one chunk whatever the file's
+// length; the reader is done with the input afterwards either way.
+func (r *FrameReader) nonZeroAfterHeader() (int64, error) {
+	r.pos += HeaderSize
+	for {
+		if i := firstNonZero(r.buf[r.pos:r.end]); i >= 0 {
+			return r.base + int64(r.pos+i), nil
+		}
+		r.pos = r.end
+		if err := r.fill(1); err == io.EOF {
+			return -1, nil
+		} else if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // Header reads the header if needed and returns it, or the error that
@@ -986,12 +1036,14 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 //
 // A new file gets hdr as its header; the file and its directory are synced
 // before OpenFrameLog returns. An existing file is recovered first: a file
-// with a torn header (a zeroed header included, whatever follows it) is
-// truncated and gets hdr as its header, and the file and its directory are
-// synced; a torn tail is truncated (and synced); a header
-// other than hdr is refused with an error wrapping [ErrSchemaMismatch] (an
-// all-zero schema hash included, unless hdr's is zero too); a bad header is
-// refused with a [*HeaderError]; corruption is refused with its
+// with a torn header (a creation cut short: see "Torn headers" above; a
+// zeroed header followed by nothing but zero bytes included) is truncated
+// and gets hdr as its header, and the file and its directory are synced; a
+// torn tail is truncated (and synced); a header other than hdr is refused
+// with an error wrapping [ErrSchemaMismatch] (an all-zero schema hash
+// included, unless hdr's is zero too); a bad header, a zeroed header
+// followed by a non-zero byte included, is refused with a [*HeaderError]
+// (wrapping [ErrBadHeader]); corruption is refused with its
 // [*FrameError] (wrapping [ErrCorrupt]); an unknown sync policy is refused
 // with an error wrapping [ErrUnknownSyncPolicy]. A refused file is left
 // untouched.
@@ -1108,7 +1160,7 @@ func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, er
 	if r.TornHeader() {
 		// Nothing in the file was acknowledged. Make the truncation durable
 		// before the header is written, so that no crash can leave a valid
-		// header in front of the bytes that followed a zeroed one.
+		// header in front of the zero bytes that followed a zeroed one.
 		if err := f.Truncate(0); err != nil {
 			return 0, err
 		}

@@ -95,7 +95,7 @@ func summarizeFrameLog(b []byte) (frameLogSummary, error) {
 	case rec.TornHeader && len(b) < omega.HeaderSize:
 		out.Reason = fmt.Sprintf("header cut short: %d of %d bytes, a log creation interrupted before its header was written", len(b), omega.HeaderSize)
 	case rec.TornHeader:
-		out.Reason = fmt.Sprintf("header all zero: a log creation interrupted before its header was written; the %d bytes after it were never acknowledged", len(b)-omega.HeaderSize)
+		out.Reason = fmt.Sprintf("header all zero and %d zero bytes after it: a log creation interrupted before its header was written", len(b)-omega.HeaderSize)
 	case rec.Err != nil:
 		out.Reason = rec.Err.Reason
 	}
