@@ -71,8 +71,10 @@ func (e *CertLogError) Unwrap() error { return e.Err }
 // ErrWriterFailed. A certificate whose Append returned such an error may or
 // may not be in cert.log after a reopen.
 //
-// A CertStore is safe for concurrent use. It does not lock the directory: one
-// store per directory is the caller's business.
+// A CertStore is safe for concurrent use. It holds the appender's lock on
+// cert.log (see [OpenFrameLog]) from OpenCertStore to Close, so a second
+// store of the same directory, in this process or another, is refused with
+// an error wrapping [ErrLocked] before it reads or writes any file.
 type CertStore struct {
 	dir    string
 	policy SyncPolicy

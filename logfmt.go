@@ -974,6 +974,7 @@ type FrameWriter struct {
 	w       io.Writer
 	syncer  interface{ Sync() error } // nil when w cannot sync
 	closer  io.Closer                 // the file OpenFrameLog opened, else nil
+	lock    lockable                  // the file whose appender's lock the writer holds, else nil
 	buf     []byte
 	bufSize int
 	maxLen  uint32
@@ -1019,6 +1020,11 @@ func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter,
 // the policy; otherwise Sync only writes out the buffer. Close does not close
 // w. It panics if w is nil, a programming error; an unknown sync policy is
 // refused with an error wrapping [ErrUnknownSyncPolicy].
+//
+// When w is an *os.File holding a regular file, the writer takes the
+// appender's lock on it, as OpenFrameLog does, and releases it at Close; a
+// file another appender holds is refused with an error wrapping
+// [ErrLocked].
 func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
 	if w == nil {
 		panic("omega: NewFrameWriter with a nil io.Writer")
@@ -1026,6 +1032,14 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 	fw, err := newFrameWriter(w, HeaderSize, opts)
 	if err != nil {
 		return nil, err
+	}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if err := lockFile(f, f.Name()); err != nil {
+				return nil, err
+			}
+			fw.lock = f
+		}
 	}
 	fw.buf, _ = hdr.AppendBinary(fw.buf)
 	return fw, nil
@@ -1053,8 +1067,13 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 // holds, it was written with a larger maximum: rather than cut it off,
 // OpenFrameLog refuses the file with an error wrapping [ErrFrameTooLarge].
 //
-// Closing the writer closes the file. OpenFrameLog does not lock the file:
-// one writer per file is the caller's business.
+// The writer holds an exclusive appender's lock on the file from before it
+// is read until Close (SPEC 8): a file that another writer or
+// [CertStore] holds, in this process or, where flock(2) exists (Linux, the
+// BSDs, macOS, illumos), in another, is refused with an error wrapping
+// [ErrLocked] that names it, and left untouched. Elsewhere only appenders of
+// the same process are kept apart. Closing the writer releases the lock and
+// closes the file.
 func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
 	var maxLen int
 	if opts != nil {
@@ -1064,28 +1083,36 @@ func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, e
 		}
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	created := err == nil
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(path, os.O_RDWR, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The lock comes before anything is read or written: recovery may
+	// truncate, which another appender's frames must never meet.
+	if err := lockFile(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
 	var size int64
-	switch {
-	case err == nil:
+	if created {
 		err = initFrameLog(f, path, hdr)
 		size = HeaderSize
-	case errors.Is(err, fs.ErrExist):
-		if f, err = os.OpenFile(path, os.O_RDWR, 0); err != nil {
-			return nil, err
-		}
+	} else {
 		size, err = recoverFrameLog(f, path, hdr, maxLen)
-	default:
-		return nil, err
 	}
 	var w *FrameWriter
 	if err == nil {
 		w, err = newFrameWriter(f, size, opts)
 	}
 	if err != nil {
+		unlockFile(f)
 		f.Close()
 		return nil, err
 	}
-	w.closer = f
+	w.closer, w.lock = f, f
 	return w, nil
 }
 
@@ -1302,9 +1329,10 @@ func (w *FrameWriter) Sync() error {
 	return w.sync()
 }
 
-// Close syncs as Sync does and closes the file OpenFrameLog opened (not an
-// io.Writer given to NewFrameWriter). A failed writer still closes its file
-// and returns its error. Closing twice returns [ErrWriterClosed].
+// Close syncs as Sync does, releases the appender's lock and closes the
+// file OpenFrameLog opened (not an io.Writer given to NewFrameWriter). A
+// failed writer still releases the lock, closes its file and returns its
+// error. Closing twice returns [ErrWriterClosed].
 func (w *FrameWriter) Close() error {
 	if w.closed {
 		if w.err != nil {
@@ -1316,6 +1344,10 @@ func (w *FrameWriter) Close() error {
 	err := w.err
 	if err == nil {
 		err = w.sync()
+	}
+	if w.lock != nil {
+		unlockFile(w.lock)
+		w.lock = nil
 	}
 	if w.closer != nil {
 		if cerr := w.closer.Close(); cerr != nil && err == nil {
