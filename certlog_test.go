@@ -25,6 +25,12 @@ func certLogHeader() Header { return Header{SchemaVersion: SchemaVersion, Schema
 // the previous merge accepted and are obstructed. Batch ids leave gaps.
 func certLogChain(tb testing.TB, n int) []*Certificate {
 	tb.Helper()
+	return certLogChainSigned(tb, n, func(int) ed25519.PrivateKey { return certLogKey() })
+}
+
+// certLogChainSigned is certLogChain with certificate i signed by key(i).
+func certLogChainSigned(tb testing.TB, n int, key func(i int) ed25519.PrivateKey) []*Certificate {
+	tb.Helper()
 	ch, err := NewChecker(&CheckerOptions{Workers: 1})
 	if err != nil {
 		tb.Fatal(err)
@@ -54,7 +60,7 @@ func certLogChain(tb testing.TB, n int) []*Certificate {
 			tb.Fatalf("batch %d: kind %v, want %v", i, out.Result.Kind, want)
 		}
 		batch += 1 + uint64(i%3)
-		c, err := Certify(out, DefaultBinding(), BatchMeta{BatchID: batch, ReplaySeed: uint64(i) * 31, CreatedAtNs: 1e9 + uint64(i)}, prev, certLogKey())
+		c, err := Certify(out, DefaultBinding(), BatchMeta{BatchID: batch, ReplaySeed: uint64(i) * 31, CreatedAtNs: 1e9 + uint64(i)}, prev, key(i))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -561,4 +567,103 @@ func TestCertStoreZeroedHeader(t *testing.T) {
 		t.Fatalf("a refused OpenCertStore changed cert.log")
 	}
 	checkSideFiles(t, "after a refused open", dir, certs)
+}
+
+// The store reads certificates back from cert.log when asked, from the
+// writer's buffer for those not yet written out, and hands out copies of
+// its own: changing one changes nothing, and bytes changed in cert.log
+// under the store are caught, failing it.
+func TestCertStoreReadsOnDemand(t *testing.T) {
+	certs := certLogChain(t, 6)
+	dir := t.TempDir()
+	s := openStore(t, dir, SyncBatch)
+	appendAll(t, s, certs[:3])
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(t, s, certs[3:]) // buffered: not in cert.log yet
+	if fi, _ := os.Stat(filepath.Join(dir, "cert.log")); fi.Size() >= s.w.Size() {
+		t.Fatalf("cert.log holds %d bytes, the buffered certificates are written out already", fi.Size())
+	}
+	for i, c := range s.All() {
+		if !bytes.Equal(c.Bytes(), certs[i].Bytes()) {
+			t.Fatalf("All() before Sync yields other bytes at %d", i)
+		}
+	}
+	c, ok := s.Lookup(certs[4].ID())
+	if !ok || !bytes.Equal(c.Bytes(), certs[4].Bytes()) {
+		t.Fatalf("Lookup of a buffered certificate = %v, %v", c, ok)
+	}
+	c.Bytes()[0] ^= 1
+	c.BatchID = 999
+	if c, ok := s.Lookup(certs[4].ID()); !ok || !bytes.Equal(c.Bytes(), certs[4].Bytes()) || c.BatchID != certs[4].BatchID {
+		t.Fatalf("a changed copy changed the store's certificate")
+	}
+
+	// Flip a byte of the second certificate's envelope behind the store.
+	path := filepath.Join(dir, "cert.log")
+	off := int64(HeaderSize+12+len(certs[0].Bytes())) + 12 + 300
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	f.ReadAt(b[:], off)
+	b[0] ^= 0x40
+	if _, err := f.WriteAt(b[:], off); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if c, ok := s.Lookup(certs[0].ID()); !ok || !bytes.Equal(c.Bytes(), certs[0].Bytes()) {
+		t.Fatalf("Lookup of an untouched certificate = %v, %v", c, ok)
+	}
+	if c, ok := s.Lookup(certs[1].ID()); ok {
+		t.Fatalf("Lookup of a changed certificate = %v, want not found", c)
+	}
+	err = s.Err()
+	var le *CertLogError
+	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &le) || le.Offset != int64(HeaderSize+12+len(certs[0].Bytes())) {
+		t.Fatalf("Err() after reading a changed certificate = %v, want ErrCorrupt at its frame", err)
+	}
+	n := 0
+	for range s.All() {
+		n++
+	}
+	if n != 1 {
+		t.Errorf("All() yields %d certificates, want the 1 before the changed one", n)
+	}
+	if _, err := s.VerifyAll(certLogRing(), DefaultBinding()); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("VerifyAll = %v, want ErrCorrupt", err)
+	}
+	for name, f := range map[string]func() error{"Append": func() error { return s.Append(certs[5]) }, "Sync": s.Sync, "Close": s.Close} {
+		if got := f(); got != err {
+			t.Errorf("%s on a failed store = %v, want %v", name, got, err)
+		}
+	}
+}
+
+// VerifyAll reads the log in runs and still names the failing
+// certificate's position in the whole log.
+func TestCertStoreVerifyAllRuns(t *testing.T) {
+	n := verifyRun + 3
+	bad := verifyRun + 1
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	certs := certLogChainSigned(t, n, func(i int) ed25519.PrivateKey {
+		if i == bad {
+			return other
+		}
+		return certLogKey()
+	})
+	dir := writeLog(t, certs)
+	s := openStore(t, dir, SyncNever)
+	defer s.Close()
+	a, err := s.VerifyAll(certLogRing(), DefaultBinding())
+	var ce *ChainError
+	if !errors.As(err, &ce) || ce.Index != bad || !errors.Is(err, ErrUnknownKey) || a != wantAnchor(certs[:bad]) {
+		t.Fatalf("VerifyAll = %+v, %v; want ErrUnknownKey at %d after the anchor of the certificates before it", a, err, bad)
+	}
+	ring := NewKeyRing(certLogKey().Public().(ed25519.PublicKey), other.Public().(ed25519.PublicKey))
+	if a, err := s.VerifyAll(ring, DefaultBinding()); err != nil || a != wantAnchor(certs) {
+		t.Fatalf("VerifyAll(both keys) = %+v, %v", a, err)
+	}
 }

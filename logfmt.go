@@ -975,6 +975,8 @@ type FrameWriter struct {
 	syncer  interface{ Sync() error } // nil when w cannot sync
 	closer  io.Closer                 // the file OpenFrameLog opened, else nil
 	lock    lockable                  // the file whose appender's lock the writer holds, else nil
+	file    io.ReaderAt               // the file OpenFrameLog opened, for readAt; else nil
+	cut     int64                     // bytes OpenFrameLog cut off the end of the file in recovering it
 	buf     []byte
 	bufSize int
 	maxLen  uint32
@@ -1075,6 +1077,15 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 // the same process are kept apart. Closing the writer releases the lock and
 // closes the file.
 func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
+	return openFrameLog(path, hdr, opts, nil)
+}
+
+// openFrameLog is OpenFrameLog, calling visit, when not nil, with every
+// valid frame of an existing log as recovery reads it, in order, before
+// anything is truncated or written. The frame's payload is valid only
+// during the call. An error of visit ends the open, leaving the file
+// untouched, and is returned as it is.
+func openFrameLog(path string, hdr Header, opts *WriterOptions, visit func(Frame) error) (*FrameWriter, error) {
 	var maxLen int
 	if opts != nil {
 		maxLen = opts.MaxFrameLen
@@ -1096,12 +1107,16 @@ func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, e
 		f.Close()
 		return nil, err
 	}
-	var size int64
+	var size, before int64
 	if created {
 		err = initFrameLog(f, path, hdr)
 		size = HeaderSize
 	} else {
-		size, err = recoverFrameLog(f, path, hdr, maxLen)
+		var fi fs.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			before = fi.Size()
+			size, err = recoverFrameLog(f, path, hdr, maxLen, visit)
+		}
 	}
 	var w *FrameWriter
 	if err == nil {
@@ -1112,7 +1127,8 @@ func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, e
 		f.Close()
 		return nil, err
 	}
-	w.closer, w.lock = f, f
+	w.closer, w.lock, w.file = f, f, f
+	w.cut = max(0, before-size)
 	return w, nil
 }
 
@@ -1178,7 +1194,7 @@ func checkOverlongTail(f *os.File, path string, off int64, maxLen uint32) error 
 
 // recoverFrameLog recovers the existing log in f for appending and leaves
 // f positioned at its end, which it returns.
-func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, error) {
+func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, error) {
 	r := NewFrameReader(f, &ReadOptions{MaxFrameLen: maxLen})
 	got, err := r.Header()
 	if err != nil {
@@ -1204,6 +1220,11 @@ func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, er
 	for {
 		fr, err := r.Next()
 		if err == nil {
+			if visit != nil {
+				if err := visit(fr); err != nil {
+					return 0, err
+				}
+			}
 			end = fr.Offset + frameHeaderLen + int64(len(fr.Payload))
 			continue
 		}
@@ -1282,6 +1303,33 @@ func (w *FrameWriter) Append(t FrameType, payload []byte) (int64, error) {
 // Size returns the length of the log in bytes, buffered frames included:
 // the offset the next frame will get.
 func (w *FrameWriter) Size() int64 { return w.size }
+
+// readAt reads len(p) bytes of the log from offset off, buffered bytes
+// included, for a writer OpenFrameLog opened. Bytes before the buffer are
+// in the file; those in the buffer are copied from it, so a frame is
+// readable as soon as Append returns. It only reads the writer's state, so
+// callers may run it concurrently with each other, not with Append, Sync or
+// Close.
+func (w *FrameWriter) readAt(p []byte, off int64) error {
+	start := w.size - int64(len(w.buf)) // offset of buf[0]
+	if off < 0 || off > w.size-int64(len(p)) {
+		return fmt.Errorf("omega: reading %d bytes at offset %d of a %d-byte log", len(p), off, w.size)
+	}
+	n := 0
+	if off < start {
+		n = int(min(int64(len(p)), start-off))
+		if _, err := w.file.ReadAt(p[:n], off); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	if n < len(p) {
+		copy(p[n:], w.buf[off+int64(n)-start:])
+	}
+	return nil
+}
 
 func (w *FrameWriter) write(p []byte) error {
 	n, err := w.w.Write(p)
