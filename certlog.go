@@ -31,10 +31,12 @@ type CertStoreOptions struct {
 	MaxFrameLen int
 }
 
-// CertLogError reports a frame of cert.log that does not hold a certificate.
-// It unwraps to ErrCorrupt for a frame of another type than CERT, and to the
-// decoding error (wrapping ErrMalformedCertificate) for an envelope that does
-// not decode.
+// CertLogError reports a frame of cert.log that does not hold a certificate,
+// or holds one that does not continue the chain. It unwraps to ErrCorrupt
+// for a frame of another type than CERT (or a certificate changed in the
+// file since it was opened), to the decoding error (wrapping
+// ErrMalformedCertificate) for an envelope that does not decode, and to a
+// [*ChainError] for a certificate that breaks the chain.
 type CertLogError struct {
 	Offset int64 // file offset of the frame's first byte
 	Err    error
@@ -125,7 +127,19 @@ type certEntry struct {
 // crash, is truncated (see [CertStore.TornTail]); corruption, a bad header
 // and a header other than hdr are refused, leaving the file untouched.
 // Every frame must be a CERT frame holding an envelope that decodes, else
-// the error is a [*CertLogError] naming its offset. Then cert.idx and
+// the error is a [*CertLogError] naming its offset.
+//
+// Each certificate must also continue the chain, checked as [VerifyChain]
+// checks it but without signatures, binding or body digests: its
+// prev_cert_hash is the previous certificate's cert_hash, its batch id is
+// greater than the previous one, its prior_state_hash is the
+// merged_state_hash of the last Merge before it and a Merge's
+// frontier_digest extends the last Merge's. A certificate repeated, moved
+// or missing is refused before anything is truncated or appended, with a
+// [*CertLogError] naming its offset around a [*ChainError] naming its
+// position, which wraps [ErrChainLink], [ErrBatchOrder] or
+// [ErrChainState]: appending after it would extend a chain that no longer
+// verifies. Then cert.idx and
 // cert.hash are compared with what cert.log says and, when missing or
 // different in any byte, rewritten atomically (a temporary file, fsync,
 // rename, directory fsync).
@@ -153,7 +167,8 @@ func OpenCertStore(dir string, hdr Header, opts *CertStoreOptions) (*CertStore, 
 	return s, nil
 }
 
-// load takes in the frame f of cert.log as recovery reads it.
+// load takes in the frame f of cert.log as recovery reads it: the
+// certificate it holds must continue the chain (see OpenCertStore).
 func (s *CertStore) load(f Frame) error {
 	if f.Type != FrameCert {
 		return &CertLogError{Offset: f.Offset, Err: fmt.Errorf("%w: %v frame in a certificate log", ErrCorrupt, f.Type)}
@@ -162,24 +177,22 @@ func (s *CertStore) load(f Frame) error {
 	if err != nil {
 		return &CertLogError{Offset: f.Offset, Err: err}
 	}
-	s.add(c, c.Hash(), f.Offset)
+	h := c.Hash()
+	if err := s.head.next(c, h); err != nil {
+		return &CertLogError{Offset: f.Offset, Err: &ChainError{Index: len(s.certs), Err: err}}
+	}
+	s.add(c, h, f.Offset)
 	return nil
 }
 
-// add records c, whose cert_hash is h, at offset off, and moves the head
-// past it. It keeps nothing of c itself.
+// add records c, whose cert_hash is h, at offset off. It keeps nothing of c
+// itself; the caller has moved the head past c.
 func (s *CertStore) add(c *Certificate, h Hash, off int64) {
 	id := c.ID()
 	if _, dup := s.byID[id]; !dup {
-		s.byID[id] = len(s.certs) // the first of repeated ids wins; VerifyAll reports the repeat
+		s.byID[id] = len(s.certs) // the first of repeated ids wins
 	}
 	s.certs = append(s.certs, certEntry{off: off, size: uint32(len(c.envelope)), batch: c.BatchID, id: id, hash: h})
-	s.head.CertHash = h
-	s.head.BatchID = c.BatchID
-	if m := c.Merge; m != nil {
-		s.head.MergedStateHash = m.MergedStateHash
-		s.head.FrontierDigest = m.FrontierDigest
-	}
 }
 
 func appendIdxLine(b []byte, id CertID, off int64) []byte {
@@ -301,6 +314,7 @@ func (s *CertStore) Append(c *Certificate) error {
 	}
 	s.pendIdx = appendIdxLine(s.pendIdx, d.ID(), off)
 	s.pendHash = appendHashLine(s.pendHash, len(s.certs), h)
+	s.head = next
 	s.add(d, h, off)
 	if s.policy == SyncAlways {
 		return s.flushSide()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -666,4 +667,113 @@ func TestCertStoreVerifyAllRuns(t *testing.T) {
 	if a, err := s.VerifyAll(ring, DefaultBinding()); err != nil || a != wantAnchor(certs) {
 		t.Fatalf("VerifyAll(both keys) = %+v, %v", a, err)
 	}
+}
+
+// writeCertLog writes a cert.log holding the envelopes given, in order, and
+// then tail, into a new directory, and returns the directory and the file's
+// bytes.
+func writeCertLog(t *testing.T, certs []*Certificate, tail []byte) (string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "cert.log")
+	w, err := OpenFrameLog(path, certLogHeader(), &WriterOptions{Sync: SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certs {
+		if _, err := w.Append(FrameCert, c.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := append(lfReadFile(t, path), tail...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, b
+}
+
+// A cert.log whose certificates no longer form a chain is refused on open,
+// before anything is truncated or appended: appending would extend a chain
+// that does not verify (SPEC 6).
+func TestCertStoreRefusesBrokenChain(t *testing.T) {
+	certs := certLogChain(t, 6)
+	// Certificates that link to the head but break the batch order or the
+	// state, and a Merge whose frontier does not extend the last Merge's.
+	ch, err := NewChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := []byte("chain")
+	out, err := ch.Reconcile(Genesis(), []Event{{ID: ID64(777), NodeID: 7, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := wantAnchor(certs)
+	mk := func(batch uint64, prior Hash, frontier *Hash) *Certificate {
+		o := out
+		r := *o.Result
+		m := *r.Merge
+		r.Merge, o.Result = &m, &r
+		r.PriorStateHash = prior
+		if frontier != nil {
+			m.FrontierDigest = *frontier
+		}
+		c, err := Certify(o, DefaultBinding(), BatchMeta{BatchID: batch}, head.CertHash, certLogKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	wrongFrontier := Hash{1}
+	garbage := lfPayload(3, 50)
+	tests := []struct {
+		name  string
+		log   []*Certificate
+		index int
+		err   error
+	}{
+		{"last duplicated", append(slices.Clone(certs), certs[5]), 6, ErrChainLink},
+		{"two swapped", []*Certificate{certs[0], certs[1], certs[3], certs[2], certs[4], certs[5]}, 2, ErrChainLink},
+		{"one dropped", []*Certificate{certs[0], certs[1], certs[3], certs[4], certs[5]}, 2, ErrChainLink},
+		{"first dropped", certs[1:], 0, ErrChainLink},
+		{"batch id repeated", append(slices.Clone(certs), mk(head.BatchID, head.MergedStateHash, nil)), 6, ErrBatchOrder},
+		{"prior state", append(slices.Clone(certs), mk(head.BatchID+1, Hash{}, nil)), 6, ErrChainState},
+		{"frontier", append(slices.Clone(certs), mk(head.BatchID+1, head.MergedStateHash, &wrongFrontier)), 6, ErrChainState},
+	}
+	for _, tc := range tests {
+		for _, tail := range [][]byte{nil, garbage} {
+			dir, b := writeCertLog(t, tc.log, tail)
+			s, err := OpenCertStore(dir, certLogHeader(), nil)
+			var ce *ChainError
+			var le *CertLogError
+			if s != nil || !errors.Is(err, tc.err) || !errors.As(err, &ce) || ce.Index != tc.index || !errors.As(err, &le) {
+				t.Fatalf("%s, %d-byte tail: OpenCertStore = %v, %v; want %v at certificate %d", tc.name, len(tail), s, err, tc.err, tc.index)
+			}
+			if want := int64(HeaderSize); tc.index > 0 {
+				for _, c := range tc.log[:tc.index] {
+					want += 12 + int64(len(c.Bytes()))
+				}
+				if le.Offset != want {
+					t.Errorf("%s: error at offset %d, want %d", tc.name, le.Offset, want)
+				}
+			}
+			if got := lfReadFile(t, filepath.Join(dir, "cert.log")); !bytes.Equal(got, b) {
+				t.Fatalf("%s, %d-byte tail: a refused OpenCertStore changed cert.log", tc.name, len(tail))
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+				t.Errorf("%s: directory holds %d files after a refused open, want cert.log alone", tc.name, len(ents))
+			}
+		}
+	}
+	// The same chain whole opens, and a torn tail after it is cut.
+	dir, _ := writeCertLog(t, certs, garbage)
+	s := openStore(t, dir, SyncBatch)
+	defer s.Close()
+	if s.TornTail() != int64(len(garbage)) {
+		t.Errorf("TornTail() = %d, want %d", s.TornTail(), len(garbage))
+	}
+	checkStore(t, "whole chain", s, dir, certs)
 }
