@@ -2,6 +2,8 @@ package omega
 
 import (
 	"bytes"
+	"cmp"
+	"crypto"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -62,9 +65,12 @@ func (e *CertLogError) Unwrap() error { return e.Err }
 // id, and the head of the chain; [CertStore.Lookup] and [CertStore.All]
 // read and decode certificates from cert.log when asked (certificates
 // appended but not yet written out are read from the writer's buffer).
-// Append refuses a certificate that does not extend the chain; full
-// verification (signatures, binding, digests) is [CertStore.VerifyAll]'s
-// work.
+// [CertStore.LookupBatch] finds a batch's certificate by binary search.
+// Append refuses a certificate that does not extend the chain, and
+// [CertStore.CertifyAppend] certifies a batch and appends its certificate
+// after the head in one step, so goroutines sharing the store cannot race
+// between reading the head and appending. Full verification (signatures,
+// binding, digests) is [CertStore.VerifyAll]'s work.
 //
 // The side files are written after the CERT frames they describe reach the
 // operating system (at Sync, or at every Append under SyncAlways), so after a
@@ -290,16 +296,53 @@ func (s *CertStore) Append(c *Certificate) error {
 	if c == nil {
 		return malformed(0, "nil certificate")
 	}
-	d, err := DecodeCertificate(c.Bytes())
+	// The envelope is decoded again, aliased: c's fields may have been
+	// changed, its envelope may not.
+	d, err := decodeCertificate(c.Bytes())
 	if err != nil {
 		return err
 	}
-	h := d.Hash()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {
 		return err
 	}
+	return s.appendLocked(d)
+}
+
+// CertifyAppend certifies out as batch meta.BatchID with [Certify], linked
+// to the store's head, and appends the certificate, all under the store's
+// lock: no Append or CertifyAppend of another goroutine can come between
+// reading the head and appending, so concurrent callers never fork the
+// chain. It refuses what Certify refuses and, without failing the store,
+// a certificate that does not continue the chain (a batch id not greater
+// than the head's, ErrBatchOrder; a prior_state_hash or frontier_digest that
+// does not follow the last Merge, ErrChainState), as Append does; nothing
+// is appended then. It returns the certificate, which the caller owns.
+// Durability is as for Append.
+//
+// The signer is called with the lock held: a slow one (an HSM, a KMS)
+// holds up the store's other callers, readers included, for as long.
+func (s *CertStore) CertifyAppend(out Output, want Binding, meta BatchMeta, signer crypto.Signer) (*Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	c, err := Certify(out, want, meta, s.head.CertHash, signer)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.appendLocked(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// appendLocked appends d, a decoded certificate, after the head. The caller
+// holds mu and has checked that the store is usable.
+func (s *CertStore) appendLocked(d *Certificate) error {
+	h := d.Hash()
 	next := s.head
 	if err := next.next(d, h); err != nil {
 		return err
@@ -428,6 +471,27 @@ func (s *CertStore) Close() error {
 		return ferr
 	}
 	return err
+}
+
+// LookupBatch returns the certificate of batch batchID, read from cert.log
+// and decoded anew: the caller owns it. Batch ids strictly increase along
+// the chain, so there is one at most; it is found by binary search. It
+// reports false for a batch the store holds no certificate of, and for a
+// certificate that cannot be read back, which fails the store (see
+// [CertStore.Err]).
+func (s *CertStore) LookupBatch(batchID uint64) (*Certificate, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := slices.BinarySearchFunc(s.certs, batchID, func(e certEntry, b uint64) int { return cmp.Compare(e.batch, b) })
+	if !ok {
+		return nil, false
+	}
+	c, err := s.read(i)
+	if err != nil {
+		s.failRead(err)
+		return nil, false
+	}
+	return c, true
 }
 
 // Len returns the number of certificates in the store.

@@ -2,6 +2,7 @@ package omega
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -139,6 +141,24 @@ func checkStore(t *testing.T, what string, s *CertStore, dir string, certs []*Ce
 		got, ok := s.Lookup(c.ID())
 		if !ok || !bytes.Equal(got.Bytes(), c.Bytes()) {
 			t.Fatalf("%s: Lookup(cert %d) = %v, %v", what, i, got, ok)
+		}
+	}
+	var last uint64
+	for i, c := range certs {
+		got, ok := s.LookupBatch(c.BatchID)
+		if !ok || !bytes.Equal(got.Bytes(), c.Bytes()) {
+			t.Fatalf("%s: LookupBatch(%d), cert %d = %v, %v", what, c.BatchID, i, got, ok)
+		}
+		for b := last + 1; b < c.BatchID; b++ {
+			if got, ok := s.LookupBatch(b); ok {
+				t.Fatalf("%s: LookupBatch(%d), a gap in the batch ids, = %v", what, b, got)
+			}
+		}
+		last = c.BatchID
+	}
+	for _, b := range []uint64{0, last + 1, 1<<64 - 1} {
+		if got, ok := s.LookupBatch(b); ok {
+			t.Fatalf("%s: LookupBatch(%d) = %v, want not found", what, b, got)
 		}
 	}
 	if got, want := s.Head(), wantAnchor(certs); got != want {
@@ -776,4 +796,148 @@ func TestCertStoreRefusesBrokenChain(t *testing.T) {
 		t.Errorf("TornTail() = %d, want %d", s.TornTail(), len(garbage))
 	}
 	checkStore(t, "whole chain", s, dir, certs)
+}
+
+// obstructionOutputs returns n obstructions decided from genesis, each over
+// an event of its own whose payload hash is wrong (2001): any of them
+// continues any chain of obstructions.
+func obstructionOutputs(tb testing.TB, n int) []Output {
+	tb.Helper()
+	ch, err := NewChecker(&CheckerOptions{Workers: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	outs := make([]Output, n)
+	for i := range outs {
+		p := []byte(fmt.Sprintf("obstruction %d", i))
+		out, err := ch.Reconcile(Genesis(), []Event{{ID: ID64(uint64(i + 1)), NodeID: 1, StreamID: 1, Lamport: 1, Deps: []EventID{}, Payload: p}})
+		if err != nil || out.Result.Kind != KindObstruction {
+			tb.Fatalf("Reconcile = %v, %v; want an obstruction", out.Result, err)
+		}
+		outs[i] = out
+	}
+	return outs
+}
+
+// Goroutines certifying into one store at once each get their certificate
+// appended exactly once, on a chain that verifies: CertifyAppend takes the
+// head, certifies and appends under one lock. A goroutine that lost the
+// race for a batch id retries with the next one. Run it with -race.
+func TestCertStoreCertifyAppendConcurrent(t *testing.T) {
+	const workers, each = 4, 8
+	outs := obstructionOutputs(t, workers*each)
+	dir := t.TempDir()
+	s := openStore(t, dir, SyncBatch)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for k := range each {
+				out := outs[w*each+k]
+				for {
+					meta := BatchMeta{BatchID: s.Head().BatchID + 1, ReplaySeed: uint64(w), CreatedAtNs: uint64(k)}
+					c, err := s.CertifyAppend(out, DefaultBinding(), meta, certLogKey())
+					if errors.Is(err, ErrBatchOrder) {
+						continue // another goroutine took that batch id
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					if c.WitnessHash != out.Result.WitnessHash || c.BatchID != meta.BatchID {
+						errs <- fmt.Errorf("CertifyAppend returned a certificate of another batch")
+						return
+					}
+					break
+				}
+				// Readers run beside the appends.
+				s.Lookup(CertID{})
+				s.LookupBatch(uint64(k))
+				s.Len()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("CertifyAppend = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir, SyncBatch)
+	defer s.Close()
+	if a, err := s.VerifyAll(certLogRing(), DefaultBinding()); err != nil || s.Len() != workers*each {
+		t.Fatalf("after concurrent appends: %d certificates, VerifyAll = %+v, %v", s.Len(), a, err)
+	}
+	seen := map[Hash]int{}
+	for i, c := range s.All() {
+		if c.BatchID != uint64(i+1) {
+			t.Errorf("certificate %d has batch id %d, want %d", i, c.BatchID, i+1)
+		}
+		seen[c.WitnessHash]++
+	}
+	for i, out := range outs {
+		if seen[out.Result.WitnessHash] != 1 {
+			t.Errorf("obstruction %d certified %d times, want once", i, seen[out.Result.WitnessHash])
+		}
+	}
+}
+
+// CertifyAppend refuses, appending nothing and leaving the store usable,
+// what Certify refuses and a certificate that would not continue the chain.
+func TestCertStoreCertifyAppendRefusals(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, SyncBatch)
+	defer s.Close()
+	ch, _ := NewChecker(nil)
+	p := []byte("merge")
+	merge, err := ch.Reconcile(Genesis(), []Event{{ID: ID64(500), NodeID: 5, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.CertifyAppend(merge, DefaultBinding(), BatchMeta{BatchID: 1}, certLogKey())
+	if err != nil || first.PrevCertHash != (Hash{}) {
+		t.Fatalf("CertifyAppend(first) = %v, %v", first, err)
+	}
+	head := s.Head()
+	// An obstruction after the merge, and one from genesis, whose prior
+	// state is not the head's.
+	next, err := ch.Reconcile(merge.Result.Merge.Next, []Event{{ID: ID64(501), NodeID: 5, StreamID: 1, Lamport: 2, Deps: []EventID{}, Payload: p}})
+	if err != nil || next.Result.Kind != KindObstruction {
+		t.Fatalf("Reconcile = %v, %v", next.Result, err)
+	}
+	stale := obstructionOutputs(t, 1)[0]
+	other := DefaultBinding()
+	other.SchemaVersion++
+	for _, tc := range []struct {
+		name   string
+		out    Output
+		want   Binding
+		meta   BatchMeta
+		signer crypto.Signer
+		err    error
+	}{
+		{"batch id repeated", next, DefaultBinding(), BatchMeta{BatchID: head.BatchID}, certLogKey(), ErrBatchOrder},
+		{"batch id 0", next, DefaultBinding(), BatchMeta{}, certLogKey(), ErrCannotCertify},
+		{"prior state", stale, DefaultBinding(), BatchMeta{BatchID: head.BatchID + 1}, certLogKey(), ErrChainState},
+		{"binding", next, other, BatchMeta{BatchID: head.BatchID + 1}, certLogKey(), ErrBindingMismatch},
+		{"no signer", next, DefaultBinding(), BatchMeta{BatchID: head.BatchID + 1}, nil, ErrNotEd25519},
+	} {
+		if c, err := s.CertifyAppend(tc.out, tc.want, tc.meta, tc.signer); c != nil || !errors.Is(err, tc.err) {
+			t.Errorf("CertifyAppend(%s) = %v, %v; want %v", tc.name, c, err, tc.err)
+		}
+	}
+	if s.Head() != head || s.Len() != 1 || s.Err() != nil {
+		t.Fatalf("refusals changed the store: Head() = %+v, Len() = %d, Err() = %v", s.Head(), s.Len(), s.Err())
+	}
+	// Then the next batch goes in, linked to the head.
+	c, err := s.CertifyAppend(next, DefaultBinding(), BatchMeta{BatchID: head.BatchID + 5}, certLogKey())
+	if err != nil || c.PrevCertHash != head.CertHash {
+		t.Fatalf("CertifyAppend = %v, %v; want a certificate linked to the head", c, err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	checkStore(t, "after CertifyAppend", s, dir, []*Certificate{first, c})
 }
