@@ -93,11 +93,12 @@ func (e *CertLogError) Unwrap() error { return e.Err }
 type CertStore struct {
 	dir    string
 	policy SyncPolicy
+	fsys   fileSystem
 
 	mu    sync.RWMutex
 	w     *FrameWriter
-	idx   *os.File
-	hashf *os.File
+	idx   file
+	hashf file
 	// Side-file lines appended to cert.log but not yet written out.
 	pendIdx  []byte
 	pendHash []byte
@@ -150,6 +151,10 @@ type certEntry struct {
 // different in any byte, rewritten atomically (a temporary file, fsync,
 // rename, directory fsync).
 func OpenCertStore(dir string, hdr Header, opts *CertStoreOptions) (*CertStore, error) {
+	return openCertStore(osFS{}, dir, hdr, opts)
+}
+
+func openCertStore(fsys fileSystem, dir string, hdr Header, opts *CertStoreOptions) (*CertStore, error) {
 	var o CertStoreOptions
 	if opts != nil {
 		o = *opts
@@ -157,11 +162,11 @@ func OpenCertStore(dir string, hdr Header, opts *CertStoreOptions) (*CertStore, 
 	if o.Sync > SyncNever {
 		return nil, errUnknownPolicy(o.Sync)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &CertStore{dir: dir, policy: o.Sync, byID: make(map[CertID]int)}
-	w, err := openFrameLog(filepath.Join(dir, certLogName), hdr, &WriterOptions{Sync: o.Sync, MaxFrameLen: o.MaxFrameLen}, s.load)
+	s := &CertStore{dir: dir, policy: o.Sync, fsys: fsys, byID: make(map[CertID]int)}
+	w, err := openFrameLog(fsys, filepath.Join(dir, certLogName), hdr, &WriterOptions{Sync: o.Sync, MaxFrameLen: o.MaxFrameLen}, s.load)
 	if err != nil {
 		return nil, err
 	}
@@ -229,56 +234,32 @@ func (s *CertStore) openSideFiles() error {
 		want []byte
 	}{{certIdxName, idx}, {certHashName, hashes}} {
 		path := filepath.Join(s.dir, f.name)
-		got, err := os.ReadFile(path)
+		got, err := s.fsys.ReadFile(path)
 		if err == nil && bytes.Equal(got, f.want) {
 			continue
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if err := writeTemp(s.dir, f.name, f.want); err != nil {
+		if err := writeTempFS(s.fsys, s.dir, f.name, f.want); err != nil {
 			return err
 		}
 		rewrote = true
 	}
 	if rewrote {
-		if err := syncDir(s.dir); err != nil {
+		if err := s.fsys.SyncDir(s.dir); err != nil {
 			return err
 		}
 	}
 	var err error
-	if s.idx, err = os.OpenFile(filepath.Join(s.dir, certIdxName), os.O_WRONLY|os.O_APPEND, 0); err != nil {
+	if s.idx, err = s.fsys.OpenFile(filepath.Join(s.dir, certIdxName), os.O_WRONLY|os.O_APPEND, 0); err != nil {
 		return err
 	}
-	if s.hashf, err = os.OpenFile(filepath.Join(s.dir, certHashName), os.O_WRONLY|os.O_APPEND, 0); err != nil {
+	if s.hashf, err = s.fsys.OpenFile(filepath.Join(s.dir, certHashName), os.O_WRONLY|os.O_APPEND, 0); err != nil {
 		s.idx.Close()
 		return err
 	}
 	return nil
-}
-
-// writeTemp replaces dir/name with data through a synced temporary file and a
-// rename. The caller syncs the directory.
-func writeTemp(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // Append appends c to the log after the head. It refuses, without failing
@@ -462,7 +443,7 @@ func (s *CertStore) Close() error {
 	if cerr := s.w.Close(); err == nil {
 		err = cerr
 	}
-	for _, f := range []*os.File{s.idx, s.hashf} {
+	for _, f := range []file{s.idx, s.hashf} {
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

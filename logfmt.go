@@ -1077,7 +1077,7 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 // the same process are kept apart. Closing the writer releases the lock and
 // closes the file.
 func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
-	return openFrameLog(path, hdr, opts, nil)
+	return openFrameLog(osFS{}, path, hdr, opts, nil)
 }
 
 // openFrameLog is OpenFrameLog, calling visit, when not nil, with every
@@ -1085,7 +1085,7 @@ func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, e
 // anything is truncated or written. The frame's payload is valid only
 // during the call. An error of visit ends the open, leaving the file
 // untouched, and is returned as it is.
-func openFrameLog(path string, hdr Header, opts *WriterOptions, visit func(Frame) error) (*FrameWriter, error) {
+func openFrameLog(fsys fileSystem, path string, hdr Header, opts *WriterOptions, visit func(Frame) error) (*FrameWriter, error) {
 	var maxLen int
 	if opts != nil {
 		maxLen = opts.MaxFrameLen
@@ -1093,10 +1093,10 @@ func openFrameLog(path string, hdr Header, opts *WriterOptions, visit func(Frame
 			return nil, errUnknownPolicy(opts.Sync)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	created := err == nil
 	if errors.Is(err, fs.ErrExist) {
-		f, err = os.OpenFile(path, os.O_RDWR, 0)
+		f, err = fsys.OpenFile(path, os.O_RDWR, 0)
 	}
 	if err != nil {
 		return nil, err
@@ -1109,13 +1109,13 @@ func openFrameLog(path string, hdr Header, opts *WriterOptions, visit func(Frame
 	}
 	var size, before int64
 	if created {
-		err = initFrameLog(f, path, hdr)
+		err = initFrameLog(fsys, f, path, hdr)
 		size = HeaderSize
 	} else {
 		var fi fs.FileInfo
 		if fi, err = f.Stat(); err == nil {
 			before = fi.Size()
-			size, err = recoverFrameLog(f, path, hdr, maxLen, visit)
+			size, err = recoverFrameLog(fsys, f, path, hdr, maxLen, visit)
 		}
 	}
 	var w *FrameWriter
@@ -1134,7 +1134,7 @@ func openFrameLog(path string, hdr Header, opts *WriterOptions, visit func(Frame
 
 // initFrameLog writes hdr as the whole content of f and syncs f and its
 // directory, leaving f positioned after the header.
-func initFrameLog(f *os.File, path string, hdr Header) error {
+func initFrameLog(fsys fileSystem, f file, path string, hdr Header) error {
 	h, _ := hdr.AppendBinary(nil)
 	if err := f.Truncate(0); err != nil {
 		return err
@@ -1145,22 +1145,10 @@ func initFrameLog(f *os.File, path string, hdr Header) error {
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
 		return err
 	}
 	_, err := f.Seek(HeaderSize, io.SeekStart)
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
 	return err
 }
 
@@ -1168,7 +1156,7 @@ func syncDir(dir string) error {
 // maxLen: a frame_len over the maximum makes a bad frame (SPEC 5), but one
 // that ends within the file under a CRC that holds was written by a writer
 // with a larger maximum, and truncating it would drop a durable frame.
-func checkOverlongTail(f *os.File, path string, off int64, maxLen uint32) error {
+func checkOverlongTail(f file, path string, off int64, maxLen uint32) error {
 	var h [frameHeaderLen]byte
 	if _, err := f.ReadAt(h[:], off); err != nil {
 		return nil // cut short: torn indeed
@@ -1194,7 +1182,7 @@ func checkOverlongTail(f *os.File, path string, off int64, maxLen uint32) error 
 
 // recoverFrameLog recovers the existing log in f for appending and leaves
 // f positioned at its end, which it returns.
-func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, error) {
+func recoverFrameLog(fsys fileSystem, f file, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, error) {
 	r := NewFrameReader(f, &ReadOptions{MaxFrameLen: maxLen})
 	got, err := r.Header()
 	if err != nil {
@@ -1210,7 +1198,7 @@ func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int, visit func
 		if err := f.Sync(); err != nil {
 			return 0, err
 		}
-		return HeaderSize, initFrameLog(f, path, hdr)
+		return HeaderSize, initFrameLog(fsys, f, path, hdr)
 	}
 	if got != hdr {
 		return 0, fmt.Errorf("%w: %s has schema version %d, schema hash %s; want version %d, hash %s",

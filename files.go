@@ -1,0 +1,123 @@
+package omega
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// fileSystem is the seam through which the frame log, the certificate store
+// and snapshot files reach the file system. The real one, osFS, is package
+// os; tests put one in between that records every write, sync and rename,
+// and can fail or cut any of them.
+type fileSystem interface {
+	OpenFile(name string, flag int, perm fs.FileMode) (file, error)
+	ReadFile(name string) ([]byte, error)
+	ReadDir(name string) ([]fs.DirEntry, error)
+	Stat(name string) (fs.FileInfo, error)
+	Rename(oldpath, newpath string) error
+	Remove(name string) error
+	MkdirAll(path string, perm fs.FileMode) error
+	// SyncDir makes the entries of directory dir durable: files created,
+	// renamed or removed in it.
+	SyncDir(dir string) error
+}
+
+// file is an open file of a fileSystem: the part of *os.File omega uses.
+type file interface {
+	io.Reader
+	io.ReaderAt
+	io.Writer
+	io.WriterAt
+	io.Seeker
+	io.Closer
+	Sync() error
+	Truncate(size int64) error
+	Stat() (fs.FileInfo, error)
+	Name() string
+	SyscallConn() (syscall.RawConn, error) // for the appender's lock
+}
+
+// osFS is the file system of package os.
+type osFS struct{}
+
+func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err // not a non-nil interface holding a nil *os.File
+	}
+	return f, nil
+}
+
+func (osFS) ReadFile(name string) ([]byte, error)         { return os.ReadFile(name) }
+func (osFS) ReadDir(name string) ([]fs.DirEntry, error)   { return os.ReadDir(name) }
+func (osFS) Stat(name string) (fs.FileInfo, error)        { return os.Stat(name) }
+func (osFS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+
+func (osFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncDir(dir string) error { return osFS{}.SyncDir(dir) }
+
+// Temporary files. omega writes a file that must appear whole (a snapshot,
+// cert.idx, cert.hash, an incident) as a temporary file in the same
+// directory, synced, then renamed over the target. Their names follow one
+// pattern that omega owns:
+//
+//	.omega-tmp-<16 lowercase hex digits>-<target name>
+//
+// and while being written such a file holds the appender's lock (see
+// lockFile).
+const (
+	tempPrefix    = ".omega-tmp-"
+	tempRandomLen = 16
+)
+
+func tempName(target string) string {
+	return fmt.Sprintf("%s%016x-%s", tempPrefix, rand.Uint64(), target)
+}
+
+// writeTemp replaces dir/name with data through a synced temporary file and a
+// rename. The caller syncs the directory.
+func writeTemp(dir, name string, data []byte) error { return writeTempFS(osFS{}, dir, name, data) }
+
+func writeTempFS(fsys fileSystem, dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, tempName(name))
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err = lockFile(f, tmp); err == nil {
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+		unlockFile(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// Renamed after the close: Windows renames no open file.
+		err = fsys.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err != nil {
+		fsys.Remove(tmp)
+	}
+	return err
+}
