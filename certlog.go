@@ -149,7 +149,12 @@ type certEntry struct {
 // verifies. Then cert.idx and
 // cert.hash are compared with what cert.log says and, when missing or
 // different in any byte, rewritten atomically (a temporary file, fsync,
-// rename, directory fsync).
+// rename, directory fsync). Before that, the temporary files a killed
+// process left in dir are removed: files named
+// ".omega-tmp-<16 hex digits>-<name>" that no live writer holds locked,
+// the pattern omega gives every temporary file it writes, and the
+// "cert.idx.tmp<digits>" and "cert.hash.tmp<digits>" of earlier versions;
+// no other file is touched.
 func OpenCertStore(dir string, hdr Header, opts *CertStoreOptions) (*CertStore, error) {
 	return openCertStore(osFS{}, dir, hdr, opts)
 }
@@ -171,6 +176,9 @@ func openCertStore(fsys fileSystem, dir string, hdr Header, opts *CertStoreOptio
 		return nil, err
 	}
 	s.w, s.torn = w, w.cut
+	// Under the lock on cert.log, no other store of dir is writing a side
+	// file: a temporary file of omega's that no one holds is stale.
+	removeStaleTemps(fsys, dir, certIdxName, certHashName)
 	if err := s.openSideFiles(); err != nil {
 		w.Close()
 		return nil, err

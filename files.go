@@ -1,12 +1,14 @@
 package omega
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -82,14 +84,76 @@ func syncDir(dir string) error { return osFS{}.SyncDir(dir) }
 //	.omega-tmp-<16 lowercase hex digits>-<target name>
 //
 // and while being written such a file holds the appender's lock (see
-// lockFile).
+// lockFile). A process killed before the rename leaves it behind, unlocked:
+// OpenCertStore and WriteSnapshotFile remove these stale files from their
+// directory (removeStaleTemps). Files of any other name are never touched,
+// nor those of the pattern that a live writer holds locked. Where the lock
+// does not reach other processes (see lockOS), a writer in another process
+// can lose its temporary file to this cleanup; its write then fails with an
+// error and leaves the target as it was.
 const (
 	tempPrefix    = ".omega-tmp-"
 	tempRandomLen = 16
 )
 
+// isTempName reports whether name is the name of one of omega's temporary
+// files.
+func isTempName(name string) bool {
+	rest, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok || len(rest) < tempRandomLen+2 || rest[tempRandomLen] != '-' {
+		return false
+	}
+	for _, c := range rest[:tempRandomLen] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// isLegacyTempName reports whether name is that of a temporary file that
+// os.CreateTemp(dir, target+".tmp*") made for one of targets: the target,
+// ".tmp" and decimal digits.
+func isLegacyTempName(name string, targets []string) bool {
+	for _, t := range targets {
+		digits, ok := strings.CutPrefix(name, t+".tmp")
+		if ok && digits != "" && strings.Trim(digits, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
+}
+
 func tempName(target string) string {
 	return fmt.Sprintf("%s%016x-%s", tempPrefix, rand.Uint64(), target)
+}
+
+// removeStaleTemps removes from dir the temporary files of omega that no
+// writer holds: those a crash left behind; also those of the names in
+// legacy, given with the pattern os.CreateTemp(dir, name+".tmp*") gave them
+// before omega named its temporary files. It is best effort: a file it
+// cannot open, lock or remove is left, and an error reading dir is ignored,
+// for the write that follows to meet it.
+func removeStaleTemps(fsys fileSystem, dir string, legacy ...string) {
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !isTempName(e.Name()) && !isLegacyTempName(e.Name(), legacy) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			continue
+		}
+		if lockFile(f, path) == nil {
+			fsys.Remove(path)
+			unlockFile(f)
+		}
+		f.Close()
+	}
 }
 
 // writeTemp replaces dir/name with data through a synced temporary file and a
@@ -97,6 +161,19 @@ func tempName(target string) string {
 func writeTemp(dir, name string, data []byte) error { return writeTempFS(osFS{}, dir, name, data) }
 
 func writeTempFS(fsys fileSystem, dir, name string, data []byte) error {
+	var err error
+	// A cleanup in another process may take the temporary file for a stale
+	// one between its creation and its lock, or between its close and the
+	// rename: the rename then finds it gone, and the write starts again.
+	for range 3 {
+		if err = writeTempOnce(fsys, dir, name, data); !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
+func writeTempOnce(fsys fileSystem, dir, name string, data []byte) error {
 	tmp := filepath.Join(dir, tempName(name))
 	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
