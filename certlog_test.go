@@ -941,3 +941,230 @@ func TestCertStoreCertifyAppendRefusals(t *testing.T) {
 	}
 	checkStore(t, "after CertifyAppend", s, dir, []*Certificate{first, c})
 }
+
+// crashLog builds the bytes of a cert.log holding certs, as the store writes
+// it.
+func crashLog(certs []*Certificate) []byte {
+	b, _ := certLogHeader().AppendBinary(nil)
+	for _, c := range certs {
+		b = appendFrame(b, FrameCert, c.Bytes())
+	}
+	return b
+}
+
+// crashImage writes a directory as a crash may leave it: cert.log holding
+// log, and the side files as given (nil: missing).
+func crashImage(t *testing.T, log, idx, hashes []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"cert.log": log, "cert.idx": idx, "cert.hash": hashes} {
+		if b == nil && name != "cert.log" {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// reopenAndContinue opens the store in dir, checks that it holds exactly
+// certs[:n] and cut off torn bytes, then appends the rest of certs, and
+// checks the whole chain after another reopen.
+func reopenAndContinue(t *testing.T, what, dir string, certs []*Certificate, n int, torn int64) {
+	t.Helper()
+	s := openStore(t, dir, SyncBatch)
+	if s.TornTail() != torn {
+		t.Errorf("%s: TornTail() = %d, want %d", what, s.TornTail(), torn)
+	}
+	checkStore(t, what, s, dir, certs[:n])
+	appendAll(t, s, certs[n:])
+	if err := s.Close(); err != nil {
+		t.Fatalf("%s: Close() = %v", what, err)
+	}
+	s = openStore(t, dir, SyncBatch)
+	defer s.Close()
+	checkStore(t, what+", continued", s, dir, certs)
+}
+
+// TestCertStoreCrashDuringAppend records, through the file-system seam,
+// what the store writes and syncs while it appends one certificate after k
+// synced ones, and crashes it at every byte of that append: the new frame
+// cut after each of its bytes, then followed by garbage or by zeros (a write
+// that came back as such). Every crash reopens to exactly the synced
+// certificates, or those and the new one when its frame is whole, and the
+// chain continues. In -short mode the cuts inside the payload are sampled.
+func TestCertStoreCrashDuringAppend(t *testing.T) {
+	const k = 4
+	certs := certLogChain(t, k+2)
+	for name, policy := range map[string]SyncPolicy{"SyncBatch": SyncBatch, "SyncAlways": SyncAlways} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			rec := newRecFS()
+			s, err := openCertStore(rec, dir, certLogHeader(), &CertStoreOptions{Sync: policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			logPath := filepath.Join(dir, "cert.log")
+			appendAll(t, s, certs[:k])
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			before := rec.Ops()
+			m := newFSModel(nil)
+			m.apply(before...)
+			// What Sync reported durable is durable: the header and the
+			// k frames, and cert.log's directory entry, synced after the
+			// file was created and before any frame was written.
+			durable := m.durable[logPath]
+			if !bytes.Equal(durable, crashLog(certs[:k])) {
+				t.Fatalf("after Sync the durable cert.log holds %d bytes, want the %d of %d certificates", len(durable), len(crashLog(certs[:k])), k)
+			}
+			dirSynced := false
+			for _, op := range before {
+				if op.kind == "syncdir" && op.path == dir {
+					dirSynced = true
+				}
+				if op.kind == "write" && op.path == logPath && op.off >= HeaderSize && !dirSynced {
+					t.Fatalf("a frame was written before the directory holding the new cert.log was synced")
+				}
+			}
+			idx, hashes := m.content[filepath.Join(dir, "cert.idx")], m.content[filepath.Join(dir, "cert.hash")]
+
+			if err := s.Append(certs[k]); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			// The append wrote exactly the new frame after the durable
+			// bytes, then synced it.
+			var frame []byte
+			synced := false
+			for _, op := range rec.Ops()[len(before):] {
+				if op.path != logPath {
+					continue
+				}
+				if op.kind == "sync" {
+					synced = true
+					break
+				}
+				if op.kind != "write" || op.off != int64(len(durable)+len(frame)) {
+					t.Fatalf("append: %s of cert.log at %d, want writes after byte %d", op.kind, op.off, len(durable)+len(frame))
+				}
+				frame = append(frame, op.data...)
+			}
+			if want := appendFrame(nil, FrameCert, certs[k].Bytes()); !synced || !bytes.Equal(frame, want) {
+				t.Fatalf("append wrote %d bytes (synced %v), want the %d-byte frame, synced", len(frame), synced, len(want))
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			garbage := lfPayload(11, 300)
+			zeros := make([]byte, 512)
+			for cut := 0; cut <= len(frame); cut++ {
+				if testing.Short() && cut > frameHeaderLen+2 && cut < len(frame)-3 && cut%29 != 0 {
+					continue
+				}
+				for name, tail := range map[string][]byte{"": nil, "garbage": garbage, "zeros": zeros} {
+					what := fmt.Sprintf("frame cut at %d of %d, %s tail", cut, len(frame), name)
+					image := append(append(bytes.Clone(durable), frame[:cut]...), tail...)
+					n, torn := k, int64(cut+len(tail))
+					if cut == len(frame) {
+						n, torn = k+1, int64(len(tail))
+					}
+					reopenAndContinue(t, what, crashImage(t, image, idx, hashes), certs, n, torn)
+				}
+			}
+		})
+	}
+}
+
+// A write or fsync that fails in the middle of an append fails the store;
+// whatever it left in cert.log, a reopen holds exactly the certificates
+// synced before, or the new one too when its frame reached the file whole,
+// and the chain continues.
+func TestCertStoreFailedAppend(t *testing.T) {
+	const k = 3
+	certs := certLogChain(t, k+2)
+	frameLen := frameHeaderLen + len(certs[k].Bytes())
+	eio := errors.New("input/output error")
+	for _, tc := range []struct {
+		name  string
+		kind  string // the operation on cert.log that fails
+		cut   int    // bytes of a failing write that reach the file
+		whole bool   // the new frame reaches the file whole
+	}{
+		{"write fails", "write", 0, false},
+		{"write cut in the frame header", "write", 5, false},
+		{"write cut in the payload", "write", frameLen / 2, false},
+		{"write cut before the last byte", "write", frameLen - 1, false},
+		{"fsync fails", "sync", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, policy := range []SyncPolicy{SyncBatch, SyncAlways} {
+				dir := t.TempDir()
+				rec := newRecFS()
+				s, err := openCertStore(rec, dir, certLogHeader(), &CertStoreOptions{Sync: policy})
+				if err != nil {
+					t.Fatal(err)
+				}
+				logPath := filepath.Join(dir, "cert.log")
+				appendAll(t, s, certs[:k])
+				if err := s.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				armed := true
+				rec.fail = func(op fsOp) (int, error) {
+					if armed && op.path == logPath && op.kind == tc.kind {
+						armed = false
+						return tc.cut, eio
+					}
+					return 0, nil
+				}
+				err = s.Append(certs[k])
+				if err == nil {
+					err = s.Sync()
+				}
+				if !errors.Is(err, ErrWriterFailed) || !errors.Is(err, eio) {
+					t.Fatalf("%v: append with a failing %s = %v, want ErrWriterFailed", policy, tc.kind, err)
+				}
+				if got := s.Close(); got != err {
+					t.Fatalf("%v: Close() = %v, want %v", policy, got, err)
+				}
+				m := newFSModel(nil)
+				m.apply(rec.Ops()...)
+				image := m.content[logPath]
+				n, torn := k, int64(tc.cut)
+				if tc.whole {
+					n, torn = k+1, 0
+				}
+				if !bytes.HasPrefix(image, crashLog(certs[:k])) {
+					t.Fatalf("%v: cert.log lost synced certificates", policy)
+				}
+				reopenAndContinue(t, fmt.Sprintf("%v, %s", policy, tc.name), crashImage(t, image, nil, nil), certs, n, torn)
+			}
+		})
+	}
+}
+
+// OpenCertStore reads cert.log once, as it recovers it.
+func TestCertStoreOpenReadsOnce(t *testing.T) {
+	certs := certLogChain(t, 40)
+	dir := writeLog(t, certs)
+	path := filepath.Join(dir, "cert.log")
+	size := int64(len(lfReadFile(t, path)))
+	rec := newRecFS()
+	s, err := openCertStore(rec, dir, certLogHeader(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := rec.read[path]; got != size {
+		t.Errorf("OpenCertStore read %d bytes of cert.log, want its %d", got, size)
+	}
+	for _, op := range rec.Ops() {
+		t.Errorf("OpenCertStore of a sound log did %s %s", op.kind, op.path)
+	}
+}
