@@ -146,11 +146,12 @@ type certEntry struct {
 // [*CertLogError] naming its offset around a [*ChainError] naming its
 // position, which wraps [ErrChainLink], [ErrBatchOrder] or
 // [ErrChainState]: appending after it would extend a chain that no longer
-// verifies. Then cert.idx and
-// cert.hash are compared with what cert.log says and, when missing or
-// different in any byte, rewritten atomically (a temporary file, fsync,
-// rename, directory fsync). Before that, the temporary files a killed
-// process left in dir are removed: files named
+// verifies.
+//
+// Then cert.idx and cert.hash are compared with what cert.log says and,
+// when missing or different in any byte, rewritten atomically (a temporary
+// file, fsync, rename, directory fsync). Before that, the temporary files a
+// killed process left in dir are removed: files named
 // ".omega-tmp-<16 hex digits>-<name>" that no live writer holds locked,
 // the pattern omega gives every temporary file it writes, and the
 // "cert.idx.tmp<digits>" and "cert.hash.tmp<digits>" of earlier versions;
@@ -429,8 +430,11 @@ func (s *CertStore) Sync() error {
 	return s.flushSide()
 }
 
-// Close syncs as Sync does and closes the files. A failed store still closes
-// its files and returns its error. Closing twice returns ErrWriterClosed.
+// Close syncs as Sync does, closes the files and releases the lock on
+// cert.log. A failed store still closes its files and returns its error.
+// Closing twice returns ErrWriterClosed. After Close, Len, Head and TornTail
+// still answer, but certificates are no longer read: Lookup and LookupBatch
+// report false, All yields nothing and VerifyAll returns ErrWriterClosed.
 func (s *CertStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -472,7 +476,7 @@ func (s *CertStore) LookupBatch(batchID uint64) (*Certificate, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	i, ok := slices.BinarySearchFunc(s.certs, batchID, func(e certEntry, b uint64) int { return cmp.Compare(e.batch, b) })
-	if !ok {
+	if !ok || s.closed {
 		return nil, false
 	}
 	c, err := s.read(i)
@@ -498,7 +502,7 @@ func (s *CertStore) Lookup(id CertID) (*Certificate, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	i, ok := s.byID[id]
-	if !ok {
+	if !ok || s.closed {
 		return nil, false
 	}
 	c, err := s.read(i)
@@ -595,6 +599,9 @@ func (s *CertStore) All() iter.Seq2[int, *Certificate] {
 func (s *CertStore) run(i, max int) ([]*Certificate, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrWriterClosed
+	}
 	certs, err := s.readFrom(i, max)
 	if err != nil {
 		s.failRead(err)

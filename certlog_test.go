@@ -206,6 +206,23 @@ func TestCertStoreRoundTrip(t *testing.T) {
 			if err := s.Append(certs[0]); !errors.Is(err, ErrWriterClosed) {
 				t.Errorf("Append after Close = %v, want ErrWriterClosed", err)
 			}
+			// A closed store reads no certificate, and is not failed by
+			// being asked.
+			if c, ok := s.Lookup(certs[0].ID()); ok {
+				t.Errorf("Lookup after Close = %v", c)
+			}
+			if c, ok := s.LookupBatch(certs[0].BatchID); ok {
+				t.Errorf("LookupBatch after Close = %v", c)
+			}
+			for i := range s.All() {
+				t.Errorf("All after Close yields %d", i)
+			}
+			if _, err := s.VerifyAll(certLogRing(), DefaultBinding()); !errors.Is(err, ErrWriterClosed) {
+				t.Errorf("VerifyAll after Close = %v, want ErrWriterClosed", err)
+			}
+			if s.Len() != len(certs) || s.Head() != wantAnchor(certs) || s.Err() != nil {
+				t.Errorf("after Close: Len() = %d, Head() = %+v, Err() = %v", s.Len(), s.Head(), s.Err())
+			}
 			s = openStore(t, dir, policy)
 			defer s.Close()
 			if s.TornTail() != 0 {
