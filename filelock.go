@@ -24,8 +24,9 @@ type lockable interface {
 // operating system's lock (flock(2) where there is one, see lockOS) keeps
 // other processes out; this list keeps a second appender of this process
 // out on every platform, even one that shares the first's open file, which
-// flock would let through. It is the only state of the package that
-// outlives a call, and it holds only what open appenders own.
+// flock would let through. It is the package's one piece of mutable state,
+// and holds only what open appenders own: each entry goes with its
+// appender's Close.
 var heldLocks struct {
 	mu    sync.Mutex
 	files []fs.FileInfo

@@ -148,11 +148,17 @@ func removeStaleTemps(fsys fileSystem, dir string, legacy ...string) {
 		if err != nil {
 			continue
 		}
-		if lockFile(f, path) == nil {
-			fsys.Remove(path)
+		stale := lockFile(f, path) == nil
+		if stale {
 			unlockFile(f)
 		}
 		f.Close()
+		// Removed once closed: Windows removes no open file. No writer
+		// opens a temporary file again by its name, so none can take it
+		// back in between.
+		if stale {
+			fsys.Remove(path)
+		}
 	}
 }
 
