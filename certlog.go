@@ -2,14 +2,16 @@ package omega
 
 import (
 	"bytes"
+	"cmp"
+	"crypto"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -32,10 +34,12 @@ type CertStoreOptions struct {
 	MaxFrameLen int
 }
 
-// CertLogError reports a frame of cert.log that does not hold a certificate.
-// It unwraps to ErrCorrupt for a frame of another type than CERT, and to the
-// decoding error (wrapping ErrMalformedCertificate) for an envelope that does
-// not decode.
+// CertLogError reports a frame of cert.log that does not hold a certificate,
+// or holds one that does not continue the chain. It unwraps to ErrCorrupt
+// for a frame of another type than CERT (or a certificate changed in the
+// file since it was opened), to the decoding error (wrapping
+// ErrMalformedCertificate) for an envelope that does not decode, and to a
+// [*ChainError] for a certificate that breaks the chain.
 type CertLogError struct {
 	Offset int64 // file offset of the frame's first byte
 	Err    error
@@ -56,8 +60,16 @@ func (e *CertLogError) Unwrap() error { return e.Err }
 // line "<decimal seq> <64 lowercase hex cert_hash>\n" per certificate, seq
 // counting from 0.
 //
-// The store holds every certificate in memory, decoded. Append refuses a
-// certificate that does not extend the chain; full verification (signatures,
+// The store is made to stay open for a long life: it keeps in memory, per
+// certificate, only where its frame is, its cert_hash, cert_id and batch
+// id, and the head of the chain; [CertStore.Lookup] and [CertStore.All]
+// read and decode certificates from cert.log when asked (certificates
+// appended but not yet written out are read from the writer's buffer).
+// [CertStore.LookupBatch] finds a batch's certificate by binary search.
+// Append refuses a certificate that does not extend the chain, and
+// [CertStore.CertifyAppend] certifies a batch and appends its certificate
+// after the head in one step, so goroutines sharing the store cannot race
+// between reading the head and appending. Full verification (signatures,
 // binding, digests) is [CertStore.VerifyAll]'s work.
 //
 // The side files are written after the CERT frames they describe reach the
@@ -69,44 +81,86 @@ func (e *CertLogError) Unwrap() error { return e.Err }
 // The first failed write or fsync puts the store in a failed state: every
 // later Append, Sync and Close returns that error, which wraps
 // ErrWriterFailed. A certificate whose Append returned such an error may or
-// may not be in cert.log after a reopen.
+// may not be in cert.log after a reopen. A certificate that cannot be read
+// back (an I/O error, or cert.log changed under the store) fails the store
+// too: Lookup reports it missing, All stops before it, and [CertStore.Err]
+// and every later Append, Sync and Close return the error.
 //
-// A CertStore is safe for concurrent use. It does not lock the directory: one
-// store per directory is the caller's business.
+// A CertStore is safe for concurrent use. It holds the appender's lock on
+// cert.log (see [OpenFrameLog]) from OpenCertStore to Close, so a second
+// store of the same directory, in this process or another, is refused with
+// an error wrapping [ErrLocked] before it reads or writes any file.
 type CertStore struct {
 	dir    string
 	policy SyncPolicy
+	fsys   fileSystem
 
 	mu    sync.RWMutex
 	w     *FrameWriter
-	idx   *os.File
-	hashf *os.File
+	idx   file
+	hashf file
 	// Side-file lines appended to cert.log but not yet written out.
 	pendIdx  []byte
 	pendHash []byte
-	certs    []*Certificate
-	hashes   []Hash
-	offsets  []int64
+	certs    []certEntry
 	byID     map[CertID]int
 	head     ChainAnchor
 	torn     int64
-	err      error // sticky failure
+	err      error // sticky failure of a write
 	closed   bool
+
+	rmu  sync.Mutex
+	rerr error // sticky failure of a read, which readers meet under mu's read lock
+}
+
+// certEntry is what a CertStore keeps of one certificate: enough to find
+// it in cert.log, to check what it reads there, and to answer Lookup and
+// the side files.
+type certEntry struct {
+	off   int64  // offset of the CERT frame in cert.log
+	size  uint32 // length of the envelope, the frame's payload
+	batch uint64
+	id    CertID
+	hash  Hash // cert_hash
 }
 
 // OpenCertStore opens the certificate log in directory dir, creating the
 // directory and cert.log (with header hdr: the checker's schema version and
 // SchemaHash) when they do not exist.
 //
-// cert.log is opened with [OpenFrameLog]: a torn tail, the normal trace of a
+// cert.log is opened with [OpenFrameLog], so it is locked first (another
+// appender holding it is refused with [ErrLocked]), then read once, each
+// frame checked as recovery meets it: a torn tail, the normal trace of a
 // crash, is truncated (see [CertStore.TornTail]); corruption, a bad header
-// and a header other than hdr are refused, leaving the file untouched. Every
-// frame must be a CERT frame holding an envelope that decodes, else the error
-// is a [*CertLogError] naming its offset. Then cert.idx and cert.hash are
-// compared with what cert.log says and, when missing or different in any
-// byte, rewritten atomically (a temporary file, fsync, rename, directory
-// fsync).
+// and a header other than hdr are refused, leaving the file untouched.
+// Every frame must be a CERT frame holding an envelope that decodes, else
+// the error is a [*CertLogError] naming its offset.
+//
+// Each certificate must also continue the chain, checked as [VerifyChain]
+// checks it but without signatures, binding or body digests: its
+// prev_cert_hash is the previous certificate's cert_hash, its batch id is
+// greater than the previous one, its prior_state_hash is the
+// merged_state_hash of the last Merge before it and a Merge's
+// frontier_digest extends the last Merge's. A certificate repeated, moved
+// or missing is refused before anything is truncated or appended, with a
+// [*CertLogError] naming its offset around a [*ChainError] naming its
+// position, which wraps [ErrChainLink], [ErrBatchOrder] or
+// [ErrChainState]: appending after it would extend a chain that no longer
+// verifies.
+//
+// Then cert.idx and cert.hash are compared with what cert.log says and,
+// when missing or different in any byte, rewritten atomically (a temporary
+// file, fsync, rename, directory fsync). Before that, the temporary files a
+// killed process left in dir are removed: files named
+// ".omega-tmp-<16 hex digits>-<name>" that no live writer holds locked,
+// the pattern omega gives every temporary file it writes, and the
+// "cert.idx.tmp<digits>" and "cert.hash.tmp<digits>" of earlier versions;
+// no other file is touched.
 func OpenCertStore(dir string, hdr Header, opts *CertStoreOptions) (*CertStore, error) {
+	return openCertStore(osFS{}, dir, hdr, opts)
+}
+
+func openCertStore(fsys fileSystem, dir string, hdr Header, opts *CertStoreOptions) (*CertStore, error) {
 	var o CertStoreOptions
 	if opts != nil {
 		o = *opts
@@ -114,25 +168,18 @@ func OpenCertStore(dir string, hdr Header, opts *CertStoreOptions) (*CertStore, 
 	if o.Sync > SyncNever {
 		return nil, errUnknownPolicy(o.Sync)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, certLogName)
-	var before int64
-	if fi, err := os.Stat(path); err == nil {
-		before = fi.Size()
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	w, err := OpenFrameLog(path, hdr, &WriterOptions{Sync: o.Sync, MaxFrameLen: o.MaxFrameLen})
+	s := &CertStore{dir: dir, policy: o.Sync, fsys: fsys, byID: make(map[CertID]int)}
+	w, err := openFrameLog(fsys, filepath.Join(dir, certLogName), hdr, &WriterOptions{Sync: o.Sync, MaxFrameLen: o.MaxFrameLen}, s.load)
 	if err != nil {
 		return nil, err
 	}
-	s := &CertStore{dir: dir, policy: o.Sync, w: w, byID: make(map[CertID]int), torn: max(0, before-w.Size())}
-	if err := s.load(path, o.MaxFrameLen); err != nil {
-		w.Close()
-		return nil, err
-	}
+	s.w, s.torn = w, w.cut
+	// Under the lock on cert.log, no other store of dir is writing a side
+	// file: a temporary file of omega's that no one holds is stale.
+	removeStaleTemps(fsys, dir, certIdxName, certHashName)
 	if err := s.openSideFiles(); err != nil {
 		w.Close()
 		return nil, err
@@ -140,55 +187,32 @@ func OpenCertStore(dir string, hdr Header, opts *CertStoreOptions) (*CertStore, 
 	return s, nil
 }
 
-// load reads the certificates of cert.log, whose valid prefix the writer has
-// just established.
-func (s *CertStore) load(path string, maxLen int) error {
-	if s.w.Size() == HeaderSize {
-		return nil // new, empty, or a creation cut short and written anew
+// load takes in the frame f of cert.log as recovery reads it: the
+// certificate it holds must continue the chain (see OpenCertStore).
+func (s *CertStore) load(f Frame) error {
+	if f.Type != FrameCert {
+		return &CertLogError{Offset: f.Offset, Err: fmt.Errorf("%w: %v frame in a certificate log", ErrCorrupt, f.Type)}
 	}
-	b, err := os.ReadFile(path)
+	c, err := decodeCertificate(f.Payload) // aliases the reader's buffer: not kept
 	if err != nil {
-		return err
+		return &CertLogError{Offset: f.Offset, Err: err}
 	}
-	if int64(len(b)) != s.w.Size() {
-		return fmt.Errorf("omega: cert.log changed while opening: %d bytes, want %d", len(b), s.w.Size())
+	h := c.Hash()
+	if err := s.head.next(c, h); err != nil {
+		return &CertLogError{Offset: f.Offset, Err: &ChainError{Index: len(s.certs), Err: err}}
 	}
-	sc := NewFrameScanner(b, &ReadOptions{MaxFrameLen: maxLen})
-	for {
-		f, err := sc.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if f.Type != FrameCert {
-			return &CertLogError{Offset: f.Offset, Err: fmt.Errorf("%w: %v frame in a certificate log", ErrCorrupt, f.Type)}
-		}
-		c, err := DecodeCertificate(f.Payload)
-		if err != nil {
-			return &CertLogError{Offset: f.Offset, Err: err}
-		}
-		s.add(c, c.Hash(), f.Offset)
-	}
+	s.add(c, h, f.Offset)
+	return nil
 }
 
-// add records c, whose cert_hash is h, at offset off, and moves the head
-// past it.
+// add records c, whose cert_hash is h, at offset off. It keeps nothing of c
+// itself; the caller has moved the head past c.
 func (s *CertStore) add(c *Certificate, h Hash, off int64) {
 	id := c.ID()
 	if _, dup := s.byID[id]; !dup {
-		s.byID[id] = len(s.certs) // the first of repeated ids wins; VerifyAll reports the repeat
+		s.byID[id] = len(s.certs) // the first of repeated ids wins
 	}
-	s.certs = append(s.certs, c)
-	s.hashes = append(s.hashes, h)
-	s.offsets = append(s.offsets, off)
-	s.head.CertHash = h
-	s.head.BatchID = c.BatchID
-	if m := c.Merge; m != nil {
-		s.head.MergedStateHash = m.MergedStateHash
-		s.head.FrontierDigest = m.FrontierDigest
-	}
+	s.certs = append(s.certs, certEntry{off: off, size: uint32(len(c.envelope)), batch: c.BatchID, id: id, hash: h})
 }
 
 func appendIdxLine(b []byte, id CertID, off int64) []byte {
@@ -209,9 +233,9 @@ func appendHashLine(b []byte, seq int, h Hash) []byte {
 // both for appending.
 func (s *CertStore) openSideFiles() error {
 	var idx, hashes []byte
-	for i, c := range s.certs {
-		idx = appendIdxLine(idx, c.ID(), s.offsets[i])
-		hashes = appendHashLine(hashes, i, s.hashes[i])
+	for i, e := range s.certs {
+		idx = appendIdxLine(idx, e.id, e.off)
+		hashes = appendHashLine(hashes, i, e.hash)
 	}
 	rewrote := false
 	for _, f := range []struct {
@@ -219,56 +243,32 @@ func (s *CertStore) openSideFiles() error {
 		want []byte
 	}{{certIdxName, idx}, {certHashName, hashes}} {
 		path := filepath.Join(s.dir, f.name)
-		got, err := os.ReadFile(path)
+		got, err := s.fsys.ReadFile(path)
 		if err == nil && bytes.Equal(got, f.want) {
 			continue
 		}
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		if err := writeTemp(s.dir, f.name, f.want); err != nil {
+		if err := writeTempFS(s.fsys, s.dir, f.name, f.want); err != nil {
 			return err
 		}
 		rewrote = true
 	}
 	if rewrote {
-		if err := syncDir(s.dir); err != nil {
+		if err := s.fsys.SyncDir(s.dir); err != nil {
 			return err
 		}
 	}
 	var err error
-	if s.idx, err = os.OpenFile(filepath.Join(s.dir, certIdxName), os.O_WRONLY|os.O_APPEND, 0); err != nil {
+	if s.idx, err = s.fsys.OpenFile(filepath.Join(s.dir, certIdxName), os.O_WRONLY|os.O_APPEND, 0); err != nil {
 		return err
 	}
-	if s.hashf, err = os.OpenFile(filepath.Join(s.dir, certHashName), os.O_WRONLY|os.O_APPEND, 0); err != nil {
+	if s.hashf, err = s.fsys.OpenFile(filepath.Join(s.dir, certHashName), os.O_WRONLY|os.O_APPEND, 0); err != nil {
 		s.idx.Close()
 		return err
 	}
 	return nil
-}
-
-// writeTemp replaces dir/name with data through a synced temporary file and a
-// rename. The caller syncs the directory.
-func writeTemp(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // Append appends c to the log after the head. It refuses, without failing
@@ -280,22 +280,59 @@ func writeTemp(dir, name string, data []byte) error {
 // [VerifyChain] checks them. It does not check the signature or binding.
 //
 // Under SyncAlways the certificate is durable when Append returns nil;
-// under SyncBatch it is after the next successful Sync. The store keeps its
-// own decoded copy of c's envelope.
+// under SyncBatch it is after the next successful Sync. The store keeps
+// nothing of c: Lookup and All read it back from cert.log.
 func (s *CertStore) Append(c *Certificate) error {
 	if c == nil {
 		return malformed(0, "nil certificate")
 	}
-	d, err := DecodeCertificate(c.Bytes())
+	// The envelope is decoded again, aliased: c's fields may have been
+	// changed, its envelope may not.
+	d, err := decodeCertificate(c.Bytes())
 	if err != nil {
 		return err
 	}
-	h := d.Hash()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {
 		return err
 	}
+	return s.appendLocked(d)
+}
+
+// CertifyAppend certifies out as batch meta.BatchID with [Certify], linked
+// to the store's head, and appends the certificate, all under the store's
+// lock: no Append or CertifyAppend of another goroutine can come between
+// reading the head and appending, so concurrent callers never fork the
+// chain. It refuses what Certify refuses and, without failing the store,
+// a certificate that does not continue the chain (a batch id not greater
+// than the head's, ErrBatchOrder; a prior_state_hash or frontier_digest that
+// does not follow the last Merge, ErrChainState), as Append does; nothing
+// is appended then. It returns the certificate, which the caller owns.
+// Durability is as for Append.
+//
+// The signer is called with the lock held: a slow one (an HSM, a KMS)
+// holds up the store's other callers, readers included, for as long.
+func (s *CertStore) CertifyAppend(out Output, want Binding, meta BatchMeta, signer crypto.Signer) (*Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	c, err := Certify(out, want, meta, s.head.CertHash, signer)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.appendLocked(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// appendLocked appends d, a decoded certificate, after the head. The caller
+// holds mu and has checked that the store is usable.
+func (s *CertStore) appendLocked(d *Certificate) error {
+	h := d.Hash()
 	next := s.head
 	if err := next.next(d, h); err != nil {
 		return err
@@ -310,6 +347,7 @@ func (s *CertStore) Append(c *Certificate) error {
 	}
 	s.pendIdx = appendIdxLine(s.pendIdx, d.ID(), off)
 	s.pendHash = appendHashLine(s.pendHash, len(s.certs), h)
+	s.head = next
 	s.add(d, h, off)
 	if s.policy == SyncAlways {
 		return s.flushSide()
@@ -318,13 +356,43 @@ func (s *CertStore) Append(c *Certificate) error {
 }
 
 func (s *CertStore) usable() error {
-	if s.err != nil {
-		return s.err
+	if err := s.failure(); err != nil {
+		return err
 	}
 	if s.closed {
 		return ErrWriterClosed
 	}
 	return nil
+}
+
+// failure returns the error that failed the store, a write's or a read's,
+// or nil. The caller holds mu, for reading at least.
+func (s *CertStore) failure() error {
+	if s.err != nil {
+		return s.err
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.rerr
+}
+
+// failRead fails the store with err, met reading a certificate back, unless
+// it has failed already. The caller holds mu, for reading at least.
+func (s *CertStore) failRead(err error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.rerr == nil {
+		s.rerr = err
+	}
+}
+
+// Err returns the error that failed the store (see [CertStore]), or nil
+// while it works. It does not report an Append refused without failing the
+// store, nor ErrWriterClosed.
+func (s *CertStore) Err() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.failure()
 }
 
 // flushSide writes the pending side-file lines. The CERT frames they
@@ -362,28 +430,61 @@ func (s *CertStore) Sync() error {
 	return s.flushSide()
 }
 
-// Close syncs as Sync does and closes the files. A failed store still closes
-// its files and returns its error. Closing twice returns ErrWriterClosed.
+// Close syncs as Sync does, closes the files and releases the lock on
+// cert.log. A failed store still closes its files and returns its error.
+// Closing twice returns ErrWriterClosed. After Close, Len, Head and TornTail
+// still answer, but certificates are no longer read: Lookup and LookupBatch
+// report false, All yields nothing and VerifyAll returns ErrWriterClosed.
 func (s *CertStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrWriterClosed
 	}
-	s.closed = true
-	err := s.w.Close()
-	if err == nil && s.err == nil {
-		err = s.flushSide()
+	err := s.failure()
+	if err == nil {
+		// Sync first: the side files are written after the frames
+		// they describe reach the operating system.
+		if err = s.w.Sync(); err == nil {
+			err = s.flushSide()
+		} else {
+			s.err = err
+		}
 	}
-	for _, f := range []*os.File{s.idx, s.hashf} {
-		if cerr := f.Close(); err == nil && s.err == nil {
+	s.closed = true
+	if cerr := s.w.Close(); err == nil {
+		err = cerr
+	}
+	for _, f := range []file{s.idx, s.hashf} {
+		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 	}
-	if s.err != nil {
-		return s.err
+	if ferr := s.failure(); ferr != nil {
+		return ferr
 	}
 	return err
+}
+
+// LookupBatch returns the certificate of batch batchID, read from cert.log
+// and decoded anew: the caller owns it. Batch ids strictly increase along
+// the chain, so there is one at most; it is found by binary search. It
+// reports false for a batch the store holds no certificate of, and for a
+// certificate that cannot be read back, which fails the store (see
+// [CertStore.Err]).
+func (s *CertStore) LookupBatch(batchID uint64) (*Certificate, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := slices.BinarySearchFunc(s.certs, batchID, func(e certEntry, b uint64) int { return cmp.Compare(e.batch, b) })
+	if !ok || s.closed {
+		return nil, false
+	}
+	c, err := s.read(i)
+	if err != nil {
+		s.failRead(err)
+		return nil, false
+	}
+	return c, true
 }
 
 // Len returns the number of certificates in the store.
@@ -393,37 +494,119 @@ func (s *CertStore) Len() int {
 	return len(s.certs)
 }
 
-// Lookup returns the certificate with cert_id id. The certificate is shared:
-// the caller must not modify it.
+// Lookup returns the certificate with cert_id id, read from cert.log and
+// decoded anew: the caller owns it. It reports false for an id the store
+// does not hold, and for a certificate that cannot be read back, which fails
+// the store (see [CertStore.Err]).
 func (s *CertStore) Lookup(id CertID) (*Certificate, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	i, ok := s.byID[id]
-	if !ok {
+	if !ok || s.closed {
 		return nil, false
 	}
-	return s.certs[i], true
+	c, err := s.read(i)
+	if err != nil {
+		s.failRead(err)
+		return nil, false
+	}
+	return c, true
 }
 
-// All returns the certificates in log order with their positions, from 0.
-// It yields those present when iteration starts; the certificates are
-// shared, and the caller must not modify them.
+// read reads certificate i back from cert.log and checks that it is the
+// one the store recorded. The caller holds mu, for reading at least.
+func (s *CertStore) read(i int) (*Certificate, error) {
+	e := s.certs[i]
+	b := make([]byte, e.size)
+	if err := s.w.readAt(b, e.off+frameHeaderLen); err != nil {
+		return nil, &CertLogError{Offset: e.off, Err: fmt.Errorf("reading certificate %d back: %w", i, err)}
+	}
+	return s.check(i, b)
+}
+
+// check decodes the envelope b of certificate i, read back from cert.log,
+// and checks its cert_hash against the one recorded. The certificate
+// keeps b.
+func (s *CertStore) check(i int, b []byte) (*Certificate, error) {
+	e := s.certs[i]
+	c, err := decodeCertificate(b)
+	if err == nil && c.Hash() != e.hash {
+		err = fmt.Errorf("%w: certificate %d changed in cert.log since it was opened", ErrCorrupt, i)
+	}
+	if err != nil {
+		return nil, &CertLogError{Offset: e.off, Err: err}
+	}
+	return c, nil
+}
+
+// readRun is how many bytes of cert.log All and VerifyAll read at once, at
+// most (a run always holds one certificate at least).
+const readRun = 1 << 20
+
+// readFrom reads certificates from position i on, up to max of them and
+// readRun bytes, with one read. On an error it returns the certificates
+// before the one that failed. The caller holds mu, for reading at least.
+func (s *CertStore) readFrom(i, max int) ([]*Certificate, error) {
+	j := i + 1
+	for j < len(s.certs) && j-i < max && s.certs[j].off+frameHeaderLen+int64(s.certs[j].size)-s.certs[i].off <= readRun {
+		j++
+	}
+	start := s.certs[i].off
+	last := s.certs[j-1]
+	b := make([]byte, last.off+frameHeaderLen+int64(last.size)-start)
+	if err := s.w.readAt(b, start); err != nil {
+		return nil, &CertLogError{Offset: start, Err: fmt.Errorf("reading certificates %d to %d back: %w", i, j-1, err)}
+	}
+	certs := make([]*Certificate, 0, j-i)
+	for k := i; k < j; k++ {
+		e := s.certs[k]
+		p := e.off + frameHeaderLen - start
+		c, err := s.check(k, b[p:p+int64(e.size):p+int64(e.size)])
+		if err != nil {
+			return certs, err
+		}
+		certs = append(certs, c)
+	}
+	return certs, nil
+}
+
+// All returns the certificates in log order with their positions, from 0,
+// read from cert.log in runs as the iteration goes and decoded anew: the
+// caller owns them. It yields those present when iteration starts. A
+// certificate that cannot be read back fails the store (see
+// [CertStore.Err]) and ends the iteration before it.
 func (s *CertStore) All() iter.Seq2[int, *Certificate] {
 	return func(yield func(int, *Certificate) bool) {
-		for i, c := range s.snapshot() {
-			if !yield(i, c) {
+		n := s.Len()
+		for i := 0; i < n; {
+			certs, err := s.run(i, n-i)
+			for _, c := range certs {
+				if !yield(i, c) {
+					return
+				}
+				i++
+			}
+			if err != nil {
 				return
 			}
 		}
 	}
 }
 
-// snapshot returns the certificates appended so far. Entries are never
-// changed once appended, so the slice stays valid after the lock is released.
-func (s *CertStore) snapshot() []*Certificate {
+// run reads up to max certificates from position i on, under the read lock,
+// failing the store on an error; it then returns those before the one that
+// failed.
+func (s *CertStore) run(i, max int) ([]*Certificate, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.certs[:len(s.certs):len(s.certs)]
+	if s.closed {
+		return nil, ErrWriterClosed
+	}
+	certs, err := s.readFrom(i, max)
+	if err != nil {
+		s.failRead(err)
+	}
+	return certs, err
 }
 
 // Head returns the chain position after the last certificate: its cert_hash
@@ -444,10 +627,35 @@ func (s *CertStore) Head() ChainAnchor {
 // all in the store.
 func (s *CertStore) TornTail() int64 { return s.torn }
 
-// VerifyAll verifies every certificate of the store as a chain from genesis
-// with [VerifyChain], against ring and the expected binding, and returns
-// its result: the anchor after the last certificate that passed and the
-// first failure, a [*ChainError] naming its position.
+// verifyRun is how many certificates VerifyAll reads and verifies at once:
+// a few of VerifyChain's windows.
+const verifyRun = 8 * chainWindow
+
+// VerifyAll verifies every certificate of the store, those present when it
+// starts, as a chain from genesis with [VerifyChain], against ring and the
+// expected binding, and returns its result: the anchor after the last
+// certificate that passed and the first failure, a [*ChainError] naming its
+// position. It reads cert.log in runs, so it holds a few thousand
+// certificates in memory at most; a certificate that cannot be read back
+// fails the store, and its error is returned after those before it
+// verified.
 func (s *CertStore) VerifyAll(ring KeyRing, want Binding) (ChainAnchor, error) {
-	return VerifyChain(s.snapshot(), ring, want, nil)
+	var a ChainAnchor
+	n := s.Len()
+	for i := 0; i < n; {
+		certs, rerr := s.run(i, min(verifyRun, n-i))
+		next, err := VerifyChain(certs, ring, want, &a)
+		if ce, ok := err.(*ChainError); ok {
+			ce.Index += i
+		}
+		if err != nil {
+			return next, err
+		}
+		if rerr != nil {
+			return next, rerr
+		}
+		a = next
+		i += len(certs)
+	}
+	return a, nil
 }

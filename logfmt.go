@@ -80,14 +80,21 @@
 //
 // A file shorter than 64 bytes whose bytes are a prefix of a valid header or
 // all zero (the empty file included), or whose 64 header bytes are all zero
-// whatever follows them, is a creation cut short by a crash: the header and
-// the directory are synced before the first append returns, so such a file
-// holds no acknowledged frame, and bytes after a zeroed header were never
-// acknowledged either. Readers report it as empty with a torn header
-// ([FrameReader.TornHeader]), not as an error: [Recover] puts the torn tail
-// at offset 0 and counts the whole file as malformed tail bytes.
-// [OpenFrameLog] truncates such a file and writes the header anew. Any other
-// short or malformed header is refused with [ErrBadHeader].
+// and are followed by nothing but zero bytes, is a creation cut short by a
+// crash: the header and the directory are synced before the first append
+// returns, so such a file holds no acknowledged frame. Readers report it as
+// empty with a torn header ([FrameReader.TornHeader]), not as an error:
+// [Recover] puts the torn tail at offset 0 and counts the whole file as
+// malformed tail bytes. [OpenFrameLog] truncates such a file and writes the
+// header anew.
+//
+// A zeroed header followed by any non-zero byte cannot come from a crash, as
+// no frame is written before the header is durable: it is a damaged header,
+// refused with a [*HeaderError] (field "zeroed", wrapping [ErrBadHeader]) by
+// every reader, by Recover and by OpenFrameLog, which leaves the file
+// untouched, so the frames after it can still be salvaged by hand. Any other
+// short or malformed header is refused with ErrBadHeader too. One function,
+// judgeHeader, applies these rules for every reader.
 
 package omega
 
@@ -179,7 +186,7 @@ var (
 
 // HeaderError reports a malformed .omega header: which field, where.
 type HeaderError struct {
-	Field  string // "magic", "endian_flag", "hash_alg_id", "reserved" or "length"
+	Field  string // "magic", "endian_flag", "hash_alg_id", "reserved", "length" or "zeroed"
 	Offset int    // offset of the first offending byte in the file
 	Reason string
 }
@@ -290,6 +297,40 @@ func firstNonZero(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// judgeHeader applies the header rules of SPEC 5 to a file whose first
+// bytes are h: all of them when the file is shorter than HeaderSize, else
+// the first HeaderSize. It is the one place where a header is judged: valid
+// (hdr), torn (a creation cut short: the file reads as empty) or refused
+// (err, a *HeaderError). For 64 zero bytes the verdict depends on what
+// follows them, which nonZeroAfter reports: the offset of the first
+// non-zero byte after the header, or -1 when there is none; nonZeroAfter is
+// called only then, and its error is returned as it is.
+func judgeHeader(h []byte, nonZeroAfter func() (int64, error)) (hdr Header, torn bool, err error) {
+	if len(h) < HeaderSize {
+		if headerProblem(h) == nil || firstNonZero(h) < 0 {
+			return Header{}, true, nil
+		}
+		_, err := DecodeHeader(h)
+		return Header{}, false, err
+	}
+	h = h[:HeaderSize]
+	if firstNonZero(h) < 0 {
+		off, err := nonZeroAfter()
+		switch {
+		case err != nil:
+			return Header{}, false, err
+		case off < 0:
+			return Header{}, true, nil
+		}
+		// Nothing is written after a header before it is durable, so
+		// this is damage, not a crash: refuse it, never drop the bytes.
+		return Header{}, false, &HeaderError{Field: "zeroed", Offset: 0,
+			Reason: fmt.Sprintf("all 64 header bytes are zero but the byte at offset %d is not: a damaged header, not a creation cut short", off)}
+	}
+	hdr, err = DecodeHeader(h)
+	return hdr, false, err
 }
 
 // FrameType is the type of a frame (SPEC 5).
@@ -491,18 +532,19 @@ type FrameScanner struct {
 // The scanner does not modify b; b must not change while frames are in use.
 func NewFrameScanner(b []byte, opts *ReadOptions) *FrameScanner {
 	s := &FrameScanner{b: b, off: HeaderSize, maxLen: opts.maxFrameLen()}
-	if len(b) < HeaderSize {
-		if headerProblem(b) == nil || firstNonZero(b) < 0 {
-			s.torn, s.err, s.off = true, io.EOF, len(b)
-			return s
+	hdr, torn, err := judgeHeader(b[:min(len(b), HeaderSize)], func() (int64, error) {
+		if i := firstNonZero(b[HeaderSize:]); i >= 0 {
+			return int64(HeaderSize + i), nil
 		}
-	} else if firstNonZero(b[:HeaderSize]) < 0 {
-		// A zeroed header: torn, whatever follows it.
+		return -1, nil
+	})
+	switch {
+	case torn:
 		s.torn, s.err, s.off = true, io.EOF, len(b)
-		return s
-	}
-	if s.hdr, s.err = DecodeHeader(b); s.err != nil {
-		s.off = 0 // no valid prefix
+	case err != nil:
+		s.err, s.off = err, 0 // no valid prefix
+	default:
+		s.hdr = hdr
 	}
 	return s
 }
@@ -677,28 +719,36 @@ func (r *FrameReader) readHeader() error {
 	if err != nil && err != io.EOF {
 		return err
 	}
-	h := r.buf[r.pos:r.end]
-	if len(h) < HeaderSize {
-		if headerProblem(h) == nil || firstNonZero(h) < 0 {
-			r.torn = true
-			return io.EOF
-		}
-		_, err := DecodeHeader(h)
-		return err
-	}
-	h = h[:HeaderSize]
-	if firstNonZero(h) < 0 {
-		// A zeroed header: torn, whatever follows it, which is not read.
+	hdr, torn, err := judgeHeader(r.buf[r.pos:min(r.end, r.pos+HeaderSize)], r.nonZeroAfterHeader)
+	switch {
+	case torn:
 		r.torn = true
 		return io.EOF
-	}
-	hdr, err := DecodeHeader(h)
-	if err != nil {
+	case err != nil:
 		return err
 	}
 	r.hdr = hdr
 	r.pos += HeaderSize
 	return nil
+}
+
+// nonZeroAfterHeader reads past a zeroed header to the first non-zero byte
+// and returns its offset, or -1 at the end of the input. It drops the bytes
+// it has looked at, so it holds no more than one chunk whatever the file's
+// length; the reader is done with the input afterwards either way.
+func (r *FrameReader) nonZeroAfterHeader() (int64, error) {
+	r.pos += HeaderSize
+	for {
+		if i := firstNonZero(r.buf[r.pos:r.end]); i >= 0 {
+			return r.base + int64(r.pos+i), nil
+		}
+		r.pos = r.end
+		if err := r.fill(1); err == io.EOF {
+			return -1, nil
+		} else if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // Header reads the header if needed and returns it, or the error that
@@ -924,6 +974,9 @@ type FrameWriter struct {
 	w       io.Writer
 	syncer  interface{ Sync() error } // nil when w cannot sync
 	closer  io.Closer                 // the file OpenFrameLog opened, else nil
+	lock    lockable                  // the file whose appender's lock the writer holds, else nil
+	file    io.ReaderAt               // the file OpenFrameLog opened, for readAt; else nil
+	cut     int64                     // bytes OpenFrameLog cut off the end of the file in recovering it
 	buf     []byte
 	bufSize int
 	maxLen  uint32
@@ -969,6 +1022,11 @@ func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter,
 // the policy; otherwise Sync only writes out the buffer. Close does not close
 // w. It panics if w is nil, a programming error; an unknown sync policy is
 // refused with an error wrapping [ErrUnknownSyncPolicy].
+//
+// When w is an *os.File holding a regular file, the writer takes the
+// appender's lock on it, as OpenFrameLog does, and releases it at Close; a
+// file another appender holds is refused with an error wrapping
+// [ErrLocked].
 func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
 	if w == nil {
 		panic("omega: NewFrameWriter with a nil io.Writer")
@@ -976,6 +1034,14 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 	fw, err := newFrameWriter(w, HeaderSize, opts)
 	if err != nil {
 		return nil, err
+	}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if err := lockFile(f, f.Name()); err != nil {
+				return nil, err
+			}
+			fw.lock = f
+		}
 	}
 	fw.buf, _ = hdr.AppendBinary(fw.buf)
 	return fw, nil
@@ -986,12 +1052,14 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 //
 // A new file gets hdr as its header; the file and its directory are synced
 // before OpenFrameLog returns. An existing file is recovered first: a file
-// with a torn header (a zeroed header included, whatever follows it) is
-// truncated and gets hdr as its header, and the file and its directory are
-// synced; a torn tail is truncated (and synced); a header
-// other than hdr is refused with an error wrapping [ErrSchemaMismatch] (an
-// all-zero schema hash included, unless hdr's is zero too); a bad header is
-// refused with a [*HeaderError]; corruption is refused with its
+// with a torn header (a creation cut short: see "Torn headers" above; a
+// zeroed header followed by nothing but zero bytes included) is truncated
+// and gets hdr as its header, and the file and its directory are synced; a
+// torn tail is truncated (and synced); a header other than hdr is refused
+// with an error wrapping [ErrSchemaMismatch] (an all-zero schema hash
+// included, unless hdr's is zero too); a bad header, a zeroed header
+// followed by a non-zero byte included, is refused with a [*HeaderError]
+// (wrapping [ErrBadHeader]); corruption is refused with its
 // [*FrameError] (wrapping [ErrCorrupt]); an unknown sync policy is refused
 // with an error wrapping [ErrUnknownSyncPolicy]. A refused file is left
 // untouched.
@@ -1001,9 +1069,23 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 // holds, it was written with a larger maximum: rather than cut it off,
 // OpenFrameLog refuses the file with an error wrapping [ErrFrameTooLarge].
 //
-// Closing the writer closes the file. OpenFrameLog does not lock the file:
-// one writer per file is the caller's business.
+// The writer holds an exclusive appender's lock on the file from before it
+// is read until Close (SPEC 8): a file that another writer or
+// [CertStore] holds, in this process or, where flock(2) exists (Linux, the
+// BSDs, macOS, illumos), in another, is refused with an error wrapping
+// [ErrLocked] that names it, and left untouched. Elsewhere only appenders of
+// the same process are kept apart. Closing the writer releases the lock and
+// closes the file.
 func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
+	return openFrameLog(osFS{}, path, hdr, opts, nil)
+}
+
+// openFrameLog is OpenFrameLog, calling visit, when not nil, with every
+// valid frame of an existing log as recovery reads it, in order, before
+// anything is truncated or written. The frame's payload is valid only
+// during the call. An error of visit ends the open, leaving the file
+// untouched, and is returned as it is.
+func openFrameLog(fsys fileSystem, path string, hdr Header, opts *WriterOptions, visit func(Frame) error) (*FrameWriter, error) {
 	var maxLen int
 	if opts != nil {
 		maxLen = opts.MaxFrameLen
@@ -1011,35 +1093,48 @@ func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, e
 			return nil, errUnknownPolicy(opts.Sync)
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	var size int64
-	switch {
-	case err == nil:
-		err = initFrameLog(f, path, hdr)
-		size = HeaderSize
-	case errors.Is(err, fs.ErrExist):
-		if f, err = os.OpenFile(path, os.O_RDWR, 0); err != nil {
-			return nil, err
-		}
-		size, err = recoverFrameLog(f, path, hdr, maxLen)
-	default:
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	created := err == nil
+	if errors.Is(err, fs.ErrExist) {
+		f, err = fsys.OpenFile(path, os.O_RDWR, 0)
+	}
+	if err != nil {
 		return nil, err
+	}
+	// The lock comes before anything is read or written: recovery may
+	// truncate, which another appender's frames must never meet.
+	if err := lockFile(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var size, before int64
+	if created {
+		err = initFrameLog(fsys, f, path, hdr)
+		size = HeaderSize
+	} else {
+		var fi fs.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			before = fi.Size()
+			size, err = recoverFrameLog(fsys, f, path, hdr, maxLen, visit)
+		}
 	}
 	var w *FrameWriter
 	if err == nil {
 		w, err = newFrameWriter(f, size, opts)
 	}
 	if err != nil {
+		unlockFile(f)
 		f.Close()
 		return nil, err
 	}
-	w.closer = f
+	w.closer, w.lock, w.file = f, f, f
+	w.cut = max(0, before-size)
 	return w, nil
 }
 
 // initFrameLog writes hdr as the whole content of f and syncs f and its
 // directory, leaving f positioned after the header.
-func initFrameLog(f *os.File, path string, hdr Header) error {
+func initFrameLog(fsys fileSystem, f file, path string, hdr Header) error {
 	h, _ := hdr.AppendBinary(nil)
 	if err := f.Truncate(0); err != nil {
 		return err
@@ -1050,22 +1145,10 @@ func initFrameLog(f *os.File, path string, hdr Header) error {
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
 		return err
 	}
 	_, err := f.Seek(HeaderSize, io.SeekStart)
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
 	return err
 }
 
@@ -1073,7 +1156,7 @@ func syncDir(dir string) error {
 // maxLen: a frame_len over the maximum makes a bad frame (SPEC 5), but one
 // that ends within the file under a CRC that holds was written by a writer
 // with a larger maximum, and truncating it would drop a durable frame.
-func checkOverlongTail(f *os.File, path string, off int64, maxLen uint32) error {
+func checkOverlongTail(f file, path string, off int64, maxLen uint32) error {
 	var h [frameHeaderLen]byte
 	if _, err := f.ReadAt(h[:], off); err != nil {
 		return nil // cut short: torn indeed
@@ -1099,7 +1182,7 @@ func checkOverlongTail(f *os.File, path string, off int64, maxLen uint32) error 
 
 // recoverFrameLog recovers the existing log in f for appending and leaves
 // f positioned at its end, which it returns.
-func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, error) {
+func recoverFrameLog(fsys fileSystem, f file, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, error) {
 	r := NewFrameReader(f, &ReadOptions{MaxFrameLen: maxLen})
 	got, err := r.Header()
 	if err != nil {
@@ -1108,14 +1191,14 @@ func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, er
 	if r.TornHeader() {
 		// Nothing in the file was acknowledged. Make the truncation durable
 		// before the header is written, so that no crash can leave a valid
-		// header in front of the bytes that followed a zeroed one.
+		// header in front of the zero bytes that followed a zeroed one.
 		if err := f.Truncate(0); err != nil {
 			return 0, err
 		}
 		if err := f.Sync(); err != nil {
 			return 0, err
 		}
-		return HeaderSize, initFrameLog(f, path, hdr)
+		return HeaderSize, initFrameLog(fsys, f, path, hdr)
 	}
 	if got != hdr {
 		return 0, fmt.Errorf("%w: %s has schema version %d, schema hash %s; want version %d, hash %s",
@@ -1125,6 +1208,11 @@ func recoverFrameLog(f *os.File, path string, hdr Header, maxLen int) (int64, er
 	for {
 		fr, err := r.Next()
 		if err == nil {
+			if visit != nil {
+				if err := visit(fr); err != nil {
+					return 0, err
+				}
+			}
 			end = fr.Offset + frameHeaderLen + int64(len(fr.Payload))
 			continue
 		}
@@ -1204,6 +1292,33 @@ func (w *FrameWriter) Append(t FrameType, payload []byte) (int64, error) {
 // the offset the next frame will get.
 func (w *FrameWriter) Size() int64 { return w.size }
 
+// readAt reads len(p) bytes of the log from offset off, buffered bytes
+// included, for a writer OpenFrameLog opened. Bytes before the buffer are
+// in the file; those in the buffer are copied from it, so a frame is
+// readable as soon as Append returns. It only reads the writer's state, so
+// callers may run it concurrently with each other, not with Append, Sync or
+// Close.
+func (w *FrameWriter) readAt(p []byte, off int64) error {
+	start := w.size - int64(len(w.buf)) // offset of buf[0]
+	if off < 0 || off > w.size-int64(len(p)) {
+		return fmt.Errorf("omega: reading %d bytes at offset %d of a %d-byte log", len(p), off, w.size)
+	}
+	n := 0
+	if off < start {
+		n = int(min(int64(len(p)), start-off))
+		if _, err := w.file.ReadAt(p[:n], off); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	if n < len(p) {
+		copy(p[n:], w.buf[off+int64(n)-start:])
+	}
+	return nil
+}
+
 func (w *FrameWriter) write(p []byte) error {
 	n, err := w.w.Write(p)
 	if err == nil && n != len(p) {
@@ -1250,9 +1365,10 @@ func (w *FrameWriter) Sync() error {
 	return w.sync()
 }
 
-// Close syncs as Sync does and closes the file OpenFrameLog opened (not an
-// io.Writer given to NewFrameWriter). A failed writer still closes its file
-// and returns its error. Closing twice returns [ErrWriterClosed].
+// Close syncs as Sync does, releases the appender's lock and closes the
+// file OpenFrameLog opened (not an io.Writer given to NewFrameWriter). A
+// failed writer still releases the lock, closes its file and returns its
+// error. Closing twice returns [ErrWriterClosed].
 func (w *FrameWriter) Close() error {
 	if w.closed {
 		if w.err != nil {
@@ -1264,6 +1380,10 @@ func (w *FrameWriter) Close() error {
 	err := w.err
 	if err == nil {
 		err = w.sync()
+	}
+	if w.lock != nil {
+		unlockFile(w.lock)
+		w.lock = nil
 	}
 	if w.closer != nil {
 		if cerr := w.closer.Close(); cerr != nil && err == nil {

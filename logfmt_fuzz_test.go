@@ -21,6 +21,9 @@ func FuzzFrameReader(f *testing.F) {
 			if want := lfRefTornHeader(b); out.Torn != want {
 				t.Fatalf("torn header %v, want %v (SPEC 5): %+v", out.Torn, want, out)
 			}
+			if len(b) >= HeaderSize && !out.Torn && len(bytes.Trim(b[:HeaderSize], "\x00")) == 0 && out.Kind != "header" {
+				t.Fatalf("a zeroed header before a non-zero byte read as %+v, want a bad header (SPEC 5)", out)
+			}
 			for _, sizes := range [][]int{{1}, {5, 64, 3}, {1 << 20}} {
 				if diff := cmp.Diff(out, lfReadAll(&lfChunkReader{b: b, sizes: sizes}, opts)); diff != "" {
 					t.Fatalf("FrameReader disagrees with FrameScanner (-scanner +reader):\n%s", diff)
@@ -75,13 +78,13 @@ func FuzzDecodeHeader(f *testing.F) {
 	})
 }
 
-// lfRefTornHeader is a plain reading of the torn-header rule of SPEC 5: 64
-// zero header bytes, whatever follows them, or a shorter file that is all
+// lfRefTornHeader is a plain reading of the torn-header rule of SPEC 5: a
+// file of 64 or more bytes that is all zero, or a shorter file that is all
 // zero or a prefix of some valid header.
 func lfRefTornHeader(b []byte) bool {
 	zero := func(b []byte) bool { return len(bytes.Trim(b, "\x00")) == 0 }
 	if len(b) >= HeaderSize {
-		return zero(b[:HeaderSize])
+		return zero(b)
 	}
 	if zero(b) {
 		return true

@@ -434,13 +434,17 @@ func TestTornHeader(t *testing.T) {
 	}
 	torn(t, make([]byte, 64))
 	torn(t, make([]byte, 64+1000))
-	// A zeroed header is torn whatever follows it: the bytes after it were
-	// never acknowledged, valid frames and a valid header included.
-	torn(t, append(make([]byte, 64), frame...))
-	torn(t, append(make([]byte, 100000), 1))
-	torn(t, append(make([]byte, 64), append(bytes.Clone(good), frame...)...))
-	torn(t, append(make([]byte, 64), lfPayload(9, 5000)...))
-	torn(t, append(make([]byte, 64), 0xff))
+	torn(t, make([]byte, 200000)) // zeros over several of the reader's chunks
+	// A zeroed header followed by any non-zero byte is damage, not a
+	// crash (no frame is written before the header is durable): refused,
+	// valid frames or a valid header after it included, however far the
+	// non-zero byte is.
+	bad(t, append(make([]byte, 64), frame...), "zeroed")
+	bad(t, append(make([]byte, 100000), 1), "zeroed")
+	bad(t, append(make([]byte, 64), append(bytes.Clone(good), frame...)...), "zeroed")
+	bad(t, append(make([]byte, 64), lfPayload(9, 5000)...), "zeroed")
+	bad(t, append(make([]byte, 64), 0xff), "zeroed")
+	bad(t, append(make([]byte, 65), 0xff, 0), "byte at offset 65")
 	bad(t, []byte("OMEGB"), "magic")
 	bad(t, append(bytes.Clone(good[:11]), 2), "hash_alg_id")
 	bad(t, append(bytes.Clone(good[:60]), 0, 0, 1), "reserved")
@@ -1401,15 +1405,13 @@ func TestOpenFrameLogTornHeader(t *testing.T) {
 	hdr := lfHeader(t)
 	good := lfHex(t, lfHeaderHex)
 	for name, content := range map[string][]byte{
-		"empty":            nil,
-		"prefix":           good[:30],
-		"63 bytes":         good[:63],
-		"zeros":            make([]byte, 20),
-		"64 zeros":         make([]byte, 64),
-		"64 zeros, more":   make([]byte, 4096),
-		"64 zeros, frames": append(make([]byte, 64), lfStdLog(t).b[HeaderSize:]...),
-		"64 zeros, a log":  append(make([]byte, 64), lfStdLog(t).b...),
-		"64 zeros, data":   append(make([]byte, 64), lfPayload(5, 10000)...),
+		"empty":          nil,
+		"prefix":         good[:30],
+		"63 bytes":       good[:63],
+		"zeros":          make([]byte, 20),
+		"64 zeros":       make([]byte, 64),
+		"64 zeros, more": make([]byte, 4096),
+		"zeros, long":    make([]byte, 300000),
 	} {
 		path := filepath.Join(t.TempDir(), "t.omega")
 		if err := os.WriteFile(path, content, 0o644); err != nil {
@@ -1431,12 +1433,39 @@ func TestOpenFrameLogTornHeader(t *testing.T) {
 	}
 }
 
-// Opening a zeroed header followed by data rewrites the header and
-// truncates the file to it before anything is appended.
-func TestOpenFrameLogZeroHeaderTruncates(t *testing.T) {
+// A zeroed header followed by a non-zero byte is a damaged header, not a
+// creation cut short: OpenFrameLog refuses it and never rewrites the file,
+// so the frames after it are not lost (SPEC 5). Zeros alone after it are a
+// torn header: the file is truncated and gets the header.
+func TestOpenFrameLogZeroHeader(t *testing.T) {
 	hdr := lfHeader(t)
+	std := lfStdLog(t).b
+	for name, content := range map[string][]byte{
+		"frames":          append(make([]byte, 64), std[HeaderSize:]...),
+		"a log":           append(make([]byte, 64), std...),
+		"data":            append(make([]byte, 64), lfPayload(5, 10000)...),
+		"one byte":        append(make([]byte, 64), 1),
+		"one byte, later": append(make([]byte, 70000), 0x80),
+	} {
+		path := filepath.Join(t.TempDir(), "z.omega")
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Recover(content, nil); !errors.Is(err, ErrBadHeader) {
+			t.Errorf("%s: Recover = %v, want ErrBadHeader", name, err)
+		}
+		w, err := OpenFrameLog(path, hdr, nil)
+		var he *HeaderError
+		if w != nil || !errors.Is(err, ErrBadHeader) || !errors.As(err, &he) || he.Field != "zeroed" {
+			t.Fatalf("%s: OpenFrameLog = %v, %v; want a zeroed *HeaderError", name, w, err)
+		}
+		if got := lfReadFile(t, path); !bytes.Equal(got, content) {
+			t.Fatalf("%s: a refused OpenFrameLog changed the file", name)
+		}
+	}
+
 	path := filepath.Join(t.TempDir(), "z.omega")
-	content := append(make([]byte, 64), lfStdLog(t).b[HeaderSize:]...)
+	content := make([]byte, 5000)
 	if err := os.WriteFile(path, content, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -1570,7 +1599,8 @@ func lfGoldenLogs(t testing.TB) []lfGolden {
 		{"corrupt_reserved", append(bytes.Clone(clean), lfRawFrame(1, 2, []byte("reserved 2"))...)},
 		{"torn_header_prefix", hdr.lfMust(t)[:20]},
 		{"torn_header_zero", make([]byte, 64)},
-		{"torn_header_zero_data", append(make([]byte, 64), clean[HeaderSize:]...)},
+		{"torn_header_zero_tail", make([]byte, 64+512)},
+		{"bad_header_zeroed", append(make([]byte, 64), clean[HeaderSize:]...)},
 		{"unbound_zero_schema", unbound.b},
 		{"bad_header_magic", append([]byte("OMEGX"), clean[5:]...)},
 	}

@@ -548,12 +548,20 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 // failure path is untouched (an old file there survives) and the temporary
 // file is removed. The file is created with mode 0600. It refuses what
 // [Snapshot.AppendBinary] refuses.
+//
+// The temporary file is named ".omega-tmp-<16 hex digits>-<base of path>"
+// and held locked while it is written. A process killed while writing
+// leaves it behind; WriteSnapshotFile first removes from the directory
+// every file of that pattern that no live writer holds (see
+// [OpenFrameLog] for where the lock reaches other processes), and no
+// other file.
 func WriteSnapshotFile(path string, s *Snapshot) error {
 	b, err := s.AppendBinary(nil)
 	if err != nil {
 		return err
 	}
 	dir := filepath.Dir(path)
+	removeStaleTemps(osFS{}, dir)
 	if err := writeTemp(dir, filepath.Base(path), b); err != nil {
 		return err
 	}

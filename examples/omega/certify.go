@@ -95,8 +95,12 @@ func runCertify(args []string) ([]byte, error) {
 		prev  omega.Hash
 	)
 	if o.certLog != "" {
+		// A certificate log that cannot be opened for its content (a bad
+		// or foreign header, corruption, a frame holding no certificate,
+		// a broken chain) is a certificate problem: exit 20 with the check
+		// named, as verify reports the same log (SPEC section 9).
 		if store, err = omega.OpenCertStore(o.certLog, logHeader(), &omega.CertStoreOptions{Sync: omega.SyncAlways}); err != nil {
-			return nil, err
+			return nil, failed(fmt.Errorf("certify: %s: %w", o.certLog, err))
 		}
 		defer func() {
 			if store != nil {

@@ -445,8 +445,19 @@ func TestVerifyLogDamage(t *testing.T) {
 		{"corrupt first frame", rawLog(t, f, &n, corrupt), "log_corrupt", "", -1},
 		{"bad header", rawLog(t, f, &n, append([]byte("OMEGA\x00\x02\x00"), clean[8:]...)), "log_header", "", -1},
 	}
-	for _, tc := range tests {
+	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			// certify refuses the same log, whose certificates it does not
+			// verify but which it cannot extend, with the same exit code
+			// and check, and changes nothing.
+			if tc.check != "signature" {
+				before := readFile(t, filepath.Join(tc.dir, "cert.log"))
+				r := f.certify(t, f.obstruction, 1, f.path("damaged-"+strconv.Itoa(i)+".cert"), "--cert-log", tc.dir)
+				wantCheck(t, "certify into "+tc.name, r, tc.check)
+				if !bytes.Equal(before, readFile(t, filepath.Join(tc.dir, "cert.log"))) {
+					t.Errorf("certify into %s changed cert.log", tc.name)
+				}
+			}
 			r := omegaCmd(t, "verify", "--cert-log", tc.dir, "--pub", f.pub)
 			wantCheck(t, "verify "+tc.name, r, tc.check)
 			if p, ok := r.obj["position"]; (tc.position == "") == ok || ok && p != json.Number(tc.position) {

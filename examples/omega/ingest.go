@@ -109,7 +109,7 @@ func summarizeRecovery(rec omega.Recovery) (frameLogSummary, error) {
 	case rec.TornHeader && size < omega.HeaderSize:
 		out.Reason = fmt.Sprintf("header cut short: %d of %d bytes, a log creation interrupted before its header was written", size, omega.HeaderSize)
 	case rec.TornHeader:
-		out.Reason = fmt.Sprintf("header all zero: a log creation interrupted before its header was written; the %d bytes after it were never acknowledged", size-omega.HeaderSize)
+		out.Reason = fmt.Sprintf("header all zero and %d zero bytes after it: a log creation interrupted before its header was written", size-omega.HeaderSize)
 	case rec.Err != nil:
 		out.Reason = rec.Err.Reason
 	}

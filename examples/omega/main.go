@@ -31,16 +31,18 @@
 //	    the result), and so is a damaged frame log body that ingest reports
 //	10  schema, format or binding: an event that does not decode (the error
 //	    names the event's position and field), a bad .omega header, a header
-//	    bound to another schema, a corrupt frame log given to reconcile or
-//	    certify, a frame other than EVENT in reconcile's input, a batch over
+//	    bound to another schema, a corrupt frame log given to reconcile, a
+//	    frame other than EVENT in reconcile's input, a batch over
 //	    omega.MaxBatchContents, batch id 0, a checker output that does not
 //	    decode (omega.ErrMalformedResult), a result whose batch id, replay
 //	    seed or schema version is not the flags' or whose binding is not
 //	    this checker's, a key file that is not an Ed25519 PEM key, a file
 //	    explain does not recognize
 //	20  certificate or signature: certify given a result that does not
-//	    continue its --cert-log's chain, or a --cert-log holding a frame that
-//	    is no certificate; a certificate explain cannot decode; and every
+//	    continue its --cert-log's chain, or a --cert-log that verify would
+//	    fail as a log (a bad or foreign header, corruption, a frame that is
+//	    no certificate, a broken chain), named by the same check; a
+//	    certificate explain cannot decode; and every
 //	    check verify fails, a malformed envelope, a binding mismatch and a
 //	    damaged cert.log included
 //	40  the --timeout given to the command ran out
@@ -287,8 +289,11 @@
 // --created-at-ns, by default the current time. Without --cert-log the
 // certificate is the first of a chain (prev_cert_hash zero) and cert_log and
 // seq are left out. With --cert-log, DIR is opened as a certificate log
-// (created when missing, bound to this schema, synced at every append) and
-// the certificate follows its last one: it is refused with exit 20 when R
+// (created when missing, bound to this schema, synced at every append,
+// locked while the command runs: a log another process holds is exit 50;
+// a log whose header, frames or chain are damaged is exit 20 with the
+// check verify names) and the certificate follows its last one: it is
+// refused with exit 20 when R
 // does not continue the chain (batch id not greater than the last one:
 // batch_order; prior_state_hash not the merged state of the log's last
 // merge, or a merge's frontier not extending it: chain_state), and otherwise

@@ -745,18 +745,25 @@ func TestIngest(t *testing.T) {
 			t.Errorf("ingest of a header cut short = %s, want exit 0, torn_header, tail torn, no frames", r.raw)
 		}
 	})
-	// A zeroed header is torn whatever follows it (SPEC section 5): the
-	// frames after it were never acknowledged.
-	t.Run("zeroed header before frames", func(t *testing.T) {
-		b := append(make([]byte, omega.HeaderSize), clean[omega.HeaderSize:]...)
+	// A zeroed header followed by zeros alone is torn; followed by any
+	// non-zero byte it is a damaged header (SPEC section 5): exit 10.
+	t.Run("zeroed header before zeros", func(t *testing.T) {
+		b := make([]byte, omega.HeaderSize+300)
 		r := omegaCmd(t, "ingest", "--input", writeFile(t, b))
 		if r.code != 0 || r.obj["torn_header"] != true || r.obj["tail"] != "torn" || num(t, r.obj["frames"]) != 0 ||
 			num(t, r.obj["tail_offset"]) != 0 || num(t, r.obj["malformed_tail_bytes"]) != int64(len(b)) ||
 			num(t, r.obj["valid_bytes_after_header"]) != 0 {
-			t.Errorf("ingest of a zeroed header before frames = %s, want exit 0, torn_header, tail torn at 0, every byte malformed, no frames", r.raw)
+			t.Errorf("ingest of a zeroed header before zeros = %s, want exit 0, torn_header, tail torn at 0, every byte malformed, no frames", r.raw)
 		}
 		if reason, _ := r.obj["reason"].(string); !strings.Contains(reason, "zero") {
 			t.Errorf("ingest reason %q does not name the zeroed header", reason)
+		}
+	})
+	t.Run("zeroed header before frames", func(t *testing.T) {
+		b := append(make([]byte, omega.HeaderSize), clean[omega.HeaderSize:]...)
+		r := omegaCmd(t, "ingest", "--input", writeFile(t, b))
+		if r.code != 10 || !strings.Contains(r.obj["error"].(string), "zeroed") {
+			t.Errorf("ingest of a zeroed header before frames = %s, want exit 10 and a damaged header", r.raw)
 		}
 	})
 }
@@ -832,14 +839,8 @@ func TestReconcileFrameLog(t *testing.T) {
 	t.Run("zeroed header before frames", func(t *testing.T) {
 		b := append(make([]byte, omega.HeaderSize), clean[omega.HeaderSize:]...)
 		r := omegaCmd(t, "reconcile", "--input", writeFile(t, b), "--batch-id", "1")
-		if r.code != 0 || r.obj["tail"] != "torn" || num(t, r.obj["tail_offset"]) != 0 ||
-			num(t, field(t, r.obj, "checker_output.result.accepted_count")) != 0 ||
-			field(t, r.obj, "checker_output.result.kind") != "merge" {
-			t.Errorf("reconcile of a zeroed header before frames = %s, want exit 0, an empty merge and tail torn at 0", r.raw)
-		}
-		empty := omegaCmd(t, "reconcile", "--input", writeFile(t, make([]byte, omega.HeaderSize)), "--batch-id", "1")
-		if checkerOutput(t, r.raw) != checkerOutput(t, empty.raw) {
-			t.Errorf("reconcile of a zeroed header before frames differs from that of a bare zeroed header")
+		if r.code != 10 || !strings.Contains(r.obj["error"].(string), "zeroed") {
+			t.Errorf("reconcile of a zeroed header before frames = %s, want exit 10 and a damaged header", r.raw)
 		}
 	})
 	t.Run("corrupt", func(t *testing.T) {
