@@ -3,7 +3,6 @@ package omega
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -87,7 +86,7 @@ func (b Binding) String() string {
 
 // ErrBindingMismatch is returned when an output, a log or a certificate was
 // made under another binding than the one expected.
-var ErrBindingMismatch = errors.New("omega: binding mismatch")
+var ErrBindingMismatch = newSentinel(ErrFormat, "omega: binding mismatch")
 
 // BindingError reports which binding was expected and which was found. It
 // unwraps to [ErrBindingMismatch].

@@ -167,6 +167,22 @@
 // certificate needs its BATCH frame (else a field-11 incident), and
 // created_at_ns must agree with it.
 //
+// # Errors
+//
+// Every failure a caller may handle differently has its own sentinel
+// ([ErrTornTail], [ErrBadSignature], ...), and typed errors carry the
+// offset or index and unwrap to it. Each sentinel is in at most one of three
+// categories, so a program chooses its response with one errors.Is:
+//
+//	switch {
+//	case errors.Is(err, omega.ErrDivergence):   // a replay incident
+//	case errors.Is(err, omega.ErrVerification): // a certificate or chain that does not verify
+//	case errors.Is(err, omega.ErrFormat):       // input that does not decode, or another binding
+//	}
+//
+// Errors of the program's own making and I/O are in none. The documentation
+// of the three categories lists which sentinel is in which.
+//
 // # Decisions where SPEC is silent
 //
 //   - Identical copies are recognised by equal ordering keys and equal event

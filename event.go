@@ -243,7 +243,7 @@ func (l Limits) maxPayload() int {
 
 // ErrMalformedEvent is the sentinel of every event decoding and validation
 // failure; the concrete error is an [*EventError].
-var ErrMalformedEvent = errors.New("omega: malformed event")
+var ErrMalformedEvent = newSentinel(ErrFormat, "omega: malformed event")
 
 // EventError reports a structural problem with one event: the field and,
 // when the event came from a list, its position.

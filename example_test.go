@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"io"
 
@@ -241,4 +242,35 @@ func ExampleReplayer() {
 	// batch 2 merge uncertified: true
 	// certified batch 2 verifies: true
 	// deterministic uncertified [2]
+}
+
+// Choose a response to an error by its category: an event that does not
+// decode, a certificate that does not verify, and output made under another
+// binding.
+func Example_errorCategories() {
+	respond := func(err error) string {
+		switch {
+		case err == nil:
+			return "ok"
+		case errors.Is(err, omega.ErrDivergence):
+			return "replay incident"
+		case errors.Is(err, omega.ErrVerification):
+			return "does not verify"
+		case errors.Is(err, omega.ErrFormat):
+			return "refused input"
+		}
+		return "other"
+	}
+	_, err := omega.DecodeEventsJSON([]byte(`[{"event_id":1}]`), omega.Limits{})
+	fmt.Println(respond(err), errors.Is(err, omega.ErrMalformedEvent))
+	_, err = omega.Verify([]byte("OMEGACRT"), omega.KeyRing{}, omega.DefaultBinding())
+	fmt.Println(respond(err), errors.Is(err, omega.ErrMalformedCertificate))
+	other := omega.DefaultBinding()
+	other.SchemaVersion++
+	err = other.Check(omega.DefaultBinding())
+	fmt.Println(respond(err), errors.Is(err, omega.ErrBindingMismatch))
+	// Output:
+	// refused input true
+	// does not verify true
+	// refused input true
 }

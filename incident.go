@@ -3,7 +3,6 @@ package omega
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,7 +73,7 @@ type Incident struct {
 const incidentLen = 32 + 8 + 16 + 8 + 3*32
 
 // ErrMalformedIncident reports an INCIDENT payload that does not decode.
-var ErrMalformedIncident = errors.New("omega: malformed incident")
+var ErrMalformedIncident = newSentinel(ErrFormat, "omega: malformed incident")
 
 // AppendBinary appends the INCIDENT payload of inc to b:
 //

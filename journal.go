@@ -12,7 +12,7 @@ import (
 // ErrMalformedBatch reports a BATCH frame payload that does not decode: a
 // wrong length, a non-zero pad, an unknown kind, or a member count that
 // disagrees with the payload's length (SPEC 5).
-var ErrMalformedBatch = errors.New("omega: malformed BATCH record")
+var ErrMalformedBatch = newSentinel(ErrFormat, "omega: malformed BATCH record")
 
 // BatchRecord is the payload of a BATCH frame (SPEC 5): one decided batch,
 // as the event log records it, enough for [Replay] to re-execute it.

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +22,7 @@ import (
 // anything but whitespace around the block (a second block included), DER
 // that does not parse, or a key of another algorithm (which also wraps
 // [ErrNotEd25519]).
-var ErrBadKey = errors.New("omega: bad key")
+var ErrBadKey = newSentinel(ErrFormat, "omega: bad key")
 
 // PEM block types of the key files.
 const (

@@ -154,13 +154,13 @@ const (
 // with [ErrWriterFailed]).
 var (
 	// ErrBadHeader reports a malformed or short .omega file header.
-	ErrBadHeader = errors.New("omega: bad frame log header")
+	ErrBadHeader = newSentinel(ErrFormat, "omega: bad frame log header")
 	// ErrTornTail reports a bad frame with no valid frame after it: the
 	// normal result of a crash during a write.
-	ErrTornTail = errors.New("omega: torn tail")
+	ErrTornTail = newSentinel(ErrFormat, "omega: torn tail")
 	// ErrCorrupt reports a bad frame followed by a valid one, or a frame
 	// whose CRC holds over an invalid type or reserved field.
-	ErrCorrupt = errors.New("omega: corrupt frame log")
+	ErrCorrupt = newSentinel(ErrFormat, "omega: corrupt frame log")
 	// ErrSchemaMismatch reports a log whose header differs from the one
 	// the caller expects. It is a binding error (SPEC 4): it wraps
 	// [ErrBindingMismatch], so errors.Is matches either.

@@ -21,7 +21,7 @@ const maxEvidence = 65535
 
 // ErrBatchTooLarge is returned for a batch of more than [MaxBatchContents]
 // distinct contents.
-var ErrBatchTooLarge = errors.New("omega: batch too large")
+var ErrBatchTooLarge = newSentinel(ErrFormat, "omega: batch too large")
 
 // Reconcile decides a batch against prior with the built-in catalog and
 // default options, on a checker made once and shared by every call. See

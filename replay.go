@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -178,7 +177,7 @@ func (s *Snapshot) pending() []Event {
 // whose header differs from the first one's, or a torn tail or header
 // before the last segment. Replay reports these as errors, not incidents
 // (SPEC 7).
-var ErrReplayFormat = errors.New("omega: replay format error")
+var ErrReplayFormat = newSentinel(ErrFormat, "omega: replay format error")
 
 // Replay re-executes the batches of an event log with checker c and
 // compares each recomputed outcome with the recorded one (SPEC 7).

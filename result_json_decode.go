@@ -3,7 +3,6 @@ package omega
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -49,7 +48,7 @@ import (
 // ErrMalformedResult reports a JSON view of a result, a binding or a checker
 // output that does not decode, or whose recomputable fields do not follow
 // from the others.
-var ErrMalformedResult = errors.New("omega: malformed result")
+var ErrMalformedResult = newSentinel(ErrFormat, "omega: malformed result")
 
 // Field names of the views, in the order MarshalJSON writes them.
 var (

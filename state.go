@@ -3,7 +3,6 @@ package omega
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -265,7 +264,7 @@ func writeHead(h *digest.Hasher, k streamKey, head KnownID) {
 
 // ErrInvalidState is returned by [NewState] for contents no sequence of
 // merges could produce.
-var ErrInvalidState = errors.New("omega: invalid state")
+var ErrInvalidState = newSentinel(ErrFormat, "omega: invalid state")
 
 // NewState builds a committed State from its contents, as a snapshot holds
 // them (SPEC 7). It refuses a repeated id or stream, and a head whose event
