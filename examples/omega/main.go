@@ -25,7 +25,9 @@
 //	{"status":"error","exit_code":N,"command":"...","error":"..."}
 //
 // with the process exiting with N. The exit code is chosen from the error's
-// type (errors.Is and errors.As), never from its text:
+// type (errors.Is and errors.As), never from its text: from the library's
+// error categories (omega.ErrFormat 10, omega.ErrVerification 20,
+// omega.ErrDivergence 30), beside the command's own errors:
 //
 //	 0  success; a batch that obstructs is a success too (the obstruction is
 //	    the result), and so is a damaged frame log body that ingest reports
@@ -39,10 +41,11 @@
 //	    this checker's, a key file that is not an Ed25519 PEM key, a file
 //	    explain does not recognize
 //	20  certificate or signature: certify given a result that does not
-//	    continue its --cert-log's chain, or a --cert-log that verify would
-//	    fail as a log (a bad or foreign header, corruption, a frame that is
-//	    no certificate, a broken chain), named by the same check; a
-//	    certificate explain cannot decode; and every
+//	    continue its --cert-log's chain, or a --cert-log, given to certify
+//	    or replay, that verify would fail as a log (a bad or foreign header,
+//	    corruption, a frame that is no certificate; for certify also a
+//	    broken chain), named by the same check; a certificate explain cannot
+//	    decode; and every
 //	    check verify fails, a malformed envelope, a binding mismatch and a
 //	    damaged cert.log included
 //	40  the --timeout given to the command ran out
@@ -615,51 +618,28 @@ type inputError struct{ msg string }
 
 func (e *inputError) Error() string { return e.msg }
 
+// Unwrap returns omega.ErrFormat, the category of the input refused.
+func (e *inputError) Unwrap() error { return omega.ErrFormat }
+
 func inputErrorf(format string, args ...any) error {
 	return &inputError{fmt.Sprintf(format, args...)}
 }
 
-// exitCode maps an error to its exit code by type, never by text.
+// exitCode maps an error to its exit code by type, never by text: by the
+// library's error categories, beside the command's own errors.
 func exitCode(err error) int {
 	var (
-		cf  *checkFailure
-		le  *omega.CertLogError
-		ie  *inputError
-		fe  *omega.FrameError
-		inc *incidentError
-		te  *timeoutError
+		te *timeoutError
+		cf *checkFailure
 	)
 	switch {
 	case errors.As(err, &te):
 		return exitTimeout
-	case errors.As(err, &inc):
+	case errors.Is(err, omega.ErrDivergence):
 		return exitReplay
-	case errors.As(err, &cf),
-		errors.As(err, &le),
-		errors.Is(err, omega.ErrMalformedCertificate),
-		errors.Is(err, omega.ErrBodyHash),
-		errors.Is(err, omega.ErrCertID),
-		errors.Is(err, omega.ErrUnknownKey),
-		errors.Is(err, omega.ErrBadSignature),
-		errors.Is(err, omega.ErrDigestMismatch),
-		errors.Is(err, omega.ErrChainLink),
-		errors.Is(err, omega.ErrBatchOrder),
-		errors.Is(err, omega.ErrChainState):
+	case errors.As(err, &cf), errors.Is(err, omega.ErrVerification):
 		return exitCert
-	case errors.As(err, &ie),
-		errors.As(err, &fe),
-		errors.Is(err, omega.ErrMalformedEvent),
-		errors.Is(err, omega.ErrMalformedResult),
-		errors.Is(err, omega.ErrBadHeader),
-		errors.Is(err, omega.ErrSchemaMismatch),
-		errors.Is(err, omega.ErrBindingMismatch),
-		errors.Is(err, omega.ErrCorrupt),
-		errors.Is(err, omega.ErrTornTail),
-		errors.Is(err, omega.ErrBatchTooLarge),
-		errors.Is(err, omega.ErrBadKey),
-		errors.Is(err, omega.ErrReplayFormat),
-		errors.Is(err, omega.ErrMalformedSnapshot),
-		errors.Is(err, omega.ErrCannotCertify):
+	case errors.Is(err, omega.ErrFormat):
 		return exitFormat
 	}
 	return exitOther

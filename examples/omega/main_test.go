@@ -1016,9 +1016,21 @@ func TestExitCode(t *testing.T) {
 		{omega.ErrBatchOrder, 20},
 		{omega.ErrChainState, 20},
 		{&omega.ChainError{Index: 3, Err: omega.ErrBadSignature}, 20},
-		{&omega.CertLogError{Offset: 64, Err: omega.ErrCorrupt}, 20},
+		{&omega.CertLogError{Offset: 64, Err: omega.ErrMalformedCertificate}, 20},
+		{fmt.Errorf("wrapped: %w", omega.ErrNotIncluded), 20},
+		// A cert.log frame other than CERT is a format error (SPEC 9);
+		// the commands that read a --cert-log report it as a failed
+		// check, exit 20, below.
+		{&omega.CertLogError{Offset: 64, Err: omega.ErrCorrupt}, 10},
+		{fmt.Errorf("wrapped: %w", omega.ErrMalformedBatch), 10},
+		{&omega.SnapshotError{Offset: 64, Reason: "x"}, 10},
+		{&incidentError{inc: &omega.Incident{Field: omega.FieldMember}}, 30},
+		{fmt.Errorf("wrapped: %w", &omega.Incident{}), 30},
+		{omega.ErrNotEd25519, 50},
+		{omega.ErrWriterClosed, 50},
 		{&checkFailure{&omega.BindingError{}}, 20},
 		{&checkFailure{&omega.FrameError{Err: omega.ErrCorrupt}}, 20},
+		{&checkFailure{&omega.CertLogError{Offset: 64, Err: omega.ErrCorrupt}}, 20},
 		{&timeoutError{"replay", time.Second}, 40},
 		{fmt.Errorf("wrapped: %w", &timeoutError{"replay", time.Second}), 40},
 		{usageErrorf("x"), 50},

@@ -96,6 +96,9 @@ func (e *incidentError) Error() string {
 	return msg
 }
 
+// Unwrap returns the incident, an error in the omega.ErrDivergence category.
+func (e *incidentError) Unwrap() error { return e.inc }
+
 func runReplay(args []string) ([]byte, error) {
 	var o replayOpts
 	fs := newFlagSet("replay")
@@ -139,9 +142,11 @@ func runReplay(args []string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A cert.log that verify would fail as a log fails here with the
+		// same check, exit 20, as it does for certify.
 		certs, _, err := readCertLog(b)
 		if err != nil {
-			return nil, err
+			return nil, failed(fmt.Errorf("replay: %s: %w", o.certLog, err))
 		}
 		opts.Certificates = certs
 		if opts.Certificates == nil {

@@ -44,6 +44,31 @@ func TestGenerateHistoryDeterministic(t *testing.T) {
 	}
 }
 
+// replay refuses a --cert-log that verify would fail as a log with exit 20
+// and the same check, as certify does: here a frame other than CERT.
+func TestReplayDamagedCertLog(t *testing.T) {
+	dir := t.TempDir()
+	h := history(t, dir)
+	event, err := benchEvents(1)[0].MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLog(t, boundHeader())
+	l.add(t, omega.FrameEvent, event)
+	certs := filepath.Join(dir, "certs")
+	if err := os.Mkdir(certs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(certs, "cert.log"), l.bytes(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := omegaCmd(t, "replay", "--log-suffix", filepath.Join(dir, "h.omega"), "--expected_hash_hex", h.obj["final_state_hash"].(string),
+		"--replay-seed", "9", "--cert-log", certs)
+	if r.code != exitCert || r.obj["check"] != "log_corrupt" || num(t, r.obj["offset"]) != omega.HeaderSize {
+		t.Errorf("replay --cert-log holding an EVENT frame = %s, want exit 20, check log_corrupt at offset %d", r.raw, omega.HeaderSize)
+	}
+}
+
 // generate-history refuses what it cannot write: a directory given as the
 // log is left in place, and a first created_at_ns too close to 2^64 for the
 // batches is refused before anything is written.
