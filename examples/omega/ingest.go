@@ -81,10 +81,12 @@ func summarizeFrameLog(b []byte) (frameLogSummary, error) {
 // header bound to another schema.
 func summarizeRecovery(rec omega.Recovery) (frameLogSummary, error) {
 	size := rec.TailOffset + rec.TailBytes
-	bound := false
-	var err error
-	if !rec.TornHeader {
-		if bound, err = checkHeader(rec.Header, true); err != nil {
+	// An unbound header, written by the original system's tools, is
+	// reported as such; any other header must be this checker's (SPEC
+	// section 4).
+	bound := !rec.TornHeader && rec.Header.Bound()
+	if bound {
+		if err := rec.Header.Check(omega.DefaultBinding()); err != nil {
 			return frameLogSummary{}, err
 		}
 	}
@@ -114,24 +116,4 @@ func summarizeRecovery(rec omega.Recovery) (frameLogSummary, error) {
 		out.Reason = rec.Err.Reason
 	}
 	return out, nil
-}
-
-// checkHeader checks a log's header against this checker's schema (SPEC
-// section 4): a header with another schema hash or version is refused with an
-// error wrapping omega.ErrSchemaMismatch. An all-zero schema hash, written by
-// the original system's tools, gives bound == false, and is accepted only
-// when allowUnbound is set.
-func checkHeader(h omega.Header, allowUnbound bool) (bound bool, err error) {
-	if h.SchemaHash.IsZero() {
-		if allowUnbound {
-			return false, nil
-		}
-		return false, fmt.Errorf("%w: the header's schema hash is all zero (an unbound log), so its events' schema is unknown; want schema version %d, hash %s",
-			omega.ErrSchemaMismatch, omega.SchemaVersion, omega.SchemaHash())
-	}
-	if h.SchemaHash != omega.SchemaHash() || h.SchemaVersion != omega.SchemaVersion {
-		return false, fmt.Errorf("%w: the header has schema version %d, hash %s; want version %d, hash %s",
-			omega.ErrSchemaMismatch, h.SchemaVersion, h.SchemaHash, omega.SchemaVersion, omega.SchemaHash())
-	}
-	return true, nil
 }

@@ -161,7 +161,8 @@
 //     greater than its last batch id (exit 10 otherwise).
 //   - --log L: the events are appended to the event log L as EVENT frames,
 //     one per input event, then the decision as a BATCH frame (SPEC section
-//     5), synced; L is created with this schema's header when missing, and
+//     5), synced; L is created with this schema's header when missing, an
+//     existing L must be bound to this schema (not unbound either), and
 //     B must be greater than the id of its last BATCH frame and the prior
 //     State the one that frame left, as a replay of L requires: after the
 //     first batch, give --snapshot the --snapshot-out of the last (exit 10

@@ -238,7 +238,7 @@ func appendBatch(path string, events []omega.Event, out omega.Output, meta omega
 }
 
 // lastBatch returns the last BATCH record of the event log at path, nil
-// when it has none or does not exist.
+// when it has none or does not exist. The log must be bound to this schema.
 func lastBatch(path string) (*omega.BatchRecord, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -248,6 +248,18 @@ func lastBatch(path string) (*omega.BatchRecord, error) {
 		return nil, err
 	}
 	s := omega.NewFrameScanner(data, nil)
+	hdr, err := s.Header()
+	if err != nil {
+		return nil, err
+	}
+	// Refused here, not only when L is opened for the append, so that a
+	// log bound to another schema, or unbound, fails the command before it
+	// writes anything.
+	if !s.TornHeader() {
+		if err := hdr.Check(omega.DefaultBinding()); err != nil {
+			return nil, fmt.Errorf("reconcile: %s: %w", path, err)
+		}
+	}
 	var last *omega.BatchRecord
 	for {
 		f, err := s.Next()
@@ -279,7 +291,8 @@ func readEventLog(data []byte) ([]omega.Event, logTail, error) {
 	if s.TornHeader() {
 		return nil, logTail{torn: true}, nil
 	}
-	if _, err := checkHeader(hdr, false); err != nil {
+	// An unbound log is refused: its events' schema is unknown.
+	if err := hdr.Check(omega.DefaultBinding()); err != nil {
 		return nil, logTail{}, err
 	}
 	var events []omega.Event

@@ -231,6 +231,34 @@ func TestReconcileWritesLogLast(t *testing.T) {
 	}
 }
 
+// reconcile --log refuses an event log bound to another schema, or unbound
+// (SPEC section 4), with exit 10 before it writes any file.
+func TestReconcileLogBinding(t *testing.T) {
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	if r := omegaCmd(t, "generate-events", "--output", p("e.json"), "--count", "5"); r.code != 0 {
+		t.Fatal(string(r.raw))
+	}
+	other := boundHeader()
+	other.SchemaHash[0] ^= 1
+	for name, hdr := range map[string]omega.Header{"unbound": {SchemaVersion: omega.SchemaVersion}, "another schema": other} {
+		log := p(name + ".omega")
+		if err := os.WriteFile(log, newLog(t, hdr).bytes(t), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := omegaCmd(t, "reconcile", "--input", p("e.json"), "--batch-id", "1", "--log", log,
+			"--output", p(name+".json"), "--snapshot-out", p(name+".snap"))
+		if r.code != exitFormat || !strings.Contains(r.obj["error"].(string), "bound to another schema") {
+			t.Errorf("reconcile --log with an %s header = %s, want exit 10, a schema mismatch", name, r.raw)
+		}
+		for _, f := range []string{name + ".json", name + ".snap"} {
+			if _, err := os.Stat(p(f)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("reconcile --log with an %s header failed but wrote %s (%v)", name, f, err)
+			}
+		}
+	}
+}
+
 // A history built batch by batch with reconcile --log, --snapshot and
 // --snapshot-out, certified with certify --cert-log, replays against its
 // certificate chain.

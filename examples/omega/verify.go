@@ -192,9 +192,8 @@ func readCertLog(b []byte) (certs []*omega.Certificate, torn int64, err error) {
 	if s.TornHeader() {
 		return nil, int64(len(b)), nil
 	}
-	if hdr != logHeader() {
-		return nil, 0, fmt.Errorf("%w: cert.log has schema version %d, hash %s; want version %d, hash %s",
-			omega.ErrSchemaMismatch, hdr.SchemaVersion, hdr.SchemaHash, omega.SchemaVersion, omega.SchemaHash())
+	if err := hdr.Check(omega.DefaultBinding()); err != nil {
+		return nil, 0, fmt.Errorf("cert.log: %w", err)
 	}
 	for {
 		f, err := s.Next()
