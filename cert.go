@@ -127,17 +127,19 @@ type BatchMeta struct {
 // A retired key stays in the ring to verify what it signed.
 type KeyRing map[[16]byte]ed25519.PublicKey
 
-// NewKeyRing returns a ring of keys. Keys that are not 32 bytes long are
-// left out; a key given twice is held once.
-func NewKeyRing(keys ...ed25519.PublicKey) KeyRing {
+// NewKeyRing returns a ring of copies of keys; a key given twice is held
+// once. It refuses a key that is not 32 bytes long with an error wrapping
+// [ErrBadKey] that names its index among keys: a ring missing a key the
+// caller meant to trust would fail every certificate that key signed.
+func NewKeyRing(keys ...ed25519.PublicKey) (KeyRing, error) {
 	r := make(KeyRing, len(keys))
-	for _, k := range keys {
+	for i, k := range keys {
 		if len(k) != ed25519.PublicKeySize {
-			continue
+			return nil, fmt.Errorf("%w: key %d is %d bytes, want %d", ErrBadKey, i, len(k), ed25519.PublicKeySize)
 		}
 		r[KeyID(k)] = append(ed25519.PublicKey(nil), k...)
 	}
-	return r
+	return r, nil
 }
 
 // KeyID returns issuer_key_id: the first 16 bytes of D("key id", pub).

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,7 +71,38 @@ func vectorCerts(t *testing.T) []*Certificate {
 	}
 }
 
-func vectorRing() KeyRing { return NewKeyRing(vectorKey().Public().(ed25519.PublicKey)) }
+// ringOf is NewKeyRing for keys known to be 32 bytes long.
+func ringOf(keys ...ed25519.PublicKey) KeyRing {
+	r, err := NewKeyRing(keys...)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func TestNewKeyRing(t *testing.T) {
+	a, b := testKey(1).Public().(ed25519.PublicKey), testKey(2).Public().(ed25519.PublicKey)
+	keep := ed25519.PublicKey(bytes.Clone(a))
+	r, err := NewKeyRing(a, b, a)
+	if err != nil || len(r) != 2 || !r[KeyID(a)].Equal(a) || !r[KeyID(b)].Equal(b) {
+		t.Fatalf("NewKeyRing(a, b, a) = %v, %v; want a ring of a and b", r, err)
+	}
+	a[0] ^= 1
+	if !r[KeyID(keep)].Equal(keep) {
+		t.Errorf("NewKeyRing kept the caller's key, not a copy")
+	}
+	for _, bad := range []ed25519.PublicKey{nil, {}, b[:31], append(bytes.Clone(b), 0)} {
+		r, err := NewKeyRing(keep, b, bad)
+		if r != nil || !errors.Is(err, ErrBadKey) || !strings.Contains(err.Error(), "key 2 is") {
+			t.Errorf("NewKeyRing(a, b, %d bytes) = %v, %v; want an ErrBadKey naming key 2", len(bad), r, err)
+		}
+	}
+	if r, err := NewKeyRing(); err != nil || len(r) != 0 {
+		t.Errorf("NewKeyRing() = %v, %v; want an empty ring", r, err)
+	}
+}
+
+func vectorRing() KeyRing { return ringOf(vectorKey().Public().(ed25519.PublicKey)) }
 
 func TestSpecKeyVector(t *testing.T) {
 	v := loadSpecVectors(t)["ed25519_key"]
@@ -242,7 +274,7 @@ func TestVerifyCheckOrder(t *testing.T) {
 		{"body hash", flip(m, 200), ring, DefaultBinding(), ErrBodyHash},
 		{"cert id", flip(m, certIDOff), ring, DefaultBinding(), ErrCertID},
 		{"batch id", flip(m, 28), ring, DefaultBinding(), ErrCertID},
-		{"unknown key", m, NewKeyRing(testKey(7).Public().(ed25519.PublicKey)), DefaultBinding(), ErrUnknownKey},
+		{"unknown key", m, ringOf(testKey(7).Public().(ed25519.PublicKey)), DefaultBinding(), ErrUnknownKey},
 		{"empty ring", m, nil, DefaultBinding(), ErrUnknownKey},
 		{"wrong key", m, wrongKey, DefaultBinding(), ErrBadSignature},
 		{"signature", flip(m, len(m)-1), ring, DefaultBinding(), ErrBadSignature},
@@ -533,12 +565,12 @@ func TestVerifyChainKeyRotation(t *testing.T) {
 		}
 		return s
 	})
-	both := NewKeyRing(a.Public().(ed25519.PublicKey), b.Public().(ed25519.PublicKey))
+	both := ringOf(a.Public().(ed25519.PublicKey), b.Public().(ed25519.PublicKey))
 	if _, err := VerifyChain(certs, both, DefaultBinding(), nil); err != nil {
 		t.Errorf("VerifyChain(two keys) = %v", err)
 	}
-	wantChainError(t, "retired key missing", errOnly(VerifyChain(certs, NewKeyRing(b.Public().(ed25519.PublicKey)), DefaultBinding(), nil)), 0, ErrUnknownKey)
-	wantChainError(t, "new key missing", errOnly(VerifyChain(certs, NewKeyRing(a.Public().(ed25519.PublicKey)), DefaultBinding(), nil)), 6, ErrUnknownKey)
+	wantChainError(t, "retired key missing", errOnly(VerifyChain(certs, ringOf(b.Public().(ed25519.PublicKey)), DefaultBinding(), nil)), 0, ErrUnknownKey)
+	wantChainError(t, "new key missing", errOnly(VerifyChain(certs, ringOf(a.Public().(ed25519.PublicKey)), DefaultBinding(), nil)), 6, ErrUnknownKey)
 	swapped := KeyRing{KeyID(a.Public().(ed25519.PublicKey)): b.Public().(ed25519.PublicKey)}
 	wantChainError(t, "wrong key", errOnly(VerifyChain(certs, swapped, DefaultBinding(), nil)), 0, ErrBadSignature)
 	other := DefaultBinding()
@@ -684,7 +716,7 @@ func ExampleCertify() {
 	if err != nil {
 		panic(err)
 	}
-	ring := NewKeyRing(key.Public().(ed25519.PublicKey))
+	ring := ringOf(key.Public().(ed25519.PublicKey))
 	if _, err := Verify(cert.Bytes(), ring, c.Binding()); err != nil {
 		panic(err)
 	}

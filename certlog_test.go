@@ -19,7 +19,7 @@ func certLogKey() ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5c}, ed25519.SeedSize))
 }
 
-func certLogRing() KeyRing { return NewKeyRing(certLogKey().Public().(ed25519.PublicKey)) }
+func certLogRing() KeyRing { return ringOf(certLogKey().Public().(ed25519.PublicKey)) }
 
 func certLogHeader() Header { return Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()} }
 
@@ -700,7 +700,7 @@ func TestCertStoreVerifyAllRuns(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Index != bad || !errors.Is(err, ErrUnknownKey) || a != wantAnchor(certs[:bad]) {
 		t.Fatalf("VerifyAll = %+v, %v; want ErrUnknownKey at %d after the anchor of the certificates before it", a, err, bad)
 	}
-	ring := NewKeyRing(certLogKey().Public().(ed25519.PublicKey), other.Public().(ed25519.PublicKey))
+	ring := ringOf(certLogKey().Public().(ed25519.PublicKey), other.Public().(ed25519.PublicKey))
 	if a, err := s.VerifyAll(ring, DefaultBinding()); err != nil || a != wantAnchor(certs) {
 		t.Fatalf("VerifyAll(both keys) = %+v, %v", a, err)
 	}

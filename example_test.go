@@ -227,7 +227,11 @@ func ExampleReplayer() {
 			if err != nil {
 				panic(err)
 			}
-			_, err = omega.Verify(cert.Bytes(), omega.NewKeyRing(signer.Public().(ed25519.PublicKey)), c.Binding())
+			ring, err := omega.NewKeyRing(signer.Public().(ed25519.PublicKey))
+			if err != nil {
+				panic(err)
+			}
+			_, err = omega.Verify(cert.Bytes(), ring, c.Binding())
 			fmt.Println("certified batch", cert.BatchID, "verifies:", err == nil)
 			prev = cert.Hash()
 		}

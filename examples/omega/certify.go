@@ -136,7 +136,10 @@ func runCertify(args []string) ([]byte, error) {
 		// the last Merge's merged state (ErrChainState), is refused with
 		// exit 20.
 		head := store.Head()
-		ring := omega.NewKeyRing(priv.Public().(ed25519.PublicKey))
+		ring, err := omega.NewKeyRing(priv.Public().(ed25519.PublicKey))
+		if err != nil {
+			return nil, err
+		}
 		if _, err := omega.VerifyChain([]*omega.Certificate{c}, ring, omega.DefaultBinding(), &head); err != nil {
 			return nil, fmt.Errorf("certify: the result does not continue the chain of %s: %w", o.certLog, err)
 		}

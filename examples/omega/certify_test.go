@@ -148,7 +148,11 @@ func TestCertifyVerifyFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := omega.Verify(readFile(t, r.obj["output"].(string)), omega.NewKeyRing(pub), omega.DefaultBinding())
+		ring, err := omega.NewKeyRing(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := omega.Verify(readFile(t, r.obj["output"].(string)), ring, omega.DefaultBinding())
 		if err != nil || c.Hash().String() != r.obj["cert_hash"] || c.ID().String() != r.obj["cert_id"].(json.Number).String() {
 			t.Errorf("certify %d: the file does not verify as the certificate printed: %v", i+1, err)
 		}

@@ -36,7 +36,7 @@ func (k keyRingFlag) load() (omega.KeyRing, error) {
 		}
 		keys = append(keys, pub)
 	}
-	return omega.NewKeyRing(keys...), nil
+	return omega.NewKeyRing(keys...)
 }
 
 type verifyOpts struct {
