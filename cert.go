@@ -1,6 +1,7 @@
 package omega
 
 import (
+	"context"
 	"crypto"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -594,31 +595,58 @@ func (c *Certificate) verify(ring KeyRing, want Binding, scratch *[]byte) error 
 // parallel, before walking them in order.
 const chainWindow = 512
 
-// VerifyChain verifies certs as a chain in log order, starting from anchor
-// (nil means genesis: previous cert hash, merged state and frontier zero,
-// last batch id 0). Each certificate goes through the checks of Verify and
-// then through the chain checks of SPEC 6: its prev_cert_hash is the
-// previous cert_hash (ErrChainLink), its batch id is greater than the
-// previous one (ErrBatchOrder; gaps are allowed), its prior_state_hash is the
-// merged state of the last Merge before it, and a Merge's frontier_digest is
-// D("frontier", previous Merge's frontier_digest || accepted_ids_digest)
-// (ErrChainState).
+// ChainOptions configures [VerifyChain]. A nil *ChainOptions and zero
+// fields mean the defaults.
+type ChainOptions struct {
+	// Anchor is the trusted position the chain continues from: the
+	// anchor a previous VerifyChain returned, or one the caller trusts
+	// otherwise. The zero value, the default, is genesis (previous cert
+	// hash, merged state and frontier zero, last batch id 0).
+	Anchor ChainAnchor
+	// Workers caps the goroutines that check signatures, at most
+	// MaxWorkers; 0, the default, means GOMAXPROCS. Results never depend
+	// on it.
+	Workers int
+}
+
+// VerifyChain verifies certs as a chain in log order, starting from
+// opts.Anchor (genesis by default). Each certificate goes through the
+// checks of Verify and then through the chain checks of SPEC 6: its
+// prev_cert_hash is the previous cert_hash (ErrChainLink), its batch id is
+// greater than the previous one (ErrBatchOrder; gaps are allowed), its
+// prior_state_hash is the merged state of the last Merge before it, and a
+// Merge's frontier_digest is D("frontier", previous Merge's frontier_digest
+// || accepted_ids_digest) (ErrChainState).
 //
 // It reports the first failure, as a *ChainError naming the index of the
 // certificate, and returns the anchor after the last certificate that passed
-// (anchor itself, or genesis, when none did), from which a growing log is
-// verified on. A nil certificate is malformed.
+// (the starting anchor when none did), from which a growing log is verified
+// on. A nil certificate is malformed.
 //
-// The single-certificate checks run on up to GOMAXPROCS goroutines, a window
-// of certificates ahead of the walk, which VerifyChain joins before
-// returning; the walk is in order, so the failure reported is the one a
-// sequential walk reports.
-func VerifyChain(certs []*Certificate, ring KeyRing, want Binding, anchor *ChainAnchor) (ChainAnchor, error) {
-	var a ChainAnchor
-	if anchor != nil {
-		a = *anchor
+// The single-certificate checks run on opts.Workers goroutines, a window of
+// certificates ahead of the walk, which VerifyChain joins before returning;
+// the walk is in order, so the failure reported is the one a sequential
+// walk reports, whatever the number of workers. When ctx ends first,
+// VerifyChain stops within a certificate's check per worker and returns
+// ctx.Err() with the anchor after the last certificate walked. It refuses a
+// worker count out of range. It panics if ctx is nil.
+func VerifyChain(ctx context.Context, certs []*Certificate, ring KeyRing, want Binding, opts *ChainOptions) (ChainAnchor, error) {
+	var o ChainOptions
+	if opts != nil {
+		o = *opts
 	}
-	workers := max(1, runtime.GOMAXPROCS(0))
+	a := o.Anchor
+	if o.Workers < 0 || o.Workers > MaxWorkers {
+		return a, fmt.Errorf("omega: ChainOptions.Workers %d out of range 0..%d", o.Workers, MaxWorkers)
+	}
+	workers := o.Workers
+	if workers == 0 {
+		workers = min(runtime.GOMAXPROCS(0), MaxWorkers)
+	}
+	if err := ctx.Err(); err != nil {
+		return a, err
+	}
+	done := ctx.Done()
 	// Two windows alternate: while the walk checks one in order, the
 	// workers verify the next, so no core waits on the walk.
 	type window struct {
@@ -661,6 +689,13 @@ func VerifyChain(certs []*Certificate, ring KeyRing, want Binding, anchor *Chain
 					if i >= len(batch) {
 						return
 					}
+					// A window left unchecked is never
+					// walked: the walk sees ctx end too.
+					select {
+					case <-done:
+						return
+					default:
+					}
 					check(i, &scratch)
 				}
 			})
@@ -672,6 +707,9 @@ func VerifyChain(certs []*Certificate, ring KeyRing, want Binding, anchor *Chain
 	for k, start := 0, 0; start < len(certs); k, start = k+1, start+chainWindow {
 		w := &wins[k%2]
 		w.wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return a, err // the window ahead was not launched
+		}
 		if next := start + chainWindow; next < len(certs) {
 			launch(&wins[(k+1)%2], next)
 		}

@@ -1,6 +1,7 @@
 package omega
 
 import (
+	"context"
 	"errors"
 	"testing"
 )
@@ -12,7 +13,7 @@ func TestCertifiedEvidenceAndInclusion(t *testing.T) {
 	vs := loadSpecVectors(t)
 	certs := vectorCerts(t)
 	merge, obst := certs[0], certs[1]
-	if _, err := VerifyChain(certs, vectorRing(), DefaultBinding(), nil); err != nil {
+	if _, err := VerifyChain(context.Background(), certs, vectorRing(), DefaultBinding(), nil); err != nil {
 		t.Fatal(err)
 	}
 	c, err := NewChecker(nil)

@@ -2,6 +2,7 @@ package omega
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"testing"
@@ -41,6 +42,6 @@ func FuzzDecodeCertificate(f *testing.F) {
 			t.Fatalf("kind %v with merge %v, obstruction %v", c.Kind, c.Merge != nil, c.Obstruction != nil)
 		}
 		_, _ = Verify(b, ring, DefaultBinding())
-		_, _ = VerifyChain([]*Certificate{c}, ring, DefaultBinding(), nil)
+		_, _ = VerifyChain(context.Background(), []*Certificate{c}, ring, DefaultBinding(), nil)
 	})
 }

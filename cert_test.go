@@ -2,6 +2,7 @@ package omega
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -173,7 +174,7 @@ func TestSpecCertVectors(t *testing.T) {
 		})
 	}
 	certs := vectorCerts(t)
-	a, err := VerifyChain(certs, ring, DefaultBinding(), nil)
+	a, err := VerifyChain(context.Background(), certs, ring, DefaultBinding(), nil)
 	if err != nil {
 		t.Fatalf("VerifyChain(vectors) = %v", err)
 	}
@@ -218,7 +219,7 @@ func TestVerifyEveryBitFlip(t *testing.T) {
 				}
 				chain := []*Certificate{certs[0], certs[1]}
 				chain[ci] = d
-				if _, err := VerifyChain(chain, ring, DefaultBinding(), nil); err == nil {
+				if _, err := VerifyChain(context.Background(), chain, ring, DefaultBinding(), nil); err == nil {
 					t.Fatalf("cert %d: VerifyChain with byte %d bit %d flipped = nil, want an error", ci, i, bit)
 				}
 			}
@@ -450,22 +451,22 @@ func TestVerifyChainTamper(t *testing.T) {
 	ring := vectorRing()
 	want := DefaultBinding()
 	certs := buildChain(t, 12, simpleSpec)
-	if _, err := VerifyChain(certs, ring, want, nil); err != nil {
+	if _, err := VerifyChain(context.Background(), certs, ring, want, nil); err != nil {
 		t.Fatalf("VerifyChain = %v", err)
 	}
-	if a, err := VerifyChain(nil, ring, want, nil); err != nil || a != (ChainAnchor{}) {
+	if a, err := VerifyChain(context.Background(), nil, ring, want, nil); err != nil || a != (ChainAnchor{}) {
 		t.Errorf("VerifyChain(nil) = %v, %v", a, err)
 	}
 	for i := 0; i+1 < len(certs); i++ {
 		swapped := append([]*Certificate(nil), certs...)
 		swapped[i], swapped[i+1] = swapped[i+1], swapped[i]
-		wantChainError(t, fmt.Sprintf("swap %d", i), errOnly(VerifyChain(swapped, ring, want, nil)), i, ErrChainLink)
+		wantChainError(t, fmt.Sprintf("swap %d", i), errOnly(VerifyChain(context.Background(), swapped, ring, want, nil)), i, ErrChainLink)
 
 		dropped := append(append([]*Certificate(nil), certs[:i]...), certs[i+1:]...)
-		wantChainError(t, fmt.Sprintf("drop %d", i), errOnly(VerifyChain(dropped, ring, want, nil)), i, ErrChainLink)
+		wantChainError(t, fmt.Sprintf("drop %d", i), errOnly(VerifyChain(context.Background(), dropped, ring, want, nil)), i, ErrChainLink)
 
 		dup := append(append([]*Certificate(nil), certs[:i+1]...), certs[i:]...)
-		wantChainError(t, fmt.Sprintf("duplicate %d", i), errOnly(VerifyChain(dup, ring, want, nil)), i+1, ErrChainLink)
+		wantChainError(t, fmt.Sprintf("duplicate %d", i), errOnly(VerifyChain(context.Background(), dup, ring, want, nil)), i+1, ErrChainLink)
 	}
 	// Relinked: a certificate re-signed to point past its predecessor.
 	for i := 2; i < len(certs); i++ {
@@ -476,11 +477,11 @@ func TestVerifyChainTamper(t *testing.T) {
 		relinked := resign(t, d, func(c *Certificate) { c.PrevCertHash = certs[i-2].Hash() })
 		chain := append([]*Certificate(nil), certs...)
 		chain[i] = relinked
-		wantChainError(t, fmt.Sprintf("relink %d", i), errOnly(VerifyChain(chain, ring, want, nil)), i, ErrChainLink)
+		wantChainError(t, fmt.Sprintf("relink %d", i), errOnly(VerifyChain(context.Background(), chain, ring, want, nil)), i, ErrChainLink)
 
 		back := resign(t, d, func(c *Certificate) { c.BatchID = certs[i-1].BatchID })
 		chain[i] = back
-		wantChainError(t, fmt.Sprintf("batch id %d", i), errOnly(VerifyChain(chain, ring, want, nil)), i, ErrBatchOrder)
+		wantChainError(t, fmt.Sprintf("batch id %d", i), errOnly(VerifyChain(context.Background(), chain, ring, want, nil)), i, ErrBatchOrder)
 
 		prior := resign(t, d, func(c *Certificate) {
 			c.PriorStateHash[0] ^= 1
@@ -495,7 +496,7 @@ func TestVerifyChainTamper(t *testing.T) {
 		if _, err := Verify(prior.Bytes(), ring, want); err != nil {
 			t.Fatalf("re-signed certificate: %v", err)
 		}
-		wantChainError(t, fmt.Sprintf("prior state %d", i), errOnly(VerifyChain(chain, ring, want, nil)), i, ErrChainState)
+		wantChainError(t, fmt.Sprintf("prior state %d", i), errOnly(VerifyChain(context.Background(), chain, ring, want, nil)), i, ErrChainState)
 
 		if d.Merge != nil {
 			front := resign(t, d, func(c *Certificate) {
@@ -504,25 +505,25 @@ func TestVerifyChainTamper(t *testing.T) {
 				c.Merge = &mm
 			})
 			chain[i] = front
-			wantChainError(t, fmt.Sprintf("frontier %d", i), errOnly(VerifyChain(chain, ring, want, nil)), i, ErrChainState)
+			wantChainError(t, fmt.Sprintf("frontier %d", i), errOnly(VerifyChain(context.Background(), chain, ring, want, nil)), i, ErrChainState)
 		}
 	}
 	// Genesis: a chain must start from zero unless anchored.
-	wantChainError(t, "no genesis", errOnly(VerifyChain(certs[1:], ring, want, nil)), 0, ErrChainLink)
-	a, err := VerifyChain(certs[:5], ring, want, nil)
+	wantChainError(t, "no genesis", errOnly(VerifyChain(context.Background(), certs[1:], ring, want, nil)), 0, ErrChainLink)
+	a, err := VerifyChain(context.Background(), certs[:5], ring, want, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, err := VerifyChain(certs[5:], ring, want, &a); err != nil {
+	if b, err := VerifyChain(context.Background(), certs[5:], ring, want, &ChainOptions{Anchor: a}); err != nil {
 		t.Errorf("VerifyChain(rest, anchor) = %v", err)
-	} else if full, _ := VerifyChain(certs, ring, want, nil); b != full {
+	} else if full, _ := VerifyChain(context.Background(), certs, ring, want, nil); b != full {
 		t.Errorf("anchored verification ends at %+v, want %+v", b, full)
 	}
 	bad := a
 	bad.FrontierDigest[0] ^= 1
-	wantChainError(t, "bad anchor", errOnly(VerifyChain(certs[5:], ring, want, &bad)), firstMerge(certs[5:]), ErrChainState)
-	wantChainError(t, "nil certificate", errOnly(VerifyChain([]*Certificate{certs[0], nil}, ring, want, nil)), 1, ErrMalformedCertificate)
-	wantChainError(t, "zero certificate", errOnly(VerifyChain([]*Certificate{{}}, ring, want, nil)), 0, ErrMalformedCertificate)
+	wantChainError(t, "bad anchor", errOnly(VerifyChain(context.Background(), certs[5:], ring, want, &ChainOptions{Anchor: bad})), firstMerge(certs[5:]), ErrChainState)
+	wantChainError(t, "nil certificate", errOnly(VerifyChain(context.Background(), []*Certificate{certs[0], nil}, ring, want, nil)), 1, ErrMalformedCertificate)
+	wantChainError(t, "zero certificate", errOnly(VerifyChain(context.Background(), []*Certificate{{}}, ring, want, nil)), 0, ErrMalformedCertificate)
 }
 
 func firstMerge(certs []*Certificate) int {
@@ -566,27 +567,43 @@ func TestVerifyChainKeyRotation(t *testing.T) {
 		return s
 	})
 	both := ringOf(a.Public().(ed25519.PublicKey), b.Public().(ed25519.PublicKey))
-	if _, err := VerifyChain(certs, both, DefaultBinding(), nil); err != nil {
+	if _, err := VerifyChain(context.Background(), certs, both, DefaultBinding(), nil); err != nil {
 		t.Errorf("VerifyChain(two keys) = %v", err)
 	}
-	wantChainError(t, "retired key missing", errOnly(VerifyChain(certs, ringOf(b.Public().(ed25519.PublicKey)), DefaultBinding(), nil)), 0, ErrUnknownKey)
-	wantChainError(t, "new key missing", errOnly(VerifyChain(certs, ringOf(a.Public().(ed25519.PublicKey)), DefaultBinding(), nil)), 6, ErrUnknownKey)
+	wantChainError(t, "retired key missing", errOnly(VerifyChain(context.Background(), certs, ringOf(b.Public().(ed25519.PublicKey)), DefaultBinding(), nil)), 0, ErrUnknownKey)
+	wantChainError(t, "new key missing", errOnly(VerifyChain(context.Background(), certs, ringOf(a.Public().(ed25519.PublicKey)), DefaultBinding(), nil)), 6, ErrUnknownKey)
 	swapped := KeyRing{KeyID(a.Public().(ed25519.PublicKey)): b.Public().(ed25519.PublicKey)}
-	wantChainError(t, "wrong key", errOnly(VerifyChain(certs, swapped, DefaultBinding(), nil)), 0, ErrBadSignature)
+	wantChainError(t, "wrong key", errOnly(VerifyChain(context.Background(), certs, swapped, DefaultBinding(), nil)), 0, ErrBadSignature)
 	other := DefaultBinding()
 	other.SchemaVersion++
-	wantChainError(t, "binding", errOnly(VerifyChain(certs, both, other, nil)), 0, ErrBindingMismatch)
+	wantChainError(t, "binding", errOnly(VerifyChain(context.Background(), certs, both, other, nil)), 0, ErrBindingMismatch)
 }
 
 // TestVerifyChainWindows checks that the parallel checks report the first
-// failure of a sequential walk, across window boundaries and with several
-// failures in one window.
+// failure of a sequential walk, and the anchor before it, across window
+// boundaries and with several failures in one window, whatever the number
+// of workers.
 func TestVerifyChainWindows(t *testing.T) {
 	n := chainWindow*2 + 40
 	certs := buildChain(t, n, simpleSpec)
 	ring := vectorRing()
-	if _, err := VerifyChain(certs, ring, DefaultBinding(), nil); err != nil {
-		t.Fatalf("VerifyChain = %v", err)
+	ctx := context.Background()
+	anchors := make(map[int]ChainAnchor) // after the first i certificates
+	anchorAt := func(i int) ChainAnchor {
+		if a, ok := anchors[i]; ok {
+			return a
+		}
+		a, err := VerifyChain(ctx, certs[:i], ring, DefaultBinding(), &ChainOptions{Workers: 1})
+		if err != nil {
+			t.Fatalf("VerifyChain(first %d) = %v", i, err)
+		}
+		anchors[i] = a
+		return a
+	}
+	for _, workers := range []int{0, 1, 2, 8} {
+		if a, err := VerifyChain(ctx, certs, ring, DefaultBinding(), &ChainOptions{Workers: workers}); err != nil || a != anchorAt(n) {
+			t.Fatalf("VerifyChain(%d workers) = %+v, %v; want %+v", workers, a, err, anchorAt(n))
+		}
 	}
 	damage := func(c *Certificate, i int) *Certificate {
 		b := bytes.Clone(c.Bytes())
@@ -604,12 +621,78 @@ func TestVerifyChainWindows(t *testing.T) {
 			chain[i] = damage(chain[i], len(chain[i].Bytes())-3) // signature
 			first = min(first, i)
 		}
-		for _, procs := range []int{1, 2, 4} {
-			old := runtime.GOMAXPROCS(procs)
-			_, err := VerifyChain(chain, ring, DefaultBinding(), nil)
-			runtime.GOMAXPROCS(old)
-			wantChainError(t, fmt.Sprintf("bad %v, %d procs", bad, procs), err, first, ErrBadSignature)
+		for _, workers := range []int{1, 2, 8} {
+			what := fmt.Sprintf("bad %v, %d workers", bad, workers)
+			a, err := VerifyChain(ctx, chain, ring, DefaultBinding(), &ChainOptions{Workers: workers})
+			wantChainError(t, what, err, first, ErrBadSignature)
+			if a != anchorAt(first) {
+				t.Errorf("%s: VerifyChain anchor = %+v, want the anchor after %d: %+v", what, a, first, anchorAt(first))
+			}
 		}
+		old := runtime.GOMAXPROCS(1)
+		_, err := VerifyChain(ctx, chain, ring, DefaultBinding(), nil)
+		runtime.GOMAXPROCS(old)
+		wantChainError(t, fmt.Sprintf("bad %v, GOMAXPROCS 1", bad), err, first, ErrBadSignature)
+	}
+}
+
+// endingCtx is a context that ends at the ctx.Err call numbered end,
+// counting from 1, so that a test can end it between two windows.
+type endingCtx struct {
+	context.Context
+	calls, end int
+	done       chan struct{}
+}
+
+func (c *endingCtx) Done() <-chan struct{} { return c.done }
+
+func (c *endingCtx) Err() error {
+	c.calls++
+	if c.calls == c.end {
+		close(c.done)
+	}
+	if c.calls >= c.end {
+		return context.Canceled
+	}
+	return nil
+}
+
+func TestVerifyChainContext(t *testing.T) {
+	n := chainWindow*2 + 40
+	certs := buildChain(t, n, simpleSpec)
+	ring := vectorRing()
+	start := ChainAnchor{CertHash: Hash{1}, BatchID: 5}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if a, err := VerifyChain(ctx, certs, ring, DefaultBinding(), &ChainOptions{Anchor: start}); err != context.Canceled || a != start {
+		t.Errorf("VerifyChain(a cancelled context) = %+v, %v; want the start anchor, context.Canceled", a, err)
+	}
+	if _, err := VerifyChain(ctx, nil, ring, DefaultBinding(), nil); err != context.Canceled {
+		t.Errorf("VerifyChain(a cancelled context, no certificates) = %v, want context.Canceled", err)
+	}
+
+	// Ended after the first window was walked: the anchor is the one
+	// after that window.
+	want, err := VerifyChain(context.Background(), certs[:chainWindow], ring, DefaultBinding(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, workers := range []int{1, 2, 8} {
+		ectx := &endingCtx{Context: context.Background(), end: 3, done: make(chan struct{})}
+		a, err := VerifyChain(ectx, certs, ring, DefaultBinding(), &ChainOptions{Workers: workers})
+		if err != context.Canceled || a != want {
+			t.Errorf("VerifyChain(%d workers, a context ending after the first window) = %+v, %v; want %+v, context.Canceled", workers, a, err, want)
+		}
+	}
+
+	for _, workers := range []int{-1, MaxWorkers + 1} {
+		if _, err := VerifyChain(context.Background(), certs[:1], ring, DefaultBinding(), &ChainOptions{Workers: workers}); err == nil {
+			t.Errorf("VerifyChain(Workers %d) = nil, want an error", workers)
+		}
+	}
+	if _, err := VerifyChain(context.Background(), certs[:1], ring, DefaultBinding(), &ChainOptions{Workers: MaxWorkers}); err != nil {
+		t.Errorf("VerifyChain(Workers %d) = %v", MaxWorkers, err)
 	}
 }
 
@@ -693,7 +776,7 @@ func BenchmarkVerifyChain(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := VerifyChain(certs, ring, DefaultBinding(), nil); err != nil {
+		if _, err := VerifyChain(context.Background(), certs, ring, DefaultBinding(), nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -720,7 +803,7 @@ func ExampleCertify() {
 	if _, err := Verify(cert.Bytes(), ring, c.Binding()); err != nil {
 		panic(err)
 	}
-	anchor, err := VerifyChain([]*Certificate{cert}, ring, c.Binding(), nil)
+	anchor, err := VerifyChain(context.Background(), []*Certificate{cert}, ring, c.Binding(), nil)
 	fmt.Println(cert.Kind, len(cert.Bytes()), anchor.BatchID, anchor.CertHash == cert.Hash(), err)
 	// Output: merge 532 1 true <nil>
 }

@@ -3,6 +3,7 @@ package omega
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto"
 	"encoding/hex"
 	"errors"
@@ -644,7 +645,7 @@ func (s *CertStore) VerifyAll(ring KeyRing, want Binding) (ChainAnchor, error) {
 	n := s.Len()
 	for i := 0; i < n; {
 		certs, rerr := s.run(i, min(verifyRun, n-i))
-		next, err := VerifyChain(certs, ring, want, &a)
+		next, err := VerifyChain(context.Background(), certs, ring, want, &ChainOptions{Anchor: a})
 		if ce, ok := err.(*ChainError); ok {
 			ce.Index += i
 		}

@@ -155,9 +155,9 @@ type Checker struct {
 	scratch sync.Pool               // *scratch, for concurrent calls
 }
 
-// MaxWorkers is the most workers a [Checker] runs on. Each keeps a few
-// kilobytes of hashing scratch, so an absurd count is refused rather than
-// allocated.
+// MaxWorkers is the most workers a [Checker] or [VerifyChain] runs on.
+// Each keeps a few kilobytes of scratch, so an absurd count is refused
+// rather than allocated.
 const MaxWorkers = 1024
 
 // NewChecker returns a checker for opts (nil means defaults). It refuses

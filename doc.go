@@ -56,11 +56,11 @@
 // is Ed25519, so a key in an HSM plugs in. [UnmarshalOutputJSON] reads an
 // output's JSON view back strictly, recomputing what it can, and the output
 // it gives certifies to the same bytes as the one the checker returned.
-// [Verify] checks one envelope
-// against a [KeyRing] and the expected binding, each failure with its own
-// sentinel in SPEC's order; [VerifyChain] checks a chain from genesis or a
-// trusted [ChainAnchor], signatures on every core, links and states in
-// order. [Checker.VerifyCertifiedObstruction] re-checks a certified
+// [Verify] checks one envelope against a [KeyRing] and the expected
+// binding, each failure with its own sentinel in SPEC's order; [VerifyChain]
+// checks a chain from genesis or a trusted [ChainAnchor], signatures on
+// [ChainOptions].Workers cores, links and states in order, until its
+// context ends. [Checker.VerifyCertifiedObstruction] re-checks a certified
 // obstruction from its evidence events, and
 // [InclusionProof.VerifyCertificate] checks that one event was part of a
 // certified batch.

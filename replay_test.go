@@ -2,6 +2,7 @@ package omega
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -445,7 +446,7 @@ func TestReplayCertificates(t *testing.T) {
 	h := buildHistory(t, 6, 4, 0)
 	c := defaultChecker(t)
 	certs := certifyHistory(t, h)
-	if _, err := VerifyChain(certs, vectorRing(), DefaultBinding(), nil); err != nil {
+	if _, err := VerifyChain(context.Background(), certs, vectorRing(), DefaultBinding(), nil); err != nil {
 		t.Fatal(err)
 	}
 	r := mustReplay(t, nil, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: certs})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -140,7 +141,7 @@ func runCertify(args []string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := omega.VerifyChain([]*omega.Certificate{c}, ring, omega.DefaultBinding(), &head); err != nil {
+		if _, err := omega.VerifyChain(context.Background(), []*omega.Certificate{c}, ring, omega.DefaultBinding(), &omega.ChainOptions{Anchor: head}); err != nil {
 			return nil, fmt.Errorf("certify: the result does not continue the chain of %s: %w", o.certLog, err)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -158,7 +159,7 @@ func verifyLog(dir string, ring omega.KeyRing) ([]byte, error) {
 	if err != nil {
 		return nil, failed(fmt.Errorf("verify: %s: %w", dir, err))
 	}
-	head, err := omega.VerifyChain(certs, ring, omega.DefaultBinding(), nil)
+	head, err := omega.VerifyChain(context.Background(), certs, ring, omega.DefaultBinding(), nil)
 	if err != nil {
 		return nil, failed(fmt.Errorf("verify: %s: %w", dir, err))
 	}
