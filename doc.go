@@ -15,7 +15,9 @@
 // canonical encoding (SPEC 3), [DecodeEvent] reads one under [Limits], and
 // [Event.Digest] is D("event", encoding). [DecodeEventsJSON] reads the JSON
 // forms, strictly: every failure is an [*EventError] naming the field and
-// the event's position. Canonical order ([CompareEvents]) is the ordering
+// the event's position. It reads one batch, and stops at the first event
+// past [MaxBatchContents] distinct contents; [BatchCounter] does that
+// counting for a reader of another source. Canonical order ([CompareEvents]) is the ordering
 // key (lamport, node, stream, id), then the event digest.
 //
 // # Reconciling

@@ -160,7 +160,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 // Decoding is strict: exactly the twelve field names, no repeated keys, no
 // null, exact integers within each field's range, deps_count and payload_len
 // (optional) equal to the list lengths, and lists within lim (see [Limits];
-// the zero value gives the defaults). Every failure, JSON syntax included, is
+// the zero value gives the defaults). Every decoding failure, JSON syntax included, is
 // an [*EventError] whose Index is the position of the event being read,
 // counting from 0 (blank lines do not count), and whose Field names the
 // JSON field, or is "" for a problem with the event as a whole or between
@@ -170,10 +170,21 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 // JSON lines an event must fit on its line. A wrong payload_hash is not an error here: it is a
 // predicate 2001 violation for the checker.
 //
+// The events are a batch: decoding stops at the first event that brings
+// them past [MaxBatchContents] distinct contents, with an error wrapping
+// [ErrBatchTooLarge] (not an *EventError), so that a batch [Checker.Reconcile]
+// would refuse is refused without decoding the rest of it. Identical copies
+// count once, as Reconcile counts them (see [BatchCounter]).
+//
 // Decoded events have non-nil Deps and Payload, as from [DecodeEvent], and
 // do not retain data.
 func DecodeEventsJSON(data []byte, lim Limits) ([]Event, error) {
 	d := newJSONDecoder(data, lim)
+	return d.events()
+}
+
+// events decodes the whole input as an array or JSON lines.
+func (d *jsonDecoder) events() ([]Event, error) {
 	d.skipSpace()
 	if d.pos == len(d.data) {
 		return []Event{}, nil
@@ -197,7 +208,8 @@ type jsonDecoder struct {
 	lines      bool // JSON lines: a newline may not occur inside an event
 	maxDeps    int
 	maxPayload int
-	scratch    []byte // unescaped string contents
+	scratch    []byte       // unescaped string contents
+	count      BatchCounter // of an array or JSON lines
 }
 
 func newJSONDecoder(data []byte, lim Limits) jsonDecoder {
@@ -286,6 +298,9 @@ func (d *jsonDecoder) array() ([]Event, error) {
 				return nil, err
 			}
 			events = append(events, e)
+			if err := d.count.Check(events); err != nil {
+				return nil, err
+			}
 			d.skipSpace()
 			if d.pos < len(d.data) && d.data[d.pos] == ',' {
 				d.pos++
@@ -326,6 +341,9 @@ func (d *jsonDecoder) jsonLines() ([]Event, error) {
 			return nil, d.fail("", "trailing data after the event on its line at byte offset %d", d.pos)
 		}
 		events = append(events, e)
+		if err := d.count.Check(events); err != nil {
+			return nil, err
+		}
 	}
 }
 

@@ -145,8 +145,11 @@
 // torn header (cut short, or 64 zero bytes whatever follows them) holds no
 // acknowledged frame: an empty batch is reconciled, with "tail":"torn",
 // "tail_offset":0. An empty F (nothing but white space) is refused with exit
-// 10: an empty batch is written []. B must be at least 1 (SPEC section 4);
-// --replay-seed defaults to 0. Both are echoed, not used by the checker.
+// 10: an empty batch is written []. F holds one batch: at most
+// omega.MaxBatchContents distinct contents, identical copies counting once;
+// reading stops at the first event past that, with exit 10. B must be at
+// least 1 (SPEC section 4); --replay-seed defaults to 0. Both are echoed, not
+// used by the checker.
 //
 // With --output O, the file O receives one JSON object and a newline,
 //
@@ -365,7 +368,8 @@
 // prints after input. Certificates and checker outputs are decoded as
 // strictly as certify and verify decode them: a damaged one exits 20 (a
 // certificate) or 10 (a checker output), and content that is none of the
-// above exits 10.
+// above exits 10. Events are read as reconcile reads them, as one batch: a
+// file of more than omega.MaxBatchContents distinct events exits 10.
 //
 // help
 //

@@ -816,6 +816,45 @@ func TestIngestGolden(t *testing.T) {
 	}
 }
 
+// A frame log of one distinct event more than a batch may hold is refused
+// with exit 10 at that event: reconcile stops reading there, before the
+// frame after it, which would be refused too, but for its type.
+func TestReconcileFrameLogTooLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads a million events; skipped in -short runs")
+	}
+	path := filepath.Join(t.TempDir(), "big.omega")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := omega.NewFrameWriter(f, boundHeader(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for i := range omega.MaxBatchContents + 1 {
+		e := omega.Event{ID: omega.ID64(uint64(i) + 1), Deps: []omega.EventID{}, Payload: []byte{}}
+		if b, err = e.AppendBinary(b[:0]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Append(omega.FrameEvent, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Append(omega.FrameBatch, make([]byte, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := omegaCmd(t, "reconcile", "--input", path, "--batch-id", "1")
+	if msg, _ := r.obj["error"].(string); r.code != exitFormat || !strings.Contains(msg, "batch too large") ||
+		!strings.Contains(msg, fmt.Sprintf("frame %d ", omega.MaxBatchContents)) {
+		t.Errorf("reconcile of %d distinct events = %s, want exit 10, a batch too large at frame %d", omega.MaxBatchContents+1, r.raw, omega.MaxBatchContents)
+	}
+}
+
 func TestReconcileFrameLog(t *testing.T) {
 	l := newLog(t, boundHeader())
 	l.events(t, 6)

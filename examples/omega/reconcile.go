@@ -281,7 +281,8 @@ func lastBatch(path string) (*omega.BatchRecord, error) {
 // readEventLog reads the events of a frame log: every frame must be an EVENT
 // bound to this schema. A torn tail ends the events; corruption is an error.
 // A decoding error is an *omega.EventError whose Index is the frame's
-// position among the log's frames.
+// position among the log's frames. Reading stops at the first event past
+// omega.MaxBatchContents distinct contents, a batch too large to reconcile.
 func readEventLog(data []byte) ([]omega.Event, logTail, error) {
 	s := omega.NewFrameScanner(data, nil)
 	hdr, err := s.Header()
@@ -295,7 +296,10 @@ func readEventLog(data []byte) ([]omega.Event, logTail, error) {
 	if err := hdr.Check(omega.DefaultBinding()); err != nil {
 		return nil, logTail{}, err
 	}
-	var events []omega.Event
+	var (
+		events []omega.Event
+		count  omega.BatchCounter
+	)
 	for i := 0; ; i++ {
 		f, err := s.Next()
 		switch {
@@ -318,5 +322,8 @@ func readEventLog(data []byte) ([]omega.Event, logTail, error) {
 			return nil, logTail{}, err
 		}
 		events = append(events, e)
+		if err := count.Check(events); err != nil {
+			return nil, logTail{}, fmt.Errorf("reconcile: frame %d at offset %d: %w", i, f.Offset, err)
+		}
 	}
 }
