@@ -214,10 +214,11 @@
 // own header whose frames continue the previous one's (offsets are those
 // of the one log they make). R, default 0, is the seed every BATCH must
 // carry. With --cert-log, every batch must agree with the certificate of
-// its batch id in DIR/cert.log (read, never written), every certificate
-// after the snapshot must have its batch, and the snapshot's merged state
-// hash and frontier digest must be those of the last Merge certificate at
-// or before its last batch. With --uncertified-suffix as well, the batches
+// its batch id in DIR/cert.log (read, never written; a cert.log that verify
+// would fail as a log is refused with exit 20 and the same check), every
+// certificate after the snapshot must have its batch, and the snapshot's
+// merged state hash and frontier digest must be those of the last Merge
+// certificate at or before its last batch. With --uncertified-suffix as well, the batches
 // after DIR's last certificate (the trace of a crash between logging a
 // batch and certifying it) are replayed and listed under "uncertified",
 // and marked so in per_batch, rather than reported as an incident. With
