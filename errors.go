@@ -37,7 +37,8 @@ import (
 // Errors of a program's own making, and I/O, belong to no category:
 // [ErrNotEd25519], [ErrInvalidFrameType], [ErrFrameTooLarge],
 // [ErrWriterClosed], [ErrWriterFailed] (which wraps the I/O error),
-// [ErrUnknownSyncPolicy], [ErrJournal] (a decision the program hands a
+// [ErrUnknownSyncPolicy], [ErrLocked] (a file another appender holds),
+// [ErrJournal] (a decision the program hands a
 // journal out of turn), predicates.ErrInvalidEntry, options out of range,
 // and the errors of files, readers and writers, passed through.
 var (

@@ -60,6 +60,7 @@ var sentinels = []struct {
 	{"ErrWriterFailed", ErrWriterFailed, "omega: frame writer failed", nil},
 	{"ErrUnknownSyncPolicy", ErrUnknownSyncPolicy, "omega: unknown sync policy", nil},
 	{"ErrJournal", ErrJournal, "omega: journal refused the batch", nil},
+	{"ErrLocked", ErrLocked, "omega: file locked by another appender", nil},
 }
 
 var categories = []error{ErrFormat, ErrVerification, ErrDivergence}

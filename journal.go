@@ -1,9 +1,12 @@
 package omega
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 
 	"github.com/omega-sheaf/omega/internal/digest"
@@ -178,6 +181,7 @@ type Journal struct {
 	last    uint64
 	pending map[Hash]Event // by event digest: logged, not decided
 	buf     []byte
+	owned   bool // w was opened by OpenJournal, and is closed by Close
 }
 
 // NewJournal returns a journal that appends to w, deciding with c from the
@@ -360,4 +364,98 @@ func (j *Journal) Snapshot(id, createdAtNs uint64) (*Snapshot, error) {
 		State:       j.state,
 		Pending:     j.Pending(),
 	}, nil
+}
+
+// JournalOptions configures [OpenJournal]. A nil *JournalOptions and zero
+// fields mean the defaults.
+type JournalOptions struct {
+	// Snapshot is where rebuilding starts: the log is replayed from its
+	// base offset, with its State and pending events. Nil means genesis.
+	Snapshot *Snapshot
+	// ReplaySeed is the seed every BATCH frame of the log carries (SPEC 7,
+	// step 2), as the journal's batches must.
+	ReplaySeed uint64
+	// Writer configures the log's writer: its sync policy (default
+	// SyncBatch: a frame is durable once a Sync after it succeeded) and
+	// frame size cap.
+	Writer WriterOptions
+}
+
+// OpenJournal opens the event log at path for appending, creating it with
+// the checker's header when missing, and rebuilds the journal it was
+// written by: it recovers the log (a torn tail, the trace of a crash, is cut
+// off; corruption is refused and the file left untouched), then replays it
+// from opts.Snapshot, checking that every batch reproduces its recorded
+// outcome, to reach the State, the last batch id and the pending events the
+// log's last complete frame left. Events whose EVENT frames survived a
+// crash but whose batch did not are pending again, for a later batch.
+//
+// A log that does not replay is refused with the [*Incident] (an
+// [ErrDivergence]) or the format error replay met, and nothing is written.
+// The journal holds the log's appender lock (see [OpenFrameLog]) until
+// Close. ctx bounds the replay.
+func OpenJournal(ctx context.Context, path string, c *Checker, opts *JournalOptions) (*Journal, error) {
+	return openJournal(ctx, osFS{}, path, c, opts)
+}
+
+func openJournal(ctx context.Context, fsys fileSystem, path string, c *Checker, opts *JournalOptions) (*Journal, error) {
+	var o JournalOptions
+	if opts != nil {
+		o = *opts
+	}
+	hdr := Header{SchemaVersion: SchemaVersion, SchemaHash: c.Binding().SchemaHash}
+	w, err := openFrameLog(fsys, path, hdr, &o.Writer, nil)
+	if err != nil {
+		return nil, err
+	}
+	j, err := rebuildJournal(ctx, fsys, path, w, c, &o)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	j.owned = true
+	return j, nil
+}
+
+// rebuildJournal replays the log w has just recovered.
+func rebuildJournal(ctx context.Context, fsys fileSystem, path string, w *FrameWriter, c *Checker, o *JournalOptions) (*Journal, error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// The recovered log ends at w.Size(); nothing lies beyond it now.
+	rp := NewReplayer(o.Snapshot, []io.Reader{io.NewSectionReader(f, 0, w.Size())}, o.ReplaySeed, c,
+		&ReplayOptions{MaxFrameLen: o.Writer.MaxFrameLen})
+	for {
+		if _, err := rp.Next(ctx); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	// The log's own outcome is the expectation: what is checked is that
+	// each batch reproduces what it recorded.
+	r, err := rp.Finish(ctx, rp.report.State.MergedStateHash())
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("omega: journal %s does not replay: %w", path, err)
+	}
+	j := NewJournal(w, c, r.State, r.LastBatchID)
+	for _, e := range r.Pending {
+		j.pending[e.Digest()] = e
+	}
+	return j, nil
+}
+
+// Close closes the log a journal opened with [OpenJournal] holds (syncing
+// it under its policy and releasing its lock); for a journal made with
+// [NewJournal], whose writer is the caller's, it does nothing.
+func (j *Journal) Close() error {
+	if !j.owned {
+		return nil
+	}
+	return j.w.Close()
 }

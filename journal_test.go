@@ -3,6 +3,9 @@ package omega
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -180,5 +183,173 @@ func TestJournalRefusesAppendingNothing(t *testing.T) {
 	}
 	if len(j.Pending()) != 0 {
 		t.Fatalf("after recording every logged event, %d pending", len(j.Pending()))
+	}
+}
+
+// TestOpenJournalResumes journals batches to a file, reopens it, and checks
+// that the journal rebuilt from the log has the State, last batch id and
+// pending events the first one had, and continues the log so that it
+// replays.
+func TestOpenJournalResumes(t *testing.T) {
+	ctx := t.Context()
+	c := defaultChecker(t)
+	path := filepath.Join(t.TempDir(), "events.omega")
+	j, err := OpenJournal(ctx, path, c, &JournalOptions{ReplaySeed: testSeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := journalBatches(t, j, 0, 3)
+	wantState, wantPending := j.State().MergedStateHash(), j.Pending()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j, err = OpenJournal(ctx, path, c, &JournalOptions{ReplaySeed: testSeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State().MergedStateHash() != wantState || j.LastBatchID() != 6 {
+		t.Fatalf("reopened at state %s after batch %d, want %s after 6", j.State().MergedStateHash(), j.LastBatchID(), wantState)
+	}
+	if diff := cmp.Diff(wantPending, j.Pending()); diff != "" {
+		t.Fatalf("reopened Pending() (-want +got):\n%s", diff)
+	}
+	if _, err := OpenJournal(ctx, path, c, nil); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second OpenJournal while the first is open = %v, want ErrLocked", err)
+	}
+	journalBatches(t, j, len(events), 2)
+	final := j.State().MergedStateHash()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := mustReplay(t, nil, b, final, testSeed, c, nil); r.Outcome != Deterministic || r.LastBatchID != 10 {
+		t.Fatalf("the continued log replays %v after batch %d, want deterministic after 10", r.Outcome, r.LastBatchID)
+	}
+	// With another seed the log does not replay: the journal is refused.
+	if _, err := OpenJournal(ctx, path, c, &JournalOptions{ReplaySeed: testSeed + 1}); !errors.Is(err, ErrDivergence) {
+		t.Fatalf("OpenJournal with another seed = %v, want a replay incident", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, b) {
+		t.Fatal("a refused OpenJournal changed the log")
+	}
+}
+
+// journalBatches logs and decides n batches of four events from historyEvent(from)
+// on, ids 2, 4, ..., the first event of each batch logged twice; it logs
+// one more event after them, left pending, and syncs. It returns the
+// events.
+func journalBatches(t *testing.T, j *Journal, from, n int) []Event {
+	t.Helper()
+	var all []Event
+	for b := range n {
+		es := make([]Event, 4)
+		for i := range es {
+			es[i] = historyEvent(from + 4*b + i)
+		}
+		if _, err := j.LogEvents(append([]Event{es[0]}, es...)); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := j.Decide(es, BatchMeta{BatchID: j.LastBatchID() + 2, ReplaySeed: testSeed}); err != nil || out.Result.Kind != KindMerge {
+			t.Fatalf("Decide = %v, %v", out.Result, err)
+		}
+		all = append(all, es...)
+	}
+	if _, err := j.LogEvents([]Event{historyEvent(from + 4*n + 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
+// TestJournalCrashWindows journals through a file system that records every
+// write and sync, then crashes the log at every byte of the last batch's
+// EVENT and BATCH frames, with nothing, garbage or zeros after the cut:
+// reopening must find exactly the complete frames (what was synced
+// included), rebuild what the log says, and continue it so that it
+// replays.
+func TestJournalCrashWindows(t *testing.T) {
+	ctx := t.Context()
+	c := defaultChecker(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.omega")
+	rec := newRecFS()
+	j, err := openJournal(ctx, rec, path, c, &JournalOptions{ReplaySeed: testSeed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	journalBatches(t, j, 0, 2)
+	m := newFSModel(nil)
+	m.apply(rec.Ops()...)
+	synced := m.durable[path]
+	if !bytes.Equal(synced, m.content[path]) {
+		t.Fatal("after Sync the log's durable bytes are not its content")
+	}
+	journalBatches(t, j, 8, 1) // the batch the crash cuts
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m.apply(rec.Ops()...)
+	full := m.content[path]
+	if !bytes.Equal(full[:len(synced)], synced) {
+		t.Fatal("the last batch rewrote synced bytes")
+	}
+
+	garbage, zeros := lfPayload(5, 200), make([]byte, 300)
+	for cut := len(synced); cut <= len(full); cut++ {
+		if testing.Short() && cut%7 != 0 && cut != len(full) {
+			continue
+		}
+		for name, tail := range map[string][]byte{"": nil, "garbage": garbage, "zeros": zeros} {
+			what := fmt.Sprintf("crash at byte %d of %d, %s tail", cut, len(full), name)
+			// The complete frames before the cut are what must come back.
+			rc, err := Recover(full[:cut], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			complete := rc.TailOffset
+			want := mustReplay(t, nil, full[:complete], Hash{}, testSeed, c, nil)
+			img := filepath.Join(t.TempDir(), "events.omega")
+			if err := os.WriteFile(img, append(bytes.Clone(full[:cut]), tail...), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			j, err := OpenJournal(ctx, img, c, &JournalOptions{ReplaySeed: testSeed})
+			if err != nil {
+				t.Fatalf("%s: OpenJournal = %v", what, err)
+			}
+			if j.State().MergedStateHash() != want.State.MergedStateHash() || j.LastBatchID() != want.LastBatchID ||
+				!cmp.Equal(j.Pending(), want.Pending) || j.w.Size() != complete {
+				t.Fatalf("%s: reopened after batch %d with %d pending at %d, want batch %d, %d pending, at %d",
+					what, j.LastBatchID(), len(j.Pending()), j.w.Size(), want.LastBatchID, len(want.Pending), complete)
+			}
+			// Continue with a batch of new events, on streams of their
+			// own: the log must replay.
+			fresh := make([]Event, 3)
+			for i := range fresh {
+				fresh[i] = historyEvent(300 + i)
+				fresh[i].NodeID, fresh[i].Deps = uint32(50+i), []EventID{}
+			}
+			if _, err := j.LogEvents(fresh); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := j.Decide(fresh, BatchMeta{BatchID: 100, ReplaySeed: testSeed}); err != nil || out.Result.Kind != KindMerge {
+				t.Fatalf("%s: Decide after reopening = %v, %v", what, out.Result, err)
+			}
+			final := j.State().MergedStateHash()
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := mustReplay(t, nil, b, final, testSeed, c, nil); r.Outcome != Deterministic {
+				t.Fatalf("%s: the continued log replays %v: %+v", what, r.Outcome, r.Incident)
+			}
+		}
 	}
 }
