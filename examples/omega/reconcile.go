@@ -2,11 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
 	"time"
@@ -92,10 +92,12 @@ func runReconcile(args []string) ([]byte, error) {
 		createdAt = uint64(time.Now().UnixNano())
 	}
 	meta := omega.BatchMeta{BatchID: o.batchID, ReplaySeed: o.replaySeed, CreatedAtNs: createdAt}
-	var prior *omega.State
+	var (
+		prior *omega.State
+		snap  *omega.Snapshot
+	)
 	if o.snapshot != "" {
-		snap, err := omega.LoadSnapshotFile(o.snapshot)
-		if err != nil {
+		if snap, err = omega.LoadSnapshotFile(o.snapshot); err != nil {
 			return nil, err
 		}
 		if err := snap.Binding.Check(checker.Binding()); err != nil {
@@ -108,13 +110,17 @@ func runReconcile(args []string) ([]byte, error) {
 	}
 	// The event log is written last: it is the record replay goes by, so
 	// a batch is in it only once every other file the command writes is.
-	// A failure before that leaves the log as it was, for a retry.
-	var last *omega.BatchRecord
-	if o.log != "" {
-		if last, err = lastBatch(o.log); err != nil {
+	// A failure before that leaves the log as it was, for a retry. The
+	// journal is opened first, though, to refuse a batch that would not
+	// continue the log before anything is written.
+	// A missing log is created at the end, with nothing to continue.
+	var j *omega.Journal
+	if _, err := os.Stat(o.log); o.log != "" && err == nil {
+		if j, err = openJournal(o.log, checker, snap, o.replaySeed); err != nil {
 			return nil, err
 		}
-		if err := continuesLog(o.log, last, o.batchID, prior); err != nil {
+		defer j.Close()
+		if err := continuesLog(o.log, j, o.batchID, prior); err != nil {
 			return nil, err
 		}
 	}
@@ -154,8 +160,20 @@ func runReconcile(args []string) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if o.log != "" {
-		if err := appendBatch(o.log, events, out, meta); err != nil {
+	if o.log != "" && j == nil {
+		if j, err = openJournal(o.log, checker, snap, o.replaySeed); err != nil {
+			return nil, err
+		}
+		defer j.Close()
+	}
+	if j != nil {
+		if _, err := j.LogEvents(events); err != nil {
+			return nil, err
+		}
+		if err := j.Record(out, meta); err != nil {
+			return nil, err
+		}
+		if err := j.Close(); err != nil { // Close syncs
 			return nil, err
 		}
 	}
@@ -185,97 +203,33 @@ func runReconcile(args []string) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// openJournal opens the event log at path as a journal, rebuilt from the
+// snapshot (nil: genesis) with seed. A log that does not replay from there
+// is not one this batch can continue: an input error, like the others
+// continuesLog reports.
+func openJournal(path string, checker *omega.Checker, snap *omega.Snapshot, seed uint64) (*omega.Journal, error) {
+	j, err := omega.OpenJournal(context.Background(), path, checker,
+		&omega.JournalOptions{Snapshot: snap, ReplaySeed: seed, Writer: omega.WriterOptions{Sync: omega.SyncBatch}})
+	if errors.Is(err, omega.ErrDivergence) {
+		return nil, inputErrorf("reconcile: %s does not continue from the state and replay seed given (%v); pass the snapshot taken after its last batch with --snapshot, and its --replay-seed", path, err)
+	}
+	return j, err
+}
+
 // continuesLog refuses a batch that would not continue the event log at
-// path, whose last BATCH record is last (nil when it has none): its id must
-// be greater, and prior the state that record left, so that the log
-// replays. The state after batch N comes from the snapshot taken after it
+// path, whose journal is j: its id must be greater than the log's last
+// batch id, and prior the state the log ends in, so that the log replays.
+// The state after batch N comes from the snapshot taken after it
 // (--snapshot-out, then --snapshot).
-func continuesLog(path string, last *omega.BatchRecord, batchID uint64, prior *omega.State) error {
-	if last == nil {
-		return nil
+func continuesLog(path string, j *omega.Journal, batchID uint64, prior *omega.State) error {
+	if batchID <= j.LastBatchID() {
+		return inputErrorf("reconcile: batch id %d is not greater than %d, the last batch of %s", batchID, j.LastBatchID(), path)
 	}
-	if batchID <= last.BatchID {
-		return inputErrorf("reconcile: batch id %d is not greater than %d, the last batch of %s", batchID, last.BatchID, path)
-	}
-	if got := prior.MergedStateHash(); got != last.MergedStateHash {
+	if got, want := prior.MergedStateHash(), j.State().MergedStateHash(); got != want {
 		return inputErrorf("reconcile: %s ends in state %s after batch %d, but the batch would be decided from state %s; pass the snapshot taken after batch %d with --snapshot",
-			path, last.MergedStateHash, last.BatchID, got, last.BatchID)
+			path, want, j.LastBatchID(), got, j.LastBatchID())
 	}
 	return nil
-}
-
-// appendBatch appends a decided batch to the event log at path: one EVENT
-// frame per event, in input order, then the BATCH frame of the decision
-// (SPEC 5), synced before it returns. The log is created with this
-// schema's header when missing, and recovered when it exists (a torn tail
-// is cut; corruption is refused, the file left alone).
-func appendBatch(path string, events []omega.Event, out omega.Output, meta omega.BatchMeta) error {
-	rec, err := omega.NewBatchRecord(out, meta)
-	if err != nil {
-		return err
-	}
-	w, err := omega.OpenFrameLog(path, logHeader(), &omega.WriterOptions{Sync: omega.SyncBatch})
-	if err != nil {
-		return err
-	}
-	var buf []byte
-	for i := range events {
-		buf, _ = events[i].AppendBinary(buf[:0]) // valid: Reconcile took them
-		if _, err := w.Append(omega.FrameEvent, buf); err != nil {
-			w.Close()
-			return err
-		}
-	}
-	if buf, err = rec.AppendBinary(buf[:0]); err != nil {
-		w.Close()
-		return err
-	}
-	if _, err := w.Append(omega.FrameBatch, buf); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close() // Close syncs
-}
-
-// lastBatch returns the last BATCH record of the event log at path, nil
-// when it has none or does not exist. The log must be bound to this schema.
-func lastBatch(path string) (*omega.BatchRecord, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	s := omega.NewFrameScanner(data, nil)
-	hdr, err := s.Header()
-	if err != nil {
-		return nil, err
-	}
-	// Refused here, not only when L is opened for the append, so that a
-	// log bound to another schema, or unbound, fails the command before it
-	// writes anything.
-	if !s.TornHeader() {
-		if err := hdr.Check(omega.DefaultBinding()); err != nil {
-			return nil, fmt.Errorf("reconcile: %s: %w", path, err)
-		}
-	}
-	var last *omega.BatchRecord
-	for {
-		f, err := s.Next()
-		switch {
-		case err == io.EOF, errors.Is(err, omega.ErrTornTail):
-			return last, nil
-		case err != nil:
-			return nil, err
-		}
-		if f.Type == omega.FrameBatch {
-			last, err = omega.DecodeBatchRecord(f.Payload)
-			if err != nil {
-				return nil, inputErrorf("reconcile: %s: BATCH frame at offset %d: %v", path, f.Offset, err)
-			}
-		}
-	}
 }
 
 // readEventLog reads the events of a frame log: every frame must be an EVENT
