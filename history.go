@@ -28,7 +28,7 @@ type store struct {
 
 // maxStoreIDs bounds a lineage's known ids so that a position and the
 // noHead marker fit a uint32.
-const maxStoreIDs = 1<<32 - 2
+const maxStoreIDs uint64 = 1<<32 - 2
 
 func newStore(hint int) *store {
 	st := &store{last: &epoch{}, k0: rand.Uint64(), k1: rand.Uint64()}

@@ -270,7 +270,7 @@ var ErrInvalidState = newSentinel(ErrFormat, "omega: invalid state")
 // them (SPEC 7). It refuses a repeated id or stream, and a head whose event
 // is not a known id with the head's lamport.
 func NewState(known []KnownID, heads []StreamHead, mergedStateHash, frontierDigest Hash) (*State, error) {
-	if len(known) > maxStoreIDs {
+	if uint64(len(known)) > maxStoreIDs {
 		return nil, fmt.Errorf("%w: %d known ids, the limit is %d", ErrInvalidState, len(known), maxStoreIDs)
 	}
 	st := newStore(len(known))
