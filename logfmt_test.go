@@ -1817,9 +1817,11 @@ func TestRecoverFromAgrees(t *testing.T) {
 	check := func(b []byte) {
 		t.Helper()
 		want, werr := Recover(b, nil)
-		got, gerr := RecoverFrom(bytes.NewReader(b), nil)
-		if (werr == nil) != (gerr == nil) || !cmp.Equal(want, got, lfSameFrameError) {
-			t.Fatalf("RecoverFrom = %+v, %v; Recover = %+v, %v", got, gerr, want, werr)
+		for _, block := range []int{recoverBlock, 64, 100, 1000} {
+			got, gerr := recoverFrom(bytes.NewReader(b), nil, block)
+			if (werr == nil) != (gerr == nil) || !cmp.Equal(want, got, lfSameFrameError) {
+				t.Fatalf("RecoverFrom (blocks of %d) = %+v, %v; Recover = %+v, %v", block, got, gerr, want, werr)
+			}
 		}
 	}
 	for n := range len(l.b) + 1 {
@@ -1829,6 +1831,19 @@ func TestRecoverFromAgrees(t *testing.T) {
 		b := bytes.Clone(l.b)
 		b[i] ^= 0x41
 		check(b)
+	}
+	// A log of many frames, whose CRCs are checked on two goroutines,
+	// damaged early, late, and at its very end.
+	big := bytes.Clone(l.b)
+	for i := range 2000 {
+		big = appendFrame(big, FrameEvent, lfPayload(uint64(i), i%97))
+	}
+	check(big)
+	for _, at := range []int{len(l.b) + 5, len(big) / 2, len(big) - 40, len(big) - 1} {
+		b := bytes.Clone(big)
+		b[at] ^= 0x10
+		check(b)
+		check(b[:at])
 	}
 }
 

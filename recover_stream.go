@@ -1,19 +1,163 @@
 package omega
 
-import "io"
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"sync"
+)
 
-// RecoverFrom is [Recover] over a stream: it reads r to its end through a
-// [FrameReader], so a log of any size is checked in the reader's buffer, and
-// reports the same [Recovery]. The error is the [*HeaderError] of a bad
-// header or an error of r.
+// RecoverFrom is [Recover] over a stream: it reads r to its end and reports
+// the same [Recovery], holding a few MiB of it at a time, so a log of any
+// size is checked in constant memory. While the frames are valid it reads
+// blocks and checks their CRCs on two goroutines; from the first frame that
+// is not, it reads on with a [FrameReader], which classifies the damage.
+// The error is the [*HeaderError] of a bad header or an error of r.
 func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
+	return recoverFrom(r, opts, recoverBlock)
+}
+
+// recoverFrom is RecoverFrom reading block bytes at a time.
+func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
+	maxLen := opts.maxFrameLen()
+	buf := make([]byte, max(block, HeaderSize))
+	n, err := io.ReadFull(r, buf)
+	buf = buf[:n]
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return Recovery{}, err
+	}
+	eof := err != nil
+	hdr, herr := DecodeHeader(buf[:min(n, HeaderSize)])
+	if herr != nil || n < HeaderSize {
+		// Torn, zeroed or bad: the frame reader's rules decide.
+		return recoverSlow(io.MultiReader(bytes.NewReader(buf), r), opts, 0, nil)
+	}
+	rec := Recovery{Header: hdr, FramesByType: map[FrameType]int{}}
+	var (
+		base  int64 // log offset of buf[0]
+		pos   = HeaderSize
+		spans []frameSpan
+	)
+	for {
+		// Walk the whole frames in buf from pos on; check their CRCs
+		// together.
+		spans = spans[:0]
+		p := pos
+		bad := false
+		for {
+			if len(buf)-p < frameHeaderLen {
+				break
+			}
+			fl, ok := plausibleFrame(buf[p:p+frameHeaderLen], maxLen)
+			if !ok {
+				bad = true
+				break
+			}
+			if uint64(fl) > uint64(len(buf)-p) {
+				break
+			}
+			spans = append(spans, frameSpan{p, int(fl)})
+			p += int(fl)
+		}
+		if i := firstBadCRC(buf, spans); i >= 0 {
+			spans, bad = spans[:i], true
+		}
+		for _, s := range spans {
+			rec.Frames++
+			rec.FramesByType[FrameType(binary.LittleEndian.Uint16(buf[s.off+frameOffType:]))]++
+			pos = s.off + s.n
+		}
+		if bad || (eof && pos < len(buf)) {
+			// A bad frame at pos, or an incomplete one at the end.
+			return recoverSlow(io.MultiReader(bytes.NewReader(buf[pos:]), r), opts, base+int64(pos), &rec)
+		}
+		if eof {
+			rec.TailOffset = base + int64(pos)
+			rec.ValidBytes = rec.TailOffset - HeaderSize
+			rec.Tail = TailClean
+			return rec, nil
+		}
+		// Keep the incomplete frame, and read on; a frame longer than
+		// the buffer grows it.
+		rest := copy(buf[:cap(buf)], buf[pos:])
+		base += int64(pos)
+		pos = 0
+		need := block
+		if rest >= frameHeaderLen {
+			if fl, ok := plausibleFrame(buf[:frameHeaderLen], maxLen); ok {
+				need = max(need, int(fl))
+			}
+		}
+		if cap(buf) < need {
+			nb := make([]byte, need)
+			copy(nb, buf[:rest])
+			buf = nb
+		}
+		n, err := io.ReadFull(r, buf[rest:cap(buf)])
+		buf = buf[:rest+n]
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return Recovery{}, err
+		}
+		eof = err != nil
+	}
+}
+
+// recoverBlock is how much RecoverFrom reads at a time.
+const recoverBlock = 4 << 20
+
+type frameSpan struct{ off, n int }
+
+// firstBadCRC returns the index of the first span in b whose CRC fails, or
+// -1, checking halves of a large run on two goroutines.
+func firstBadCRC(b []byte, spans []frameSpan) int {
+	check := func(ss []frameSpan) int {
+		for i, s := range ss {
+			f := b[s.off : s.off+s.n]
+			if crc32.ChecksumIEEE(f[frameOffType:]) != binary.LittleEndian.Uint32(f[frameOffCRC:]) {
+				return i
+			}
+		}
+		return -1
+	}
+	if len(spans) < 256 {
+		return check(spans)
+	}
+	h := len(spans) / 2
+	var second int
+	var wg sync.WaitGroup
+	wg.Go(func() { second = check(spans[h:]) })
+	first := check(spans[:h])
+	wg.Wait()
+	switch {
+	case first >= 0:
+		return first
+	case second >= 0:
+		return h + second
+	}
+	return -1
+}
+
+// recoverSlow recovers with a FrameReader. With done nil, r is the whole
+// log; otherwise r holds the log from offset off on, after the frames done
+// already counted, and a header is put in front of it for the reader.
+func recoverSlow(r io.Reader, opts *ReadOptions, off int64, done *Recovery) (Recovery, error) {
 	cr := &countingReader{r: r}
-	fr := NewFrameReader(cr, opts)
+	var src io.Reader = cr
+	delta := int64(0)
+	if done != nil {
+		h, _ := done.Header.AppendBinary(nil)
+		src, delta = io.MultiReader(bytes.NewReader(h), cr), off-HeaderSize
+	}
+	fr := NewFrameReader(src, opts)
 	hdr, err := fr.Header()
 	if err != nil {
 		return Recovery{}, err
 	}
 	rec := Recovery{Header: hdr, TornHeader: fr.TornHeader(), FramesByType: map[FrameType]int{}}
+	if done != nil {
+		rec = *done
+	}
 	end := int64(HeaderSize)
 	if rec.TornHeader {
 		rec.Tail, end = TailTorn, 0
@@ -33,12 +177,14 @@ func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
 			if !ok {
 				return Recovery{}, err
 			}
+			fe.Offset += delta
 			rec.Err, rec.Tail = fe, TailTorn
 			if fe.Err == ErrCorrupt {
 				rec.Tail = TailCorrupt
 			}
 			break
 		}
+		end += delta
 		rec.ValidBytes = end - HeaderSize
 	}
 	// What the reader left unread still counts as the tail.
@@ -46,7 +192,7 @@ func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
 		return Recovery{}, err
 	}
 	rec.TailOffset = end
-	rec.TailBytes = cr.n - end
+	rec.TailBytes = off + cr.n - end
 	return rec, nil
 }
 
