@@ -94,7 +94,17 @@
 // in two shapes: [FrameReader] over an io.Reader and the zero-copy
 // [FrameScanner] over a byte slice. [Recover] reports the valid prefix and
 // whether the tail is clean, torn ([ErrTornTail]) or corrupt
-// ([ErrCorrupt]).
+// ([ErrCorrupt]); [RecoverFrom] does the same over a stream, in constant
+// memory.
+//
+// A header cut short, or all zero with nothing but zeros after it, is a
+// creation a crash interrupted: the log reads as empty and opening it for
+// append writes the header anew. A zeroed header followed by any non-zero
+// byte is damage: it is refused and the file is never rewritten. Every
+// file omega appends to (an event log, cert.log, incidents.omega) is held
+// under an exclusive appender's lock from open to Close; a second appender,
+// in this process or another, is refused with [ErrLocked], never
+// interleaved.
 //
 // # Replay
 //
