@@ -84,10 +84,6 @@ func (b Binding) String() string {
 	return fmt.Sprintf("checker %d.%d.%d schema %d (%x) catalog %x", v[0], v[1], v[2], b.SchemaVersion, b.SchemaHash[:4], b.CatalogHash[:4])
 }
 
-// ErrBindingMismatch is returned when an output, a log or a certificate was
-// made under another binding than the one expected.
-var ErrBindingMismatch = newSentinel(ErrFormat, "omega: binding mismatch")
-
 // BindingError reports which binding was expected and which was found. It
 // unwraps to [ErrBindingMismatch].
 type BindingError struct {

@@ -241,10 +241,6 @@ func (l Limits) maxPayload() int {
 	return int(min(uint64(l.MaxPayload), math.MaxUint32)) // payload_len is a u32
 }
 
-// ErrMalformedEvent is the sentinel of every event decoding and validation
-// failure; the concrete error is an [*EventError].
-var ErrMalformedEvent = newSentinel(ErrFormat, "omega: malformed event")
-
 // EventError reports a structural problem with one event: the field and,
 // when the event came from a list, its position.
 type EventError struct {

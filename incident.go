@@ -72,9 +72,6 @@ type Incident struct {
 // incidentLen is the length of an INCIDENT payload.
 const incidentLen = 32 + 8 + 16 + 8 + 3*32
 
-// ErrMalformedIncident reports an INCIDENT payload that does not decode.
-var ErrMalformedIncident = newSentinel(ErrFormat, "omega: malformed incident")
-
 // AppendBinary appends the INCIDENT payload of inc to b:
 //
 //	incident_id [32] | divergence_batch_id u64 | divergence_event_id u128 |

@@ -17,13 +17,6 @@ import (
 // random bytes the caller supplies; nothing here derives one from replay
 // seeds, batch ids or other public data.
 
-// ErrBadKey reports key bytes that are not one Ed25519 key in the expected
-// PEM form: no PEM block, a PEM block of the wrong type or with headers,
-// anything but whitespace around the block (a second block included), DER
-// that does not parse, or a key of another algorithm (which also wraps
-// [ErrNotEd25519]).
-var ErrBadKey = newSentinel(ErrFormat, "omega: bad key")
-
 // PEM block types of the key files.
 const (
 	pemPrivateKey = "PRIVATE KEY"

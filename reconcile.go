@@ -19,10 +19,6 @@ const MaxBatchContents = 1 << 20
 // certificate body.
 const maxEvidence = 65535
 
-// ErrBatchTooLarge is returned for a batch of more than [MaxBatchContents]
-// distinct contents.
-var ErrBatchTooLarge = newSentinel(ErrFormat, "omega: batch too large")
-
 // Reconcile decides a batch against prior with the built-in catalog and
 // default options, on a checker made once and shared by every call. See
 // [Checker.Reconcile].

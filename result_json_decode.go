@@ -45,11 +45,6 @@ import (
 // trace_root, depend on the prior State or on the batch's member digests,
 // which the view does not hold: they are taken as written.
 
-// ErrMalformedResult reports a JSON view of a result, a binding or a checker
-// output that does not decode, or whose recomputable fields do not follow
-// from the others.
-var ErrMalformedResult = newSentinel(ErrFormat, "omega: malformed result")
-
 // Field names of the views, in the order MarshalJSON writes them.
 var (
 	resultJSONMergeFields = []string{
