@@ -112,14 +112,6 @@ import (
 	"strconv"
 )
 
-// HeaderSize is the length of the .omega file header, and the offset of the
-// first frame (SPEC 5). Frozen wire format.
-const HeaderSize = 64
-
-// DefaultMaxFrameLen is the largest frame_len (frame header included) that
-// readers accept and writers produce when the options leave MaxFrameLen zero.
-const DefaultMaxFrameLen = 64 << 20
-
 // Frozen wire format: header and frame layout (SPEC 5).
 const (
 	logMagic         = "OMEGA\x00\x01\x00"

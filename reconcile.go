@@ -11,10 +11,6 @@ import (
 	"github.com/omega-sheaf/omega/internal/merkle"
 )
 
-// MaxBatchContents is the largest number of distinct contents a batch may
-// hold (SPEC 4). A larger batch is refused with [ErrBatchTooLarge].
-const MaxBatchContents = 1 << 20
-
 // maxEvidence caps the 3001 evidence list: its count is a u16 in a
 // certificate body.
 const maxEvidence = 65535
