@@ -734,7 +734,7 @@ func (rp *Replayer) diverge(batch uint64, ev EventID, f IncidentField, expected,
 		Field:    f,
 		Expected: expected,
 		Observed: observed,
-		MetadataDigest: IncidentMetadataDigest(stateDigest, rp.hdr.SchemaHash, rp.want,
+		MetadataDigest: incidentMetadataDigest(stateDigest, rp.hdr.SchemaHash, rp.want,
 			rp.seed, uint64(n)),
 	}
 	inc.Seal()
