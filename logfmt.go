@@ -350,10 +350,12 @@ type Frame struct {
 	Offset  int64 // file offset of the frame's first byte; the first frame is at HeaderSize
 }
 
-// AppendFrame appends the encoding of a frame of type t holding payload to
-// b. It refuses an invalid type with [ErrInvalidFrameType] and a frame over
-// [DefaultMaxFrameLen] with [ErrFrameTooLarge], returning b unchanged.
-func AppendFrame(b []byte, t FrameType, payload []byte) ([]byte, error) {
+// appendCheckedFrame appends the encoding of a frame of type t holding
+// payload to b. It refuses an invalid type with [ErrInvalidFrameType] and a
+// frame over [DefaultMaxFrameLen] with [ErrFrameTooLarge], returning b
+// unchanged. Tests build logs with it; a program writes frames through a
+// [FrameWriter], over a bytes.Buffer for a log in memory.
+func appendCheckedFrame(b []byte, t FrameType, payload []byte) ([]byte, error) {
 	if err := checkFrameArgs(t, len(payload), DefaultMaxFrameLen); err != nil {
 		return b, err
 	}

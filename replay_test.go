@@ -35,7 +35,7 @@ func TestSpecBatchVector(t *testing.T) {
 	if got, want := hex.EncodeToString(payload), v.str(t, v.Outputs, "payload_hex"); got != want {
 		t.Errorf("BATCH payload\n got %s\nwant %s", got, want)
 	}
-	frame, err := AppendFrame(nil, FrameBatch, payload)
+	frame, err := appendCheckedFrame(nil, FrameBatch, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
