@@ -324,7 +324,7 @@ func (j *Journal) Pending() []Event {
 		ps = append(ps, pend{d, e})
 	}
 	slices.SortFunc(ps, func(a, b pend) int {
-		if c := a.e.Key().Compare(b.e.Key()); c != 0 {
+		if c := a.e.key().Compare(b.e.key()); c != 0 {
 			return c
 		}
 		return a.d.Compare(b.d)

@@ -327,7 +327,7 @@ func decodeObstructionJSON(p *jsonParser, v []json.RawMessage) (*Result, error) 
 			return nil, resultMalformed("evidence_digests", "entry %d is %v, but evidence event %d hashes to %v", i, o.EvidenceDigests[i], i, d)
 		}
 		if i > 0 {
-			c := evidence[i-1].Key().Compare(e.Key())
+			c := evidence[i-1].key().Compare(e.key())
 			if c > 0 || c == 0 && o.EvidenceDigests[i-1].Compare(o.EvidenceDigests[i]) >= 0 {
 				return nil, resultMalformed("evidence", "event %d is not after event %d in canonical order", i, i-1)
 			}

@@ -51,7 +51,7 @@ func (c *Checker) VerifyObstruction(r *Result, prior *State) error {
 		}
 		if i > 0 {
 			prev := &o.Evidence[i-1]
-			if c := prev.Key().Compare(e.Key()); c > 0 || c == 0 && o.EvidenceDigests[i-1].Compare(o.EvidenceDigests[i]) >= 0 {
+			if c := prev.key().Compare(e.key()); c > 0 || c == 0 && o.EvidenceDigests[i-1].Compare(o.EvidenceDigests[i]) >= 0 {
 				return obstructionErr("evidence %d is not after evidence %d in canonical order", i, i-1)
 			}
 		}
