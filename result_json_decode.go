@@ -66,7 +66,7 @@ func resultMalformed(field, format string, args ...any) error {
 	return malformedJSON(ErrMalformedResult, field, format, args...)
 }
 
-// UnmarshalOutputJSON decodes a checker output's JSON view,
+// DecodeOutputJSON decodes a checker output's JSON view,
 // {"result":{...},"binding":{...}}, which must fill b (whitespace aside),
 // with the rules of [Result.UnmarshalJSON] and [Binding.UnmarshalJSON].
 // Every refusal wraps ErrMalformedResult.
@@ -74,7 +74,7 @@ func resultMalformed(field, format string, args ...any) error {
 // The decoded output certifies as the original: [Certify] on it gives, for
 // the same binding, batch metadata, previous hash and key, the certificate
 // byte for byte that certifying the output the checker returned gives.
-func UnmarshalOutputJSON(b []byte) (Output, error) {
+func DecodeOutputJSON(b []byte) (Output, error) {
 	v, err := jsonObjectFields(ErrMalformedResult, b, "checker output", outputJSONFields)
 	if err != nil {
 		return Output{}, err
@@ -91,9 +91,9 @@ func UnmarshalOutputJSON(b []byte) (Output, error) {
 }
 
 // UnmarshalJSON decodes a checker output's JSON view into o, as
-// UnmarshalOutputJSON does; o is left unchanged on error.
+// DecodeOutputJSON does; o is left unchanged on error.
 func (o *Output) UnmarshalJSON(b []byte) error {
-	out, err := UnmarshalOutputJSON(b)
+	out, err := DecodeOutputJSON(b)
 	if err != nil {
 		return err
 	}
