@@ -907,8 +907,9 @@ const (
 	SyncNever
 )
 
-// WriterOptions configures a [FrameWriter]. A nil *WriterOptions and zero
-// fields mean the defaults.
+// WriterOptions configures a [FrameWriter], also the one that
+// [OpenCertStore] opens for cert.log. A nil *WriterOptions and zero fields
+// mean the defaults.
 type WriterOptions struct {
 	Sync SyncPolicy
 	// MaxFrameLen caps frame_len as in ReadOptions; Append refuses a
