@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -159,43 +158,6 @@ type ChainAnchor struct {
 	MergedStateHash Hash
 	FrontierDigest  Hash
 }
-
-// Certificate errors. Every error of Verify and VerifyChain wraps exactly
-// one of these (a binding failure wraps [ErrBindingMismatch]). The checks'
-// sentinels, ErrMalformedCertificate to ErrChainState, are in the
-// [ErrVerification] category; ErrCannotCertify is in [ErrFormat] and
-// ErrNotEd25519, a signer of the program's choosing, in none.
-var (
-	// ErrMalformedCertificate reports an envelope that does not decode.
-	ErrMalformedCertificate = newSentinel(ErrVerification, "omega: malformed certificate")
-	// ErrBodyHash reports a body_hash that is not D("cert body", body).
-	ErrBodyHash = newSentinel(ErrVerification, "omega: certificate body hash mismatch")
-	// ErrCertID reports a cert_id that is not the certificate's content id.
-	ErrCertID = newSentinel(ErrVerification, "omega: certificate id mismatch")
-	// ErrUnknownKey reports an issuer_key_id that is not in the key ring.
-	ErrUnknownKey = newSentinel(ErrVerification, "omega: certificate signed by an unknown key")
-	// ErrBadSignature reports a signature that does not verify.
-	ErrBadSignature = newSentinel(ErrVerification, "omega: bad certificate signature")
-	// ErrDigestMismatch reports a body digest that does not follow from the
-	// others (merged state hash, witness, overlap context digest).
-	ErrDigestMismatch = newSentinel(ErrVerification, "omega: certificate digest mismatch")
-	// ErrChainLink reports a prev_cert_hash that is not the previous
-	// certificate's cert_hash: a certificate missing, repeated or moved.
-	ErrChainLink = newSentinel(ErrVerification, "omega: certificate chain link broken")
-	// ErrBatchOrder reports a batch_id not greater than the previous one.
-	ErrBatchOrder = newSentinel(ErrVerification, "omega: certificate batch id out of order")
-	// ErrChainState reports a prior_state_hash that is not the merged state
-	// of the last Merge before it, or a frontier_digest that does not extend
-	// the previous Merge's.
-	ErrChainState = newSentinel(ErrVerification, "omega: certificate chain state mismatch")
-
-	// ErrNotEd25519 reports a signer whose public key is not an Ed25519 key.
-	ErrNotEd25519 = errors.New("omega: signer is not an Ed25519 key")
-	// ErrCannotCertify reports an output or batch metadata that no
-	// certificate can hold: no result, batch id 0, or a result whose fields
-	// disagree with its kind or exceed the body's count fields.
-	ErrCannotCertify = newSentinel(ErrFormat, "omega: cannot certify")
-)
 
 // ChainError reports the first certificate of a chain that failed, by its
 // index in the input. It unwraps to the error of the failed check.

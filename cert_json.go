@@ -178,9 +178,9 @@ func appendHexField(b []byte, name string, v []byte) []byte {
 }
 
 // UnmarshalJSON decodes a certificate's JSON view into c, as
-// UnmarshalCertificateJSON does; c is left unchanged on error.
+// DecodeCertificateJSON does; c is left unchanged on error.
 func (c *Certificate) UnmarshalJSON(b []byte) error {
-	d, err := UnmarshalCertificateJSON(b)
+	d, err := DecodeCertificateJSON(b)
 	if err != nil {
 		return err
 	}
@@ -188,12 +188,12 @@ func (c *Certificate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// UnmarshalCertificateJSON decodes a certificate's JSON view, which must
+// DecodeCertificateJSON decodes a certificate's JSON view, which must
 // fill b (whitespace aside), and returns the certificate of the envelope it
 // describes: decoding the view of an envelope gives back that envelope,
 // byte for byte. Every refusal wraps ErrMalformedCertificate. It checks no
 // signature, body hash or cert_id: that is Verify's work, on Bytes.
-func UnmarshalCertificateJSON(b []byte) (*Certificate, error) {
+func DecodeCertificateJSON(b []byte) (*Certificate, error) {
 	v, err := jsonObjectFields(ErrMalformedCertificate, b, "certificate", certJSONFields)
 	if err != nil {
 		return nil, err

@@ -49,12 +49,12 @@ func TestCertificateJSONRoundTrip(t *testing.T) {
 				last = at
 			}
 
-			d, err := UnmarshalCertificateJSON(view)
+			d, err := DecodeCertificateJSON(view)
 			if err != nil {
-				t.Fatalf("UnmarshalCertificateJSON(MarshalJSON(c)) = %v", err)
+				t.Fatalf("DecodeCertificateJSON(MarshalJSON(c)) = %v", err)
 			}
 			if !bytes.Equal(d.Bytes(), c.Bytes()) {
-				t.Fatalf("UnmarshalCertificateJSON gave another envelope\n got %x\nwant %x", d.Bytes(), c.Bytes())
+				t.Fatalf("DecodeCertificateJSON gave another envelope\n got %x\nwant %x", d.Bytes(), c.Bytes())
 			}
 			if _, err := Verify(d.Bytes(), vectorRing(), DefaultBinding()); err != nil {
 				t.Fatalf("Verify(decoded view) = %v", err)
@@ -160,9 +160,9 @@ func TestCertificateJSONRefusals(t *testing.T) {
 			if tt.view == merge || tt.view == obstruction {
 				t.Fatal("test case left the view unchanged")
 			}
-			c, err := UnmarshalCertificateJSON([]byte(tt.view))
+			c, err := DecodeCertificateJSON([]byte(tt.view))
 			if err == nil || c != nil || !errors.Is(err, ErrMalformedCertificate) {
-				t.Fatalf("UnmarshalCertificateJSON = %v, %v, want nil and ErrMalformedCertificate", c, err)
+				t.Fatalf("DecodeCertificateJSON = %v, %v, want nil and ErrMalformedCertificate", c, err)
 			}
 			var into Certificate
 			if err := into.UnmarshalJSON([]byte(tt.view)); err == nil || into.Bytes() != nil {
@@ -175,11 +175,11 @@ func TestCertificateJSONRefusals(t *testing.T) {
 	}
 }
 
-// FuzzUnmarshalCertificateJSON checks that decoding a view never panics,
+// FuzzDecodeCertificateJSON checks that decoding a view never panics,
 // that every refusal wraps ErrMalformedCertificate, and that an accepted
 // view stands for exactly one envelope: writing the certificate's view and
 // reading it back gives the same envelope and the same view.
-func FuzzUnmarshalCertificateJSON(f *testing.F) {
+func FuzzDecodeCertificateJSON(f *testing.F) {
 	vs := loadSpecVectors(f)
 	for _, name := range []string{"cert_merge_batch1", "cert_obstruction_1001_batch2"} {
 		c := certifyVector(f, vs, name)
@@ -188,15 +188,15 @@ func FuzzUnmarshalCertificateJSON(f *testing.F) {
 		f.Add(view[:len(view)/2])
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := UnmarshalCertificateJSON(b)
+		c, err := DecodeCertificateJSON(b)
 		if err != nil {
 			if c != nil || !errors.Is(err, ErrMalformedCertificate) {
-				t.Fatalf("UnmarshalCertificateJSON = %v, %v, want nil and ErrMalformedCertificate", c, err)
+				t.Fatalf("DecodeCertificateJSON = %v, %v, want nil and ErrMalformedCertificate", c, err)
 			}
 			return
 		}
 		view := certJSONView(t, c)
-		d, err := UnmarshalCertificateJSON(view)
+		d, err := DecodeCertificateJSON(view)
 		if err != nil {
 			t.Fatalf("re-reading the view of an accepted certificate: %v\n%s", err, view)
 		}

@@ -24,17 +24,6 @@ const (
 	certHashName = "cert.hash"
 )
 
-// CertStoreOptions configures a [CertStore]. A nil *CertStoreOptions and zero
-// fields mean the defaults.
-type CertStoreOptions struct {
-	// Sync says when appended certificates become durable: SyncBatch (the
-	// default) when the caller calls [CertStore.Sync], SyncAlways at every
-	// Append, SyncNever never.
-	Sync SyncPolicy
-	// MaxFrameLen caps frame_len in cert.log, as in [WriterOptions].
-	MaxFrameLen int
-}
-
 // CertLogError reports a frame of cert.log that does not hold a certificate,
 // or holds one that does not continue the chain. It unwraps to ErrCorrupt
 // for a frame of another type than CERT (or a certificate changed in the
@@ -129,6 +118,11 @@ type certEntry struct {
 // directory and cert.log (with header hdr: the checker's schema version and
 // SchemaHash) when they do not exist.
 //
+// opts configures the writer of cert.log; nil means the defaults. Its Sync
+// says when appended certificates become durable: SyncBatch (the default)
+// when the caller calls [CertStore.Sync], SyncAlways at every Append,
+// SyncNever never.
+//
 // cert.log is opened with [OpenFrameLog], so it is locked first (another
 // appender holding it is refused with [ErrLocked]), then read once, each
 // frame checked as recovery meets it: a torn tail, the normal trace of a
@@ -157,12 +151,12 @@ type certEntry struct {
 // the pattern omega gives every temporary file it writes, and the
 // "cert.idx.tmp<digits>" and "cert.hash.tmp<digits>" of earlier versions;
 // no other file is touched.
-func OpenCertStore(dir string, hdr Header, opts *CertStoreOptions) (*CertStore, error) {
+func OpenCertStore(dir string, hdr Header, opts *WriterOptions) (*CertStore, error) {
 	return openCertStore(osFS{}, dir, hdr, opts)
 }
 
-func openCertStore(fsys fileSystem, dir string, hdr Header, opts *CertStoreOptions) (*CertStore, error) {
-	var o CertStoreOptions
+func openCertStore(fsys fileSystem, dir string, hdr Header, opts *WriterOptions) (*CertStore, error) {
+	var o WriterOptions
 	if opts != nil {
 		o = *opts
 	}
@@ -173,7 +167,7 @@ func openCertStore(fsys fileSystem, dir string, hdr Header, opts *CertStoreOptio
 		return nil, err
 	}
 	s := &CertStore{dir: dir, policy: o.Sync, fsys: fsys, byID: make(map[CertID]int)}
-	w, err := openFrameLog(fsys, filepath.Join(dir, certLogName), hdr, &WriterOptions{Sync: o.Sync, MaxFrameLen: o.MaxFrameLen}, s.load)
+	w, err := openFrameLog(fsys, filepath.Join(dir, certLogName), hdr, &o, s.load)
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func sideFiles(certs []*Certificate) (idx, hashes string) {
 
 func openStore(tb testing.TB, dir string, policy SyncPolicy) *CertStore {
 	tb.Helper()
-	s, err := OpenCertStore(dir, certLogHeader(), &CertStoreOptions{Sync: policy})
+	s, err := OpenCertStore(dir, certLogHeader(), &WriterOptions{Sync: policy})
 	if err != nil {
 		tb.Fatalf("OpenCertStore(%s) = %v", dir, err)
 	}
@@ -295,7 +295,7 @@ func TestCertStoreCrashCuts(t *testing.T) {
 			}
 		}
 		what := fmt.Sprintf("cut at %d", cut)
-		s, err := OpenCertStore(dir, certLogHeader(), &CertStoreOptions{Sync: SyncNever})
+		s, err := OpenCertStore(dir, certLogHeader(), &WriterOptions{Sync: SyncNever})
 		if err != nil {
 			t.Fatalf("%s: OpenCertStore = %v", what, err)
 		}
@@ -480,7 +480,7 @@ func TestCertStoreRefusesLog(t *testing.T) {
 			t.Errorf("%s: OpenCertStore = %v, %v, want %v at offset %d", tc.name, s, err, tc.err, tc.offset)
 		}
 	}
-	if _, err := OpenCertStore(t.TempDir(), certLogHeader(), &CertStoreOptions{Sync: 9}); !errors.Is(err, ErrUnknownSyncPolicy) {
+	if _, err := OpenCertStore(t.TempDir(), certLogHeader(), &WriterOptions{Sync: 9}); !errors.Is(err, ErrUnknownSyncPolicy) {
 		t.Errorf("OpenCertStore(sync 9) = %v, want ErrUnknownSyncPolicy", err)
 	}
 }
@@ -1018,7 +1018,7 @@ func TestCertStoreCrashDuringAppend(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			rec := newRecFS()
-			s, err := openCertStore(rec, dir, certLogHeader(), &CertStoreOptions{Sync: policy})
+			s, err := openCertStore(rec, dir, certLogHeader(), &WriterOptions{Sync: policy})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1123,7 +1123,7 @@ func TestCertStoreFailedAppend(t *testing.T) {
 			for _, policy := range []SyncPolicy{SyncBatch, SyncAlways} {
 				dir := t.TempDir()
 				rec := newRecFS()
-				s, err := openCertStore(rec, dir, certLogHeader(), &CertStoreOptions{Sync: policy})
+				s, err := openCertStore(rec, dir, certLogHeader(), &WriterOptions{Sync: policy})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -13,35 +13,16 @@ import (
 	"github.com/omega-sheaf/omega/predicates"
 )
 
-// SchemaDescriptor is the exact text whose digest is the SchemaHash of
-// schema version 1 (SPEC 4): 13 lines, each ending in a newline.
-const SchemaDescriptor = "omega.event/1\n" +
-	"event_id u128\n" +
-	"node_id u32\n" +
-	"stream_id u16\n" +
-	"lamport u64\n" +
-	"mono_ts_ns u64\n" +
-	"event_kind u16\n" +
-	"flags u16\n" +
-	"deps_count u16\n" +
-	"payload_len u32\n" +
-	"payload_hash blake3-256\n" +
-	"deps u128[deps_count]\n" +
-	"payload u8[payload_len]\n"
-
-// SchemaVersion is the version of the event schema this package implements.
-const SchemaVersion = 1
-
 // The version of this checker (major, minor, patch). It changes whenever
 // some input could give a different result byte.
 const (
-	VersionMajor = 1
-	VersionMinor = 0
-	VersionPatch = 0
+	versionMajor = 1
+	versionMinor = 0
+	versionPatch = 0
 )
 
 // CheckerVersion returns the version of this checker as a binding holds it.
-func CheckerVersion() [3]uint16 { return [3]uint16{VersionMajor, VersionMinor, VersionPatch} }
+func CheckerVersion() [3]uint16 { return [3]uint16{versionMajor, versionMinor, versionPatch} }
 
 // SchemaHash returns D("schema", SchemaDescriptor).
 func SchemaHash() Hash { return digest.Of(digest.Schema, []byte(SchemaDescriptor)) }
@@ -83,10 +64,6 @@ func (b Binding) String() string {
 	v := b.CheckerVersion
 	return fmt.Sprintf("checker %d.%d.%d schema %d (%x) catalog %x", v[0], v[1], v[2], b.SchemaVersion, b.SchemaHash[:4], b.CatalogHash[:4])
 }
-
-// ErrBindingMismatch is returned when an output, a log or a certificate was
-// made under another binding than the one expected.
-var ErrBindingMismatch = newSentinel(ErrFormat, "omega: binding mismatch")
 
 // BindingError reports which binding was expected and which was found. It
 // unwraps to [ErrBindingMismatch].
@@ -154,11 +131,6 @@ type Checker struct {
 	kept    atomic.Pointer[scratch] // the scratch that outlives collections
 	scratch sync.Pool               // *scratch, for concurrent calls
 }
-
-// MaxWorkers is the most workers a [Checker] or [VerifyChain] runs on.
-// Each keeps a few kilobytes of scratch, so an absurd count is refused
-// rather than allocated.
-const MaxWorkers = 1024
 
 // NewChecker returns a checker for opts (nil means defaults). It refuses
 // domain predicates with invalid or repeated entries and a worker count

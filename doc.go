@@ -55,7 +55,7 @@
 // [Certify] turns a checker [Output] into a signed, content-addressed
 // [Certificate] (SPEC 6): it refuses an output made under another binding
 // than the one expected, and signs with any crypto.Signer whose public key
-// is Ed25519, so a key in an HSM plugs in. [UnmarshalOutputJSON] reads an
+// is Ed25519, so a key in an HSM plugs in. [DecodeOutputJSON] reads an
 // output's JSON view back strictly, recomputing what it can, and the output
 // it gives certifies to the same bytes as the one the checker returned.
 // [Verify] checks one envelope against a [KeyRing] and the expected

@@ -52,6 +52,138 @@ var (
 	ErrDivergence = errors.New("omega: replay diverged")
 )
 
+// Errors in the [ErrFormat] category: each wraps ErrFormat, and the error
+// types of this category ([*HeaderError], [*FrameError], [*EventError],
+// [*BindingError], [*SnapshotError]) unwrap to one of them, or wrap one
+// with %w. Every error of the frame log wraps one of these or of the
+// uncategorised errors below, or is the error of the underlying file,
+// reader or writer, passed through (a writer's wrapped with
+// [ErrWriterFailed]).
+var (
+	// ErrBadHeader reports a malformed or short .omega file header.
+	ErrBadHeader = newSentinel(ErrFormat, "omega: bad frame log header")
+	// ErrTornTail reports a bad frame with no valid frame after it: the
+	// normal result of a crash during a write.
+	ErrTornTail = newSentinel(ErrFormat, "omega: torn tail")
+	// ErrCorrupt reports a bad frame followed by a valid one, or a frame
+	// whose CRC holds over an invalid type or reserved field.
+	ErrCorrupt = newSentinel(ErrFormat, "omega: corrupt frame log")
+	// ErrBindingMismatch is returned when an output, a log or a certificate was
+	// made under another binding than the one expected.
+	ErrBindingMismatch = newSentinel(ErrFormat, "omega: binding mismatch")
+	// ErrSchemaMismatch reports a log whose header differs from the one
+	// the caller expects. It is a binding error (SPEC 4): it wraps
+	// [ErrBindingMismatch], so errors.Is matches either.
+	ErrSchemaMismatch = fmt.Errorf("%w: frame log bound to another schema", ErrBindingMismatch)
+	// ErrMalformedEvent is the sentinel of every event decoding and validation
+	// failure; the concrete error is an [*EventError].
+	ErrMalformedEvent = newSentinel(ErrFormat, "omega: malformed event")
+	// ErrMalformedBatch reports a BATCH frame payload that does not decode: a
+	// wrong length, a non-zero pad, an unknown kind, or a member count that
+	// disagrees with the payload's length (SPEC 5).
+	ErrMalformedBatch = newSentinel(ErrFormat, "omega: malformed BATCH record")
+	// ErrMalformedIncident reports an INCIDENT payload that does not decode.
+	ErrMalformedIncident = newSentinel(ErrFormat, "omega: malformed incident")
+	// ErrMalformedResult reports a JSON view of a result, a binding or a checker
+	// output that does not decode, or whose recomputable fields do not follow
+	// from the others.
+	ErrMalformedResult = newSentinel(ErrFormat, "omega: malformed result")
+	// ErrMalformedSnapshot is the sentinel of every snapshot that cannot be
+	// encoded or decoded; the concrete error is a [*SnapshotError].
+	ErrMalformedSnapshot = newSentinel(ErrFormat, "omega: malformed snapshot")
+	// ErrReplayFormat reports a log or snapshot replay cannot read: a bad
+	// header, corruption, an invalid frame type, a malformed BATCH or EVENT
+	// payload, a base offset off the frame boundaries, or a batch the checker
+	// refuses to decide; and for a log read in segments, no segment, a segment
+	// whose header differs from the first one's, or a torn tail or header
+	// before the last segment. Replay reports these as errors, not incidents
+	// (SPEC 7).
+	ErrReplayFormat = newSentinel(ErrFormat, "omega: replay format error")
+	// ErrBatchTooLarge is returned for a batch of more than [MaxBatchContents]
+	// distinct contents.
+	ErrBatchTooLarge = newSentinel(ErrFormat, "omega: batch too large")
+	// ErrBadKey reports key bytes that are not one Ed25519 key in the expected
+	// PEM form: no PEM block, a PEM block of the wrong type or with headers,
+	// anything but whitespace around the block (a second block included), DER
+	// that does not parse, or a key of another algorithm (which also wraps
+	// [ErrNotEd25519]).
+	ErrBadKey = newSentinel(ErrFormat, "omega: bad key")
+	// ErrInvalidState is returned by [NewState] for contents no sequence of
+	// merges could produce.
+	ErrInvalidState = newSentinel(ErrFormat, "omega: invalid state")
+	// ErrCannotCertify reports an output or batch metadata that no
+	// certificate can hold: no result, batch id 0, or a result whose fields
+	// disagree with its kind or exceed the body's count fields.
+	ErrCannotCertify = newSentinel(ErrFormat, "omega: cannot certify")
+)
+
+// Errors in the [ErrVerification] category: each wraps ErrVerification.
+// Every error of [Verify] and [VerifyChain] wraps exactly one of
+// ErrMalformedCertificate to ErrChainState, or [ErrBindingMismatch] for a
+// binding failure.
+var (
+	// ErrMalformedCertificate reports an envelope that does not decode.
+	ErrMalformedCertificate = newSentinel(ErrVerification, "omega: malformed certificate")
+	// ErrBodyHash reports a body_hash that is not D("cert body", body).
+	ErrBodyHash = newSentinel(ErrVerification, "omega: certificate body hash mismatch")
+	// ErrCertID reports a cert_id that is not the certificate's content id.
+	ErrCertID = newSentinel(ErrVerification, "omega: certificate id mismatch")
+	// ErrUnknownKey reports an issuer_key_id that is not in the key ring.
+	ErrUnknownKey = newSentinel(ErrVerification, "omega: certificate signed by an unknown key")
+	// ErrBadSignature reports a signature that does not verify.
+	ErrBadSignature = newSentinel(ErrVerification, "omega: bad certificate signature")
+	// ErrDigestMismatch reports a body digest that does not follow from the
+	// others (merged state hash, witness, overlap context digest).
+	ErrDigestMismatch = newSentinel(ErrVerification, "omega: certificate digest mismatch")
+	// ErrChainLink reports a prev_cert_hash that is not the previous
+	// certificate's cert_hash: a certificate missing, repeated or moved.
+	ErrChainLink = newSentinel(ErrVerification, "omega: certificate chain link broken")
+	// ErrBatchOrder reports a batch_id not greater than the previous one.
+	ErrBatchOrder = newSentinel(ErrVerification, "omega: certificate batch id out of order")
+	// ErrChainState reports a prior_state_hash that is not the merged state
+	// of the last Merge before it, or a frontier_digest that does not extend
+	// the previous Merge's.
+	ErrChainState = newSentinel(ErrVerification, "omega: certificate chain state mismatch")
+	// ErrObstructionInvalid is returned by [Checker.VerifyObstruction] when an
+	// obstruction's evidence does not establish its violation.
+	ErrObstructionInvalid = newSentinel(ErrVerification, "omega: obstruction does not verify")
+	// ErrPriorMismatch is returned by [Checker.VerifyObstruction] when the
+	// violation depends on history and the trusted prior State given is not the
+	// one the obstruction names.
+	ErrPriorMismatch = newSentinel(ErrVerification, "omega: obstruction names another prior state")
+	// ErrNotIncluded is returned when an inclusion proof does not lead to the
+	// trace root, or when a result has no such event.
+	ErrNotIncluded = newSentinel(ErrVerification, "omega: event not included")
+)
+
+// Errors in no category: a program's own mistakes, and I/O.
+var (
+	// ErrNotEd25519 reports a signer whose public key is not an Ed25519 key.
+	ErrNotEd25519 = errors.New("omega: signer is not an Ed25519 key")
+	// ErrInvalidFrameType reports an attempt to write a frame of type 0 or
+	// 7-0x7FFF.
+	ErrInvalidFrameType = errors.New("omega: invalid frame type")
+	// ErrFrameTooLarge reports an attempt to write a frame over the maximum
+	// frame length.
+	ErrFrameTooLarge = errors.New("omega: frame too large")
+	// ErrWriterClosed reports a use of a closed [FrameWriter].
+	ErrWriterClosed = errors.New("omega: frame writer closed")
+	// ErrWriterFailed wraps the first write, fsync or close error of a
+	// [FrameWriter]; every later call returns the same error.
+	ErrWriterFailed = errors.New("omega: frame writer failed")
+	// ErrUnknownSyncPolicy reports a [WriterOptions] whose Sync is not one
+	// of the [SyncPolicy] constants.
+	ErrUnknownSyncPolicy = errors.New("omega: unknown sync policy")
+	// ErrLocked reports a file that another appender holds (SPEC 8): another
+	// process, or another [OpenFrameLog], [NewFrameWriter] or [OpenCertStore]
+	// in this process. The error wrapping it names the file.
+	ErrLocked = errors.New("omega: file locked by another appender")
+	// ErrJournal reports a batch a [Journal] refuses to record: a batch id that
+	// does not increase, an output decided from another State or by another
+	// checker, or a member that was not logged. Nothing is appended.
+	ErrJournal = errors.New("omega: journal refused the batch")
+)
+
 // sentinel is a specific error of one category: its message, and the
 // category it unwraps to.
 type sentinel struct {

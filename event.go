@@ -241,10 +241,6 @@ func (l Limits) maxPayload() int {
 	return int(min(uint64(l.MaxPayload), math.MaxUint32)) // payload_len is a u32
 }
 
-// ErrMalformedEvent is the sentinel of every event decoding and validation
-// failure; the concrete error is an [*EventError].
-var ErrMalformedEvent = newSentinel(ErrFormat, "omega: malformed event")
-
 // EventError reports a structural problem with one event: the field and,
 // when the event came from a list, its position.
 type EventError struct {
@@ -453,22 +449,22 @@ func PayloadHash(payload []byte) Hash { return digest.Plain(payload) }
 // PayloadHashOK reports whether PayloadHash is BLAKE3-256(Payload).
 func (e *Event) PayloadHashOK() bool { return digest.Plain(e.Payload) == e.PayloadHash }
 
-// OrderKey is the ordering key of SPEC 3: (lamport, node_id, stream_id,
+// orderKey is the ordering key of SPEC 3: (lamport, node_id, stream_id,
 // event_id), compared numerically in that order.
-type OrderKey struct {
+type orderKey struct {
 	Lamport  uint64
 	NodeID   uint32
 	StreamID uint16
 	ID       EventID
 }
 
-// Key returns e's ordering key.
-func (e *Event) Key() OrderKey {
-	return OrderKey{Lamport: e.Lamport, NodeID: e.NodeID, StreamID: e.StreamID, ID: e.ID}
+// key returns e's ordering key.
+func (e *Event) key() orderKey {
+	return orderKey{Lamport: e.Lamport, NodeID: e.NodeID, StreamID: e.StreamID, ID: e.ID}
 }
 
 // Compare orders keys numerically, field by field.
-func (k OrderKey) Compare(o OrderKey) int {
+func (k orderKey) Compare(o orderKey) int {
 	switch {
 	case k.Lamport != o.Lamport:
 		return cmpU64(k.Lamport, o.Lamport)
@@ -484,7 +480,7 @@ func (k OrderKey) Compare(o OrderKey) int {
 // event digest. It is total over distinct contents; identical copies compare
 // equal. It hashes both events unless their keys differ.
 func CompareEvents(a, b *Event) int {
-	if c := a.Key().Compare(b.Key()); c != 0 {
+	if c := a.key().Compare(b.key()); c != 0 {
 		return c
 	}
 	return a.Digest().Compare(b.Digest())

@@ -9,11 +9,6 @@ import (
 	"syscall"
 )
 
-// ErrLocked reports a file that another appender holds (SPEC 8): another
-// process, or another [OpenFrameLog], [NewFrameWriter] or [OpenCertStore]
-// in this process. The error wrapping it names the file.
-var ErrLocked = errors.New("omega: file locked by another appender")
-
 // lockable is a file that can hold an appender's lock: an *os.File.
 type lockable interface {
 	Stat() (fs.FileInfo, error)

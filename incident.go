@@ -72,9 +72,6 @@ type Incident struct {
 // incidentLen is the length of an INCIDENT payload.
 const incidentLen = 32 + 8 + 16 + 8 + 3*32
 
-// ErrMalformedIncident reports an INCIDENT payload that does not decode.
-var ErrMalformedIncident = newSentinel(ErrFormat, "omega: malformed incident")
-
 // AppendBinary appends the INCIDENT payload of inc to b:
 //
 //	incident_id [32] | divergence_batch_id u64 | divergence_event_id u128 |
@@ -151,12 +148,12 @@ func (inc *Incident) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// IncidentMetadataDigest returns D("incident metadata", stateDigest ||
+// incidentMetadataDigest returns D("incident metadata", stateDigest ||
 // schemaHash || bindingDigest || replay_seed u64 || logLength u64) (SPEC 7):
 // the snapshot's state digest (zero without a snapshot), the log header's
 // schema hash, the replayer's binding digest, the replay seed and the byte
 // length of the log, header included.
-func IncidentMetadataDigest(stateDigest, schemaHash, bindingDigest Hash, seed, logLength uint64) Hash {
+func incidentMetadataDigest(stateDigest, schemaHash, bindingDigest Hash, seed, logLength uint64) Hash {
 	var b [3*32 + 16]byte
 	copy(b[:], stateDigest[:])
 	copy(b[32:], schemaHash[:])

@@ -12,11 +12,6 @@ import (
 	"github.com/omega-sheaf/omega/internal/digest"
 )
 
-// ErrMalformedBatch reports a BATCH frame payload that does not decode: a
-// wrong length, a non-zero pad, an unknown kind, or a member count that
-// disagrees with the payload's length (SPEC 5).
-var ErrMalformedBatch = newSentinel(ErrFormat, "omega: malformed BATCH record")
-
 // BatchRecord is the payload of a BATCH frame (SPEC 5): one decided batch,
 // as the event log records it, enough for [Replay] to re-execute it.
 //
@@ -158,11 +153,6 @@ func (r *BatchRecord) decodeMembers(b []byte) {
 		p = p[batchMemberLen:]
 	}
 }
-
-// ErrJournal reports a batch a [Journal] refuses to record: a batch id that
-// does not increase, an output decided from another State or by another
-// checker, or a member that was not logged. Nothing is appended.
-var ErrJournal = errors.New("omega: journal refused the batch")
 
 // Journal writes an event log as batches are decided: the EVENT frames of
 // the events, then the BATCH frame of each decision, so that the log alone
@@ -334,7 +324,7 @@ func (j *Journal) Pending() []Event {
 		ps = append(ps, pend{d, e})
 	}
 	slices.SortFunc(ps, func(a, b pend) int {
-		if c := a.e.Key().Compare(b.e.Key()); c != 0 {
+		if c := a.e.key().Compare(b.e.key()); c != 0 {
 			return c
 		}
 		return a.d.Compare(b.d)

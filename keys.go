@@ -13,16 +13,9 @@ import (
 
 // Keys on disk (SPEC 6): an Ed25519 private key as PKCS#8 PEM (type
 // "PRIVATE KEY") and a public key as PKIX PEM (type "PUBLIC KEY"), as the
-// standard library and openssl write them. A key is only ever made from
-// random bytes the caller supplies; nothing here derives one from replay
-// seeds, batch ids or other public data.
-
-// ErrBadKey reports key bytes that are not one Ed25519 key in the expected
-// PEM form: no PEM block, a PEM block of the wrong type or with headers,
-// anything but whitespace around the block (a second block included), DER
-// that does not parse, or a key of another algorithm (which also wraps
-// [ErrNotEd25519]).
-var ErrBadKey = newSentinel(ErrFormat, "omega: bad key")
+// standard library and openssl write them. Nothing here makes a key: a
+// program makes one with ed25519.GenerateKey from crypto/rand, never from
+// replay seeds, batch ids or other public data.
 
 // PEM block types of the key files.
 const (
@@ -33,22 +26,6 @@ const (
 // maxKeyFile caps what LoadPrivateKey and LoadPublicKey read: a PEM Ed25519
 // key is about 120 bytes.
 const maxKeyFile = 64 << 10
-
-// GenerateKey returns a new Ed25519 private key made from the first 32
-// bytes read from rand, which callers should make crypto/rand.Reader. It
-// panics if rand is nil: the source of a signing key is never implicit.
-func GenerateKey(rand io.Reader) (ed25519.PrivateKey, error) {
-	if rand == nil {
-		panic("omega: GenerateKey with nil rand")
-	}
-	seed := make([]byte, ed25519.SeedSize)
-	if _, err := io.ReadFull(rand, seed); err != nil {
-		return nil, fmt.Errorf("omega: generating key: %w", err)
-	}
-	k := ed25519.NewKeyFromSeed(seed)
-	clear(seed)
-	return k, nil
-}
 
 // MarshalPrivateKeyPEM returns priv as a PKCS#8 PEM block of type
 // "PRIVATE KEY". A key that is not 64 bytes long, or whose second half is

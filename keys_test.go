@@ -9,46 +9,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 )
-
-func TestGenerateKeyFromReader(t *testing.T) {
-	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
-	k, err := GenerateKey(bytes.NewReader(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := ed25519.NewKeyFromSeed(seed); !k.Equal(want) {
-		t.Errorf("GenerateKey(seed) = %x, want %x", k, want)
-	}
-	if _, err := GenerateKey(bytes.NewReader(seed[:31])); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("GenerateKey(31 bytes) error = %v, want io.ErrUnexpectedEOF", err)
-	}
-	a, err := GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Equal(b) {
-		t.Error("two keys from crypto/rand are equal")
-	}
-}
-
-func TestGenerateKeyNilRandPanics(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("GenerateKey(nil) did not panic")
-		}
-	}()
-	GenerateKey(nil)
-}
 
 func TestKeyPEMRoundTrip(t *testing.T) {
 	priv := testKey(9)

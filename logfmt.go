@@ -112,14 +112,6 @@ import (
 	"strconv"
 )
 
-// HeaderSize is the length of the .omega file header, and the offset of the
-// first frame (SPEC 5). Frozen wire format.
-const HeaderSize = 64
-
-// DefaultMaxFrameLen is the largest frame_len (frame header included) that
-// readers accept and writers produce when the options leave MaxFrameLen zero.
-const DefaultMaxFrameLen = 64 << 20
-
 // Frozen wire format: header and frame layout (SPEC 5).
 const (
 	logMagic         = "OMEGA\x00\x01\x00"
@@ -147,42 +139,9 @@ const (
 	maxWriteBuffer   = 64 << 20 // a larger WriterOptions.BufferSize is this
 )
 
-// Sentinel errors of the frame log. Concrete errors are [*HeaderError] and
-// [*FrameError], which unwrap to these, or wrap them with %w. Every error
-// the frame log returns wraps one of these, or is the error of the
-// underlying file, reader or writer, passed through (a writer's wrapped
-// with [ErrWriterFailed]).
-var (
-	// ErrBadHeader reports a malformed or short .omega file header.
-	ErrBadHeader = newSentinel(ErrFormat, "omega: bad frame log header")
-	// ErrTornTail reports a bad frame with no valid frame after it: the
-	// normal result of a crash during a write.
-	ErrTornTail = newSentinel(ErrFormat, "omega: torn tail")
-	// ErrCorrupt reports a bad frame followed by a valid one, or a frame
-	// whose CRC holds over an invalid type or reserved field.
-	ErrCorrupt = newSentinel(ErrFormat, "omega: corrupt frame log")
-	// ErrSchemaMismatch reports a log whose header differs from the one
-	// the caller expects. It is a binding error (SPEC 4): it wraps
-	// [ErrBindingMismatch], so errors.Is matches either.
-	ErrSchemaMismatch = fmt.Errorf("%w: frame log bound to another schema", ErrBindingMismatch)
-	// ErrInvalidFrameType reports an attempt to write a frame of type 0 or
-	// 7-0x7FFF.
-	ErrInvalidFrameType = errors.New("omega: invalid frame type")
-	// ErrFrameTooLarge reports an attempt to write a frame over the maximum
-	// frame length.
-	ErrFrameTooLarge = errors.New("omega: frame too large")
-	// ErrWriterClosed reports a use of a closed [FrameWriter].
-	ErrWriterClosed = errors.New("omega: frame writer closed")
-	// ErrWriterFailed wraps the first write, fsync or close error of a
-	// [FrameWriter]; every later call returns the same error.
-	ErrWriterFailed = errors.New("omega: frame writer failed")
-	// ErrUnknownSyncPolicy reports a [WriterOptions] whose Sync is not one
-	// of the [SyncPolicy] constants.
-	ErrUnknownSyncPolicy = errors.New("omega: unknown sync policy")
-	// errInvalidReadCount reports an io.Reader whose Read returned a count
-	// below zero or over the buffer's length.
-	errInvalidReadCount = errors.New("omega: io.Reader returned an invalid count")
-)
+// errInvalidReadCount reports an io.Reader whose Read returned a count
+// below zero or over the buffer's length.
+var errInvalidReadCount = errors.New("omega: io.Reader returned an invalid count")
 
 // HeaderError reports a malformed .omega header: which field, where.
 type HeaderError struct {
@@ -391,10 +350,12 @@ type Frame struct {
 	Offset  int64 // file offset of the frame's first byte; the first frame is at HeaderSize
 }
 
-// AppendFrame appends the encoding of a frame of type t holding payload to
-// b. It refuses an invalid type with [ErrInvalidFrameType] and a frame over
-// [DefaultMaxFrameLen] with [ErrFrameTooLarge], returning b unchanged.
-func AppendFrame(b []byte, t FrameType, payload []byte) ([]byte, error) {
+// appendCheckedFrame appends the encoding of a frame of type t holding
+// payload to b. It refuses an invalid type with [ErrInvalidFrameType] and a
+// frame over [DefaultMaxFrameLen] with [ErrFrameTooLarge], returning b
+// unchanged. Tests build logs with it; a program writes frames through a
+// [FrameWriter], over a bytes.Buffer for a log in memory.
+func appendCheckedFrame(b []byte, t FrameType, payload []byte) ([]byte, error) {
 	if err := checkFrameArgs(t, len(payload), DefaultMaxFrameLen); err != nil {
 		return b, err
 	}
@@ -946,8 +907,9 @@ const (
 	SyncNever
 )
 
-// WriterOptions configures a [FrameWriter]. A nil *WriterOptions and zero
-// fields mean the defaults.
+// WriterOptions configures a [FrameWriter], also the one that
+// [OpenCertStore] opens for cert.log. A nil *WriterOptions and zero fields
+// mean the defaults.
 type WriterOptions struct {
 	Sync SyncPolicy
 	// MaxFrameLen caps frame_len as in ReadOptions; Append refuses a

@@ -29,7 +29,7 @@ func lfBenchLog(b *testing.B, frameSize int) ([]byte, int) {
 	log, _ := Header{SchemaVersion: 1}.AppendBinary(make([]byte, 0, HeaderSize+n*frameSize))
 	for range n {
 		var err error
-		if log, err = AppendFrame(log, FrameEvent, payload); err != nil {
+		if log, err = appendCheckedFrame(log, FrameEvent, payload); err != nil {
 			b.Fatal(err)
 		}
 	}

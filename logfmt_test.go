@@ -231,7 +231,7 @@ func (l *lfLog) add(t testing.TB, typ FrameType, payload []byte) {
 	t.Helper()
 	off := int64(len(l.b))
 	var err error
-	if l.b, err = AppendFrame(l.b, typ, payload); err != nil {
+	if l.b, err = appendCheckedFrame(l.b, typ, payload); err != nil {
 		t.Fatal(err)
 	}
 	l.frames = append(l.frames, lfFrame{typ, string(payload), off})
@@ -319,9 +319,9 @@ func TestFrameVectors(t *testing.T) {
 	if v["frame_hex"] != lfFrameHex || v["frame_crc32"] != fmt.Sprintf("%08x", lfFrameCRC) {
 		t.Fatalf("testdata frame vector = %v", v)
 	}
-	got, err := AppendFrame(nil, FrameEvent, []byte("omega"))
+	got, err := appendCheckedFrame(nil, FrameEvent, []byte("omega"))
 	if err != nil || hex.EncodeToString(got) != lfFrameHex {
-		t.Fatalf("AppendFrame(EVENT, omega) = %x, %v; want %s", got, err, lfFrameHex)
+		t.Fatalf("appendCheckedFrame(EVENT, omega) = %x, %v; want %s", got, err, lfFrameHex)
 	}
 	if crc := binary.LittleEndian.Uint32(got[4:]); crc != lfFrameCRC {
 		t.Fatalf("frame_crc32 = %08x, want %08x", crc, lfFrameCRC)
@@ -338,7 +338,7 @@ func TestFrameVectors(t *testing.T) {
 	if crc := fmt.Sprintf("%08x", binary.LittleEndian.Uint32(frame[4:])); crc != bv["frame_crc32"] {
 		t.Fatalf("BATCH frame_crc32 = %s, want %s", crc, bv["frame_crc32"])
 	}
-	re, err := AppendFrame(nil, FrameBatch, []byte(out.Frames[0].Payload))
+	re, err := appendCheckedFrame(nil, FrameBatch, []byte(out.Frames[0].Payload))
 	if err != nil || !bytes.Equal(re, frame) {
 		t.Fatalf("re-encoded BATCH frame = %x, %v; want %x", re, err, frame)
 	}
@@ -354,7 +354,7 @@ func TestFrameVectors(t *testing.T) {
 		out := lfAllReaders(t, file, nil)
 		re, _ := out.Header.AppendBinary(nil)
 		for _, f := range out.Frames {
-			re, _ = AppendFrame(re, f.Type, []byte(f.Payload))
+			re, _ = appendCheckedFrame(re, f.Type, []byte(f.Payload))
 		}
 		if !bytes.Equal(re, file) {
 			t.Fatalf("%s does not re-encode to itself", name)
@@ -494,17 +494,17 @@ func TestFrameTypes(t *testing.T) {
 	}
 }
 
-func TestAppendFrameErrors(t *testing.T) {
+func TestAppendCheckedFrameErrors(t *testing.T) {
 	for _, typ := range []FrameType{0, 7, 0x7fff} {
-		b, err := AppendFrame([]byte("keep"), typ, []byte("x"))
+		b, err := appendCheckedFrame([]byte("keep"), typ, []byte("x"))
 		if !errors.Is(err, ErrInvalidFrameType) || string(b) != "keep" {
-			t.Errorf("AppendFrame(type %#x) = %q, %v; want ErrInvalidFrameType and b unchanged", uint16(typ), b, err)
+			t.Errorf("appendCheckedFrame(type %#x) = %q, %v; want ErrInvalidFrameType and b unchanged", uint16(typ), b, err)
 		}
 	}
 	// Pages of a large allocation are not touched until written.
 	big := make([]byte, DefaultMaxFrameLen-frameHeaderLen+1)
-	if b, err := AppendFrame(nil, FrameEvent, big); !errors.Is(err, ErrFrameTooLarge) || b != nil {
-		t.Errorf("AppendFrame(64 MiB - 11) = %d bytes, %v; want ErrFrameTooLarge", len(b), err)
+	if b, err := appendCheckedFrame(nil, FrameEvent, big); !errors.Is(err, ErrFrameTooLarge) || b != nil {
+		t.Errorf("appendCheckedFrame(64 MiB - 11) = %d bytes, %v; want ErrFrameTooLarge", len(b), err)
 	}
 }
 
@@ -691,8 +691,8 @@ func TestFrameCRCHeldIsCorrupt(t *testing.T) {
 		}
 	}
 	// The same frames are refused by the writer side.
-	if _, err := AppendFrame(nil, 7, nil); !errors.Is(err, ErrInvalidFrameType) {
-		t.Errorf("AppendFrame(7) error = %v", err)
+	if _, err := appendCheckedFrame(nil, 7, nil); !errors.Is(err, ErrInvalidFrameType) {
+		t.Errorf("appendCheckedFrame(7) error = %v", err)
 	}
 }
 
@@ -936,7 +936,7 @@ func lfCheckReencode(t lfTB, b []byte, out lfOutcome) {
 	}
 	for _, f := range out.Frames {
 		var err error
-		if re, err = AppendFrame(re, f.Type, []byte(f.Payload)); err != nil {
+		if re, err = appendCheckedFrame(re, f.Type, []byte(f.Payload)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -957,7 +957,7 @@ func lfGenLog(t *rapid.T) []byte {
 	types := rapid.SampledFrom([]FrameType{1, 2, 3, 4, 5, 6, 0x8000, 0xabcd, 0xffff})
 	for range rapid.IntRange(0, 8).Draw(t, "frames") {
 		payload := rapid.SliceOfN(rapid.Byte(), 0, 150).Draw(t, "payload")
-		b, _ = AppendFrame(b, types.Draw(t, "type"), payload)
+		b, _ = appendCheckedFrame(b, types.Draw(t, "type"), payload)
 	}
 	return b
 }
@@ -1152,7 +1152,7 @@ func TestFrameWriterArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := Header{}.AppendBinary(nil)
-	want, _ = AppendFrame(want, FrameEvent, p)
+	want, _ = appendCheckedFrame(want, FrameEvent, p)
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Fatalf("wrote %x, want %x", buf.Bytes(), want)
 	}
@@ -1778,7 +1778,7 @@ func TestLaterFrameScanLongFrames(t *testing.T) {
 	for i := range 40 {
 		b := lfHeader(t).lfMust(t)
 		for range 1 + r.IntN(12) {
-			b, _ = AppendFrame(b, FrameEvent, lfPayload(uint64(i), r.IntN(6000)))
+			b, _ = appendCheckedFrame(b, FrameEvent, lfPayload(uint64(i), r.IntN(6000)))
 		}
 		at := HeaderSize + r.IntN(len(b)-HeaderSize)
 		switch i % 4 {

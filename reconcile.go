@@ -11,17 +11,9 @@ import (
 	"github.com/omega-sheaf/omega/internal/merkle"
 )
 
-// MaxBatchContents is the largest number of distinct contents a batch may
-// hold (SPEC 4). A larger batch is refused with [ErrBatchTooLarge].
-const MaxBatchContents = 1 << 20
-
 // maxEvidence caps the 3001 evidence list: its count is a u16 in a
 // certificate body.
 const maxEvidence = 65535
-
-// ErrBatchTooLarge is returned for a batch of more than [MaxBatchContents]
-// distinct contents.
-var ErrBatchTooLarge = newSentinel(ErrFormat, "omega: batch too large")
 
 // Reconcile decides a batch against prior with the built-in catalog and
 // default options, on a checker made once and shared by every call. See

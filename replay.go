@@ -170,15 +170,6 @@ func (s *Snapshot) pending() []Event {
 	return s.Pending
 }
 
-// ErrReplayFormat reports a log or snapshot replay cannot read: a bad
-// header, corruption, an invalid frame type, a malformed BATCH or EVENT
-// payload, a base offset off the frame boundaries, or a batch the checker
-// refuses to decide; and for a log read in segments, no segment, a segment
-// whose header differs from the first one's, or a torn tail or header
-// before the last segment. Replay reports these as errors, not incidents
-// (SPEC 7).
-var ErrReplayFormat = newSentinel(ErrFormat, "omega: replay format error")
-
 // Replay re-executes the batches of an event log with checker c and
 // compares each recomputed outcome with the recorded one (SPEC 7).
 //

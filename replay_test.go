@@ -35,7 +35,7 @@ func TestSpecBatchVector(t *testing.T) {
 	if got, want := hex.EncodeToString(payload), v.str(t, v.Outputs, "payload_hex"); got != want {
 		t.Errorf("BATCH payload\n got %s\nwant %s", got, want)
 	}
-	frame, err := AppendFrame(nil, FrameBatch, payload)
+	frame, err := appendCheckedFrame(nil, FrameBatch, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +131,9 @@ func TestSpecIncidentVector(t *testing.T) {
 	if in.Metadata.Binding != DefaultBinding().Digest() {
 		t.Fatalf("vector binding digest %v is not DefaultBinding's", in.Metadata.Binding)
 	}
-	md := IncidentMetadataDigest(in.Metadata.StateDigest, in.Metadata.SchemaHash, in.Metadata.Binding, in.Metadata.Seed, in.Metadata.LogLength)
+	md := incidentMetadataDigest(in.Metadata.StateDigest, in.Metadata.SchemaHash, in.Metadata.Binding, in.Metadata.Seed, in.Metadata.LogLength)
 	if got, want := md.String(), v.str(t, v.Outputs, "metadata_digest"); got != want {
-		t.Errorf("IncidentMetadataDigest = %s, want %s", got, want)
+		t.Errorf("incidentMetadataDigest = %s, want %s", got, want)
 	}
 	inc := &Incident{BatchID: in.BatchID, EventID: ID64(in.EventID), Field: IncidentField(in.Field),
 		Expected: in.Expected, Observed: in.Observed, MetadataDigest: md}
@@ -541,7 +541,7 @@ func TestReplayIncidentDeterministic(t *testing.T) {
 	if a == nil || *a != *b {
 		t.Fatalf("two replays gave incidents %+v and %+v", a, b)
 	}
-	want := IncidentMetadataDigest(Hash{}, SchemaHash(), DefaultBinding().Digest(), 7, uint64(len(h.log)))
+	want := incidentMetadataDigest(Hash{}, SchemaHash(), DefaultBinding().Digest(), 7, uint64(len(h.log)))
 	if a.MetadataDigest != want {
 		t.Errorf("metadata digest %v, want %v", a.MetadataDigest, want)
 	}

@@ -708,7 +708,7 @@ func (rp *Replayer) resolveMembers(rec *BatchRecord) (bool, error) {
 		rp.idx[i] = at
 		if i > 0 {
 			prev := rec.Members[i-1]
-			c := rp.batch[i-1].Key().Compare(e.Key())
+			c := rp.batch[i-1].key().Compare(e.key())
 			if c > 0 || c == 0 && prev.Digest.Compare(m.Digest) >= 0 {
 				return true, rp.diverge(rec.BatchID, m.ID, FieldMember, m.Digest, prev.Digest)
 			}
@@ -734,7 +734,7 @@ func (rp *Replayer) diverge(batch uint64, ev EventID, f IncidentField, expected,
 		Field:    f,
 		Expected: expected,
 		Observed: observed,
-		MetadataDigest: IncidentMetadataDigest(stateDigest, rp.hdr.SchemaHash, rp.want,
+		MetadataDigest: incidentMetadataDigest(stateDigest, rp.hdr.SchemaHash, rp.want,
 			rp.seed, uint64(n)),
 	}
 	inc.Seal()
@@ -785,7 +785,7 @@ func (rp *Replayer) pending() {
 		}
 	}
 	slices.SortFunc(ps, func(a, b pend) int {
-		if c := a.e.Key().Compare(b.e.Key()); c != 0 {
+		if c := a.e.key().Compare(b.e.key()); c != 0 {
 			return c
 		}
 		return a.d.Compare(b.d)

@@ -6,7 +6,7 @@ import (
 )
 
 // JSON views (SPEC 4). Field order is fixed; hashes are lowercase hex and
-// ids JSON integers in full decimal. [UnmarshalOutputJSON],
+// ids JSON integers in full decimal. [DecodeOutputJSON],
 // [Result.UnmarshalJSON] and [Binding.UnmarshalJSON] read them back.
 
 // MarshalJSON writes the result's JSON view: the fields of SPEC 4 for its
@@ -89,7 +89,7 @@ func (b Binding) AppendJSON(dst []byte) []byte {
 }
 
 // MarshalJSON writes {"result":...,"binding":...}, with "result":null for
-// an output without a result (which UnmarshalOutputJSON refuses).
+// an output without a result (which DecodeOutputJSON refuses).
 func (o Output) MarshalJSON() ([]byte, error) { return o.AppendJSON(nil), nil }
 
 // AppendJSON appends the output's JSON view to b.

@@ -45,11 +45,6 @@ import (
 // trace_root, depend on the prior State or on the batch's member digests,
 // which the view does not hold: they are taken as written.
 
-// ErrMalformedResult reports a JSON view of a result, a binding or a checker
-// output that does not decode, or whose recomputable fields do not follow
-// from the others.
-var ErrMalformedResult = newSentinel(ErrFormat, "omega: malformed result")
-
 // Field names of the views, in the order MarshalJSON writes them.
 var (
 	resultJSONMergeFields = []string{
@@ -71,7 +66,7 @@ func resultMalformed(field, format string, args ...any) error {
 	return malformedJSON(ErrMalformedResult, field, format, args...)
 }
 
-// UnmarshalOutputJSON decodes a checker output's JSON view,
+// DecodeOutputJSON decodes a checker output's JSON view,
 // {"result":{...},"binding":{...}}, which must fill b (whitespace aside),
 // with the rules of [Result.UnmarshalJSON] and [Binding.UnmarshalJSON].
 // Every refusal wraps ErrMalformedResult.
@@ -79,7 +74,7 @@ func resultMalformed(field, format string, args ...any) error {
 // The decoded output certifies as the original: [Certify] on it gives, for
 // the same binding, batch metadata, previous hash and key, the certificate
 // byte for byte that certifying the output the checker returned gives.
-func UnmarshalOutputJSON(b []byte) (Output, error) {
+func DecodeOutputJSON(b []byte) (Output, error) {
 	v, err := jsonObjectFields(ErrMalformedResult, b, "checker output", outputJSONFields)
 	if err != nil {
 		return Output{}, err
@@ -96,9 +91,9 @@ func UnmarshalOutputJSON(b []byte) (Output, error) {
 }
 
 // UnmarshalJSON decodes a checker output's JSON view into o, as
-// UnmarshalOutputJSON does; o is left unchanged on error.
+// DecodeOutputJSON does; o is left unchanged on error.
 func (o *Output) UnmarshalJSON(b []byte) error {
-	out, err := UnmarshalOutputJSON(b)
+	out, err := DecodeOutputJSON(b)
 	if err != nil {
 		return err
 	}
@@ -332,7 +327,7 @@ func decodeObstructionJSON(p *jsonParser, v []json.RawMessage) (*Result, error) 
 			return nil, resultMalformed("evidence_digests", "entry %d is %v, but evidence event %d hashes to %v", i, o.EvidenceDigests[i], i, d)
 		}
 		if i > 0 {
-			c := evidence[i-1].Key().Compare(e.Key())
+			c := evidence[i-1].key().Compare(e.key())
 			if c > 0 || c == 0 && o.EvidenceDigests[i-1].Compare(o.EvidenceDigests[i]) >= 0 {
 				return nil, resultMalformed("evidence", "event %d is not after event %d in canonical order", i, i-1)
 			}

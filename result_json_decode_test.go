@@ -19,7 +19,7 @@ import (
 	"github.com/omega-sheaf/omega/predicates"
 )
 
-var updateResultSeeds = flag.Bool("update-result-json-seeds", false, "rewrite the FuzzUnmarshalOutputJSON seed corpus")
+var updateResultSeeds = flag.Bool("update-result-json-seeds", false, "rewrite the FuzzDecodeOutputJSON seed corpus")
 
 // resultVectors names the spec vectors that are results, one of each kind.
 var resultVectors = []string{
@@ -112,9 +112,9 @@ func TestOutputJSONSpecVectors(t *testing.T) {
 			orig := Output{Result: r, Binding: DefaultBinding()}
 			view := orig.AppendJSON(nil)
 
-			got, err := UnmarshalOutputJSON(view)
+			got, err := DecodeOutputJSON(view)
 			if err != nil {
-				t.Fatalf("UnmarshalOutputJSON(view) = %v", err)
+				t.Fatalf("DecodeOutputJSON(view) = %v", err)
 			}
 			if again := got.AppendJSON(nil); !bytes.Equal(again, view) {
 				t.Fatalf("Marshal(Unmarshal(view)) differs\n got %s\nwant %s", again, view)
@@ -149,7 +149,7 @@ func TestOutputJSONCertVectors(t *testing.T) {
 			if err := json.Unmarshal(v.Inputs["result"], &resName); err != nil {
 				t.Fatal(err)
 			}
-			out, err := UnmarshalOutputJSON(outputView(reconcileVector(t, vs, vs[resName])))
+			out, err := DecodeOutputJSON(outputView(reconcileVector(t, vs, vs[resName])))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -276,9 +276,9 @@ func TestOutputJSONRandom(t *testing.T) {
 			seen[strconv.Itoa(int(orig.Result.Obstruction.Predicate))] = true
 		}
 		view := orig.AppendJSON(nil)
-		got, err := UnmarshalOutputJSON(view)
+		got, err := DecodeOutputJSON(view)
 		if err != nil {
-			t.Fatalf("UnmarshalOutputJSON(%s) = %v", view, err)
+			t.Fatalf("DecodeOutputJSON(%s) = %v", view, err)
 		}
 		if again := got.AppendJSON(nil); !bytes.Equal(again, view) {
 			t.Fatalf("Marshal(Unmarshal(view)) differs\n got %s\nwant %s", again, view)
@@ -507,9 +507,9 @@ func TestOutputJSONRefusals(t *testing.T) {
 			if tt.view == merge || tt.view == obstruction || tt.view == empty {
 				t.Fatal("test case left the view unchanged")
 			}
-			out, err := UnmarshalOutputJSON([]byte(tt.view))
+			out, err := DecodeOutputJSON([]byte(tt.view))
 			if err == nil || out.Result != nil || !errors.Is(err, ErrMalformedResult) {
-				t.Fatalf("UnmarshalOutputJSON = %+v, %v, want ErrMalformedResult", out, err)
+				t.Fatalf("DecodeOutputJSON = %+v, %v, want ErrMalformedResult", out, err)
 			}
 			if errors.Is(err, ErrMalformedCertificate) {
 				t.Errorf("error %v wraps ErrMalformedCertificate", err)
@@ -526,7 +526,7 @@ func TestOutputJSONRefusals(t *testing.T) {
 	}
 
 	// A bad evidence event is also an *EventError naming its position.
-	_, err := UnmarshalOutputJSON([]byte(strings.Replace(obstruction, `"mono_ts_ns":5001`, `"mono_ts_ns":-1`, 1)))
+	_, err := DecodeOutputJSON([]byte(strings.Replace(obstruction, `"mono_ts_ns":5001`, `"mono_ts_ns":-1`, 1)))
 	var ee *EventError
 	if !errors.As(err, &ee) || ee.Index != 1 || ee.Field != "mono_ts_ns" || !errors.Is(err, ErrMalformedResult) {
 		t.Errorf("bad evidence event 1: %v, want an *EventError at index 1, field mono_ts_ns, wrapping ErrMalformedResult", err)
@@ -566,9 +566,9 @@ func TestOutputJSONTakenAsWritten(t *testing.T) {
 		replaceHash(obstruction, "trace_root"),
 		strings.Replace(merge, string(DefaultBinding().AppendJSON(nil)), string(other.AppendJSON(nil)), 1),
 	} {
-		out, err := UnmarshalOutputJSON([]byte(view))
+		out, err := DecodeOutputJSON([]byte(view))
 		if err != nil {
-			t.Errorf("UnmarshalOutputJSON = %v, want the field taken as written", err)
+			t.Errorf("DecodeOutputJSON = %v, want the field taken as written", err)
 			continue
 		}
 		if got := out.AppendJSON(nil); string(got) != view {
@@ -584,7 +584,7 @@ func replaceHash(view, name string) string {
 	return view[:at] + strings.Repeat("5a", 32) + view[at+64:]
 }
 
-// rjSeeds are the inputs of the FuzzUnmarshalOutputJSON seed corpus, named
+// rjSeeds are the inputs of the FuzzDecodeOutputJSON seed corpus, named
 // valid_* or invalid_* after what decoding must do with them.
 func rjSeeds(t testing.TB) map[string][]byte {
 	vs := loadSpecVectors(t)
@@ -625,13 +625,13 @@ func rjSeeds(t testing.TB) map[string][]byte {
 	return seeds
 }
 
-// TestUnmarshalOutputJSONSeeds checks that the committed seed corpus is the
+// TestDecodeOutputJSONSeeds checks that the committed seed corpus is the
 // one rjSeeds makes, and that each seed decodes or fails as its name says.
 // Regenerate the corpus with
 //
-//	go test -run TestUnmarshalOutputJSONSeeds -update-result-json-seeds .
-func TestUnmarshalOutputJSONSeeds(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzUnmarshalOutputJSON")
+//	go test -run TestDecodeOutputJSONSeeds -update-result-json-seeds .
+func TestDecodeOutputJSONSeeds(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzDecodeOutputJSON")
 	seeds := rjSeeds(t)
 	if *updateResultSeeds {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -665,34 +665,34 @@ func TestUnmarshalOutputJSONSeeds(t *testing.T) {
 		if want, ok := seeds[ent.Name()]; !ok || !bytes.Equal([]byte(data), want) {
 			t.Errorf("%s is not the seed rjSeeds makes: regenerate the corpus", ent.Name())
 		}
-		_, err = UnmarshalOutputJSON([]byte(data))
+		_, err = DecodeOutputJSON([]byte(data))
 		if wantErr := strings.HasPrefix(ent.Name(), "invalid_"); (err != nil) != wantErr {
-			t.Errorf("%s: UnmarshalOutputJSON = %v, want error %v", ent.Name(), err, wantErr)
+			t.Errorf("%s: DecodeOutputJSON = %v, want error %v", ent.Name(), err, wantErr)
 		}
 	}
 }
 
-// FuzzUnmarshalOutputJSON checks that decoding never panics, that every
+// FuzzDecodeOutputJSON checks that decoding never panics, that every
 // refusal wraps ErrMalformedResult, and that an accepted view stands for one
 // output: its re-marshalled view decodes again to the same bytes, and it
 // certifies into a certificate that Verify accepts, since every digest
 // Verify recomputes was recomputed by the decoder.
-func FuzzUnmarshalOutputJSON(f *testing.F) {
+func FuzzDecodeOutputJSON(f *testing.F) {
 	merge, obstruction, _ := rjViews(f)
 	f.Add([]byte(merge))
 	f.Add([]byte(obstruction))
 	key := vectorKey()
 	ring := vectorRing()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out, err := UnmarshalOutputJSON(b)
+		out, err := DecodeOutputJSON(b)
 		if err != nil {
 			if out.Result != nil || !errors.Is(err, ErrMalformedResult) || !strings.HasPrefix(err.Error(), "omega: malformed result: ") {
-				t.Fatalf("UnmarshalOutputJSON = %+v, %v, want a zero output and ErrMalformedResult", out, err)
+				t.Fatalf("DecodeOutputJSON = %+v, %v, want a zero output and ErrMalformedResult", out, err)
 			}
 			return
 		}
 		view := out.AppendJSON(nil)
-		again, err := UnmarshalOutputJSON(view)
+		again, err := DecodeOutputJSON(view)
 		if err != nil {
 			t.Fatalf("re-reading the view of an accepted output: %v\n%s", err, view)
 		}
@@ -709,7 +709,7 @@ func FuzzUnmarshalOutputJSON(f *testing.F) {
 	})
 }
 
-func ExampleUnmarshalOutputJSON() {
+func ExampleDecodeOutputJSON() {
 	payload := []byte("hello")
 	c, err := NewChecker(nil)
 	if err != nil {
@@ -723,7 +723,7 @@ func ExampleUnmarshalOutputJSON() {
 	}
 	view := out.AppendJSON(nil) // as a file stores it
 
-	back, err := UnmarshalOutputJSON(view)
+	back, err := DecodeOutputJSON(view)
 	if err != nil {
 		panic(err)
 	}
@@ -731,7 +731,7 @@ func ExampleUnmarshalOutputJSON() {
 
 	// A view whose digests do not follow from its fields is refused.
 	edited := bytes.Replace(view, []byte(`"accepted_event_ids":[1]`), []byte(`"accepted_event_ids":[2]`), 1)
-	_, err = UnmarshalOutputJSON(edited)
+	_, err = DecodeOutputJSON(edited)
 	fmt.Println(errors.Is(err, ErrMalformedResult))
 	// Output:
 	// merge [1] true

@@ -81,10 +81,6 @@ const (
 // about 170 million known ids.
 const maxSnapshotFile int64 = 4 << 30
 
-// ErrMalformedSnapshot is the sentinel of every snapshot that cannot be
-// encoded or decoded; the concrete error is a [*SnapshotError].
-var ErrMalformedSnapshot = newSentinel(ErrFormat, "omega: malformed snapshot")
-
 // SnapshotError reports why a snapshot was refused, and where. It unwraps
 // to [ErrMalformedSnapshot] and to Err, when Err is set.
 type SnapshotError struct {

@@ -262,10 +262,6 @@ func writeHead(h *digest.Hasher, k streamKey, head KnownID) {
 	h.Write(appendID(b, head.ID))
 }
 
-// ErrInvalidState is returned by [NewState] for contents no sequence of
-// merges could produce.
-var ErrInvalidState = newSentinel(ErrFormat, "omega: invalid state")
-
 // NewState builds a committed State from its contents, as a snapshot holds
 // them (SPEC 7). It refuses a repeated id or stream, and a head whose event
 // is not a known id with the head's lamport.

@@ -11,15 +11,6 @@ import (
 	"github.com/omega-sheaf/omega/predicates"
 )
 
-// ErrObstructionInvalid is returned by [Checker.VerifyObstruction] when an
-// obstruction's evidence does not establish its violation.
-var ErrObstructionInvalid = newSentinel(ErrVerification, "omega: obstruction does not verify")
-
-// ErrPriorMismatch is returned by [Checker.VerifyObstruction] when the
-// violation depends on history and the trusted prior State given is not the
-// one the obstruction names.
-var ErrPriorMismatch = newSentinel(ErrVerification, "omega: obstruction names another prior state")
-
 func obstructionErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrObstructionInvalid, fmt.Sprintf(format, args...))
 }
@@ -60,7 +51,7 @@ func (c *Checker) VerifyObstruction(r *Result, prior *State) error {
 		}
 		if i > 0 {
 			prev := &o.Evidence[i-1]
-			if c := prev.Key().Compare(e.Key()); c > 0 || c == 0 && o.EvidenceDigests[i-1].Compare(o.EvidenceDigests[i]) >= 0 {
+			if c := prev.key().Compare(e.key()); c > 0 || c == 0 && o.EvidenceDigests[i-1].Compare(o.EvidenceDigests[i]) >= 0 {
 				return obstructionErr("evidence %d is not after evidence %d in canonical order", i, i-1)
 			}
 		}
@@ -200,10 +191,6 @@ type InclusionProof struct {
 	TreeSize    uint64
 	Path        []Hash
 }
-
-// ErrNotIncluded is returned when an inclusion proof does not lead to the
-// trace root, or when a result has no such event.
-var ErrNotIncluded = newSentinel(ErrVerification, "omega: event not included")
 
 // ProveInclusion returns the proof that the event with eventDigest is one
 // of r's members, checkable against r's trace root (a certificate's

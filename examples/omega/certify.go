@@ -100,7 +100,7 @@ func runCertify(args []string) ([]byte, error) {
 		// or foreign header, corruption, a frame holding no certificate,
 		// a broken chain) is a certificate problem: exit 20 with the check
 		// named, as verify reports the same log (SPEC section 9).
-		if store, err = omega.OpenCertStore(o.certLog, logHeader(), &omega.CertStoreOptions{Sync: omega.SyncAlways}); err != nil {
+		if store, err = omega.OpenCertStore(o.certLog, logHeader(), &omega.WriterOptions{Sync: omega.SyncAlways}); err != nil {
 			return nil, failed(fmt.Errorf("certify: %s: %w", o.certLog, err))
 		}
 		defer func() {

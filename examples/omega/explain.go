@@ -194,7 +194,7 @@ func explainObject(data []byte) (explainOutput, error) {
 	has := func(k string) bool { return slices.Contains(keys, k) }
 	switch {
 	case has("magic") && has("cert_type"):
-		c, err := omega.UnmarshalCertificateJSON(data)
+		c, err := omega.DecodeCertificateJSON(data)
 		if err != nil {
 			return explainOutput{}, err
 		}
@@ -208,7 +208,7 @@ func explainObject(data []byte) (explainOutput, error) {
 		if err := json.Unmarshal(data, &line); err != nil {
 			return explainOutput{}, inputErrorf("a reconcile output that does not decode: %v", err)
 		}
-		out, err := omega.UnmarshalOutputJSON(line.CheckerOutput)
+		out, err := omega.DecodeOutputJSON(line.CheckerOutput)
 		if err != nil {
 			return explainOutput{}, err
 		}
@@ -220,7 +220,7 @@ func explainObject(data []byte) (explainOutput, error) {
 		}
 		return explainCheckerOutput(rf.out, &rf.batchID, &rf.replaySeed, formatResultFile), nil
 	case sameKeys(keys, []string{"result", "binding"}):
-		out, err := omega.UnmarshalOutputJSON(data)
+		out, err := omega.DecodeOutputJSON(data)
 		if err != nil {
 			return explainOutput{}, err
 		}

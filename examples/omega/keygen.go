@@ -44,7 +44,7 @@ func runKeygen(args []string) ([]byte, error) {
 	if pub == o.out {
 		return nil, usageErrorf("keygen: --out %s ends in .pub, the public key's name; name the private key NAME.pem", o.out)
 	}
-	priv, err := omega.GenerateKey(rand.Reader)
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}

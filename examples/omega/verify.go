@@ -122,7 +122,7 @@ func verifyCert(path string, ring omega.KeyRing) ([]byte, error) {
 	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
 		// The JSON view decodes to the envelope it describes, which is
 		// what is verified.
-		c, err := omega.UnmarshalCertificateJSON(data)
+		c, err := omega.DecodeCertificateJSON(data)
 		if err != nil {
 			return nil, failed(fmt.Errorf("verify: %s: %w", path, err))
 		}
