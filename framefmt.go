@@ -1,0 +1,423 @@
+// The .omega frame log (SPEC 5).
+//
+// An .omega file is a 64-byte header followed by frames, back to back, with
+// no padding and no index:
+//
+//	+--------------------+---------+---------+-----+---------+
+//	| header (64 bytes)  | frame 0 | frame 1 | ... | frame n |
+//	+--------------------+---------+---------+-----+---------+
+//	0                    64
+//
+// The header, all integers little-endian:
+//
+//	offset  size  field
+//	     0     8  magic          4F 4D 45 47 41 00 01 00 ("OMEGA", 0, 1, 0)
+//	     8     2  schema_version u16
+//	    10     1  endian_flag    1 (little-endian)
+//	    11     1  hash_alg_id    1 (BLAKE3)
+//	    12    14  reserved       zero
+//	    26    32  schema_hash
+//	    58     6  reserved       zero
+//
+// A frame:
+//
+//	+-------------+--------------+------------+------------+---------------------+
+//	| frame_len   | frame_crc32  | frame_type | reserved   | payload             |
+//	| u32         | u32          | u16        | u16 = 0    | frame_len-12 bytes  |
+//	+-------------+--------------+------------+------------+---------------------+
+//	0             4              8            10           12          frame_len
+//	                             |<------- covered by frame_crc32 ---------------->|
+//
+// frame_len counts the whole frame, its 12-byte frame header included, so
+// it is at least 12; readers also refuse a frame_len over the configured
+// maximum (64 MiB by default). frame_crc32 is CRC-32/IEEE (hash/crc32's
+// IEEE polynomial) over frame_type, reserved and payload as encoded. Frame
+// types: 1 EVENT, 2 BATCH, 3 CERT, 4 SNAPSHOT, 5 STATE, 6 INCIDENT;
+// 0x8000-0xFFFF belong to the embedding program; 0 and 7-0x7FFF are invalid.
+//
+// The layout constants below (HeaderSize, the magic, the field offsets,
+// frameHeaderLen, the frame types) are frozen wire format: files written by
+// one build are read by every other, and by other implementations. Never
+// change them; a new layout needs a new magic.
+//
+// # Recovery
+//
+// The valid prefix of a log ends at the first bad frame: a frame_len below
+// 12 or over the maximum, a frame_len running past the end of the input, a
+// CRC that fails, or a CRC that holds over an invalid type or a non-zero
+// reserved field. The bad frame is then classified:
+//
+//   - a CRC that holds means the bytes are what some writer meant to write,
+//     so a bad type or reserved value is always corruption ([ErrCorrupt]);
+//   - otherwise the bad frame is a torn tail ([ErrTornTail], the normal
+//     result of a crash, including a last write that came back zeroed or as
+//     garbage) when no valid frame starts at any later offset up to the end
+//     of the input, and corruption when one does: data follows that must not
+//     be dropped silently.
+//
+// The scan for a later frame checks the cheap fields first (length bounds,
+// fit within the input, type, reserved) and computes a CRC only for
+// candidates that pass, so garbage costs a few instructions per byte. A
+// candidate's CRC costs the same whatever length it claims: it follows from
+// CRCs of the input's prefixes, kept every 512 bytes from the first
+// candidate on. So even a crafted input whose every few bytes pass the cheap
+// checks and claim to run to its end is scanned in time linear in its
+// length (about 1.4 s for 64 MiB of them); the scan stops at the first
+// valid frame.
+//
+// Known limit: frame_len is outside the CRC. A flipped bit in the length of
+// the very last frame makes it run past the end of the file or fail its CRC
+// with nothing valid after it, which is exactly what a torn write looks like:
+// the frame is reported as a torn tail and dropped (truncated when the log is
+// opened for append). Any damage inside the last frame behaves the same way.
+// Damage in an earlier frame is always caught as corruption, because the
+// frames after it are still valid. The header carries no checksum either: a
+// flipped bit in schema_version or schema_hash gives a different header,
+// which binding checks refuse ([ErrSchemaMismatch], a binding error:
+// it wraps [ErrBindingMismatch]).
+//
+// # Torn headers
+//
+// A file shorter than 64 bytes whose bytes are a prefix of a valid header or
+// all zero (the empty file included), or whose 64 header bytes are all zero
+// and are followed by nothing but zero bytes, is a creation cut short by a
+// crash: the header and the directory are synced before the first append
+// returns, so such a file holds no acknowledged frame. Readers report it as
+// empty with a torn header ([FrameReader.TornHeader]), not as an error:
+// [Recover] puts the torn tail at offset 0 and counts the whole file as
+// malformed tail bytes. [OpenFrameLog] truncates such a file and writes the
+// header anew.
+//
+// A zeroed header followed by any non-zero byte cannot come from a crash, as
+// no frame is written before the header is durable: it is a damaged header,
+// refused with a [*HeaderError] (field "zeroed", wrapping [ErrBadHeader]) by
+// every reader, by Recover and by OpenFrameLog, which leaves the file
+// untouched, so the frames after it can still be salvaged by hand. Any other
+// short or malformed header is refused with ErrBadHeader too. One function,
+// judgeHeader, applies these rules for every reader.
+
+package omega
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+	"strconv"
+)
+
+// Frozen wire format: header and frame layout (SPEC 5).
+const (
+	logMagic         = "OMEGA\x00\x01\x00"
+	logOffSchemaVer  = 8
+	logOffEndian     = 10
+	logOffHashAlg    = 11
+	logOffReserved1  = 12
+	logOffSchemaHash = 26
+	logOffReserved2  = 58
+	logEndianLittle  = 1
+	logHashAlgBLAKE3 = 1
+
+	frameHeaderLen = 12 // frame_len u32 | frame_crc32 u32 | frame_type u16 | reserved u16
+	frameOffCRC    = 4
+	frameOffType   = 8
+)
+
+// maxFrameLenCap is the largest frame_len representable, and an int.
+const maxFrameLenCap = min(math.MaxUint32, math.MaxInt)
+
+// HeaderError reports a malformed .omega header: which field, where.
+type HeaderError struct {
+	Field  string // "magic", "endian_flag", "hash_alg_id", "reserved", "length" or "zeroed"
+	Offset int    // offset of the first offending byte in the file
+	Reason string
+}
+
+func (e *HeaderError) Error() string {
+	return "omega: bad frame log header: " + e.Field + " at offset " + strconv.Itoa(e.Offset) + ": " + e.Reason
+}
+
+// Unwrap returns [ErrBadHeader].
+func (e *HeaderError) Unwrap() error { return ErrBadHeader }
+
+// FrameError reports the bad frame that ends a log's valid prefix.
+type FrameError struct {
+	Offset int64  // file offset of the bad frame's first byte (its frame_len)
+	Err    error  // [ErrTornTail] or [ErrCorrupt]
+	Reason string // what is wrong with the frame
+}
+
+func (e *FrameError) Error() string {
+	kind := "corruption"
+	if e.Err == ErrTornTail {
+		kind = "torn tail"
+	}
+	return "omega: frame log: " + kind + " at offset " + strconv.FormatInt(e.Offset, 10) + ": " + e.Reason
+}
+
+// Unwrap returns [ErrTornTail] or [ErrCorrupt].
+func (e *FrameError) Unwrap() error { return e.Err }
+
+// Header is the .omega file header (SPEC 5). The magic, endian flag and hash
+// algorithm are fixed and not represented.
+type Header struct {
+	SchemaVersion uint16
+	SchemaHash    Hash
+}
+
+// AppendBinary appends the 64-byte encoding of h to b. It never fails.
+func (h Header) AppendBinary(b []byte) ([]byte, error) {
+	var e [HeaderSize]byte
+	copy(e[:], logMagic)
+	binary.LittleEndian.PutUint16(e[logOffSchemaVer:], h.SchemaVersion)
+	e[logOffEndian] = logEndianLittle
+	e[logOffHashAlg] = logHashAlgBLAKE3
+	copy(e[logOffSchemaHash:], h.SchemaHash[:])
+	return append(b, e[:]...), nil
+}
+
+// MarshalBinary returns the 64-byte encoding of h. It never fails.
+func (h Header) MarshalBinary() ([]byte, error) { return h.AppendBinary(make([]byte, 0, HeaderSize)) }
+
+// DecodeHeader decodes the header in the first [HeaderSize] bytes of b; the
+// rest of b is ignored. It refuses a short b and a wrong magic, endian flag,
+// hash algorithm or non-zero reserved byte with a [*HeaderError] naming the
+// field. It does not apply the torn-header rule, which is about files:
+// [FrameReader], [FrameScanner], [Recover] and [OpenFrameLog] do.
+func DecodeHeader(b []byte) (Header, error) {
+	if len(b) < HeaderSize {
+		if err := headerProblem(b); err != nil {
+			return Header{}, err
+		}
+		return Header{}, &HeaderError{Field: "length", Offset: len(b), Reason: "header cut short at " + strconv.Itoa(len(b)) + " of 64 bytes"}
+	}
+	b = b[:HeaderSize]
+	if err := headerProblem(b); err != nil {
+		return Header{}, err
+	}
+	var h Header
+	h.SchemaVersion = binary.LittleEndian.Uint16(b[logOffSchemaVer:])
+	copy(h.SchemaHash[:], b[logOffSchemaHash:])
+	return h, nil
+}
+
+// headerProblem checks the fixed fields among b's bytes, b being at most
+// HeaderSize bytes from the start of a file. It returns nil when b is a valid
+// header or a prefix of one.
+func headerProblem(b []byte) *HeaderError {
+	for i := 0; i < len(b) && i < len(logMagic); i++ {
+		if b[i] != logMagic[i] {
+			n := min(len(b), len(logMagic))
+			return &HeaderError{Field: "magic", Offset: i, Reason: fmt.Sprintf("got % x, want % x", b[:n], logMagic[:n])}
+		}
+	}
+	if len(b) > logOffEndian && b[logOffEndian] != logEndianLittle {
+		return &HeaderError{Field: "endian_flag", Offset: logOffEndian, Reason: fmt.Sprintf("got %d, want %d", b[logOffEndian], logEndianLittle)}
+	}
+	if len(b) > logOffHashAlg && b[logOffHashAlg] != logHashAlgBLAKE3 {
+		return &HeaderError{Field: "hash_alg_id", Offset: logOffHashAlg, Reason: fmt.Sprintf("got %d, want %d (BLAKE3)", b[logOffHashAlg], logHashAlgBLAKE3)}
+	}
+	for i := logOffReserved1; i < len(b); i++ {
+		if i == logOffSchemaHash {
+			i = logOffReserved2
+			if i >= len(b) {
+				break
+			}
+		}
+		if b[i] != 0 {
+			return &HeaderError{Field: "reserved", Offset: i, Reason: fmt.Sprintf("byte is 0x%02x, want 0", b[i])}
+		}
+	}
+	return nil
+}
+
+// firstNonZero returns the index of the first non-zero byte of b, or -1.
+func firstNonZero(b []byte) int {
+	for i, c := range b {
+		if c != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// judgeHeader applies the header rules of SPEC 5 to a file whose first
+// bytes are h: all of them when the file is shorter than HeaderSize, else
+// the first HeaderSize. It is the one place where a header is judged: valid
+// (hdr), torn (a creation cut short: the file reads as empty) or refused
+// (err, a *HeaderError). For 64 zero bytes the verdict depends on what
+// follows them, which nonZeroAfter reports: the offset of the first
+// non-zero byte after the header, or -1 when there is none; nonZeroAfter is
+// called only then, and its error is returned as it is.
+func judgeHeader(h []byte, nonZeroAfter func() (int64, error)) (hdr Header, torn bool, err error) {
+	if len(h) < HeaderSize {
+		if headerProblem(h) == nil || firstNonZero(h) < 0 {
+			return Header{}, true, nil
+		}
+		_, err := DecodeHeader(h)
+		return Header{}, false, err
+	}
+	h = h[:HeaderSize]
+	if firstNonZero(h) < 0 {
+		off, err := nonZeroAfter()
+		switch {
+		case err != nil:
+			return Header{}, false, err
+		case off < 0:
+			return Header{}, true, nil
+		}
+		// Nothing is written after a header before it is durable, so
+		// this is damage, not a crash: refuse it, never drop the bytes.
+		return Header{}, false, &HeaderError{Field: "zeroed", Offset: 0,
+			Reason: fmt.Sprintf("all 64 header bytes are zero but the byte at offset %d is not: a damaged header, not a creation cut short", off)}
+	}
+	hdr, err = DecodeHeader(h)
+	return hdr, false, err
+}
+
+// FrameType is the type of a frame (SPEC 5).
+type FrameType uint16
+
+// Frame types. Frozen wire format.
+const (
+	FrameEvent    FrameType = 1 // an event, in its canonical binary encoding
+	FrameBatch    FrameType = 2 // a decided batch
+	FrameCert     FrameType = 3 // a certificate
+	FrameSnapshot FrameType = 4 // a snapshot manifest
+	FrameState    FrameType = 5 // a section of snapshot state
+	FrameIncident FrameType = 6 // a replay incident
+
+	// FrameAppMin is the first of the types 0x8000-0xFFFF that belong to
+	// the embedding program. Types 0 and 7-0x7FFF are invalid.
+	FrameAppMin FrameType = 0x8000
+)
+
+// Valid reports whether t may appear in a log: 1-6 or 0x8000-0xFFFF.
+func (t FrameType) Valid() bool { return validFrameType(uint16(t)) }
+
+func validFrameType(t uint16) bool { return t-1 < uint16(FrameIncident) || t >= uint16(FrameAppMin) }
+
+// String returns the SPEC name of t ("EVENT", ...), "APP(0x8001)" for a
+// program type, or "INVALID(0x0007)".
+func (t FrameType) String() string {
+	switch t {
+	case FrameEvent:
+		return "EVENT"
+	case FrameBatch:
+		return "BATCH"
+	case FrameCert:
+		return "CERT"
+	case FrameSnapshot:
+		return "SNAPSHOT"
+	case FrameState:
+		return "STATE"
+	case FrameIncident:
+		return "INCIDENT"
+	}
+	if t >= FrameAppMin {
+		return fmt.Sprintf("APP(0x%04x)", uint16(t))
+	}
+	return fmt.Sprintf("INVALID(0x%04x)", uint16(t))
+}
+
+// Frame is one frame read from a log.
+//
+// Payload's ownership depends on the reader: a [FrameScanner]'s payload
+// aliases the scanned slice (zero copy, valid as long as that slice is), a
+// [FrameReader]'s aliases the reader's buffer and is valid only until the
+// next call to Next. Copy it to keep it. Its capacity is its length, so
+// appending to it never overwrites a neighbouring frame.
+type Frame struct {
+	Type    FrameType
+	Payload []byte
+	Offset  int64 // file offset of the frame's first byte; the first frame is at HeaderSize
+}
+
+// appendCheckedFrame appends the encoding of a frame of type t holding
+// payload to b. It refuses an invalid type with [ErrInvalidFrameType] and a
+// frame over [DefaultMaxFrameLen] with [ErrFrameTooLarge], returning b
+// unchanged. Tests build logs with it; a program writes frames through a
+// [FrameWriter], over a bytes.Buffer for a log in memory.
+func appendCheckedFrame(b []byte, t FrameType, payload []byte) ([]byte, error) {
+	if err := checkFrameArgs(t, len(payload), DefaultMaxFrameLen); err != nil {
+		return b, err
+	}
+	return appendFrame(b, t, payload), nil
+}
+
+func checkFrameArgs(t FrameType, payloadLen int, maxLen uint32) error {
+	if !t.Valid() {
+		return fmt.Errorf("%w: %s", ErrInvalidFrameType, t)
+	}
+	if uint64(payloadLen) > uint64(maxLen)-frameHeaderLen {
+		return fmt.Errorf("%w: a %d-byte payload makes a frame over the maximum frame_len %d", ErrFrameTooLarge, payloadLen, maxLen)
+	}
+	return nil
+}
+
+// appendFrame appends a frame whose arguments have been checked.
+func appendFrame(b []byte, t FrameType, payload []byte) []byte {
+	n := frameHeaderLen + len(payload)
+	start := len(b)
+	b = slices.Grow(b, n)[:start+n]
+	f := b[start:]
+	binary.LittleEndian.PutUint32(f, uint32(n))
+	binary.LittleEndian.PutUint32(f[frameOffType:], uint32(t)) // type, then reserved = 0
+	copy(f[frameHeaderLen:], payload)
+	binary.LittleEndian.PutUint32(f[frameOffCRC:], crc32.ChecksumIEEE(f[frameOffType:]))
+	return b
+}
+
+func maxFrameLen(n int) uint32 {
+	switch {
+	case n <= 0:
+		return DefaultMaxFrameLen
+	case n < frameHeaderLen:
+		return frameHeaderLen
+	case uint64(n) > maxFrameLenCap:
+		return maxFrameLenCap
+	}
+	return uint32(n)
+}
+
+// frameProblem explains why the frame at the start of b is bad; b holds the
+// frame's bytes up to its frame_len or up to the end of the input,
+// whichever comes first. crcHeld reports a bad type or reserved field under
+// a CRC that holds, which is always corruption. It returns "" for a valid
+// frame.
+func frameProblem(b []byte, maxLen uint32) (reason string, crcHeld bool) {
+	if len(b) < frameHeaderLen {
+		return fmt.Sprintf("frame header cut short: %d of 12 bytes", len(b)), false
+	}
+	n := binary.LittleEndian.Uint32(b)
+	switch {
+	case n < frameHeaderLen:
+		return fmt.Sprintf("frame_len %d below 12", n), false
+	case n > maxLen:
+		return fmt.Sprintf("frame_len %d over the maximum %d", n, maxLen), false
+	case uint64(n) > uint64(len(b)):
+		return fmt.Sprintf("frame_len %d runs past the end of the input, %d bytes left", n, len(b)), false
+	}
+	f := b[:n]
+	stored, got := binary.LittleEndian.Uint32(f[frameOffCRC:]), crc32.ChecksumIEEE(f[frameOffType:])
+	if stored != got {
+		return fmt.Sprintf("frame_crc32 %08x, computed %08x", stored, got), false
+	}
+	if t := binary.LittleEndian.Uint16(f[frameOffType:]); !validFrameType(t) {
+		return fmt.Sprintf("invalid frame type 0x%04x under a valid crc", t), true
+	}
+	if r := binary.LittleEndian.Uint16(f[frameOffType+2:]); r != 0 {
+		return fmt.Sprintf("reserved field 0x%04x under a valid crc", r), true
+	}
+	return "", false
+}
+
+// plausibleFrame applies the cheap checks of the later-frame scan to the
+// 12-byte frame header h: length bounds, type, reserved. It returns the
+// frame length.
+func plausibleFrame(h []byte, maxLen uint32) (uint32, bool) {
+	n := binary.LittleEndian.Uint32(h)
+	tr := binary.LittleEndian.Uint32(h[frameOffType:])
+	return n, n >= frameHeaderLen && n <= maxLen && tr>>16 == 0 && validFrameType(uint16(tr))
+}

@@ -1,0 +1,482 @@
+package omega
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Buffer sizes; not part of the format.
+const (
+	frameReadChunk   = 64 << 10
+	frameWriteBuffer = 64 << 10
+	maxWriteBuffer   = 64 << 20 // a larger WriterOptions.BufferSize is this
+)
+
+// SyncPolicy says when a [FrameWriter] makes appended frames durable.
+type SyncPolicy uint8
+
+const (
+	// SyncBatch (the default) syncs when the caller calls Sync, typically
+	// once per batch: a group commit.
+	SyncBatch SyncPolicy = iota
+	// SyncAlways syncs at the end of every Append.
+	SyncAlways
+	// SyncNever never syncs: Sync and Close only hand the buffered bytes
+	// to the operating system. Nothing is durable; for tests, benchmarks
+	// and scratch files.
+	SyncNever
+)
+
+// WriterOptions configures a [FrameWriter], also the one that
+// [OpenCertStore] opens for cert.log. A nil *WriterOptions and zero fields
+// mean the defaults.
+type WriterOptions struct {
+	Sync SyncPolicy
+	// MaxFrameLen caps frame_len as in ReadOptions; Append refuses a
+	// longer frame with ErrFrameTooLarge. Readers of the log need a
+	// MaxFrameLen at least as large.
+	MaxFrameLen int
+	// BufferSize is how many bytes are buffered before a write; zero or
+	// negative means 64 KiB, and more than 64 MiB means 64 MiB. A frame
+	// larger than the buffer is written directly.
+	BufferSize int
+}
+
+// FrameWriter appends frames to a log, buffered, and makes them durable on
+// Sync according to its [SyncPolicy]. A frame whose Append returned before a
+// successful Sync survives a crash (SPEC 5).
+//
+// The first failed write, fsync or close puts the writer in a failed state:
+// every later call returns that error, which wraps [ErrWriterFailed] and the
+// cause. Data is never reported durable after a failed fsync: a retried
+// fsync may succeed after the kernel dropped the dirty pages.
+//
+// A FrameWriter is not safe for concurrent use.
+type FrameWriter struct {
+	w       io.Writer
+	syncer  interface{ Sync() error } // nil when w cannot sync
+	closer  io.Closer                 // the file OpenFrameLog opened, else nil
+	lock    lockable                  // the file whose appender's lock the writer holds, else nil
+	file    io.ReaderAt               // the file OpenFrameLog opened, for readAt; else nil
+	cut     int64                     // bytes OpenFrameLog cut off the end of the file in recovering it
+	buf     []byte
+	bufSize int
+	maxLen  uint32
+	policy  SyncPolicy
+	size    int64 // offset of the next frame: the log's length, buffered bytes included
+	err     error // sticky failure
+	closed  bool
+}
+
+func errUnknownPolicy(p SyncPolicy) error {
+	return fmt.Errorf("%w %d", ErrUnknownSyncPolicy, p)
+}
+
+func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter, error) {
+	var o WriterOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Sync > SyncNever {
+		return nil, errUnknownPolicy(o.Sync)
+	}
+	if o.BufferSize <= 0 {
+		o.BufferSize = frameWriteBuffer
+	}
+	o.BufferSize = min(o.BufferSize, maxWriteBuffer)
+	fw := &FrameWriter{
+		w:       w,
+		buf:     make([]byte, 0, o.BufferSize),
+		bufSize: o.BufferSize,
+		maxLen:  maxFrameLen(o.MaxFrameLen),
+		policy:  o.Sync,
+		size:    size,
+	}
+	if s, ok := w.(interface{ Sync() error }); ok {
+		fw.syncer = s
+	}
+	return fw, nil
+}
+
+// NewFrameWriter returns a writer of a new log to w: the header first, then
+// the frames appended. Offsets count from the header's first byte. When w
+// has a Sync() error method (an *os.File does), Sync calls it according to
+// the policy; otherwise Sync only writes out the buffer. Close does not close
+// w. It panics if w is nil, a programming error; an unknown sync policy is
+// refused with an error wrapping [ErrUnknownSyncPolicy].
+//
+// When w is an *os.File holding a regular file, the writer takes the
+// appender's lock on it, as OpenFrameLog does, and releases it at Close; a
+// file another appender holds is refused with an error wrapping
+// [ErrLocked].
+func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
+	if w == nil {
+		panic("omega: NewFrameWriter with a nil io.Writer")
+	}
+	fw, err := newFrameWriter(w, HeaderSize, opts)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if err := lockFile(f, f.Name()); err != nil {
+				return nil, err
+			}
+			fw.lock = f
+		}
+	}
+	fw.buf, _ = hdr.AppendBinary(fw.buf)
+	return fw, nil
+}
+
+// OpenFrameLog opens the log at path for appending, creating it when it
+// does not exist.
+//
+// A new file gets hdr as its header; the file and its directory are synced
+// before OpenFrameLog returns. An existing file is recovered first: a file
+// with a torn header (a creation cut short: see "Torn headers" above; a
+// zeroed header followed by nothing but zero bytes included) is truncated
+// and gets hdr as its header, and the file and its directory are synced; a
+// torn tail is truncated (and synced); a header other than hdr is refused
+// with an error wrapping [ErrSchemaMismatch] (an all-zero schema hash
+// included, unless hdr's is zero too); a bad header, a zeroed header
+// followed by a non-zero byte included, is refused with a [*HeaderError]
+// (wrapping [ErrBadHeader]); corruption is refused with its
+// [*FrameError] (wrapping [ErrCorrupt]); an unknown sync policy is refused
+// with an error wrapping [ErrUnknownSyncPolicy]. A refused file is left
+// untouched.
+//
+// The file is read with the options' MaxFrameLen. A last frame over it is a
+// torn tail to the readers (SPEC 5), but when it is whole under a CRC that
+// holds, it was written with a larger maximum: rather than cut it off,
+// OpenFrameLog refuses the file with an error wrapping [ErrFrameTooLarge].
+//
+// The writer holds an exclusive appender's lock on the file from before it
+// is read until Close (SPEC 8): a file that another writer or
+// [CertStore] holds, in this process or, where flock(2) exists (Linux, the
+// BSDs, macOS, illumos), in another, is refused with an error wrapping
+// [ErrLocked] that names it, and left untouched. Elsewhere only appenders of
+// the same process are kept apart. Closing the writer releases the lock and
+// closes the file.
+func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
+	return openFrameLog(osFS{}, path, hdr, opts, nil)
+}
+
+// openFrameLog is OpenFrameLog, calling visit, when not nil, with every
+// valid frame of an existing log as recovery reads it, in order, before
+// anything is truncated or written. The frame's payload is valid only
+// during the call. An error of visit ends the open, leaving the file
+// untouched, and is returned as it is.
+func openFrameLog(fsys fileSystem, path string, hdr Header, opts *WriterOptions, visit func(Frame) error) (*FrameWriter, error) {
+	var maxLen int
+	if opts != nil {
+		maxLen = opts.MaxFrameLen
+		if opts.Sync > SyncNever {
+			return nil, errUnknownPolicy(opts.Sync)
+		}
+	}
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	created := err == nil
+	if errors.Is(err, fs.ErrExist) {
+		f, err = fsys.OpenFile(path, os.O_RDWR, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The lock comes before anything is read or written: recovery may
+	// truncate, which another appender's frames must never meet.
+	if err := lockFile(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var size, before int64
+	if created {
+		err = initFrameLog(fsys, f, path, hdr)
+		size = HeaderSize
+	} else {
+		var fi fs.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			before = fi.Size()
+			size, err = recoverFrameLog(fsys, f, path, hdr, maxLen, visit)
+		}
+	}
+	var w *FrameWriter
+	if err == nil {
+		w, err = newFrameWriter(f, size, opts)
+	}
+	if err != nil {
+		unlockFile(f)
+		f.Close()
+		return nil, err
+	}
+	w.closer, w.lock, w.file = f, f, f
+	w.cut = max(0, before-size)
+	return w, nil
+}
+
+// initFrameLog writes hdr as the whole content of f and syncs f and its
+// directory, leaving f positioned after the header.
+func initFrameLog(fsys fileSystem, f file, path string, hdr Header) error {
+	h, _ := hdr.AppendBinary(nil)
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(h, 0); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	_, err := f.Seek(HeaderSize, io.SeekStart)
+	return err
+}
+
+// checkOverlongTail refuses to cut a torn tail that is a whole frame over
+// maxLen: a frame_len over the maximum makes a bad frame (SPEC 5), but one
+// that ends within the file under a CRC that holds was written by a writer
+// with a larger maximum, and truncating it would drop a durable frame.
+func checkOverlongTail(f file, path string, off int64, maxLen uint32) error {
+	var h [frameHeaderLen]byte
+	if _, err := f.ReadAt(h[:], off); err != nil {
+		return nil // cut short: torn indeed
+	}
+	n := int64(binary.LittleEndian.Uint32(h[:]))
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if n <= int64(maxLen) || off+n > fi.Size() {
+		return nil
+	}
+	crc := crc32.NewIEEE()
+	if _, err := io.Copy(crc, io.NewSectionReader(f, off+frameOffType, n-frameOffType)); err != nil {
+		return err
+	}
+	if crc.Sum32() != binary.LittleEndian.Uint32(h[frameOffCRC:]) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: the frame at offset %d is %d bytes, over the maximum %d, and whole under a CRC that holds; "+
+		"it is not cut off: open the log with a MaxFrameLen of at least %d", ErrFrameTooLarge, path, off, n, maxLen, n)
+}
+
+// recoverFrameLog recovers the existing log in f for appending and leaves
+// f positioned at its end, which it returns.
+func recoverFrameLog(fsys fileSystem, f file, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, error) {
+	r := NewFrameReader(f, &ReadOptions{MaxFrameLen: maxLen})
+	got, err := r.Header()
+	if err != nil {
+		return 0, err
+	}
+	if r.TornHeader() {
+		// Nothing in the file was acknowledged. Make the truncation durable
+		// before the header is written, so that no crash can leave a valid
+		// header in front of the zero bytes that followed a zeroed one.
+		if err := f.Truncate(0); err != nil {
+			return 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
+		return HeaderSize, initFrameLog(fsys, f, path, hdr)
+	}
+	if got != hdr {
+		return 0, fmt.Errorf("%w: %s has schema version %d, schema hash %s; want version %d, hash %s",
+			ErrSchemaMismatch, path, got.SchemaVersion, got.SchemaHash, hdr.SchemaVersion, hdr.SchemaHash)
+	}
+	end := int64(HeaderSize)
+	for {
+		fr, err := r.Next()
+		if err == nil {
+			if visit != nil {
+				if err := visit(fr); err != nil {
+					return 0, err
+				}
+			}
+			end = fr.Offset + frameHeaderLen + int64(len(fr.Payload))
+			continue
+		}
+		if err == io.EOF {
+			break
+		}
+		if fe, ok := err.(*FrameError); ok && fe.Err == ErrTornTail {
+			if err := checkOverlongTail(f, path, fe.Offset, maxFrameLen(maxLen)); err != nil {
+				return 0, err
+			}
+			if err := f.Truncate(fe.Offset); err != nil {
+				return 0, err
+			}
+			if err := f.Sync(); err != nil {
+				return 0, err
+			}
+			end = fe.Offset
+			break
+		}
+		return 0, err
+	}
+	_, err = f.Seek(end, io.SeekStart)
+	return end, err
+}
+
+func (w *FrameWriter) fail(err error) error {
+	w.err = fmt.Errorf("%w: %w", ErrWriterFailed, err)
+	return w.err
+}
+
+// Append buffers a frame of type t holding payload and returns its offset
+// in the log. Under SyncAlways it also syncs. It refuses an invalid type
+// ([ErrInvalidFrameType]) or a frame over the maximum ([ErrFrameTooLarge])
+// without failing the writer. payload is not retained.
+func (w *FrameWriter) Append(t FrameType, payload []byte) (int64, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.closed {
+		return 0, ErrWriterClosed
+	}
+	if err := checkFrameArgs(t, len(payload), w.maxLen); err != nil {
+		return 0, err
+	}
+	n := frameHeaderLen + len(payload)
+	if len(w.buf)+n > w.bufSize && len(w.buf) > 0 {
+		if err := w.flush(); err != nil {
+			return 0, err
+		}
+	}
+	off := w.size
+	if n <= w.bufSize {
+		w.buf = appendFrame(w.buf, t, payload)
+	} else {
+		var h [frameHeaderLen]byte
+		binary.LittleEndian.PutUint32(h[:], uint32(n))
+		binary.LittleEndian.PutUint32(h[frameOffType:], uint32(t))
+		crc := crc32.Update(crc32.ChecksumIEEE(h[frameOffType:]), crc32.IEEETable, payload)
+		binary.LittleEndian.PutUint32(h[frameOffCRC:], crc)
+		if err := w.write(h[:]); err != nil {
+			return 0, err
+		}
+		if err := w.write(payload); err != nil {
+			return 0, err
+		}
+	}
+	w.size += int64(n)
+	if w.policy == SyncAlways {
+		if err := w.sync(); err != nil {
+			return 0, err
+		}
+	}
+	return off, nil
+}
+
+// Size returns the length of the log in bytes, buffered frames included:
+// the offset the next frame will get.
+func (w *FrameWriter) Size() int64 { return w.size }
+
+// readAt reads len(p) bytes of the log from offset off, buffered bytes
+// included, for a writer OpenFrameLog opened. Bytes before the buffer are
+// in the file; those in the buffer are copied from it, so a frame is
+// readable as soon as Append returns. It only reads the writer's state, so
+// callers may run it concurrently with each other, not with Append, Sync or
+// Close.
+func (w *FrameWriter) readAt(p []byte, off int64) error {
+	start := w.size - int64(len(w.buf)) // offset of buf[0]
+	if off < 0 || off > w.size-int64(len(p)) {
+		return fmt.Errorf("omega: reading %d bytes at offset %d of a %d-byte log", len(p), off, w.size)
+	}
+	n := 0
+	if off < start {
+		n = int(min(int64(len(p)), start-off))
+		if _, err := w.file.ReadAt(p[:n], off); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	if n < len(p) {
+		copy(p[n:], w.buf[off+int64(n)-start:])
+	}
+	return nil
+}
+
+func (w *FrameWriter) write(p []byte) error {
+	n, err := w.w.Write(p)
+	if err == nil && n != len(p) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return w.fail(err)
+	}
+	return nil
+}
+
+func (w *FrameWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	if err := w.write(w.buf); err != nil {
+		return err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (w *FrameWriter) sync() error {
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if w.policy != SyncNever && w.syncer != nil {
+		if err := w.syncer.Sync(); err != nil {
+			return w.fail(err)
+		}
+	}
+	return nil
+}
+
+// Sync writes out the buffered frames and, unless the policy is SyncNever,
+// syncs them: when Sync returns nil, every frame appended so far is durable.
+func (w *FrameWriter) Sync() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return ErrWriterClosed
+	}
+	return w.sync()
+}
+
+// Close syncs as Sync does, releases the appender's lock and closes the
+// file OpenFrameLog opened (not an io.Writer given to NewFrameWriter). A
+// failed writer still releases the lock, closes its file and returns its
+// error. Closing twice returns [ErrWriterClosed].
+func (w *FrameWriter) Close() error {
+	if w.closed {
+		if w.err != nil {
+			return w.err
+		}
+		return ErrWriterClosed
+	}
+	w.closed = true
+	err := w.err
+	if err == nil {
+		err = w.sync()
+	}
+	if w.lock != nil {
+		unlockFile(w.lock)
+		w.lock = nil
+	}
+	if w.closer != nil {
+		if cerr := w.closer.Close(); cerr != nil && err == nil {
+			err = w.fail(cerr)
+		}
+	}
+	return err
+}
