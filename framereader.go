@@ -1,3 +1,8 @@
+// Reading the .omega frame log (SPEC 5): FrameScanner over a byte slice,
+// FrameReader over a stream, the scan for a later valid frame that tells a
+// torn tail from corruption, and Recover. framefmt.go describes the format
+// and the recovery rules these apply.
+
 package omega
 
 import (
@@ -8,6 +13,10 @@ import (
 	"io"
 	"strconv"
 )
+
+// frameReadChunk is how many bytes a FrameReader reads at once, at least;
+// not part of the format.
+const frameReadChunk = 64 << 10
 
 // errInvalidReadCount reports an io.Reader whose Read returned a count
 // below zero or over the buffer's length.

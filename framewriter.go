@@ -1,3 +1,7 @@
+// Writing the .omega frame log (SPEC 5): FrameWriter, its sync policies,
+// and OpenFrameLog, which recovers an existing log before appending to it.
+// framefmt.go describes the format.
+
 package omega
 
 import (
@@ -13,7 +17,6 @@ import (
 
 // Buffer sizes; not part of the format.
 const (
-	frameReadChunk   = 64 << 10
 	frameWriteBuffer = 64 << 10
 	maxWriteBuffer   = 64 << 20 // a larger WriterOptions.BufferSize is this
 )
@@ -140,17 +143,16 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 //
 // A new file gets hdr as its header; the file and its directory are synced
 // before OpenFrameLog returns. An existing file is recovered first: a file
-// with a torn header (a creation cut short: see "Torn headers" above; a
-// zeroed header followed by nothing but zero bytes included) is truncated
-// and gets hdr as its header, and the file and its directory are synced; a
-// torn tail is truncated (and synced); a header other than hdr is refused
-// with an error wrapping [ErrSchemaMismatch] (an all-zero schema hash
-// included, unless hdr's is zero too); a bad header, a zeroed header
+// with a torn header (a creation cut short, by the torn-header rule of
+// SPEC 5; a zeroed header followed by nothing but zero bytes included) is
+// truncated and gets hdr as its header, and the file and its directory are
+// synced; a torn tail is truncated (and synced); a header other than hdr is
+// refused with an error wrapping [ErrSchemaMismatch] (an all-zero schema
+// hash included, unless hdr's is zero too); a bad header, a zeroed header
 // followed by a non-zero byte included, is refused with a [*HeaderError]
-// (wrapping [ErrBadHeader]); corruption is refused with its
-// [*FrameError] (wrapping [ErrCorrupt]); an unknown sync policy is refused
-// with an error wrapping [ErrUnknownSyncPolicy]. A refused file is left
-// untouched.
+// (wrapping [ErrBadHeader]); corruption is refused with its [*FrameError]
+// (wrapping [ErrCorrupt]); an unknown sync policy is refused with an error
+// wrapping [ErrUnknownSyncPolicy]. A refused file is left untouched.
 //
 // The file is read with the options' MaxFrameLen. A last frame over it is a
 // torn tail to the readers (SPEC 5), but when it is whole under a CRC that
