@@ -102,6 +102,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -381,16 +382,62 @@ func maxFrameLen(n int) uint32 {
 	return uint32(n)
 }
 
+// The validity rule of SPEC 5: a valid frame starts at an offset when
+// frameHead accepts the 12 bytes there (length bounds, type, reserved: the
+// cheap fields), its frame_len bytes are all in the input, and
+// frameCRCValid accepts them. The cheap fields come first, as SPEC 5 asks
+// of the scan for a later frame, so that garbage costs a few instructions.
+// Every check of a frame goes through these two: both readers' Next,
+// frameProblem, which explains a bad frame, RecoverFrom's walk over a
+// block, which checks the CRCs of the block's frames together, and both
+// readers' scans for a later frame, which check the candidates' CRCs with a
+// crcTrail (crcrange.go) in time that does not grow with frame_len. Whether
+// the frame's bytes are in the input is each caller's to say. OpenFrameLog's
+// check of an overlong tail asks about the CRC alone, with frameCRCValidAt.
+
+// frameHead reads the frame header at the start of h, which holds 12 bytes
+// at least, and applies the rule's cheap part to it: frame_len n in [12,
+// maxLen], a valid frame_type t and a zero reserved field.
+func frameHead(h []byte, maxLen uint32) (n uint32, t FrameType, ok bool) {
+	n = binary.LittleEndian.Uint32(h)
+	tr := binary.LittleEndian.Uint32(h[frameOffType:]) // frame_type, then reserved
+	return n, FrameType(tr), n >= frameHeaderLen && n <= maxLen && tr>>16 == 0 && validFrameType(uint16(tr))
+}
+
+// frameCRCValid reports whether f, the whole of a frame (frame_len bytes),
+// carries a frame_crc32 that holds: the rule's full check.
+func frameCRCValid(f []byte) bool {
+	return frameCRC(f) == binary.LittleEndian.Uint32(f[frameOffCRC:])
+}
+
+// frameCRCValidAt is frameCRCValid for the frame at offset off of r whose
+// header h (12 bytes) has been read: it reads the payload in pieces rather
+// than whole, for a frame too long to hold (frame_len runs to 4 GiB). The
+// frame's frame_len must be 12 at least, and its bytes within r.
+func frameCRCValidAt(r io.ReaderAt, off int64, h []byte) (bool, error) {
+	n := int64(binary.LittleEndian.Uint32(h))
+	crc := crc32.NewIEEE()
+	crc.Write(h[frameOffType:frameHeaderLen])
+	if _, err := io.Copy(crc, io.NewSectionReader(r, off+frameHeaderLen, n-frameHeaderLen)); err != nil {
+		return false, err
+	}
+	return crc.Sum32() == binary.LittleEndian.Uint32(h[frameOffCRC:]), nil
+}
+
+// frameCRC returns the CRC-32/IEEE of the bytes frame_crc32 covers in the
+// frame f: frame_type, reserved and payload, as encoded.
+func frameCRC(f []byte) uint32 { return crc32.ChecksumIEEE(f[frameOffType:]) }
+
 // frameProblem explains why the frame at the start of b is bad; b holds the
 // frame's bytes up to its frame_len or up to the end of the input,
 // whichever comes first. crcHeld reports a bad type or reserved field under
 // a CRC that holds, which is always corruption. It returns "" for a valid
-// frame.
+// frame: one the validity rule accepts.
 func frameProblem(b []byte, maxLen uint32) (reason string, crcHeld bool) {
 	if len(b) < frameHeaderLen {
 		return fmt.Sprintf("frame header cut short: %d of 12 bytes", len(b)), false
 	}
-	n := binary.LittleEndian.Uint32(b)
+	n, t, ok := frameHead(b, maxLen)
 	switch {
 	case n < frameHeaderLen:
 		return fmt.Sprintf("frame_len %d below 12", n), false
@@ -399,25 +446,19 @@ func frameProblem(b []byte, maxLen uint32) (reason string, crcHeld bool) {
 	case uint64(n) > uint64(len(b)):
 		return fmt.Sprintf("frame_len %d runs past the end of the input, %d bytes left", n, len(b)), false
 	}
+	// A CRC that fails explains the frame before its type or reserved field
+	// does: it decides between corruption and a torn tail.
 	f := b[:n]
-	stored, got := binary.LittleEndian.Uint32(f[frameOffCRC:]), crc32.ChecksumIEEE(f[frameOffType:])
-	if stored != got {
-		return fmt.Sprintf("frame_crc32 %08x, computed %08x", stored, got), false
+	if !frameCRCValid(f) {
+		return fmt.Sprintf("frame_crc32 %08x, computed %08x", binary.LittleEndian.Uint32(f[frameOffCRC:]), frameCRC(f)), false
 	}
-	if t := binary.LittleEndian.Uint16(f[frameOffType:]); !validFrameType(t) {
-		return fmt.Sprintf("invalid frame type 0x%04x under a valid crc", t), true
+	if ok {
+		return "", false
 	}
-	if r := binary.LittleEndian.Uint16(f[frameOffType+2:]); r != 0 {
-		return fmt.Sprintf("reserved field 0x%04x under a valid crc", r), true
+	// frame_len is in bounds, so frameHead refused the type or the
+	// reserved field.
+	if !t.Valid() {
+		return fmt.Sprintf("invalid frame type 0x%04x under a valid crc", uint16(t)), true
 	}
-	return "", false
-}
-
-// plausibleFrame applies the cheap checks of the later-frame scan to the
-// 12-byte frame header h: length bounds, type, reserved. It returns the
-// frame length.
-func plausibleFrame(h []byte, maxLen uint32) (uint32, bool) {
-	n := binary.LittleEndian.Uint32(h)
-	tr := binary.LittleEndian.Uint32(h[frameOffType:])
-	return n, n >= frameHeaderLen && n <= maxLen && tr>>16 == 0 && validFrameType(uint16(tr))
+	return fmt.Sprintf("reserved field 0x%04x under a valid crc", binary.LittleEndian.Uint16(f[frameOffType+2:])), true
 }

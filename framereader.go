@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"strconv"
 )
@@ -39,13 +38,14 @@ func (o *ReadOptions) maxFrameLen() uint32 {
 }
 
 // laterFrame reports whether a valid frame starts in b at an offset of at
-// least from; b ends where the input ends. The candidates' CRCs are checked
+// least from; b ends where the input ends. It applies the validity rule
+// (frameHead, then the CRC) at every offset, checking the candidates' CRCs
 // with a crcTrail, so that the scan takes time linear in the bytes after
 // from, whatever lengths the candidates claim.
 func laterFrame(b []byte, from int, maxLen uint32) bool {
 	var trail *crcTrail
 	for p := from; p+frameHeaderLen <= len(b); p++ {
-		n, ok := plausibleFrame(b[p:p+frameHeaderLen], maxLen)
+		n, _, ok := frameHead(b[p:p+frameHeaderLen], maxLen)
 		if !ok || uint64(n) > uint64(len(b)-p) {
 			continue
 		}
@@ -118,14 +118,10 @@ func (s *FrameScanner) Next() (Frame, error) {
 	off := s.off
 	rest := s.b[off:]
 	if len(rest) >= frameHeaderLen {
-		n := binary.LittleEndian.Uint32(rest)
-		if n >= frameHeaderLen && n <= s.maxLen && uint64(n) <= uint64(len(rest)) {
-			f := rest[:n:n]
-			tr := binary.LittleEndian.Uint32(f[frameOffType:])
-			if tr>>16 == 0 && validFrameType(uint16(tr)) &&
-				crc32.ChecksumIEEE(f[frameOffType:]) == binary.LittleEndian.Uint32(f[frameOffCRC:]) {
+		if n, t, ok := frameHead(rest, s.maxLen); ok && uint64(n) <= uint64(len(rest)) {
+			if f := rest[:n:n]; frameCRCValid(f) {
 				s.off = off + int(n)
-				return Frame{Type: FrameType(tr), Payload: f[frameHeaderLen:], Offset: int64(off)}, nil
+				return Frame{Type: t, Payload: f[frameHeaderLen:], Offset: int64(off)}, nil
 			}
 		}
 	} else if len(rest) == 0 {
@@ -341,8 +337,7 @@ func (r *FrameReader) Next() (Frame, error) {
 			return Frame{}, r.err
 		}
 	}
-	n := binary.LittleEndian.Uint32(r.buf[r.pos:])
-	if n >= frameHeaderLen && n <= r.maxLen {
+	if n, t, ok := frameHead(r.buf[r.pos:r.end], r.maxLen); ok {
 		if r.end-r.pos < int(n) {
 			if err := r.fill(int(n)); err != nil && err != io.EOF {
 				r.err = err
@@ -350,13 +345,10 @@ func (r *FrameReader) Next() (Frame, error) {
 			}
 		}
 		if r.end-r.pos >= int(n) {
-			f := r.buf[r.pos : r.pos+int(n) : r.pos+int(n)]
-			tr := binary.LittleEndian.Uint32(f[frameOffType:])
-			if tr>>16 == 0 && validFrameType(uint16(tr)) &&
-				crc32.ChecksumIEEE(f[frameOffType:]) == binary.LittleEndian.Uint32(f[frameOffCRC:]) {
+			if f := r.buf[r.pos : r.pos+int(n) : r.pos+int(n)]; frameCRCValid(f) {
 				off := r.base + int64(r.pos)
 				r.pos += int(n)
-				return Frame{Type: FrameType(tr), Payload: f[frameHeaderLen:], Offset: off}, nil
+				return Frame{Type: t, Payload: f[frameHeaderLen:], Offset: off}, nil
 			}
 		}
 	}
@@ -367,9 +359,17 @@ func (r *FrameReader) Next() (Frame, error) {
 // bad classifies the bad frame at buf[pos], reading ahead as needed. It
 // returns a *FrameError, or a read error met on the way.
 func (r *FrameReader) bad() error {
-	// buf[pos:end] holds the frame up to frame_len or up to the end of
-	// the input, as frameProblem requires, unless frame_len is out of
-	// bounds, which frameProblem reports before looking further.
+	// frameProblem needs the frame up to its frame_len or up to the end of
+	// the input, which Next reads only for a frame whose header passes
+	// frameHead. A frame_len over the maximum frameProblem reports before
+	// looking further, so nothing past the maximum is read for it.
+	if r.end-r.pos >= frameHeaderLen {
+		if n := binary.LittleEndian.Uint32(r.buf[r.pos:]); n <= r.maxLen {
+			if err := r.fill(int(n)); err != nil && err != io.EOF {
+				return err
+			}
+		}
+	}
 	reason, crcHeld := frameProblem(r.buf[r.pos:r.end], r.maxLen)
 	e := &FrameError{Offset: r.base + int64(r.pos), Err: ErrCorrupt, Reason: reason}
 	if crcHeld {
@@ -386,7 +386,7 @@ func (r *FrameReader) bad() error {
 		} else if err != nil {
 			return err
 		}
-		n, ok := plausibleFrame(r.buf[r.pos:r.pos+frameHeaderLen], r.maxLen)
+		n, _, ok := frameHead(r.buf[r.pos:r.pos+frameHeaderLen], r.maxLen)
 		if !ok {
 			continue
 		}

@@ -3,7 +3,6 @@ package omega
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"sync"
 )
@@ -49,7 +48,7 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 			if len(buf)-p < frameHeaderLen {
 				break
 			}
-			fl, ok := plausibleFrame(buf[p:p+frameHeaderLen], maxLen)
+			fl, _, ok := frameHead(buf[p:p+frameHeaderLen], maxLen)
 			if !ok {
 				bad = true
 				break
@@ -85,7 +84,7 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 		pos = 0
 		need := block
 		if rest >= frameHeaderLen {
-			if fl, ok := plausibleFrame(buf[:frameHeaderLen], maxLen); ok {
+			if fl, _, ok := frameHead(buf[:frameHeaderLen], maxLen); ok {
 				need = max(need, int(fl))
 			}
 		}
@@ -113,8 +112,7 @@ type frameSpan struct{ off, n int }
 func firstBadCRC(b []byte, spans []frameSpan) int {
 	check := func(ss []frameSpan) int {
 		for i, s := range ss {
-			f := b[s.off : s.off+s.n]
-			if crc32.ChecksumIEEE(f[frameOffType:]) != binary.LittleEndian.Uint32(f[frameOffCRC:]) {
+			if !frameCRCValid(b[s.off : s.off+s.n]) {
 				return i
 			}
 		}
