@@ -366,8 +366,18 @@ func appendFrame(b []byte, t FrameType, payload []byte) []byte {
 	binary.LittleEndian.PutUint32(f, uint32(n))
 	binary.LittleEndian.PutUint32(f[frameOffType:], uint32(t)) // type, then reserved = 0
 	copy(f[frameHeaderLen:], payload)
-	binary.LittleEndian.PutUint32(f[frameOffCRC:], crc32.ChecksumIEEE(f[frameOffType:]))
+	binary.LittleEndian.PutUint32(f[frameOffCRC:], frameCRC(f))
 	return b
+}
+
+// frameHeader returns the header of a frame of type t holding payload,
+// whose arguments have been checked, for a payload written apart from it.
+func frameHeader(t FrameType, payload []byte) [frameHeaderLen]byte {
+	var h [frameHeaderLen]byte
+	binary.LittleEndian.PutUint32(h[:], uint32(frameHeaderLen+len(payload)))
+	binary.LittleEndian.PutUint32(h[frameOffType:], uint32(t)) // type, then reserved = 0
+	binary.LittleEndian.PutUint32(h[frameOffCRC:], crc32.Update(frameCRC(h[:]), crc32.IEEETable, payload))
+	return h
 }
 
 func maxFrameLen(n int) uint32 {
@@ -425,7 +435,9 @@ func frameCRCValidAt(r io.ReaderAt, off int64, h []byte) (bool, error) {
 }
 
 // frameCRC returns the CRC-32/IEEE of the bytes frame_crc32 covers in the
-// frame f: frame_type, reserved and payload, as encoded.
+// frame f: frame_type, reserved and payload, as encoded. The writers set
+// frame_crc32 with it too. Given a frame header alone, it covers the
+// header's two fields, for crc32.Update to continue over the payload.
 func frameCRC(f []byte) uint32 { return crc32.ChecksumIEEE(f[frameOffType:]) }
 
 // frameProblem explains why the frame at the start of b is bad; b holds the

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -356,11 +355,7 @@ func (w *FrameWriter) Append(t FrameType, payload []byte) (int64, error) {
 	if n <= w.bufSize {
 		w.buf = appendFrame(w.buf, t, payload)
 	} else {
-		var h [frameHeaderLen]byte
-		binary.LittleEndian.PutUint32(h[:], uint32(n))
-		binary.LittleEndian.PutUint32(h[frameOffType:], uint32(t))
-		crc := crc32.Update(crc32.ChecksumIEEE(h[frameOffType:]), crc32.IEEETable, payload)
-		binary.LittleEndian.PutUint32(h[frameOffCRC:], crc)
+		h := frameHeader(t, payload)
 		if err := w.write(h[:]); err != nil {
 			return 0, err
 		}
