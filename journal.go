@@ -393,7 +393,8 @@ func openJournal(ctx context.Context, fsys fileSystem, path string, c *Checker, 
 	if opts != nil {
 		o = *opts
 	}
-	hdr := Header{SchemaVersion: SchemaVersion, SchemaHash: c.Binding().SchemaHash}
+	b := c.Binding()
+	hdr := Header{SchemaVersion: b.SchemaVersion, SchemaHash: b.SchemaHash}
 	w, err := openFrameLog(fsys, path, hdr, &o.Writer, nil)
 	if err != nil {
 		return nil, err

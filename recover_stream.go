@@ -20,7 +20,9 @@ func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
 // recoverFrom is RecoverFrom reading block bytes at a time.
 func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 	maxLen := opts.maxFrameLen()
-	buf := make([]byte, max(block, HeaderSize))
+	// A first small read, so that a small log costs little; the blocks
+	// after it are full size.
+	buf := make([]byte, max(min(block, 64<<10), HeaderSize))
 	n, err := io.ReadFull(r, buf)
 	buf = buf[:n]
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
