@@ -2,7 +2,6 @@ package omega
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -106,14 +105,8 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 	b = readID(env[certIDOff:]).appendDecimal(b)
 	b = appendUintField(b, "batch_id", d.BatchID)
 	b = appendUintField(b, "created_at_ns", d.CreatedAtNs)
-	b = append(b, `,"checker_version":[`...)
-	for i, v := range d.Binding.CheckerVersion {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendUint(b, uint64(v), 10)
-	}
-	b = append(b, ']')
+	b = append(b, `,"checker_version":`...)
+	b = appendCheckerVersion(b, d.Binding.CheckerVersion)
 	b = appendUintField(b, "schema_version", uint64(d.Binding.SchemaVersion))
 	b = appendHashField(b, "schema_hash", d.Binding.SchemaHash)
 	b = appendHashField(b, "catalog_hash", d.Binding.CatalogHash)
@@ -158,21 +151,6 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 	b = appendHexField(b, "signature", d.Signature[:])
 	b = appendHashField(b, "cert_hash", c.Hash())
 	return append(b, '}'), nil
-}
-
-func appendUintField(b []byte, name string, v uint64) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return strconv.AppendUint(b, v, 10)
-}
-
-func appendHexField(b []byte, name string, v []byte) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, `":"`...)
-	b = hex.AppendEncode(b, v)
-	return append(b, '"')
 }
 
 // UnmarshalJSON decodes a certificate's JSON view into c, as
