@@ -420,6 +420,12 @@ func fieldAt(off int) string {
 	return "payload_hash"
 }
 
+// smallEvent is the encoded size up to which an event's whole encoding is
+// built in one buffer and hashed in one call: one BLAKE3 chunk, the
+// digest package's fast path. Larger encodings are streamed. Event.Digest,
+// the checker's hashAll and BatchCounter all size their buffers by it.
+const smallEvent = digest.ChunkSize
+
 // Digest returns the event digest D("event", canonical encoding). It derives
 // a hasher per call; bulk paths such as [Reconcile] reuse theirs.
 func (e *Event) Digest() Hash {

@@ -9,10 +9,6 @@ import (
 	"github.com/omega-sheaf/omega/internal/merkle"
 )
 
-// smallEvent is the encoded size up to which hashAll builds an event's whole
-// encoding in one buffer before hashing it; larger payloads are streamed.
-const smallEvent = 1024
-
 // workerHashers is one hashAll worker's hashers and buffers.
 type workerHashers struct {
 	touched byte // touchPayloads' results, kept so that its reads are made
