@@ -514,3 +514,14 @@ func appendID(b []byte, id EventID) []byte {
 func readID(b []byte) EventID {
 	return EventID{Lo: binary.LittleEndian.Uint64(b), Hi: binary.LittleEndian.Uint64(b[8:])}
 }
+
+// idsBytes returns ids(x1..xn) of SPEC 2: the 16-byte encodings of ids, in
+// the order given. Digests over id lists (the checker's, a result view's,
+// a certificate's) all hash it.
+func idsBytes(ids []EventID) []byte {
+	b := make([]byte, 0, 16*len(ids))
+	for _, id := range ids {
+		b = appendID(b, id)
+	}
+	return b
+}

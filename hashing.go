@@ -225,11 +225,3 @@ func idsDigestOf(h *digest.Hasher, known []KnownID) Hash {
 	h.Write(b)
 	return h.Sum()
 }
-
-func idsBytes(ids []EventID) []byte {
-	b := make([]byte, 0, 16*len(ids))
-	for _, id := range ids {
-		b = appendID(b, id)
-	}
-	return b
-}

@@ -15,10 +15,6 @@ import (
 // hold (SPEC 4). A larger batch is refused with [ErrBatchTooLarge].
 const MaxBatchContents = 1 << 20
 
-// maxEvidence caps the 3001 evidence list: its count is a u16 in a
-// certificate body.
-const maxEvidence = 65535
-
 // ErrBatchTooLarge is returned for a batch of more than [MaxBatchContents]
 // distinct contents.
 var ErrBatchTooLarge = newSentinel(ErrFormat, "omega: batch too large")
