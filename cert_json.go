@@ -1,13 +1,9 @@
 package omega
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"slices"
+	"math"
 	"strconv"
 
 	"github.com/omega-sheaf/omega/predicates"
@@ -45,10 +41,11 @@ import (
 //     in full decimal; hashes, issuer_key_id (16 bytes) and the signature are
 //     lowercase hex.
 //
-// Decoding reads the view strictly: every field present exactly once, no
-// unknown field, integers exact (no sign, fraction, exponent, leading zero
-// or quotes) and within their u8/u16/u32/u64/u128 range, hex lowercase and
-// of the field's exact length, nothing after the object. It rebuilds the
+// Decoding reads the view strictly, by the rules of jsonread.go: every
+// field present exactly once, no unknown field, no null, integers exact (no
+// sign, fraction, exponent, leading zero or quotes) and within their
+// u8/u16/u32/u64/u128 range, hex lowercase and of the field's exact length,
+// nothing after the object. It rebuilds the
 // envelope from the fields and decodes it with the strictness of
 // DecodeCertificate. The fields the envelope holds no place for are checked
 // against it: body_len and the counts against the lists, cert_hash against
@@ -108,14 +105,8 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 	b = readID(env[certIDOff:]).appendDecimal(b)
 	b = appendUintField(b, "batch_id", d.BatchID)
 	b = appendUintField(b, "created_at_ns", d.CreatedAtNs)
-	b = append(b, `,"checker_version":[`...)
-	for i, v := range d.Binding.CheckerVersion {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendUint(b, uint64(v), 10)
-	}
-	b = append(b, ']')
+	b = append(b, `,"checker_version":`...)
+	b = appendCheckerVersion(b, d.Binding.CheckerVersion)
 	b = appendUintField(b, "schema_version", uint64(d.Binding.SchemaVersion))
 	b = appendHashField(b, "schema_hash", d.Binding.SchemaHash)
 	b = appendHashField(b, "catalog_hash", d.Binding.CatalogHash)
@@ -162,21 +153,6 @@ func (c *Certificate) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendUintField(b []byte, name string, v uint64) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return strconv.AppendUint(b, v, 10)
-}
-
-func appendHexField(b []byte, name string, v []byte) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, `":"`...)
-	b = hex.AppendEncode(b, v)
-	return append(b, '"')
-}
-
 // UnmarshalJSON decodes a certificate's JSON view into c, as
 // DecodeCertificateJSON does; c is left unchanged on error.
 func (c *Certificate) UnmarshalJSON(b []byte) error {
@@ -194,105 +170,83 @@ func (c *Certificate) UnmarshalJSON(b []byte) error {
 // byte for byte. Every refusal wraps ErrMalformedCertificate. It checks no
 // signature, body hash or cert_id: that is Verify's work, on Bytes.
 func DecodeCertificateJSON(b []byte) (*Certificate, error) {
-	v, err := jsonObjectFields(ErrMalformedCertificate, b, "certificate", certJSONFields)
-	if err != nil {
-		return nil, err
+	v := newJSONView(ErrMalformedCertificate, b)
+	sp := v.fields(v.whole(), "certificate", certJSONFields)
+	if magic := v.str(sp[0], "magic"); v.err == nil && magic != certMagic {
+		v.fail("magic", "%q, want %q", magic, certMagic)
 	}
-	p := jsonParser{kind: ErrMalformedCertificate}
-	magic := p.str(v[0], "magic")
-	if p.err == nil && magic != certMagic {
-		p.fail("magic", "%q, want %q", magic, certMagic)
+	if n := v.uint(sp[1], "format_version", math.MaxUint16, "u16"); v.err == nil && n != certVersion {
+		v.fail("format_version", "%d, want %d", n, certVersion)
 	}
-	p.uint(v[1], "format_version", certVersion, certVersion)
 	var kind Kind
 	bodyNames := certJSONMergeFields
-	switch t := p.str(v[2], "cert_type"); {
-	case p.err != nil:
+	switch t := v.str(sp[2], "cert_type"); {
+	case v.err != nil:
 	case t == certTypeMerge:
 		kind = KindMerge
 	case t == certTypeObstruction:
 		kind = KindObstruction
 		bodyNames = certJSONObstructionFields
 	default:
-		p.fail("cert_type", "%q, want %q or %q", t, certTypeMerge, certTypeObstruction)
+		v.fail("cert_type", "%q, want %q or %q", t, certTypeMerge, certTypeObstruction)
 	}
-	p.uint(v[3], "reserved", 0, 0)
-	certID := p.u128(v[4], "cert_id")
+	if n := v.uint(sp[3], "reserved", math.MaxUint8, "u8"); v.err == nil && n != 0 {
+		v.fail("reserved", "%d, want 0", n)
+	}
+	certID := v.u128(sp[4], "cert_id")
 	c := &Certificate{
 		Kind:        kind,
-		BatchID:     p.uint(v[5], "batch_id", 0, 1<<64-1),
-		CreatedAtNs: p.uint(v[6], "created_at_ns", 0, 1<<64-1),
+		BatchID:     v.uint(sp[5], "batch_id", math.MaxUint64, "u64"),
+		CreatedAtNs: v.uint(sp[6], "created_at_ns", math.MaxUint64, "u64"),
 	}
-	if vs := p.array(v[7], "checker_version"); p.err == nil {
-		if len(vs) != 3 {
-			p.fail("checker_version", "%d numbers, want 3", len(vs))
-		}
-		for i := range min(len(vs), 3) {
-			c.Binding.CheckerVersion[i] = uint16(p.uint(vs[i], "checker_version", 0, 0xFFFF))
-		}
-	}
-	c.Binding.SchemaVersion = uint16(p.uint(v[8], "schema_version", 0, 0xFFFF))
-	c.Binding.SchemaHash = p.hash(v[9], "schema_hash")
-	c.Binding.CatalogHash = p.hash(v[10], "catalog_hash")
-	p.hex(c.IssuerKeyID[:], v[11], "issuer_key_id")
-	c.TraceRoot = p.hash(v[12], "trace_root_hash")
-	c.PrevCertHash = p.hash(v[13], "prev_cert_hash")
-	c.BodyHash = p.hash(v[14], "body_hash")
-	bodyLen := p.uint(v[15], "body_len", 0, 1<<32-1)
-	p.hex(c.Signature[:], v[17], "signature")
-	certHash := p.hash(v[18], "cert_hash")
-	if p.err != nil {
-		return nil, p.err
+	c.Binding.CheckerVersion = v.checkerVersion(sp[7])
+	c.Binding.SchemaVersion = uint16(v.uint(sp[8], "schema_version", math.MaxUint16, "u16"))
+	c.Binding.SchemaHash = v.hash(sp[9], "schema_hash")
+	c.Binding.CatalogHash = v.hash(sp[10], "catalog_hash")
+	v.hex(c.IssuerKeyID[:], sp[11], "issuer_key_id")
+	c.TraceRoot = v.hash(sp[12], "trace_root_hash")
+	c.PrevCertHash = v.hash(sp[13], "prev_cert_hash")
+	c.BodyHash = v.hash(sp[14], "body_hash")
+	bodyLen := v.uint(sp[15], "body_len", math.MaxUint32, "u32")
+	v.hex(c.Signature[:], sp[17], "signature")
+	certHash := v.hash(sp[18], "cert_hash")
+	if v.err != nil {
+		return nil, v.err
 	}
 
-	bv, err := jsonObjectFields(ErrMalformedCertificate, v[16], "body", bodyNames)
-	if err != nil {
-		return nil, err
-	}
+	bv := v.fields(sp[16], "body", bodyNames)
 	if kind == KindMerge {
 		c.Merge = &CertMerge{
-			BatchDigest:       p.hash(bv[0], "batch_digest"),
-			MergedStateHash:   p.hash(bv[1], "merged_state_hash"),
-			AcceptedIDsDigest: p.hash(bv[3], "accepted_ids_digest"),
-			FrontierDigest:    p.hash(bv[4], "frontier_digest"),
-			HeadsDigest:       p.hash(bv[5], "heads_digest"),
-			AcceptedCount:     uint32(p.uint(bv[7], "accepted_count", 0, 1<<32-1)),
+			BatchDigest:       v.hash(bv[0], "batch_digest"),
+			MergedStateHash:   v.hash(bv[1], "merged_state_hash"),
+			AcceptedIDsDigest: v.hash(bv[3], "accepted_ids_digest"),
+			FrontierDigest:    v.hash(bv[4], "frontier_digest"),
+			HeadsDigest:       v.hash(bv[5], "heads_digest"),
+			AcceptedCount:     uint32(v.uint(bv[7], "accepted_count", math.MaxUint32, "u32")),
 		}
-		c.PriorStateHash = p.hash(bv[2], "prior_state_hash")
-		c.WitnessHash = p.hash(bv[6], "witness_hash")
+		c.PriorStateHash = v.hash(bv[2], "prior_state_hash")
+		c.WitnessHash = v.hash(bv[6], "witness_hash")
 	} else {
 		o := &CertObstruction{}
-		o.Predicate = predicates.ID(p.uint(bv[0], "violated_predicate_id", 0, 1<<32-1))
-		nc := p.uint(bv[1], "conflict_set_len", 0, 0xFFFF)
-		ids := p.array(bv[2], "conflict_set")
-		if p.err == nil && uint64(len(ids)) != nc {
-			p.fail("conflict_set_len", "%d, but conflict_set holds %d ids", nc, len(ids))
+		o.Predicate = predicates.ID(v.uint(bv[0], "violated_predicate_id", math.MaxUint32, "u32"))
+		nc := v.uint(bv[1], "conflict_set_len", math.MaxUint16, "u16")
+		o.ConflictSet = v.ids(bv[2], "conflict_set")
+		if v.err == nil && uint64(len(o.ConflictSet)) != nc {
+			v.fail("conflict_set_len", "%d, but conflict_set holds %d ids", nc, len(o.ConflictSet))
 		}
-		if p.err == nil {
-			o.ConflictSet = make([]EventID, len(ids))
-			for i, raw := range ids {
-				o.ConflictSet[i] = p.u128(raw, "conflict_set")
-			}
-		}
-		c.WitnessHash = p.hash(bv[3], "witness_hash")
-		o.OverlapContextDigest = p.hash(bv[4], "overlap_context_digest")
-		c.PriorStateHash = p.hash(bv[5], "prior_state_hash")
-		ne := p.uint(bv[6], "evidence_count", 0, 0xFFFF)
-		ds := p.array(bv[7], "evidence_digests")
-		if p.err == nil && uint64(len(ds)) != ne {
-			p.fail("evidence_count", "%d, but evidence_digests holds %d digests", ne, len(ds))
-		}
-		if p.err == nil {
-			o.EvidenceDigests = make([]Hash, len(ds))
-			for i, raw := range ds {
-				o.EvidenceDigests[i] = p.hash(raw, "evidence_digests")
-			}
+		c.WitnessHash = v.hash(bv[3], "witness_hash")
+		o.OverlapContextDigest = v.hash(bv[4], "overlap_context_digest")
+		c.PriorStateHash = v.hash(bv[5], "prior_state_hash")
+		ne := v.uint(bv[6], "evidence_count", math.MaxUint16, "u16")
+		o.EvidenceDigests = v.hashes(bv[7], "evidence_digests")
+		if v.err == nil && uint64(len(o.EvidenceDigests)) != ne {
+			v.fail("evidence_count", "%d, but evidence_digests holds %d digests", ne, len(o.EvidenceDigests))
 		}
 		c.Obstruction = o
 	}
-	c.ReplaySeed = p.uint(bv[8], "replay_seed", 0, 1<<64-1)
-	if p.err != nil {
-		return nil, p.err
+	c.ReplaySeed = v.uint(bv[8], "replay_seed", math.MaxUint64, "u64")
+	if v.err != nil {
+		return nil, v.err
 	}
 	if n := c.bodyLen(); uint64(n) != bodyLen {
 		return nil, jsonMalformed("body_len", "%d, but the body is %d bytes", bodyLen, n)
@@ -313,156 +267,4 @@ func DecodeCertificateJSON(b []byte) (*Certificate, error) {
 
 func jsonMalformed(field, format string, args ...any) error {
 	return malformedJSON(ErrMalformedCertificate, field, format, args...)
-}
-
-// malformedJSON returns an error wrapping kind, the sentinel of the view
-// being decoded, that names the field at fault.
-func malformedJSON(kind error, field, format string, args ...any) error {
-	return fmt.Errorf("%w: JSON %s: %s", kind, field, fmt.Sprintf(format, args...))
-}
-
-// jsonObjectFields reads b as one JSON object, with nothing but whitespace
-// after it, whose keys are exactly names, each once, in any order, and
-// returns the raw values in the order of names. Its errors wrap kind.
-func jsonObjectFields(kind error, b []byte, what string, names []string) ([]json.RawMessage, error) {
-
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, malformedJSON(kind, what, "not a JSON object")
-	}
-	vals := make([]json.RawMessage, len(names))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, malformedJSON(kind, what, "%v", err)
-		}
-		key, _ := tok.(string)
-		i := slices.Index(names, key)
-		if i < 0 {
-			return nil, malformedJSON(kind, what, "unknown field %q", key)
-		}
-		if vals[i] != nil {
-			return nil, malformedJSON(kind, what, "field %q repeated", key)
-		}
-		if err := dec.Decode(&vals[i]); err != nil {
-			return nil, malformedJSON(kind, key, "%v", err)
-		}
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, malformedJSON(kind, what, "object not closed")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, malformedJSON(kind, what, "data after the object")
-	}
-	for i, v := range vals {
-		if v == nil {
-			return nil, malformedJSON(kind, what, "field %q missing", names[i])
-		}
-	}
-	return vals, nil
-}
-
-// jsonParser converts raw JSON values, keeping the first error, which
-// wraps kind: the sentinel of the view being decoded.
-type jsonParser struct{ kind, err error }
-
-func (p *jsonParser) fail(field, format string, args ...any) {
-	if p.err == nil {
-		p.err = malformedJSON(p.kind, field, format, args...)
-	}
-}
-
-// digits returns raw when it is a canonical unsigned JSON integer.
-func (p *jsonParser) digits(raw json.RawMessage, field string) []byte {
-	if p.err != nil {
-		return nil
-	}
-	if len(raw) == 0 || (raw[0] == '0' && len(raw) > 1) {
-		p.fail(field, "%.40s is not an unsigned integer", raw)
-		return nil
-	}
-	for _, ch := range raw {
-		if ch < '0' || ch > '9' {
-			p.fail(field, "%.40s is not an unsigned integer", raw)
-			return nil
-		}
-	}
-	return raw
-}
-
-func (p *jsonParser) uint(raw json.RawMessage, field string, lo, hi uint64) uint64 {
-	s := p.digits(raw, field)
-	if p.err != nil {
-		return 0
-	}
-	v, err := strconv.ParseUint(string(s), 10, 64)
-	if err != nil || v < lo || v > hi {
-		if lo == hi {
-			p.fail(field, "%.40s, want %d", s, lo)
-		} else {
-			p.fail(field, "%.40s out of range %d..%d", s, lo, hi)
-		}
-		return 0
-	}
-	return v
-}
-
-func (p *jsonParser) u128(raw json.RawMessage, field string) EventID {
-	s := p.digits(raw, field)
-	if p.err != nil {
-		return EventID{}
-	}
-	id, err := parseDecimal128(s)
-	if err != nil {
-		p.fail(field, "%.50s: %v", s, err)
-	}
-	return id
-}
-
-func (p *jsonParser) str(raw json.RawMessage, field string) string {
-	if p.err != nil {
-		return ""
-	}
-	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		p.fail(field, "not a JSON string")
-		return ""
-	}
-	return s
-}
-
-func (p *jsonParser) array(raw json.RawMessage, field string) []json.RawMessage {
-	if p.err != nil {
-		return nil
-	}
-	var vs []json.RawMessage
-	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &vs) != nil {
-		p.fail(field, "not a JSON array")
-		return nil
-	}
-	return vs
-}
-
-// hex fills dst from a string of exactly 2*len(dst) lowercase hex digits.
-func (p *jsonParser) hex(dst []byte, raw json.RawMessage, field string) {
-	s := p.str(raw, field)
-	if p.err != nil {
-		return
-	}
-	if len(s) != 2*len(dst) {
-		p.fail(field, "%d hex digits, want %d", len(s), 2*len(dst))
-		return
-	}
-	for i := 0; i < len(s); i++ {
-		if ch := s[i]; !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f') {
-			p.fail(field, "not lowercase hex")
-			return
-		}
-	}
-	hex.Decode(dst, []byte(s))
-}
-
-func (p *jsonParser) hash(raw json.RawMessage, field string) (h Hash) {
-	p.hex(h[:], raw, field)
-	return h
 }

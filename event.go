@@ -416,6 +416,12 @@ func fieldAt(off int) string {
 	return "payload_hash"
 }
 
+// smallEvent is the encoded size up to which an event's whole encoding is
+// built in one buffer and hashed in one call: one BLAKE3 chunk, the
+// digest package's fast path. Larger encodings are streamed. Event.Digest,
+// the checker's hashAll and BatchCounter all size their buffers by it.
+const smallEvent = digest.ChunkSize
+
 // Digest returns the event digest D("event", canonical encoding). It derives
 // a hasher per call; bulk paths such as [Reconcile] reuse theirs.
 func (e *Event) Digest() Hash {
@@ -503,4 +509,15 @@ func appendID(b []byte, id EventID) []byte {
 
 func readID(b []byte) EventID {
 	return EventID{Lo: binary.LittleEndian.Uint64(b), Hi: binary.LittleEndian.Uint64(b[8:])}
+}
+
+// idsBytes returns ids(x1..xn) of SPEC 2: the 16-byte encodings of ids, in
+// the order given. Digests over id lists (the checker's, a result view's,
+// a certificate's) all hash it.
+func idsBytes(ids []EventID) []byte {
+	b := make([]byte, 0, 16*len(ids))
+	for _, id := range ids {
+		b = appendID(b, id)
+	}
+	return b
 }

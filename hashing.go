@@ -9,10 +9,6 @@ import (
 	"github.com/omega-sheaf/omega/internal/merkle"
 )
 
-// smallEvent is the encoded size up to which hashAll builds an event's whole
-// encoding in one buffer before hashing it; larger payloads are streamed.
-const smallEvent = 1024
-
 // workerHashers is one hashAll worker's hashers and buffers.
 type workerHashers struct {
 	touched byte // touchPayloads' results, kept so that its reads are made
@@ -228,12 +224,4 @@ func idsDigestOf(h *digest.Hasher, known []KnownID) Hash {
 	}
 	h.Write(b)
 	return h.Sum()
-}
-
-func idsBytes(ids []EventID) []byte {
-	b := make([]byte, 0, 16*len(ids))
-	for _, id := range ids {
-		b = appendID(b, id)
-	}
-	return b
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/omega-sheaf/omega/internal/merkle"
 )
 
-// maxEvidence caps the 3001 evidence list: its count is a u16 in a
-// certificate body.
-const maxEvidence = 65535
-
 // Reconcile decides a batch against prior with the built-in catalog and
 // default options, on a checker made once and shared by every call. See
 // [Checker.Reconcile].

@@ -72,6 +72,12 @@ type Obstruction struct {
 	EvidenceDigests      []Hash
 }
 
+// maxEvidence caps an obstruction's evidence list (SPEC 4: for 3001, the
+// first 65,535 distinct contents with the id): its count is a u16 in a
+// certificate body. The checker stops there, and a result view holding
+// more is refused.
+const maxEvidence = 65535
+
 // AcceptedIDs returns the ids a Merge accepted, in canonical order, or nil
 // for an Obstruction.
 func (r *Result) AcceptedIDs() []EventID {

@@ -1,9 +1,6 @@
 package omega
 
-import (
-	"encoding/hex"
-	"strconv"
-)
+import "strconv"
 
 // JSON views (SPEC 4). Field order is fixed; hashes are lowercase hex and
 // ids JSON integers in full decimal. [DecodeOutputJSON],
@@ -73,14 +70,9 @@ func (b Binding) MarshalJSON() ([]byte, error) { return b.AppendJSON(nil), nil }
 
 // AppendJSON appends the binding's JSON view to dst.
 func (b Binding) AppendJSON(dst []byte) []byte {
-	dst = append(dst, `{"checker_version":[`...)
-	for i, v := range b.CheckerVersion {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = strconv.AppendUint(dst, uint64(v), 10)
-	}
-	dst = append(dst, `],"schema_version":`...)
+	dst = append(dst, `{"checker_version":`...)
+	dst = appendCheckerVersion(dst, b.CheckerVersion)
+	dst = append(dst, `,"schema_version":`...)
 	dst = strconv.AppendUint(dst, uint64(b.SchemaVersion), 10)
 	dst = appendHashField(dst, "schema_hash", b.SchemaHash)
 	dst = appendHashField(dst, "catalog_hash", b.CatalogHash)
@@ -103,28 +95,4 @@ func (o Output) AppendJSON(b []byte) []byte {
 	b = append(b, `,"binding":`...)
 	b = o.Binding.AppendJSON(b)
 	return append(b, '}')
-}
-
-func appendHashField(b []byte, name string, h Hash) []byte {
-	b = append(b, ',', '"')
-	b = append(b, name...)
-	b = append(b, '"', ':')
-	return appendHashString(b, h)
-}
-
-func appendHashString(b []byte, h Hash) []byte {
-	b = append(b, '"')
-	b = hex.AppendEncode(b, h[:])
-	return append(b, '"')
-}
-
-func appendIDs(b []byte, ids []EventID) []byte {
-	b = append(b, '[')
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = id.appendDecimal(b)
-	}
-	return append(b, ']')
 }

@@ -1,10 +1,9 @@
 package omega
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/omega-sheaf/omega/internal/digest"
@@ -14,11 +13,11 @@ import (
 // Reading the JSON views of SPEC 4 back: the result, the binding, and the
 // checker output {"result":...,"binding":...}.
 //
-// Decoding is strict, as for the certificate view: every field of the kind
-// present exactly once, no unknown field, integers exact (no sign, fraction,
-// exponent, leading zero or quotes) and within range, hashes 64 lowercase hex
-// digits, nothing after the object but whitespace. Fields may come in any
-// order. The evidence events are read by the rules of [DecodeEventsJSON],
+// Decoding is strict, by the rules of jsonread.go, as for the certificate
+// view: every field of the kind present exactly once, no unknown field, no
+// null, integers exact (no sign, fraction, exponent, leading zero or quotes)
+// and within range, hashes 64 lowercase hex digits, nothing after the
+// object but whitespace. Fields may come in any order. The evidence events are read by the rules of [DecodeEventsJSON],
 // which also accept the original system's forms (SPEC 3), with no limit
 // below what the binary format can hold: the checker that decided the batch
 // may have had larger [Limits] than the default.
@@ -60,6 +59,16 @@ var (
 	outputJSONFields  = []string{"result", "binding"}
 )
 
+// resultJSONFields holds the field names of both kinds of result: the
+// members of a result view are read before its kind says which it has.
+var resultJSONFields = []string{
+	"kind", "batch_digest", "merged_state_hash", "prior_state_hash",
+	"accepted_ids_digest", "frontier_digest", "heads_digest", "trace_root",
+	"witness_hash", "accepted_count", "accepted_event_ids",
+	"violated_predicate_id", "conflict_set", "overlap_context_digest",
+	"evidence", "evidence_digests",
+}
+
 // resultMalformed returns an error wrapping ErrMalformedResult that names
 // the JSON field.
 func resultMalformed(field, format string, args ...any) error {
@@ -75,15 +84,16 @@ func resultMalformed(field, format string, args ...any) error {
 // the same binding, batch metadata, previous hash and key, the certificate
 // byte for byte that certifying the output the checker returned gives.
 func DecodeOutputJSON(b []byte) (Output, error) {
-	v, err := jsonObjectFields(ErrMalformedResult, b, "checker output", outputJSONFields)
+	v := newJSONView(ErrMalformedResult, b)
+	sp := v.fields(v.whole(), "checker output", outputJSONFields)
+	if v.err != nil {
+		return Output{}, v.err
+	}
+	r, err := decodeResultJSON(v, sp[0])
 	if err != nil {
 		return Output{}, err
 	}
-	r, err := decodeResultJSON(v[0])
-	if err != nil {
-		return Output{}, err
-	}
-	bd, err := decodeBindingJSON(v[1])
+	bd, err := decodeBindingJSON(v, sp[1])
 	if err != nil {
 		return Output{}, err
 	}
@@ -106,7 +116,8 @@ func (o *Output) UnmarshalJSON(b []byte) error {
 // refuses a binding_digest that is not the digest of the other fields.
 // Every refusal wraps ErrMalformedResult; b is left unchanged on error.
 func (b *Binding) UnmarshalJSON(data []byte) error {
-	bd, err := decodeBindingJSON(data)
+	v := newJSONView(ErrMalformedResult, data)
+	bd, err := decodeBindingJSON(v, v.whole())
 	if err != nil {
 		return err
 	}
@@ -131,7 +142,8 @@ func (b *Binding) UnmarshalJSON(data []byte) error {
 // That is all [Certify] reads: a decoded result certifies to the same bytes
 // as the one the checker returned.
 func (r *Result) UnmarshalJSON(b []byte) error {
-	d, err := decodeResultJSON(b)
+	v := newJSONView(ErrMalformedResult, b)
+	d, err := decodeResultJSON(v, v.whole())
 	if err != nil {
 		return err
 	}
@@ -139,92 +151,73 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// resultJSONKind returns the value of b's "kind" member, or "" when there
-// is none to be read before the first syntax error, so that a view damaged
-// after its kind is reported for the damage, not for fields of the other
-// kind. It only chooses which fields to expect: the strict pass that
-// follows checks the kind again.
-func resultJSONKind(b []byte) string {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return ""
+// decodeResultJSON reads the result view at s.
+func decodeResultJSON(v *jsonView, s jsonSpan) (*Result, error) {
+	all, seen, at := v.object(s, "result", resultJSONFields)
+	if v.err == nil { // kind first: it says which other fields there must be
+		v.check(v.r.missing(resultJSONFields, seen, 1<<0, "result", at), "result")
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		if tok == "kind" {
-			var kind string
-			if dec.Decode(&kind) != nil {
-				return ""
-			}
-			return kind
-		}
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return ""
-		}
+	kind := v.str(all[0], "kind")
+	if v.err != nil {
+		return nil, v.err
 	}
-	return ""
-}
-
-func decodeResultJSON(b []byte) (*Result, error) {
-	kind := resultJSONKind(b)
-	names := resultJSONMergeFields
+	var names []string
 	switch kind {
-	case "merge", "":
+	case "merge":
+		names = resultJSONMergeFields
 	case "obstruction":
 		names = resultJSONObstructionFields
 	default:
 		return nil, resultMalformed("kind", "%.40q, want \"merge\" or \"obstruction\"", kind)
 	}
-	v, err := jsonObjectFields(ErrMalformedResult, b, "result", names)
-	if err != nil {
-		return nil, err
+	// The kind's fields, in its order, and which of them are present.
+	sp := make([]jsonSpan, len(names))
+	var kindSeen, required uint64
+	for i, name := range names {
+		j := slices.Index(resultJSONFields, name)
+		sp[i] = all[j]
+		if seen&(1<<j) != 0 {
+			kindSeen |= 1 << i
+		}
+		required |= 1 << j
 	}
-	p := jsonParser{kind: ErrMalformedResult}
-	if k := p.str(v[0], "kind"); p.err == nil && (k != kind || k == "") {
-		p.fail("kind", "%.40q, want \"merge\" or \"obstruction\"", k)
+	if extra := seen &^ required; extra != 0 {
+		return nil, resultMalformed("result", "unknown field %q in a result of kind %q", resultJSONFields[bits.TrailingZeros64(extra)], kind)
 	}
-	if p.err != nil {
-		return nil, p.err
+	if !v.check(v.r.missing(names, kindSeen, 1<<len(names)-1, "result", at), "result") {
+		return nil, v.err
 	}
 	if kind == "merge" {
-		return decodeMergeJSON(&p, v)
+		return decodeMergeJSON(v, sp)
 	}
-	return decodeObstructionJSON(&p, v)
+	return decodeObstructionJSON(v, sp)
 }
 
-func decodeMergeJSON(p *jsonParser, v []json.RawMessage) (*Result, error) {
+func decodeMergeJSON(v *jsonView, sp []jsonSpan) (*Result, error) {
 	m := &Merge{
-		BatchDigest:       p.hash(v[1], "batch_digest"),
-		MergedStateHash:   p.hash(v[2], "merged_state_hash"),
-		AcceptedIDsDigest: p.hash(v[4], "accepted_ids_digest"),
-		FrontierDigest:    p.hash(v[5], "frontier_digest"),
-		HeadsDigest:       p.hash(v[6], "heads_digest"),
+		BatchDigest:       v.hash(sp[1], "batch_digest"),
+		MergedStateHash:   v.hash(sp[2], "merged_state_hash"),
+		AcceptedIDsDigest: v.hash(sp[4], "accepted_ids_digest"),
+		FrontierDigest:    v.hash(sp[5], "frontier_digest"),
+		HeadsDigest:       v.hash(sp[6], "heads_digest"),
 	}
 	r := &Result{
 		Kind:           KindMerge,
-		PriorStateHash: p.hash(v[3], "prior_state_hash"),
-		TraceRoot:      p.hash(v[7], "trace_root"),
-		WitnessHash:    p.hash(v[8], "witness_hash"),
+		PriorStateHash: v.hash(sp[3], "prior_state_hash"),
+		TraceRoot:      v.hash(sp[7], "trace_root"),
+		WitnessHash:    v.hash(sp[8], "witness_hash"),
 		Merge:          m,
 	}
-	count := p.uint(v[9], "accepted_count", 0, MaxBatchContents)
-	raw := p.array(v[10], "accepted_event_ids")
-	if p.err == nil && uint64(len(raw)) != count {
-		p.fail("accepted_count", "%d, but accepted_event_ids holds %d ids", count, len(raw))
+	count := v.uint(sp[9], "accepted_count", math.MaxUint64, "u64")
+	if v.err == nil && count > MaxBatchContents {
+		v.fail("accepted_count", "%d exceeds the limit of %d distinct contents in a batch", count, MaxBatchContents)
 	}
-	if p.err != nil {
-		return nil, p.err
+	ids := v.ids(sp[10], "accepted_event_ids")
+	if v.err == nil && uint64(len(ids)) != count {
+		v.fail("accepted_count", "%d, but accepted_event_ids holds %d ids", count, len(ids))
 	}
-	ids := make([]EventID, len(raw))
-	for i, x := range raw {
-		ids[i] = p.u128(x, "accepted_event_ids")
-	}
-	if p.err != nil {
-		return nil, p.err
+	if v.err != nil {
+		return nil, v.err
 	}
 	// A merge accepts one distinct content per id: two contents with one
 	// id are a 3001 obstruction, never a merge.
@@ -265,46 +258,34 @@ func decodeMergeJSON(p *jsonParser, v []json.RawMessage) (*Result, error) {
 	return r, nil
 }
 
-func decodeObstructionJSON(p *jsonParser, v []json.RawMessage) (*Result, error) {
+func decodeObstructionJSON(v *jsonView, sp []jsonSpan) (*Result, error) {
 	o := &Obstruction{
-		Predicate:            predicates.ID(p.uint(v[1], "violated_predicate_id", 0, math.MaxUint32)),
-		OverlapContextDigest: p.hash(v[3], "overlap_context_digest"),
+		Predicate:            predicates.ID(v.uint(sp[1], "violated_predicate_id", math.MaxUint32, "u32")),
+		OverlapContextDigest: v.hash(sp[3], "overlap_context_digest"),
 	}
 	r := &Result{
 		Kind:           KindObstruction,
-		PriorStateHash: p.hash(v[4], "prior_state_hash"),
-		TraceRoot:      p.hash(v[7], "trace_root"),
-		WitnessHash:    p.hash(v[8], "witness_hash"),
+		PriorStateHash: v.hash(sp[4], "prior_state_hash"),
+		TraceRoot:      v.hash(sp[7], "trace_root"),
+		WitnessHash:    v.hash(sp[8], "witness_hash"),
 		Obstruction:    o,
 	}
-	if p.err == nil && !predicates.IsBuiltin(o.Predicate) && (o.Predicate < predicates.DomainMin || o.Predicate > predicates.DomainMax) {
-		p.fail("violated_predicate_id", "%d is neither a built-in predicate nor in the domain range %d-%d", o.Predicate, predicates.DomainMin, predicates.DomainMax)
+	if v.err == nil && !predicates.IsBuiltin(o.Predicate) && (o.Predicate < predicates.DomainMin || o.Predicate > predicates.DomainMax) {
+		v.fail("violated_predicate_id", "%d is neither a built-in predicate nor in the domain range %d-%d", o.Predicate, predicates.DomainMin, predicates.DomainMax)
 	}
-	ids := p.array(v[2], "conflict_set")
-	if p.err == nil && (len(ids) == 0 || len(ids) > 2) {
-		p.fail("conflict_set", "%d ids, want one or two", len(ids))
+	o.ConflictSet = v.ids(sp[2], "conflict_set")
+	if v.err == nil && (len(o.ConflictSet) == 0 || len(o.ConflictSet) > 2) {
+		v.fail("conflict_set", "%d ids, want one or two", len(o.ConflictSet))
 	}
-	if p.err == nil {
-		o.ConflictSet = make([]EventID, len(ids))
-		for i, x := range ids {
-			o.ConflictSet[i] = p.u128(x, "conflict_set")
-		}
+	o.EvidenceDigests = v.hashes(sp[6], "evidence_digests")
+	if n := len(o.EvidenceDigests); v.err == nil && (n == 0 || n > maxEvidence) {
+		v.fail("evidence_digests", "%d digests, want 1 to %d", n, maxEvidence)
 	}
-	ds := p.array(v[6], "evidence_digests")
-	if p.err == nil && (len(ds) == 0 || len(ds) > maxEvidence) {
-		p.fail("evidence_digests", "%d digests, want 1 to %d", len(ds), maxEvidence)
+	if v.at(sp[5]) && !v.r.next('[') {
+		v.check(v.r.unexpected("evidence", "an array of events"), "evidence")
 	}
-	if p.err == nil {
-		o.EvidenceDigests = make([]Hash, len(ds))
-		for i, x := range ds {
-			o.EvidenceDigests[i] = p.hash(x, "evidence_digests")
-		}
-	}
-	if p.err == nil && (len(v[5]) == 0 || v[5][0] != '[') {
-		p.fail("evidence", "not a JSON array")
-	}
-	if p.err != nil {
-		return nil, p.err
+	if v.err != nil {
+		return nil, v.err
 	}
 	for i := 1; i < len(o.ConflictSet); i++ {
 		if o.ConflictSet[i-1].Compare(o.ConflictSet[i]) >= 0 {
@@ -313,7 +294,7 @@ func decodeObstructionJSON(p *jsonParser, v []json.RawMessage) (*Result, error) 
 	}
 	// DecodeEventsJSON reads an array as one; the check above keeps it
 	// from reading an object as JSON lines.
-	evidence, err := DecodeEventsJSON(v[5], Limits{MaxPayload: math.MaxInt})
+	evidence, err := DecodeEventsJSON(v.r.data[sp[5].start:sp[5].end], Limits{MaxPayload: math.MaxInt})
 	if err != nil {
 		return nil, fmt.Errorf("%w: JSON evidence: %w", ErrMalformedResult, err)
 	}
@@ -343,27 +324,18 @@ func decodeObstructionJSON(p *jsonParser, v []json.RawMessage) (*Result, error) 
 	return r, nil
 }
 
-func decodeBindingJSON(b []byte) (Binding, error) {
-	v, err := jsonObjectFields(ErrMalformedResult, b, "binding", bindingJSONFields)
-	if err != nil {
-		return Binding{}, err
+// decodeBindingJSON reads the binding view at s.
+func decodeBindingJSON(v *jsonView, s jsonSpan) (Binding, error) {
+	sp := v.fields(s, "binding", bindingJSONFields)
+	bd := Binding{
+		CheckerVersion: v.checkerVersion(sp[0]),
+		SchemaVersion:  uint16(v.uint(sp[1], "schema_version", math.MaxUint16, "u16")),
+		SchemaHash:     v.hash(sp[2], "schema_hash"),
+		CatalogHash:    v.hash(sp[3], "catalog_hash"),
 	}
-	p := jsonParser{kind: ErrMalformedResult}
-	var bd Binding
-	if vs := p.array(v[0], "checker_version"); p.err == nil {
-		if len(vs) != 3 {
-			p.fail("checker_version", "%d numbers, want 3", len(vs))
-		}
-		for i := range min(len(vs), 3) {
-			bd.CheckerVersion[i] = uint16(p.uint(vs[i], "checker_version", 0, math.MaxUint16))
-		}
-	}
-	bd.SchemaVersion = uint16(p.uint(v[1], "schema_version", 0, math.MaxUint16))
-	bd.SchemaHash = p.hash(v[2], "schema_hash")
-	bd.CatalogHash = p.hash(v[3], "catalog_hash")
-	want := p.hash(v[4], "binding_digest")
-	if p.err != nil {
-		return Binding{}, p.err
+	want := v.hash(sp[4], "binding_digest")
+	if v.err != nil {
+		return Binding{}, v.err
 	}
 	if d := bd.Digest(); d != want {
 		return Binding{}, resultMalformed("binding_digest", "%v, but the binding's fields give %v", want, d)

@@ -11,6 +11,11 @@ import "github.com/zeebo/blake3"
 // Size is the length of every omega digest in bytes.
 const Size = 32
 
+// ChunkSize is the length of a BLAKE3 chunk. Input of at most ChunkSize
+// bytes given in one call ([Hasher.Sum1], [Hasher.SumMany]) takes the
+// one-chunk fast path.
+const ChunkSize = chunkLen
+
 // The purposes of SPEC 2. Each names one digest; the context string is
 // "omega v1 " followed by the purpose.
 const (
