@@ -146,6 +146,28 @@ func (w *walker) conflictSet(v violation) []EventID {
 	return []EventID{e, v.other}
 }
 
+// evidence returns the positions of the events an obstruction for v cites
+// (SPEC 4), in canonical order: e; for 3001 every distinct content with e's
+// id, at most maxEvidence; for 1001 and 1003 the other event too when it is
+// in the batch. A violation that depends on history is re-checked against
+// the prior State instead.
+func (w *walker) evidence(v violation) []int {
+	switch {
+	case v.pred == predicates.OverlapAgreement:
+		var pos []int
+		id := w.known[v.pos].ID
+		for p := v.pos; p < len(w.known) && len(pos) < maxEvidence; p++ {
+			if w.known[p].ID == id {
+				pos = append(pos, p)
+			}
+		}
+		return pos
+	case v.otherPos >= 0 && v.otherPos != v.pos:
+		return []int{min(v.pos, v.otherPos), max(v.pos, v.otherPos)}
+	}
+	return []int{v.pos}
+}
+
 func (w *walker) toViolation(v violation) Violation {
 	return Violation{Predicate: v.pred, Event: w.ev(v.pos).ID, ConflictSet: w.conflictSet(v)}
 }
