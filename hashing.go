@@ -137,21 +137,7 @@ func (c *Checker) hashAll(sc *scratch, events []Event) (int, error) {
 				copy(rec, e.PayloadHash[:])
 				binary.LittleEndian.PutUint64(rec[32:], e.ID.Lo)
 				binary.LittleEndian.PutUint64(rec[40:], e.ID.Hi)
-				var flags uint8
-				if phs[j] == e.PayloadHash {
-					flags |= keyPayloadOK
-				}
-				if len(e.Deps) > 0 {
-					flags |= keyHasDeps
-				}
-				sc.keys[i] = sortKey{
-					flags:    flags,
-					lamport:  e.Lamport,
-					nodeStrm: uint64(e.NodeID)<<16 | uint64(e.StreamID),
-					hi:       e.ID.Hi,
-					lo:       e.ID.Lo,
-					idx:      uint32(i),
-				}
+				sc.keys[i] = newSortKey(e, i, phs[j] == e.PayloadHash)
 			}
 		}
 	}

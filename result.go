@@ -130,25 +130,8 @@ func (c *Checker) handOver(sc *scratch) *idTable {
 }
 
 func (c *Checker) obstruct(r *Result, w *walker, v violation, leaves []Hash) {
-	sc := w.sc
 	conflict := w.conflictSet(v)
-	// Evidence, in canonical order: e, the other event of a 1001 or 1003
-	// conflict when it is in the batch, and for 3001 every distinct content
-	// with e's id.
-	var pos []int
-	switch {
-	case v.pred == predicates.OverlapAgreement:
-		id := w.ev(v.pos).ID
-		for p := v.pos; p < len(sc.keys) && len(pos) < maxEvidence; p++ {
-			if w.ev(p).ID == id {
-				pos = append(pos, p)
-			}
-		}
-	case v.otherPos >= 0 && v.otherPos != v.pos:
-		pos = []int{min(v.pos, v.otherPos), max(v.pos, v.otherPos)}
-	default:
-		pos = []int{v.pos}
-	}
+	pos := w.evidence(v)
 	o := &Obstruction{
 		Predicate:            v.pred,
 		Event:                w.ev(v.pos).ID,

@@ -22,6 +22,25 @@ const (
 	keyHasDeps
 )
 
+// newSortKey returns the key of e, input event i, whose payload_hash is
+// BLAKE3-256 of its payload when payloadOK.
+func newSortKey(e *Event, i int, payloadOK bool) sortKey {
+	k := sortKey{
+		lamport:  e.Lamport,
+		nodeStrm: uint64(e.NodeID)<<16 | uint64(e.StreamID),
+		hi:       e.ID.Hi,
+		lo:       e.ID.Lo,
+		idx:      uint32(i),
+	}
+	if payloadOK {
+		k.flags |= keyPayloadOK
+	}
+	if len(e.Deps) > 0 {
+		k.flags |= keyHasDeps
+	}
+	return k
+}
+
 // glueCopies glues identical copies in sorted keys: equal keys and equal
 // digests are equal canonical encodings. It compacts the distinct
 // contents' keys to the front of sc.keys and returns how many there are.

@@ -18,8 +18,10 @@ func obstructionErr(format string, args ...any) error {
 // VerifyObstruction re-checks an obstruction from its evidence alone, the
 // way a third party holding a certified obstruction does (SPEC 4): the
 // evidence digests, their canonical order, the conflict set, the overlap
-// context digest and the witness hash are recomputed, and the violated
-// predicate is evaluated again on the evidence.
+// context digest and the witness hash are recomputed, and the evidence is
+// walked, as a batch of its own, by the walk that decides a batch: it must
+// find the violated predicate at some evidence event with this conflict set
+// and cite exactly this evidence for it.
 //
 // Violations that depend on history (1002, 2002, 1001 against a prior head,
 // 1003 against a prior-state dependency, and domain predicates) are checked
@@ -69,10 +71,17 @@ func (c *Checker) VerifyObstruction(r *Result, prior *State) error {
 	if c.needsHistory(o) && prior.MergedStateHash() != r.PriorStateHash {
 		return fmt.Errorf("%w: prior_state_hash %v, trusted state %v", ErrPriorMismatch, r.PriorStateHash, prior.MergedStateHash())
 	}
-	// Some evidence event e must violate the predicate with exactly this
-	// conflict set.
-	for i := range o.Evidence {
-		if c.violatedBy(o, i, prior) {
+	// The checker, walking the evidence as a batch of its own, must find
+	// this violation and cite exactly this evidence for it.
+	w := c.evidenceWalker(o.Evidence, prior)
+	var found []violation
+	if predicates.IsBuiltin(o.Predicate) {
+		w.walk(&found)
+	} else {
+		w.walkDomain(len(o.Evidence), &found)
+	}
+	for _, v := range found {
+		if v.pred == o.Predicate && slices.Equal(w.conflictSet(v), o.ConflictSet) && w.citesAll(v) {
 			return nil
 		}
 	}
@@ -93,92 +102,31 @@ func (c *Checker) needsHistory(o *Obstruction) bool {
 	return true
 }
 
-// violatedBy reports whether evidence i, as e, violates o.Predicate with
-// o.ConflictSet, using the other evidence events and prior only.
-func (c *Checker) violatedBy(o *Obstruction, i int, prior *State) bool {
-	e := &o.Evidence[i]
-	others := func(yield func(*Event) bool) {
-		for j := range o.Evidence {
-			if j != i && !yield(&o.Evidence[j]) {
-				return
-			}
-		}
+// evidenceWalker returns a walker over evidence, which is in canonical order
+// and holds no identical copies, as over a batch of those distinct contents,
+// judged against prior: a rule sees the other events of the evidence where
+// the checker saw the rest of the batch.
+func (c *Checker) evidenceWalker(evidence []Event, prior *State) *walker {
+	sc := &scratch{keys: make([]sortKey, len(evidence))}
+	known := make([]KnownID, len(evidence))
+	for i := range evidence {
+		e := &evidence[i]
+		sc.keys[i] = newSortKey(e, i, e.PayloadHashOK())
+		known[i] = KnownID{ID: e.ID, Lamport: e.Lamport}
 	}
-	single := len(o.ConflictSet) == 1 && o.ConflictSet[0] == e.ID
-	pair := func(other EventID) bool {
-		want := []EventID{e.ID, other}
-		if other.Compare(e.ID) < 0 {
-			want = []EventID{other, e.ID}
-		}
-		return slices.Equal(want, o.ConflictSet)
-	}
-	switch o.Predicate {
-	case predicates.PayloadHashMatch:
-		return single && len(o.Evidence) == 1 && !e.PayloadHashOK()
-	case predicates.OverlapAgreement:
-		if !single || i != 0 || len(o.Evidence) < 2 {
-			return false
-		}
-		for x := range others {
-			if x.ID != e.ID {
-				return false
-			}
-		}
-		return true // digests are strictly ascending, so the contents differ
-	case predicates.EventUnique:
-		_, known := prior.Lamport(e.ID)
-		return single && len(o.Evidence) == 1 && known
-	case predicates.LamportMonotonic:
-		if len(o.Evidence) == 2 {
-			if i != 1 {
-				return false
-			}
-			prev := &o.Evidence[0]
-			return prev.NodeID == e.NodeID && prev.StreamID == e.StreamID && prev.Lamport == e.Lamport && pair(prev.ID)
-		}
-		h, ok := prior.Head(e.NodeID, e.StreamID)
-		return len(o.Evidence) == 1 && ok && e.Lamport <= h.Lamport && pair(h.ID)
-	case predicates.CausalOrder:
-		for _, d := range e.Deps {
-			if d == e.ID {
-				if single && len(o.Evidence) == 1 {
-					return true
-				}
-				continue
-			}
-			if !pair(d) {
-				continue
-			}
-			if len(o.Evidence) == 2 {
-				for x := range others {
-					if x.ID == d && x.Lamport >= e.Lamport {
-						return true
-					}
-				}
-				continue
-			}
-			if l, ok := prior.Lamport(d); ok && len(o.Evidence) == 1 && l >= e.Lamport {
-				return true
-			}
-		}
-		return false
-	case predicates.DependencyKnown:
-		if len(o.Evidence) != 1 {
-			return false
-		}
-		for _, d := range e.Deps {
-			if _, ok := prior.Lamport(d); !ok && d != e.ID && pair(d) {
-				return true
-			}
-		}
+	w := &walker{c: c, prior: prior, events: evidence, known: known, sc: sc}
+	w.index()
+	return w
+}
+
+// citesAll reports whether the evidence an obstruction for v cites is every
+// content of w's batch. Evidence starts at e or at the other event, so only
+// a violation at the first content, or against it, can cite all.
+func (w *walker) citesAll(v violation) bool {
+	if v.pos != 0 && v.otherPos != 0 {
 		return false
 	}
-	for _, dp := range c.domain {
-		if dp.id == o.Predicate {
-			return single && len(o.Evidence) == 1 && dp.p.Violated(e, prior)
-		}
-	}
-	return false
+	return len(w.evidence(v)) == len(w.known)
 }
 
 // InclusionProof proves that an event was one of a batch's distinct

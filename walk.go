@@ -9,6 +9,11 @@ import (
 // walker evaluates the predicates over the distinct contents of a batch in
 // canonical order (SPEC 4). The prior State's store is read-locked while
 // it runs.
+//
+// Its walk is the only statement of the predicates' rules, of the conflict
+// sets and of the evidence an obstruction cites. Reconcile and Diagnose walk
+// a batch; VerifyObstruction walks an obstruction's evidence, as a batch of
+// its own, and looks for the violation it claims.
 type walker struct {
 	c      *Checker
 	prior  *State
@@ -28,9 +33,11 @@ type violation struct {
 
 func (w *walker) ev(p int) *Event { return &w.events[w.sc.keys[p].idx] }
 
-// walk evaluates the built-in predicates over every distinct content. It
-// returns the first violation or, when all is not nil, appends every one to
-// it and returns none.
+// walk evaluates the built-in predicates over every distinct content, in
+// SPEC 4's order: at each, 2001, 3001, 1002, 1001, then 1003 and 2002 over
+// its dependencies. It returns the first violation or, when all is not nil,
+// appends every one to it and returns none. What a rule sees of the rest of
+// the batch is the walker's: the id index, the stream table and known.
 func (w *walker) walk(all *[]violation) (violation, bool) {
 	sc := w.sc
 	for p := range sc.keys {
@@ -44,7 +51,9 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 			*all = append(*all, v)
 			return false
 		}
-		// 2001, 3001, 1002.
+		// 2001: the hashing found payload_hash is not BLAKE3-256(payload).
+		// 3001: another distinct content has e's id (index marked both).
+		// 1002: e's id is known to the prior State.
 		if sk.flags&keyPayloadOK == 0 && fail(violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}) {
 			return violation{pred: predicates.PayloadHashMatch, pos: p, otherPos: -1}, true
 		}
@@ -54,8 +63,8 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 		if _, known := w.prior.Lamport(w.known[p].ID); known && fail(violation{pred: predicates.EventUnique, pos: p, otherPos: -1}) {
 			return violation{pred: predicates.EventUnique, pos: p, otherPos: -1}, true
 		}
-		// 1001: the previous distinct content of the stream in the batch,
-		// else the prior head.
+		// 1001: the previous distinct content of e's stream in the batch has
+		// e's lamport, else the prior head's lamport is not below e's.
 		stream, seen := sc.streams.slot(k)
 		if seen {
 			if q := stream.pos; w.known[q].Lamport == lamport {
@@ -75,7 +84,10 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 			continue
 		}
 		e := w.ev(p)
-		// 1003 over every dependency, then 2002 over every dependency.
+		// 1003 over every dependency, in e's deps order: d is known, from
+		// the batch's first content with its id, else from the prior
+		// State, and its lamport is not below e's. Then 2002 over every
+		// dependency: d is neither in the batch nor known to the prior.
 		for _, d := range e.Deps {
 			var dl uint64
 			q, inBatch := sc.ids.get(w.known, d)
@@ -144,6 +156,28 @@ func (w *walker) conflictSet(v violation) []EventID {
 		return []EventID{v.other, e}
 	}
 	return []EventID{e, v.other}
+}
+
+// evidence returns the positions of the events an obstruction for v cites
+// (SPEC 4), in canonical order: e; for 3001 every distinct content with e's
+// id, at most maxEvidence; for 1001 and 1003 the other event too when it is
+// in the batch. A violation that depends on history is re-checked against
+// the prior State instead.
+func (w *walker) evidence(v violation) []int {
+	switch {
+	case v.pred == predicates.OverlapAgreement:
+		var pos []int
+		id := w.known[v.pos].ID
+		for p := v.pos; p < len(w.known) && len(pos) < maxEvidence; p++ {
+			if w.known[p].ID == id {
+				pos = append(pos, p)
+			}
+		}
+		return pos
+	case v.otherPos >= 0 && v.otherPos != v.pos:
+		return []int{min(v.pos, v.otherPos), max(v.pos, v.otherPos)}
+	}
+	return []int{v.pos}
 }
 
 func (w *walker) toViolation(v violation) Violation {
