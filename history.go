@@ -32,6 +32,9 @@ const maxStoreIDs uint64 = 1<<32 - 2
 
 func newStore(hint int) *store {
 	st := &store{last: &epoch{}, k0: rand.Uint64(), k1: rand.Uint64()}
+	if hint > 1<<knownChunkBits {
+		st.known.reserve(hint)
+	}
 	st.index.Store(newIDIndex(hint))
 	st.streams.Store(newStreamIndex(0))
 	return st
@@ -44,8 +47,12 @@ func (st *store) hash(id EventID) uint64 { return mixID(id, st.k0, st.k1) }
 // that appending never moves what readers read and wastes at most one
 // partly filled chunk.
 type knownLog struct {
-	dir atomic.Pointer[[]*knownChunk]
-	n   uint32 // ids appended; writer only
+	// dir's length is its capacity: chunks beyond the ones in use are nil
+	// until the writer fills them, which readers never look at.
+	dir    atomic.Pointer[[]*knownChunk]
+	chunks int          // chunks in use; writer only
+	n      uint32       // ids appended; writer only
+	spare  []knownChunk // chunks reserved for the next appends; writer only
 }
 
 const knownChunkBits = 10
@@ -57,18 +64,43 @@ func (l *knownLog) at(p uint32) *KnownID {
 	return &(*l.dir.Load())[p>>knownChunkBits][p&(1<<knownChunkBits-1)]
 }
 
+// reserve makes room for n more ids in a few allocations, for a store
+// built whole (a snapshot's State, a fork).
+func (l *knownLog) reserve(n int) {
+	c := (n + 1<<knownChunkBits - 1) >> knownChunkBits
+	l.spare = make([]knownChunk, c)
+	l.growDir(l.chunks + c)
+}
+
+// growDir makes dir hold at least c chunks.
+func (l *knownLog) growDir(c int) {
+	var old []*knownChunk
+	if d := l.dir.Load(); d != nil {
+		old = *d
+	}
+	if c <= len(old) {
+		return
+	}
+	// Readers hold the old slice and read no chunk it lacks.
+	dir := make([]*knownChunk, max(c, 2*len(old), 4))
+	copy(dir, old[:l.chunks])
+	l.dir.Store(&dir)
+}
+
 // append adds k at the end and returns its position. Only the writer
 // calls it.
 func (l *knownLog) append(k KnownID) uint32 {
 	p := l.n
 	if p&(1<<knownChunkBits-1) == 0 {
-		var dir []*knownChunk
-		if d := l.dir.Load(); d != nil {
-			dir = *d
+		var c *knownChunk
+		if len(l.spare) > 0 {
+			c, l.spare = &l.spare[0], l.spare[1:]
+		} else {
+			c = new(knownChunk)
 		}
-		// Readers hold the old slice header and read no further than it.
-		dir = append(dir, new(knownChunk))
-		l.dir.Store(&dir)
+		l.growDir(l.chunks + 1)
+		(*l.dir.Load())[l.chunks] = c
+		l.chunks++
 	}
 	(*l.dir.Load())[p>>knownChunkBits][p&(1<<knownChunkBits-1)] = k
 	l.n++
