@@ -25,20 +25,21 @@ const (
 // newSortKey returns the key of e, input event i, whose payload_hash is
 // BLAKE3-256 of its payload when payloadOK.
 func newSortKey(e *Event, i int, payloadOK bool) sortKey {
-	k := sortKey{
+	var flags uint8
+	if payloadOK {
+		flags |= keyPayloadOK
+	}
+	if len(e.Deps) > 0 {
+		flags |= keyHasDeps
+	}
+	return sortKey{
+		flags:    flags,
 		lamport:  e.Lamport,
 		nodeStrm: uint64(e.NodeID)<<16 | uint64(e.StreamID),
 		hi:       e.ID.Hi,
 		lo:       e.ID.Lo,
 		idx:      uint32(i),
 	}
-	if payloadOK {
-		k.flags |= keyPayloadOK
-	}
-	if len(e.Deps) > 0 {
-		k.flags |= keyHasDeps
-	}
-	return k
 }
 
 // glueCopies glues identical copies in sorted keys: equal keys and equal
