@@ -1,0 +1,5 @@
+//go:build !race
+
+package omega
+
+const raceEnabled = false
