@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/omega-sheaf/omega/internal/digest"
@@ -302,15 +303,29 @@ func (l *eventLog) init(segs []*segment, lim Limits) {
 // add adds the event whose encoding enc was read at offset off of segment
 // seg. It copies enc.
 func (l *eventLog) add(seg int, off int64, enc []byte, id EventID) {
+	l.grow()
 	p := int32(len(l.events))
 	l.events = append(l.events, loggedEvent{segOff: off, wpos: int64(len(l.win)), n: uint32(len(enc)), seg: int32(seg), next: -1, tail: p})
 	l.ids = append(l.ids, KnownID{ID: id})
 	l.win = append(l.win, enc...)
 }
 
+// grow makes room for one more logged event, doubling: append's growth
+// of a large slice (a quarter at a time) would allocate and clear five
+// times what a long log finally holds.
+func (l *eventLog) grow() {
+	if len(l.events) < cap(l.events) && len(l.ids) < cap(l.ids) {
+		return
+	}
+	n := max(2*len(l.events), 1024)
+	l.events = slices.Grow(l.events, n-len(l.events))
+	l.ids = slices.Grow(l.ids, n-len(l.ids))
+}
+
 // addPending adds an event of the snapshot. Its encoding is kept for as
 // long as the replay runs: no segment holds it.
 func (l *eventLog) addPending(e *Event) {
+	l.grow()
 	p := int32(len(l.events))
 	enc, _ := e.AppendBinary(nil)
 	l.events = append(l.events, loggedEvent{n: uint32(len(enc)), seg: -1, next: -1, tail: p, held: inKept})
