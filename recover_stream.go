@@ -39,7 +39,19 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 		base  int64 // log offset of buf[0]
 		pos   = HeaderSize
 		spans []frameSpan
+		// SPEC's frame types are counted here, not in the map, which
+		// cost a fifth of the time of reading a log of small frames.
+		byType [FrameIncident + 1]int
 	)
+	counted := func() *Recovery {
+		for t, n := range byType {
+			if n > 0 {
+				rec.FramesByType[FrameType(t)] += n
+			}
+		}
+		byType = [len(byType)]int{}
+		return &rec
+	}
 	for {
 		// Walk the whole frames in buf from pos on; check their CRCs
 		// together.
@@ -66,18 +78,22 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 		}
 		for _, s := range spans {
 			rec.Frames++
-			rec.FramesByType[FrameType(binary.LittleEndian.Uint16(buf[s.off+frameOffType:]))]++
+			if t := FrameType(binary.LittleEndian.Uint16(buf[s.off+frameOffType:])); t < FrameType(len(byType)) {
+				byType[t]++
+			} else {
+				rec.FramesByType[t]++
+			}
 			pos = s.off + s.n
 		}
 		if bad || (eof && pos < len(buf)) {
 			// A bad frame at pos, or an incomplete one at the end.
-			return recoverSlow(io.MultiReader(bytes.NewReader(buf[pos:]), r), opts, base+int64(pos), &rec)
+			return recoverSlow(io.MultiReader(bytes.NewReader(buf[pos:]), r), opts, base+int64(pos), counted())
 		}
 		if eof {
 			rec.TailOffset = base + int64(pos)
 			rec.ValidBytes = rec.TailOffset - HeaderSize
 			rec.Tail = TailClean
-			return rec, nil
+			return *counted(), nil
 		}
 		// Keep the incomplete frame, and read on; a frame longer than
 		// the buffer grows it.
