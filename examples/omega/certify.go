@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/keyfile"
 )
 
 type certifyOpts struct {
@@ -86,7 +87,7 @@ func runCertify(args []string) ([]byte, error) {
 	if got := rf.out.Binding.SchemaVersion; uint(got) != o.schemaVersion {
 		return nil, fmt.Errorf("certify: %w: --schema-version %d, but %s was made under schema version %d", omega.ErrBindingMismatch, o.schemaVersion, o.result, got)
 	}
-	priv, err := omega.LoadPrivateKey(o.key)
+	priv, err := keyfile.LoadPrivate(o.key)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/keyfile"
 )
 
 // certFixture holds the files of a certificate flow: an obstruction for
@@ -144,7 +145,7 @@ func TestCertifyVerifyFlow(t *testing.T) {
 			t.Errorf("certify %d: certificate.cert_hash %v, cert_hash %v", i+1, got, r.obj["cert_hash"])
 		}
 		// The file holds the envelope, which verifies with the library.
-		pub, err := omega.LoadPublicKey(f.pub)
+		pub, err := keyfile.LoadPublic(f.pub)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -627,11 +628,11 @@ func TestKeygen(t *testing.T) {
 	if r.code != 0 || r.obj["private_key"] != priv || r.obj["public_key"] != filepath.Join(dir, "signer.pub") {
 		t.Fatalf("keygen = %s", r.raw)
 	}
-	pub, err := omega.LoadPublicKey(filepath.Join(dir, "signer.pub"))
+	pub, err := keyfile.LoadPublic(filepath.Join(dir, "signer.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := omega.LoadPrivateKey(priv); err != nil {
+	if _, err := keyfile.LoadPrivate(priv); err != nil {
 		t.Fatal(err)
 	}
 	if id := omega.KeyID(pub); r.obj["key_id"] != hex.EncodeToString(id[:]) {
@@ -694,7 +695,7 @@ func TestCertCommandUsage(t *testing.T) {
 // or over a result whose digests do not follow. verify names each check.
 func TestVerifyNamesChecks(t *testing.T) {
 	f := newCertFixture(t)
-	priv, err := omega.LoadPrivateKey(f.key)
+	priv, err := keyfile.LoadPrivate(f.key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/keyfile"
 )
 
 type keygenOpts struct{ out string }
@@ -48,9 +49,9 @@ func runKeygen(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	// SaveKeyPair creates both files exclusively: an existing key is never
+	// keyfile.Save creates both files exclusively: an existing key is never
 	// replaced (fs.ErrExist, exit 50).
-	if err := omega.SaveKeyPair(o.out, pub, priv); err != nil {
+	if err := keyfile.Save(o.out, pub, priv); err != nil {
 		return nil, err
 	}
 	id := omega.KeyID(priv.Public().(ed25519.PublicKey))

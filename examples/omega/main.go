@@ -270,7 +270,7 @@
 //
 // Makes an Ed25519 key from crypto/rand and writes the private key to
 // NAME.pem (PKCS#8 PEM, mode 0600) and the public key beside it as NAME.pub
-// (PKIX PEM), with omega.SaveKeyPair:
+// (PKIX PEM), with keyfile.Save:
 //
 //	{"status":"ok","command":"keygen","private_key":"NAME.pem",
 //	 "public_key":"NAME.pub","key_id":"<32 hex digits>"}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/keyfile"
 )
 
 // keyRingFlag collects the files given with --pub, once per trusted key.
@@ -31,7 +32,7 @@ func (k *keyRingFlag) Set(path string) error {
 func (k keyRingFlag) load() (omega.KeyRing, error) {
 	keys := make([]ed25519.PublicKey, 0, len(k))
 	for _, path := range k {
-		pub, err := omega.LoadPublicKey(path)
+		pub, err := keyfile.LoadPublic(path)
 		if err != nil {
 			return nil, err
 		}

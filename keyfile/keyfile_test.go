@@ -1,4 +1,4 @@
-package omega
+package keyfile
 
 import (
 	"bytes"
@@ -13,16 +13,18 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/omega-sheaf/omega"
 )
 
 func TestKeyPEMRoundTrip(t *testing.T) {
 	priv := testKey(9)
 	pub := priv.Public().(ed25519.PublicKey)
-	privPEM, err := MarshalPrivateKeyPEM(priv)
+	privPEM, err := MarshalPrivate(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pubPEM, err := MarshalPublicKeyPEM(pub)
+	pubPEM, err := MarshalPublic(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,22 +34,22 @@ func TestKeyPEMRoundTrip(t *testing.T) {
 	if !bytes.HasPrefix(pubPEM, []byte("-----BEGIN PUBLIC KEY-----\n")) {
 		t.Errorf("public PEM = %q", pubPEM)
 	}
-	gotPriv, err := ParsePrivateKeyPEM(privPEM)
+	gotPriv, err := ParsePrivate(privPEM)
 	if err != nil || !gotPriv.Equal(priv) {
-		t.Errorf("ParsePrivateKeyPEM(Marshal(k)) = %x, %v, want %x", gotPriv, err, priv)
+		t.Errorf("ParsePrivate(Marshal(k)) = %x, %v, want %x", gotPriv, err, priv)
 	}
-	gotPub, err := ParsePublicKeyPEM(pubPEM)
+	gotPub, err := ParsePublic(pubPEM)
 	if err != nil || !gotPub.Equal(pub) {
-		t.Errorf("ParsePublicKeyPEM(Marshal(k)) = %x, %v, want %x", gotPub, err, pub)
+		t.Errorf("ParsePublic(Marshal(k)) = %x, %v, want %x", gotPub, err, pub)
 	}
 	// The standard library's encoding, byte for byte.
 	der, _ := x509.MarshalPKCS8PrivateKey(priv)
 	if want := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}); !bytes.Equal(privPEM, want) {
-		t.Errorf("MarshalPrivateKeyPEM = %q, want %q", privPEM, want)
+		t.Errorf("MarshalPrivate = %q, want %q", privPEM, want)
 	}
 	// Whitespace around the block is allowed.
-	if _, err := ParsePublicKeyPEM(append(append([]byte("\n\n"), pubPEM...), "\r\n \n"...)); err != nil {
-		t.Errorf("ParsePublicKeyPEM(with whitespace) = %v", err)
+	if _, err := ParsePublic(append(append([]byte("\n\n"), pubPEM...), "\r\n \n"...)); err != nil {
+		t.Errorf("ParsePublic(with whitespace) = %v", err)
 	}
 	// Another block before the key, even one pem.Decode skips as
 	// malformed, is not.
@@ -55,41 +57,41 @@ func TestKeyPEMRoundTrip(t *testing.T) {
 		"-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n",
 		"-----BEGIN NOTHING\n",
 	} {
-		if _, err := ParsePublicKeyPEM(append([]byte(before), pubPEM...)); !errors.Is(err, ErrBadKey) {
-			t.Errorf("ParsePublicKeyPEM(%q before the key) = %v, want ErrBadKey", before, err)
+		if _, err := ParsePublic(append([]byte(before), pubPEM...)); !errors.Is(err, omega.ErrBadKey) {
+			t.Errorf("ParsePublic(%q before the key) = %v, want omega.ErrBadKey", before, err)
 		}
-		if _, err := ParsePrivateKeyPEM(append([]byte(before), privPEM...)); !errors.Is(err, ErrBadKey) {
-			t.Errorf("ParsePrivateKeyPEM(%q before the key) = %v, want ErrBadKey", before, err)
+		if _, err := ParsePrivate(append([]byte(before), privPEM...)); !errors.Is(err, omega.ErrBadKey) {
+			t.Errorf("ParsePrivate(%q before the key) = %v, want omega.ErrBadKey", before, err)
 		}
 	}
 }
 
 func TestMarshalKeyPEMBadLength(t *testing.T) {
-	if _, err := MarshalPrivateKeyPEM(make([]byte, 32)); !errors.Is(err, ErrBadKey) {
-		t.Errorf("MarshalPrivateKeyPEM(32 bytes) error = %v, want ErrBadKey", err)
+	if _, err := MarshalPrivate(make([]byte, 32)); !errors.Is(err, omega.ErrBadKey) {
+		t.Errorf("MarshalPrivate(32 bytes) error = %v, want omega.ErrBadKey", err)
 	}
 	// A key whose public half is not its seed's would read back as
 	// another key: refused, and so is saving it.
 	mixed := append(bytes.Clone(testKey(1)[:32]), testKey(2)[32:]...)
-	if _, err := MarshalPrivateKeyPEM(mixed); !errors.Is(err, ErrBadKey) {
-		t.Errorf("MarshalPrivateKeyPEM(halves of two keys) error = %v, want ErrBadKey", err)
+	if _, err := MarshalPrivate(mixed); !errors.Is(err, omega.ErrBadKey) {
+		t.Errorf("MarshalPrivate(halves of two keys) error = %v, want omega.ErrBadKey", err)
 	}
 	dir := t.TempDir()
-	if err := SaveKeyPair(filepath.Join(dir, "k.pem"), filepath.Join(dir, "k.pub"), mixed); !errors.Is(err, ErrBadKey) {
-		t.Errorf("SaveKeyPair(halves of two keys) error = %v, want ErrBadKey", err)
+	if err := Save(filepath.Join(dir, "k.pem"), filepath.Join(dir, "k.pub"), mixed); !errors.Is(err, omega.ErrBadKey) {
+		t.Errorf("Save(halves of two keys) error = %v, want omega.ErrBadKey", err)
 	}
-	if _, err := MarshalPublicKeyPEM(make([]byte, 31)); !errors.Is(err, ErrBadKey) {
-		t.Errorf("MarshalPublicKeyPEM(31 bytes) error = %v, want ErrBadKey", err)
+	if _, err := MarshalPublic(make([]byte, 31)); !errors.Is(err, omega.ErrBadKey) {
+		t.Errorf("MarshalPublic(31 bytes) error = %v, want omega.ErrBadKey", err)
 	}
 }
 
 // TestOpenSSLKeys loads the keys testdata/keys/README.txt says openssl made.
 func TestOpenSSLKeys(t *testing.T) {
-	priv, err := LoadPrivateKey(filepath.Join("testdata", "keys", "openssl_ed25519.pem"))
+	priv, err := LoadPrivate(filepath.Join("testdata", "keys", "openssl_ed25519.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := LoadPublicKey(filepath.Join("testdata", "keys", "openssl_ed25519.pub"))
+	pub, err := LoadPublic(filepath.Join("testdata", "keys", "openssl_ed25519.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +103,8 @@ func TestOpenSSLKeys(t *testing.T) {
 		file string
 		got  func() ([]byte, error)
 	}{
-		{"openssl_ed25519.pem", func() ([]byte, error) { return MarshalPrivateKeyPEM(priv) }},
-		{"openssl_ed25519.pub", func() ([]byte, error) { return MarshalPublicKeyPEM(pub) }},
+		{"openssl_ed25519.pem", func() ([]byte, error) { return MarshalPrivate(priv) }},
+		{"openssl_ed25519.pub", func() ([]byte, error) { return MarshalPublic(pub) }},
 	} {
 		want, err := os.ReadFile(filepath.Join("testdata", "keys", f.file))
 		if err != nil {
@@ -144,23 +146,23 @@ func TestNonEd25519KeysRefused(t *testing.T) {
 		pubs[name] = b
 	}
 	for name, b := range privs {
-		k, err := ParsePrivateKeyPEM(b)
-		if !errors.Is(err, ErrNotEd25519) || !errors.Is(err, ErrBadKey) {
-			t.Errorf("ParsePrivateKeyPEM(%s) = %x, %v, want ErrNotEd25519 and ErrBadKey", name, k, err)
+		k, err := ParsePrivate(b)
+		if !errors.Is(err, omega.ErrNotEd25519) || !errors.Is(err, omega.ErrBadKey) {
+			t.Errorf("ParsePrivate(%s) = %x, %v, want omega.ErrNotEd25519 and omega.ErrBadKey", name, k, err)
 		}
 	}
 	for name, b := range pubs {
-		k, err := ParsePublicKeyPEM(b)
-		if !errors.Is(err, ErrNotEd25519) || !errors.Is(err, ErrBadKey) {
-			t.Errorf("ParsePublicKeyPEM(%s) = %x, %v, want ErrNotEd25519 and ErrBadKey", name, k, err)
+		k, err := ParsePublic(b)
+		if !errors.Is(err, omega.ErrNotEd25519) || !errors.Is(err, omega.ErrBadKey) {
+			t.Errorf("ParsePublic(%s) = %x, %v, want omega.ErrNotEd25519 and omega.ErrBadKey", name, k, err)
 		}
 	}
 }
 
 func TestBadKeyPEMRefused(t *testing.T) {
 	priv := testKey(3)
-	privPEM, _ := MarshalPrivateKeyPEM(priv)
-	pubPEM, _ := MarshalPublicKeyPEM(priv.Public().(ed25519.PublicKey))
+	privPEM, _ := MarshalPrivate(priv)
+	pubPEM, _ := MarshalPublic(priv.Public().(ed25519.PublicKey))
 	block, _ := pem.Decode(privPEM)
 	withHeader := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED"}, Bytes: block.Bytes})
 	badDER := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: block.Bytes[:len(block.Bytes)-1]})
@@ -180,8 +182,8 @@ func TestBadKeyPEMRefused(t *testing.T) {
 		{"truncated PEM", privPEM[:len(privPEM)-10]},
 		{"EC PRIVATE KEY type", bytes.ReplaceAll(privPEM, []byte("PRIVATE KEY"), []byte("EC PRIVATE KEY"))},
 	} {
-		if k, err := ParsePrivateKeyPEM(tc.b); !errors.Is(err, ErrBadKey) {
-			t.Errorf("ParsePrivateKeyPEM(%s) = %x, %v, want ErrBadKey", tc.name, k, err)
+		if k, err := ParsePrivate(tc.b); !errors.Is(err, omega.ErrBadKey) {
+			t.Errorf("ParsePrivate(%s) = %x, %v, want omega.ErrBadKey", tc.name, k, err)
 		}
 	}
 	for _, tc := range []struct {
@@ -194,8 +196,8 @@ func TestBadKeyPEMRefused(t *testing.T) {
 		{"two blocks", append(append([]byte(nil), pubPEM...), pubPEM...)},
 		{"text after", append(append([]byte(nil), pubPEM...), 0)},
 	} {
-		if k, err := ParsePublicKeyPEM(tc.b); !errors.Is(err, ErrBadKey) {
-			t.Errorf("ParsePublicKeyPEM(%s) = %x, %v, want ErrBadKey", tc.name, k, err)
+		if k, err := ParsePublic(tc.b); !errors.Is(err, omega.ErrBadKey) {
+			t.Errorf("ParsePublic(%s) = %x, %v, want omega.ErrBadKey", tc.name, k, err)
 		}
 	}
 }
@@ -204,7 +206,7 @@ func TestSaveLoadKeyPair(t *testing.T) {
 	dir := t.TempDir()
 	privPath, pubPath := filepath.Join(dir, "cert.key"), filepath.Join(dir, "cert.pub")
 	priv := testKey(5)
-	if err := SaveKeyPair(privPath, pubPath, priv); err != nil {
+	if err := Save(privPath, pubPath, priv); err != nil {
 		t.Fatal(err)
 	}
 	if runtime.GOOS != "windows" {
@@ -218,37 +220,42 @@ func TestSaveLoadKeyPair(t *testing.T) {
 			}
 		}
 	}
-	gotPriv, err := LoadPrivateKey(privPath)
+	gotPriv, err := LoadPrivate(privPath)
 	if err != nil || !gotPriv.Equal(priv) {
-		t.Errorf("LoadPrivateKey = %x, %v, want %x", gotPriv, err, priv)
+		t.Errorf("LoadPrivate = %x, %v, want %x", gotPriv, err, priv)
 	}
-	gotPub, err := LoadPublicKey(pubPath)
+	gotPub, err := LoadPublic(pubPath)
 	if err != nil || !gotPub.Equal(priv.Public()) {
-		t.Errorf("LoadPublicKey = %x, %v, want %x", gotPub, err, priv.Public())
+		t.Errorf("LoadPublic = %x, %v, want %x", gotPub, err, priv.Public())
 	}
 	// An existing key is never overwritten.
-	if err := SaveKeyPair(privPath, filepath.Join(dir, "other.pub"), testKey(6)); err == nil {
-		t.Error("SaveKeyPair over an existing private key succeeded")
+	if err := Save(privPath, filepath.Join(dir, "other.pub"), testKey(6)); err == nil {
+		t.Error("Save over an existing private key succeeded")
 	}
-	if k, _ := LoadPrivateKey(privPath); !k.Equal(priv) {
-		t.Error("SaveKeyPair changed an existing private key")
+	if k, _ := LoadPrivate(privPath); !k.Equal(priv) {
+		t.Error("Save changed an existing private key")
 	}
 	// A failed public key write leaves no private key behind.
 	p2 := filepath.Join(dir, "second.key")
-	if err := SaveKeyPair(p2, pubPath, testKey(6)); err == nil {
-		t.Error("SaveKeyPair over an existing public key succeeded")
+	if err := Save(p2, pubPath, testKey(6)); err == nil {
+		t.Error("Save over an existing public key succeeded")
 	}
 	if _, err := os.Stat(p2); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("private key left behind after a failed SaveKeyPair: %v", err)
+		t.Errorf("private key left behind after a failed Save: %v", err)
 	}
 	big := filepath.Join(dir, "big.pem")
 	if err := os.WriteFile(big, make([]byte, maxKeyFile+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadPrivateKey(big); !errors.Is(err, ErrBadKey) {
-		t.Errorf("LoadPrivateKey(oversized) error = %v, want ErrBadKey", err)
+	if _, err := LoadPrivate(big); !errors.Is(err, omega.ErrBadKey) {
+		t.Errorf("LoadPrivate(oversized) error = %v, want omega.ErrBadKey", err)
 	}
-	if _, err := LoadPublicKey(filepath.Join(dir, "missing.pub")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("LoadPublicKey(missing) error = %v, want os.ErrNotExist", err)
+	if _, err := LoadPublic(filepath.Join(dir, "missing.pub")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("LoadPublic(missing) error = %v, want os.ErrNotExist", err)
 	}
+}
+
+// testKey returns a fixed key made from a seed of n repeated.
+func testKey(n byte) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{n}, ed25519.SeedSize))
 }

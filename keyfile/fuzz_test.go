@@ -1,23 +1,25 @@
-package omega
+package keyfile
 
 import (
 	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"testing"
+
+	"github.com/omega-sheaf/omega"
 )
 
-// FuzzParseKeyPEM: the key parsers never panic, refuse with ErrBadKey, and
+// FuzzParseKeyPEM: the key parsers never panic, refuse with omega.ErrBadKey, and
 // whatever they accept is an Ed25519 key that marshals and parses back to
 // itself. More seeds (a key of another algorithm, PEM headers, text around
 // the block) are in testdata/fuzz/FuzzParseKeyPEM.
 func FuzzParseKeyPEM(f *testing.F) {
 	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
-	privPEM, err := MarshalPrivateKeyPEM(priv)
+	privPEM, err := MarshalPrivate(priv)
 	if err != nil {
 		f.Fatal(err)
 	}
-	pubPEM, err := MarshalPublicKeyPEM(priv.Public().(ed25519.PublicKey))
+	pubPEM, err := MarshalPublic(priv.Public().(ed25519.PublicKey))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -25,19 +27,19 @@ func FuzzParseKeyPEM(f *testing.F) {
 	f.Add(pubPEM)
 	f.Add(append([]byte(" \n"), privPEM[:len(privPEM)-10]...))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		keyRoundTrip(t, b, "private", ParsePrivateKeyPEM, MarshalPrivateKeyPEM)
-		keyRoundTrip(t, b, "public", ParsePublicKeyPEM, MarshalPublicKeyPEM)
+		keyRoundTrip(t, b, "private", ParsePrivate, MarshalPrivate)
+		keyRoundTrip(t, b, "public", ParsePublic, MarshalPublic)
 	})
 }
 
-// keyRoundTrip checks that parse refuses b with ErrBadKey, or accepts a key
+// keyRoundTrip checks that parse refuses b with omega.ErrBadKey, or accepts a key
 // that marshals and parses back to itself.
 func keyRoundTrip[K ~[]byte](t *testing.T, b []byte, what string,
 	parse func([]byte) (K, error), marshal func(K) ([]byte, error)) {
 	k, err := parse(b)
 	if err != nil {
-		if !errors.Is(err, ErrBadKey) {
-			t.Fatalf("parsing a %s key: error %v does not wrap ErrBadKey", what, err)
+		if !errors.Is(err, omega.ErrBadKey) {
+			t.Fatalf("parsing a %s key: error %v does not wrap omega.ErrBadKey", what, err)
 		}
 		return
 	}

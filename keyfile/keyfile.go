@@ -1,4 +1,4 @@
-package omega
+package keyfile
 
 import (
 	"bytes"
@@ -9,13 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-)
 
-// Keys on disk (SPEC 6): an Ed25519 private key as PKCS#8 PEM (type
-// "PRIVATE KEY") and a public key as PKIX PEM (type "PUBLIC KEY"), as the
-// standard library and openssl write them. Nothing here makes a key: a
-// program makes one with ed25519.GenerateKey from crypto/rand, never from
-// replay seeds, batch ids or other public data.
+	"github.com/omega-sheaf/omega"
+)
 
 // PEM block types of the key files.
 const (
@@ -23,37 +19,37 @@ const (
 	pemPublicKey  = "PUBLIC KEY"
 )
 
-// maxKeyFile caps what LoadPrivateKey and LoadPublicKey read: a PEM Ed25519
+// maxKeyFile caps what LoadPrivate and LoadPublic read: a PEM Ed25519
 // key is about 120 bytes.
 const maxKeyFile = 64 << 10
 
-// MarshalPrivateKeyPEM returns priv as a PKCS#8 PEM block of type
+// MarshalPrivate returns priv as a PKCS#8 PEM block of type
 // "PRIVATE KEY". A key that is not 64 bytes long, or whose second half is
-// not the public key of its seed, is refused with ErrBadKey: PKCS#8 keeps
+// not the public key of its seed, is refused with [omega.ErrBadKey]: PKCS#8 keeps
 // only the seed, so such a key would not read back as itself.
-func MarshalPrivateKeyPEM(priv ed25519.PrivateKey) ([]byte, error) {
+func MarshalPrivate(priv ed25519.PrivateKey) ([]byte, error) {
 	if err := checkPrivateKey(priv); err != nil {
 		return nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: %v", omega.ErrBadKey, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: pemPrivateKey, Bytes: der}), nil
 }
 
-// ParsePrivateKeyPEM parses exactly one PKCS#8 PEM block of type
+// ParsePrivate parses exactly one PKCS#8 PEM block of type
 // "PRIVATE KEY" holding an Ed25519 key, with nothing but whitespace around
-// it. Every failure wraps ErrBadKey; a key of another algorithm also wraps
-// ErrNotEd25519.
-func ParsePrivateKeyPEM(b []byte) (ed25519.PrivateKey, error) {
+// it. Every failure wraps [omega.ErrBadKey]; a key of another algorithm also wraps
+// [omega.ErrNotEd25519].
+func ParsePrivate(b []byte) (ed25519.PrivateKey, error) {
 	der, err := decodeKeyPEM(b, pemPrivateKey)
 	if err != nil {
 		return nil, err
 	}
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PKCS#8: %v", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: PKCS#8: %v", omega.ErrBadKey, err)
 	}
 	priv, ok := k.(ed25519.PrivateKey)
 	if !ok {
@@ -62,44 +58,44 @@ func ParsePrivateKeyPEM(b []byte) (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
-// checkPrivateKey refuses, with ErrBadKey, an Ed25519 private key that is
+// checkPrivateKey refuses, with [omega.ErrBadKey], an Ed25519 private key that is
 // not 64 bytes long or whose second half is not its seed's public key: it
 // signs for a public key that verifies none of its signatures.
 func checkPrivateKey(priv ed25519.PrivateKey) error {
 	if len(priv) != ed25519.PrivateKeySize {
-		return fmt.Errorf("%w: private key of %d bytes", ErrBadKey, len(priv))
+		return fmt.Errorf("%w: private key of %d bytes", omega.ErrBadKey, len(priv))
 	}
 	if !ed25519.NewKeyFromSeed(priv.Seed()).Equal(priv) {
-		return fmt.Errorf("%w: private key's public half is not its seed's", ErrBadKey)
+		return fmt.Errorf("%w: private key's public half is not its seed's", omega.ErrBadKey)
 	}
 	return nil
 }
 
-// MarshalPublicKeyPEM returns pub as a PKIX PEM block of type "PUBLIC KEY".
-// A key that is not 32 bytes long is refused with ErrBadKey.
-func MarshalPublicKeyPEM(pub ed25519.PublicKey) ([]byte, error) {
+// MarshalPublic returns pub as a PKIX PEM block of type "PUBLIC KEY".
+// A key that is not 32 bytes long is refused with [omega.ErrBadKey].
+func MarshalPublic(pub ed25519.PublicKey) ([]byte, error) {
 	if len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: public key of %d bytes", ErrBadKey, len(pub))
+		return nil, fmt.Errorf("%w: public key of %d bytes", omega.ErrBadKey, len(pub))
 	}
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: %v", omega.ErrBadKey, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: pemPublicKey, Bytes: der}), nil
 }
 
-// ParsePublicKeyPEM parses exactly one PKIX PEM block of type "PUBLIC KEY"
+// ParsePublic parses exactly one PKIX PEM block of type "PUBLIC KEY"
 // holding an Ed25519 key, with nothing but whitespace around it. Every
-// failure wraps ErrBadKey; a key of another algorithm also wraps
-// ErrNotEd25519.
-func ParsePublicKeyPEM(b []byte) (ed25519.PublicKey, error) {
+// failure wraps [omega.ErrBadKey]; a key of another algorithm also wraps
+// [omega.ErrNotEd25519].
+func ParsePublic(b []byte) (ed25519.PublicKey, error) {
 	der, err := decodeKeyPEM(b, pemPublicKey)
 	if err != nil {
 		return nil, err
 	}
 	k, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PKIX: %v", ErrBadKey, err)
+		return nil, fmt.Errorf("%w: PKIX: %v", omega.ErrBadKey, err)
 	}
 	pub, ok := k.(ed25519.PublicKey)
 	if !ok {
@@ -117,43 +113,43 @@ const pemSpace = " \t\r\n"
 // all that is there.
 func decodeKeyPEM(b []byte, typ string) ([]byte, error) {
 	if !bytes.HasPrefix(bytes.TrimLeft(b, pemSpace), []byte("-----BEGIN ")) {
-		return nil, fmt.Errorf("%w: no PEM block at the start", ErrBadKey)
+		return nil, fmt.Errorf("%w: no PEM block at the start", omega.ErrBadKey)
 	}
 	block, rest := pem.Decode(b)
 	if block == nil {
-		return nil, fmt.Errorf("%w: no PEM block", ErrBadKey)
+		return nil, fmt.Errorf("%w: no PEM block", omega.ErrBadKey)
 	}
 	// pem.Decode skips what it cannot read, a malformed block included,
 	// to the next block: the block read must be the first.
 	if bytes.Count(b[:len(b)-len(rest)], []byte("-----BEGIN ")) != 1 {
-		return nil, fmt.Errorf("%w: data before the PEM block", ErrBadKey)
+		return nil, fmt.Errorf("%w: data before the PEM block", omega.ErrBadKey)
 	}
 	if block.Type != typ {
-		return nil, fmt.Errorf("%w: PEM type %q, want %q", ErrBadKey, block.Type, typ)
+		return nil, fmt.Errorf("%w: PEM type %q, want %q", omega.ErrBadKey, block.Type, typ)
 	}
 	if len(block.Headers) != 0 {
-		return nil, fmt.Errorf("%w: PEM headers (an encrypted key?)", ErrBadKey)
+		return nil, fmt.Errorf("%w: PEM headers (an encrypted key?)", omega.ErrBadKey)
 	}
 	if len(bytes.TrimLeft(rest, pemSpace)) != 0 {
-		return nil, fmt.Errorf("%w: data after the PEM block", ErrBadKey)
+		return nil, fmt.Errorf("%w: data after the PEM block", omega.ErrBadKey)
 	}
 	return block.Bytes, nil
 }
 
 func notEd25519(k any) error {
-	return fmt.Errorf("%w: %T (%w)", ErrBadKey, k, ErrNotEd25519)
+	return fmt.Errorf("%w: %T (%w)", omega.ErrBadKey, k, omega.ErrNotEd25519)
 }
 
-// SaveKeyPair writes priv to privPath (PKCS#8 PEM, mode 0600) and its public
+// Save writes priv to privPath (PKCS#8 PEM, mode 0600) and its public
 // key to pubPath (PKIX PEM, mode 0644), each created anew (an existing file
 // is never overwritten) and synced, together with its directory. On error a
 // file it created is removed.
-func SaveKeyPair(privPath, pubPath string, priv ed25519.PrivateKey) error {
-	privPEM, err := MarshalPrivateKeyPEM(priv)
+func Save(privPath, pubPath string, priv ed25519.PrivateKey) error {
+	privPEM, err := MarshalPrivate(priv)
 	if err != nil {
 		return err
 	}
-	pubPEM, err := MarshalPublicKeyPEM(priv.Public().(ed25519.PublicKey))
+	pubPEM, err := MarshalPublic(priv.Public().(ed25519.PublicKey))
 	if err != nil {
 		return err
 	}
@@ -172,13 +168,13 @@ func SaveKeyPair(privPath, pubPath string, priv ed25519.PrivateKey) error {
 func writeKeyFile(path string, b []byte, perm os.FileMode) (err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return fmt.Errorf("omega: writing key: %w", err)
+		return fmt.Errorf("keyfile: writing key: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
 			os.Remove(path)
-			err = fmt.Errorf("omega: writing key: %w", err)
+			err = fmt.Errorf("keyfile: writing key: %w", err)
 		}
 	}()
 	// The mode given to OpenFile passes through the umask, which may only
@@ -207,15 +203,15 @@ func syncKeyDir(dir string) error {
 	return d.Sync()
 }
 
-// LoadPrivateKey reads and parses a private key file written by
-// SaveKeyPair or by openssl (see ParsePrivateKeyPEM). A file over 64 KiB is
-// refused with ErrBadKey.
-func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
+// LoadPrivate reads and parses a private key file written by
+// Save or by openssl (see ParsePrivate). A file over 64 KiB is
+// refused with [omega.ErrBadKey].
+func LoadPrivate(path string) (ed25519.PrivateKey, error) {
 	b, err := readKeyFile(path)
 	if err != nil {
 		return nil, err
 	}
-	k, err := ParsePrivateKeyPEM(b)
+	k, err := ParsePrivate(b)
 	clear(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -223,15 +219,15 @@ func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	return k, nil
 }
 
-// LoadPublicKey reads and parses a public key file written by SaveKeyPair
-// or by openssl (see ParsePublicKeyPEM). A file over 64 KiB is refused with
-// ErrBadKey.
-func LoadPublicKey(path string) (ed25519.PublicKey, error) {
+// LoadPublic reads and parses a public key file written by Save
+// or by openssl (see ParsePublic). A file over 64 KiB is refused with
+// [omega.ErrBadKey].
+func LoadPublic(path string) (ed25519.PublicKey, error) {
 	b, err := readKeyFile(path)
 	if err != nil {
 		return nil, err
 	}
-	k, err := ParsePublicKeyPEM(b)
+	k, err := ParsePublic(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -241,15 +237,15 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 func readKeyFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("omega: reading key: %w", err)
+		return nil, fmt.Errorf("keyfile: reading key: %w", err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("omega: reading key: %w", err)
+		return nil, fmt.Errorf("keyfile: reading key: %w", err)
 	}
 	if len(b) > maxKeyFile {
-		return nil, fmt.Errorf("%w: %s: file over %d bytes", ErrBadKey, path, maxKeyFile)
+		return nil, fmt.Errorf("%w: %s: file over %d bytes", omega.ErrBadKey, path, maxKeyFile)
 	}
 	return b, nil
 }
