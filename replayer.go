@@ -628,9 +628,9 @@ func (rp *Replayer) replay(rec *BatchRecord) (*ReplayedBatch, error) {
 		fast = err == nil && slices.Equal(out.Result.Members, rec.Members)
 	}
 	if !fast {
-		inc, err := rp.resolveMembers(rec)
-		if inc || err != nil {
-			return nil, err
+		inc, rerr := rp.resolveMembers(rec)
+		if inc || rerr != nil {
+			return nil, rerr
 		}
 		out, err = rp.c.Reconcile(r.State, rp.batch)
 	}
