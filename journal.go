@@ -161,9 +161,11 @@ func (r *BatchRecord) decodeMembers(b []byte) {
 // logged but not yet decided (pending, as SPEC 7 counts them), so that a
 // snapshot can be taken from it at any point.
 //
-// The journal writes through a [FrameWriter], whose sync policy says when
-// frames are durable; a BATCH frame is durable once a Sync after it
-// succeeded. A Journal is not safe for concurrent use.
+// The journal writes through a [FrameWriter] and syncs it as its policy
+// says: [Journal.Record] and [Journal.Decide] sync before they return, so
+// that a recorded decision, and every event logged before it, survives a
+// crash; events logged since are durable once [Journal.Sync] returns. A
+// Journal is not safe for concurrent use.
 type Journal struct {
 	w       *FrameWriter
 	c       *Checker
@@ -248,9 +250,13 @@ func (j *Journal) Decide(events []Event, meta BatchMeta) (Output, error) {
 // 1002; the journal keeps no digests of decided events, so it cannot tell
 // whether such a content was ever logged), and meta.BatchID must be
 // greater than the last batch id; otherwise Record returns an error
-// wrapping [ErrJournal] and appends nothing. A Merge moves the journal's State on, committing it
-// (see [State.Commit]); the batch's members are decided: all of a Merge's,
-// the members an Obstruction's conflict set names.
+// wrapping [ErrJournal] and appends nothing.
+//
+// Record syncs the log before it returns (see [Journal]). A Merge moves
+// the journal's State on, committing it (see [State.Commit]); the batch's
+// members are decided: all of a Merge's, the members an Obstruction's
+// conflict set names. When the append or the sync fails, the writer has
+// failed (see [FrameWriter]) and the journal stays where it was.
 func (j *Journal) Record(out Output, meta BatchMeta) error {
 	if err := j.checkOrder(meta); err != nil {
 		return err
@@ -281,6 +287,11 @@ func (j *Journal) Record(out Output, meta BatchMeta) error {
 		return err
 	}
 	if _, err := j.w.Append(FrameBatch, j.buf); err != nil {
+		return err
+	}
+	// The decision is acknowledged when Record returns: it is durable
+	// then, with the events it names, logged before it.
+	if err := j.w.Sync(); err != nil {
 		return err
 	}
 	j.last = meta.BatchID
@@ -440,6 +451,12 @@ func rebuildJournal(ctx context.Context, fsys fileSystem, path string, w *FrameW
 	}
 	return j, nil
 }
+
+// Sync makes every frame the journal has appended durable, as the
+// writer's sync policy allows (see [FrameWriter.Sync]): the events logged
+// since the last recorded batch, which Record would otherwise sync with
+// the next decision.
+func (j *Journal) Sync() error { return j.w.Sync() }
 
 // Close closes the log a journal opened with [OpenJournal] holds (syncing
 // it under its policy and releasing its lock); for a journal made with
