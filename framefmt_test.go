@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"testing/synctest"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -1844,6 +1845,35 @@ func TestRecoverFromAgrees(t *testing.T) {
 		b[at] ^= 0x10
 		check(b)
 		check(b[:at])
+	}
+}
+
+// RecoverFrom's pipeline (a goroutine checks one block's CRCs while the
+// next is read) agrees with Recover through short reads, returns an error
+// of the reader met at any block, and leaves no goroutine behind either
+// way.
+func TestRecoverFromPipeline(t *testing.T) {
+	big := lfStdLog(t).b
+	for i := 0; len(big) < 64<<10; i++ {
+		big = appendFrame(big, FrameEvent, lfPayload(uint64(i), i%300))
+	}
+	boom := errors.New("boom")
+	for _, block := range []int{100, 4096, 20000} {
+		want, werr := Recover(big, nil)
+		synctest.Test(t, func(t *testing.T) {
+			got, gerr := recoverFrom(iotest.HalfReader(bytes.NewReader(big)), nil, block)
+			if (werr == nil) != (gerr == nil) || !cmp.Equal(want, got, lfSameFrameError) {
+				t.Errorf("RecoverFrom (blocks of %d, short reads) = %+v, %v; Recover = %+v, %v", block, got, gerr, want, werr)
+			}
+		})
+		for _, at := range []int{0, HeaderSize + 1, block - 1, block, 3*block + 7, len(big) - 1} {
+			synctest.Test(t, func(t *testing.T) {
+				r := io.MultiReader(bytes.NewReader(big[:at]), iotest.ErrReader(boom))
+				if _, err := recoverFrom(r, nil, block); !errors.Is(err, boom) {
+					t.Errorf("RecoverFrom (blocks of %d) of a reader failing at %d: error %v, want %v", block, at, err, boom)
+				}
+			})
+		}
 	}
 }
 

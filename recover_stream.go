@@ -18,106 +18,175 @@ func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
 }
 
 // recoverFrom is RecoverFrom reading block bytes at a time.
+//
+// It runs as a pipeline of two: this goroutine reads a block and walks its
+// frame headers, while a second one checks the CRCs of the block before.
+// A block's frames are counted once their CRCs hold; at the first bad
+// frame, the bytes from it on (in the blocks read, then in r) go to the
+// frame reader.
 func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 	maxLen := opts.maxFrameLen()
 	// A first small read, so that a small log costs little; the blocks
 	// after it are full size.
-	buf := make([]byte, max(min(block, 64<<10), HeaderSize))
-	n, err := io.ReadFull(r, buf)
-	buf = buf[:n]
+	first := make([]byte, max(min(block, 64<<10), HeaderSize))
+	n, err := io.ReadFull(r, first)
+	first = first[:n]
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return Recovery{}, err
 	}
 	eof := err != nil
-	hdr, herr := DecodeHeader(buf[:min(n, HeaderSize)])
+	hdr, herr := DecodeHeader(first[:min(n, HeaderSize)])
 	if herr != nil || n < HeaderSize {
 		// Torn, zeroed or bad: the frame reader's rules decide.
-		return recoverSlow(io.MultiReader(bytes.NewReader(buf), r), opts, 0, nil)
+		return recoverSlow(io.MultiReader(bytes.NewReader(first), r), opts, 0, nil)
 	}
 	rec := Recovery{Header: hdr, FramesByType: map[FrameType]int{}}
-	var (
-		base  int64 // log offset of buf[0]
-		pos   = HeaderSize
-		spans []frameSpan
-		// SPEC's frame types are counted here, not in the map, which
-		// cost a fifth of the time of reading a log of small frames.
-		byType [FrameIncident + 1]int
-	)
+	// SPEC's frame types are counted here, not in the map, which cost a
+	// fifth of the time of reading a log of small frames.
+	var byType [FrameIncident + 1]int
+	count := func(b *recBlock, spans []frameSpan) {
+		for _, s := range spans {
+			rec.Frames++
+			if t := FrameType(binary.LittleEndian.Uint16(b.buf[s.off+frameOffType:])); t < FrameType(len(byType)) {
+				byType[t]++
+			} else {
+				rec.FramesByType[t]++
+			}
+		}
+	}
 	counted := func() *Recovery {
 		for t, n := range byType {
 			if n > 0 {
 				rec.FramesByType[FrameType(t)] += n
 			}
 		}
-		byType = [len(byType)]int{}
 		return &rec
 	}
+
+	// The CRC checker, for all but a log read in one go.
+	var (
+		jobs    chan *recBlock
+		results chan int
+		wg      sync.WaitGroup
+	)
+	if !eof {
+		jobs, results = make(chan *recBlock, 1), make(chan int, 2)
+		wg.Go(func() {
+			for b := range jobs {
+				results <- firstBadCRC(b.buf, b.spans, false)
+			}
+		})
+		defer func() {
+			close(jobs)
+			wg.Wait()
+		}()
+	}
+	check := func(b *recBlock) int {
+		if jobs == nil {
+			return firstBadCRC(b.buf, b.spans, true)
+		}
+		return <-results
+	}
+
+	cur := &recBlock{buf: first, pos: HeaderSize}
+	cur.walk(maxLen)
+	var spare *recBlock // a block whose result is in: its buffer is free
 	for {
-		// Walk the whole frames in buf from pos on; check their CRCs
-		// together.
-		spans = spans[:0]
-		p := pos
-		bad := false
-		for {
-			if len(buf)-p < frameHeaderLen {
-				break
-			}
-			fl, _, ok := frameHead(buf[p:p+frameHeaderLen], maxLen)
-			if !ok {
-				bad = true
-				break
-			}
-			if uint64(fl) > uint64(len(buf)-p) {
-				break
-			}
-			spans = append(spans, frameSpan{p, int(fl)})
-			p += int(fl)
+		if jobs != nil {
+			jobs <- cur
 		}
-		if i := firstBadCRC(buf, spans); i >= 0 {
-			spans, bad = spans[:i], true
+		// Read the next block while the checker checks this one. The
+		// frame this one ends inside starts the next.
+		var next *recBlock
+		if !cur.bad && !eof {
+			next = spare
+			if next == nil {
+				next = new(recBlock)
+			}
+			need := block
+			rest := cur.buf[cur.pos:]
+			if len(rest) >= frameHeaderLen {
+				if fl, _, ok := frameHead(rest[:frameHeaderLen], maxLen); ok {
+					need = max(need, int(fl))
+				}
+			}
+			if cap(next.buf) < need {
+				next.buf = make([]byte, need)
+			}
+			next.buf = next.buf[:cap(next.buf)]
+			copy(next.buf, rest)
+			n, err := io.ReadFull(r, next.buf[len(rest):])
+			next.buf = next.buf[:len(rest)+n]
+			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+				check(cur)
+				return Recovery{}, err
+			}
+			eof = err != nil
+			next.base, next.pos = cur.base+int64(cur.pos), 0
+			next.walk(maxLen)
 		}
-		for _, s := range spans {
-			rec.Frames++
-			if t := FrameType(binary.LittleEndian.Uint16(buf[s.off+frameOffType:])); t < FrameType(len(byType)) {
-				byType[t]++
+		i := check(cur)
+		if i >= 0 {
+			// A bad CRC: the frame reader reads on from that frame.
+			count(cur, cur.spans[:i])
+			off := cur.spans[i].off
+			tail := []io.Reader{bytes.NewReader(cur.buf[off:cur.pos])}
+			if next != nil {
+				tail = append(tail, bytes.NewReader(next.buf))
 			} else {
-				rec.FramesByType[t]++
+				tail = append(tail, bytes.NewReader(cur.buf[cur.pos:]))
 			}
-			pos = s.off + s.n
+			return recoverSlow(io.MultiReader(append(tail, r)...), opts, cur.base+int64(off), counted())
 		}
-		if bad || (eof && pos < len(buf)) {
-			// A bad frame at pos, or an incomplete one at the end.
-			return recoverSlow(io.MultiReader(bytes.NewReader(buf[pos:]), r), opts, base+int64(pos), counted())
-		}
-		if eof {
-			rec.TailOffset = base + int64(pos)
+		count(cur, cur.spans)
+		if next == nil {
+			if cur.bad || cur.pos < len(cur.buf) {
+				// A bad frame at pos, or an incomplete one at the end.
+				return recoverSlow(io.MultiReader(bytes.NewReader(cur.buf[cur.pos:]), r), opts, cur.base+int64(cur.pos), counted())
+			}
+			rec.TailOffset = cur.base + int64(cur.pos)
 			rec.ValidBytes = rec.TailOffset - HeaderSize
 			rec.Tail = TailClean
 			return *counted(), nil
 		}
-		// Keep the incomplete frame, and read on; a frame longer than
-		// the buffer grows it.
-		rest := copy(buf[:cap(buf)], buf[pos:])
-		base += int64(pos)
-		pos = 0
-		need := block
-		if rest >= frameHeaderLen {
-			if fl, _, ok := frameHead(buf[:frameHeaderLen], maxLen); ok {
-				need = max(need, int(fl))
-			}
+		// The checker is done with cur: its buffer takes the block after
+		// next, unless a smaller first read made it.
+		spare = nil
+		if cap(cur.buf) >= block {
+			spare = cur
 		}
-		if cap(buf) < need {
-			nb := make([]byte, need)
-			copy(nb, buf[:rest])
-			buf = nb
-		}
-		n, err := io.ReadFull(r, buf[rest:cap(buf)])
-		buf = buf[:rest+n]
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-			return Recovery{}, err
-		}
-		eof = err != nil
+		cur = next
 	}
+}
+
+// recBlock is a block of a log RecoverFrom reads: buf holds the log from
+// offset base on, whole frames at spans up to pos, and from pos on the
+// start of a frame that continues beyond the block, or a bad one.
+type recBlock struct {
+	buf   []byte
+	base  int64
+	pos   int
+	spans []frameSpan
+	bad   bool // the frame header at pos is not valid
+}
+
+// walk finds the whole frames of b from pos on by their headers.
+func (b *recBlock) walk(maxLen uint32) {
+	b.spans = b.spans[:0]
+	p := b.pos
+	for len(b.buf)-p >= frameHeaderLen {
+		fl, _, ok := frameHead(b.buf[p:p+frameHeaderLen], maxLen)
+		if !ok {
+			b.bad = true
+			break
+		}
+		if uint64(fl) > uint64(len(b.buf)-p) {
+			break
+		}
+		b.spans = append(b.spans, frameSpan{p, int(fl)})
+		p += int(fl)
+	}
+	b.pos = p
 }
 
 // recoverBlock is how much RecoverFrom reads at a time.
@@ -126,8 +195,8 @@ const recoverBlock = 4 << 20
 type frameSpan struct{ off, n int }
 
 // firstBadCRC returns the index of the first span in b whose CRC fails, or
-// -1, checking halves of a large run on two goroutines.
-func firstBadCRC(b []byte, spans []frameSpan) int {
+// -1; with split, it checks halves of a large run on two goroutines.
+func firstBadCRC(b []byte, spans []frameSpan, split bool) int {
 	check := func(ss []frameSpan) int {
 		for i, s := range ss {
 			if !frameCRCValid(b[s.off : s.off+s.n]) {
@@ -136,7 +205,7 @@ func firstBadCRC(b []byte, spans []frameSpan) int {
 		}
 		return -1
 	}
-	if len(spans) < 256 {
+	if !split || len(spans) < 256 {
 		return check(spans)
 	}
 	h := len(spans) / 2
