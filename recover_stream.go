@@ -9,10 +9,11 @@ import (
 
 // RecoverFrom is [Recover] over a stream: it reads r to its end and reports
 // the same [Recovery], holding a few MiB of it at a time, so a log of any
-// size is checked in constant memory. While the frames are valid it reads
-// blocks and checks their CRCs on two goroutines; from the first frame that
-// is not, it reads on with a [FrameReader], which classifies the damage.
-// The error is the [*HeaderError] of a bad header or an error of r.
+// size is checked in constant memory. While the frames are valid, a second
+// goroutine checks the CRCs of one block while the next is read, and is
+// gone when RecoverFrom returns; from the first frame that is not valid, it
+// reads on with a [FrameReader], which classifies the damage. The error is
+// the [*HeaderError] of a bad header or an error of r.
 func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
 	return recoverFrom(r, opts, recoverBlock)
 }
