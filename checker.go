@@ -21,8 +21,9 @@ const (
 	versionPatch = 0
 )
 
-// CheckerVersion returns the version of this checker as a binding holds it.
-func CheckerVersion() [3]uint16 { return [3]uint16{versionMajor, versionMinor, versionPatch} }
+// checkerVersion is the version of this checker as a binding holds it
+// (every binding this package makes: read it from [DefaultBinding]).
+func checkerVersion() [3]uint16 { return [3]uint16{versionMajor, versionMinor, versionPatch} }
 
 // SchemaHash returns D("schema", SchemaDescriptor).
 func SchemaHash() Hash { return digest.Of(digest.Schema, []byte(SchemaDescriptor)) }
@@ -165,7 +166,7 @@ func NewChecker(opts *CheckerOptions) (*Checker, error) {
 	}
 	return &Checker{
 		binding: Binding{
-			CheckerVersion: CheckerVersion(),
+			CheckerVersion: checkerVersion(),
 			SchemaVersion:  SchemaVersion,
 			SchemaHash:     SchemaHash(),
 			CatalogHash:    cat.Hash(),
@@ -185,11 +186,11 @@ type domainPredicate struct {
 }
 
 // DefaultBinding returns the binding of a checker with the built-in catalog
-// alone: checker [CheckerVersion], schema version 1, SchemaHash and the built-in
-// CatalogHash.
+// alone: this checker's version (1.0.0), schema version 1, SchemaHash and
+// the built-in CatalogHash.
 func DefaultBinding() Binding {
 	return Binding{
-		CheckerVersion: CheckerVersion(),
+		CheckerVersion: checkerVersion(),
 		SchemaVersion:  SchemaVersion,
 		SchemaHash:     SchemaHash(),
 		CatalogHash:    predicates.Default().Hash(),
