@@ -114,10 +114,14 @@
 // event digest, whether it decides the batch itself ([Journal.Decide]) or
 // records a decision made elsewhere ([Journal.Record]), and refuses one
 // that does not continue the log ([ErrJournal]) without writing anything.
-// It keeps the events logged but not yet decided, and gives a [Snapshot]
-// at any point. [OpenJournal] resumes a log after a restart or a crash:
-// it cuts a torn tail, replays the log and continues from the State, the
-// batch id and the pending events its last complete frame left. [Replay] re-executes each BATCH of such a log, from genesis
+// A decision is durable when Decide or Record returns, with the events
+// logged before it; [Journal.Sync] makes events logged since durable. It
+// keeps the events logged but not yet decided, and gives a [Snapshot] at
+// any point. [OpenJournal] resumes a log after a restart or a crash: it
+// cuts a torn tail, replays the log and continues from the State, the
+// batch id and the pending events its last complete frame left.
+//
+// [Replay] re-executes each BATCH of such a log, from genesis
 // or a [Snapshot] (SPEC 7: the State, the events logged but not yet
 // decided, and the offset in the log it covers), with a [Checker], and
 // compares every recomputed outcome with the recorded one, then the final
