@@ -173,7 +173,7 @@ type recBlock struct {
 
 // walk finds the whole frames of b from pos on by their headers.
 func (b *recBlock) walk(maxLen uint32) {
-	b.spans = b.spans[:0]
+	b.spans, b.bad = b.spans[:0], false
 	p := b.pos
 	for len(b.buf)-p >= frameHeaderLen {
 		fl, _, ok := frameHead(b.buf[p:p+frameHeaderLen], maxLen)
