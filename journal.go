@@ -377,8 +377,9 @@ type JournalOptions struct {
 	// step 2), as the journal's batches must.
 	ReplaySeed uint64
 	// Writer configures the log's writer: its sync policy (default
-	// SyncBatch: a frame is durable once a Sync after it succeeded) and
-	// frame size cap.
+	// SyncBatch: one sync per recorded batch, and one per Journal.Sync;
+	// SyncAlways adds one per EVENT frame; SyncNever makes nothing
+	// durable, for tests) and frame size cap.
 	Writer WriterOptions
 }
 
