@@ -115,7 +115,9 @@
 // records a decision made elsewhere ([Journal.Record]), and refuses one
 // that does not continue the log ([ErrJournal]) without writing anything.
 // A decision is durable when Decide or Record returns, with the events
-// logged before it; [Journal.Sync] makes events logged since durable. It
+// logged before it, unless the writer's policy is SyncNever or it writes
+// to something that cannot sync; [Journal.Sync] makes events logged since
+// durable. It
 // keeps the events logged but not yet decided, and gives a [Snapshot] at
 // any point. [OpenJournal] resumes a log after a restart or a crash: it
 // cuts a torn tail, replays the log and continues from the State, the

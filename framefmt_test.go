@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -1874,6 +1875,41 @@ func TestRecoverFromPipeline(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A frame header claiming a long frame that the log does not hold costs
+// RecoverFrom memory for the bytes that are there, not for the claim, and
+// a long frame that is there is read whole through growing blocks.
+func TestRecoverFromLongFrameClaim(t *testing.T) {
+	// The claim within RecoverFrom's first read (64 KiB), more after it.
+	log := lfStdLog(t).b
+	for i := 0; len(log) < 60<<10; i++ {
+		log = appendFrame(log, FrameEvent, lfPayload(uint64(i), i%300))
+	}
+	claim := binary.LittleEndian.AppendUint32(bytes.Clone(log), 64<<20)
+	claim = binary.LittleEndian.AppendUint32(claim, 0)
+	claim = binary.LittleEndian.AppendUint32(claim, uint32(FrameEvent))
+	claim = append(claim, make([]byte, 10<<10)...)
+	opts := &ReadOptions{MaxFrameLen: 128 << 20}
+	want, werr := Recover(claim, opts)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, gerr := RecoverFrom(bytes.NewReader(claim), opts)
+	runtime.ReadMemStats(&after)
+	if (werr == nil) != (gerr == nil) || !cmp.Equal(want, got, lfSameFrameError) {
+		t.Fatalf("RecoverFrom = %+v, %v; Recover = %+v, %v", got, gerr, want, werr)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+		t.Errorf("RecoverFrom of %d bytes claiming a 64 MiB frame allocated %d bytes", len(claim), alloc)
+	}
+	// A frame of 9 MiB, read through blocks of 1 MiB.
+	long := appendFrame(bytes.Clone(log), FrameEvent, bytes.Repeat([]byte{7}, 9<<20))
+	long = appendFrame(long, FrameBatch, []byte("after"))
+	want, werr = Recover(long, opts)
+	got, gerr = recoverFrom(iotest.HalfReader(bytes.NewReader(long)), opts, 1<<20)
+	if werr != nil || gerr != nil || !cmp.Equal(want, got, lfSameFrameError) || got.Tail != TailClean {
+		t.Fatalf("RecoverFrom (a 9 MiB frame) = %+v, %v; Recover = %+v, %v", got, gerr, want, werr)
 	}
 }
 

@@ -255,8 +255,9 @@ func (j *Journal) Decide(events []Event, meta BatchMeta) (Output, error) {
 // Record syncs the log before it returns (see [Journal]). A Merge moves
 // the journal's State on, committing it (see [State.Commit]); the batch's
 // members are decided: all of a Merge's, the members an Obstruction's
-// conflict set names. When the append or the sync fails, the writer has
-// failed (see [FrameWriter]) and the journal stays where it was.
+// conflict set names. When the append or the sync fails, the journal
+// stays where it was; a failed write or sync leaves the writer failed (see
+// [FrameWriter]), and the BATCH frame may or may not be found on reopening.
 func (j *Journal) Record(out Output, meta BatchMeta) error {
 	if err := j.checkOrder(meta); err != nil {
 		return err
@@ -378,8 +379,8 @@ type JournalOptions struct {
 	ReplaySeed uint64
 	// Writer configures the log's writer: its sync policy (default
 	// SyncBatch: one sync per recorded batch, and one per Journal.Sync;
-	// SyncAlways adds one per EVENT frame; SyncNever makes nothing
-	// durable, for tests) and frame size cap.
+	// SyncAlways: one per frame as well; SyncNever makes nothing durable,
+	// for tests) and frame size cap.
 	Writer WriterOptions
 }
 

@@ -107,8 +107,11 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 			need := block
 			rest := cur.buf[cur.pos:]
 			if len(rest) >= frameHeaderLen {
-				if fl, _, ok := frameHead(rest[:frameHeaderLen], maxLen); ok {
-					need = max(need, int(fl))
+				if fl, _, ok := frameHead(rest[:frameHeaderLen], maxLen); ok && int(fl) > need {
+					// A frame longer than a block: grow toward it as
+					// its bytes arrive, at most doubling what is here,
+					// for a header alone may claim up to maxLen.
+					need = min(int(fl), max(need, 2*len(rest)))
 				}
 			}
 			if cap(next.buf) < need {
