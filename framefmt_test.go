@@ -1913,6 +1913,31 @@ func TestRecoverFromLongFrameClaim(t *testing.T) {
 	}
 }
 
+// A reader that returns nothing forever, or an impossible count, is an
+// error of RecoverFrom's, at the first read and at a later one, not a hang
+// or a panic.
+func TestRecoverFromBadReaders(t *testing.T) {
+	log := lfStdLog(t).b
+	for i := 0; len(log) < 70<<10; i++ {
+		log = appendFrame(log, FrameEvent, lfPayload(uint64(i), i%300))
+	}
+	for _, at := range []int{0, 100, 66 << 10} {
+		r := io.MultiReader(bytes.NewReader(log[:at]), lfReaderFunc(func([]byte) (int, error) { return 0, nil }))
+		if _, err := RecoverFrom(r, nil); !errors.Is(err, io.ErrNoProgress) {
+			t.Errorf("RecoverFrom(no progress after %d bytes) error = %v, want io.ErrNoProgress", at, err)
+		}
+		r = io.MultiReader(bytes.NewReader(log[:at]), lfReaderFunc(func(p []byte) (int, error) { return len(p) + 1, nil }))
+		if _, err := RecoverFrom(r, nil); !errors.Is(err, errInvalidReadCount) {
+			t.Errorf("RecoverFrom(invalid count after %d bytes) error = %v, want errInvalidReadCount", at, err)
+		}
+	}
+}
+
+// lfReaderFunc is an io.Reader made of a function.
+type lfReaderFunc func([]byte) (int, error)
+
+func (f lfReaderFunc) Read(p []byte) (int, error) { return f(p) }
+
 // lfSameFrameError compares frame errors by value.
 var lfSameFrameError = cmp.Comparer(func(a, b *FrameError) bool {
 	if a == nil || b == nil {

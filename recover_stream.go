@@ -3,6 +3,7 @@ package omega
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"sync"
 )
@@ -30,7 +31,7 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 	// A first small read, so that a small log costs little; the blocks
 	// after it are full size.
 	first := make([]byte, max(min(block, 64<<10), HeaderSize))
-	n, err := io.ReadFull(r, first)
+	n, err := readFull(r, first)
 	first = first[:n]
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return Recovery{}, err
@@ -119,7 +120,7 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 			}
 			next.buf = next.buf[:cap(next.buf)]
 			copy(next.buf, rest)
-			n, err := io.ReadFull(r, next.buf[len(rest):])
+			n, err := readFull(r, next.buf[len(rest):])
 			next.buf = next.buf[:len(rest)+n]
 			if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 				check(cur)
@@ -161,6 +162,36 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 		}
 		cur = next
 	}
+}
+
+// readFull is io.ReadFull with the guards of FrameReader's reads: an
+// invalid count from r is an error, and so are 100 reads in a row that
+// return nothing and no error (io.ErrNoProgress), where io.ReadFull would
+// spin.
+func readFull(r io.Reader, b []byte) (int, error) {
+	n, empty := 0, 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		if m < 0 || m > len(b)-n {
+			return n, fmt.Errorf("%w %d for a %d-byte buffer", errInvalidReadCount, m, len(b)-n)
+		}
+		n += m
+		switch {
+		case n == len(b):
+			return n, nil
+		case err == io.EOF && n > 0:
+			return n, io.ErrUnexpectedEOF
+		case err != nil:
+			return n, err
+		case m == 0:
+			if empty++; empty >= 100 {
+				return n, io.ErrNoProgress
+			}
+		default:
+			empty = 0
+		}
+	}
+	return n, nil
 }
 
 // recBlock is a block of a log RecoverFrom reads: buf holds the log from
