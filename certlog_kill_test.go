@@ -1,12 +1,8 @@
 package omega
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -47,38 +43,9 @@ func TestCertStoreKilled(t *testing.T) {
 	dir := t.TempDir()
 	var last uint64
 	for round := range 8 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCertStoreKillHelperProcess$")
-		cmd.Env = append(os.Environ(), "OMEGA_TEST_KILL_CERTS="+dir)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		acked := make(map[uint64]string)
-		var roundLast uint64
-		var lines []string
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			lines = append(lines, line)
-			f := strings.Fields(line)
-			if len(f) != 3 || f[0] != "acked" {
-				continue
-			}
-			k, err := strconv.ParseUint(f[1], 10, 64)
-			if err != nil {
-				t.Fatalf("helper printed %q", line)
-			}
-			acked[k], roundLast = f[2], k
-			if len(acked) == 1 {
-				time.AfterFunc(time.Duration(3+5*round)*time.Millisecond, func() { cmd.Process.Kill() })
-			}
-		}
-		cmd.Wait()
+		acked, roundLast, head := runUntilKilled(t, "TestCertStoreKillHelperProcess", "OMEGA_TEST_KILL_CERTS="+dir, time.Duration(3+5*round)*time.Millisecond)
 		if acked[last+1] == "" {
-			t.Fatalf("round %d: the helper did not continue after batch %d:\n%s", round, last, strings.Join(lines[:min(len(lines), 5)], "\n"))
+			t.Fatalf("round %d: the helper did not continue after batch %d:\n%s", round, last, head)
 		}
 		s, err := OpenCertStore(dir, certLogHeader(), nil)
 		if err != nil {

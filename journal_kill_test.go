@@ -1,14 +1,10 @@
 package omega
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -66,44 +62,9 @@ func TestJournalKilled(t *testing.T) {
 	c := defaultChecker(t)
 	var lastAcked uint64
 	for round := range 8 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestJournalKillHelperProcess$")
-		cmd.Env = append(os.Environ(), "OMEGA_TEST_KILL_PATH="+path)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		// Kill it a while after its first acknowledgement, at a moment
-		// that varies from round to round.
-		sc := bufio.NewScanner(stdout)
-		acked := make(map[uint64]string)
-		var roundLast uint64
-		var lines []string
-		kill := time.Duration(5+7*round) * time.Millisecond
-		for sc.Scan() {
-			line := sc.Text()
-			lines = append(lines, line)
-			f := strings.Fields(line)
-			if len(f) != 3 || f[0] != "acked" {
-				continue
-			}
-			k, err := strconv.ParseUint(f[1], 10, 64)
-			if err != nil {
-				t.Fatalf("helper printed %q", line)
-			}
-			acked[k], roundLast = f[2], k
-			if len(acked) == 1 {
-				time.AfterFunc(kill, func() { cmd.Process.Kill() })
-			}
-		}
-		cmd.Wait()
-		if len(acked) == 0 {
-			t.Fatalf("round %d: the helper acknowledged nothing:\n%s", round, strings.Join(lines, "\n"))
-		}
-		if first := lastAcked + 1; acked[first] == "" {
-			t.Fatalf("round %d: the helper did not continue after batch %d:\n%s", round, lastAcked, strings.Join(lines[:min(len(lines), 5)], "\n"))
+		acked, roundLast, head := runUntilKilled(t, "TestJournalKillHelperProcess", "OMEGA_TEST_KILL_PATH="+path, time.Duration(5+7*round)*time.Millisecond)
+		if acked[lastAcked+1] == "" {
+			t.Fatalf("round %d: the helper did not continue after batch %d:\n%s", round, lastAcked, head)
 		}
 		lastAcked = roundLast
 
