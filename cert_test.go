@@ -402,7 +402,7 @@ func buildChain(tb testing.TB, n int, spec func(i int) chainSpec) []*Certificate
 	if err != nil {
 		tb.Fatal(err)
 	}
-	state := Genesis()
+	state := &State{}
 	var prev Hash
 	var batch uint64
 	certs := make([]*Certificate, n)
@@ -714,7 +714,7 @@ func BenchmarkCertify(b *testing.B) {
 		b.Fatal(err)
 	}
 	p := []byte("payload")
-	out, err := c.Reconcile(Genesis(), []Event{{ID: ID64(1), NodeID: 1, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
+	out, err := c.Reconcile(&State{}, []Event{{ID: ID64(1), NodeID: 1, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -791,7 +791,7 @@ func ExampleCertify() {
 	c, _ := NewChecker(nil)
 	p := []byte("hello")
 	events := []Event{{ID: ID64(1), NodeID: 1, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}}
-	out, err := c.Reconcile(Genesis(), events)
+	out, err := c.Reconcile(&State{}, events)
 	if err != nil {
 		panic(err)
 	}

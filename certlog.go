@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // Names of the files of a certificate log directory (SPEC 6).
@@ -77,16 +79,16 @@ func (e *CertLogError) Unwrap() error { return e.Err }
 // and every later Append, Sync and Close return the error.
 //
 // A CertStore is safe for concurrent use. It holds the appender's lock on
-// cert.log (see [OpenFrameLog]) from OpenCertStore to Close, so a second
+// cert.log (see [framelog.Open]) from OpenCertStore to Close, so a second
 // store of the same directory, in this process or another, is refused with
 // an error wrapping [ErrLocked] before it reads or writes any file.
 type CertStore struct {
 	dir    string
-	policy SyncPolicy
+	policy framelog.SyncPolicy
 	fsys   fileSystem
 
 	mu    sync.RWMutex
-	w     *FrameWriter
+	w     *framelog.Writer
 	idx   file
 	hashf file
 	// Side-file lines appended to cert.log but not yet written out.
@@ -116,14 +118,17 @@ type certEntry struct {
 
 // OpenCertStore opens the certificate log in directory dir, creating the
 // directory and cert.log (with header hdr: the checker's schema version and
-// SchemaHash) when they do not exist.
+// schema hash, [Binding.Header]) when they do not exist.
 //
 // opts configures the writer of cert.log; nil means the defaults. Its Sync
 // says when appended certificates become durable: SyncBatch (the default)
 // when the caller calls [CertStore.Sync], SyncAlways at every Append,
-// SyncNever never.
+// SyncNever never. Its FS, when set, is the file system of every file the
+// store touches, so it must also have the ReadFile, ReadDir, Stat, Rename,
+// Remove and MkdirAll methods of package os, or the store is refused; its
+// Visit is the store's own and ignored.
 //
-// cert.log is opened with [OpenFrameLog], so it is locked first (another
+// cert.log is opened with [framelog.Open], so it is locked first (another
 // appender holding it is refused with [ErrLocked]), then read once, each
 // frame checked as recovery meets it: a torn tail, the normal trace of a
 // crash, is truncated (see [CertStore.TornTail]); corruption, a bad header
@@ -151,27 +156,32 @@ type certEntry struct {
 // the pattern omega gives every temporary file it writes, and the
 // "cert.idx.tmp<digits>" and "cert.hash.tmp<digits>" of earlier versions;
 // no other file is touched.
-func OpenCertStore(dir string, hdr Header, opts *WriterOptions) (*CertStore, error) {
-	return openCertStore(osFS{}, dir, hdr, opts)
+func OpenCertStore(dir string, hdr framelog.Header, opts *framelog.WriterOptions) (*CertStore, error) {
+	fsys, err := fileSystemOf(opts, "OpenCertStore")
+	if err != nil {
+		return nil, err
+	}
+	return openCertStore(fsys, dir, hdr, opts)
 }
 
-func openCertStore(fsys fileSystem, dir string, hdr Header, opts *WriterOptions) (*CertStore, error) {
-	var o WriterOptions
+func openCertStore(fsys fileSystem, dir string, hdr framelog.Header, opts *framelog.WriterOptions) (*CertStore, error) {
+	var o framelog.WriterOptions
 	if opts != nil {
 		o = *opts
 	}
-	if o.Sync > SyncNever {
-		return nil, errUnknownPolicy(o.Sync)
+	if o.Sync > framelog.SyncNever {
+		return nil, fmt.Errorf("%w %d", framelog.ErrUnknownSyncPolicy, o.Sync)
 	}
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	s := &CertStore{dir: dir, policy: o.Sync, fsys: fsys, byID: make(map[CertID]int)}
-	w, err := openFrameLog(fsys, filepath.Join(dir, certLogName), hdr, &o, s.load)
+	o.FS, o.Visit = fsys, s.load
+	w, err := framelog.Open(filepath.Join(dir, certLogName), hdr, &o)
 	if err != nil {
 		return nil, err
 	}
-	s.w, s.torn = w, w.cut
+	s.w, s.torn = w, w.Cut()
 	// Under the lock on cert.log, no other store of dir is writing a side
 	// file: a temporary file of omega's that no one holds is stale.
 	removeStaleTemps(fsys, dir, certIdxName, certHashName)
@@ -184,9 +194,9 @@ func openCertStore(fsys fileSystem, dir string, hdr Header, opts *WriterOptions)
 
 // load takes in the frame f of cert.log as recovery reads it: the
 // certificate it holds must continue the chain (see OpenCertStore).
-func (s *CertStore) load(f Frame) error {
-	if f.Type != FrameCert {
-		return &CertLogError{Offset: f.Offset, Err: fmt.Errorf("%w: %v frame in a certificate log", ErrCorrupt, f.Type)}
+func (s *CertStore) load(f framelog.Frame) error {
+	if f.Type != framelog.FrameCert {
+		return &CertLogError{Offset: f.Offset, Err: fmt.Errorf("%w: %v frame in a certificate log", framelog.ErrCorrupt, f.Type)}
 	}
 	c, err := decodeCertificate(f.Payload) // aliases the reader's buffer: not kept
 	if err != nil {
@@ -332,9 +342,9 @@ func (s *CertStore) appendLocked(d *Certificate) error {
 	if err := next.next(d, h); err != nil {
 		return err
 	}
-	off, err := s.w.Append(FrameCert, d.Bytes())
+	off, err := s.w.Append(framelog.FrameCert, d.Bytes())
 	if err != nil {
-		if errors.Is(err, ErrFrameTooLarge) {
+		if errors.Is(err, framelog.ErrFrameTooLarge) {
 			return err
 		}
 		s.err = err
@@ -344,7 +354,7 @@ func (s *CertStore) appendLocked(d *Certificate) error {
 	s.pendHash = appendHashLine(s.pendHash, len(s.certs), h)
 	s.head = next
 	s.add(d, h, off)
-	if s.policy == SyncAlways {
+	if s.policy == framelog.SyncAlways {
 		return s.flushSide()
 	}
 	return nil
@@ -355,7 +365,7 @@ func (s *CertStore) usable() error {
 		return err
 	}
 	if s.closed {
-		return ErrWriterClosed
+		return framelog.ErrWriterClosed
 	}
 	return nil
 }
@@ -395,14 +405,14 @@ func (s *CertStore) Err() error {
 func (s *CertStore) flushSide() error {
 	if len(s.pendIdx) > 0 {
 		if _, err := s.idx.Write(s.pendIdx); err != nil {
-			s.err = fmt.Errorf("%w: %w", ErrWriterFailed, err)
+			s.err = fmt.Errorf("%w: %w", framelog.ErrWriterFailed, err)
 			return s.err
 		}
 		s.pendIdx = s.pendIdx[:0]
 	}
 	if len(s.pendHash) > 0 {
 		if _, err := s.hashf.Write(s.pendHash); err != nil {
-			s.err = fmt.Errorf("%w: %w", ErrWriterFailed, err)
+			s.err = fmt.Errorf("%w: %w", framelog.ErrWriterFailed, err)
 			return s.err
 		}
 		s.pendHash = s.pendHash[:0]
@@ -434,7 +444,7 @@ func (s *CertStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrWriterClosed
+		return framelog.ErrWriterClosed
 	}
 	err := s.failure()
 	if err == nil {
@@ -513,7 +523,7 @@ func (s *CertStore) Lookup(id CertID) (*Certificate, bool) {
 func (s *CertStore) read(i int) (*Certificate, error) {
 	e := s.certs[i]
 	b := make([]byte, e.size)
-	if err := s.w.readAt(b, e.off+frameHeaderLen); err != nil {
+	if _, err := s.w.ReadAt(b, e.off+framelog.FrameHeaderLen); err != nil {
 		return nil, &CertLogError{Offset: e.off, Err: fmt.Errorf("reading certificate %d back: %w", i, err)}
 	}
 	return s.check(i, b)
@@ -526,7 +536,7 @@ func (s *CertStore) check(i int, b []byte) (*Certificate, error) {
 	e := s.certs[i]
 	c, err := decodeCertificate(b)
 	if err == nil && c.Hash() != e.hash {
-		err = fmt.Errorf("%w: certificate %d changed in cert.log since it was opened", ErrCorrupt, i)
+		err = fmt.Errorf("%w: certificate %d changed in cert.log since it was opened", framelog.ErrCorrupt, i)
 	}
 	if err != nil {
 		return nil, &CertLogError{Offset: e.off, Err: err}
@@ -543,19 +553,19 @@ const readRun = 1 << 20
 // before the one that failed. The caller holds mu, for reading at least.
 func (s *CertStore) readFrom(i, max int) ([]*Certificate, error) {
 	j := i + 1
-	for j < len(s.certs) && j-i < max && s.certs[j].off+frameHeaderLen+int64(s.certs[j].size)-s.certs[i].off <= readRun {
+	for j < len(s.certs) && j-i < max && s.certs[j].off+framelog.FrameHeaderLen+int64(s.certs[j].size)-s.certs[i].off <= readRun {
 		j++
 	}
 	start := s.certs[i].off
 	last := s.certs[j-1]
-	b := make([]byte, last.off+frameHeaderLen+int64(last.size)-start)
-	if err := s.w.readAt(b, start); err != nil {
+	b := make([]byte, last.off+framelog.FrameHeaderLen+int64(last.size)-start)
+	if _, err := s.w.ReadAt(b, start); err != nil {
 		return nil, &CertLogError{Offset: start, Err: fmt.Errorf("reading certificates %d to %d back: %w", i, j-1, err)}
 	}
 	certs := make([]*Certificate, 0, j-i)
 	for k := i; k < j; k++ {
 		e := s.certs[k]
-		p := e.off + frameHeaderLen - start
+		p := e.off + framelog.FrameHeaderLen - start
 		c, err := s.check(k, b[p:p+int64(e.size):p+int64(e.size)])
 		if err != nil {
 			return certs, err
@@ -595,7 +605,7 @@ func (s *CertStore) run(i, max int) ([]*Certificate, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, ErrWriterClosed
+		return nil, framelog.ErrWriterClosed
 	}
 	certs, err := s.readFrom(i, max)
 	if err != nil {

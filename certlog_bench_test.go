@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // BenchmarkCertStoreAppend appends certificates to a store in a temporary
@@ -19,11 +21,11 @@ func BenchmarkCertStoreAppend(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		name   string
-		policy SyncPolicy
+		policy framelog.SyncPolicy
 		every  int // Sync after this many appends; 0 for never
 	}{
-		{"SyncAlways", SyncAlways, 0},
-		{"SyncBatch64", SyncBatch, 64},
+		{"framelog.SyncAlways", framelog.SyncAlways, 0},
+		{"SyncBatch64", framelog.SyncBatch, 64},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(size / chain)

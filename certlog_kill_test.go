@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // The helper process of TestCertStoreKilled: it opens the certificate log
@@ -16,7 +18,7 @@ func TestCertStoreKillHelperProcess(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestCertStoreKilled")
 	}
-	s, err := OpenCertStore(dir, certLogHeader(), &WriterOptions{Sync: SyncAlways})
+	s, err := OpenCertStore(dir, certLogHeader(), &framelog.WriterOptions{Sync: framelog.SyncAlways})
 	if err != nil {
 		fmt.Println("helper: failed:", err)
 		return

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // certLogKey is the fixed signing key of the certificate log tests.
@@ -21,7 +23,9 @@ func certLogKey() ed25519.PrivateKey {
 
 func certLogRing() KeyRing { return ringOf(certLogKey().Public().(ed25519.PublicKey)) }
 
-func certLogHeader() Header { return Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()} }
+func certLogHeader() framelog.Header {
+	return DefaultBinding().Header()
+}
 
 // certLogChain certifies n batches from genesis, each linked to the one
 // before: even batches merge two fresh events, odd ones re-send an event
@@ -38,7 +42,7 @@ func certLogChainSigned(tb testing.TB, n int, key func(i int) ed25519.PrivateKey
 	if err != nil {
 		tb.Fatal(err)
 	}
-	state := Genesis()
+	state := &State{}
 	var prev Hash
 	var last Event
 	var batch uint64
@@ -80,7 +84,7 @@ func certLogChainSigned(tb testing.TB, n int, key func(i int) ed25519.PrivateKey
 // written out independently of the store.
 func sideFiles(certs []*Certificate) (idx, hashes string) {
 	var bi, bh strings.Builder
-	off := int64(HeaderSize)
+	off := int64(framelog.HeaderSize)
 	for i, c := range certs {
 		fmt.Fprintf(&bi, "%s %d\n", c.ID(), off)
 		h := c.Hash()
@@ -90,9 +94,9 @@ func sideFiles(certs []*Certificate) (idx, hashes string) {
 	return bi.String(), bh.String()
 }
 
-func openStore(tb testing.TB, dir string, policy SyncPolicy) *CertStore {
+func openStore(tb testing.TB, dir string, policy framelog.SyncPolicy) *CertStore {
 	tb.Helper()
-	s, err := OpenCertStore(dir, certLogHeader(), &WriterOptions{Sync: policy})
+	s, err := OpenCertStore(dir, certLogHeader(), &framelog.WriterOptions{Sync: policy})
 	if err != nil {
 		tb.Fatalf("OpenCertStore(%s) = %v", dir, err)
 	}
@@ -184,7 +188,7 @@ func checkSideFiles(t *testing.T, what, dir string, certs []*Certificate) {
 
 func TestCertStoreRoundTrip(t *testing.T) {
 	certs := certLogChain(t, 20)
-	for _, policy := range []SyncPolicy{SyncBatch, SyncAlways, SyncNever} {
+	for _, policy := range []framelog.SyncPolicy{framelog.SyncBatch, framelog.SyncAlways, framelog.SyncNever} {
 		t.Run(fmt.Sprint(policy), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "certs") // created by OpenCertStore
 			s := openStore(t, dir, policy)
@@ -200,11 +204,11 @@ func TestCertStoreRoundTrip(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatalf("Close() = %v", err)
 			}
-			if err := s.Close(); !errors.Is(err, ErrWriterClosed) {
-				t.Errorf("second Close() = %v, want ErrWriterClosed", err)
+			if err := s.Close(); !errors.Is(err, framelog.ErrWriterClosed) {
+				t.Errorf("second Close() = %v, want framelog.ErrWriterClosed", err)
 			}
-			if err := s.Append(certs[0]); !errors.Is(err, ErrWriterClosed) {
-				t.Errorf("Append after Close = %v, want ErrWriterClosed", err)
+			if err := s.Append(certs[0]); !errors.Is(err, framelog.ErrWriterClosed) {
+				t.Errorf("Append after Close = %v, want framelog.ErrWriterClosed", err)
 			}
 			// A closed store reads no certificate, and is not failed by
 			// being asked.
@@ -217,8 +221,8 @@ func TestCertStoreRoundTrip(t *testing.T) {
 			for i := range s.All() {
 				t.Errorf("All after Close yields %d", i)
 			}
-			if _, err := s.VerifyAll(certLogRing(), DefaultBinding()); !errors.Is(err, ErrWriterClosed) {
-				t.Errorf("VerifyAll after Close = %v, want ErrWriterClosed", err)
+			if _, err := s.VerifyAll(certLogRing(), DefaultBinding()); !errors.Is(err, framelog.ErrWriterClosed) {
+				t.Errorf("VerifyAll after Close = %v, want framelog.ErrWriterClosed", err)
 			}
 			if s.Len() != len(certs) || s.Head() != wantAnchor(certs) || s.Err() != nil {
 				t.Errorf("after Close: Len() = %d, Head() = %+v, Err() = %v", s.Len(), s.Head(), s.Err())
@@ -241,7 +245,7 @@ func TestCertStoreRoundTrip(t *testing.T) {
 func writeLog(t *testing.T, certs []*Certificate) string {
 	t.Helper()
 	dir := t.TempDir()
-	s := openStore(t, dir, SyncNever)
+	s := openStore(t, dir, framelog.SyncNever)
 	appendAll(t, s, certs)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -265,7 +269,7 @@ func TestCertStoreCrashCuts(t *testing.T) {
 	hashes, _ := os.ReadFile(filepath.Join(src, "cert.hash"))
 	full, _ := os.ReadFile(filepath.Join(writeLog(t, certs), "cert.log"))
 	// ends[k] is the size of a log holding the first k certificates.
-	ends := []int{HeaderSize}
+	ends := []int{framelog.HeaderSize}
 	for _, c := range certs {
 		ends = append(ends, ends[len(ends)-1]+12+len(c.Bytes()))
 	}
@@ -295,11 +299,11 @@ func TestCertStoreCrashCuts(t *testing.T) {
 			}
 		}
 		what := fmt.Sprintf("cut at %d", cut)
-		s, err := OpenCertStore(dir, certLogHeader(), &WriterOptions{Sync: SyncNever})
+		s, err := OpenCertStore(dir, certLogHeader(), &framelog.WriterOptions{Sync: framelog.SyncNever})
 		if err != nil {
 			t.Fatalf("%s: OpenCertStore = %v", what, err)
 		}
-		if want := int64(max(0, cut-ends[k])); cut >= HeaderSize && s.TornTail() != want {
+		if want := int64(max(0, cut-ends[k])); cut >= framelog.HeaderSize && s.TornTail() != want {
 			t.Errorf("%s: TornTail() = %d, want %d", what, s.TornTail(), want)
 		}
 		checkStore(t, what, s, dir, certs[:k])
@@ -390,7 +394,7 @@ func TestCertStoreSideFilesRebuilt(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			s := openStore(t, dir, SyncBatch)
+			s := openStore(t, dir, framelog.SyncBatch)
 			defer s.Close()
 			checkStore(t, d.name, s, dir, certs)
 			for name, want := range map[string][]byte{"cert.idx": origIdx, "cert.hash": origHash} {
@@ -409,12 +413,12 @@ func TestCertStoreCorruption(t *testing.T) {
 	certs := certLogChain(t, 6)
 	src := writeLog(t, certs)
 	log, _ := os.ReadFile(filepath.Join(src, "cert.log"))
-	second := HeaderSize + 12 + len(certs[0].Bytes())
+	second := framelog.HeaderSize + 12 + len(certs[0].Bytes())
 	for _, off := range []int{
-		HeaderSize + 4,       // first frame's CRC
-		HeaderSize + 12 + 40, // first frame's payload
-		second + 100,         // second frame's payload
-		second,               // second frame's length
+		framelog.HeaderSize + 4,       // first frame's CRC
+		framelog.HeaderSize + 12 + 40, // first frame's payload
+		second + 100,                  // second frame's payload
+		second,                        // second frame's length
 	} {
 		t.Run(fmt.Sprint(off), func(t *testing.T) {
 			dir := t.TempDir()
@@ -425,8 +429,8 @@ func TestCertStoreCorruption(t *testing.T) {
 				t.Fatal(err)
 			}
 			s, err := OpenCertStore(dir, certLogHeader(), nil)
-			if !errors.Is(err, ErrCorrupt) || s != nil {
-				t.Fatalf("OpenCertStore(byte %d flipped) = %v, %v, want ErrCorrupt", off, s, err)
+			if !errors.Is(err, framelog.ErrCorrupt) || s != nil {
+				t.Fatalf("OpenCertStore(byte %d flipped) = %v, %v, want framelog.ErrCorrupt", off, s, err)
 			}
 			if got, _ := os.ReadFile(path); !bytes.Equal(got, bad) {
 				t.Errorf("cert.log changed by a refused open")
@@ -440,9 +444,9 @@ func TestCertStoreCorruption(t *testing.T) {
 
 func TestCertStoreRefusesLog(t *testing.T) {
 	certs := certLogChain(t, 3)
-	mk := func(t *testing.T, hdr Header, frames ...func(w *FrameWriter)) string {
+	mk := func(t *testing.T, hdr framelog.Header, frames ...func(w *framelog.Writer)) string {
 		dir := t.TempDir()
-		w, err := OpenFrameLog(filepath.Join(dir, "cert.log"), hdr, nil)
+		w, err := framelog.Open(filepath.Join(dir, "cert.log"), hdr, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,25 +458,25 @@ func TestCertStoreRefusesLog(t *testing.T) {
 		}
 		return dir
 	}
-	frame := func(ty FrameType, p []byte) func(w *FrameWriter) {
-		return func(w *FrameWriter) {
+	frame := func(ty framelog.FrameType, p []byte) func(w *framelog.Writer) {
+		return func(w *framelog.Writer) {
 			if _, err := w.Append(ty, p); err != nil {
 				panic(err)
 			}
 		}
 	}
-	second := int64(HeaderSize + 12 + len(certs[0].Bytes()))
+	second := int64(framelog.HeaderSize + 12 + len(certs[0].Bytes()))
 	for _, tc := range []struct {
 		name   string
 		dir    string
 		err    error
 		offset int64 // of a *CertLogError, or -1
 	}{
-		{"batch frame", mk(t, certLogHeader(), frame(FrameCert, certs[0].Bytes()), frame(FrameBatch, []byte("x"))), ErrCorrupt, second},
-		{"app frame", mk(t, certLogHeader(), frame(FrameAppMin, certs[0].Bytes())), ErrCorrupt, HeaderSize},
-		{"short envelope", mk(t, certLogHeader(), frame(FrameCert, certs[0].Bytes()), frame(FrameCert, certs[1].Bytes()[:100])), ErrMalformedCertificate, second},
-		{"trailing byte", mk(t, certLogHeader(), frame(FrameCert, append(bytes.Clone(certs[0].Bytes()), 0))), ErrMalformedCertificate, HeaderSize},
-		{"other schema", mk(t, Header{SchemaVersion: 2, SchemaHash: SchemaHash()}), ErrSchemaMismatch, -1},
+		{"batch frame", mk(t, certLogHeader(), frame(framelog.FrameCert, certs[0].Bytes()), frame(framelog.FrameBatch, []byte("x"))), framelog.ErrCorrupt, second},
+		{"app frame", mk(t, certLogHeader(), frame(framelog.FrameAppMin, certs[0].Bytes())), framelog.ErrCorrupt, framelog.HeaderSize},
+		{"short envelope", mk(t, certLogHeader(), frame(framelog.FrameCert, certs[0].Bytes()), frame(framelog.FrameCert, certs[1].Bytes()[:100])), ErrMalformedCertificate, second},
+		{"trailing byte", mk(t, certLogHeader(), frame(framelog.FrameCert, append(bytes.Clone(certs[0].Bytes()), 0))), ErrMalformedCertificate, framelog.HeaderSize},
+		{"other schema", mk(t, framelog.Header{SchemaVersion: 2, SchemaHash: schemaHash()}), ErrSchemaMismatch, -1},
 	} {
 		s, err := OpenCertStore(tc.dir, certLogHeader(), nil)
 		var le *CertLogError
@@ -480,22 +484,22 @@ func TestCertStoreRefusesLog(t *testing.T) {
 			t.Errorf("%s: OpenCertStore = %v, %v, want %v at offset %d", tc.name, s, err, tc.err, tc.offset)
 		}
 	}
-	if _, err := OpenCertStore(t.TempDir(), certLogHeader(), &WriterOptions{Sync: 9}); !errors.Is(err, ErrUnknownSyncPolicy) {
-		t.Errorf("OpenCertStore(sync 9) = %v, want ErrUnknownSyncPolicy", err)
+	if _, err := OpenCertStore(t.TempDir(), certLogHeader(), &framelog.WriterOptions{Sync: 9}); !errors.Is(err, framelog.ErrUnknownSyncPolicy) {
+		t.Errorf("OpenCertStore(sync 9) = %v, want framelog.ErrUnknownSyncPolicy", err)
 	}
 }
 
 func TestCertStoreAppendRefusals(t *testing.T) {
 	certs := certLogChain(t, 6)
 	dir := t.TempDir()
-	s := openStore(t, dir, SyncBatch)
+	s := openStore(t, dir, framelog.SyncBatch)
 	defer s.Close()
 	appendAll(t, s, certs[:3])
 
 	// Certificates correctly signed but placed wrongly in the chain.
 	ch, _ := NewChecker(nil)
 	p := []byte("refusal")
-	out, err := ch.Reconcile(Genesis(), []Event{{ID: ID64(999), NodeID: 9, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
+	out, err := ch.Reconcile(&State{}, []Event{{ID: ID64(999), NodeID: 9, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,12 +541,12 @@ func TestCertStoreAppendRefusals(t *testing.T) {
 func TestCertStoreFailedIsSticky(t *testing.T) {
 	certs := certLogChain(t, 3)
 	dir := t.TempDir()
-	s := openStore(t, dir, SyncAlways)
+	s := openStore(t, dir, framelog.SyncAlways)
 	appendAll(t, s, certs[:1])
 	s.idx.Close() // the next side-file write fails
 	err := s.Append(certs[1])
-	if !errors.Is(err, ErrWriterFailed) {
-		t.Fatalf("Append with a failing side file = %v, want ErrWriterFailed", err)
+	if !errors.Is(err, framelog.ErrWriterFailed) {
+		t.Fatalf("Append with a failing side file = %v, want framelog.ErrWriterFailed", err)
 	}
 	for _, f := range []struct {
 		name string
@@ -557,7 +561,7 @@ func TestCertStoreFailedIsSticky(t *testing.T) {
 		}
 	}
 	// The frame reached cert.log; reopening rebuilds the side files.
-	s = openStore(t, dir, SyncAlways)
+	s = openStore(t, dir, framelog.SyncAlways)
 	defer s.Close()
 	checkStore(t, "reopened", s, dir, certs[:2])
 }
@@ -569,13 +573,13 @@ func TestCertStoreTornHeader(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "cert.log"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s := openStore(t, dir, SyncBatch)
+		s := openStore(t, dir, framelog.SyncBatch)
 		checkStore(t, fmt.Sprintf("%d zero bytes", len(b)), s, dir, nil)
 		appendAll(t, s, certs)
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		s = openStore(t, dir, SyncBatch)
+		s = openStore(t, dir, framelog.SyncBatch)
 		checkStore(t, "reopened", s, dir, certs)
 		s.Close()
 	}
@@ -592,14 +596,14 @@ func TestCertStoreZeroedHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clear(b[:HeaderSize])
+	clear(b[:framelog.HeaderSize])
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err := OpenCertStore(dir, certLogHeader(), nil)
-	var he *HeaderError
-	if s != nil || !errors.Is(err, ErrBadHeader) || !errors.As(err, &he) || he.Field != "zeroed" {
-		t.Fatalf("OpenCertStore(zeroed header) = %v, %v; want a zeroed *HeaderError", s, err)
+	var he *framelog.HeaderError
+	if s != nil || !errors.Is(err, framelog.ErrBadHeader) || !errors.As(err, &he) || he.Field != "zeroed" {
+		t.Fatalf("OpenCertStore(zeroed header) = %v, %v; want a zeroed *framelog.HeaderError", s, err)
 	}
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, b) {
 		t.Fatalf("a refused OpenCertStore changed cert.log")
@@ -614,7 +618,7 @@ func TestCertStoreZeroedHeader(t *testing.T) {
 func TestCertStoreReadsOnDemand(t *testing.T) {
 	certs := certLogChain(t, 6)
 	dir := t.TempDir()
-	s := openStore(t, dir, SyncBatch)
+	s := openStore(t, dir, framelog.SyncBatch)
 	appendAll(t, s, certs[:3])
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
@@ -640,7 +644,7 @@ func TestCertStoreReadsOnDemand(t *testing.T) {
 
 	// Flip a byte of the second certificate's envelope behind the store.
 	path := filepath.Join(dir, "cert.log")
-	off := int64(HeaderSize+12+len(certs[0].Bytes())) + 12 + 300
+	off := int64(framelog.HeaderSize+12+len(certs[0].Bytes())) + 12 + 300
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -660,8 +664,8 @@ func TestCertStoreReadsOnDemand(t *testing.T) {
 	}
 	err = s.Err()
 	var le *CertLogError
-	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &le) || le.Offset != int64(HeaderSize+12+len(certs[0].Bytes())) {
-		t.Fatalf("Err() after reading a changed certificate = %v, want ErrCorrupt at its frame", err)
+	if !errors.Is(err, framelog.ErrCorrupt) || !errors.As(err, &le) || le.Offset != int64(framelog.HeaderSize+12+len(certs[0].Bytes())) {
+		t.Fatalf("Err() after reading a changed certificate = %v, want framelog.ErrCorrupt at its frame", err)
 	}
 	n := 0
 	for range s.All() {
@@ -670,8 +674,8 @@ func TestCertStoreReadsOnDemand(t *testing.T) {
 	if n != 1 {
 		t.Errorf("All() yields %d certificates, want the 1 before the changed one", n)
 	}
-	if _, err := s.VerifyAll(certLogRing(), DefaultBinding()); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("VerifyAll = %v, want ErrCorrupt", err)
+	if _, err := s.VerifyAll(certLogRing(), DefaultBinding()); !errors.Is(err, framelog.ErrCorrupt) {
+		t.Errorf("VerifyAll = %v, want framelog.ErrCorrupt", err)
 	}
 	for name, f := range map[string]func() error{"Append": func() error { return s.Append(certs[5]) }, "Sync": s.Sync, "Close": s.Close} {
 		if got := f(); got != err {
@@ -693,7 +697,7 @@ func TestCertStoreVerifyAllRuns(t *testing.T) {
 		return certLogKey()
 	})
 	dir := writeLog(t, certs)
-	s := openStore(t, dir, SyncNever)
+	s := openStore(t, dir, framelog.SyncNever)
 	defer s.Close()
 	a, err := s.VerifyAll(certLogRing(), DefaultBinding())
 	var ce *ChainError
@@ -713,12 +717,12 @@ func writeCertLog(t *testing.T, certs []*Certificate, tail []byte) (string, []by
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cert.log")
-	w, err := OpenFrameLog(path, certLogHeader(), &WriterOptions{Sync: SyncNever})
+	w, err := framelog.Open(path, certLogHeader(), &framelog.WriterOptions{Sync: framelog.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range certs {
-		if _, err := w.Append(FrameCert, c.Bytes()); err != nil {
+		if _, err := w.Append(framelog.FrameCert, c.Bytes()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -744,7 +748,7 @@ func TestCertStoreRefusesBrokenChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := []byte("chain")
-	out, err := ch.Reconcile(Genesis(), []Event{{ID: ID64(777), NodeID: 7, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
+	out, err := ch.Reconcile(&State{}, []Event{{ID: ID64(777), NodeID: 7, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -789,7 +793,7 @@ func TestCertStoreRefusesBrokenChain(t *testing.T) {
 			if s != nil || !errors.Is(err, tc.err) || !errors.As(err, &ce) || ce.Index != tc.index || !errors.As(err, &le) {
 				t.Fatalf("%s, %d-byte tail: OpenCertStore = %v, %v; want %v at certificate %d", tc.name, len(tail), s, err, tc.err, tc.index)
 			}
-			if want := int64(HeaderSize); tc.index > 0 {
+			if want := int64(framelog.HeaderSize); tc.index > 0 {
 				for _, c := range tc.log[:tc.index] {
 					want += 12 + int64(len(c.Bytes()))
 				}
@@ -807,7 +811,7 @@ func TestCertStoreRefusesBrokenChain(t *testing.T) {
 	}
 	// The same chain whole opens, and a torn tail after it is cut.
 	dir, _ := writeCertLog(t, certs, garbage)
-	s := openStore(t, dir, SyncBatch)
+	s := openStore(t, dir, framelog.SyncBatch)
 	defer s.Close()
 	if s.TornTail() != int64(len(garbage)) {
 		t.Errorf("TornTail() = %d, want %d", s.TornTail(), len(garbage))
@@ -827,7 +831,7 @@ func obstructionOutputs(tb testing.TB, n int) []Output {
 	outs := make([]Output, n)
 	for i := range outs {
 		p := []byte(fmt.Sprintf("obstruction %d", i))
-		out, err := ch.Reconcile(Genesis(), []Event{{ID: ID64(uint64(i + 1)), NodeID: 1, StreamID: 1, Lamport: 1, Deps: []EventID{}, Payload: p}})
+		out, err := ch.Reconcile(&State{}, []Event{{ID: ID64(uint64(i + 1)), NodeID: 1, StreamID: 1, Lamport: 1, Deps: []EventID{}, Payload: p}})
 		if err != nil || out.Result.Kind != KindObstruction {
 			tb.Fatalf("Reconcile = %v, %v; want an obstruction", out.Result, err)
 		}
@@ -844,7 +848,7 @@ func TestCertStoreCertifyAppendConcurrent(t *testing.T) {
 	const workers, each = 4, 8
 	outs := obstructionOutputs(t, workers*each)
 	dir := t.TempDir()
-	s := openStore(t, dir, SyncBatch)
+	s := openStore(t, dir, framelog.SyncBatch)
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
@@ -882,7 +886,7 @@ func TestCertStoreCertifyAppendConcurrent(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openStore(t, dir, SyncBatch)
+	s = openStore(t, dir, framelog.SyncBatch)
 	defer s.Close()
 	if a, err := s.VerifyAll(certLogRing(), DefaultBinding()); err != nil || s.Len() != workers*each {
 		t.Fatalf("after concurrent appends: %d certificates, VerifyAll = %+v, %v", s.Len(), a, err)
@@ -905,11 +909,11 @@ func TestCertStoreCertifyAppendConcurrent(t *testing.T) {
 // what Certify refuses and a certificate that would not continue the chain.
 func TestCertStoreCertifyAppendRefusals(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir, SyncBatch)
+	s := openStore(t, dir, framelog.SyncBatch)
 	defer s.Close()
 	ch, _ := NewChecker(nil)
 	p := []byte("merge")
-	merge, err := ch.Reconcile(Genesis(), []Event{{ID: ID64(500), NodeID: 5, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
+	merge, err := ch.Reconcile(&State{}, []Event{{ID: ID64(500), NodeID: 5, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -964,7 +968,7 @@ func TestCertStoreCertifyAppendRefusals(t *testing.T) {
 func crashLog(certs []*Certificate) []byte {
 	b, _ := certLogHeader().AppendBinary(nil)
 	for _, c := range certs {
-		b = appendFrame(b, FrameCert, c.Bytes())
+		b = appendFrame(b, framelog.FrameCert, c.Bytes())
 	}
 	return b
 }
@@ -990,7 +994,7 @@ func crashImage(t *testing.T, log, idx, hashes []byte) string {
 // checks the whole chain after another reopen.
 func reopenAndContinue(t *testing.T, what, dir string, certs []*Certificate, n int, torn int64) {
 	t.Helper()
-	s := openStore(t, dir, SyncBatch)
+	s := openStore(t, dir, framelog.SyncBatch)
 	if s.TornTail() != torn {
 		t.Errorf("%s: TornTail() = %d, want %d", what, s.TornTail(), torn)
 	}
@@ -999,7 +1003,7 @@ func reopenAndContinue(t *testing.T, what, dir string, certs []*Certificate, n i
 	if err := s.Close(); err != nil {
 		t.Fatalf("%s: Close() = %v", what, err)
 	}
-	s = openStore(t, dir, SyncBatch)
+	s = openStore(t, dir, framelog.SyncBatch)
 	defer s.Close()
 	checkStore(t, what+", continued", s, dir, certs)
 }
@@ -1014,11 +1018,11 @@ func reopenAndContinue(t *testing.T, what, dir string, certs []*Certificate, n i
 func TestCertStoreCrashDuringAppend(t *testing.T) {
 	const k = 4
 	certs := certLogChain(t, k+2)
-	for name, policy := range map[string]SyncPolicy{"SyncBatch": SyncBatch, "SyncAlways": SyncAlways} {
+	for name, policy := range map[string]framelog.SyncPolicy{"framelog.SyncBatch": framelog.SyncBatch, "framelog.SyncAlways": framelog.SyncAlways} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			rec := newRecFS()
-			s, err := openCertStore(rec, dir, certLogHeader(), &WriterOptions{Sync: policy})
+			s, err := openCertStore(rec, dir, certLogHeader(), &framelog.WriterOptions{Sync: policy})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1042,7 +1046,7 @@ func TestCertStoreCrashDuringAppend(t *testing.T) {
 				if op.kind == "syncdir" && op.path == dir {
 					dirSynced = true
 				}
-				if op.kind == "write" && op.path == logPath && op.off >= HeaderSize && !dirSynced {
+				if op.kind == "write" && op.path == logPath && op.off >= framelog.HeaderSize && !dirSynced {
 					t.Fatalf("a frame was written before the directory holding the new cert.log was synced")
 				}
 			}
@@ -1071,7 +1075,7 @@ func TestCertStoreCrashDuringAppend(t *testing.T) {
 				}
 				frame = append(frame, op.data...)
 			}
-			if want := appendFrame(nil, FrameCert, certs[k].Bytes()); !synced || !bytes.Equal(frame, want) {
+			if want := appendFrame(nil, framelog.FrameCert, certs[k].Bytes()); !synced || !bytes.Equal(frame, want) {
 				t.Fatalf("append wrote %d bytes (synced %v), want the %d-byte frame, synced", len(frame), synced, len(want))
 			}
 			if err := s.Close(); err != nil {
@@ -1081,7 +1085,7 @@ func TestCertStoreCrashDuringAppend(t *testing.T) {
 			garbage := lfPayload(11, 300)
 			zeros := make([]byte, 512)
 			for cut := 0; cut <= len(frame); cut++ {
-				if testing.Short() && cut > frameHeaderLen+2 && cut < len(frame)-3 && cut%29 != 0 {
+				if testing.Short() && cut > framelog.FrameHeaderLen+2 && cut < len(frame)-3 && cut%29 != 0 {
 					continue
 				}
 				for name, tail := range map[string][]byte{"": nil, "garbage": garbage, "zeros": zeros} {
@@ -1105,7 +1109,7 @@ func TestCertStoreCrashDuringAppend(t *testing.T) {
 func TestCertStoreFailedAppend(t *testing.T) {
 	const k = 3
 	certs := certLogChain(t, k+2)
-	frameLen := frameHeaderLen + len(certs[k].Bytes())
+	frameLen := framelog.FrameHeaderLen + len(certs[k].Bytes())
 	eio := errors.New("input/output error")
 	for _, tc := range []struct {
 		name  string
@@ -1120,10 +1124,10 @@ func TestCertStoreFailedAppend(t *testing.T) {
 		{"fsync fails", "sync", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, policy := range []SyncPolicy{SyncBatch, SyncAlways} {
+			for _, policy := range []framelog.SyncPolicy{framelog.SyncBatch, framelog.SyncAlways} {
 				dir := t.TempDir()
 				rec := newRecFS()
-				s, err := openCertStore(rec, dir, certLogHeader(), &WriterOptions{Sync: policy})
+				s, err := openCertStore(rec, dir, certLogHeader(), &framelog.WriterOptions{Sync: policy})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -1144,8 +1148,8 @@ func TestCertStoreFailedAppend(t *testing.T) {
 				if err == nil {
 					err = s.Sync()
 				}
-				if !errors.Is(err, ErrWriterFailed) || !errors.Is(err, eio) {
-					t.Fatalf("%v: append with a failing %s = %v, want ErrWriterFailed", policy, tc.kind, err)
+				if !errors.Is(err, framelog.ErrWriterFailed) || !errors.Is(err, eio) {
+					t.Fatalf("%v: append with a failing %s = %v, want framelog.ErrWriterFailed", policy, tc.kind, err)
 				}
 				if got := s.Close(); got != err {
 					t.Fatalf("%v: Close() = %v, want %v", policy, got, err)

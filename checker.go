@@ -26,7 +26,7 @@ const (
 func checkerVersion() [3]uint16 { return [3]uint16{versionMajor, versionMinor, versionPatch} }
 
 // SchemaHash returns D("schema", SchemaDescriptor).
-func SchemaHash() Hash { return digest.Of(digest.Schema, []byte(SchemaDescriptor)) }
+func schemaHash() Hash { return digest.Of(digest.Schema, []byte(SchemaDescriptor)) }
 
 // Binding names the exact checker, event schema and predicate catalog that
 // made a decision (SPEC 4). Every checker output carries one; certification
@@ -168,7 +168,7 @@ func NewChecker(opts *CheckerOptions) (*Checker, error) {
 		binding: Binding{
 			CheckerVersion: checkerVersion(),
 			SchemaVersion:  SchemaVersion,
-			SchemaHash:     SchemaHash(),
+			SchemaHash:     schemaHash(),
 			CatalogHash:    cat.Hash(),
 		},
 		catalog: cat,
@@ -192,7 +192,7 @@ func DefaultBinding() Binding {
 	return Binding{
 		CheckerVersion: checkerVersion(),
 		SchemaVersion:  SchemaVersion,
-		SchemaHash:     SchemaHash(),
+		SchemaHash:     schemaHash(),
 		CatalogHash:    predicates.Default().Hash(),
 	}
 }

@@ -1,6 +1,6 @@
 package omega
 
-// Constants of the schema, the frame log and the checker's limits.
+// Constants of the schema and the checker's limits.
 const (
 	// SchemaVersion is the version of the event schema this package implements.
 	SchemaVersion = 1
@@ -19,12 +19,6 @@ const (
 		"payload_hash blake3-256\n" +
 		"deps u128[deps_count]\n" +
 		"payload u8[payload_len]\n"
-	// HeaderSize is the length of the .omega file header, and the offset of the
-	// first frame (SPEC 5). Frozen wire format.
-	HeaderSize = 64
-	// DefaultMaxFrameLen is the largest frame_len (frame header included) that
-	// readers accept and writers produce when the options leave MaxFrameLen zero.
-	DefaultMaxFrameLen = 64 << 20
 	// MaxBatchContents is the largest number of distinct contents a batch may
 	// hold (SPEC 4). A larger batch is refused with [ErrBatchTooLarge].
 	MaxBatchContents = 1 << 20

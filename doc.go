@@ -17,7 +17,7 @@
 // forms, strictly: every failure is an [*EventError] naming the field and
 // the event's position. It reads one batch, and stops at the first event
 // past [MaxBatchContents] distinct contents; [BatchCounter] does that
-// counting for a reader of another source. Canonical order ([CompareEvents]) is the ordering
+// counting for a reader of another source. Canonical order ([Event.Compare]) is the ordering
 // key (lamport, node, stream, id), then the event digest.
 //
 // # Reconciling
@@ -33,7 +33,7 @@
 // changes. [Checker.Diagnose] lists every violation instead of the first.
 //
 //	c, _ := omega.NewChecker(nil)
-//	out, err := c.Reconcile(omega.Genesis(), events)
+//	out, err := c.Reconcile(nil, events) // a nil State is genesis
 //	if err != nil { ... }            // a malformed event or an oversized batch
 //	if out.Result.Kind == omega.KindMerge {
 //		next := out.Result.Merge.Next
@@ -86,16 +86,16 @@
 //
 // # Frame log
 //
-// The .omega frame log (SPEC 5) is a 64-byte [Header] and CRC-checked
-// frames. [OpenFrameLog] opens a log for append, recovering it first: it
-// truncates a torn tail and refuses corruption followed by data.
-// [FrameWriter] buffers appends and makes them durable with Sync under a
-// [SyncPolicy]; after a failed write or fsync it stays failed. Readers come
-// in two shapes: [FrameReader] over an io.Reader and the zero-copy
-// [FrameScanner] over a byte slice. [Recover] reports the valid prefix and
-// whether the tail is clean, torn ([ErrTornTail]) or corrupt
-// ([ErrCorrupt]); [RecoverFrom] does the same over a stream, in constant
-// memory.
+// Journals, certificate stores and snapshots keep their bytes in the .omega
+// frame log of SPEC 5: a 64-byte header and CRC-checked frames, read and
+// written by package [github.com/omega-sheaf/omega/framelog], which also
+// serves tools that look at frames themselves. A [Binding] gives the header
+// of its logs ([Binding.Header]) and checks a log's header
+// ([Binding.CheckHeader]). Opening a log for append recovers it first: a
+// torn tail (the normal trace of a crash, [framelog.ErrTornTail]) is cut,
+// corruption followed by data ([framelog.ErrCorrupt]) is refused. Writers
+// make appends durable under a [framelog.SyncPolicy]; after a failed write
+// or fsync they stay failed.
 //
 // A header cut short, or all zero with nothing but zeros after it, is a
 // creation a crash interrupted: the log reads as empty and opening it for
@@ -140,18 +140,18 @@
 // The first difference is an [Incident]: which check failed
 // ([IncidentField]), the batch and event where it shows, what the log
 // recorded and what re-execution gave, under an id that is a digest of
-// all of it. [WriteIncident] keeps incidents as JSON and INCIDENT frames.
+// all of it. [Incident.WriteFile] keeps incidents as JSON and INCIDENT frames.
 // Given the certificate chain ([ReplayOptions].Certificates), replay also
 // pairs every batch with its certificate, and checks a snapshot against the
 // chain before any batch: nothing signs a manifest, so its merged state
 // hash and frontier digest must be those of the last Merge certificate at
 // or before its last batch. [ReplayReport.Snapshot] captures
 // where a replay stopped, for [Snapshot.AppendBinary] and
-// [WriteSnapshotFile]; [LoadSnapshotFile] checks every digest of a
+// [Snapshot.WriteFile]; [LoadSnapshotFile] checks every digest of a
 // snapshot file before it is used.
 //
 // [Replay] takes the log as one byte slice. [Replayer] is the streaming form
-// beneath it: it reads the log through [FrameReader]s, from one or several
+// beneath it: it reads the log through [framelog.Reader]s, from one or several
 // segment files in order, and yields batch after batch ([Replayer.Next])
 // with its decoded [BatchRecord] and the recomputed [Output], enough to
 // certify the batch again byte for byte with [Certify]. It never holds the
@@ -194,7 +194,7 @@
 // # Errors
 //
 // Every failure a caller may handle differently has its own sentinel
-// ([ErrTornTail], [ErrBadSignature], ...), and typed errors carry the
+// ([framelog.ErrTornTail], [ErrBadSignature], ...), and typed errors carry the
 // offset or index and unwrap to it. Each sentinel is in at most one of three
 // categories, so a program chooses its response with one errors.Is:
 //

@@ -3,6 +3,9 @@ package omega
 import (
 	"errors"
 	"fmt"
+
+	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/internal/errcat"
 )
 
 // Error categories. Every sentinel error of omega, and every error type,
@@ -44,12 +47,12 @@ import (
 var (
 	// ErrFormat is the category of input that does not decode, or is bound
 	// to another schema or checker.
-	ErrFormat = errors.New("omega: format error")
+	ErrFormat = errcat.ErrFormat
 	// ErrVerification is the category of a certificate, chain or proof that
 	// does not verify.
-	ErrVerification = errors.New("omega: verification failed")
+	ErrVerification = errcat.ErrVerification
 	// ErrDivergence is the category of a replay incident.
-	ErrDivergence = errors.New("omega: replay diverged")
+	ErrDivergence = errcat.ErrDivergence
 )
 
 // Errors in the [ErrFormat] category: each wraps ErrFormat, and the error
@@ -60,21 +63,13 @@ var (
 // reader or writer, passed through (a writer's wrapped with
 // [ErrWriterFailed]).
 var (
-	// ErrBadHeader reports a malformed or short .omega file header.
-	ErrBadHeader = newSentinel(ErrFormat, "omega: bad frame log header")
-	// ErrTornTail reports a bad frame with no valid frame after it: the
-	// normal result of a crash during a write.
-	ErrTornTail = newSentinel(ErrFormat, "omega: torn tail")
-	// ErrCorrupt reports a bad frame followed by a valid one, or a frame
-	// whose CRC holds over an invalid type or reserved field.
-	ErrCorrupt = newSentinel(ErrFormat, "omega: corrupt frame log")
 	// ErrBindingMismatch is returned when an output, a log or a certificate was
 	// made under another binding than the one expected.
-	ErrBindingMismatch = newSentinel(ErrFormat, "omega: binding mismatch")
+	ErrBindingMismatch = errcat.ErrBindingMismatch
 	// ErrSchemaMismatch reports a log whose header differs from the one
 	// the caller expects. It is a binding error (SPEC 4): it wraps
 	// [ErrBindingMismatch], so errors.Is matches either.
-	ErrSchemaMismatch = fmt.Errorf("%w: frame log bound to another schema", ErrBindingMismatch)
+	ErrSchemaMismatch = framelog.ErrSchemaMismatch
 	// ErrMalformedEvent is the sentinel of every event decoding and validation
 	// failure; the concrete error is an [*EventError].
 	ErrMalformedEvent = newSentinel(ErrFormat, "omega: malformed event")
@@ -160,43 +155,17 @@ var (
 var (
 	// ErrNotEd25519 reports a signer whose public key is not an Ed25519 key.
 	ErrNotEd25519 = errors.New("omega: signer is not an Ed25519 key")
-	// ErrInvalidFrameType reports an attempt to write a frame of type 0 or
-	// 7-0x7FFF.
-	ErrInvalidFrameType = errors.New("omega: invalid frame type")
-	// ErrFrameTooLarge reports an attempt to write a frame over the maximum
-	// frame length.
-	ErrFrameTooLarge = errors.New("omega: frame too large")
-	// ErrWriterClosed reports a use of a closed [FrameWriter].
-	ErrWriterClosed = errors.New("omega: frame writer closed")
-	// ErrWriterFailed wraps the first write, fsync or close error of a
-	// [FrameWriter]; every later call returns the same error.
-	ErrWriterFailed = errors.New("omega: frame writer failed")
-	// ErrUnknownSyncPolicy reports a [WriterOptions] whose Sync is not one
-	// of the [SyncPolicy] constants.
-	ErrUnknownSyncPolicy = errors.New("omega: unknown sync policy")
 	// ErrLocked reports a file that another appender holds (SPEC 8): another
 	// process, or another [OpenFrameLog], [NewFrameWriter] or [OpenCertStore]
 	// in this process. The error wrapping it names the file.
-	ErrLocked = errors.New("omega: file locked by another appender")
+	ErrLocked = framelog.ErrLocked
 	// ErrJournal reports a batch a [Journal] refuses to record: a batch id that
 	// does not increase, an output decided from another State or by another
 	// checker, or a member that was not logged. Nothing is appended.
 	ErrJournal = errors.New("omega: journal refused the batch")
 )
 
-// sentinel is a specific error of one category: its message, and the
-// category it unwraps to.
-type sentinel struct {
-	msg string
-	cat error
-}
-
-func newSentinel(cat error, msg string) error { return &sentinel{msg: msg, cat: cat} }
-
-func (e *sentinel) Error() string { return e.msg }
-
-// Unwrap returns the category.
-func (e *sentinel) Unwrap() error { return e.cat }
+func newSentinel(cat error, msg string) error { return errcat.New(cat, msg) }
 
 // Error describes the first difference the incident records. An *Incident
 // is an error in the [ErrDivergence] category, so that a program can

@@ -482,10 +482,10 @@ func (k orderKey) Compare(o orderKey) int {
 	return k.ID.Compare(o.ID)
 }
 
-// CompareEvents orders events canonically (SPEC 3): by ordering key, then by
+// Compare orders events canonically (SPEC 3): by ordering key, then by
 // event digest. It is total over distinct contents; identical copies compare
 // equal. It hashes both events unless their keys differ.
-func CompareEvents(a, b *Event) int {
+func (a *Event) Compare(b *Event) int {
 	if c := a.key().Compare(b.key()); c != 0 {
 		return c
 	}

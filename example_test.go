@@ -11,6 +11,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 func event(id uint64, node uint32, lamport uint64, payload string, deps ...uint64) omega.Event {
@@ -35,7 +36,7 @@ func ExampleChecker_Reconcile() {
 	if err != nil {
 		panic(err)
 	}
-	out, err := c.Reconcile(omega.Genesis(), []omega.Event{
+	out, err := c.Reconcile(nil, []omega.Event{ // nil: from genesis
 		event(3, 1, 2, "c", 2),
 		event(1, 1, 1, "a"),
 		event(2, 2, 1, "b"),
@@ -75,43 +76,6 @@ func ExampleChecker_VerifyObstruction() {
 	// 1 2 <nil>
 }
 
-// Write EVENT frames to a log and read them back.
-func ExampleFrameWriter() {
-	var buf bytes.Buffer
-	w, err := omega.NewFrameWriter(&buf, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}, nil)
-	if err != nil {
-		panic(err)
-	}
-	for _, e := range []omega.Event{event(1, 1, 1, "a"), event(2, 1, 2, "b", 1)} {
-		enc, _ := e.MarshalBinary()
-		if _, err := w.Append(omega.FrameEvent, enc); err != nil {
-			panic(err)
-		}
-	}
-	if err := w.Sync(); err != nil {
-		panic(err)
-	}
-
-	s := omega.NewFrameScanner(buf.Bytes(), nil)
-	for {
-		f, err := s.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			panic(err)
-		}
-		e, err := omega.DecodeEvent(f.Payload, omega.Limits{})
-		if err != nil {
-			panic(err)
-		}
-		fmt.Println(f.Offset, f.Type, e.ID, string(e.Payload))
-	}
-	// Output:
-	// 64 EVENT 1 a
-	// 157 EVENT 2 b
-}
-
 // Journal two batches, the second obstructed, into an event log, then
 // replay the log and prove the decisions deterministic; a replay with
 // another seed reports an incident instead.
@@ -121,7 +85,7 @@ func ExampleReplay() {
 		panic(err)
 	}
 	var log bytes.Buffer
-	w, err := omega.NewFrameWriter(&log, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}, nil)
+	w, err := framelog.NewWriter(&log, omega.DefaultBinding().Header(), nil)
 	if err != nil {
 		panic(err)
 	}
@@ -173,7 +137,7 @@ func ExampleReplayer() {
 		panic(err)
 	}
 	signer := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
-	hdr := omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
+	hdr := omega.DefaultBinding().Header()
 	var segments [2]bytes.Buffer
 	var chain []*omega.Certificate
 	var state *omega.State
@@ -183,7 +147,7 @@ func ExampleReplayer() {
 	}
 	for i, b := range batches {
 		// Each batch in a segment of its own, with its own header.
-		w, err := omega.NewFrameWriter(&segments[i], hdr, nil)
+		w, err := framelog.NewWriter(&segments[i], hdr, nil)
 		if err != nil {
 			panic(err)
 		}

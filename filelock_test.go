@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/internal/filelock"
 )
 
 // TestFileLockSameProcess opens each kind of appender twice in one process:
@@ -16,84 +19,84 @@ import (
 // and succeeds once the first is closed.
 func TestFileLockSameProcess(t *testing.T) {
 	hdr := lfHeader(t)
-	t.Run("OpenFrameLog", func(t *testing.T) {
+	t.Run("framelog.Open", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "events.omega")
-		w, err := OpenFrameLog(path, hdr, nil)
+		w, err := framelog.Open(path, hdr, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Append(FrameEvent, []byte("one")); err != nil {
+		if _, err := w.Append(framelog.FrameEvent, []byte("one")); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Sync(); err != nil {
 			t.Fatal(err)
 		}
 		before := lfReadFile(t, path)
-		w2, err := OpenFrameLog(path, hdr, nil)
+		w2, err := framelog.Open(path, hdr, nil)
 		if w2 != nil || !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), path) {
-			t.Fatalf("second OpenFrameLog = %v, %v; want ErrLocked naming %s", w2, err, path)
+			t.Fatalf("second framelog.Open = %v, %v; want ErrLocked naming %s", w2, err, path)
 		}
 		if got := lfReadFile(t, path); !bytes.Equal(got, before) {
-			t.Fatalf("a refused OpenFrameLog changed the log")
+			t.Fatalf("a refused framelog.Open changed the log")
 		}
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		if _, err := NewFrameWriter(f, hdr, nil); !errors.Is(err, ErrLocked) {
-			t.Fatalf("NewFrameWriter on the locked file = %v, want ErrLocked", err)
+		if _, err := framelog.NewWriter(f, hdr, nil); !errors.Is(err, ErrLocked) {
+			t.Fatalf("framelog.NewWriter on the locked file = %v, want ErrLocked", err)
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		w2, err = OpenFrameLog(path, hdr, nil)
+		w2, err = framelog.Open(path, hdr, nil)
 		if err != nil {
-			t.Fatalf("OpenFrameLog after Close = %v", err)
+			t.Fatalf("framelog.Open after Close = %v", err)
 		}
-		if off, err := w2.Append(FrameEvent, []byte("two")); err != nil || off != HeaderSize+15 {
+		if off, err := w2.Append(framelog.FrameEvent, []byte("two")); err != nil || off != framelog.HeaderSize+15 {
 			t.Fatalf("Append after reopening = %d, %v", off, err)
 		}
 		if err := w2.Close(); err != nil {
 			t.Fatal(err)
 		}
 	})
-	t.Run("NewFrameWriter", func(t *testing.T) {
+	t.Run("framelog.NewWriter", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "new.omega")
 		f, err := os.Create(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		w, err := NewFrameWriter(f, hdr, nil)
+		w, err := framelog.NewWriter(f, hdr, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The same *os.File, which flock alone would let through.
-		if _, err := NewFrameWriter(f, hdr, nil); !errors.Is(err, ErrLocked) {
-			t.Fatalf("second NewFrameWriter on one file = %v, want ErrLocked", err)
+		if _, err := framelog.NewWriter(f, hdr, nil); !errors.Is(err, ErrLocked) {
+			t.Fatalf("second framelog.NewWriter on one file = %v, want ErrLocked", err)
 		}
-		if _, err := OpenFrameLog(path, hdr, nil); !errors.Is(err, ErrLocked) {
-			t.Fatalf("OpenFrameLog of a file a writer holds = %v, want ErrLocked", err)
+		if _, err := framelog.Open(path, hdr, nil); !errors.Is(err, ErrLocked) {
+			t.Fatalf("framelog.Open of a file a writer holds = %v, want ErrLocked", err)
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if w2, err := OpenFrameLog(path, hdr, nil); err != nil {
-			t.Fatalf("OpenFrameLog after Close = %v", err)
+		if w2, err := framelog.Open(path, hdr, nil); err != nil {
+			t.Fatalf("framelog.Open after Close = %v", err)
 		} else {
 			w2.Close()
 		}
 		// A writer to something other than a regular file takes no lock.
 		var buf bytes.Buffer
-		if _, err := NewFrameWriter(&buf, hdr, nil); err != nil {
+		if _, err := framelog.NewWriter(&buf, hdr, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
 	t.Run("OpenCertStore", func(t *testing.T) {
 		certs := certLogChain(t, 3)
 		dir := t.TempDir()
-		s := openStore(t, dir, SyncBatch)
+		s := openStore(t, dir, framelog.SyncBatch)
 		appendAll(t, s, certs[:2])
 		if err := s.Sync(); err != nil {
 			t.Fatal(err)
@@ -102,15 +105,15 @@ func TestFileLockSameProcess(t *testing.T) {
 		if s2 != nil || !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "cert.log") {
 			t.Fatalf("second OpenCertStore = %v, %v; want ErrLocked naming cert.log", s2, err)
 		}
-		if _, err := OpenFrameLog(filepath.Join(dir, "cert.log"), certLogHeader(), nil); !errors.Is(err, ErrLocked) {
-			t.Fatalf("OpenFrameLog of a store's cert.log = %v, want ErrLocked", err)
+		if _, err := framelog.Open(filepath.Join(dir, "cert.log"), certLogHeader(), nil); !errors.Is(err, ErrLocked) {
+			t.Fatalf("framelog.Open of a store's cert.log = %v, want ErrLocked", err)
 		}
 		// The first store is unaffected.
 		appendAll(t, s, certs[2:])
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		s2 = openStore(t, dir, SyncBatch)
+		s2 = openStore(t, dir, framelog.SyncBatch)
 		defer s2.Close()
 		checkStore(t, "reopened", s2, dir, certs)
 	})
@@ -126,8 +129,8 @@ func TestFileLockHelperProcess(t *testing.T) {
 	var err error
 	switch kind {
 	case "frame":
-		var w *FrameWriter
-		if w, err = OpenFrameLog(path, lfHeader(t), nil); err == nil {
+		var w *framelog.Writer
+		if w, err = framelog.Open(path, lfHeader(t), nil); err == nil {
 			err = w.Close()
 		}
 	case "certs":
@@ -149,7 +152,7 @@ func TestFileLockHelperProcess(t *testing.T) {
 // TestFileLockOtherProcess runs a second process while this one holds a
 // log: it is refused, and gets the log once this one has closed it.
 func TestFileLockOtherProcess(t *testing.T) {
-	if !lockAcrossProcesses {
+	if !filelock.AcrossProcesses {
 		t.Skip("no flock(2) on this platform: only appenders of one process are kept apart")
 	}
 	helper := func(t *testing.T, kind, path string) string {
@@ -168,13 +171,13 @@ func TestFileLockOtherProcess(t *testing.T) {
 		t.Fatalf("helper process said nothing:\n%s", out)
 		return ""
 	}
-	t.Run("OpenFrameLog", func(t *testing.T) {
+	t.Run("framelog.Open", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "events.omega")
-		w, err := OpenFrameLog(path, lfHeader(t), nil)
+		w, err := framelog.Open(path, lfHeader(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Append(FrameEvent, []byte("held")); err != nil {
+		if _, err := w.Append(framelog.FrameEvent, []byte("held")); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Sync(); err != nil {
@@ -196,7 +199,7 @@ func TestFileLockOtherProcess(t *testing.T) {
 	})
 	t.Run("OpenCertStore", func(t *testing.T) {
 		dir := t.TempDir()
-		s := openStore(t, dir, SyncBatch)
+		s := openStore(t, dir, framelog.SyncBatch)
 		appendAll(t, s, certLogChain(t, 2))
 		if got := helper(t, "certs", dir); !strings.HasPrefix(got, "helper: locked: ") {
 			t.Fatalf("another process opening a held store: %q, want refused with ErrLocked", got)

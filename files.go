@@ -3,57 +3,49 @@ package omega
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/internal/filelock"
 )
 
 // fileSystem is the seam through which the frame log, the certificate store
-// and snapshot files reach the file system. The real one, osFS, is package
-// os; tests put one in between that records every write, sync and rename,
-// and can fail or cut any of them.
+// and snapshot files reach the file system: the frame log's [framelog.FS],
+// and what omega's whole-file writes need beside it. The real one, osFS, is
+// package os; tests put one in between that records every write, sync and
+// rename, and can fail or cut any of them.
 type fileSystem interface {
-	OpenFile(name string, flag int, perm fs.FileMode) (file, error)
+	framelog.FS
 	ReadFile(name string) ([]byte, error)
 	ReadDir(name string) ([]fs.DirEntry, error)
 	Stat(name string) (fs.FileInfo, error)
 	Rename(oldpath, newpath string) error
 	Remove(name string) error
 	MkdirAll(path string, perm fs.FileMode) error
-	// SyncDir makes the entries of directory dir durable: files created,
-	// renamed or removed in it.
-	SyncDir(dir string) error
 }
 
-// file is an open file of a fileSystem: the part of *os.File omega uses.
-type file interface {
-	io.Reader
-	io.ReaderAt
-	io.Writer
-	io.WriterAt
-	io.Seeker
-	io.Closer
-	Sync() error
-	Truncate(size int64) error
-	Stat() (fs.FileInfo, error)
-	Name() string
-	SyscallConn() (syscall.RawConn, error) // for the appender's lock
+// fileSystemOf returns the file system that opts name for omega's stores:
+// package os when opts or its FS is nil, else its FS, which must have all
+// the methods of a fileSystem.
+func fileSystemOf(opts *framelog.WriterOptions, who string) (fileSystem, error) {
+	if opts == nil || opts.FS == nil {
+		return osFS{}, nil
+	}
+	if fsys, ok := opts.FS.(fileSystem); ok {
+		return fsys, nil
+	}
+	return nil, fmt.Errorf("omega: %s: WriterOptions.FS %T has no ReadFile, ReadDir, Stat, Rename, Remove or MkdirAll method, which %s needs beside OpenFile and SyncDir", who, opts.FS, who)
 }
+
+// file is an open file of a fileSystem.
+type file = framelog.File
 
 // osFS is the file system of package os.
-type osFS struct{}
-
-func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
-	f, err := os.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err // not a non-nil interface holding a nil *os.File
-	}
-	return f, nil
-}
+type osFS struct{ framelog.OS }
 
 func (osFS) ReadFile(name string) ([]byte, error)         { return os.ReadFile(name) }
 func (osFS) ReadDir(name string) ([]fs.DirEntry, error)   { return os.ReadDir(name) }
@@ -61,18 +53,6 @@ func (osFS) Stat(name string) (fs.FileInfo, error)        { return os.Stat(name)
 func (osFS) Rename(oldpath, newpath string) error         { return os.Rename(oldpath, newpath) }
 func (osFS) Remove(name string) error                     { return os.Remove(name) }
 func (osFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
-
-func (osFS) SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
 
 func syncDir(dir string) error { return osFS{}.SyncDir(dir) }
 
@@ -84,11 +64,11 @@ func syncDir(dir string) error { return osFS{}.SyncDir(dir) }
 //	.omega-tmp-<16 lowercase hex digits>-<target name>
 //
 // and while being written such a file holds the appender's lock (see
-// lockFile). A process killed before the rename leaves it behind, unlocked:
-// OpenCertStore and WriteSnapshotFile remove these stale files from their
+// filelock.Lock). A process killed before the rename leaves it behind, unlocked:
+// OpenCertStore and Snapshot.WriteFile remove these stale files from their
 // directory (removeStaleTemps). Files of any other name are never touched,
 // nor those of the pattern that a live writer holds locked. Where the lock
-// does not reach other processes (see lockOS), a writer in another process
+// does not reach other processes (see filelock), a writer in another process
 // can lose its temporary file to this cleanup; its write then fails with an
 // error and leaves the target as it was.
 const (
@@ -148,9 +128,9 @@ func removeStaleTemps(fsys fileSystem, dir string, legacy ...string) {
 		if err != nil {
 			continue
 		}
-		stale := lockFile(f, path) == nil
+		stale := filelock.Lock(f, path) == nil
 		if stale {
-			unlockFile(f)
+			filelock.Unlock(f)
 		}
 		f.Close()
 		// Removed once closed: Windows removes no open file. No writer
@@ -185,12 +165,12 @@ func writeTempOnce(fsys fileSystem, dir, name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err = lockFile(f, tmp); err == nil {
+	if err = filelock.Lock(f, tmp); err == nil {
 		_, err = f.Write(data)
 		if err == nil {
 			err = f.Sync()
 		}
-		unlockFile(f)
+		filelock.Unlock(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -2,15 +2,21 @@ package omega
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/internal/filelock"
 )
 
 // fsOp is one operation a recFS saw.
@@ -280,11 +286,11 @@ func tempDirFiles(t *testing.T, dir string, legacy bool) (keep []string, release
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := lockFile(f, f.Name()); err != nil {
+	if err := filelock.Lock(f, f.Name()); err != nil {
 		t.Fatal(err)
 	}
 	keep = append(keep, sub, live)
-	return keep, func() { unlockFile(f); f.Close() }
+	return keep, func() { filelock.Unlock(f); f.Close() }
 }
 
 func dirNames(t *testing.T, dir string) []string {
@@ -308,7 +314,7 @@ func TestCertStoreRemovesStaleTemps(t *testing.T) {
 	dir := writeLog(t, certs)
 	keep, release := tempDirFiles(t, dir, true)
 	defer release()
-	s := openStore(t, dir, SyncBatch)
+	s := openStore(t, dir, framelog.SyncBatch)
 	defer s.Close()
 	want := append(slices.Clone(keep), "cert.log", "cert.idx", "cert.hash")
 	slices.Sort(want)
@@ -318,21 +324,21 @@ func TestCertStoreRemovesStaleTemps(t *testing.T) {
 	checkStore(t, "after the cleanup", s, dir, certs)
 }
 
-// WriteSnapshotFile removes the temporary files a killed process left in
+// Snapshot.WriteFile removes the temporary files a killed process left in
 // the snapshot's directory, and nothing else.
-func TestWriteSnapshotFileRemovesStaleTemps(t *testing.T) {
+func TestSnapshotWriteFileRemovesStaleTemps(t *testing.T) {
 	dir := t.TempDir()
 	keep, release := tempDirFiles(t, dir, false)
 	defer release()
 	path := filepath.Join(dir, "snap.omega")
-	snap := &Snapshot{ID: 1, BaseOffset: HeaderSize}
-	if err := WriteSnapshotFile(path, snap); err != nil {
+	snap := &Snapshot{ID: 1, BaseOffset: framelog.HeaderSize}
+	if err := snap.WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
 	want := append(slices.Clone(keep), "snap.omega")
 	slices.Sort(want)
 	if got := dirNames(t, dir); !slices.Equal(got, want) {
-		t.Fatalf("after WriteSnapshotFile the directory holds %q, want %q", got, want)
+		t.Fatalf("after Snapshot.WriteFile the directory holds %q, want %q", got, want)
 	}
 	if _, err := LoadSnapshotFile(path); err != nil {
 		t.Fatal(err)
@@ -375,5 +381,109 @@ func TestWriteTempRetries(t *testing.T) {
 	}
 	if got := dirNames(t, dir); !slices.Equal(got, []string{"target"}) {
 		t.Fatalf("directory holds %q after a failed write, want the target alone", got)
+	}
+}
+
+// lfHeader is the header of logs of the default binding.
+func lfHeader(testing.TB) framelog.Header { return DefaultBinding().Header() }
+
+// lfReadFile returns the content of the file at path.
+func lfReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// lfPayload returns n pseudo-random bytes drawn from seed.
+func lfPayload(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 0x6f6d656761))
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(r.Uint32())
+	}
+	return p
+}
+
+// Offsets in the frozen layout of SPEC 5, for tests that damage logs field
+// by field.
+const (
+	logOffSchemaVer  = 8
+	logOffEndian     = 10
+	logOffSchemaHash = 26
+	frameOffCRC      = 4
+	frameOffType     = 8
+)
+
+// appendFrame appends a frame of type t holding payload to b, unchecked:
+// tests build frames of invalid types with it.
+func appendFrame(b []byte, t framelog.FrameType, payload []byte) []byte {
+	var h [framelog.FrameHeaderLen]byte
+	binary.LittleEndian.PutUint32(h[0:], uint32(framelog.FrameHeaderLen+len(payload)))
+	binary.LittleEndian.PutUint16(h[frameOffType:], uint16(t))
+	crc := crc32.Update(crc32.ChecksumIEEE(h[frameOffType:]), crc32.IEEETable, payload)
+	binary.LittleEndian.PutUint32(h[frameOffCRC:], crc)
+	return append(append(b, h[:]...), payload...)
+}
+
+// onlyFrameFS has the methods of a framelog.FS and no more.
+type onlyFrameFS struct{ framelog.FS }
+
+// OpenJournal and OpenCertStore reach the file system through the FS of
+// their WriterOptions when it has every method they need, and refuse one
+// that lacks some, naming it, before touching anything.
+func TestStoresUseOptionsFS(t *testing.T) {
+	c, err := NewChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	lacking := &framelog.WriterOptions{FS: onlyFrameFS{newRecFS()}}
+	if _, err := OpenJournal(t.Context(), filepath.Join(dir, "j.omega"), c, &JournalOptions{Writer: *lacking}); err == nil || !strings.Contains(err.Error(), "OpenJournal") {
+		t.Fatalf("OpenJournal with a partial FS = %v, want an error naming it", err)
+	}
+	if _, err := OpenCertStore(filepath.Join(dir, "certs"), lfHeader(t), lacking); err == nil || !strings.Contains(err.Error(), "OpenCertStore") {
+		t.Fatalf("OpenCertStore with a partial FS = %v, want an error naming it", err)
+	}
+	if names := dirNames(t, dir); len(names) != 0 {
+		t.Fatalf("refused opens left %q behind", names)
+	}
+
+	fsys := newRecFS()
+	opts := &framelog.WriterOptions{FS: fsys}
+	j, err := OpenJournal(t.Context(), filepath.Join(dir, "j.omega"), c, &JournalOptions{Writer: *opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Event{ID: ID64(1), NodeID: 1, StreamID: 1, Lamport: 1, PayloadHash: PayloadHash(nil), Deps: []EventID{}}
+	if _, err := j.LogEvents([]Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Decide([]Event{e}, BatchMeta{BatchID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenCertStore(filepath.Join(dir, "certs"), lfHeader(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var syncs, dirSyncs int
+	for _, op := range fsys.Ops() {
+		switch op.kind {
+		case "sync":
+			syncs++
+		case "syncdir":
+			dirSyncs++
+		}
+	}
+	if syncs == 0 || dirSyncs == 0 {
+		t.Fatalf("the journal and the store went around the options' FS: it saw %d syncs and %d directory syncs", syncs, dirSyncs)
 	}
 }

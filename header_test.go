@@ -3,19 +3,21 @@ package omega
 import (
 	"errors"
 	"testing"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 func TestHeaderCheck(t *testing.T) {
 	want := DefaultBinding()
-	bound := Header{SchemaVersion: want.SchemaVersion, SchemaHash: want.SchemaHash}
+	bound := framelog.Header{SchemaVersion: want.SchemaVersion, SchemaHash: want.SchemaHash}
 	otherHash := bound
 	otherHash.SchemaHash[31] ^= 1
 	otherVersion := bound
 	otherVersion.SchemaVersion++
-	unbound := Header{SchemaVersion: want.SchemaVersion}
+	unbound := framelog.Header{SchemaVersion: want.SchemaVersion}
 	tests := []struct {
 		name  string
-		h     Header
+		h     framelog.Header
 		bound bool
 		ok    bool
 	}{
@@ -23,13 +25,13 @@ func TestHeaderCheck(t *testing.T) {
 		{"another schema hash", otherHash, true, false},
 		{"another schema version", otherVersion, true, false},
 		{"unbound", unbound, false, false},
-		{"unbound, version 0", Header{}, false, false},
+		{"unbound, version 0", framelog.Header{}, false, false},
 	}
 	for _, tc := range tests {
 		if got := tc.h.Bound(); got != tc.bound {
 			t.Errorf("%s: Bound() = %v, want %v", tc.name, got, tc.bound)
 		}
-		err := tc.h.Check(want)
+		err := want.CheckHeader(tc.h)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: Check = %v, want ok %v", tc.name, err, tc.ok)
 		}

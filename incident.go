@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/digest"
 )
 
@@ -163,12 +164,12 @@ func incidentMetadataDigest(stateDigest, schemaHash, bindingDigest Hash, seed, l
 	return digest.Of(digest.IncidentMetadata, b[:])
 }
 
-// WriteIncident records inc in directory dir (created when missing) as SPEC
+// WriteFile records inc in directory dir (created when missing) as SPEC
 // 9 lays it out: its JSON view as <incident_id hex>.json, and an INCIDENT
 // frame appended to incidents.omega, a frame log with header hdr (created
 // when missing, recovered first otherwise). Both are synced before it
 // returns.
-func WriteIncident(dir string, hdr Header, inc *Incident) error {
+func (inc *Incident) WriteFile(dir string, hdr framelog.Header) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("omega: incident directory: %w", err)
 	}
@@ -179,12 +180,12 @@ func WriteIncident(dir string, hdr Header, inc *Incident) error {
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("omega: writing incident: %w", err)
 	}
-	w, err := OpenFrameLog(filepath.Join(dir, "incidents.omega"), hdr, &WriterOptions{Sync: SyncAlways})
+	w, err := framelog.Open(filepath.Join(dir, "incidents.omega"), hdr, &framelog.WriterOptions{Sync: framelog.SyncAlways})
 	if err != nil {
 		return err
 	}
 	p, _ := inc.AppendBinary(make([]byte, 0, incidentLen))
-	if _, err := w.Append(FrameIncident, p); err != nil {
+	if _, err := w.Append(framelog.FrameIncident, p); err != nil {
 		w.Close()
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/digest"
 )
 
@@ -43,10 +44,10 @@ const (
 	batchMemberLen  = 16 + 32
 )
 
-// NewBatchRecord returns the BATCH record of a decided batch: out's result
+// BatchRecord returns the BATCH record of the decided batch out: its result
 // and binding, and meta. It refuses an output without a result. The record
 // shares out's Members.
-func NewBatchRecord(out Output, meta BatchMeta) (*BatchRecord, error) {
+func (out Output) BatchRecord(meta BatchMeta) (*BatchRecord, error) {
 	r := out.Result
 	if r == nil {
 		return nil, fmt.Errorf("%w: no result", ErrCannotCertify)
@@ -161,13 +162,13 @@ func (r *BatchRecord) decodeMembers(b []byte) {
 // logged but not yet decided (pending, as SPEC 7 counts them), so that a
 // snapshot can be taken from it at any point.
 //
-// The journal writes through a [FrameWriter] and syncs it as its policy
+// The journal writes through a [framelog.Writer] and syncs it as its policy
 // says: [Journal.Record] and [Journal.Decide] sync before they return, so
 // that a recorded decision, and every event logged before it, survives a
 // crash; events logged since are durable once [Journal.Sync] returns. A
 // Journal is not safe for concurrent use.
 type Journal struct {
-	w       *FrameWriter
+	w       *framelog.Writer
 	c       *Checker
 	state   *State
 	last    uint64
@@ -179,7 +180,7 @@ type Journal struct {
 // NewJournal returns a journal that appends to w, deciding with c from the
 // State state (nil is genesis) after the batch lastBatchID (0 when none),
 // with no event pending. It panics if w or c is nil.
-func NewJournal(w *FrameWriter, c *Checker, state *State, lastBatchID uint64) *Journal {
+func NewJournal(w *framelog.Writer, c *Checker, state *State, lastBatchID uint64) *Journal {
 	if w == nil || c == nil {
 		panic("omega: NewJournal with a nil writer or checker")
 	}
@@ -212,7 +213,7 @@ func (j *Journal) LogEvents(events []Event) (int64, error) {
 	for i := range events {
 		e := &events[i]
 		j.buf, _ = e.AppendBinary(j.buf[:0])
-		if _, err := j.w.Append(FrameEvent, j.buf); err != nil {
+		if _, err := j.w.Append(framelog.FrameEvent, j.buf); err != nil {
 			return 0, err
 		}
 		h.Reset()
@@ -257,7 +258,7 @@ func (j *Journal) Decide(events []Event, meta BatchMeta) (Output, error) {
 // members are decided: all of a Merge's, the members an Obstruction's
 // conflict set names. When the append or the sync fails, the journal
 // stays where it was; a failed write or sync leaves the writer failed (see
-// [FrameWriter]), and the BATCH frame may or may not be found on reopening.
+// [framelog.Writer]), and the BATCH frame may or may not be found on reopening.
 func (j *Journal) Record(out Output, meta BatchMeta) error {
 	if err := j.checkOrder(meta); err != nil {
 		return err
@@ -280,14 +281,14 @@ func (j *Journal) Record(out Output, meta BatchMeta) error {
 				ErrJournal, meta.BatchID, m.ID, m.Digest)
 		}
 	}
-	rec, err := NewBatchRecord(out, meta)
+	rec, err := out.BatchRecord(meta)
 	if err != nil {
 		return err
 	}
 	if j.buf, err = rec.AppendBinary(j.buf[:0]); err != nil {
 		return err
 	}
-	if _, err := j.w.Append(FrameBatch, j.buf); err != nil {
+	if _, err := j.w.Append(framelog.FrameBatch, j.buf); err != nil {
 		return err
 	}
 	// The decision is acknowledged when Record returns: it is durable
@@ -380,8 +381,11 @@ type JournalOptions struct {
 	// Writer configures the log's writer: its sync policy (default
 	// SyncBatch: one sync per recorded batch, and one per Journal.Sync;
 	// SyncAlways: one per frame as well; SyncNever makes nothing durable,
-	// for tests) and frame size cap.
-	Writer WriterOptions
+	// for tests) and frame size cap. Its FS, when set, must also have the
+	// ReadFile, ReadDir, Stat, Rename, Remove and MkdirAll methods of
+	// package os (the journal refuses one that lacks some); its Visit is
+	// called as the log is recovered.
+	Writer framelog.WriterOptions
 }
 
 // OpenJournal opens the event log at path for appending, creating it with
@@ -395,10 +399,18 @@ type JournalOptions struct {
 //
 // A log that does not replay is refused with the [*Incident] (an
 // [ErrDivergence]) or the format error replay met, and nothing is written.
-// The journal holds the log's appender lock (see [OpenFrameLog]) until
+// The journal holds the log's appender lock (see [framelog.Open]) until
 // Close. ctx bounds the replay.
 func OpenJournal(ctx context.Context, path string, c *Checker, opts *JournalOptions) (*Journal, error) {
-	return openJournal(ctx, osFS{}, path, c, opts)
+	var wo *framelog.WriterOptions
+	if opts != nil {
+		wo = &opts.Writer
+	}
+	fsys, err := fileSystemOf(wo, "OpenJournal")
+	if err != nil {
+		return nil, err
+	}
+	return openJournal(ctx, fsys, path, c, opts)
 }
 
 func openJournal(ctx context.Context, fsys fileSystem, path string, c *Checker, opts *JournalOptions) (*Journal, error) {
@@ -407,8 +419,8 @@ func openJournal(ctx context.Context, fsys fileSystem, path string, c *Checker, 
 		o = *opts
 	}
 	b := c.Binding()
-	hdr := Header{SchemaVersion: b.SchemaVersion, SchemaHash: b.SchemaHash}
-	w, err := openFrameLog(fsys, path, hdr, &o.Writer, nil)
+	o.Writer.FS = fsys
+	w, err := framelog.Open(path, b.Header(), &o.Writer)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +434,7 @@ func openJournal(ctx context.Context, fsys fileSystem, path string, c *Checker, 
 }
 
 // rebuildJournal replays the log w has just recovered.
-func rebuildJournal(ctx context.Context, fsys fileSystem, path string, w *FrameWriter, c *Checker, o *JournalOptions) (*Journal, error) {
+func rebuildJournal(ctx context.Context, fsys fileSystem, path string, w *framelog.Writer, c *Checker, o *JournalOptions) (*Journal, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
@@ -455,7 +467,7 @@ func rebuildJournal(ctx context.Context, fsys fileSystem, path string, w *FrameW
 }
 
 // Sync makes every frame the journal has appended durable, as the
-// writer's sync policy allows (see [FrameWriter.Sync]): the events logged
+// writer's sync policy allows (see [framelog.Writer.Sync]): the events logged
 // since the last recorded batch, which Record would otherwise sync with
 // the next decision.
 func (j *Journal) Sync() error { return j.w.Sync() }

@@ -9,12 +9,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
-func newTestJournal(t *testing.T, c *Checker) (*Journal, *FrameWriter, *bytes.Buffer) {
+func newTestJournal(t *testing.T, c *Checker) (*Journal, *framelog.Writer, *bytes.Buffer) {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, &WriterOptions{Sync: SyncNever})
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), &framelog.WriterOptions{Sync: framelog.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +309,7 @@ func TestJournalCrashWindows(t *testing.T) {
 		for name, tail := range map[string][]byte{"": nil, "garbage": garbage, "zeros": zeros} {
 			what := fmt.Sprintf("crash at byte %d of %d, %s tail", cut, len(full), name)
 			// The complete frames before the cut are what must come back.
-			rc, err := Recover(full[:cut], nil)
+			rc, err := framelog.Recover(full[:cut], nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -24,7 +24,7 @@ var builtins = []predicates.ID{
 // of merges reaches from genesis.
 func priorGen() *rapid.Generator[*omega.State] {
 	return rapid.OneOf(omegatest.State(), rapid.Custom(func(t *rapid.T) *omega.State {
-		s := omega.Genesis()
+		s := new(omega.State)
 		for _, b := range omegatest.History().Draw(t, "history") {
 			r := mustReconcile(t, s, b)
 			if r.Kind != omega.KindMerge {
@@ -138,7 +138,7 @@ func TestPropInjected(t *testing.T) {
 // genesis, and no Reconcile changes its prior, forks included.
 func TestPropHistory(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		s := omega.Genesis()
+		s := new(omega.State)
 		total := 0
 		for i, b := range omegatest.History().Draw(t, "history") {
 			before := omegatest.View(s)
@@ -152,7 +152,7 @@ func TestPropHistory(t *testing.T) {
 			if i == 0 {
 				// A nil prior is the genesis State.
 				if g, w := resultJSON(t, mustReconcile(t, nil, b)), resultJSON(t, r); !bytes.Equal(g, w) {
-					t.Fatalf("Reconcile(nil, batch) =\n%s\nwant Reconcile(Genesis(), batch)\n%s", g, w)
+					t.Fatalf("Reconcile(nil, batch) =\n%s\nwant Reconcile(&State{}, batch)\n%s", g, w)
 				}
 			}
 			if r.Kind != omega.KindMerge || fork.Kind != omega.KindMerge {
@@ -198,7 +198,7 @@ func TestPropStates(t *testing.T) {
 			s    *omega.State
 			view omegatest.StateView
 		}
-		states := []known{{omega.Genesis(), omegatest.View(omega.Genesis())}}
+		states := []known{{new(omega.State), omegatest.View(new(omega.State))}}
 		pick := func(t *rapid.T) *omega.State {
 			return states[rapid.IntRange(0, len(states)-1).Draw(t, "from")].s
 		}

@@ -568,7 +568,7 @@ func TestReferenceAgrees(t *testing.T) {
 		prior := refPriorGen().Draw(t, "prior")
 		if rapid.Bool().Draw(t, "prior from merges") {
 			// Reach a prior through merges, in both checkers.
-			prior = refPair{&refPrior{known: map[omega.EventID]uint64{}, heads: map[refStream]refHead{}}, omega.Genesis()}
+			prior = refPair{&refPrior{known: map[omega.EventID]uint64{}, heads: map[refStream]refHead{}}, new(omega.State)}
 			for _, b := range omegatest.History().Draw(t, "history") {
 				out := compareWithReference(t, plain, nil, prior, b)
 				if out.Result.Kind != omega.KindMerge {
@@ -740,7 +740,7 @@ func TestReferenceLargeBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	genesis := refPair{&refPrior{known: map[omega.EventID]uint64{}, heads: map[refStream]refHead{}}, omega.Genesis()}
+	genesis := refPair{&refPrior{known: map[omega.EventID]uint64{}, heads: map[refStream]refHead{}}, new(omega.State)}
 	if out := compareWithReference(t, c, nil, genesis, batch); out.Result.Kind != omega.KindMerge {
 		t.Fatalf("Reconcile(%d chained events) = %v, want merge", n, out.Result.Kind)
 	}

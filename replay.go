@@ -41,7 +41,7 @@ type ReplayOptions struct {
 	// the binding checks are skipped, and a clean replay is reported as
 	// equivalent, never as deterministic.
 	OtherChecker bool
-	// MaxFrameLen caps frame_len, as in [ReadOptions].
+	// MaxFrameLen caps frame_len, as in [framelog.ReadOptions].
 	MaxFrameLen int
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // benchHistory journals the bench workload of n events in batches of k and
@@ -11,7 +13,7 @@ import (
 func benchHistory(b *testing.B, n, k int) ([]byte, Hash) {
 	b.Helper()
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, &WriterOptions{Sync: SyncNever})
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), &framelog.WriterOptions{Sync: framelog.SyncNever})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/predicates"
 )
 
@@ -24,7 +25,7 @@ func TestSpecBatchVector(t *testing.T) {
 	v := vs["batch_payload_merge_genesis_3_events"]
 	r := reconcileVector(t, vs, vs["merge_genesis_3_events"])
 	meta := BatchMeta{BatchID: v.u64(t, "batch_id"), ReplaySeed: v.u64(t, "replay_seed"), CreatedAtNs: v.u64(t, "created_at_ns")}
-	rec, err := NewBatchRecord(Output{Result: r, Binding: DefaultBinding()}, meta)
+	rec, err := Output{Result: r, Binding: DefaultBinding()}.BatchRecord(meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestSpecBatchVector(t *testing.T) {
 	if got, want := hex.EncodeToString(payload), v.str(t, v.Outputs, "payload_hex"); got != want {
 		t.Errorf("BATCH payload\n got %s\nwant %s", got, want)
 	}
-	frame, err := appendCheckedFrame(nil, FrameBatch, payload)
+	frame, err := framelog.AppendFrame(nil, framelog.FrameBatch, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func historyEvent(i int) Event {
 func buildHistory(t testing.TB, nb, k, pendingTail int) *testHistory {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, &WriterOptions{Sync: SyncNever})
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), &framelog.WriterOptions{Sync: framelog.SyncNever})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func TestReplayDeterministic(t *testing.T) {
 		t.Fatalf("pending = %d events, want the 3 logged after the last batch", len(r.Pending))
 	}
 	for i := 1; i < len(r.Pending); i++ {
-		if CompareEvents(&r.Pending[i-1], &r.Pending[i]) >= 0 {
+		if (&r.Pending[i-1]).Compare(&r.Pending[i]) >= 0 {
 			t.Errorf("pending events not in canonical order")
 		}
 	}
@@ -380,7 +381,7 @@ func TestReplayAlteredEvent(t *testing.T) {
 			off := h.eventAt[d]
 			for _, at := range []int{0, 17, 22, 49, eventHeaderLen} { // id, node, lamport, payload hash, deps
 				log := bytes.Clone(h.log)
-				log[off+frameHeaderLen+int64(at)] ^= 0x01
+				log[off+framelog.FrameHeaderLen+int64(at)] ^= 0x01
 				fixCRC(log, off)
 				r := mustReplay(t, nil, log, h.final, testSeed, c, nil)
 				wantIncident(t, r, FieldMember, h.metas[bi].BatchID, events[ei].ID)
@@ -394,8 +395,8 @@ func TestReplayAlteredBatch(t *testing.T) {
 	c := defaultChecker(t)
 	for bi, off := range h.batchAt {
 		n := int64(binary.LittleEndian.Uint32(h.log[off:]))
-		for i := int64(frameHeaderLen); i < n; i++ {
-			p := i - frameHeaderLen
+		for i := int64(framelog.FrameHeaderLen); i < n; i++ {
+			p := i - framelog.FrameHeaderLen
 			if 16 <= p && p < 24 {
 				continue // created_at_ns: only the certificate chain covers it
 			}
@@ -468,7 +469,7 @@ func TestReplayCertificates(t *testing.T) {
 	wantIncident(t, r, FieldCertificate, h.metas[2].BatchID, EventID{})
 	// created_at_ns changed in a BATCH frame: the certificate differs.
 	log := bytes.Clone(h.log)
-	log[h.batchAt[1]+frameHeaderLen+16] ^= 1
+	log[h.batchAt[1]+framelog.FrameHeaderLen+16] ^= 1
 	fixCRC(log, h.batchAt[1])
 	r = mustReplay(t, nil, log, h.final, testSeed, c, &ReplayOptions{Certificates: certs})
 	inc := wantIncident(t, r, FieldCreatedAt, h.metas[1].BatchID, EventID{})
@@ -505,12 +506,12 @@ func TestReplaySeedBindingOrder(t *testing.T) {
 	clear(log[logOffSchemaHash : logOffSchemaHash+32])
 	wantIncident(t, mustReplay(t, nil, log, h.final, testSeed, c, nil), FieldBinding, 0, EventID{})
 	// A snapshot bound to another catalog.
-	snap := &Snapshot{BaseOffset: HeaderSize, Binding: other.Binding()}
+	snap := &Snapshot{BaseOffset: framelog.HeaderSize, Binding: other.Binding()}
 	wantIncident(t, mustReplay(t, snap, h.log, h.final, testSeed, c, nil), FieldBinding, 0, EventID{})
 
 	// A batch id that does not increase: the second BATCH given the first's id.
 	log = bytes.Clone(h.log)
-	binary.LittleEndian.PutUint64(log[h.batchAt[1]+frameHeaderLen:], first)
+	binary.LittleEndian.PutUint64(log[h.batchAt[1]+framelog.FrameHeaderLen:], first)
 	fixCRC(log, h.batchAt[1])
 	inc = wantIncident(t, mustReplay(t, nil, log, h.final, testSeed, c, nil), FieldOrder, first, EventID{})
 	if inc.Observed != u64Hash(first) {
@@ -541,13 +542,13 @@ func TestReplayIncidentDeterministic(t *testing.T) {
 	if a == nil || *a != *b {
 		t.Fatalf("two replays gave incidents %+v and %+v", a, b)
 	}
-	want := incidentMetadataDigest(Hash{}, SchemaHash(), DefaultBinding().Digest(), 7, uint64(len(h.log)))
+	want := incidentMetadataDigest(Hash{}, schemaHash(), DefaultBinding().Digest(), 7, uint64(len(h.log)))
 	if a.MetadataDigest != want {
 		t.Errorf("metadata digest %v, want %v", a.MetadataDigest, want)
 	}
 	dir := t.TempDir()
-	hdr := Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}
-	if err := WriteIncident(dir, hdr, a); err != nil {
+	hdr := DefaultBinding().Header()
+	if err := a.WriteFile(dir, hdr); err != nil {
 		t.Fatal(err)
 	}
 	js, err := os.ReadFile(filepath.Join(dir, a.ID.String()+".json"))
@@ -562,8 +563,8 @@ func TestReplayIncidentDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewFrameScanner(b2, nil).Next()
-	if err != nil || f.Type != FrameIncident {
+	f, err := framelog.NewScanner(b2, nil).Next()
+	if err != nil || f.Type != framelog.FrameIncident {
 		t.Fatalf("incidents.omega first frame = %v, %v", f.Type, err)
 	}
 	if d, err := DecodeIncident(f.Payload); err != nil || *d != *a {
@@ -576,7 +577,7 @@ func TestReplayMember(t *testing.T) {
 	c := defaultChecker(t)
 	// Two members of the second batch swapped: the second one is out of
 	// canonical order.
-	off := h.batchAt[1] + frameHeaderLen + batchFixedLen
+	off := h.batchAt[1] + framelog.FrameHeaderLen + batchFixedLen
 	log := bytes.Clone(h.log)
 	m0 := bytes.Clone(log[off : off+batchMemberLen])
 	copy(log[off:], log[off+batchMemberLen:off+2*batchMemberLen])
@@ -607,14 +608,14 @@ func TestReplayFormatErrors(t *testing.T) {
 	}{
 		{"bad magic", func() []byte { b := bytes.Clone(h.log); b[0] = 'X'; return b }(), nil},
 		{"torn header", h.log[:10], nil},
-		{"corrupt frame followed by data", func() []byte { b := bytes.Clone(h.log); b[HeaderSize+20] ^= 1; return b }(), nil},
+		{"corrupt frame followed by data", func() []byte { b := bytes.Clone(h.log); b[framelog.HeaderSize+20] ^= 1; return b }(), nil},
 		{"malformed BATCH", func() []byte {
 			b := bytes.Clone(h.log)
-			b[h.batchAt[0]+frameHeaderLen+25] = 1 // pad
+			b[h.batchAt[0]+framelog.FrameHeaderLen+25] = 1 // pad
 			fixCRC(b, h.batchAt[0])
 			return b
 		}(), nil},
-		{"base offset inside a frame", h.log, &Snapshot{BaseOffset: HeaderSize + 3, Binding: DefaultBinding()}},
+		{"base offset inside a frame", h.log, &Snapshot{BaseOffset: framelog.HeaderSize + 3, Binding: DefaultBinding()}},
 		{"base offset past the end", h.log, &Snapshot{BaseOffset: int64(len(h.log)) + 100, Binding: DefaultBinding()}},
 		{"base offset below the header", h.log, &Snapshot{BaseOffset: 10, Binding: DefaultBinding()}},
 		{"base offset at the int64 limit", h.log, &Snapshot{BaseOffset: math.MaxInt64, Binding: DefaultBinding()}},
@@ -652,7 +653,7 @@ func TestReplayUnderWiderLimits(t *testing.T) {
 		{ID: ID64(2), NodeID: 2, Lamport: 1, PayloadHash: PayloadHash(nil), Deps: []EventID{}},
 	}
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -689,7 +690,7 @@ func TestReplayRelogCopyIsPending(t *testing.T) {
 	c := defaultChecker(t)
 	e := Event{ID: ID64(1), NodeID: 1, Lamport: 1, PayloadHash: PayloadHash([]byte("e")), Deps: []EventID{}, Payload: []byte("e")}
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -743,7 +744,7 @@ func TestReplayManyCopiesOfOneID(t *testing.T) {
 		return Event{ID: ID64(7), NodeID: 1, Lamport: 1, PayloadHash: PayloadHash(p), Deps: []EventID{}, Payload: p}
 	}
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -911,7 +912,7 @@ func TestReplaySnapshotNotFromLog(t *testing.T) {
 	full := mustReplay(t, nil, h.log, h.final, testSeed, c, nil)
 	const k = 2
 	pre := mustReplay(t, nil, h.log[:h.batchAt[k+1]], full.Batches[k].MergedStateHash, testSeed, c, nil)
-	snap := &Snapshot{ID: 1, BaseOffset: HeaderSize, LastBatchID: h.metas[k].BatchID, Binding: DefaultBinding(), State: pre.State}
+	snap := &Snapshot{ID: 1, BaseOffset: framelog.HeaderSize, LastBatchID: h.metas[k].BatchID, Binding: DefaultBinding(), State: pre.State}
 	r := mustReplay(t, snap, h.log, h.final, testSeed, c, nil)
 	if r.Outcome != Deterministic {
 		t.Fatalf("Replay from a snapshot at batch %d = %v %+v", h.metas[k].BatchID, r.Outcome, r.Incident)
@@ -922,7 +923,7 @@ func TestReplaySnapshotNotFromLog(t *testing.T) {
 	// A batch id at or below the snapshot's after a replayed batch is out
 	// of order.
 	log := bytes.Clone(h.log)
-	binary.LittleEndian.PutUint64(log[h.batchAt[k+2]+frameHeaderLen:], h.metas[k].BatchID)
+	binary.LittleEndian.PutUint64(log[h.batchAt[k+2]+framelog.FrameHeaderLen:], h.metas[k].BatchID)
 	fixCRC(log, h.batchAt[k+2])
 	wantIncident(t, mustReplay(t, snap, log, h.final, testSeed, c, nil), FieldOrder, h.metas[k].BatchID, EventID{})
 }
@@ -932,7 +933,7 @@ func TestReplaySnapshotNotFromLog(t *testing.T) {
 // member's digest, not the last with its id.
 func TestReplayOlderCopy(t *testing.T) {
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -999,10 +1000,10 @@ func TestReplayReportsWhatOnlyTheChainCovers(t *testing.T) {
 	cut := upTo[:len(upTo)-5]
 	deleted := slices.Concat(h.log[:obAt], h.log[obAt+obLen:])
 	retyped := bytes.Clone(h.log)
-	binary.LittleEndian.PutUint16(retyped[obAt+frameOffType:], uint16(FrameAppMin))
+	binary.LittleEndian.PutUint16(retyped[obAt+frameOffType:], uint16(framelog.FrameAppMin))
 	fixCRC(retyped, obAt)
 	larger := bytes.Clone(h.log)
-	binary.LittleEndian.PutUint64(larger[lastAt+frameHeaderLen:], h.metas[last].BatchID+5)
+	binary.LittleEndian.PutUint64(larger[lastAt+framelog.FrameHeaderLen:], h.metas[last].BatchID+5)
 	fixCRC(larger, lastAt)
 
 	tests := []struct {
@@ -1143,7 +1144,7 @@ func TestReplaySnapshotAgainstChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := &Snapshot{BaseOffset: HeaderSize, Binding: DefaultBinding(), State: st}
+	snap := &Snapshot{BaseOffset: framelog.HeaderSize, Binding: DefaultBinding(), State: st}
 	inc := wantIncident(t, mustReplay(t, snap, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: certs}), FieldCertificate, 0, EventID{})
 	if !inc.Expected.IsZero() || inc.Observed != (Hash{1}) {
 		t.Errorf("genesis frontier incident expected %v observed %v, want zero and the snapshot's", inc.Expected, inc.Observed)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // Replayer re-executes the batches of an event log read as a stream, one
@@ -72,15 +74,15 @@ type Replayer struct {
 	finished bool  // Finish completed the report
 	err      error // the first error other than a context's, returned from then on
 
-	rd       *FrameReader // reads segs[seg]
+	rd       *framelog.Reader // reads segs[seg]
 	seg      int
-	hdr      Header // the first segment's
-	segStart int64  // the log offset of the current segment's first frame
-	end      int64  // the log offset after the last frame read
-	base     int64  // the snapshot's base offset
-	seen     bool   // a frame at or after base has been read
-	length   int64  // the log's length once measured, else -1
-	frames   int    // frames read since the context was last checked
+	hdr      framelog.Header // the first segment's
+	segStart int64           // the log offset of the current segment's first frame
+	end      int64           // the log offset after the last frame read
+	base     int64           // the snapshot's base offset
+	seen     bool            // a frame at or after base has been read
+	length   int64           // the log's length once measured, else -1
+	frames   int             // frames read since the context was last checked
 
 	events eventLog
 	certs  []*Certificate // certificates after the snapshot not yet paired, in chain order
@@ -262,8 +264,8 @@ func (rp *Replayer) fail(err error) error {
 	return err
 }
 
-func (rp *Replayer) readOptions() *ReadOptions {
-	return &ReadOptions{MaxFrameLen: rp.opts.MaxFrameLen}
+func (rp *Replayer) readOptions() *framelog.ReadOptions {
+	return &framelog.ReadOptions{MaxFrameLen: rp.opts.MaxFrameLen}
 }
 
 // where names the segment being read in errors.
@@ -277,8 +279,8 @@ func (rp *Replayer) where() string {
 // readErr wraps an error of the frame reader: a bad header or frame is a
 // format error; any other is the segment's reader's.
 func (rp *Replayer) readErr(err error) error {
-	var he *HeaderError
-	var fe *FrameError
+	var he *framelog.HeaderError
+	var fe *framelog.FrameError
 	if errors.As(err, &he) || errors.As(err, &fe) {
 		return fmt.Errorf("%w: %s: %w", ErrReplayFormat, rp.where(), err)
 	}
@@ -291,7 +293,7 @@ func (rp *Replayer) start() error {
 	if len(rp.segs) == 0 {
 		return fmt.Errorf("%w: no log segment", ErrReplayFormat)
 	}
-	rp.rd = NewFrameReader(rp.segs[0], rp.readOptions())
+	rp.rd = framelog.NewReader(rp.segs[0], rp.readOptions())
 	hdr, err := rp.rd.Header()
 	if err != nil {
 		return rp.readErr(err)
@@ -300,13 +302,13 @@ func (rp *Replayer) start() error {
 		return fmt.Errorf("%w: log: torn header, no frame to replay", ErrReplayFormat)
 	}
 	rp.hdr = hdr
-	rp.segStart, rp.end, rp.base = HeaderSize, HeaderSize, HeaderSize
+	rp.segStart, rp.end, rp.base = framelog.HeaderSize, framelog.HeaderSize, framelog.HeaderSize
 
 	r := rp.report
 	snap := rp.snap
 	if snap != nil {
-		if snap.BaseOffset < HeaderSize {
-			return fmt.Errorf("%w: snapshot base offset %d below %d", ErrReplayFormat, snap.BaseOffset, HeaderSize)
+		if snap.BaseOffset < framelog.HeaderSize {
+			return fmt.Errorf("%w: snapshot base offset %d below %d", ErrReplayFormat, snap.BaseOffset, framelog.HeaderSize)
 		}
 		if rp.size >= 0 && snap.BaseOffset > rp.size {
 			return fmt.Errorf("%w: snapshot base offset %d is past the log's end, %d", ErrReplayFormat, snap.BaseOffset, rp.size)
@@ -380,27 +382,27 @@ func (rp *Replayer) snapshotAgainstChain() error {
 // frame returns the next frame of the log, at its offset in the log, and
 // its offset in its segment. It returns io.EOF at the end of the last
 // segment, or at its torn tail.
-func (rp *Replayer) frame() (Frame, int64, error) {
+func (rp *Replayer) frame() (framelog.Frame, int64, error) {
 	for {
 		f, err := rp.rd.Next()
 		switch {
 		case err == nil:
 			local := f.Offset
-			f.Offset += rp.segStart - HeaderSize
-			rp.end = f.Offset + frameHeaderLen + int64(len(f.Payload))
+			f.Offset += rp.segStart - framelog.HeaderSize
+			rp.end = f.Offset + framelog.FrameHeaderLen + int64(len(f.Payload))
 			return f, local, nil
-		case errors.Is(err, ErrTornTail):
+		case errors.Is(err, framelog.ErrTornTail):
 			if rp.seg < len(rp.segs)-1 {
-				return Frame{}, 0, fmt.Errorf("%w: %s ends in a torn tail, and a later segment follows it: %w", ErrReplayFormat, rp.where(), err)
+				return framelog.Frame{}, 0, fmt.Errorf("%w: %s ends in a torn tail, and a later segment follows it: %w", ErrReplayFormat, rp.where(), err)
 			}
-			return Frame{}, 0, io.EOF
+			return framelog.Frame{}, 0, io.EOF
 		case err != io.EOF:
-			return Frame{}, 0, rp.readErr(err)
+			return framelog.Frame{}, 0, rp.readErr(err)
 		case rp.seg == len(rp.segs)-1:
-			return Frame{}, 0, io.EOF
+			return framelog.Frame{}, 0, io.EOF
 		}
 		if err := rp.nextSegment(); err != nil {
-			return Frame{}, 0, err
+			return framelog.Frame{}, 0, err
 		}
 	}
 }
@@ -410,7 +412,7 @@ func (rp *Replayer) frame() (Frame, int64, error) {
 func (rp *Replayer) nextSegment() error {
 	rp.seg++
 	rp.segStart = rp.end
-	rp.rd = NewFrameReader(rp.segs[rp.seg], rp.readOptions())
+	rp.rd = framelog.NewReader(rp.segs[rp.seg], rp.readOptions())
 	hdr, err := rp.rd.Header()
 	if err != nil {
 		return rp.readErr(err)
@@ -430,7 +432,7 @@ func (rp *Replayer) nextSegment() error {
 
 // take processes frame f, at offset local in its segment. It returns the
 // batch a BATCH frame re-executed, or nil.
-func (rp *Replayer) take(f Frame, local int64) (*ReplayedBatch, error) {
+func (rp *Replayer) take(f framelog.Frame, local int64) (*ReplayedBatch, error) {
 	if f.Offset < rp.base {
 		return nil, nil
 	}
@@ -440,13 +442,13 @@ func (rp *Replayer) take(f Frame, local int64) (*ReplayedBatch, error) {
 	rp.seen = true
 	rp.report.LogEnd = rp.end
 	switch f.Type {
-	case FrameEvent:
+	case framelog.FrameEvent:
 		e, err := decodeEvent(f.Payload, rp.c.limits, true)
 		if err != nil {
 			return nil, fmt.Errorf("%w: EVENT frame at offset %d: %w", ErrReplayFormat, f.Offset, err)
 		}
-		rp.events.add(rp.seg, local+frameHeaderLen, f.Payload, e.ID)
-	case FrameBatch:
+		rp.events.add(rp.seg, local+framelog.FrameHeaderLen, f.Payload, e.ID)
+	case framelog.FrameBatch:
 		rec := new(BatchRecord)
 		if err := rec.decode(f.Payload); err != nil {
 			return nil, fmt.Errorf("%w: BATCH frame at offset %d: %w", ErrReplayFormat, f.Offset, err)
@@ -514,7 +516,7 @@ func (rp *Replayer) logLength() (int64, error) {
 			s.n = n
 		}
 		if k > 0 {
-			n = max(0, n-HeaderSize)
+			n = max(0, n-framelog.HeaderSize)
 		}
 		total += n
 	}
@@ -533,7 +535,7 @@ func (rp *Replayer) logLength() (int64, error) {
 func (rp *Replayer) before(rec *BatchRecord) bool {
 	s := rp.snap
 	r := rp.report
-	if s == nil || s.BaseOffset != HeaderSize || r.Merges+r.Obstructions > 0 || rec.BatchID > s.LastBatchID {
+	if s == nil || s.BaseOffset != framelog.HeaderSize || r.Merges+r.Obstructions > 0 || rec.BatchID > s.LastBatchID {
 		return false
 	}
 	if rec.Kind == KindMerge {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // plainReader hides every method of a reader but Read: a segment the
@@ -28,7 +30,7 @@ func segmentsOf(log []byte, cuts ...int64) [][]byte {
 		if i+1 < len(cuts) {
 			end = cuts[i+1]
 		}
-		segs = append(segs, slices.Concat(log[:HeaderSize], log[c:end]))
+		segs = append(segs, slices.Concat(log[:framelog.HeaderSize], log[c:end]))
 	}
 	return segs
 }
@@ -106,7 +108,7 @@ func reportView(r *ReplayReport, err error) string {
 // and the offset where it ends.
 func frameStarts(log []byte) []int64 {
 	var at []int64
-	s := NewFrameScanner(log, nil)
+	s := framelog.NewScanner(log, nil)
 	for {
 		f, err := s.Next()
 		if err != nil {
@@ -127,7 +129,7 @@ func TestReplayerSegmentsEqualOneLog(t *testing.T) {
 	certs := certifyHistory(t, h)
 	altered := bytes.Clone(h.log)
 	d := h.members[2][1].Digest()
-	altered[h.eventAt[d]+frameHeaderLen+49] ^= 1 // its payload hash
+	altered[h.eventAt[d]+framelog.FrameHeaderLen+49] ^= 1 // its payload hash
 	fixCRC(altered, h.eventAt[d])
 	cases := []struct {
 		name     string
@@ -153,8 +155,8 @@ func TestReplayerSegmentsEqualOneLog(t *testing.T) {
 			if i%3 == 0 && i+4 < len(starts)-1 {
 				cuts = append(cuts, starts[i+4]) // three segments
 			}
-			if tc.name == "deterministic" && FrameType(binary.LittleEndian.Uint16(h.log[cut+frameOffType:])) == FrameBatch &&
-				FrameType(binary.LittleEndian.Uint16(h.log[starts[i]+frameOffType:])) == FrameEvent {
+			if tc.name == "deterministic" && framelog.FrameType(binary.LittleEndian.Uint16(h.log[cut+frameOffType:])) == framelog.FrameBatch &&
+				framelog.FrameType(binary.LittleEndian.Uint16(h.log[starts[i]+frameOffType:])) == framelog.FrameEvent {
 				splitsBatch++
 			}
 			segs := segmentsOf(tc.log, cuts...)
@@ -304,7 +306,7 @@ func TestReplayerContext(t *testing.T) {
 	}
 	// A deadline met while reading many EVENT frames between two batches.
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,16 +416,16 @@ func TestReplayerSegmentErrors(t *testing.T) {
 	otherHeader := segmentsOf(h.log, cut)
 	otherHeader[1] = bytes.Clone(otherHeader[1])
 	otherHeader[1][logOffSchemaVer]++
-	zeroed := make([]byte, HeaderSize+10)
+	zeroed := make([]byte, framelog.HeaderSize+10)
 	tests := []struct {
 		name string
 		segs [][]byte
 	}{
 		{"no segment", nil},
-		{"a torn tail before the last segment", [][]byte{h.log[:cut-3], slices.Concat(h.log[:HeaderSize], h.log[cut:])}},
+		{"a torn tail before the last segment", [][]byte{h.log[:cut-3], slices.Concat(h.log[:framelog.HeaderSize], h.log[cut:])}},
 		{"another header", otherHeader},
-		{"a torn header before the last segment", [][]byte{h.log[:cut], h.log[:20], slices.Concat(h.log[:HeaderSize], h.log[cut:])}},
-		{"a bad header", [][]byte{h.log[:cut], append([]byte("X"), h.log[1:HeaderSize]...)}},
+		{"a torn header before the last segment", [][]byte{h.log[:cut], h.log[:20], slices.Concat(h.log[:framelog.HeaderSize], h.log[cut:])}},
+		{"a bad header", [][]byte{h.log[:cut], append([]byte("X"), h.log[1:framelog.HeaderSize]...)}},
 	}
 	for _, tt := range tests {
 		r, _, err := replaySegments(t, nil, tt.segs, false, h.final, testSeed, c, nil)
@@ -435,12 +437,12 @@ func TestReplayerSegmentErrors(t *testing.T) {
 	// bytes after its header are a torn tail.
 	for _, last := range [][]byte{h.log[:20], zeroed} {
 		r, _, err := replaySegments(t, nil, [][]byte{h.log, last}, false, h.final, testSeed, c, nil)
-		if err != nil || r.Outcome != Deterministic || r.LogEnd != int64(len(h.log)) || r.TornTail != int64(max(0, len(last)-HeaderSize)) {
+		if err != nil || r.Outcome != Deterministic || r.LogEnd != int64(len(h.log)) || r.TornTail != int64(max(0, len(last)-framelog.HeaderSize)) {
 			t.Errorf("a last segment of %d bytes with a torn header: %v, %+v", len(last), err, r)
 		}
 	}
 	boom := errors.New("boom")
-	rp := NewReplayer(nil, []io.Reader{bytes.NewReader(h.log[:cut]), io.MultiReader(bytes.NewReader(h.log[:HeaderSize+5]), iotestErr{boom})}, testSeed, c, nil)
+	rp := NewReplayer(nil, []io.Reader{bytes.NewReader(h.log[:cut]), io.MultiReader(bytes.NewReader(h.log[:framelog.HeaderSize+5]), iotestErr{boom})}, testSeed, c, nil)
 	if _, err := rp.Finish(context.Background(), h.final); !errors.Is(err, boom) || errors.Is(err, ErrReplayFormat) {
 		t.Errorf("replay of an unreadable segment = %v, want its error, not a format error", err)
 	}
@@ -457,7 +459,7 @@ func (e iotestErr) Read([]byte) (int, error) { return 0, e.err }
 func TestReplayerReadsDecidedEventsAgain(t *testing.T) {
 	c := defaultChecker(t)
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{SchemaVersion: SchemaVersion, SchemaHash: SchemaHash()}, nil)
+	w, err := framelog.NewWriter(&buf, DefaultBinding().Header(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +492,7 @@ func TestReplayerReadsDecidedEventsAgain(t *testing.T) {
 	}
 	// The segment read again gives other bytes than it streamed.
 	other := bytes.Clone(log)
-	other[HeaderSize+frameHeaderLen+60] ^= 1
+	other[framelog.HeaderSize+framelog.FrameHeaderLen+60] ^= 1
 	seg := struct {
 		io.Reader
 		io.ReaderAt
@@ -535,7 +537,7 @@ func FuzzReplayerSegments(f *testing.F) {
 	c := defaultChecker(f)
 	f.Fuzz(func(t *testing.T, log []byte, at uint16) {
 		cut := int64(at)
-		if cut < HeaderSize || cut > int64(len(log)) || len(log) < HeaderSize {
+		if cut < framelog.HeaderSize || cut > int64(len(log)) || len(log) < framelog.HeaderSize {
 			return
 		}
 		segs := segmentsOf(log, cut)

@@ -244,7 +244,7 @@ func TestOutputJSONRandom(t *testing.T) {
 		if rapid.Bool().Draw(t, "domain") {
 			c = domain
 		}
-		prior := Genesis()
+		prior := &State{}
 		var history []Event
 		if rapid.Bool().Draw(t, "history") {
 			history = rjBatch(t, "history", true, 5)
@@ -715,7 +715,7 @@ func ExampleDecodeOutputJSON() {
 	if err != nil {
 		panic(err)
 	}
-	out, err := c.Reconcile(Genesis(), []Event{{
+	out, err := c.Reconcile(&State{}, []Event{{
 		ID: ID64(1), NodeID: 7, Lamport: 1, PayloadHash: PayloadHash(payload), Payload: payload,
 	}})
 	if err != nil {

@@ -49,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/digest"
 )
 
@@ -74,7 +75,7 @@ const (
 	sectionKnown    = 1
 	sectionHeads    = 2
 	sectionPending  = 3
-	snapshotMinBase = HeaderSize // the least base_checkpoint_offset
+	snapshotMinBase = framelog.HeaderSize // the least base_checkpoint_offset
 )
 
 // maxSnapshotFile caps the size of a file LoadSnapshotFile reads: 4 GiB,
@@ -90,7 +91,7 @@ type SnapshotError struct {
 	Offset int64
 	Reason string
 	// Err is the error that found the fault, when another part of omega
-	// did: a [*HeaderError], a [*FrameError], an [*EventError], or an
+	// did: a [*framelog.HeaderError], a [*framelog.FrameError], an [*EventError], or an
 	// error wrapping [ErrInvalidState]. Otherwise nil.
 	Err error
 }
@@ -136,10 +137,10 @@ func snapErr(off int64, format string, args ...any) *SnapshotError {
 // Decisions where SPEC 7 is silent:
 //
 //   - A snapshot file is written whole and renamed into place
-//     ([WriteSnapshotFile]), so no crash leaves a prefix of one: a torn
+//     ([Snapshot.WriteFile]), so no crash leaves a prefix of one: a torn
 //     header, a torn tail and every other damage SPEC 5's recovery would
 //     tolerate in a log is malformed here.
-//   - A genesis State (nil, [Genesis], or any State with no known id and
+//   - A genesis State (nil, [State], or any State with no known id and
 //     both hashes zero) has no section 1 or 2 frame, and decodes to a nil
 //     State. Its stream_heads_digest is D("heads", "") as for every State,
 //     not zero.
@@ -177,7 +178,7 @@ func (s *Snapshot) check() error {
 			return &SnapshotError{Offset: -1, Reason: fmt.Sprintf("pending event %d", i), Err: err}
 		}
 		if i > 0 {
-			switch c := CompareEvents(&s.Pending[i-1], e); {
+			switch c := (&s.Pending[i-1]).Compare(e); {
 			case c == 0:
 				return snapErr(-1, "pending events %d and %d are identical copies", i-1, i)
 			case c > 0:
@@ -205,11 +206,11 @@ func newStateWriter(st *State) *stateWriter {
 func (w *stateWriter) framesLen(pending []Event) int {
 	n := 0
 	for _, c := range [2]int{len(w.known), len(w.heads)} {
-		n += (c + stateChunk - 1) / stateChunk * (frameHeaderLen + stateHeaderLen)
+		n += (c + stateChunk - 1) / stateChunk * (framelog.FrameHeaderLen + stateHeaderLen)
 	}
 	n += len(w.known)*knownRecordLen + len(w.heads)*headRecordLen
 	for i := range pending {
-		n += frameHeaderLen + stateHeaderLen + pending[i].EncodedLen()
+		n += framelog.FrameHeaderLen + stateHeaderLen + pending[i].EncodedLen()
 	}
 	return n
 }
@@ -280,22 +281,22 @@ func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
 		return b, err
 	}
 	w := newStateWriter(s.State)
-	b = slices.Grow(b, HeaderSize+frameHeaderLen+manifestLen+w.framesLen(s.Pending))
-	b, _ = Header{SchemaVersion: s.Binding.SchemaVersion, SchemaHash: s.Binding.SchemaHash}.AppendBinary(b)
+	b = slices.Grow(b, framelog.HeaderSize+framelog.FrameHeaderLen+manifestLen+w.framesLen(s.Pending))
+	b, _ = framelog.Header{SchemaVersion: s.Binding.SchemaVersion, SchemaHash: s.Binding.SchemaHash}.AppendBinary(b)
 
 	// The manifest holds the digest of the STATE payloads that follow it:
 	// leave its frame's room, append the STATE frames while hashing them,
 	// then write the manifest frame into the room.
 	man := len(b)
-	b = b[:man+frameHeaderLen+manifestLen]
+	b = b[:man+framelog.FrameHeaderLen+manifestLen]
 	h := digest.New(digest.SnapshotState)
 	w.each(s.Pending, func(p []byte) {
 		h.Write(p)
-		b = appendFrame(b, FrameState, p)
+		b, _ = framelog.AppendFrame(b, framelog.FrameState, p) // STATE payloads are small
 	})
 	var mb [manifestLen]byte
 	m := s.appendManifest(mb[:0], headsDigest(digest.New(digest.Heads), w.heads), h.Sum())
-	appendFrame(b[:man], FrameSnapshot, m) // within b's length: fills the room
+	framelog.AppendFrame(b[:man], framelog.FrameSnapshot, m) // within b's length: fills the room; a manifest is small
 	return b, nil
 }
 
@@ -348,23 +349,23 @@ type stateFrame struct {
 // decoding allocates in proportion to b's length, never to a count read
 // from it.
 func DecodeSnapshot(b []byte) (*Snapshot, error) {
-	hdr, err := DecodeHeader(b)
+	hdr, err := framelog.DecodeHeader(b)
 	if err != nil {
 		var off int64
-		if he, ok := errors.AsType[*HeaderError](err); ok {
+		if he, ok := errors.AsType[*framelog.HeaderError](err); ok {
 			off = int64(he.Offset)
 		}
 		return nil, &SnapshotError{Offset: off, Reason: "bad header", Err: err}
 	}
-	sc := NewFrameScanner(b, nil)
-	next := func() (Frame, bool, error) {
+	sc := framelog.NewScanner(b, nil)
+	next := func() (framelog.Frame, bool, error) {
 		f, err := sc.Next()
 		if err == io.EOF {
 			return f, false, nil
 		}
 		if err != nil {
 			off := sc.Offset()
-			if fe, ok := errors.AsType[*FrameError](err); ok {
+			if fe, ok := errors.AsType[*framelog.FrameError](err); ok {
 				off = fe.Offset
 			}
 			return f, false, &SnapshotError{Offset: off, Reason: "bad frame", Err: err}
@@ -377,13 +378,13 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, snapErr(HeaderSize, "no SNAPSHOT frame: the file ends after its header")
+		return nil, snapErr(framelog.HeaderSize, "no SNAPSHOT frame: the file ends after its header")
 	}
-	if f.Type != FrameSnapshot {
+	if f.Type != framelog.FrameSnapshot {
 		return nil, snapErr(f.Offset, "first frame is %v, want SNAPSHOT", f.Type)
 	}
 	m := f.Payload
-	manOff := f.Offset + frameHeaderLen
+	manOff := f.Offset + framelog.FrameHeaderLen
 	if len(m) != manifestLen {
 		return nil, snapErr(f.Offset, "manifest of %d bytes, want %d", len(m), manifestLen)
 	}
@@ -429,7 +430,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 		if !ok {
 			break
 		}
-		if f.Type != FrameState {
+		if f.Type != framelog.FrameState {
 			return nil, snapErr(f.Offset, "%v frame after the manifest, want STATE", f.Type)
 		}
 		p := f.Payload
@@ -473,7 +474,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 				return nil, &SnapshotError{Offset: f.Offset, Reason: "pending event " + strconv.Itoa(len(snap.Pending)), Err: err}
 			}
 			if k := len(snap.Pending); k > 0 {
-				switch c := CompareEvents(&snap.Pending[k-1], &e); {
+				switch c := (&snap.Pending[k-1]).Compare(&e); {
 				case c == 0:
 					return nil, snapErr(f.Offset, "pending event %d is an identical copy of event %d", k, k-1)
 				case c > 0:
@@ -493,7 +494,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 			r := fr.records[i:]
 			k := KnownID{ID: readID(r), Lamport: binary.LittleEndian.Uint64(r[16:])}
 			if len(ks) > 0 && k.ID.Compare(ks[len(ks)-1].ID) <= 0 {
-				return nil, snapErr(fr.off+frameHeaderLen+stateHeaderLen+int64(i), "known id %v does not follow %v in ascending order", k.ID, ks[len(ks)-1].ID)
+				return nil, snapErr(fr.off+framelog.FrameHeaderLen+stateHeaderLen+int64(i), "known id %v does not follow %v in ascending order", k.ID, ks[len(ks)-1].ID)
 			}
 			ks = append(ks, k)
 		}
@@ -510,7 +511,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 			}
 			if len(hs) > 0 && compareHeads(hd, hs[len(hs)-1]) <= 0 {
 				prev := hs[len(hs)-1]
-				return nil, snapErr(fr.off+frameHeaderLen+stateHeaderLen+int64(i), "stream (%d, %d) does not follow (%d, %d) in ascending order", hd.NodeID, hd.StreamID, prev.NodeID, prev.StreamID)
+				return nil, snapErr(fr.off+framelog.FrameHeaderLen+stateHeaderLen+int64(i), "stream (%d, %d) does not follow (%d, %d) in ascending order", hd.NodeID, hd.StreamID, prev.NodeID, prev.StreamID)
 			}
 			hs = append(hs, hd)
 		}
@@ -538,7 +539,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	return snap, nil
 }
 
-// WriteSnapshotFile writes s to path atomically: it encodes s, writes a
+// WriteFile writes s to path atomically: it encodes s, writes a
 // temporary file in path's directory, syncs it, renames it to path and
 // syncs the directory. When it returns nil the snapshot is durable; on
 // failure path is untouched (an old file there survives) and the temporary
@@ -547,11 +548,11 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 //
 // The temporary file is named ".omega-tmp-<16 hex digits>-<base of path>"
 // and held locked while it is written. A process killed while writing
-// leaves it behind; WriteSnapshotFile first removes from the directory
+// leaves it behind; WriteFile first removes from the directory
 // every file of that pattern that no live writer holds (see
-// [OpenFrameLog] for where the lock reaches other processes), and no
+// [framelog.Open] for where the lock reaches other processes), and no
 // other file.
-func WriteSnapshotFile(path string, s *Snapshot) error {
+func (s *Snapshot) WriteFile(path string) error {
 	b, err := s.AppendBinary(nil)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/digest"
 )
 
@@ -60,7 +61,7 @@ func snapFuzzCheck(t *testing.T, b []byte) {
 	if !bytes.Equal(enc, b) {
 		t.Fatalf("re-encoding differs from the input\n got %x\nwant %x", enc, b)
 	}
-	m := b[HeaderSize+frameHeaderLen:]
+	m := b[framelog.HeaderSize+framelog.FrameHeaderLen:]
 	if got := s.StateDigest(); got != Hash(m[manOffStateDigest:]) {
 		t.Fatalf("StateDigest() = %v, manifest holds %x", got, m[manOffStateDigest:manifestLen])
 	}
@@ -73,14 +74,14 @@ func snapFuzzCheck(t *testing.T, b []byte) {
 // first frame is a manifest of the right length, its digests recomputed
 // from the STATE frames after it; nil when b has no whole frame.
 func snapRepair(b []byte) []byte {
-	if len(b) < HeaderSize+frameHeaderLen {
+	if len(b) < framelog.HeaderSize+framelog.FrameHeaderLen {
 		return nil
 	}
 	r := slices.Clone(b)
 	var frames [][]byte // whole frames, aliasing r
-	for off := HeaderSize; off+frameHeaderLen <= len(r); {
+	for off := framelog.HeaderSize; off+framelog.FrameHeaderLen <= len(r); {
 		n := int(binary.LittleEndian.Uint32(r[off:]))
-		if n < frameHeaderLen || n > len(r)-off {
+		if n < framelog.FrameHeaderLen || n > len(r)-off {
 			break
 		}
 		frames = append(frames, r[off:off+n])
@@ -89,14 +90,14 @@ func snapRepair(b []byte) []byte {
 	if len(frames) == 0 {
 		return nil
 	}
-	if m := frames[0][frameHeaderLen:]; len(m) == manifestLen {
+	if m := frames[0][framelog.FrameHeaderLen:]; len(m) == manifestLen {
 		sd, hd := digest.New(digest.SnapshotState), digest.New(digest.Heads)
 		hd.Reset()
 		for _, f := range frames[1:] {
-			if binary.LittleEndian.Uint16(f[frameOffType:]) != uint16(FrameState) {
+			if binary.LittleEndian.Uint16(f[frameOffType:]) != uint16(framelog.FrameState) {
 				continue
 			}
-			p := f[frameHeaderLen:]
+			p := f[framelog.FrameHeaderLen:]
 			sd.Write(p)
 			if len(p) >= stateHeaderLen && p[0] == sectionHeads {
 				hd.Write(p[stateHeaderLen:])
@@ -120,7 +121,7 @@ func snapFuzzSeeds(t testing.TB) map[string][]byte {
 	known := snapKnown(1, 2, 3)
 	heads := snapHeads(StreamHead{1, 0, 20, ID64(2)}, StreamHead{1, 1, 30, ID64(3)})
 	valid := snapMake(nil, known, heads, snapPending(t, e1), snapPending(t, e2))
-	genesis, err := (&Snapshot{BaseOffset: HeaderSize, Binding: DefaultBinding()}).AppendBinary(nil)
+	genesis, err := (&Snapshot{BaseOffset: framelog.HeaderSize, Binding: DefaultBinding()}).AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +133,14 @@ func snapFuzzSeeds(t testing.TB) map[string][]byte {
 		"valid_pending_only":              snapMake(nil, snapPending(t, e2)),
 		"torn_tail":                       valid[:len(valid)-3],
 		"trailing_bytes":                  append(slices.Clone(valid), 0, 0, 0, 0),
-		"zero_header":                     append(make([]byte, HeaderSize), valid[HeaderSize:]...),
+		"zero_header":                     append(make([]byte, framelog.HeaderSize), valid[framelog.HeaderSize:]...),
 		"sections_out_of_order":           snapMake(nil, heads, known),
 		"short_frame_then_another":        snapMake(nil, snapKnown(1), snapKnown(2)),
 		"ids_not_ascending":               snapMake(nil, snapKnown(2, 1)),
 		"pending_out_of_order":            snapMake(nil, snapPending(t, e2), snapPending(t, e1)),
 		"state_digest_mismatch":           snapMake(func(m []byte) { m[manOffStateDigest] ^= 1 }, known),
 		"head_not_known":                  snapMake(nil, known, snapHeads(StreamHead{1, 0, 90, ID64(9)})),
-		"event_frame_after":               snapMake(nil, known, snapFrame{FrameEvent, mustMarshal(t, &e1)}),
+		"event_frame_after":               snapMake(nil, known, snapFrame{framelog.FrameEvent, mustMarshal(t, &e1)}),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"pgregory.net/rapid"
 
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/digest"
 )
 
@@ -158,9 +159,9 @@ func TestSnapshotVectorsEncode(t *testing.T) {
 				t.Errorf("HeadsDigest() = %v, want %v", got, want)
 			}
 			// The file's pieces, one by one.
-			sc := NewFrameScanner(file, nil)
+			sc := framelog.NewScanner(file, nil)
 			f, err := sc.Next()
-			if err != nil || f.Type != FrameSnapshot {
+			if err != nil || f.Type != framelog.FrameSnapshot {
 				t.Fatalf("first frame = %v, %v, want SNAPSHOT", f.Type, err)
 			}
 			if want := v.hexBytes(t, v.Outputs, "manifest_hex"); !bytes.Equal(f.Payload, want) {
@@ -309,13 +310,13 @@ func snapRef(t testing.TB) *Snapshot {
 
 // snapFrame is a frame of a hand-built file.
 type snapFrame struct {
-	typ     FrameType
+	typ     framelog.FrameType
 	payload []byte
 }
 
 func snapState(section byte, count uint32, records []byte) snapFrame {
 	p := append([]byte{section, 0, 0, 0}, binary.LittleEndian.AppendUint32(nil, count)...)
-	return snapFrame{FrameState, append(p, records...)}
+	return snapFrame{framelog.FrameState, append(p, records...)}
 }
 
 func snapKnownRecords(ids ...EventID) []byte {
@@ -364,7 +365,7 @@ func snapPending(t testing.TB, e Event) snapFrame {
 }
 
 // snapAssemble encodes hdr and frames as a file.
-func snapAssemble(hdr Header, frames ...snapFrame) []byte {
+func snapAssemble(hdr framelog.Header, frames ...snapFrame) []byte {
 	b, _ := hdr.AppendBinary(nil)
 	for _, f := range frames {
 		b = appendFrame(b, f.typ, f.payload)
@@ -372,7 +373,7 @@ func snapAssemble(hdr Header, frames ...snapFrame) []byte {
 	return b
 }
 
-var snapHdr = Header{SchemaVersion: DefaultBinding().SchemaVersion, SchemaHash: DefaultBinding().SchemaHash}
+var snapHdr = framelog.Header{SchemaVersion: DefaultBinding().SchemaVersion, SchemaHash: DefaultBinding().SchemaHash}
 
 // snapManifest returns snapRef's manifest fields with the digests the
 // frames give: state_digest over the STATE payloads, stream_heads_digest
@@ -382,7 +383,7 @@ func snapManifest(frames []snapFrame) []byte {
 	sd, hd := digest.New(digest.SnapshotState), digest.New(digest.Heads)
 	hd.Reset()
 	for _, f := range frames {
-		if f.typ == FrameState {
+		if f.typ == framelog.FrameState {
 			sd.Write(f.payload)
 			if len(f.payload) >= stateHeaderLen && f.payload[0] == sectionHeads {
 				hd.Write(f.payload[stateHeaderLen:])
@@ -402,7 +403,7 @@ func snapMake(mutate func(m []byte), frames ...snapFrame) []byte {
 	if mutate != nil {
 		mutate(m)
 	}
-	return snapAssemble(snapHdr, append([]snapFrame{{FrameSnapshot, m}}, frames...)...)
+	return snapAssemble(snapHdr, append([]snapFrame{{framelog.FrameSnapshot, m}}, frames...)...)
 }
 
 func TestSnapshotHandBuiltMatchesEncoder(t *testing.T) {
@@ -427,7 +428,7 @@ func TestDecodeSnapshotMalformed(t *testing.T) {
 	e1, e2 := snapEvent(4, 1, 0, 40, "x"), snapEvent(5, 2, 0, 41, "y", 4)
 	// Two contents with one ordering key, in canonical (digest) order.
 	k1, k2 := snapEvent(6, 3, 0, 50, "a"), snapEvent(6, 3, 0, 50, "b")
-	if CompareEvents(&k1, &k2) > 0 {
+	if (&k1).Compare(&k2) > 0 {
 		k1, k2 = k2, k1
 	}
 	known := snapKnown(1, 2, 3)
@@ -437,12 +438,12 @@ func TestDecodeSnapshotMalformed(t *testing.T) {
 	if _, err := DecodeSnapshot(valid); err != nil {
 		t.Fatalf("DecodeSnapshot(valid) error %v", err)
 	}
-	manOff := int64(HeaderSize + frameHeaderLen)
+	manOff := int64(framelog.HeaderSize + framelog.FrameHeaderLen)
 	knownOff := manOff + manifestLen
-	headsOff := knownOff + frameHeaderLen + int64(len(known.payload))
+	headsOff := knownOff + framelog.FrameHeaderLen + int64(len(known.payload))
 	pend := func(b []byte) snapFrame { return snapState(sectionPending, 1, b) }
 	enc1 := mustMarshal(t, &e1)
-	withHdr := func(h Header) []byte {
+	withHdr := func(h framelog.Header) []byte {
 		b := slices.Clone(valid)
 		hb, _ := h.AppendBinary(nil)
 		copy(b, hb)
@@ -468,34 +469,34 @@ func TestDecodeSnapshotMalformed(t *testing.T) {
 		off  int64  // the error's Offset; -2: not checked
 		is   error  // also matched by errors.Is, when not nil
 	}{
-		{"empty", nil, "bad header", 0, ErrBadHeader},
-		{"header cut short", valid[:40], "bad header", 40, ErrBadHeader},
-		{"zero header", append(make([]byte, HeaderSize), valid[HeaderSize:]...), "magic", 0, ErrBadHeader},
-		{"bad magic", append([]byte("OMEGB"), valid[5:]...), "magic", 4, ErrBadHeader},
-		{"bad endian flag", func() []byte { b := slices.Clone(valid); b[logOffEndian] = 2; return b }(), "endian_flag", logOffEndian, ErrBadHeader},
-		{"header reserved byte", func() []byte { b := slices.Clone(valid); b[60] = 1; return b }(), "reserved", 60, ErrBadHeader},
-		{"header only", valid[:HeaderSize], "no SNAPSHOT frame", HeaderSize, nil},
-		{"first frame STATE", snapAssemble(snapHdr, good...), "first frame is STATE", HeaderSize, nil},
-		{"first frame EVENT", snapAssemble(snapHdr, snapFrame{FrameEvent, enc1}), "first frame is EVENT", HeaderSize, nil},
-		{"two manifests", snapMake(nil, known, snapFrame{FrameSnapshot, snapManifest(nil)}), "SNAPSHOT frame after the manifest", -2, nil},
-		{"EVENT frame after", snapMake(nil, known, snapFrame{FrameEvent, enc1}), "EVENT frame after the manifest", headsOff, nil},
-		{"program frame after", snapMake(nil, snapFrame{FrameAppMin, []byte("x")}), "APP(0x8000) frame after the manifest", knownOff, nil},
-		{"INCIDENT frame after", snapMake(nil, known, heads, snapFrame{FrameIncident, make([]byte, 168)}), "INCIDENT frame", -2, nil},
-		{"trailing bytes", append(slices.Clone(valid), 1, 2, 3), "torn tail", int64(len(valid)), ErrTornTail},
-		{"trailing zeros", append(slices.Clone(valid), make([]byte, 100)...), "torn tail", int64(len(valid)), ErrTornTail},
-		{"torn last frame", valid[:len(valid)-1], "torn tail", -2, ErrTornTail},
-		{"corrupt frame", func() []byte { b := slices.Clone(valid); b[knownOff+20] ^= 1; return b }(), "corruption", knownOff, ErrCorrupt},
-		{"manifest short", snapAssemble(snapHdr, snapFrame{FrameSnapshot, snapManifest(nil)[:manifestLen-1]}), "manifest of 231 bytes", HeaderSize, nil},
-		{"manifest long", snapAssemble(snapHdr, snapFrame{FrameSnapshot, append(snapManifest(nil), 0)}), "manifest of 233 bytes", HeaderSize, nil},
-		{"empty manifest", snapAssemble(snapHdr, snapFrame{FrameSnapshot, nil}), "manifest of 0 bytes", HeaderSize, nil},
+		{"empty", nil, "bad header", 0, framelog.ErrBadHeader},
+		{"header cut short", valid[:40], "bad header", 40, framelog.ErrBadHeader},
+		{"zero header", append(make([]byte, framelog.HeaderSize), valid[framelog.HeaderSize:]...), "magic", 0, framelog.ErrBadHeader},
+		{"bad magic", append([]byte("OMEGB"), valid[5:]...), "magic", 4, framelog.ErrBadHeader},
+		{"bad endian flag", func() []byte { b := slices.Clone(valid); b[logOffEndian] = 2; return b }(), "endian_flag", logOffEndian, framelog.ErrBadHeader},
+		{"header reserved byte", func() []byte { b := slices.Clone(valid); b[60] = 1; return b }(), "reserved", 60, framelog.ErrBadHeader},
+		{"header only", valid[:framelog.HeaderSize], "no SNAPSHOT frame", framelog.HeaderSize, nil},
+		{"first frame STATE", snapAssemble(snapHdr, good...), "first frame is STATE", framelog.HeaderSize, nil},
+		{"first frame EVENT", snapAssemble(snapHdr, snapFrame{framelog.FrameEvent, enc1}), "first frame is EVENT", framelog.HeaderSize, nil},
+		{"two manifests", snapMake(nil, known, snapFrame{framelog.FrameSnapshot, snapManifest(nil)}), "SNAPSHOT frame after the manifest", -2, nil},
+		{"EVENT frame after", snapMake(nil, known, snapFrame{framelog.FrameEvent, enc1}), "EVENT frame after the manifest", headsOff, nil},
+		{"program frame after", snapMake(nil, snapFrame{framelog.FrameAppMin, []byte("x")}), "APP(0x8000) frame after the manifest", knownOff, nil},
+		{"INCIDENT frame after", snapMake(nil, known, heads, snapFrame{framelog.FrameIncident, make([]byte, 168)}), "INCIDENT frame", -2, nil},
+		{"trailing bytes", append(slices.Clone(valid), 1, 2, 3), "torn tail", int64(len(valid)), framelog.ErrTornTail},
+		{"trailing zeros", append(slices.Clone(valid), make([]byte, 100)...), "torn tail", int64(len(valid)), framelog.ErrTornTail},
+		{"torn last frame", valid[:len(valid)-1], "torn tail", -2, framelog.ErrTornTail},
+		{"corrupt frame", func() []byte { b := slices.Clone(valid); b[knownOff+20] ^= 1; return b }(), "corruption", knownOff, framelog.ErrCorrupt},
+		{"manifest short", snapAssemble(snapHdr, snapFrame{framelog.FrameSnapshot, snapManifest(nil)[:manifestLen-1]}), "manifest of 231 bytes", framelog.HeaderSize, nil},
+		{"manifest long", snapAssemble(snapHdr, snapFrame{framelog.FrameSnapshot, append(snapManifest(nil), 0)}), "manifest of 233 bytes", framelog.HeaderSize, nil},
+		{"empty manifest", snapAssemble(snapHdr, snapFrame{framelog.FrameSnapshot, nil}), "manifest of 0 bytes", framelog.HeaderSize, nil},
 		{"base offset 0", snapMake(setU64(manOffBaseOffset, 0), good...), "base_checkpoint_offset 0", manOff + manOffBaseOffset, nil},
 		{"base offset 63", snapMake(setU64(manOffBaseOffset, 63), good...), "base_checkpoint_offset 63", manOff + manOffBaseOffset, nil},
 		{"base offset 2^63", snapMake(setU64(manOffBaseOffset, 1<<63), good...), "base_checkpoint_offset 9223372036854775808", manOff + manOffBaseOffset, nil},
-		{"header schema version", withHdr(Header{SchemaVersion: 2, SchemaHash: snapHdr.SchemaHash}), "schema_version 1 differs from the header's 2", manOff + manOffSchemaVer, nil},
-		{"header schema hash", withHdr(Header{SchemaVersion: 1, SchemaHash: Hash{9}}), "schema_hash", manOff + manOffSchemaHash, nil},
-		{"header schema hash zero", withHdr(Header{SchemaVersion: 1}), "schema_hash", manOff + manOffSchemaHash, nil},
-		{"STATE payload short", snapMake(nil, snapFrame{FrameState, []byte{1, 0, 0, 0, 1, 0, 0}}), "7 bytes", knownOff, nil},
-		{"STATE payload empty", snapMake(nil, snapFrame{FrameState, nil}), "0 bytes", knownOff, nil},
+		{"header schema version", withHdr(framelog.Header{SchemaVersion: 2, SchemaHash: snapHdr.SchemaHash}), "schema_version 1 differs from the header's 2", manOff + manOffSchemaVer, nil},
+		{"header schema hash", withHdr(framelog.Header{SchemaVersion: 1, SchemaHash: Hash{9}}), "schema_hash", manOff + manOffSchemaHash, nil},
+		{"header schema hash zero", withHdr(framelog.Header{SchemaVersion: 1}), "schema_hash", manOff + manOffSchemaHash, nil},
+		{"STATE payload short", snapMake(nil, snapFrame{framelog.FrameState, []byte{1, 0, 0, 0, 1, 0, 0}}), "7 bytes", knownOff, nil},
+		{"STATE payload empty", snapMake(nil, snapFrame{framelog.FrameState, nil}), "0 bytes", knownOff, nil},
 		{"section 0", snapMake(nil, snapState(0, 1, snapKnownRecords(ID64(1)))), "unknown STATE section 0", knownOff, nil},
 		{"section 4", snapMake(nil, known, snapState(4, 1, nil)), "unknown STATE section 4", -2, nil},
 		{"section 255", snapMake(nil, snapState(255, 1, nil)), "unknown STATE section 255", knownOff, nil},
@@ -514,11 +515,11 @@ func TestDecodeSnapshotMalformed(t *testing.T) {
 		{"known partial record", snapMake(nil, snapState(sectionKnown, 1, known.payload[8:8+25])), "needs 24 bytes of records, payload has 25", knownOff, nil},
 		{"heads count disagrees", snapMake(nil, known, snapState(sectionHeads, 1, heads.payload[8:])), "record_count 1 of section 2 needs 30 bytes", -2, nil},
 		{"known frame over 65536", snapMake(nil, snapKnownRange(1, stateChunk+1)), "65537 records, over 65536", knownOff, nil},
-		{"short known frame then another", snapMake(nil, snapKnown(1), snapKnown(2)), "second STATE frame of section 1 after a frame of 1 records", knownOff + frameHeaderLen + 8 + 24, nil},
+		{"short known frame then another", snapMake(nil, snapKnown(1), snapKnown(2)), "second STATE frame of section 1 after a frame of 1 records", knownOff + framelog.FrameHeaderLen + 8 + 24, nil},
 		{"65535 then 2", snapMake(nil, snapKnownRange(1, stateChunk-1), snapKnownRange(stateChunk, 2)), "after a frame of 65535 records", -2, nil},
 		{"short heads frame then another", snapMake(nil, known, snapHeads(StreamHead{1, 0, 20, ID64(2)}), snapHeads(StreamHead{1, 1, 30, ID64(3)})), "second STATE frame of section 2", -2, nil},
-		{"known ids equal", snapMake(nil, snapKnown(1, 2, 2)), "known id 2 does not follow 2", knownOff + frameHeaderLen + 8 + 48, nil},
-		{"known ids descending", snapMake(nil, snapKnown(1, 3, 2)), "known id 2 does not follow 3", knownOff + frameHeaderLen + 8 + 48, nil},
+		{"known ids equal", snapMake(nil, snapKnown(1, 2, 2)), "known id 2 does not follow 2", knownOff + framelog.FrameHeaderLen + 8 + 48, nil},
+		{"known ids descending", snapMake(nil, snapKnown(1, 3, 2)), "known id 2 does not follow 3", knownOff + framelog.FrameHeaderLen + 8 + 48, nil},
 		{"known ids by high half", snapMake(nil, snapState(sectionKnown, 2, snapKnownRecords(EventID{Hi: 1}, ID64(5)))), "known id 5 does not follow 18446744073709551616", -2, nil},
 		{"known ids across frames", snapMake(nil, full, snapKnown(stateChunk)), "known id 65536 does not follow 65536", -2, nil},
 		{"streams equal", snapMake(nil, known, snapHeads(StreamHead{1, 0, 20, ID64(2)}, StreamHead{1, 0, 30, ID64(3)})), "stream (1, 0) does not follow (1, 0)", -2, nil},
@@ -653,8 +654,8 @@ func TestSnapshotAppendRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("AppendBinary() error %q, want it to contain %q", err, c.want)
 			}
-			if err := WriteSnapshotFile(filepath.Join(t.TempDir(), "s.omega"), s); !errors.Is(err, ErrMalformedSnapshot) {
-				t.Errorf("WriteSnapshotFile() error %v, want ErrMalformedSnapshot", err)
+			if err := s.WriteFile(filepath.Join(t.TempDir(), "s.omega")); !errors.Is(err, ErrMalformedSnapshot) {
+				t.Errorf("WriteFile() error %v, want ErrMalformedSnapshot", err)
 			}
 		})
 	}
@@ -754,8 +755,8 @@ func TestSnapshotReframedByteChange(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var frames []Frame
-			sc := NewFrameScanner(file, nil)
+			var frames []framelog.Frame
+			sc := framelog.NewScanner(file, nil)
 			for {
 				f, err := sc.Next()
 				if err != nil {
@@ -766,9 +767,9 @@ func TestSnapshotReframedByteChange(t *testing.T) {
 			for fi, f := range frames {
 				for i := range f.Payload {
 					b := slices.Clone(file)
-					at := int(f.Offset) + frameHeaderLen + i
+					at := int(f.Offset) + framelog.FrameHeaderLen + i
 					b[at] ^= 0x01
-					fr := b[f.Offset : int(f.Offset)+frameHeaderLen+len(f.Payload)]
+					fr := b[f.Offset : int(f.Offset)+framelog.FrameHeaderLen+len(f.Payload)]
 					binary.LittleEndian.PutUint32(fr[frameOffCRC:], crc32IEEE(fr[frameOffType:]))
 					s, err := DecodeSnapshot(b)
 					if fi > 0 || fieldAt(i).covered {
@@ -794,7 +795,7 @@ func TestSnapshotReframedByteChange(t *testing.T) {
 
 // crc32IEEE is the frame CRC, for tests that forge frames.
 func crc32IEEE(b []byte) uint32 {
-	f := appendFrame(nil, FrameType(binary.LittleEndian.Uint16(b)), b[4:])
+	f := appendFrame(nil, framelog.FrameType(binary.LittleEndian.Uint16(b)), b[4:])
 	return binary.LittleEndian.Uint32(f[frameOffCRC:])
 }
 
@@ -932,7 +933,7 @@ func snapGen() *rapid.Generator[*Snapshot] {
 		s := &Snapshot{
 			ID:          rapid.Uint64().Draw(t, "snapshot_id"),
 			CreatedAtNs: rapid.Uint64().Draw(t, "created_at_ns"),
-			BaseOffset:  rapid.OneOf(rapid.Int64Range(HeaderSize, 1<<20), rapid.Int64Range(HeaderSize, math.MaxInt64)).Draw(t, "base"),
+			BaseOffset:  rapid.OneOf(rapid.Int64Range(framelog.HeaderSize, 1<<20), rapid.Int64Range(framelog.HeaderSize, math.MaxInt64)).Draw(t, "base"),
 			LastBatchID: rapid.Uint64().Draw(t, "last_batch_id"),
 			Binding: Binding{
 				CheckerVersion: [3]uint16{rapid.Uint16().Draw(t, "major"), rapid.Uint16().Draw(t, "minor"), rapid.Uint16().Draw(t, "patch")},
@@ -945,7 +946,7 @@ func snapGen() *rapid.Generator[*Snapshot] {
 		case 0:
 			s.State = nil
 		case 1:
-			s.State = Genesis()
+			s.State = &State{}
 		case 2:
 			s.State = snapRandomState(t)
 		case 3:
@@ -958,8 +959,8 @@ func snapGen() *rapid.Generator[*Snapshot] {
 			e.Payload = append(slices.Clone(e.Payload), 1)
 			pending = append(pending, e)
 		}
-		slices.SortFunc(pending, func(a, b Event) int { return CompareEvents(&a, &b) })
-		s.Pending = slices.CompactFunc(pending, func(a, b Event) bool { return CompareEvents(&a, &b) == 0 })
+		slices.SortFunc(pending, func(a, b Event) int { return (&a).Compare(&b) })
+		s.Pending = slices.CompactFunc(pending, func(a, b Event) bool { return (&a).Compare(&b) == 0 })
 		return s
 	})
 }
@@ -986,7 +987,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		if re := mustAppendSnapshot(t, got); !bytes.Equal(re, b) {
 			t.Fatalf("re-encoding differs")
 		}
-		m := b[HeaderSize+frameHeaderLen:]
+		m := b[framelog.HeaderSize+framelog.FrameHeaderLen:]
 		if sd := s.StateDigest(); Hash(m[manOffStateDigest:]) != sd || got.StateDigest() != sd {
 			t.Fatalf("manifest state_digest %x, StateDigest() %v / %v", m[manOffStateDigest:manifestLen], sd, got.StateDigest())
 		}
@@ -1020,7 +1021,7 @@ func snapBigState(t testing.TB, n, heads int) *State {
 func snapSections(t testing.TB, b []byte) map[byte][]int {
 	t.Helper()
 	out := map[byte][]int{}
-	sc := NewFrameScanner(b, nil)
+	sc := framelog.NewScanner(b, nil)
 	sc.Next() // the manifest
 	for {
 		f, err := sc.Next()
@@ -1032,7 +1033,7 @@ func snapSections(t testing.TB, b []byte) map[byte][]int {
 }
 
 func TestSnapshotChunking(t *testing.T) {
-	s := &Snapshot{BaseOffset: HeaderSize, Binding: DefaultBinding(), State: snapBigState(t, 140000, 70000)}
+	s := &Snapshot{BaseOffset: framelog.HeaderSize, Binding: DefaultBinding(), State: snapBigState(t, 140000, 70000)}
 	s.Pending = []Event{snapEvent(1, 1, 0, 1, "p")}
 	b := mustAppendSnapshot(t, s)
 	want := map[byte][]int{sectionKnown: {65536, 65536, 8928}, sectionHeads: {65536, 4464}, sectionPending: {1}}
@@ -1048,7 +1049,7 @@ func TestSnapshotChunking(t *testing.T) {
 		t.Errorf("re-encoding differs")
 	}
 	// Exactly full sections: one frame each, no empty frame after.
-	s = &Snapshot{BaseOffset: HeaderSize, State: snapBigState(t, 2*stateChunk, stateChunk)}
+	s = &Snapshot{BaseOffset: framelog.HeaderSize, State: snapBigState(t, 2*stateChunk, stateChunk)}
 	want = map[byte][]int{sectionKnown: {65536, 65536}, sectionHeads: {65536}}
 	if diff := cmp.Diff(want, snapSections(t, mustAppendSnapshot(t, s))); diff != "" {
 		t.Errorf("STATE frames' record counts (-want +got)\n%s", diff)
@@ -1060,7 +1061,7 @@ func TestSnapshotDecodeAllocations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 140,000-id state; skipped in -short runs")
 	}
-	s := &Snapshot{BaseOffset: HeaderSize, State: snapBigState(t, 140000, 8)}
+	s := &Snapshot{BaseOffset: framelog.HeaderSize, State: snapBigState(t, 140000, 8)}
 	b := mustAppendSnapshot(t, s)
 	allocs := testing.AllocsPerRun(3, func() {
 		if _, err := DecodeSnapshot(b); err != nil {
@@ -1082,7 +1083,7 @@ func TestSnapshotMillionIDs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a million-id state; skipped in -short runs")
 	}
-	s := &Snapshot{BaseOffset: HeaderSize, State: snapBigState(t, 1_000_000, 1000)}
+	s := &Snapshot{BaseOffset: framelog.HeaderSize, State: snapBigState(t, 1_000_000, 1000)}
 	start := time.Now()
 	b := mustAppendSnapshot(t, s)
 	enc := time.Since(start)
@@ -1102,8 +1103,8 @@ func TestSnapshotFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.omega")
 	s := snapRef(t)
-	if err := WriteSnapshotFile(path, s); err != nil {
-		t.Fatalf("WriteSnapshotFile() error %v", err)
+	if err := s.WriteFile(path); err != nil {
+		t.Fatalf("WriteFile() error %v", err)
 	}
 	got, err := LoadSnapshotFile(path)
 	if err != nil {
@@ -1122,13 +1123,13 @@ func TestSnapshotFiles(t *testing.T) {
 	// snapshot leaves it untouched.
 	s2 := snapRef(t)
 	s2.ID = 8
-	if err := WriteSnapshotFile(path, s2); err != nil {
-		t.Fatalf("WriteSnapshotFile(replace) error %v", err)
+	if err := s2.WriteFile(path); err != nil {
+		t.Fatalf("WriteFile(replace) error %v", err)
 	}
 	bad := snapRef(t)
 	bad.BaseOffset = 1
-	if err := WriteSnapshotFile(path, bad); !errors.Is(err, ErrMalformedSnapshot) {
-		t.Errorf("WriteSnapshotFile(bad) error %v, want ErrMalformedSnapshot", err)
+	if err := bad.WriteFile(path); !errors.Is(err, ErrMalformedSnapshot) {
+		t.Errorf("WriteFile(bad) error %v, want ErrMalformedSnapshot", err)
 	}
 	if got, err := LoadSnapshotFile(path); err != nil || got.ID != 8 {
 		t.Errorf("LoadSnapshotFile() after replace = %v, %v, want snapshot 8", got, err)
@@ -1145,8 +1146,8 @@ func TestSnapshotFiles(t *testing.T) {
 	if _, err := LoadSnapshotFile(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("LoadSnapshotFile(missing) error %v, want ErrNotExist", err)
 	}
-	if err := WriteSnapshotFile(filepath.Join(dir, "no", "such", "dir"), s); err == nil {
-		t.Errorf("WriteSnapshotFile(into a missing directory) = nil, want an error")
+	if err := s.WriteFile(filepath.Join(dir, "no", "such", "dir")); err == nil {
+		t.Errorf("WriteFile(into a missing directory) = nil, want an error")
 	}
 	garbage := filepath.Join(dir, "garbage")
 	if err := os.WriteFile(garbage, []byte("not a snapshot"), 0o644); err != nil {
@@ -1181,7 +1182,7 @@ func ExampleDecodeSnapshot() {
 	if err != nil {
 		panic(err)
 	}
-	s := &Snapshot{ID: 1, BaseOffset: HeaderSize, LastBatchID: 1, Binding: DefaultBinding(), State: r.Merge.Next}
+	s := &Snapshot{ID: 1, BaseOffset: framelog.HeaderSize, LastBatchID: 1, Binding: DefaultBinding(), State: r.Merge.Next}
 	file, err := s.AppendBinary(nil)
 	if err != nil {
 		panic(err)

@@ -13,7 +13,7 @@ import (
 
 // State is what earlier merges established (SPEC 4): the known event ids,
 // each with its lamport, the stream heads, the merged state hash and the
-// frontier digest. A nil *State is the genesis state, as is [Genesis]().
+// frontier digest. A nil *State is the genesis state, as is the zero State.
 //
 // A State is immutable and safe for concurrent use; reading it takes no
 // lock.
@@ -85,9 +85,6 @@ func makeStreamKey(node uint32, stream uint16) streamKey {
 
 func (k streamKey) node() uint32   { return uint32(k >> 16) }
 func (k streamKey) stream() uint16 { return uint16(k) }
-
-// Genesis returns the empty state: no known id, no head, every hash zero.
-func Genesis() *State { return &State{} }
 
 // MergedStateHash returns the state's merged_state_hash.
 func (s *State) MergedStateHash() Hash {

@@ -107,7 +107,7 @@ func TestCommitKeepsEarlierStates(t *testing.T) {
 
 	var states []*State
 	var views []view
-	s := Genesis()
+	s := &State{}
 	for i := range 200 {
 		// Three streams, so each batch moves heads earlier ones saw.
 		batch := make([]Event, 3)

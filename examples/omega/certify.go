@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/keyfile"
 )
 
@@ -56,8 +57,8 @@ type certifyOutput struct {
 
 // logHeader is the header of every frame log the command writes: this
 // checker's schema version and schema hash.
-func logHeader() omega.Header {
-	return omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
+func logHeader() framelog.Header {
+	return omega.DefaultBinding().Header()
 }
 
 func runCertify(args []string) ([]byte, error) {
@@ -101,7 +102,7 @@ func runCertify(args []string) ([]byte, error) {
 		// or foreign header, corruption, a frame holding no certificate,
 		// a broken chain) is a certificate problem: exit 20 with the check
 		// named, as verify reports the same log (SPEC section 9).
-		if store, err = omega.OpenCertStore(o.certLog, logHeader(), &omega.WriterOptions{Sync: omega.SyncAlways}); err != nil {
+		if store, err = omega.OpenCertStore(o.certLog, logHeader(), &framelog.WriterOptions{Sync: framelog.SyncAlways}); err != nil {
 			return nil, failed(fmt.Errorf("certify: %s: %w", o.certLog, err))
 		}
 		defer func() {

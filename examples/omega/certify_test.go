@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/keyfile"
 )
 
@@ -409,7 +410,7 @@ func TestVerifyLogDamage(t *testing.T) {
 	log, first, second := f.certLog(t, "log")
 	clean := readFile(t, filepath.Join(log, "cert.log"))
 	c1, c2 := readFile(t, first.obj["output"].(string)), readFile(t, second.obj["output"].(string))
-	secondFrame := int64(omega.HeaderSize + 12 + len(c1))
+	secondFrame := int64(framelog.HeaderSize + 12 + len(c1))
 
 	// logOf writes a cert.log holding the frames given into a new
 	// directory: CERT frames, but for the event's payload, an EVENT frame.
@@ -418,12 +419,12 @@ func TestVerifyLogDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logOf := func(hdr omega.Header, frames ...[]byte) string {
+	logOf := func(hdr framelog.Header, frames ...[]byte) string {
 		l := newLog(t, hdr)
 		for _, p := range frames {
-			typ := omega.FrameCert
+			typ := framelog.FrameCert
 			if bytes.Equal(p, event) {
-				typ = omega.FrameEvent
+				typ = framelog.FrameEvent
 			}
 			l.add(t, typ, p)
 		}
@@ -432,7 +433,7 @@ func TestVerifyLogDamage(t *testing.T) {
 	flipped := bytes.Clone(c2)
 	flipped[len(flipped)-1] ^= 1 // the signature
 	corrupt := bytes.Clone(clean)
-	corrupt[omega.HeaderSize+12+40] ^= 1 // a byte of the first CERT frame: its CRC fails, a valid frame follows
+	corrupt[framelog.HeaderSize+12+40] ^= 1 // a byte of the first CERT frame: its CRC fails, a valid frame follows
 
 	tests := []struct {
 		name     string
@@ -446,7 +447,7 @@ func TestVerifyLogDamage(t *testing.T) {
 		{"second repeated", logOf(boundHeader(), c1, c2, c2), "chain_link", "2", -1},
 		{"an EVENT frame", logOf(boundHeader(), c1, event), "log_corrupt", "", secondFrame},
 		{"a truncated envelope", logOf(boundHeader(), c1, c2[:len(c2)-1]), "malformed", "", secondFrame},
-		{"unbound header", logOf(omega.Header{SchemaVersion: 1}, c1, c2), "log_schema", "", -1},
+		{"unbound header", logOf(framelog.Header{SchemaVersion: 1}, c1, c2), "log_schema", "", -1},
 		{"corrupt first frame", rawLog(t, f, &n, corrupt), "log_corrupt", "", -1},
 		{"bad header", rawLog(t, f, &n, append([]byte("OMEGA\x00\x02\x00"), clean[8:]...)), "log_header", "", -1},
 	}

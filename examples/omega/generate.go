@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // Limits of generate-events' flags.
@@ -259,13 +260,13 @@ func removeForRewrite(path string) error {
 }
 
 // writeEventsLog writes a new frame log of EVENT frames, replacing any file
-// at path. The log is created with omega.OpenFrameLog, which syncs the new
+// at path. The log is created with framelog.Open, which syncs the new
 // file's header and its directory, and synced again after the last frame.
 func writeEventsLog(path string, g *generator) error {
 	if err := removeForRewrite(path); err != nil {
 		return err
 	}
-	fw, err := omega.OpenFrameLog(path, logHeader(), nil)
+	fw, err := framelog.Open(path, logHeader(), nil)
 	if err != nil {
 		return err
 	}
@@ -280,7 +281,7 @@ func writeEventsLog(path string, g *generator) error {
 }
 
 // appendEvents appends the generator's events as EVENT frames.
-func appendEvents(fw *omega.FrameWriter, g *generator) error {
+func appendEvents(fw *framelog.Writer, g *generator) error {
 	var buf []byte
 	for {
 		e, ok := g.nextEvent()
@@ -291,7 +292,7 @@ func appendEvents(fw *omega.FrameWriter, g *generator) error {
 		if buf, err = e.AppendBinary(buf[:0]); err != nil {
 			return err
 		}
-		if _, err := fw.Append(omega.FrameEvent, buf); err != nil {
+		if _, err := fw.Append(framelog.FrameEvent, buf); err != nil {
 			return err
 		}
 	}

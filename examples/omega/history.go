@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 type historyOpts struct {
@@ -113,7 +114,7 @@ func runGenerateHistory(args []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := omega.OpenFrameLog(o.log, logHeader(), &omega.WriterOptions{Sync: omega.SyncNever})
+	w, err := framelog.Open(o.log, logHeader(), &framelog.WriterOptions{Sync: framelog.SyncNever})
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +199,7 @@ func runGenerateHistory(args []string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := omega.WriteSnapshotFile(o.snapshot, s); err != nil {
+		if err := s.WriteFile(o.snapshot); err != nil {
 			return nil, err
 		}
 		out.Snapshot = &historySnapOut{Path: o.snapshot, LastBatchID: s.LastBatchID, BaseOffset: s.BaseOffset,

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 type ingestOpts struct{ input string }
@@ -56,7 +57,7 @@ func runIngest(args []string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	rec, err := omega.RecoverFrom(f, nil)
+	rec, err := framelog.RecoverFrom(f, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func runIngest(args []string) ([]byte, error) {
 // summarizeFrameLog recovers the frame log b and describes it. The error is
 // that of a bad header, or of a header bound to another schema.
 func summarizeFrameLog(b []byte) (frameLogSummary, error) {
-	rec, err := omega.Recover(b, nil)
+	rec, err := framelog.Recover(b, nil)
 	if err != nil {
 		return frameLogSummary{}, err // a *HeaderError: exit 10
 	}
@@ -79,14 +80,14 @@ func summarizeFrameLog(b []byte) (frameLogSummary, error) {
 
 // summarizeRecovery describes a recovered frame log. The error is that of a
 // header bound to another schema.
-func summarizeRecovery(rec omega.Recovery) (frameLogSummary, error) {
+func summarizeRecovery(rec framelog.Recovery) (frameLogSummary, error) {
 	size := rec.TailOffset + rec.TailBytes
 	// An unbound header, written by the original system's tools, is
 	// reported as such; any other header must be this checker's (SPEC
 	// section 4).
 	bound := !rec.TornHeader && rec.Header.Bound()
 	if bound {
-		if err := rec.Header.Check(omega.DefaultBinding()); err != nil {
+		if err := omega.DefaultBinding().CheckHeader(rec.Header); err != nil {
 			return frameLogSummary{}, err
 		}
 	}
@@ -108,10 +109,10 @@ func summarizeRecovery(rec omega.Recovery) (frameLogSummary, error) {
 		out.FramesByType[t.String()] = n
 	}
 	switch {
-	case rec.TornHeader && size < omega.HeaderSize:
-		out.Reason = fmt.Sprintf("header cut short: %d of %d bytes, a log creation interrupted before its header was written", size, omega.HeaderSize)
+	case rec.TornHeader && size < framelog.HeaderSize:
+		out.Reason = fmt.Sprintf("header cut short: %d of %d bytes, a log creation interrupted before its header was written", size, framelog.HeaderSize)
 	case rec.TornHeader:
-		out.Reason = fmt.Sprintf("header all zero and %d zero bytes after it: a log creation interrupted before its header was written", size-omega.HeaderSize)
+		out.Reason = fmt.Sprintf("header all zero and %d zero bytes after it: a log creation interrupted before its header was written", size-framelog.HeaderSize)
 	case rec.Err != nil:
 		out.Reason = rec.Err.Reason
 	}

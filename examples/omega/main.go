@@ -96,7 +96,7 @@
 // frames_by_type lists only the types present. reason, what is wrong with the
 // bad frame (or the torn header), appears only when tail is not clean.
 // A damaged body exits 0. A bad header exits 10, as does a header whose schema
-// hash is not omega.SchemaHash() or whose schema version is not
+// hash is not omega.DefaultBinding().SchemaHash or whose schema version is not
 // omega.SchemaVersion, except an all-zero schema hash (written by the original
 // system's tools), which is reported with "schema_bound":false. A header cut
 // short by a crash (SPEC section 5), or 64 header bytes all zero whatever
@@ -112,7 +112,7 @@
 // alone (math/rand/v2's PCG seeded with X, default 0): the same flags give the
 // same bytes. An existing F is replaced. When F ends in .omega the file is a
 // frame log of EVENT frames whose header carries omega.SchemaVersion and
-// omega.SchemaHash(), created with omega.OpenFrameLog (header and directory
+// omega.DefaultBinding().SchemaHash, created with framelog.Open (header and directory
 // synced) and synced after the last frame; otherwise it is a JSON array with
 // one event per line in the original system's form (SPEC sections 3 and 9):
 // all twelve fields in the table's order, event_id and deps as decimal
@@ -394,6 +394,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // Exit codes (SPEC section 9).
@@ -574,9 +575,9 @@ var certChecks = []struct {
 	err  error
 	name string
 }{
-	{omega.ErrBadHeader, "log_header"},
+	{framelog.ErrBadHeader, "log_header"},
 	{omega.ErrSchemaMismatch, "log_schema"},
-	{omega.ErrCorrupt, "log_corrupt"},
+	{framelog.ErrCorrupt, "log_corrupt"},
 	{omega.ErrMalformedCertificate, "malformed"},
 	{omega.ErrBodyHash, "body_hash"},
 	{omega.ErrCertID, "cert_id"},

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // result is one run of the command: its exit code, its output decoded, and
@@ -303,7 +304,7 @@ func readLogEvents(t *testing.T, path string) []omega.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := omega.NewFrameScanner(b, nil)
+	s := framelog.NewScanner(b, nil)
 	if h, err := s.Header(); err != nil || h != boundHeader() || s.TornHeader() {
 		t.Fatalf("header %+v, %v (torn %v); want the bound header", h, err, s.TornHeader())
 	}
@@ -313,7 +314,7 @@ func readLogEvents(t *testing.T, path string) []omega.Event {
 		if err == io.EOF {
 			return events
 		}
-		if err != nil || f.Type != omega.FrameEvent {
+		if err != nil || f.Type != framelog.FrameEvent {
 			t.Fatalf("frame %d: %v, type %v", len(events), err, f.Type)
 		}
 		e, err := omega.DecodeEvent(f.Payload, omega.Limits{})
@@ -609,14 +610,14 @@ func TestReconcileDecodeErrors(t *testing.T) {
 // logFile holds a frame log being built by a test.
 type logFile struct {
 	buf     bytes.Buffer
-	w       *omega.FrameWriter
+	w       *framelog.Writer
 	offsets []int64
 }
 
-func newLog(t *testing.T, hdr omega.Header) *logFile {
+func newLog(t *testing.T, hdr framelog.Header) *logFile {
 	t.Helper()
 	l := &logFile{}
-	w, err := omega.NewFrameWriter(&l.buf, hdr, nil)
+	w, err := framelog.NewWriter(&l.buf, hdr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -624,11 +625,11 @@ func newLog(t *testing.T, hdr omega.Header) *logFile {
 	return l
 }
 
-func boundHeader() omega.Header {
-	return omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.SchemaHash()}
+func boundHeader() framelog.Header {
+	return omega.DefaultBinding().Header()
 }
 
-func (l *logFile) add(t *testing.T, typ omega.FrameType, payload []byte) {
+func (l *logFile) add(t *testing.T, typ framelog.FrameType, payload []byte) {
 	t.Helper()
 	off, err := l.w.Append(typ, payload)
 	if err != nil {
@@ -645,7 +646,7 @@ func (l *logFile) events(t *testing.T, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.add(t, omega.FrameEvent, b)
+		l.add(t, framelog.FrameEvent, b)
 	}
 }
 
@@ -678,7 +679,7 @@ func TestIngest(t *testing.T) {
 	mid := l.offsets[2]
 	corrupt[mid+12+3] ^= 0x40 // a payload byte of the middle frame: its CRC fails
 
-	zero := newLog(t, omega.Header{SchemaVersion: omega.SchemaVersion})
+	zero := newLog(t, framelog.Header{SchemaVersion: omega.SchemaVersion})
 	zero.events(t, 2)
 
 	tests := []struct {
@@ -709,8 +710,8 @@ func TestIngest(t *testing.T) {
 			if frames != tc.frames || byType != tc.frames || r.obj["tail"] != tc.tail || off != tc.offset {
 				t.Errorf("ingest = %d frames (%d EVENT), tail %v at %d; want %d, %s at %d", frames, byType, r.obj["tail"], off, tc.frames, tc.tail, tc.offset)
 			}
-			if valid != off-omega.HeaderSize || tailBytes != int64(len(tc.log))-off {
-				t.Errorf("ingest: valid_bytes_after_header %d, malformed_tail_bytes %d; want %d, %d", valid, tailBytes, off-omega.HeaderSize, int64(len(tc.log))-off)
+			if valid != off-framelog.HeaderSize || tailBytes != int64(len(tc.log))-off {
+				t.Errorf("ingest: valid_bytes_after_header %d, malformed_tail_bytes %d; want %d, %d", valid, tailBytes, off-framelog.HeaderSize, int64(len(tc.log))-off)
 			}
 			if _, hasReason := r.obj["reason"]; hasReason != (tc.tail != "clean") {
 				t.Errorf("ingest: reason present %v, want it exactly when the tail is not clean", hasReason)
@@ -732,7 +733,7 @@ func TestIngest(t *testing.T) {
 		}
 	})
 	t.Run("other schema", func(t *testing.T) {
-		other := newLog(t, omega.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.Hash{1}})
+		other := newLog(t, framelog.Header{SchemaVersion: omega.SchemaVersion, SchemaHash: omega.Hash{1}})
 		other.events(t, 1)
 		r := omegaCmd(t, "ingest", "--input", writeFile(t, other.bytes(t)))
 		if r.code != 10 || !strings.Contains(r.obj["error"].(string), "schema") {
@@ -748,7 +749,7 @@ func TestIngest(t *testing.T) {
 	// A zeroed header followed by zeros alone is torn; followed by any
 	// non-zero byte it is a damaged header (SPEC section 5): exit 10.
 	t.Run("zeroed header before zeros", func(t *testing.T) {
-		b := make([]byte, omega.HeaderSize+300)
+		b := make([]byte, framelog.HeaderSize+300)
 		r := omegaCmd(t, "ingest", "--input", writeFile(t, b))
 		if r.code != 0 || r.obj["torn_header"] != true || r.obj["tail"] != "torn" || num(t, r.obj["frames"]) != 0 ||
 			num(t, r.obj["tail_offset"]) != 0 || num(t, r.obj["malformed_tail_bytes"]) != int64(len(b)) ||
@@ -760,7 +761,7 @@ func TestIngest(t *testing.T) {
 		}
 	})
 	t.Run("zeroed header before frames", func(t *testing.T) {
-		b := append(make([]byte, omega.HeaderSize), clean[omega.HeaderSize:]...)
+		b := append(make([]byte, framelog.HeaderSize), clean[framelog.HeaderSize:]...)
 		r := omegaCmd(t, "ingest", "--input", writeFile(t, b))
 		if r.code != 10 || !strings.Contains(r.obj["error"].(string), "zeroed") {
 			t.Errorf("ingest of a zeroed header before frames = %s, want exit 10 and a damaged header", r.raw)
@@ -771,7 +772,7 @@ func TestIngest(t *testing.T) {
 // TestIngestGolden runs ingest over the frame-log goldens and compares with
 // what recovery.json records for each.
 func TestIngestGolden(t *testing.T) {
-	const dir = "../../testdata/logfmt"
+	const dir = "../../framelog/testdata/logfmt"
 	b, err := os.ReadFile(filepath.Join(dir, "recovery.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -828,7 +829,7 @@ func TestReconcileFrameLogTooLarge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := omega.NewFrameWriter(f, boundHeader(), nil)
+	w, err := framelog.NewWriter(f, boundHeader(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -838,11 +839,11 @@ func TestReconcileFrameLogTooLarge(t *testing.T) {
 		if b, err = e.AppendBinary(b[:0]); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Append(omega.FrameEvent, b); err != nil {
+		if _, err := w.Append(framelog.FrameEvent, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := w.Append(omega.FrameBatch, make([]byte, 8)); err != nil {
+	if _, err := w.Append(framelog.FrameBatch, make([]byte, 8)); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -870,13 +871,13 @@ func TestReconcileFrameLog(t *testing.T) {
 		}
 	})
 	t.Run("torn header", func(t *testing.T) {
-		r := omegaCmd(t, "reconcile", "--input", writeFile(t, make([]byte, omega.HeaderSize)), "--batch-id", "1")
+		r := omegaCmd(t, "reconcile", "--input", writeFile(t, make([]byte, framelog.HeaderSize)), "--batch-id", "1")
 		if r.code != 0 || r.obj["tail"] != "torn" || num(t, field(t, r.obj, "checker_output.result.accepted_count")) != 0 {
 			t.Errorf("reconcile of a zeroed header = %s, want exit 0, an empty merge and tail torn", r.raw)
 		}
 	})
 	t.Run("zeroed header before frames", func(t *testing.T) {
-		b := append(make([]byte, omega.HeaderSize), clean[omega.HeaderSize:]...)
+		b := append(make([]byte, framelog.HeaderSize), clean[framelog.HeaderSize:]...)
 		r := omegaCmd(t, "reconcile", "--input", writeFile(t, b), "--batch-id", "1")
 		if r.code != 10 || !strings.Contains(r.obj["error"].(string), "zeroed") {
 			t.Errorf("reconcile of a zeroed header before frames = %s, want exit 10 and a damaged header", r.raw)
@@ -892,7 +893,7 @@ func TestReconcileFrameLog(t *testing.T) {
 	t.Run("other frame type", func(t *testing.T) {
 		m := newLog(t, boundHeader())
 		m.events(t, 2)
-		m.add(t, omega.FrameBatch, make([]byte, 40))
+		m.add(t, framelog.FrameBatch, make([]byte, 40))
 		r := omegaCmd(t, "reconcile", "--input", writeFile(t, m.bytes(t)), "--batch-id", "1")
 		if r.code != 10 || !strings.Contains(r.obj["error"].(string), "BATCH") {
 			t.Errorf("reconcile of a log with a BATCH frame = exit %d, %s; want 10 naming the frame", r.code, r.raw)
@@ -901,14 +902,14 @@ func TestReconcileFrameLog(t *testing.T) {
 	t.Run("bad event", func(t *testing.T) {
 		m := newLog(t, boundHeader())
 		m.events(t, 1)
-		m.add(t, omega.FrameEvent, make([]byte, 50)) // shorter than the 80 fixed bytes
+		m.add(t, framelog.FrameEvent, make([]byte, 50)) // shorter than the 80 fixed bytes
 		r := omegaCmd(t, "reconcile", "--input", writeFile(t, m.bytes(t)), "--batch-id", "1")
 		if msg, _ := r.obj["error"].(string); r.code != 10 || !strings.Contains(msg, "event 1") {
 			t.Errorf("reconcile of a log with a short event = exit %d, %q; want 10 naming event 1", r.code, msg)
 		}
 	})
 	t.Run("unbound", func(t *testing.T) {
-		m := newLog(t, omega.Header{SchemaVersion: omega.SchemaVersion})
+		m := newLog(t, framelog.Header{SchemaVersion: omega.SchemaVersion})
 		m.events(t, 1)
 		if r := omegaCmd(t, "reconcile", "--input", writeFile(t, m.bytes(t)), "--batch-id", "1"); r.code != 10 {
 			t.Errorf("reconcile of an unbound log = exit %d, want 10: %s", r.code, r.raw)
@@ -1035,11 +1036,11 @@ func TestExitCode(t *testing.T) {
 		want int
 	}{
 		{&omega.EventError{Index: 1, Field: "lamport", Reason: "x"}, 10},
-		{fmt.Errorf("wrapped: %w", omega.ErrBadHeader), 10},
+		{fmt.Errorf("wrapped: %w", framelog.ErrBadHeader), 10},
 		{fmt.Errorf("wrapped: %w", omega.ErrSchemaMismatch), 10},
 		{fmt.Errorf("wrapped: %w", omega.ErrBindingMismatch), 10},
 		{&omega.BindingError{}, 10},
-		{&omega.FrameError{Err: omega.ErrCorrupt}, 10},
+		{&framelog.FrameError{Err: framelog.ErrCorrupt}, 10},
 		{omega.ErrBatchTooLarge, 10},
 		{fmt.Errorf("wrapped: %w", omega.ErrMalformedResult), 10},
 		{fmt.Errorf("wrapped: %w", omega.ErrBadKey), 10},
@@ -1060,16 +1061,16 @@ func TestExitCode(t *testing.T) {
 		// A cert.log frame other than CERT is a format error (SPEC 9);
 		// the commands that read a --cert-log report it as a failed
 		// check, exit 20, below.
-		{&omega.CertLogError{Offset: 64, Err: omega.ErrCorrupt}, 10},
+		{&omega.CertLogError{Offset: 64, Err: framelog.ErrCorrupt}, 10},
 		{fmt.Errorf("wrapped: %w", omega.ErrMalformedBatch), 10},
 		{&omega.SnapshotError{Offset: 64, Reason: "x"}, 10},
 		{&incidentError{inc: &omega.Incident{Field: omega.FieldMember}}, 30},
 		{fmt.Errorf("wrapped: %w", &omega.Incident{}), 30},
 		{omega.ErrNotEd25519, 50},
-		{omega.ErrWriterClosed, 50},
+		{framelog.ErrWriterClosed, 50},
 		{&checkFailure{&omega.BindingError{}}, 20},
-		{&checkFailure{&omega.FrameError{Err: omega.ErrCorrupt}}, 20},
-		{&checkFailure{&omega.CertLogError{Offset: 64, Err: omega.ErrCorrupt}}, 20},
+		{&checkFailure{&framelog.FrameError{Err: framelog.ErrCorrupt}}, 20},
+		{&checkFailure{&omega.CertLogError{Offset: 64, Err: framelog.ErrCorrupt}}, 20},
 		{&timeoutError{"replay", time.Second}, 40},
 		{fmt.Errorf("wrapped: %w", &timeoutError{"replay", time.Second}), 40},
 		{usageErrorf("x"), 50},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 type reconcileOpts struct {
@@ -137,12 +138,12 @@ func runReconcile(args []string) ([]byte, error) {
 		snap := &omega.Snapshot{
 			ID:          o.batchID,
 			CreatedAtNs: createdAt,
-			BaseOffset:  omega.HeaderSize,
+			BaseOffset:  framelog.HeaderSize,
 			LastBatchID: o.batchID,
 			Binding:     checker.Binding(),
 			State:       next,
 		}
-		if err := omega.WriteSnapshotFile(o.snapshotOut, snap); err != nil {
+		if err := snap.WriteFile(o.snapshotOut); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +210,7 @@ func runReconcile(args []string) ([]byte, error) {
 // continuesLog reports.
 func openJournal(path string, checker *omega.Checker, snap *omega.Snapshot, seed uint64) (*omega.Journal, error) {
 	j, err := omega.OpenJournal(context.Background(), path, checker,
-		&omega.JournalOptions{Snapshot: snap, ReplaySeed: seed, Writer: omega.WriterOptions{Sync: omega.SyncBatch}})
+		&omega.JournalOptions{Snapshot: snap, ReplaySeed: seed, Writer: framelog.WriterOptions{Sync: framelog.SyncBatch}})
 	if errors.Is(err, omega.ErrDivergence) {
 		return nil, inputErrorf("reconcile: %s does not continue from the state and replay seed given (%v); pass the snapshot taken after its last batch with --snapshot, and its --replay-seed", path, err)
 	}
@@ -238,7 +239,7 @@ func continuesLog(path string, j *omega.Journal, batchID uint64, prior *omega.St
 // position among the log's frames. Reading stops at the first event past
 // omega.MaxBatchContents distinct contents, a batch too large to reconcile.
 func readEventLog(data []byte) ([]omega.Event, logTail, error) {
-	s := omega.NewFrameScanner(data, nil)
+	s := framelog.NewScanner(data, nil)
 	hdr, err := s.Header()
 	if err != nil {
 		return nil, logTail{}, err
@@ -247,7 +248,7 @@ func readEventLog(data []byte) ([]omega.Event, logTail, error) {
 		return nil, logTail{torn: true}, nil
 	}
 	// An unbound log is refused: its events' schema is unknown.
-	if err := hdr.Check(omega.DefaultBinding()); err != nil {
+	if err := omega.DefaultBinding().CheckHeader(hdr); err != nil {
 		return nil, logTail{}, err
 	}
 	var (
@@ -259,12 +260,12 @@ func readEventLog(data []byte) ([]omega.Event, logTail, error) {
 		switch {
 		case err == io.EOF:
 			return events, logTail{}, nil
-		case errors.Is(err, omega.ErrTornTail):
+		case errors.Is(err, framelog.ErrTornTail):
 			return events, logTail{torn: true, offset: s.Offset()}, nil
 		case err != nil:
 			return nil, logTail{}, err
 		}
-		if f.Type != omega.FrameEvent {
+		if f.Type != framelog.FrameEvent {
 			return nil, logTail{}, inputErrorf("reconcile: frame %d at offset %d is a %s frame; the input must hold EVENT frames only", i, f.Offset, f.Type)
 		}
 		e, err := omega.DecodeEvent(f.Payload, omega.Limits{})

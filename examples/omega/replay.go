@@ -184,7 +184,7 @@ func runReplay(args []string) ([]byte, error) {
 		if o.incidentDir != "" {
 			// A directory that cannot take the incident does not hide
 			// it: the exit code and the output are still the incident's.
-			if err := omega.WriteIncident(o.incidentDir, logHeader(), rep.Incident); err != nil {
+			if err := rep.Incident.WriteFile(o.incidentDir, logHeader()); err != nil {
 				ie.writeErr = err
 			} else {
 				ie.written = filepath.Join(o.incidentDir, rep.Incident.ID.String()+".json")

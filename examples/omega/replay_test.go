@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // history writes a multi-batch log with generate-history and returns its
@@ -54,7 +55,7 @@ func TestReplayDamagedCertLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := newLog(t, boundHeader())
-	l.add(t, omega.FrameEvent, event)
+	l.add(t, framelog.FrameEvent, event)
 	certs := filepath.Join(dir, "certs")
 	if err := os.Mkdir(certs, 0o755); err != nil {
 		t.Fatal(err)
@@ -64,8 +65,8 @@ func TestReplayDamagedCertLog(t *testing.T) {
 	}
 	r := omegaCmd(t, "replay", "--log-suffix", filepath.Join(dir, "h.omega"), "--expected_hash_hex", h.obj["final_state_hash"].(string),
 		"--replay-seed", "9", "--cert-log", certs)
-	if r.code != exitCert || r.obj["check"] != "log_corrupt" || num(t, r.obj["offset"]) != omega.HeaderSize {
-		t.Errorf("replay --cert-log holding an EVENT frame = %s, want exit 20, check log_corrupt at offset %d", r.raw, omega.HeaderSize)
+	if r.code != exitCert || r.obj["check"] != "log_corrupt" || num(t, r.obj["offset"]) != framelog.HeaderSize {
+		t.Errorf("replay --cert-log holding an EVENT frame = %s, want exit 20, check log_corrupt at offset %d", r.raw, framelog.HeaderSize)
 	}
 }
 
@@ -136,8 +137,8 @@ func TestReplayCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := omega.NewFrameScanner(b, nil).Next()
-	if err != nil || f.Type != omega.FrameIncident {
+	f, err := framelog.NewScanner(b, nil).Next()
+	if err != nil || f.Type != framelog.FrameIncident {
 		t.Fatalf("incidents.omega: %v, %v", f.Type, err)
 	}
 	if inc, err := omega.DecodeIncident(f.Payload); err != nil || inc.ID.String() != id {
@@ -166,7 +167,7 @@ func TestReplayCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	off := int64(omega.HeaderSize)
+	off := int64(framelog.HeaderSize)
 	n := int64(binary.LittleEndian.Uint32(data[off:]))
 	data[off+12+90] ^= 1 // a byte of the first event's payload or deps
 	binary.LittleEndian.PutUint32(data[off+4:], crc32.ChecksumIEEE(data[off+8:off+n]))
@@ -241,7 +242,7 @@ func TestReconcileLogBinding(t *testing.T) {
 	}
 	other := boundHeader()
 	other.SchemaHash[0] ^= 1
-	for name, hdr := range map[string]omega.Header{"unbound": {SchemaVersion: omega.SchemaVersion}, "another schema": other} {
+	for name, hdr := range map[string]framelog.Header{"unbound": {SchemaVersion: omega.SchemaVersion}, "another schema": other} {
 		log := p(name + ".omega")
 		if err := os.WriteFile(log, newLog(t, hdr).bytes(t), 0o644); err != nil {
 			t.Fatal(err)
@@ -347,12 +348,12 @@ func TestReconcileLogSnapshotCertifyReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	var lastBatch int64
-	for s := omega.NewFrameScanner(data, nil); ; {
+	for s := framelog.NewScanner(data, nil); ; {
 		f, err := s.Next()
 		if err != nil {
 			break
 		}
-		if f.Type == omega.FrameBatch {
+		if f.Type == framelog.FrameBatch {
 			lastBatch = f.Offset
 		}
 	}
@@ -373,7 +374,7 @@ func TestReconcileLogSnapshotCertifyReplay(t *testing.T) {
 
 	// The log in two segments, cut before the last BATCH frame: its
 	// events in the first, the BATCH in the second.
-	seg2 := append(append([]byte(nil), data[:omega.HeaderSize]...), data[lastBatch:]...)
+	seg2 := append(append([]byte(nil), data[:framelog.HeaderSize]...), data[lastBatch:]...)
 	if err := os.WriteFile(p("seg1.omega"), data[:lastBatch], 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/keyfile"
 )
 
@@ -183,10 +184,10 @@ func verifyLog(dir string, ring omega.KeyRing) ([]byte, error) {
 // omega.OpenCertStore reads them: a header bound to this schema, then CERT
 // frames each holding an envelope that decodes. A torn tail (or a torn
 // header) ends the log: its length is returned, not an error. Corruption is
-// an error wrapping omega.ErrCorrupt; a frame that holds no certificate is an
+// an error wrapping framelog.ErrCorrupt; a frame that holds no certificate is an
 // *omega.CertLogError naming its offset.
 func readCertLog(b []byte) (certs []*omega.Certificate, torn int64, err error) {
-	s := omega.NewFrameScanner(b, nil)
+	s := framelog.NewScanner(b, nil)
 	hdr, err := s.Header()
 	if err != nil {
 		return nil, 0, err
@@ -194,7 +195,7 @@ func readCertLog(b []byte) (certs []*omega.Certificate, torn int64, err error) {
 	if s.TornHeader() {
 		return nil, int64(len(b)), nil
 	}
-	if err := hdr.Check(omega.DefaultBinding()); err != nil {
+	if err := omega.DefaultBinding().CheckHeader(hdr); err != nil {
 		return nil, 0, fmt.Errorf("cert.log: %w", err)
 	}
 	for {
@@ -202,13 +203,13 @@ func readCertLog(b []byte) (certs []*omega.Certificate, torn int64, err error) {
 		switch {
 		case err == io.EOF:
 			return certs, 0, nil
-		case errors.Is(err, omega.ErrTornTail):
+		case errors.Is(err, framelog.ErrTornTail):
 			return certs, int64(len(b)) - s.Offset(), nil
 		case err != nil:
 			return nil, 0, err
 		}
-		if f.Type != omega.FrameCert {
-			return nil, 0, &omega.CertLogError{Offset: f.Offset, Err: fmt.Errorf("%w: %v frame in a certificate log", omega.ErrCorrupt, f.Type)}
+		if f.Type != framelog.FrameCert {
+			return nil, 0, &omega.CertLogError{Offset: f.Offset, Err: fmt.Errorf("%w: %v frame in a certificate log", framelog.ErrCorrupt, f.Type)}
 		}
 		c, err := omega.DecodeCertificate(f.Payload)
 		if err != nil {

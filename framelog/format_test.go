@@ -1,4 +1,4 @@
-package omega
+package framelog
 
 import (
 	"bytes"
@@ -20,6 +20,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"testing/synctest"
+
+	"github.com/omega-sheaf/omega/internal/errcat"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
@@ -93,7 +95,7 @@ func lfFinish(o *lfOutcome, err error) {
 
 func lfScanAll(b []byte, opts *ReadOptions) lfOutcome {
 	var o lfOutcome
-	s := NewFrameScanner(b, opts)
+	s := NewScanner(b, opts)
 	if _, err := s.Header(); err != nil {
 		lfFinish(&o, err)
 		if _, err2 := s.Next(); err2 != err {
@@ -118,7 +120,7 @@ func lfScanAll(b []byte, opts *ReadOptions) lfOutcome {
 
 func lfReadAll(r io.Reader, opts *ReadOptions) lfOutcome {
 	var o lfOutcome
-	fr := NewFrameReader(r, opts)
+	fr := NewReader(r, opts)
 	if _, err := fr.Header(); err != nil {
 		lfFinish(&o, err)
 		if _, err2 := fr.Next(); err2 != err {
@@ -181,7 +183,7 @@ func lfAllReaders(t lfTB, b []byte, opts *ReadOptions) lfOutcome {
 	}
 	for name, r := range readers {
 		if diff := cmp.Diff(want, lfReadAll(r, opts)); diff != "" {
-			t.Fatalf("FrameReader(%s) disagrees with FrameScanner (-scanner +reader):\n%s", name, diff)
+			t.Fatalf("Reader(%s) disagrees with Scanner (-scanner +reader):\n%s", name, diff)
 		}
 	}
 	rec, err := Recover(b, opts)
@@ -233,7 +235,7 @@ func (l *lfLog) add(t testing.TB, typ FrameType, payload []byte) {
 	t.Helper()
 	off := int64(len(l.b))
 	var err error
-	if l.b, err = appendCheckedFrame(l.b, typ, payload); err != nil {
+	if l.b, err = AppendFrame(l.b, typ, payload); err != nil {
 		t.Fatal(err)
 	}
 	l.frames = append(l.frames, lfFrame{typ, string(payload), off})
@@ -321,9 +323,9 @@ func TestFrameVectors(t *testing.T) {
 	if v["frame_hex"] != lfFrameHex || v["frame_crc32"] != fmt.Sprintf("%08x", lfFrameCRC) {
 		t.Fatalf("testdata frame vector = %v", v)
 	}
-	got, err := appendCheckedFrame(nil, FrameEvent, []byte("omega"))
+	got, err := AppendFrame(nil, FrameEvent, []byte("omega"))
 	if err != nil || hex.EncodeToString(got) != lfFrameHex {
-		t.Fatalf("appendCheckedFrame(EVENT, omega) = %x, %v; want %s", got, err, lfFrameHex)
+		t.Fatalf("AppendFrame(EVENT, omega) = %x, %v; want %s", got, err, lfFrameHex)
 	}
 	if crc := binary.LittleEndian.Uint32(got[4:]); crc != lfFrameCRC {
 		t.Fatalf("frame_crc32 = %08x, want %08x", crc, lfFrameCRC)
@@ -340,7 +342,7 @@ func TestFrameVectors(t *testing.T) {
 	if crc := fmt.Sprintf("%08x", binary.LittleEndian.Uint32(frame[4:])); crc != bv["frame_crc32"] {
 		t.Fatalf("BATCH frame_crc32 = %s, want %s", crc, bv["frame_crc32"])
 	}
-	re, err := appendCheckedFrame(nil, FrameBatch, []byte(out.Frames[0].Payload))
+	re, err := AppendFrame(nil, FrameBatch, []byte(out.Frames[0].Payload))
 	if err != nil || !bytes.Equal(re, frame) {
 		t.Fatalf("re-encoded BATCH frame = %x, %v; want %x", re, err, frame)
 	}
@@ -356,7 +358,7 @@ func TestFrameVectors(t *testing.T) {
 		out := lfAllReaders(t, file, nil)
 		re, _ := out.Header.AppendBinary(nil)
 		for _, f := range out.Frames {
-			re, _ = appendCheckedFrame(re, f.Type, []byte(f.Payload))
+			re, _ = AppendFrame(re, f.Type, []byte(f.Payload))
 		}
 		if !bytes.Equal(re, file) {
 			t.Fatalf("%s does not re-encode to itself", name)
@@ -498,15 +500,15 @@ func TestFrameTypes(t *testing.T) {
 
 func TestAppendCheckedFrameErrors(t *testing.T) {
 	for _, typ := range []FrameType{0, 7, 0x7fff} {
-		b, err := appendCheckedFrame([]byte("keep"), typ, []byte("x"))
+		b, err := AppendFrame([]byte("keep"), typ, []byte("x"))
 		if !errors.Is(err, ErrInvalidFrameType) || string(b) != "keep" {
-			t.Errorf("appendCheckedFrame(type %#x) = %q, %v; want ErrInvalidFrameType and b unchanged", uint16(typ), b, err)
+			t.Errorf("AppendFrame(type %#x) = %q, %v; want ErrInvalidFrameType and b unchanged", uint16(typ), b, err)
 		}
 	}
 	// Pages of a large allocation are not touched until written.
 	big := make([]byte, DefaultMaxFrameLen-frameHeaderLen+1)
-	if b, err := appendCheckedFrame(nil, FrameEvent, big); !errors.Is(err, ErrFrameTooLarge) || b != nil {
-		t.Errorf("appendCheckedFrame(64 MiB - 11) = %d bytes, %v; want ErrFrameTooLarge", len(b), err)
+	if b, err := AppendFrame(nil, FrameEvent, big); !errors.Is(err, ErrFrameTooLarge) || b != nil {
+		t.Errorf("AppendFrame(64 MiB - 11) = %d bytes, %v; want ErrFrameTooLarge", len(b), err)
 	}
 }
 
@@ -650,7 +652,7 @@ func TestFrameLogTornSectors(t *testing.T) {
 					name, sector, out.Kind, out.Offset, len(out.Frames), out.Err, l.frames[j].Offset, j)
 			}
 			var fe *FrameError
-			if _, err := NewFrameScanner(b, nil).lfDrain(); !errors.As(err, &fe) || !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTornTail) {
+			if _, err := NewScanner(b, nil).lfDrain(); !errors.As(err, &fe) || !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTornTail) {
 				t.Errorf("error %v is not a *FrameError wrapping only ErrCorrupt", err)
 			}
 		}
@@ -658,7 +660,7 @@ func TestFrameLogTornSectors(t *testing.T) {
 }
 
 // lfDrain reads s to its end.
-func (s *FrameScanner) lfDrain() (int, error) {
+func (s *Scanner) lfDrain() (int, error) {
 	n := 0
 	for {
 		if _, err := s.Next(); err != nil {
@@ -693,8 +695,8 @@ func TestFrameCRCHeldIsCorrupt(t *testing.T) {
 		}
 	}
 	// The same frames are refused by the writer side.
-	if _, err := appendCheckedFrame(nil, 7, nil); !errors.Is(err, ErrInvalidFrameType) {
-		t.Errorf("appendCheckedFrame(7) error = %v", err)
+	if _, err := AppendFrame(nil, 7, nil); !errors.Is(err, ErrInvalidFrameType) {
+		t.Errorf("AppendFrame(7) error = %v", err)
 	}
 }
 
@@ -762,7 +764,7 @@ func TestFrameReaderErrors(t *testing.T) {
 	boom := errors.New("boom")
 
 	// A read error is returned as is, and sticks.
-	r := NewFrameReader(io.MultiReader(bytes.NewReader(l.b[:200]), iotest.ErrReader(boom)), nil)
+	r := NewReader(io.MultiReader(bytes.NewReader(l.b[:200]), iotest.ErrReader(boom)), nil)
 	n := 0
 	var err error
 	for {
@@ -784,7 +786,7 @@ func TestFrameReaderErrors(t *testing.T) {
 	// A read error while looking past a bad frame is returned, not a verdict.
 	b := bytes.Clone(l.b)
 	b[l.frames[2].Offset+5] ^= 0x10
-	r = NewFrameReader(io.MultiReader(bytes.NewReader(b[:l.frames[3].Offset+5]), iotest.ErrReader(boom)), nil)
+	r = NewReader(io.MultiReader(bytes.NewReader(b[:l.frames[3].Offset+5]), iotest.ErrReader(boom)), nil)
 	for err = nil; err == nil; _, err = r.Next() {
 	}
 	if err != boom {
@@ -792,7 +794,7 @@ func TestFrameReaderErrors(t *testing.T) {
 	}
 
 	// A read error in the header.
-	r = NewFrameReader(io.MultiReader(bytes.NewReader(l.b[:10]), iotest.ErrReader(boom)), nil)
+	r = NewReader(io.MultiReader(bytes.NewReader(l.b[:10]), iotest.ErrReader(boom)), nil)
 	if _, err := r.Header(); err != boom {
 		t.Fatalf("Header() = %v, want boom", err)
 	}
@@ -801,13 +803,13 @@ func TestFrameReaderErrors(t *testing.T) {
 	}
 
 	// A reader that never makes progress.
-	r = NewFrameReader(lfStuckReader{}, nil)
+	r = NewReader(lfStuckReader{}, nil)
 	if _, err := r.Next(); err != io.ErrNoProgress {
 		t.Fatalf("Next() over a stuck reader = %v, want io.ErrNoProgress", err)
 	}
 
 	// io.EOF again after the end.
-	s := NewFrameScanner(l.b, nil)
+	s := NewScanner(l.b, nil)
 	if n, err := s.lfDrain(); err != io.EOF || n != len(l.frames) {
 		t.Fatalf("drain = %d, %v", n, err)
 	}
@@ -829,7 +831,7 @@ func TestFrameReaderLookAheadMemory(t *testing.T) {
 	l := lfStdLog(t)
 	b := append(bytes.Clone(l.b), 40, 0, 0, 0) // a torn frame
 	b = append(b, make([]byte, 8<<20)...)
-	r := NewFrameReader(bytes.NewReader(b), &ReadOptions{MaxFrameLen: 1000})
+	r := NewReader(bytes.NewReader(b), &ReadOptions{MaxFrameLen: 1000})
 	var err error
 	for err == nil {
 		_, err = r.Next()
@@ -938,7 +940,7 @@ func lfCheckReencode(t lfTB, b []byte, out lfOutcome) {
 	}
 	for _, f := range out.Frames {
 		var err error
-		if re, err = appendCheckedFrame(re, f.Type, []byte(f.Payload)); err != nil {
+		if re, err = AppendFrame(re, f.Type, []byte(f.Payload)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -959,7 +961,7 @@ func lfGenLog(t *rapid.T) []byte {
 	types := rapid.SampledFrom([]FrameType{1, 2, 3, 4, 5, 6, 0x8000, 0xabcd, 0xffff})
 	for range rapid.IntRange(0, 8).Draw(t, "frames") {
 		payload := rapid.SliceOfN(rapid.Byte(), 0, 150).Draw(t, "payload")
-		b, _ = appendCheckedFrame(b, types.Draw(t, "type"), payload)
+		b, _ = AppendFrame(b, types.Draw(t, "type"), payload)
 	}
 	return b
 }
@@ -1002,7 +1004,7 @@ func TestFrameReadersAgree(t *testing.T) {
 		out := lfScanAll(b, opts)
 		sizes := rapid.SliceOfN(rapid.IntRange(1, 200), 1, 8).Draw(t, "read sizes")
 		if diff := cmp.Diff(out, lfReadAll(&lfChunkReader{b: b, sizes: sizes}, opts)); diff != "" {
-			t.Fatalf("FrameReader disagrees with FrameScanner (-scanner +reader):\n%s", diff)
+			t.Fatalf("Reader disagrees with Scanner (-scanner +reader):\n%s", diff)
 		}
 		lfAllReaders(t, b, opts)
 		lfCheckReference(t, b, maxLen, out)
@@ -1047,7 +1049,7 @@ func TestFrameWriter(t *testing.T) {
 	l := lfStdLog(t)
 	for _, bufSize := range []int{0, 1, 30, 100, 1000} {
 		var f lfFakeFile
-		w, err := NewFrameWriter(&f, lfHeader(t), &WriterOptions{BufferSize: bufSize})
+		w, err := NewWriter(&f, lfHeader(t), &WriterOptions{BufferSize: bufSize})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1092,7 +1094,7 @@ func TestFrameWriterPolicies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var f lfFakeFile
-		w, err := NewFrameWriter(&f, Header{}, &WriterOptions{Sync: tt.policy})
+		w, err := NewWriter(&f, Header{}, &WriterOptions{Sync: tt.policy})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1120,21 +1122,21 @@ func TestFrameWriterPolicies(t *testing.T) {
 			t.Errorf("policy %d: %d syncs in all, want %d", tt.policy, f.syncs, tt.total)
 		}
 	}
-	if _, err := NewFrameWriter(io.Discard, Header{}, &WriterOptions{Sync: 3}); err == nil {
-		t.Error("NewFrameWriter accepted sync policy 3")
+	if _, err := NewWriter(io.Discard, Header{}, &WriterOptions{Sync: 3}); err == nil {
+		t.Error("NewWriter accepted sync policy 3")
 	}
 }
 
 func TestFrameWriterArgs(t *testing.T) {
 	// An absurd buffer size is capped, not allocated.
 	for _, size := range []int{math.MaxInt, maxWriteBuffer + 1} {
-		w, err := NewFrameWriter(io.Discard, Header{}, &WriterOptions{BufferSize: size})
+		w, err := NewWriter(io.Discard, Header{}, &WriterOptions{BufferSize: size})
 		if err != nil || cap(w.buf) != maxWriteBuffer {
-			t.Fatalf("NewFrameWriter(BufferSize %d) = buffer of %d, %v; want %d", size, cap(w.buf), err, maxWriteBuffer)
+			t.Fatalf("NewWriter(BufferSize %d) = buffer of %d, %v; want %d", size, cap(w.buf), err, maxWriteBuffer)
 		}
 	}
 	var buf bytes.Buffer
-	w, err := NewFrameWriter(&buf, Header{}, &WriterOptions{MaxFrameLen: 100, BufferSize: 16})
+	w, err := NewWriter(&buf, Header{}, &WriterOptions{MaxFrameLen: 100, BufferSize: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1154,7 +1156,7 @@ func TestFrameWriterArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := Header{}.AppendBinary(nil)
-	want, _ = appendCheckedFrame(want, FrameEvent, p)
+	want, _ = AppendFrame(want, FrameEvent, p)
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Fatalf("wrote %x, want %x", buf.Bytes(), want)
 	}
@@ -1180,7 +1182,7 @@ func TestFrameWriterFailure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := tt.f
-			w, err := NewFrameWriter(&f, Header{}, nil)
+			w, err := NewWriter(&f, Header{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1220,7 +1222,7 @@ func TestFrameWriterFailure(t *testing.T) {
 	}
 	// Under SyncAlways the failure surfaces from Append.
 	f := lfFakeFile{failSync: 1, err: eio}
-	w, _ := NewFrameWriter(&f, Header{}, &WriterOptions{Sync: SyncAlways})
+	w, _ := NewWriter(&f, Header{}, &WriterOptions{Sync: SyncAlways})
 	if _, err := w.Append(FrameEvent, nil); !errors.Is(err, eio) {
 		t.Fatalf("SyncAlways Append = %v, want the fsync error", err)
 	}
@@ -1240,7 +1242,7 @@ func TestOpenFrameLog(t *testing.T) {
 	path := filepath.Join(dir, "events.omega")
 	hdr := lfHeader(t)
 
-	w, err := OpenFrameLog(path, hdr, nil)
+	w, err := Open(path, hdr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1255,7 +1257,7 @@ func TestOpenFrameLog(t *testing.T) {
 	}
 
 	// Reopening continues after the last frame.
-	w, err = OpenFrameLog(path, hdr, &WriterOptions{Sync: SyncAlways})
+	w, err = Open(path, hdr, &WriterOptions{Sync: SyncAlways})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1276,9 +1278,9 @@ func TestOpenFrameLog(t *testing.T) {
 	if err := os.WriteFile(path, append(bytes.Clone(want.b), 40, 0, 0, 0, 9, 9), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w, err = OpenFrameLog(path, hdr, nil)
+	w, err = Open(path, hdr, nil)
 	if err != nil {
-		t.Fatalf("OpenFrameLog after a torn tail: %v", err)
+		t.Fatalf("Open after a torn tail: %v", err)
 	}
 	if got := lfReadFile(t, path); !bytes.Equal(got, want.b) {
 		t.Fatalf("after recovery the log holds %x, want %x", got, want.b)
@@ -1325,9 +1327,9 @@ func TestOpenFrameLogRefuses(t *testing.T) {
 			if err := os.WriteFile(path, tt.content, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			w, err := OpenFrameLog(path, hdr, nil)
+			w, err := Open(path, hdr, nil)
 			if !errors.Is(err, tt.sentinel) || w != nil {
-				t.Fatalf("OpenFrameLog = %v, %v; want %v", w, err, tt.sentinel)
+				t.Fatalf("Open = %v, %v; want %v", w, err, tt.sentinel)
 			}
 			if !strings.HasPrefix(err.Error(), "omega: ") {
 				t.Fatalf("error %q does not start with omega:", err)
@@ -1340,26 +1342,26 @@ func TestOpenFrameLogRefuses(t *testing.T) {
 	var fe *FrameError
 	path := filepath.Join(t.TempDir(), "c.omega")
 	os.WriteFile(path, corrupt, 0o644)
-	if _, err := OpenFrameLog(path, hdr, nil); !errors.As(err, &fe) || fe.Offset != l.frames[3].Offset {
+	if _, err := Open(path, hdr, nil); !errors.As(err, &fe) || fe.Offset != l.frames[3].Offset {
 		t.Fatalf("corruption error = %v, want a *FrameError at %d", err, l.frames[3].Offset)
 	}
-	if _, err := OpenFrameLog(filepath.Join(t.TempDir(), "missing", "x.omega"), hdr, nil); err == nil {
-		t.Fatal("OpenFrameLog in a missing directory succeeded")
+	if _, err := Open(filepath.Join(t.TempDir(), "missing", "x.omega"), hdr, nil); err == nil {
+		t.Fatal("Open in a missing directory succeeded")
 	}
-	if _, err := OpenFrameLog(filepath.Join(t.TempDir(), "y.omega"), hdr, &WriterOptions{Sync: 9}); !errors.Is(err, ErrUnknownSyncPolicy) {
-		t.Fatalf("OpenFrameLog with sync policy 9 = %v, want ErrUnknownSyncPolicy", err)
+	if _, err := Open(filepath.Join(t.TempDir(), "y.omega"), hdr, &WriterOptions{Sync: 9}); !errors.Is(err, ErrUnknownSyncPolicy) {
+		t.Fatalf("Open with sync policy 9 = %v, want ErrUnknownSyncPolicy", err)
 	}
 }
 
 // A last frame over the MaxFrameLen a log is opened with is a torn tail to
-// the readers, but when it is whole under a CRC that holds, OpenFrameLog
+// the readers, but when it is whole under a CRC that holds, Open
 // refuses the file rather than cut a durable frame off. Cut short or
 // damaged, it is truncated as any torn tail.
 func TestOpenFrameLogOverlongLastFrame(t *testing.T) {
 	hdr := lfHeader(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "big.omega")
-	w, err := OpenFrameLog(path, hdr, nil)
+	w, err := Open(path, hdr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1375,14 +1377,14 @@ func TestOpenFrameLogOverlongLastFrame(t *testing.T) {
 	}
 	whole := lfReadFile(t, path)
 	narrow := &WriterOptions{MaxFrameLen: 64 << 10}
-	if w, err := OpenFrameLog(path, hdr, narrow); !errors.Is(err, ErrFrameTooLarge) || w != nil {
-		t.Fatalf("OpenFrameLog(MaxFrameLen 64 KiB) of a log ending in a 100 KiB frame = %v, %v; want ErrFrameTooLarge", w, err)
+	if w, err := Open(path, hdr, narrow); !errors.Is(err, ErrFrameTooLarge) || w != nil {
+		t.Fatalf("Open(MaxFrameLen 64 KiB) of a log ending in a 100 KiB frame = %v, %v; want ErrFrameTooLarge", w, err)
 	}
 	if !bytes.Equal(lfReadFile(t, path), whole) {
 		t.Fatal("refused log was modified")
 	}
-	if w, err := OpenFrameLog(path, hdr, nil); err != nil || w.Size() != int64(len(whole)) {
-		t.Fatalf("OpenFrameLog with the default maximum = %v; want the whole log", err)
+	if w, err := Open(path, hdr, nil); err != nil || w.Size() != int64(len(whole)) {
+		t.Fatalf("Open with the default maximum = %v; want the whole log", err)
 	} else {
 		w.Close()
 	}
@@ -1394,9 +1396,9 @@ func TestOpenFrameLogOverlongLastFrame(t *testing.T) {
 		if err := os.WriteFile(p, damaged, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		w, err := OpenFrameLog(p, hdr, narrow)
+		w, err := Open(p, hdr, narrow)
 		if err != nil || w.Size() != big {
-			t.Fatalf("%s: OpenFrameLog = %v; want the torn tail cut at %d", name, err, big)
+			t.Fatalf("%s: Open = %v; want the torn tail cut at %d", name, err, big)
 		}
 		w.Close()
 	}
@@ -1419,7 +1421,7 @@ func TestOpenFrameLogTornHeader(t *testing.T) {
 		if err := os.WriteFile(path, content, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		w, err := OpenFrameLog(path, hdr, nil)
+		w, err := Open(path, hdr, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -1436,7 +1438,7 @@ func TestOpenFrameLogTornHeader(t *testing.T) {
 }
 
 // A zeroed header followed by a non-zero byte is a damaged header, not a
-// creation cut short: OpenFrameLog refuses it and never rewrites the file,
+// creation cut short: Open refuses it and never rewrites the file,
 // so the frames after it are not lost (SPEC 5). Zeros alone after it are a
 // torn header: the file is truncated and gets the header.
 func TestOpenFrameLogZeroHeader(t *testing.T) {
@@ -1456,13 +1458,13 @@ func TestOpenFrameLogZeroHeader(t *testing.T) {
 		if _, err := Recover(content, nil); !errors.Is(err, ErrBadHeader) {
 			t.Errorf("%s: Recover = %v, want ErrBadHeader", name, err)
 		}
-		w, err := OpenFrameLog(path, hdr, nil)
+		w, err := Open(path, hdr, nil)
 		var he *HeaderError
 		if w != nil || !errors.Is(err, ErrBadHeader) || !errors.As(err, &he) || he.Field != "zeroed" {
-			t.Fatalf("%s: OpenFrameLog = %v, %v; want a zeroed *HeaderError", name, w, err)
+			t.Fatalf("%s: Open = %v, %v; want a zeroed *HeaderError", name, w, err)
 		}
 		if got := lfReadFile(t, path); !bytes.Equal(got, content) {
-			t.Fatalf("%s: a refused OpenFrameLog changed the file", name)
+			t.Fatalf("%s: a refused Open changed the file", name)
 		}
 	}
 
@@ -1475,7 +1477,7 @@ func TestOpenFrameLogZeroHeader(t *testing.T) {
 	if err != nil || !rec.TornHeader || rec.Frames != 0 || rec.Tail != TailTorn || rec.TailOffset != 0 || rec.TailBytes != int64(len(content)) {
 		t.Fatalf("Recover = %+v, %v; want a torn header, the whole file as the tail", rec, err)
 	}
-	w, err := OpenFrameLog(path, hdr, nil)
+	w, err := Open(path, hdr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1483,7 +1485,7 @@ func TestOpenFrameLogZeroHeader(t *testing.T) {
 		t.Fatalf("Size() = %d after opening, want %d", w.Size(), HeaderSize)
 	}
 	if got := lfReadFile(t, path); hex.EncodeToString(got) != lfHeaderHex {
-		t.Fatalf("after OpenFrameLog the file holds %d bytes, want the header alone", len(got))
+		t.Fatalf("after Open the file holds %d bytes, want the header alone", len(got))
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -1496,8 +1498,8 @@ func TestOpenFrameLogZeroHeader(t *testing.T) {
 // Every schema mismatch is a binding error, and the other sentinels of the
 // frame log are reachable with errors.Is.
 func TestFrameLogErrorSentinels(t *testing.T) {
-	if !errors.Is(ErrSchemaMismatch, ErrBindingMismatch) || !errors.Is(ErrSchemaMismatch, ErrSchemaMismatch) {
-		t.Fatal("ErrSchemaMismatch does not wrap ErrBindingMismatch")
+	if !errors.Is(ErrSchemaMismatch, errcat.ErrBindingMismatch) || !errors.Is(ErrSchemaMismatch, ErrSchemaMismatch) {
+		t.Fatal("ErrSchemaMismatch does not wrap errcat.ErrBindingMismatch")
 	}
 	hdr := lfHeader(t)
 	other := hdr
@@ -1506,21 +1508,21 @@ func TestFrameLogErrorSentinels(t *testing.T) {
 	if err := os.WriteFile(path, other.lfMust(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := OpenFrameLog(path, hdr, nil)
-	if !errors.Is(err, ErrSchemaMismatch) || !errors.Is(err, ErrBindingMismatch) {
-		t.Fatalf("OpenFrameLog of another schema = %v, want ErrSchemaMismatch and ErrBindingMismatch", err)
+	_, err := Open(path, hdr, nil)
+	if !errors.Is(err, ErrSchemaMismatch) || !errors.Is(err, errcat.ErrBindingMismatch) {
+		t.Fatalf("Open of another schema = %v, want ErrSchemaMismatch and errcat.ErrBindingMismatch", err)
 	}
 	if !strings.HasPrefix(err.Error(), "omega: binding mismatch") {
 		t.Fatalf("error %q does not start with the binding error's text", err)
 	}
 	for _, p := range []SyncPolicy{SyncNever + 1, 255} {
-		_, err := NewFrameWriter(io.Discard, hdr, &WriterOptions{Sync: p})
+		_, err := NewWriter(io.Discard, hdr, &WriterOptions{Sync: p})
 		if !errors.Is(err, ErrUnknownSyncPolicy) || !strings.HasPrefix(err.Error(), "omega: ") {
-			t.Fatalf("NewFrameWriter with sync policy %d = %v, want ErrUnknownSyncPolicy", p, err)
+			t.Fatalf("NewWriter with sync policy %d = %v, want ErrUnknownSyncPolicy", p, err)
 		}
 	}
 	for _, n := range []int{-1, 1 << 30} {
-		r := NewFrameReader(lfBadCountReader{n}, nil)
+		r := NewReader(lfBadCountReader{n}, nil)
 		if _, err := r.Next(); !errors.Is(err, errInvalidReadCount) {
 			t.Fatalf("Next over a reader returning %d = %v, want errInvalidReadCount", n, err)
 		}
@@ -1544,7 +1546,7 @@ func (s lfFailSyncer) Sync() error { return s.err }
 // A failed fsync on a real file fails the writer; Close still closes it.
 func TestOpenFrameLogFailedSync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.omega")
-	w, err := OpenFrameLog(path, lfHeader(t), nil)
+	w, err := Open(path, lfHeader(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1638,8 +1640,8 @@ func lfReportOf(b []byte) lfReport {
 	}
 	r := lfReport{
 		SchemaVersion:         rec.Header.SchemaVersion,
-		SchemaHash:            rec.Header.SchemaHash.String(),
-		SchemaBound:           !rec.Header.SchemaHash.IsZero(),
+		SchemaHash:            hex.EncodeToString(rec.Header.SchemaHash[:]),
+		SchemaBound:           rec.Header.Bound(),
 		TornHeader:            rec.TornHeader,
 		FramesByType:          map[string]int{},
 		ValidBytesAfterHeader: rec.ValidBytes,
@@ -1722,32 +1724,32 @@ func lfWriteSeeds(t testing.TB, logs []lfGolden) {
 // The hot paths allocate nothing per frame.
 func TestFrameAllocs(t *testing.T) {
 	l, _ := lfLongLog(t)
-	s := NewFrameScanner(l.b, nil)
+	s := NewScanner(l.b, nil)
 	if a := testing.AllocsPerRun(50, func() {
 		if _, err := s.Next(); err == io.EOF {
-			s = &FrameScanner{b: l.b, off: HeaderSize, maxLen: DefaultMaxFrameLen}
+			s = &Scanner{b: l.b, off: HeaderSize, maxLen: DefaultMaxFrameLen}
 		}
 	}); a != 0 {
-		t.Errorf("FrameScanner.Next: %v allocations per frame", a)
+		t.Errorf("Scanner.Next: %v allocations per frame", a)
 	}
 	rd := bytes.NewReader(l.b)
-	r := NewFrameReader(rd, nil)
+	r := NewReader(rd, nil)
 	r.Next() // the first call allocates the buffer
 	if a := testing.AllocsPerRun(50, func() {
 		if _, err := r.Next(); err != nil {
 			t.Fatal(err)
 		}
 	}); a != 0 {
-		t.Errorf("FrameReader.Next: %v allocations per frame", a)
+		t.Errorf("Reader.Next: %v allocations per frame", a)
 	}
-	w, _ := NewFrameWriter(io.Discard, Header{}, &WriterOptions{Sync: SyncNever})
+	w, _ := NewWriter(io.Discard, Header{}, &WriterOptions{Sync: SyncNever})
 	p := make([]byte, 100)
 	if a := testing.AllocsPerRun(1000, func() {
 		if _, err := w.Append(FrameEvent, p); err != nil {
 			t.Fatal(err)
 		}
 	}); a != 0 {
-		t.Errorf("FrameWriter.Append: %v allocations per frame", a)
+		t.Errorf("Writer.Append: %v allocations per frame", a)
 	}
 }
 
@@ -1755,7 +1757,7 @@ func TestFrameAllocs(t *testing.T) {
 func TestFrameScannerOffsetAfterBadHeader(t *testing.T) {
 	b := lfHeader(t).lfMust(t)
 	b[0] = 'X'
-	s := NewFrameScanner(append(b, 1, 2, 3), nil)
+	s := NewScanner(append(b, 1, 2, 3), nil)
 	if _, err := s.Next(); !errors.Is(err, ErrBadHeader) || s.Offset() != 0 {
 		t.Fatalf("Next() = %v, Offset() = %d; want ErrBadHeader at 0", err, s.Offset())
 	}
@@ -1773,14 +1775,14 @@ func TestLaterFrameScanLongFrames(t *testing.T) {
 		lfCheckReference(t, b, 0, want)
 		for _, sizes := range [][]int{{1}, {7, 300, 4096}, {1 << 20}} {
 			if diff := cmp.Diff(want, lfReadAll(&lfChunkReader{b: b, sizes: sizes}, nil)); diff != "" {
-				t.Fatalf("%s: FrameReader disagrees with FrameScanner (-scanner +reader):\n%s", name, diff)
+				t.Fatalf("%s: Reader disagrees with Scanner (-scanner +reader):\n%s", name, diff)
 			}
 		}
 	}
 	for i := range 40 {
 		b := lfHeader(t).lfMust(t)
 		for range 1 + r.IntN(12) {
-			b, _ = appendCheckedFrame(b, FrameEvent, lfPayload(uint64(i), r.IntN(6000)))
+			b, _ = AppendFrame(b, FrameEvent, lfPayload(uint64(i), r.IntN(6000)))
 		}
 		at := HeaderSize + r.IntN(len(b)-HeaderSize)
 		switch i % 4 {

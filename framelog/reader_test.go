@@ -1,4 +1,4 @@
-package omega
+package framelog
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ func TestFrameReaderReadErrorInBadFrame(t *testing.T) {
 		lfRawFrame(1, 1, make([]byte, 100)), // non-zero reserved field
 	} {
 		b := append(bytes.Clone(l.b), f...)
-		r := NewFrameReader(io.MultiReader(bytes.NewReader(b[:len(l.b)+50]), iotest.ErrReader(boom)), nil)
+		r := NewReader(io.MultiReader(bytes.NewReader(b[:len(l.b)+50]), iotest.ErrReader(boom)), nil)
 		n := 0
 		var err error
 		for ; err == nil; n++ {

@@ -1,4 +1,4 @@
-package omega
+package framelog
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ func lfBenchLog(b *testing.B, frameSize int) ([]byte, int) {
 	log, _ := Header{SchemaVersion: 1}.AppendBinary(make([]byte, 0, HeaderSize+n*frameSize))
 	for range n {
 		var err error
-		if log, err = appendCheckedFrame(log, FrameEvent, payload); err != nil {
+		if log, err = AppendFrame(log, FrameEvent, payload); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -44,7 +44,7 @@ func BenchmarkFrameScan(b *testing.B) {
 			b.SetBytes(int64(len(log)))
 			b.ReportAllocs()
 			for b.Loop() {
-				s := NewFrameScanner(log, nil)
+				s := NewScanner(log, nil)
 				got := 0
 				for {
 					_, err := s.Next()
@@ -75,7 +75,7 @@ func BenchmarkFrameReader(b *testing.B) {
 			rd := bytes.NewReader(log)
 			for b.Loop() {
 				rd.Reset(log)
-				r := NewFrameReader(rd, nil)
+				r := NewReader(rd, nil)
 				got := 0
 				for {
 					_, err := r.Next()
@@ -101,7 +101,7 @@ func BenchmarkFrameWriter(b *testing.B) {
 	for _, sz := range lfBenchSizes {
 		b.Run(sz.name, func(b *testing.B) {
 			payload := make([]byte, sz.frame-frameHeaderLen)
-			w, err := NewFrameWriter(io.Discard, Header{}, &WriterOptions{Sync: SyncNever})
+			w, err := NewWriter(io.Discard, Header{}, &WriterOptions{Sync: SyncNever})
 			if err != nil {
 				b.Fatal(err)
 			}

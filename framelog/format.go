@@ -1,102 +1,4 @@
-// The .omega frame log (SPEC 5).
-//
-// An .omega file is a 64-byte header followed by frames, back to back, with
-// no padding and no index:
-//
-//	+--------------------+---------+---------+-----+---------+
-//	| header (64 bytes)  | frame 0 | frame 1 | ... | frame n |
-//	+--------------------+---------+---------+-----+---------+
-//	0                    64
-//
-// The header, all integers little-endian:
-//
-//	offset  size  field
-//	     0     8  magic          4F 4D 45 47 41 00 01 00 ("OMEGA", 0, 1, 0)
-//	     8     2  schema_version u16
-//	    10     1  endian_flag    1 (little-endian)
-//	    11     1  hash_alg_id    1 (BLAKE3)
-//	    12    14  reserved       zero
-//	    26    32  schema_hash
-//	    58     6  reserved       zero
-//
-// A frame:
-//
-//	+-------------+--------------+------------+------------+---------------------+
-//	| frame_len   | frame_crc32  | frame_type | reserved   | payload             |
-//	| u32         | u32          | u16        | u16 = 0    | frame_len-12 bytes  |
-//	+-------------+--------------+------------+------------+---------------------+
-//	0             4              8            10           12          frame_len
-//	                             |<------- covered by frame_crc32 ---------------->|
-//
-// frame_len counts the whole frame, its 12-byte frame header included, so
-// it is at least 12; readers also refuse a frame_len over the configured
-// maximum (64 MiB by default). frame_crc32 is CRC-32/IEEE (hash/crc32's
-// IEEE polynomial) over frame_type, reserved and payload as encoded. Frame
-// types: 1 EVENT, 2 BATCH, 3 CERT, 4 SNAPSHOT, 5 STATE, 6 INCIDENT;
-// 0x8000-0xFFFF belong to the embedding program; 0 and 7-0x7FFF are invalid.
-//
-// The layout constants below (HeaderSize, the magic, the field offsets,
-// frameHeaderLen, the frame types) are frozen wire format: files written by
-// one build are read by every other, and by other implementations. Never
-// change them; a new layout needs a new magic.
-//
-// # Recovery
-//
-// The valid prefix of a log ends at the first bad frame: a frame_len below
-// 12 or over the maximum, a frame_len running past the end of the input, a
-// CRC that fails, or a CRC that holds over an invalid type or a non-zero
-// reserved field. The bad frame is then classified:
-//
-//   - a CRC that holds means the bytes are what some writer meant to write,
-//     so a bad type or reserved value is always corruption ([ErrCorrupt]);
-//   - otherwise the bad frame is a torn tail ([ErrTornTail], the normal
-//     result of a crash, including a last write that came back zeroed or as
-//     garbage) when no valid frame starts at any later offset up to the end
-//     of the input, and corruption when one does: data follows that must not
-//     be dropped silently.
-//
-// The scan for a later frame checks the cheap fields first (length bounds,
-// fit within the input, type, reserved) and computes a CRC only for
-// candidates that pass, so garbage costs a few instructions per byte. A
-// candidate's CRC costs the same whatever length it claims: it follows from
-// CRCs of the input's prefixes, kept every 512 bytes from the first
-// candidate on. So even a crafted input whose every few bytes pass the cheap
-// checks and claim to run to its end is scanned in time linear in its
-// length (about 1.4 s for 64 MiB of them); the scan stops at the first
-// valid frame.
-//
-// Known limit: frame_len is outside the CRC. A flipped bit in the length of
-// the very last frame makes it run past the end of the file or fail its CRC
-// with nothing valid after it, which is exactly what a torn write looks like:
-// the frame is reported as a torn tail and dropped (truncated when the log is
-// opened for append). Any damage inside the last frame behaves the same way.
-// Damage in an earlier frame is always caught as corruption, because the
-// frames after it are still valid. The header carries no checksum either: a
-// flipped bit in schema_version or schema_hash gives a different header,
-// which binding checks refuse ([ErrSchemaMismatch], a binding error:
-// it wraps [ErrBindingMismatch]).
-//
-// # Torn headers
-//
-// A file shorter than 64 bytes whose bytes are a prefix of a valid header or
-// all zero (the empty file included), or whose 64 header bytes are all zero
-// and are followed by nothing but zero bytes, is a creation cut short by a
-// crash: the header and the directory are synced before the first append
-// returns, so such a file holds no acknowledged frame. Readers report it as
-// empty with a torn header ([FrameReader.TornHeader]), not as an error:
-// [Recover] puts the torn tail at offset 0 and counts the whole file as
-// malformed tail bytes. [OpenFrameLog] truncates such a file and writes the
-// header anew.
-//
-// A zeroed header followed by any non-zero byte cannot come from a crash, as
-// no frame is written before the header is durable: it is a damaged header,
-// refused with a [*HeaderError] (field "zeroed", wrapping [ErrBadHeader]) by
-// every reader, by Recover and by OpenFrameLog, which leaves the file
-// untouched, so the frames after it can still be salvaged by hand. Any other
-// short or malformed header is refused with ErrBadHeader too. One function,
-// judgeHeader, applies these rules for every reader.
-
-package omega
+package framelog
 
 import (
 	"encoding/binary"
@@ -120,7 +22,7 @@ const (
 	logEndianLittle  = 1
 	logHashAlgBLAKE3 = 1
 
-	frameHeaderLen = 12 // frame_len u32 | frame_crc32 u32 | frame_type u16 | reserved u16
+	frameHeaderLen = FrameHeaderLen // frame_len u32 | frame_crc32 u32 | frame_type u16 | reserved u16
 	frameOffCRC    = 4
 	frameOffType   = 8
 )
@@ -164,8 +66,14 @@ func (e *FrameError) Unwrap() error { return e.Err }
 // algorithm are fixed and not represented.
 type Header struct {
 	SchemaVersion uint16
-	SchemaHash    Hash
+	SchemaHash    [32]byte
 }
+
+// Bound reports whether h names the schema of its log's events: whether its
+// schema hash is not all zero. The original system's tools wrote an all-zero
+// schema hash; such a log is unbound (SPEC 4), and omega's Binding.CheckHeader
+// refuses it.
+func (h Header) Bound() bool { return h.SchemaHash != [32]byte{} }
 
 // AppendBinary appends the 64-byte encoding of h to b. It never fails.
 func (h Header) AppendBinary(b []byte) ([]byte, error) {
@@ -185,7 +93,7 @@ func (h Header) MarshalBinary() ([]byte, error) { return h.AppendBinary(make([]b
 // rest of b is ignored. It refuses a short b and a wrong magic, endian flag,
 // hash algorithm or non-zero reserved byte with a [*HeaderError] naming the
 // field. It does not apply the torn-header rule, which is about files:
-// [FrameReader], [FrameScanner], [Recover] and [OpenFrameLog] do.
+// [Reader], [Scanner], [Recover] and [Open] do.
 func DecodeHeader(b []byte) (Header, error) {
 	if len(b) < HeaderSize {
 		if err := headerProblem(b); err != nil {
@@ -324,9 +232,9 @@ func (t FrameType) String() string {
 
 // Frame is one frame read from a log.
 //
-// Payload's ownership depends on the reader: a [FrameScanner]'s payload
+// Payload's ownership depends on the reader: a [Scanner]'s payload
 // aliases the scanned slice (zero copy, valid as long as that slice is), a
-// [FrameReader]'s aliases the reader's buffer and is valid only until the
+// [Reader]'s aliases the reader's buffer and is valid only until the
 // next call to Next. Copy it to keep it. Its capacity is its length, so
 // appending to it never overwrites a neighbouring frame.
 type Frame struct {
@@ -335,12 +243,12 @@ type Frame struct {
 	Offset  int64 // file offset of the frame's first byte; the first frame is at HeaderSize
 }
 
-// appendCheckedFrame appends the encoding of a frame of type t holding
-// payload to b. It refuses an invalid type with [ErrInvalidFrameType] and a
-// frame over [DefaultMaxFrameLen] with [ErrFrameTooLarge], returning b
-// unchanged. Tests build logs with it; a program writes frames through a
-// [FrameWriter], over a bytes.Buffer for a log in memory.
-func appendCheckedFrame(b []byte, t FrameType, payload []byte) ([]byte, error) {
+// AppendFrame appends the encoding of a frame of type t holding payload to
+// b, for a log or a file built in memory (a snapshot is one). It refuses an
+// invalid type with [ErrInvalidFrameType] and a frame over
+// [DefaultMaxFrameLen] with [ErrFrameTooLarge], returning b unchanged. A
+// program appending to a file uses a [Writer].
+func AppendFrame(b []byte, t FrameType, payload []byte) ([]byte, error) {
 	if err := checkFrameArgs(t, len(payload), DefaultMaxFrameLen); err != nil {
 		return b, err
 	}
@@ -402,7 +310,7 @@ func maxFrameLen(n int) uint32 {
 // block, which checks the CRCs of the block's frames together, and both
 // readers' scans for a later frame, which check the candidates' CRCs with a
 // crcTrail (crcrange.go) in time that does not grow with frame_len. Whether
-// the frame's bytes are in the input is each caller's to say. OpenFrameLog's
+// the frame's bytes are in the input is each caller's to say. Open's
 // check of an overlong tail asks about the CRC alone, with frameCRCValidAt.
 
 // frameHead reads the frame header at the start of h, which holds 12 bytes

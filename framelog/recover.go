@@ -1,4 +1,4 @@
-package omega
+package framelog
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 // size is checked in constant memory. While the frames are valid, a second
 // goroutine checks the CRCs of one block while the next is read, and is
 // gone when RecoverFrom returns; from the first frame that is not valid, it
-// reads on with a [FrameReader], which classifies the damage. The error is
+// reads on with a [Reader], which classifies the damage. The error is
 // the [*HeaderError] of a bad header or an error of r.
 func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
 	return recoverFrom(r, opts, recoverBlock)
@@ -164,7 +164,7 @@ func recoverFrom(r io.Reader, opts *ReadOptions, block int) (Recovery, error) {
 	}
 }
 
-// readFull is io.ReadFull with the guards of FrameReader's reads: an
+// readFull is io.ReadFull with the guards of Reader's reads: an
 // invalid count from r is an error, and so are 100 reads in a row that
 // return nothing and no error (io.ErrNoProgress), where io.ReadFull would
 // spin.
@@ -258,7 +258,7 @@ func firstBadCRC(b []byte, spans []frameSpan, split bool) int {
 	return -1
 }
 
-// recoverSlow recovers with a FrameReader. With done nil, r is the whole
+// recoverSlow recovers with a Reader. With done nil, r is the whole
 // log; otherwise r holds the log from offset off on, after the frames done
 // already counted, and a header is put in front of it for the reader.
 func recoverSlow(r io.Reader, opts *ReadOptions, off int64, done *Recovery) (Recovery, error) {
@@ -269,7 +269,7 @@ func recoverSlow(r io.Reader, opts *ReadOptions, off int64, done *Recovery) (Rec
 		h, _ := done.Header.AppendBinary(nil)
 		src, delta = io.MultiReader(bytes.NewReader(h), cr), off-HeaderSize
 	}
-	fr := NewFrameReader(src, opts)
+	fr := NewReader(src, opts)
 	hdr, err := fr.Header()
 	if err != nil {
 		return Recovery{}, err

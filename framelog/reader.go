@@ -1,9 +1,9 @@
-// Reading the .omega frame log (SPEC 5): FrameScanner over a byte slice,
-// FrameReader over a stream, the scan for a later valid frame that tells a
-// torn tail from corruption, and Recover. framefmt.go describes the format
+// Reading the .omega frame log (SPEC 5): Scanner over a byte slice,
+// Reader over a stream, the scan for a later valid frame that tells a
+// torn tail from corruption, and Recover. doc.go describes the format
 // and the recovery rules these apply.
 
-package omega
+package framelog
 
 import (
 	"encoding/binary"
@@ -13,7 +13,7 @@ import (
 	"strconv"
 )
 
-// frameReadChunk is how many bytes a FrameReader reads at once, at least;
+// frameReadChunk is how many bytes a Reader reads at once, at least;
 // not part of the format.
 const frameReadChunk = 64 << 10
 
@@ -59,11 +59,11 @@ func laterFrame(b []byte, from int, maxLen uint32) bool {
 	return false
 }
 
-// FrameScanner reads the frames of a log held in a byte slice (read whole,
+// Scanner reads the frames of a log held in a byte slice (read whole,
 // or mapped into memory), without copying: each [Frame]'s payload aliases the
 // slice. It is the fast reader: no allocation or interface call per frame.
-// A FrameScanner is not safe for concurrent use.
-type FrameScanner struct {
+// A Scanner is not safe for concurrent use.
+type Scanner struct {
 	b      []byte
 	off    int
 	maxLen uint32
@@ -72,11 +72,11 @@ type FrameScanner struct {
 	err    error // sticky: io.EOF, *HeaderError or *FrameError
 }
 
-// NewFrameScanner returns a scanner over the log in b, header included. It
+// NewScanner returns a scanner over the log in b, header included. It
 // decodes the header at once; a bad header is returned by Header and Next.
 // The scanner does not modify b; b must not change while frames are in use.
-func NewFrameScanner(b []byte, opts *ReadOptions) *FrameScanner {
-	s := &FrameScanner{b: b, off: HeaderSize, maxLen: opts.maxFrameLen()}
+func NewScanner(b []byte, opts *ReadOptions) *Scanner {
+	s := &Scanner{b: b, off: HeaderSize, maxLen: opts.maxFrameLen()}
 	hdr, torn, err := judgeHeader(b[:min(len(b), HeaderSize)], func() (int64, error) {
 		if i := firstNonZero(b[HeaderSize:]); i >= 0 {
 			return int64(HeaderSize + i), nil
@@ -96,7 +96,7 @@ func NewFrameScanner(b []byte, opts *ReadOptions) *FrameScanner {
 
 // Header returns the log's header, or the error that refused it. A torn
 // header gives the zero Header and a nil error; see TornHeader.
-func (s *FrameScanner) Header() (Header, error) {
+func (s *Scanner) Header() (Header, error) {
 	if he, ok := s.err.(*HeaderError); ok {
 		return Header{}, he
 	}
@@ -105,13 +105,13 @@ func (s *FrameScanner) Header() (Header, error) {
 
 // TornHeader reports whether the log is a creation cut short (see the
 // torn-header rule of SPEC 5): it is then empty, and Next returns io.EOF.
-func (s *FrameScanner) TornHeader() bool { return s.torn }
+func (s *Scanner) TornHeader() bool { return s.torn }
 
 // Next returns the next frame. It returns io.EOF only at the clean end of
 // the log, a [*FrameError] at a bad frame (torn tail or corruption), or the
 // [*HeaderError] of a bad header. The first error is returned by every later
 // call.
-func (s *FrameScanner) Next() (Frame, error) {
+func (s *Scanner) Next() (Frame, error) {
 	if s.err != nil {
 		return Frame{}, s.err
 	}
@@ -134,14 +134,14 @@ func (s *FrameScanner) Next() (Frame, error) {
 
 // Offset returns the offset of the next frame: after io.EOF or an error,
 // the end of the valid prefix.
-func (s *FrameScanner) Offset() int64 {
+func (s *Scanner) Offset() int64 {
 	if s.torn {
 		return 0
 	}
 	return int64(s.off)
 }
 
-func (s *FrameScanner) bad() *FrameError {
+func (s *Scanner) bad() *FrameError {
 	reason, crcHeld := frameProblem(s.b[s.off:], s.maxLen)
 	e := &FrameError{Offset: int64(s.off), Err: ErrCorrupt, Reason: reason}
 	if !crcHeld && !laterFrame(s.b, s.off+1, s.maxLen) {
@@ -150,7 +150,7 @@ func (s *FrameScanner) bad() *FrameError {
 	return e
 }
 
-// FrameReader reads the frames of a log from an io.Reader, tar-style.
+// Reader reads the frames of a log from an io.Reader, tar-style.
 //
 // It reads ahead in chunks of 64 KiB or one frame, whichever is larger. To
 // tell a torn tail from corruption after a bad frame it must know whether a
@@ -159,10 +159,10 @@ func (s *FrameScanner) bad() *FrameError {
 // (corruption) or reaches the end of the input (torn tail). So it reports a
 // bad frame only after reading the rest of the input, or as far as the next
 // valid frame, and never holds more than about one maximal frame in memory.
-// Its verdicts are those of [FrameScanner] on the same bytes.
+// Its verdicts are those of [Scanner] on the same bytes.
 //
-// A FrameReader is not safe for concurrent use.
-type FrameReader struct {
+// A Reader is not safe for concurrent use.
+type Reader struct {
 	rd       io.Reader
 	maxLen   uint32
 	buf      []byte
@@ -177,20 +177,20 @@ type FrameReader struct {
 	trail    *crcTrail // while bad scans for a later frame
 }
 
-// NewFrameReader returns a reader of the log read from r, header included.
+// NewReader returns a reader of the log read from r, header included.
 // It reads nothing until Header or Next is called. It panics if r is nil,
 // a programming error.
-func NewFrameReader(r io.Reader, opts *ReadOptions) *FrameReader {
+func NewReader(r io.Reader, opts *ReadOptions) *Reader {
 	if r == nil {
-		panic("omega: NewFrameReader with a nil io.Reader")
+		panic("omega: NewReader with a nil io.Reader")
 	}
-	return &FrameReader{rd: r, maxLen: opts.maxFrameLen()}
+	return &Reader{rd: r, maxLen: opts.maxFrameLen()}
 }
 
 // fill makes at least need bytes available in buf[pos:end]. It returns
 // io.EOF when the input ends first (everything left is then available), or
 // the reader's error.
-func (r *FrameReader) fill(need int) error {
+func (r *Reader) fill(need int) error {
 	if r.end-r.pos >= need {
 		return nil
 	}
@@ -235,7 +235,7 @@ func (r *FrameReader) fill(need int) error {
 
 // trailPast advances the later-frame scan's CRC trail, when bad is
 // running one, past the bytes before pos, which fill is about to drop.
-func (r *FrameReader) trailPast() {
+func (r *Reader) trailPast() {
 	if r.trail != nil {
 		r.holdTrail()
 		r.trail.advance(r.base + int64(r.pos))
@@ -243,9 +243,9 @@ func (r *FrameReader) trailPast() {
 }
 
 // holdTrail points the CRC trail at the bytes the reader holds.
-func (r *FrameReader) holdTrail() { r.trail.buf, r.trail.base = r.buf[:r.end], r.base }
+func (r *Reader) holdTrail() { r.trail.buf, r.trail.base = r.buf[:r.end], r.base }
 
-func (r *FrameReader) start() error {
+func (r *Reader) start() error {
 	r.started = true
 	err := r.readHeader()
 	if err != nil && err != io.EOF {
@@ -255,7 +255,7 @@ func (r *FrameReader) start() error {
 }
 
 // readHeader reads the header. It returns io.EOF for a torn header.
-func (r *FrameReader) readHeader() error {
+func (r *Reader) readHeader() error {
 	err := r.fill(HeaderSize)
 	if err != nil && err != io.EOF {
 		return err
@@ -277,7 +277,7 @@ func (r *FrameReader) readHeader() error {
 // and returns its offset, or -1 at the end of the input. It drops the bytes
 // it has looked at, so it holds no more than one chunk whatever the file's
 // length; the reader is done with the input afterwards either way.
-func (r *FrameReader) nonZeroAfterHeader() (int64, error) {
+func (r *Reader) nonZeroAfterHeader() (int64, error) {
 	r.pos += HeaderSize
 	for {
 		if i := firstNonZero(r.buf[r.pos:r.end]); i >= 0 {
@@ -295,7 +295,7 @@ func (r *FrameReader) nonZeroAfterHeader() (int64, error) {
 // Header reads the header if needed and returns it, or the error that
 // refused it. A torn header gives the zero Header and a nil error; see
 // TornHeader.
-func (r *FrameReader) Header() (Header, error) {
+func (r *Reader) Header() (Header, error) {
 	if !r.started {
 		r.err = r.start()
 	}
@@ -308,13 +308,13 @@ func (r *FrameReader) Header() (Header, error) {
 // TornHeader reports whether the log is a creation cut short (see the
 // torn-header rule of SPEC 5): it is then empty, and Next returns io.EOF.
 // It is meaningful after Header or Next has been called.
-func (r *FrameReader) TornHeader() bool { return r.torn }
+func (r *Reader) TornHeader() bool { return r.torn }
 
 // Next returns the next frame. It returns io.EOF only at the clean end of
 // the log, a [*FrameError] at a bad frame (torn tail or corruption), the
 // [*HeaderError] of a bad header, or the underlying reader's error. The
 // first error is returned by every later call.
-func (r *FrameReader) Next() (Frame, error) {
+func (r *Reader) Next() (Frame, error) {
 	if r.err != nil {
 		return Frame{}, r.err
 	}
@@ -358,7 +358,7 @@ func (r *FrameReader) Next() (Frame, error) {
 
 // bad classifies the bad frame at buf[pos], reading ahead as needed. It
 // returns a *FrameError, or a read error met on the way.
-func (r *FrameReader) bad() error {
+func (r *Reader) bad() error {
 	// frameProblem needs the frame up to its frame_len or up to the end of
 	// the input, which Next reads only for a frame whose header passes
 	// frameHead. A frame_len over the maximum frameProblem reports before
@@ -445,7 +445,7 @@ type Recovery struct {
 // A damaged body is described in the result, not returned as an error; the
 // error is the [*HeaderError] of a bad header (wrapping [ErrBadHeader]).
 func Recover(b []byte, opts *ReadOptions) (Recovery, error) {
-	s := NewFrameScanner(b, opts)
+	s := NewScanner(b, opts)
 	hdr, err := s.Header()
 	if err != nil {
 		return Recovery{}, err

@@ -1,4 +1,8 @@
-package omega
+// Package filelock is the appender's lock of SPEC 8, shared by the frame
+// log's writer and omega's temporary files: an exclusive flock(2) where the
+// platform has one, and a list of the files this process holds, which keeps a
+// second appender of the same process out on every platform.
+package filelock
 
 import (
 	"errors"
@@ -9,11 +13,14 @@ import (
 	"syscall"
 )
 
-// lockable is a file that can hold an appender's lock: an *os.File.
-type lockable interface {
+// File is a file that can hold an appender's lock: an *os.File.
+type File interface {
 	Stat() (fs.FileInfo, error)
 	SyscallConn() (syscall.RawConn, error)
 }
+
+// ErrLocked reports a file that another appender holds.
+var ErrLocked = errors.New("omega: file locked by another appender")
 
 // heldLocks lists the files whose appender's lock this process holds. The
 // operating system's lock (flock(2) where there is one, see lockOS) keeps
@@ -27,11 +34,11 @@ var heldLocks struct {
 	files []fs.FileInfo
 }
 
-// lockFile takes the exclusive appender's lock on f, whose name is path,
+// Lock takes the exclusive appender's lock on f, whose name is path,
 // without waiting: a file already locked is refused with an error wrapping
-// ErrLocked. The lock is released by unlockFile, or when the process ends;
+// ErrLocked. The lock is released by Unlock, or when the process ends;
 // under flock also when every descriptor of f's open file is closed.
-func lockFile(f lockable, path string) error {
+func Lock(f File, path string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -53,9 +60,9 @@ func lockFile(f lockable, path string) error {
 	return nil
 }
 
-// unlockFile releases the lock lockFile took on f. It is called before f is
+// Unlock releases the lock Lock took on f. It is called before f is
 // closed.
-func unlockFile(f lockable) {
+func Unlock(f File) {
 	fi, err := f.Stat()
 	heldLocks.mu.Lock()
 	defer heldLocks.mu.Unlock()

@@ -1,8 +1,8 @@
-// Writing the .omega frame log (SPEC 5): FrameWriter, its sync policies,
-// and OpenFrameLog, which recovers an existing log before appending to it.
-// framefmt.go describes the format.
+// Writing the .omega frame log (SPEC 5): Writer, its sync policies,
+// and Open, which recovers an existing log before appending to it.
+// doc.go describes the format.
 
-package omega
+package framelog
 
 import (
 	"encoding/binary"
@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/omega-sheaf/omega/internal/filelock"
 )
 
 // Buffer sizes; not part of the format.
@@ -20,7 +22,7 @@ const (
 	maxWriteBuffer   = 64 << 20 // a larger WriterOptions.BufferSize is this
 )
 
-// SyncPolicy says when a [FrameWriter] makes appended frames durable.
+// SyncPolicy says when a [Writer] makes appended frames durable.
 type SyncPolicy uint8
 
 const (
@@ -35,9 +37,9 @@ const (
 	SyncNever
 )
 
-// WriterOptions configures a [FrameWriter], also the one that
-// [OpenCertStore] opens for cert.log. A nil *WriterOptions and zero fields
-// mean the defaults.
+// WriterOptions configures a [Writer], also those that omega's journals and
+// certificate stores open. A nil *WriterOptions and zero fields mean the
+// defaults.
 type WriterOptions struct {
 	Sync SyncPolicy
 	// MaxFrameLen caps frame_len as in ReadOptions; Append refuses a
@@ -48,9 +50,19 @@ type WriterOptions struct {
 	// negative means 64 KiB, and more than 64 MiB means 64 MiB. A frame
 	// larger than the buffer is written directly.
 	BufferSize int
+	// FS is the file system Open reaches the file through; nil means
+	// package os. NewWriter ignores it.
+	FS FS
+	// Visit, when not nil, is called by Open with every valid frame of an
+	// existing log as recovery reads it, in order, before anything is
+	// truncated or written: a program indexes its log in the same pass that
+	// recovers it. The frame's payload is valid only during the call. An
+	// error of Visit ends Open, leaving the file untouched, and is returned
+	// as it is. NewWriter ignores it.
+	Visit func(Frame) error
 }
 
-// FrameWriter appends frames to a log, buffered, and makes them durable on
+// Writer appends frames to a log, buffered, and makes them durable on
 // Sync according to its [SyncPolicy]. A frame whose Append returned before a
 // successful Sync survives a crash (SPEC 5).
 //
@@ -59,14 +71,14 @@ type WriterOptions struct {
 // cause. Data is never reported durable after a failed fsync: a retried
 // fsync may succeed after the kernel dropped the dirty pages.
 //
-// A FrameWriter is not safe for concurrent use.
-type FrameWriter struct {
+// A Writer is not safe for concurrent use.
+type Writer struct {
 	w       io.Writer
 	syncer  interface{ Sync() error } // nil when w cannot sync
-	closer  io.Closer                 // the file OpenFrameLog opened, else nil
-	lock    lockable                  // the file whose appender's lock the writer holds, else nil
-	file    io.ReaderAt               // the file OpenFrameLog opened, for readAt; else nil
-	cut     int64                     // bytes OpenFrameLog cut off the end of the file in recovering it
+	closer  io.Closer                 // the file Open opened, else nil
+	lock    filelock.File             // the file whose appender's lock the writer holds, else nil
+	file    io.ReaderAt               // the file Open opened, for ReadAt; else nil
+	cut     int64                     // bytes Open cut off the end of the file in recovering it
 	buf     []byte
 	bufSize int
 	maxLen  uint32
@@ -80,7 +92,7 @@ func errUnknownPolicy(p SyncPolicy) error {
 	return fmt.Errorf("%w %d", ErrUnknownSyncPolicy, p)
 }
 
-func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter, error) {
+func newWriter(w io.Writer, size int64, opts *WriterOptions) (*Writer, error) {
 	var o WriterOptions
 	if opts != nil {
 		o = *opts
@@ -92,7 +104,7 @@ func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter,
 		o.BufferSize = frameWriteBuffer
 	}
 	o.BufferSize = min(o.BufferSize, maxWriteBuffer)
-	fw := &FrameWriter{
+	fw := &Writer{
 		w:       w,
 		buf:     make([]byte, 0, o.BufferSize),
 		bufSize: o.BufferSize,
@@ -106,7 +118,7 @@ func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter,
 	return fw, nil
 }
 
-// NewFrameWriter returns a writer of a new log to w: the header first, then
+// NewWriter returns a writer of a new log to w: the header first, then
 // the frames appended. Offsets count from the header's first byte. When w
 // has a Sync() error method (an *os.File does), Sync calls it according to
 // the policy; otherwise Sync only writes out the buffer. Close does not close
@@ -114,20 +126,20 @@ func newFrameWriter(w io.Writer, size int64, opts *WriterOptions) (*FrameWriter,
 // refused with an error wrapping [ErrUnknownSyncPolicy].
 //
 // When w is an *os.File holding a regular file, the writer takes the
-// appender's lock on it, as OpenFrameLog does, and releases it at Close; a
+// appender's lock on it, as Open does, and releases it at Close; a
 // file another appender holds is refused with an error wrapping
 // [ErrLocked].
-func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
+func NewWriter(w io.Writer, hdr Header, opts *WriterOptions) (*Writer, error) {
 	if w == nil {
-		panic("omega: NewFrameWriter with a nil io.Writer")
+		panic("omega: NewWriter with a nil io.Writer")
 	}
-	fw, err := newFrameWriter(w, HeaderSize, opts)
+	fw, err := newWriter(w, HeaderSize, opts)
 	if err != nil {
 		return nil, err
 	}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-			if err := lockFile(f, f.Name()); err != nil {
+			if err := filelock.Lock(f, f.Name()); err != nil {
 				return nil, err
 			}
 			fw.lock = f
@@ -137,11 +149,11 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 	return fw, nil
 }
 
-// OpenFrameLog opens the log at path for appending, creating it when it
+// Open opens the log at path for appending, creating it when it
 // does not exist.
 //
 // A new file gets hdr as its header; the file and its directory are synced
-// before OpenFrameLog returns. An existing file is recovered first: a file
+// before Open returns. An existing file is recovered first: a file
 // with a torn header (a creation cut short, by the torn-header rule of
 // SPEC 5; a zeroed header followed by nothing but zero bytes included) is
 // truncated and gets hdr as its header, and the file and its directory are
@@ -156,30 +168,28 @@ func NewFrameWriter(w io.Writer, hdr Header, opts *WriterOptions) (*FrameWriter,
 // The file is read with the options' MaxFrameLen. A last frame over it is a
 // torn tail to the readers (SPEC 5), but when it is whole under a CRC that
 // holds, it was written with a larger maximum: rather than cut it off,
-// OpenFrameLog refuses the file with an error wrapping [ErrFrameTooLarge].
+// Open refuses the file with an error wrapping [ErrFrameTooLarge].
 //
 // The writer holds an exclusive appender's lock on the file from before it
-// is read until Close (SPEC 8): a file that another writer or
-// [CertStore] holds, in this process or, where flock(2) exists (Linux, the
-// BSDs, macOS, illumos), in another, is refused with an error wrapping
+// is read until Close (SPEC 8): a file that another writer (an omega
+// certificate store's included) holds, in this process or, where flock(2)
+// exists (Linux, the BSDs, macOS, illumos), in another, is refused with an error wrapping
 // [ErrLocked] that names it, and left untouched. Elsewhere only appenders of
 // the same process are kept apart. Closing the writer releases the lock and
 // closes the file.
-func OpenFrameLog(path string, hdr Header, opts *WriterOptions) (*FrameWriter, error) {
-	return openFrameLog(osFS{}, path, hdr, opts, nil)
-}
-
-// openFrameLog is OpenFrameLog, calling visit, when not nil, with every
-// valid frame of an existing log as recovery reads it, in order, before
-// anything is truncated or written. The frame's payload is valid only
-// during the call. An error of visit ends the open, leaving the file
-// untouched, and is returned as it is.
-func openFrameLog(fsys fileSystem, path string, hdr Header, opts *WriterOptions, visit func(Frame) error) (*FrameWriter, error) {
-	var maxLen int
+func Open(path string, hdr Header, opts *WriterOptions) (*Writer, error) {
+	var (
+		maxLen int
+		fsys   FS = OS{}
+		visit  func(Frame) error
+	)
 	if opts != nil {
-		maxLen = opts.MaxFrameLen
+		maxLen, visit = opts.MaxFrameLen, opts.Visit
 		if opts.Sync > SyncNever {
 			return nil, errUnknownPolicy(opts.Sync)
+		}
+		if opts.FS != nil {
+			fsys = opts.FS
 		}
 	}
 	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -192,7 +202,7 @@ func openFrameLog(fsys fileSystem, path string, hdr Header, opts *WriterOptions,
 	}
 	// The lock comes before anything is read or written: recovery may
 	// truncate, which another appender's frames must never meet.
-	if err := lockFile(f, path); err != nil {
+	if err := filelock.Lock(f, path); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -207,12 +217,12 @@ func openFrameLog(fsys fileSystem, path string, hdr Header, opts *WriterOptions,
 			size, err = recoverFrameLog(fsys, f, path, hdr, maxLen, visit)
 		}
 	}
-	var w *FrameWriter
+	var w *Writer
 	if err == nil {
-		w, err = newFrameWriter(f, size, opts)
+		w, err = newWriter(f, size, opts)
 	}
 	if err != nil {
-		unlockFile(f)
+		filelock.Unlock(f)
 		f.Close()
 		return nil, err
 	}
@@ -223,7 +233,7 @@ func openFrameLog(fsys fileSystem, path string, hdr Header, opts *WriterOptions,
 
 // initFrameLog writes hdr as the whole content of f and syncs f and its
 // directory, leaving f positioned after the header.
-func initFrameLog(fsys fileSystem, f file, path string, hdr Header) error {
+func initFrameLog(fsys FS, f File, path string, hdr Header) error {
 	h, _ := hdr.AppendBinary(nil)
 	if err := f.Truncate(0); err != nil {
 		return err
@@ -245,7 +255,7 @@ func initFrameLog(fsys fileSystem, f file, path string, hdr Header) error {
 // maxLen: a frame_len over the maximum makes a bad frame (SPEC 5), but one
 // that ends within the file under a CRC that holds was written by a writer
 // with a larger maximum, and truncating it would drop a durable frame.
-func checkOverlongTail(f file, path string, off int64, maxLen uint32) error {
+func checkOverlongTail(f File, path string, off int64, maxLen uint32) error {
 	var h [frameHeaderLen]byte
 	if _, err := f.ReadAt(h[:], off); err != nil {
 		return nil // cut short: torn indeed
@@ -270,8 +280,8 @@ func checkOverlongTail(f file, path string, off int64, maxLen uint32) error {
 
 // recoverFrameLog recovers the existing log in f for appending and leaves
 // f positioned at its end, which it returns.
-func recoverFrameLog(fsys fileSystem, f file, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, error) {
-	r := NewFrameReader(f, &ReadOptions{MaxFrameLen: maxLen})
+func recoverFrameLog(fsys FS, f File, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, error) {
+	r := NewReader(f, &ReadOptions{MaxFrameLen: maxLen})
 	got, err := r.Header()
 	if err != nil {
 		return 0, err
@@ -326,7 +336,7 @@ func recoverFrameLog(fsys fileSystem, f file, path string, hdr Header, maxLen in
 	return end, err
 }
 
-func (w *FrameWriter) fail(err error) error {
+func (w *Writer) fail(err error) error {
 	w.err = fmt.Errorf("%w: %w", ErrWriterFailed, err)
 	return w.err
 }
@@ -335,7 +345,7 @@ func (w *FrameWriter) fail(err error) error {
 // in the log. Under SyncAlways it also syncs. It refuses an invalid type
 // ([ErrInvalidFrameType]) or a frame over the maximum ([ErrFrameTooLarge])
 // without failing the writer. payload is not retained.
-func (w *FrameWriter) Append(t FrameType, payload []byte) (int64, error) {
+func (w *Writer) Append(t FrameType, payload []byte) (int64, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
@@ -372,38 +382,47 @@ func (w *FrameWriter) Append(t FrameType, payload []byte) (int64, error) {
 	return off, nil
 }
 
+// Cut returns how many bytes Open cut off the end of the file in recovering
+// it: a torn tail, or a torn header and what followed it. It is 0 for a
+// Writer made by NewWriter.
+func (w *Writer) Cut() int64 { return w.cut }
+
 // Size returns the length of the log in bytes, buffered frames included:
 // the offset the next frame will get.
-func (w *FrameWriter) Size() int64 { return w.size }
+func (w *Writer) Size() int64 { return w.size }
 
-// readAt reads len(p) bytes of the log from offset off, buffered bytes
-// included, for a writer OpenFrameLog opened. Bytes before the buffer are
-// in the file; those in the buffer are copied from it, so a frame is
-// readable as soon as Append returns. It only reads the writer's state, so
-// callers may run it concurrently with each other, not with Append, Sync or
-// Close.
-func (w *FrameWriter) readAt(p []byte, off int64) error {
+// ReadAt reads len(p) bytes of the log from offset off into p, buffered
+// frames included, so a frame is readable as soon as Append returns: bytes
+// before the buffer come from the file, the rest from the buffer. It
+// returns len(p) and nil, or an error for a range outside the log or for
+// file bytes a Writer made by NewWriter cannot read (its io.Writer is not
+// the file Open opens). It reads only the writer's state, so calls may run
+// concurrently with each other, not with Append, Sync or Close.
+func (w *Writer) ReadAt(p []byte, off int64) (int, error) {
 	start := w.size - int64(len(w.buf)) // offset of buf[0]
 	if off < 0 || off > w.size-int64(len(p)) {
-		return fmt.Errorf("omega: reading %d bytes at offset %d of a %d-byte log", len(p), off, w.size)
+		return 0, fmt.Errorf("omega: reading %d bytes at offset %d of a %d-byte log", len(p), off, w.size)
 	}
 	n := 0
 	if off < start {
+		if w.file == nil {
+			return 0, fmt.Errorf("omega: reading offset %d of a log written through an io.Writer: only the buffer, from offset %d, is readable", off, start)
+		}
 		n = int(min(int64(len(p)), start-off))
 		if _, err := w.file.ReadAt(p[:n], off); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return err
+			return 0, err
 		}
 	}
 	if n < len(p) {
 		copy(p[n:], w.buf[off+int64(n)-start:])
 	}
-	return nil
+	return len(p), nil
 }
 
-func (w *FrameWriter) write(p []byte) error {
+func (w *Writer) write(p []byte) error {
 	n, err := w.w.Write(p)
 	if err == nil && n != len(p) {
 		err = io.ErrShortWrite
@@ -414,7 +433,7 @@ func (w *FrameWriter) write(p []byte) error {
 	return nil
 }
 
-func (w *FrameWriter) flush() error {
+func (w *Writer) flush() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
@@ -425,7 +444,7 @@ func (w *FrameWriter) flush() error {
 	return nil
 }
 
-func (w *FrameWriter) sync() error {
+func (w *Writer) sync() error {
 	if err := w.flush(); err != nil {
 		return err
 	}
@@ -439,7 +458,7 @@ func (w *FrameWriter) sync() error {
 
 // Sync writes out the buffered frames and, unless the policy is SyncNever,
 // syncs them: when Sync returns nil, every frame appended so far is durable.
-func (w *FrameWriter) Sync() error {
+func (w *Writer) Sync() error {
 	if w.err != nil {
 		return w.err
 	}
@@ -450,10 +469,10 @@ func (w *FrameWriter) Sync() error {
 }
 
 // Close syncs as Sync does, releases the appender's lock and closes the
-// file OpenFrameLog opened (not an io.Writer given to NewFrameWriter). A
+// file Open opened (not an io.Writer given to NewWriter). A
 // failed writer still releases the lock, closes its file and returns its
 // error. Closing twice returns [ErrWriterClosed].
-func (w *FrameWriter) Close() error {
+func (w *Writer) Close() error {
 	if w.closed {
 		if w.err != nil {
 			return w.err
@@ -466,7 +485,7 @@ func (w *FrameWriter) Close() error {
 		err = w.sync()
 	}
 	if w.lock != nil {
-		unlockFile(w.lock)
+		filelock.Unlock(w.lock)
 		w.lock = nil
 	}
 	if w.closer != nil {

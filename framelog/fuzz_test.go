@@ -1,4 +1,4 @@
-package omega
+package framelog
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ func FuzzFrameReader(f *testing.F) {
 			}
 			for _, sizes := range [][]int{{1}, {5, 64, 3}, {1 << 20}} {
 				if diff := cmp.Diff(out, lfReadAll(&lfChunkReader{b: b, sizes: sizes}, opts)); diff != "" {
-					t.Fatalf("FrameReader disagrees with FrameScanner (-scanner +reader):\n%s", diff)
+					t.Fatalf("Reader disagrees with Scanner (-scanner +reader):\n%s", diff)
 				}
 			}
 			rec, err := Recover(b, opts)
@@ -72,8 +72,8 @@ func FuzzDecodeHeader(f *testing.F) {
 		if !bytes.Equal(enc, b[:HeaderSize]) {
 			t.Fatalf("DecodeHeader(%x) = %+v, which encodes to %x", b[:HeaderSize], h, enc)
 		}
-		if sh, err := NewFrameScanner(b, nil).Header(); len(b) >= HeaderSize && (err != nil || sh != h) {
-			t.Fatalf("FrameScanner header = %+v, %v; DecodeHeader gave %+v", sh, err, h)
+		if sh, err := NewScanner(b, nil).Header(); len(b) >= HeaderSize && (err != nil || sh != h) {
+			t.Fatalf("Scanner header = %+v, %v; DecodeHeader gave %+v", sh, err, h)
 		}
 	})
 }

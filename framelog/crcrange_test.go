@@ -1,4 +1,4 @@
-package omega
+package framelog
 
 import (
 	"encoding/binary"
