@@ -123,7 +123,7 @@ func BenchmarkBatchesFloor(b *testing.B) {
 			records, ids, hds = records[:0], ids[:0], hds[:0]
 			for i := range batch {
 				e := &batch[i]
-				records = append(append(records, e.PayloadHash[:]...), appendID(nil, e.ID)...)
+				records = appendID(append(records, e.PayloadHash[:]...), e.ID)
 				ids = appendID(ids, e.ID)
 				hds = binary.LittleEndian.AppendUint32(hds, e.NodeID)
 				hds = binary.LittleEndian.AppendUint16(hds, e.StreamID)
@@ -141,7 +141,10 @@ func BenchmarkBatchesFloor(b *testing.B) {
 			_ = headsH.Sum()
 			state = stateH.Sum2(state[:], batchDigest[:])
 			frontier = frontierH.Sum2(frontier[:], idsDigest[:])
-			w := witnessH.Sum2(state[:], append(idsDigest[:], root[:]...))
+			var tail [2 * digest.Size]byte
+			copy(tail[:], idsDigest[:])
+			copy(tail[digest.Size:], root[:])
+			w := witnessH.Sum2(state[:], tail[:])
 			frontier[0] ^= w[0]
 		}
 	}
