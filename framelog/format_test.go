@@ -1826,6 +1826,10 @@ func TestRecoverFromAgrees(t *testing.T) {
 			if (werr == nil) != (gerr == nil) || !cmp.Equal(want, got, lfSameFrameError) {
 				t.Fatalf("RecoverFrom (blocks of %d) = %+v, %v; Recover = %+v, %v", block, got, gerr, want, werr)
 			}
+			got, gerr = recoverBytes(b, nil, block, nil)
+			if (werr == nil) != (gerr == nil) || !cmp.Equal(want, got, lfSameFrameError) {
+				t.Fatalf("recoverBytes (blocks of %d) = %+v, %v; Recover = %+v, %v", block, got, gerr, want, werr)
+			}
 		}
 	}
 	for n := range len(l.b) + 1 {

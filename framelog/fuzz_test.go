@@ -36,6 +36,10 @@ func FuzzFrameReader(f *testing.F) {
 					t.Fatalf("RecoverFrom = %+v, %v; Recover = %+v, %v", srec, serr, rec, err)
 				}
 			}
+			// The walk-and-check of mapped files, in small blocks.
+			if mrec, merr := recoverBytes(b, opts, 100, nil); (err == nil) != (merr == nil) || (err == nil && !cmp.Equal(rec, mrec, lfSameFrameError)) {
+				t.Fatalf("recoverBytes = %+v, %v; Recover = %+v, %v", mrec, merr, rec, err)
+			}
 			if out.Kind == "header" {
 				if !errors.Is(err, ErrBadHeader) {
 					t.Fatalf("Recover error = %v, readers: %s", err, out.Err)

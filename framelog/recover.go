@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 )
 
@@ -15,7 +16,20 @@ import (
 // gone when RecoverFrom returns; from the first frame that is not valid, it
 // reads on with a [Reader], which classifies the damage. The error is
 // the [*HeaderError] of a bad header or an error of r.
+//
+// When r is an *os.File holding a regular file with at least 16 MiB from
+// its offset on, on Linux, RecoverFrom maps the file instead of reading it
+// (and leaves its offset at the end): the frame headers are walked in
+// place and the CRCs checked on two more goroutines, and the pages read
+// are let go behind the walk, so the process's memory still does not grow
+// with the file. A file truncated while it is read this way gives an
+// error rather than a crash.
 func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
+	if f, ok := r.(*os.File); ok {
+		if rec, ok, err := recoverFile(f, opts, mapMin); ok {
+			return rec, err
+		}
+	}
 	return recoverFrom(r, opts, recoverBlock)
 }
 
