@@ -310,6 +310,15 @@ func (l *eventLog) add(seg int, off int64, enc []byte, id EventID) {
 	l.win = append(l.win, enc...)
 }
 
+// maxReserve is the most logged events reserve makes room for at once.
+const maxReserve = 1 << 22
+
+// reserve makes room for n more logged events.
+func (l *eventLog) reserve(n int) {
+	l.events = slices.Grow(l.events, n)
+	l.ids = slices.Grow(l.ids, n)
+}
+
 // grow makes room for one more logged event, doubling: append's growth
 // of a large slice (a quarter at a time) would allocate and clear five
 // times what a long log finally holds.

@@ -317,6 +317,12 @@ func (rp *Replayer) start() error {
 		r.State = snap.State
 		r.LastBatchID = snap.LastBatchID
 	}
+	if rp.size > rp.base {
+		// A log of known length holds at most this many events: room for
+		// them now spares growing (copying and clearing) the event
+		// records as the log is read. Room left unused is never touched.
+		rp.events.reserve(int(min((rp.size-rp.base)/(framelog.FrameHeaderLen+eventHeaderLen), maxReserve)))
+	}
 	for i := range snap.pending() {
 		e := &snap.Pending[i]
 		if err := e.Validate(rp.c.limits); err != nil {
