@@ -626,8 +626,8 @@ func (s *CertStore) Head() ChainAnchor {
 }
 
 // TornTail returns the number of bytes OpenCertStore cut off the end of
-// cert.log in recovering it (a torn tail, or whatever followed a torn
-// header), 0 when it ended cleanly. A torn tail is the normal trace of a
+// cert.log in recovering it (a torn tail, or all of a file whose header was
+// torn), 0 when it ended cleanly. A torn tail is the normal trace of a
 // crash during an append (SPEC 6); the complete certificates before it are
 // all in the store.
 func (s *CertStore) TornTail() int64 { return s.torn }

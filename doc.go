@@ -93,7 +93,8 @@
 // of its logs ([Binding.Header]) and checks a log's header
 // ([Binding.CheckHeader]). Opening a log for append recovers it first: a
 // torn tail (the normal trace of a crash, [framelog.ErrTornTail]) is cut,
-// corruption followed by data ([framelog.ErrCorrupt]) is refused. Writers
+// corruption ([framelog.ErrCorrupt]: damage followed by a valid frame, or
+// a frame whose CRC holds over an invalid field) is refused. Writers
 // make appends durable under a [framelog.SyncPolicy]; after a failed write
 // or fsync they stay failed.
 //

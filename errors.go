@@ -15,12 +15,12 @@ import (
 //
 //   - [ErrFormat]: bytes or values that are not in the form they must be,
 //     or are bound to another schema or checker. Refuse the input; nothing
-//     was signed or decided. [ErrBadHeader], [ErrTornTail], [ErrCorrupt],
+//     was signed or decided. [framelog.ErrBadHeader], [framelog.ErrTornTail], [framelog.ErrCorrupt],
 //     [ErrBindingMismatch] (and [ErrSchemaMismatch], which wraps it),
 //     [ErrMalformedEvent], [ErrMalformedBatch], [ErrMalformedIncident],
 //     [ErrMalformedResult], [ErrMalformedSnapshot], [ErrReplayFormat],
 //     [ErrBatchTooLarge], [ErrBadKey], [ErrInvalidState] and
-//     [ErrCannotCertify]; the types [*HeaderError], [*FrameError],
+//     [ErrCannotCertify]; the types [*framelog.HeaderError], [*framelog.FrameError],
 //     [*EventError], [*BindingError] and [*SnapshotError].
 //   - [ErrVerification]: a certificate, signature, chain, inclusion proof or
 //     obstruction that does not verify: evidence that something was altered,
@@ -35,12 +35,12 @@ import (
 // wrap. A certificate made under another binding fails [Verify] with a
 // [*BindingError], a format error: the certificate may be sound, for
 // another checker. A torn tail is the normal trace of a crash; readers
-// that accept one test [ErrTornTail] before the category.
+// that accept one test [framelog.ErrTornTail] before the category.
 //
 // Errors of a program's own making, and I/O, belong to no category:
-// [ErrNotEd25519], [ErrInvalidFrameType], [ErrFrameTooLarge],
-// [ErrWriterClosed], [ErrWriterFailed] (which wraps the I/O error),
-// [ErrUnknownSyncPolicy], [ErrLocked] (a file another appender holds),
+// [ErrNotEd25519], [framelog.ErrInvalidFrameType], [framelog.ErrFrameTooLarge],
+// [framelog.ErrWriterClosed], [framelog.ErrWriterFailed] (which wraps the I/O error),
+// [framelog.ErrUnknownSyncPolicy], [ErrLocked] (a file another appender holds),
 // [ErrJournal] (a decision the program hands a
 // journal out of turn), predicates.ErrInvalidEntry, options out of range,
 // and the errors of files, readers and writers, passed through.
@@ -56,19 +56,20 @@ var (
 )
 
 // Errors in the [ErrFormat] category: each wraps ErrFormat, and the error
-// types of this category ([*HeaderError], [*FrameError], [*EventError],
+// types of this category ([*framelog.HeaderError], [*framelog.FrameError], [*EventError],
 // [*BindingError], [*SnapshotError]) unwrap to one of them, or wrap one
 // with %w. Every error of the frame log wraps one of these or of the
 // uncategorised errors below, or is the error of the underlying file,
 // reader or writer, passed through (a writer's wrapped with
-// [ErrWriterFailed]).
+// [framelog.ErrWriterFailed]).
 var (
 	// ErrBindingMismatch is returned when an output, a log or a certificate was
 	// made under another binding than the one expected.
 	ErrBindingMismatch = errcat.ErrBindingMismatch
 	// ErrSchemaMismatch reports a log whose header differs from the one
 	// the caller expects. It is a binding error (SPEC 4): it wraps
-	// [ErrBindingMismatch], so errors.Is matches either.
+	// [ErrBindingMismatch], so errors.Is matches either. It is
+	// [framelog.ErrSchemaMismatch].
 	ErrSchemaMismatch = framelog.ErrSchemaMismatch
 	// ErrMalformedEvent is the sentinel of every event decoding and validation
 	// failure; the concrete error is an [*EventError].
@@ -156,8 +157,9 @@ var (
 	// ErrNotEd25519 reports a signer whose public key is not an Ed25519 key.
 	ErrNotEd25519 = errors.New("omega: signer is not an Ed25519 key")
 	// ErrLocked reports a file that another appender holds (SPEC 8): another
-	// process, or another [OpenFrameLog], [NewFrameWriter] or [OpenCertStore]
-	// in this process. The error wrapping it names the file.
+	// process, or another [framelog.Open], [framelog.NewWriter],
+	// [OpenCertStore] or [OpenJournal] in this process. The error wrapping it
+	// names the file. It is [framelog.ErrLocked].
 	ErrLocked = framelog.ErrLocked
 	// ErrJournal reports a batch a [Journal] refuses to record: a batch id that
 	// does not increase, an output decided from another State or by another

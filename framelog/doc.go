@@ -43,10 +43,10 @@
 // types: 1 EVENT, 2 BATCH, 3 CERT, 4 SNAPSHOT, 5 STATE, 6 INCIDENT;
 // 0x8000-0xFFFF belong to the embedding program; 0 and 7-0x7FFF are invalid.
 //
-// The layout constants below (HeaderSize, the magic, the field offsets,
-// frameHeaderLen, the frame types) are frozen wire format: files written by
-// one build are read by every other, and by other implementations. Never
-// change them; a new layout needs a new magic.
+// The layout constants (HeaderSize, FrameHeaderLen, the frame types, and
+// the magic and field offsets in format.go) are frozen wire format: files
+// written by one build are read by every other, and by other
+// implementations. Never change them; a new layout needs a new magic.
 //
 // # Recovery
 //
@@ -101,7 +101,6 @@
 // refused with a [*HeaderError] (field "zeroed", wrapping [ErrBadHeader]) by
 // every reader, by Recover and by Open, which leaves the file
 // untouched, so the frames after it can still be salvaged by hand. Any other
-// short or malformed header is refused with ErrBadHeader too. One function,
-// judgeHeader, applies these rules for every reader.
-
+// short or malformed header is refused with ErrBadHeader too; every
+// reader applies these rules through one function.
 package framelog

@@ -306,8 +306,9 @@ func maxFrameLen(n int) uint32 {
 // frameCRCValid accepts them. The cheap fields come first, as SPEC 5 asks
 // of the scan for a later frame, so that garbage costs a few instructions.
 // Every check of a frame goes through these two: both readers' Next,
-// frameProblem, which explains a bad frame, RecoverFrom's walk over a
-// block, which checks the CRCs of the block's frames together, and both
+// frameProblem, which explains a bad frame, RecoverFrom's walks over a
+// block read or a mapped file (recoverBytes), which check the CRCs of a
+// block's frames together, and both
 // readers' scans for a later frame, which check the candidates' CRCs with a
 // crcTrail (crcrange.go) in time that does not grow with frame_len. Whether
 // the frame's bytes are in the input is each caller's to say. Open's

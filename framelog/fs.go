@@ -11,8 +11,9 @@ import (
 // [WriterOptions] name another. It is a seam for tests: one that records
 // every write, sync and truncation, or fails or cuts any of them, lets a
 // test reopen a log after every prefix of what a crash could leave, without
-// a real crash. omega's journals and certificate stores reach the file
-// system through the same seam.
+// a real crash. omega's journals and certificate stores take an FS in their
+// WriterOptions too, one that also has the ReadFile, ReadDir, Stat, Rename,
+// Remove and MkdirAll methods of package os, for the files they write whole.
 type FS interface {
 	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
 	// SyncDir makes the entries of directory dir durable: files created,

@@ -11,9 +11,19 @@ type mapping struct{ b []byte }
 // mapFile maps the first size bytes of f read-only, for reading once
 // from start to end.
 func mapFile(f *os.File, size int64) (*mapping, error) {
-	b, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
+	}
+	var b []byte
+	var merr error
+	if err := rc.Control(func(fd uintptr) {
+		b, merr = syscall.Mmap(int(fd), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	}); err != nil {
+		return nil, err
+	}
+	if merr != nil {
+		return nil, merr
 	}
 	syscall.Madvise(b, syscall.MADV_SEQUENTIAL) // a hint; its failure changes nothing
 	return &mapping{b: b}, nil

@@ -18,12 +18,15 @@ import (
 // the [*HeaderError] of a bad header or an error of r.
 //
 // When r is an *os.File holding a regular file with at least 16 MiB from
-// its offset on, on Linux, RecoverFrom maps the file instead of reading it
-// (and leaves its offset at the end): the frame headers are walked in
-// place and the CRCs checked on two more goroutines, and the pages read
-// are let go behind the walk, so the process's memory still does not grow
-// with the file. A file truncated while it is read this way gives an
-// error rather than a crash.
+// its offset on, on 64-bit Linux, RecoverFrom maps the file instead of
+// reading it, and leaves its offset where reading would have: the frame
+// headers are walked in place and the CRCs checked on two more goroutines,
+// and the pages of valid frames are let go behind the walk, so the
+// process's memory does not grow with the file. From the first frame that
+// is not valid on, the frame reader reads the mapping; a damaged file's
+// tail is read whole, as a stream's is. A file truncated while it is read
+// this way gives an error wrapping io.ErrUnexpectedEOF rather than a crash.
+// Where mapping fails, the file is read.
 func RecoverFrom(r io.Reader, opts *ReadOptions) (Recovery, error) {
 	if f, ok := r.(*os.File); ok {
 		if rec, ok, err := recoverFile(f, opts, mapMin); ok {

@@ -39,26 +39,33 @@ func recoverFile(f *os.File, opts *ReadOptions, minLen int64) (rec Recovery, ok 
 	defer m.unmap()
 	rec, err = recoverBytes(m.b[off:], opts, recoverBlock, func(lo, hi int) { m.drop(int(off)+lo, int(off)+hi) })
 	if err == nil {
-		_, err = f.Seek(0, io.SeekEnd)
+		// Past what was read, as reading would leave it, whatever was
+		// appended since.
+		_, err = f.Seek(fi.Size(), io.SeekStart)
 	}
 	return rec, true, err
 }
 
 // errMapFault reports a mapped file that lost bytes while it was read: it
-// was truncated under the mapping.
-var errMapFault = fmt.Errorf("omega: the log shrank while it was read")
+// was truncated under the mapping. It wraps io.ErrUnexpectedEOF.
+var errMapFault = fmt.Errorf("omega: the log file shrank while it was read: %w", io.ErrUnexpectedEOF)
 
 // onFault turns a fault reading mapped memory, which a file truncated
 // under its mapping causes, into errMapFault in *err. It is deferred by
 // every goroutine that reads a mapping, after debug.SetPanicOnFault(true).
 func onFault(err *error) {
 	if r := recover(); r != nil {
-		if _, ok := r.(interface{ Addr() uintptr }); ok {
-			*err = errMapFault
-			return
-		}
-		panic(r)
+		*err = faultOf(r)
 	}
+}
+
+// faultOf returns errMapFault for r, what recover returned after a fault
+// reading memory, and panics again with any other r.
+func faultOf(r any) error {
+	if _, ok := r.(interface{ Addr() uintptr }); ok {
+		return errMapFault
+	}
+	panic(r)
 }
 
 // recoverBytes is Recover over the log in b, for a large b: this goroutine
@@ -69,8 +76,15 @@ func onFault(err *error) {
 // a bad frame header or a frame cut short hands the rest of b, from that
 // frame on, to the frame reader, as RecoverFrom does.
 func recoverBytes(b []byte, opts *ReadOptions, block int, done func(lo, hi int)) (rec Recovery, err error) {
+	if block <= 0 {
+		block = recoverBlock
+	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer onFault(&err)
+	defer func() {
+		if r := recover(); r != nil {
+			rec, err = Recovery{}, faultOf(r)
+		}
+	}()
 
 	hdr, herr := DecodeHeader(b[:min(len(b), HeaderSize)])
 	if herr != nil || len(b) < HeaderSize {
@@ -112,13 +126,15 @@ func recoverBytes(b []byte, opts *ReadOptions, block int, done func(lo, hi int))
 		wg.Go(func() {
 			debug.SetPanicOnFault(true)
 			for j := range jobs {
+				// j is the main goroutine's again once its result is
+				// sent: nothing of it is touched after.
+				i, fault := -1, error(nil)
 				func() {
-					defer onFault(&j.fault)
-					j.result <- firstBadCRC(b, j.spans, false)
+					defer onFault(&fault)
+					i = firstBadCRC(b, j.spans, false)
 				}()
-				if j.fault != nil {
-					j.result <- -1
-				}
+				j.fault = fault
+				j.result <- i
 			}
 		})
 	}

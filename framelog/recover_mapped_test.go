@@ -2,6 +2,7 @@ package framelog
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -106,7 +107,11 @@ func TestRecoverFileTruncatedWhileMapped(t *testing.T) {
 	if err := f.Truncate(4096); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := recoverBytes(m.b, nil, 4096, nil); err != errMapFault {
+	rec, err := recoverBytes(m.b, nil, 4096, nil)
+	if err != errMapFault || !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("recoverBytes over a truncated mapping = %v, want errMapFault", err)
+	}
+	if rec.Frames != 0 || rec.FramesByType != nil {
+		t.Fatalf("recoverBytes over a truncated mapping reported %+v beside its error", rec)
 	}
 }

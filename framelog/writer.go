@@ -206,15 +206,19 @@ func Open(path string, hdr Header, opts *WriterOptions) (*Writer, error) {
 		f.Close()
 		return nil, err
 	}
-	var size, before int64
+	var size, cut int64
 	if created {
 		err = initFrameLog(fsys, f, path, hdr)
 		size = HeaderSize
 	} else {
 		var fi fs.FileInfo
 		if fi, err = f.Stat(); err == nil {
-			before = fi.Size()
-			size, err = recoverFrameLog(fsys, f, path, hdr, maxLen, visit)
+			var tornHeader bool
+			size, tornHeader, err = recoverFrameLog(fsys, f, path, hdr, maxLen, visit)
+			cut = fi.Size() - size
+			if tornHeader {
+				cut = fi.Size() // all of it; the header is new
+			}
 		}
 	}
 	var w *Writer
@@ -227,7 +231,7 @@ func Open(path string, hdr Header, opts *WriterOptions) (*Writer, error) {
 		return nil, err
 	}
 	w.closer, w.lock, w.file = f, f, f
-	w.cut = max(0, before-size)
+	w.cut = cut
 	return w, nil
 }
 
@@ -279,27 +283,28 @@ func checkOverlongTail(f File, path string, off int64, maxLen uint32) error {
 }
 
 // recoverFrameLog recovers the existing log in f for appending and leaves
-// f positioned at its end, which it returns.
-func recoverFrameLog(fsys FS, f File, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, error) {
+// f positioned at its end, which it returns, and whether the header was
+// torn (and is new).
+func recoverFrameLog(fsys FS, f File, path string, hdr Header, maxLen int, visit func(Frame) error) (int64, bool, error) {
 	r := NewReader(f, &ReadOptions{MaxFrameLen: maxLen})
 	got, err := r.Header()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if r.TornHeader() {
 		// Nothing in the file was acknowledged. Make the truncation durable
 		// before the header is written, so that no crash can leave a valid
 		// header in front of the zero bytes that followed a zeroed one.
 		if err := f.Truncate(0); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if err := f.Sync(); err != nil {
-			return 0, err
+			return 0, false, err
 		}
-		return HeaderSize, initFrameLog(fsys, f, path, hdr)
+		return HeaderSize, true, initFrameLog(fsys, f, path, hdr)
 	}
 	if got != hdr {
-		return 0, fmt.Errorf("%w: %s has schema version %d, schema hash %s; want version %d, hash %s",
+		return 0, false, fmt.Errorf("%w: %s has schema version %d, schema hash %x; want version %d, hash %x",
 			ErrSchemaMismatch, path, got.SchemaVersion, got.SchemaHash, hdr.SchemaVersion, hdr.SchemaHash)
 	}
 	end := int64(HeaderSize)
@@ -308,7 +313,7 @@ func recoverFrameLog(fsys FS, f File, path string, hdr Header, maxLen int, visit
 		if err == nil {
 			if visit != nil {
 				if err := visit(fr); err != nil {
-					return 0, err
+					return 0, false, err
 				}
 			}
 			end = fr.Offset + frameHeaderLen + int64(len(fr.Payload))
@@ -319,21 +324,21 @@ func recoverFrameLog(fsys FS, f File, path string, hdr Header, maxLen int, visit
 		}
 		if fe, ok := err.(*FrameError); ok && fe.Err == ErrTornTail {
 			if err := checkOverlongTail(f, path, fe.Offset, maxFrameLen(maxLen)); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			if err := f.Truncate(fe.Offset); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			if err := f.Sync(); err != nil {
-				return 0, err
+				return 0, false, err
 			}
 			end = fe.Offset
 			break
 		}
-		return 0, err
+		return 0, false, err
 	}
 	_, err = f.Seek(end, io.SeekStart)
-	return end, err
+	return end, false, err
 }
 
 func (w *Writer) fail(err error) error {
@@ -382,9 +387,10 @@ func (w *Writer) Append(t FrameType, payload []byte) (int64, error) {
 	return off, nil
 }
 
-// Cut returns how many bytes Open cut off the end of the file in recovering
-// it: a torn tail, or a torn header and what followed it. It is 0 for a
-// Writer made by NewWriter.
+// Cut returns how many bytes Open cut off the file in recovering it: a torn
+// tail, or all of a file whose header was torn (a creation cut short), whose
+// header Open then wrote anew. It is 0 for a log that ended cleanly and for
+// a Writer made by NewWriter.
 func (w *Writer) Cut() int64 { return w.cut }
 
 // Size returns the length of the log in bytes, buffered frames included:

@@ -114,6 +114,36 @@ func TestOpenOptionsFSAndVisit(t *testing.T) {
 	}
 }
 
+// Cut counts every byte of a file whose header was torn, and a clean log
+// cuts nothing.
+func TestOpenCutTornHeader(t *testing.T) {
+	hdr := lfHeader(t)
+	h, _ := hdr.AppendBinary(nil)
+	path := filepath.Join(t.TempDir(), "h.omega")
+	for _, tc := range []struct {
+		content []byte
+		cut     int64
+	}{
+		{h[:40], 40},
+		{make([]byte, HeaderSize+100), HeaderSize + 100},
+		{h, 0},
+	} {
+		if err := os.WriteFile(path, tc.content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w, err := Open(path, hdr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Cut() != tc.cut || w.Size() != HeaderSize {
+			t.Errorf("Open of %d bytes: Cut() = %d, Size() = %d; want %d and %d", len(tc.content), w.Cut(), w.Size(), tc.cut, HeaderSize)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A Writer over an io.Writer reads back only what it still buffers.
 func TestNewWriterReadAt(t *testing.T) {
 	var buf bytes.Buffer
