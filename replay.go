@@ -272,6 +272,8 @@ type eventLog struct {
 	// byDigest maps the first logged event of an id logged more than
 	// chainScan times to where its copies are found by digest.
 	byDigest map[int32]*copyIndex
+	// undecided counts the logged events no batch has decided.
+	undecided int
 }
 
 // copyIndex finds the last logged copy of one id with a given digest.
@@ -306,6 +308,7 @@ func (l *eventLog) add(seg int, off int64, enc []byte, id EventID) {
 	l.grow()
 	p := int32(len(l.events))
 	l.events = append(l.events, loggedEvent{segOff: off, wpos: int64(len(l.win)), n: uint32(len(enc)), seg: int32(seg), next: -1, tail: p})
+	l.undecided++
 	l.ids = append(l.ids, KnownID{ID: id})
 	l.win = append(l.win, enc...)
 }
@@ -338,6 +341,7 @@ func (l *eventLog) addPending(e *Event) {
 	p := int32(len(l.events))
 	enc, _ := e.AppendBinary(nil)
 	l.events = append(l.events, loggedEvent{n: uint32(len(enc)), seg: -1, next: -1, tail: p, held: inKept})
+	l.undecided++
 	l.ids = append(l.ids, KnownID{ID: e.ID})
 	l.kept[p] = enc
 }
@@ -388,6 +392,9 @@ func (l *eventLog) readAgain(i int32) bool {
 // encoding its segment holds is let go.
 func (l *eventLog) decide(i int32, d Hash) {
 	e := &l.events[i]
+	if !e.decided {
+		l.undecided--
+	}
 	e.decided, e.hashed, e.digest = true, true, d
 	if e.held == inKept && l.readAgain(i) {
 		delete(l.kept, i)

@@ -764,6 +764,12 @@ func (rp *Replayer) diverge(batch uint64, ev EventID, f IncidentField, expected,
 // is held in memory, so nothing is read again.
 func (rp *Replayer) pending() {
 	l := &rp.events
+	if l.undecided == 0 {
+		// Every logged event was decided: nothing is pending, and
+		// nothing need be indexed to say so.
+		rp.report.Pending = []Event{}
+		return
+	}
 	l.catchUp()
 	type pend struct {
 		e Event
