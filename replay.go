@@ -188,7 +188,9 @@ func (s *Snapshot) pending() []Event {
 // an error. Replay is pure: it reads log and snap and changes neither.
 //
 // Replay is a [Replayer] over the one segment log, run to its end, with
-// the report's Batches filled.
+// the report's Batches filled. Beside it, a second goroutine checks the
+// log's frames and decodes its events ahead of the batches that need them,
+// so a replay uses two cores; it is gone when Replay returns.
 //
 // It panics if c is nil.
 func Replay(snap *Snapshot, log []byte, expected Hash, seed uint64, c *Checker, opts *ReplayOptions) (*ReplayReport, error) {
@@ -197,6 +199,8 @@ func Replay(snap *Snapshot, log []byte, expected Hash, seed uint64, c *Checker, 
 	}
 	rp := NewReplayer(snap, []io.Reader{bytes.NewReader(log)}, seed, c, opts)
 	rp.size = int64(len(log))
+	rp.pre = startPreScan(log, rp.readOptions(), c.limits)
+	defer rp.pre.stop()
 	ctx := context.Background()
 	var batches []ReplayedBatch
 	for {

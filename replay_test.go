@@ -12,9 +12,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/predicates"
@@ -1148,5 +1150,49 @@ func TestReplaySnapshotAgainstChain(t *testing.T) {
 	inc := wantIncident(t, mustReplay(t, snap, h.log, h.final, testSeed, c, &ReplayOptions{Certificates: certs}), FieldCertificate, 0, EventID{})
 	if !inc.Expected.IsZero() || inc.Observed != (Hash{1}) {
 		t.Errorf("genesis frontier incident expected %v observed %v, want zero and the snapshot's", inc.Expected, inc.Observed)
+	}
+}
+
+// Replay scans its log ahead on a second goroutine; it is gone when Replay
+// returns, whether the replay reached the end, ended at an incident near
+// the start of a long log, or met a format error.
+func TestReplayLeavesNoGoroutine(t *testing.T) {
+	// More frames than the scan hands over before it waits for the
+	// replay: an early end leaves it waiting.
+	h := buildHistory(t, 3*preChunk/8, 8, 3)
+	c := defaultChecker(t)
+	corrupt := bytes.Clone(h.log)
+	corrupt[len(corrupt)/2] ^= 0x20
+	before := runtime.NumGoroutine()
+	for _, tc := range []struct {
+		name string
+		log  []byte
+		seed uint64
+	}{
+		{"whole", h.log, testSeed},
+		{"incident at the first batch", h.log, testSeed + 1},
+		{"corrupt", corrupt, testSeed},
+	} {
+		r, err := Replay(nil, tc.log, h.final, tc.seed, c, nil)
+		switch tc.name {
+		case "whole":
+			if err != nil || r.Outcome != Deterministic {
+				t.Fatalf("%s: Replay = %v, %v", tc.name, r, err)
+			}
+		case "incident at the first batch":
+			if err != nil || r.Incident == nil || r.Incident.BatchID != h.metas[0].BatchID {
+				t.Fatalf("%s: Replay = %+v, %v; want an incident at the first batch", tc.name, r, err)
+			}
+		case "corrupt":
+			if err == nil && r.Outcome == Deterministic {
+				t.Fatalf("%s: Replay of a corrupt log is deterministic", tc.name)
+			}
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Fatalf("%d goroutines after Replay, %d before", n, before)
 	}
 }

@@ -75,6 +75,7 @@ type Replayer struct {
 	err      error // the first error other than a context's, returned from then on
 
 	rd       *framelog.Reader // reads segs[seg]
+	pre      *preScan         // when not nil, the frames of the one segment, scanned ahead
 	seg      int
 	hdr      framelog.Header // the first segment's
 	segStart int64           // the log offset of the current segment's first frame
@@ -390,7 +391,13 @@ func (rp *Replayer) snapshotAgainstChain() error {
 // segment, or at its torn tail.
 func (rp *Replayer) frame() (framelog.Frame, int64, error) {
 	for {
-		f, err := rp.rd.Next()
+		var f framelog.Frame
+		var err error
+		if rp.pre != nil {
+			f, err = rp.pre.Next()
+		} else {
+			f, err = rp.rd.Next()
+		}
 		switch {
 		case err == nil:
 			local := f.Offset
@@ -449,11 +456,19 @@ func (rp *Replayer) take(f framelog.Frame, local int64) (*ReplayedBatch, error) 
 	rp.report.LogEnd = rp.end
 	switch f.Type {
 	case framelog.FrameEvent:
-		e, err := decodeEvent(f.Payload, rp.c.limits, true)
+		var id EventID
+		var err error
+		if rp.pre != nil && rp.pre.decoded {
+			id, err = rp.pre.id, rp.pre.derr
+		} else {
+			var e Event
+			e, err = decodeEvent(f.Payload, rp.c.limits, true)
+			id = e.ID
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: EVENT frame at offset %d: %w", ErrReplayFormat, f.Offset, err)
 		}
-		rp.events.add(rp.seg, local+framelog.FrameHeaderLen, f.Payload, e.ID)
+		rp.events.add(rp.seg, local+framelog.FrameHeaderLen, f.Payload, id)
 	case framelog.FrameBatch:
 		rec := new(BatchRecord)
 		if err := rec.decode(f.Payload); err != nil {
