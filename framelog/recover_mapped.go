@@ -2,7 +2,6 @@ package framelog
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -91,33 +90,18 @@ func recoverBytes(b []byte, opts *ReadOptions, block int, done func(lo, hi int))
 		return recoverSlow(bytes.NewReader(b), opts, 0, nil)
 	}
 	maxLen := opts.maxFrameLen()
-	rec = Recovery{Header: hdr, FramesByType: map[FrameType]int{}}
-	var byType [FrameIncident + 1]int
-	count := func(spans []frameSpan) {
-		for _, s := range spans {
-			rec.Frames++
-			if t := FrameType(binary.LittleEndian.Uint16(b[s.off+frameOffType:])); t < FrameType(len(byType)) {
-				byType[t]++
-			} else {
-				rec.FramesByType[t]++
-			}
-		}
-	}
+	var fc frameCount
 	counted := func() *Recovery {
-		for t, n := range byType {
-			if n > 0 {
-				rec.FramesByType[FrameType(t)] += n
-			}
-		}
-		return &rec
+		r := Recovery{Header: hdr}
+		fc.into(&r)
+		return &r
 	}
 
 	type job struct {
 		spans  []frameSpan
-		types  [FrameIncident + 1]int // spans of each SPEC type, counted by the walk
-		app    []FrameType            // the spans' types past those, in order
-		result chan int               // the index of the first bad CRC, or -1; buffered
-		fault  error                  // a fault reading the mapping, set before result
+		count  frameCount // the spans' types, counted by the walk
+		result chan int   // the index of the first bad CRC, or -1; buffered
+		fault  error      // a fault reading the mapping, set before result
 	}
 	const inFlight = 4
 	jobs := make(chan *job, inFlight)
@@ -154,16 +138,10 @@ func recoverBytes(b []byte, opts *ReadOptions, block int, done func(lo, hi int))
 			return -1, j.fault
 		}
 		if i >= 0 {
-			count(j.spans[:i])
+			fc.add(b, j.spans[:i])
 			return j.spans[i].off, nil
 		}
-		rec.Frames += len(j.spans)
-		for t, n := range j.types {
-			byType[t] += n
-		}
-		for _, t := range j.app {
-			rec.FramesByType[t]++
-		}
+		fc.merge(&j.count)
 		if done != nil && len(j.spans) > 0 {
 			last := j.spans[len(j.spans)-1]
 			done(j.spans[0].off, last.off+last.n)
@@ -177,7 +155,7 @@ func recoverBytes(b []byte, opts *ReadOptions, block int, done func(lo, hi int))
 		var j *job
 		if n := len(free); n > 0 {
 			j, free = free[n-1], free[:n-1]
-			j.spans, j.types, j.app = j.spans[:0], [FrameIncident + 1]int{}, j.app[:0]
+			j.spans, j.count = j.spans[:0], frameCount{}
 		} else {
 			j = &job{result: make(chan int, 1)}
 		}
@@ -193,11 +171,7 @@ func recoverBytes(b []byte, opts *ReadOptions, block int, done func(lo, hi int))
 				break
 			}
 			j.spans = append(j.spans, frameSpan{pos, int(fl)})
-			if t < FrameType(len(j.types)) {
-				j.types[t]++
-			} else {
-				j.app = append(j.app, t)
-			}
+			j.count.one(t)
 			pos += int(fl)
 		}
 		queue = append(queue, j)
@@ -223,8 +197,9 @@ func recoverBytes(b []byte, opts *ReadOptions, block int, done func(lo, hi int))
 		// A bad frame at pos, or one cut short at the end.
 		return recoverSlow(bytes.NewReader(b[pos:]), opts, int64(pos), counted())
 	}
+	rec = *counted()
 	rec.TailOffset = int64(pos)
 	rec.ValidBytes = rec.TailOffset - HeaderSize
 	rec.Tail = TailClean
-	return *counted(), nil
+	return rec, nil
 }
