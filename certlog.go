@@ -664,3 +664,35 @@ func (s *CertStore) VerifyAll(ring KeyRing, want Binding) (ChainAnchor, error) {
 	}
 	return a, nil
 }
+
+// since returns, in log order, the certificates of the batches after
+// batchID, preceded by the last Merge certificate at or before batchID
+// when there is one: what a replay from a snapshot whose last batch id is
+// batchID checks the log against (see [ReplayOptions].Certificates).
+func (s *CertStore) since(batchID uint64) ([]*Certificate, error) {
+	s.mu.RLock()
+	n := len(s.certs)
+	i, _ := slices.BinarySearchFunc(s.certs, batchID+1, func(e certEntry, b uint64) int { return cmp.Compare(e.batch, b) })
+	s.mu.RUnlock()
+	start := i
+	for k := i - 1; k >= 0; k-- {
+		c, err := s.run(k, 1)
+		if err != nil {
+			return nil, err
+		}
+		if c[0].Kind == KindMerge {
+			start = k
+			break
+		}
+	}
+	var certs []*Certificate
+	for k := start; k < n; {
+		run, err := s.run(k, n-k)
+		certs = append(certs, run...)
+		if err != nil {
+			return nil, err
+		}
+		k += len(run)
+	}
+	return certs, nil
+}

@@ -223,6 +223,17 @@ func (j *Journal) LogEvents(events []Event) (int64, error) {
 	return first, nil
 }
 
+// logEncoded appends the EVENT frame of e, which the caller validated,
+// whose canonical encoding is enc and digest d. The event is pending until
+// a recorded batch decides it; the journal keeps e, not a copy.
+func (j *Journal) logEncoded(e Event, enc []byte, d Hash) error {
+	if _, err := j.w.Append(framelog.FrameEvent, enc); err != nil {
+		return err
+	}
+	j.pending[d] = e
+	return nil
+}
+
 // Decide reconciles events, which must already be logged (see LogEvents:
 // the rest of an obstructed batch is re-checked without being logged
 // again), and records the decision as Record does. When Decide refuses the
@@ -260,6 +271,14 @@ func (j *Journal) Decide(events []Event, meta BatchMeta) (Output, error) {
 // stays where it was; a failed write or sync leaves the writer failed (see
 // [framelog.Writer]), and the BATCH frame may or may not be found on reopening.
 func (j *Journal) Record(out Output, meta BatchMeta) error {
+	return j.record(out, meta, true)
+}
+
+// record is Record, syncing the log before the journal moves on when sync
+// is set. The Kernel records every batch ready at one moment unsynced and
+// then syncs once for all of them (group commit, SPEC 8): a failed sync
+// fails the kernel, which then acknowledges none of them.
+func (j *Journal) record(out Output, meta BatchMeta, sync bool) error {
 	if err := j.checkOrder(meta); err != nil {
 		return err
 	}
@@ -293,8 +312,10 @@ func (j *Journal) Record(out Output, meta BatchMeta) error {
 	}
 	// The decision is acknowledged when Record returns: it is durable
 	// then, with the events it names, logged before it.
-	if err := j.w.Sync(); err != nil {
-		return err
+	if sync {
+		if err := j.w.Sync(); err != nil {
+			return err
+		}
 	}
 	j.last = meta.BatchID
 	if r.Kind == KindMerge {

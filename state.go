@@ -130,6 +130,17 @@ func (s *State) Lamport(id EventID) (uint64, bool) {
 	return 0, false
 }
 
+// position returns where id is in the history of a committed State: its
+// index in acceptance order, counted from the first id of the lineage's
+// store. It reports false for an id s does not know, and for any id of an
+// uncommitted State.
+func (s *State) position(id EventID) (uint32, bool) {
+	if s == nil || s.ov != nil || s.st == nil {
+		return 0, false
+	}
+	return s.st.index.Load().find(s.st, id, s.n)
+}
+
 // Head returns the head of stream (node, stream).
 func (s *State) Head(node uint32, stream uint16) (StreamHead, bool) {
 	return s.head(makeStreamKey(node, stream))

@@ -1,0 +1,215 @@
+package omega
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// certify is the certifier goroutine: it certifies and appends the
+// batches the core made durable, in order, syncs the certificate store once
+// for all it took in at one time, then reports the decisions and passes on
+// flushes and snapshots, which thereby follow every batch before them.
+func (k *Kernel) certify() {
+	defer k.done.Done()
+	defer close(k.snapWork)
+	var ws []certWork
+	var dec []Decision
+	for w := range k.certWork {
+		ws = append(ws[:0], w)
+	more:
+		for {
+			select {
+			case w, ok := <-k.certWork:
+				if !ok {
+					break more
+				}
+				ws = append(ws, w)
+			default:
+				break more
+			}
+		}
+		dec = dec[:0]
+		err := k.err()
+		for _, w := range ws {
+			for _, job := range w.jobs {
+				if err != nil {
+					break
+				}
+				var cert *Certificate
+				cert, err = k.certs.CertifyAppend(job.out, k.binding, job.meta, k.signer)
+				if err != nil {
+					k.metric("cert.persist_fail", 1, nil)
+					err = k.fail(fmt.Errorf("certifying batch %d: %w", job.meta.BatchID, err))
+					break
+				}
+				dec = append(dec, Decision{Certificate: cert, Output: job.out})
+			}
+		}
+		if err == nil && len(dec) > 0 {
+			err = k.certs.Sync()
+			k.stats.certFsyncs.Add(1)
+			if err != nil {
+				k.metric("cert.persist_fail", 1, nil)
+				err = k.fail(fmt.Errorf("syncing the certificate store: %w", err))
+			}
+		}
+		if err == nil {
+			now := time.Now()
+			i := 0
+			for _, w := range ws {
+				for _, job := range w.jobs {
+					for _, at := range job.at {
+						k.stats.certifiedLatency.add(now.Sub(at))
+					}
+					k.stats.certified.Add(1)
+					k.metric("cert.persist", 1, nil)
+					if k.cfg.OnDecision != nil {
+						k.cfg.OnDecision(dec[i])
+					}
+					i++
+				}
+			}
+		}
+		for _, w := range ws {
+			if w.flush != nil {
+				w.flush <- err
+			}
+			if w.snap != nil {
+				if err != nil {
+					if w.snap.done != nil {
+						w.snap.done <- err
+					}
+					continue
+				}
+				k.snapWork <- *w.snap
+			}
+		}
+		clear(ws)
+		clear(dec)
+	}
+}
+
+// snapshots is the snapshotter goroutine: it writes each snapshot file
+// (a temporary file, fsync, rename, directory fsync) and, when asked,
+// prunes what the snapshot makes unnecessary. A failed periodic snapshot
+// is reported by a metric and does not stop the kernel: the log still
+// holds everything.
+func (k *Kernel) snapshots() {
+	defer k.done.Done()
+	for job := range k.snapWork {
+		err := k.writeSnapshot(job)
+		if err != nil {
+			k.metric("snapshot.fail", 1, nil)
+		} else {
+			k.metric("snapshot.write", 1, map[string]string{"segment": strconv.FormatUint(job.seq, 10)})
+		}
+		if job.done != nil {
+			job.done <- err
+		}
+	}
+}
+
+func (k *Kernel) writeSnapshot(job snapJob) error {
+	b, err := job.snap.AppendBinary(nil)
+	if err != nil {
+		return err
+	}
+	dir := k.cfg.SnapshotDir
+	if err := writeTempFS(k.fsys, dir, filepath.Base(k.snapshotPath(job.seq)), b); err != nil {
+		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
+	}
+	if err := k.fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
+	}
+	return k.prune(job.seq)
+}
+
+// prune removes the snapshots older than the two newest and, under
+// PruneSegments, the log segments before the newest snapshot's and every
+// older snapshot. A segment before a snapshot holds only batches the
+// certificate store has durably certified (the snapshot is written after
+// them), so restart never needs it.
+func (k *Kernel) prune(seq uint64) error {
+	snaps, err := listSeqs(k.fsys, k.cfg.SnapshotDir)
+	if err != nil {
+		return err
+	}
+	keep := 2
+	if k.cfg.PruneSegments {
+		keep = 1
+	}
+	var errs []error
+	for i, s := range snaps {
+		if s < seq && len(snaps)-i > keep {
+			errs = append(errs, k.fsys.Remove(k.snapshotPath(s)))
+		}
+	}
+	if k.cfg.PruneSegments {
+		segs, err := listSeqs(k.fsys, filepath.Join(k.dir, "log"))
+		if err != nil {
+			return err
+		}
+		for _, s := range segs {
+			if s < seq {
+				errs = append(errs, k.fsys.Remove(k.segmentPath(s)))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("omega: pruning after snapshot %d: %w", seq, err)
+	}
+	return nil
+}
+
+// listSeqs returns, ascending, the sequence numbers of the files of dir
+// named <16 lowercase hex digits>.omega; a missing dir holds none.
+func listSeqs(fsys fileSystem, dir string) ([]uint64, error) {
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, errNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var seqs []uint64
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".omega")
+		if !ok || len(name) != 16 || e.IsDir() || strings.ToLower(name) != name {
+			continue
+		}
+		if s, err := strconv.ParseUint(name, 16, 64); err == nil && s > 0 {
+			seqs = append(seqs, s)
+		}
+	}
+	slices.Sort(seqs)
+	return seqs, nil
+}
+
+func (k *Kernel) setBlocked(n int) {
+	k.statusMu.Lock()
+	k.status.Blocked = n
+	k.statusMu.Unlock()
+}
+
+func (k *Kernel) resumed() {
+	k.statusMu.Lock()
+	k.status = KernelStatus{Offset: -1}
+	k.statusMu.Unlock()
+}
+
+// enterSafeMode records why the kernel is in safe mode. The first reason
+// found is kept.
+func (k *Kernel) enterSafeMode(reason, segment string, offset int64, inc *Incident) {
+	k.statusMu.Lock()
+	defer k.statusMu.Unlock()
+	if k.status.SafeMode {
+		return
+	}
+	k.status = KernelStatus{SafeMode: true, Reason: reason, Segment: segment, Offset: offset, Incident: inc}
+	k.metric("kernel.safe_mode", 1, map[string]string{"reason": reason})
+}

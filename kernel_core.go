@@ -1,0 +1,749 @@
+package omega
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/omega-sheaf/omega/framelog"
+)
+
+// The kernel's goroutines (SPEC 8's actors):
+//
+//   - the core (core.run) is the sequencer, the coordinator and the
+//     checker gateway: it owns the event log, the State, the pending
+//     buffer and the batches, so none of them needs a lock;
+//   - the certifier (Kernel.certify) signs and appends the certificates of
+//     the batches the core has made durable, and reports them;
+//   - the snapshotter (Kernel.snapshots) writes snapshot files and prunes.
+//
+// Work flows one way through channels: Submit -> core -> certifier ->
+// snapshotter. Each goroutine is started by OpenKernel and ended by Close,
+// which closes the channel it reads after the goroutine feeding it ended.
+
+// queued is an event in the kernel: its copy, digest and canonical
+// encoding, and when it was submitted.
+type queued struct {
+	ev  Event
+	d   Hash
+	enc []byte
+	at  time.Time // submitted
+	rel time.Time // released to the batch queue
+}
+
+type submitReq struct {
+	events []queued
+	done   chan error // buffered: the core never waits on it
+}
+
+type ctlKind uint8
+
+const (
+	ctlFlush ctlKind = iota
+	ctlSnapshot
+	ctlResume
+	ctlStop
+)
+
+type ctlReq struct {
+	kind ctlKind
+	done chan error // buffered
+	ctx  context.Context
+}
+
+// certJob is a decided batch, durable in the log, to certify.
+type certJob struct {
+	out  Output
+	meta BatchMeta
+	at   []time.Time // when each of its events was submitted
+}
+
+// certWork is what the core hands the certifier after one sync: batches
+// to certify, then, when set, a flush to acknowledge or a snapshot to write
+// once they are certified.
+type certWork struct {
+	jobs  []certJob
+	flush chan error
+	snap  *snapJob
+}
+
+type snapJob struct {
+	seq  uint64 // the segment the snapshot is the base of
+	snap *Snapshot
+	done chan error // nil for a periodic snapshot
+}
+
+// kernelStats are the kernel's running figures.
+type kernelStats struct {
+	submitted, malformed, accepted, dropped, expired atomic.Uint64
+	batches, merges, obstructions, blocked           atomic.Uint64
+	fsyncs, certFsyncs, certified                    atomic.Uint64
+	durable, certifiedLatency                        histogram
+}
+
+// KernelStats are a kernel's running figures since it was opened.
+type KernelStats struct {
+	Submitted, Malformed   uint64 // events given to Submit, and refused
+	Accepted, Dropped      uint64 // events logged, and redeliveries dropped
+	Expired                uint64 // events released after MaxPendingAge
+	Batches                uint64 // batches decided: Merges + Obstructions
+	Merges, Obstructions   uint64
+	SafeModeBlocked        uint64 // merges not certified in safe mode
+	LogFsyncs, CertFsyncs  uint64
+	Certified              uint64 // certificates appended
+	SubmitToDurable        Latency
+	SubmitToCertificate    Latency
+	FsyncsPerAcceptedEvent float64 // LogFsyncs / Accepted
+}
+
+// Stats returns the kernel's running figures.
+func (k *Kernel) Stats() KernelStats {
+	s := &k.stats
+	st := KernelStats{
+		Submitted: s.submitted.Load(), Malformed: s.malformed.Load(),
+		Accepted: s.accepted.Load(), Dropped: s.dropped.Load(), Expired: s.expired.Load(),
+		Batches: s.batches.Load(), Merges: s.merges.Load(), Obstructions: s.obstructions.Load(),
+		SafeModeBlocked: s.blocked.Load(),
+		LogFsyncs:       s.fsyncs.Load(), CertFsyncs: s.certFsyncs.Load(), Certified: s.certified.Load(),
+		SubmitToDurable:     s.durable.summary(),
+		SubmitToCertificate: s.certifiedLatency.summary(),
+	}
+	if st.Accepted > 0 {
+		st.FsyncsPerAcceptedEvent = float64(st.LogFsyncs) / float64(st.Accepted)
+	}
+	return st
+}
+
+// core is the state the core goroutine owns.
+type core struct {
+	k       *Kernel
+	j       *Journal
+	seg     uint64 // the segment being appended to
+	wopts   framelog.WriterOptions
+	next    uint64 // the next batch id
+	sinceSn int    // batches decided since the last snapshot
+
+	// The sequencer.
+	undecided map[Hash]struct{}   // digests of the events logged and not decided
+	released  map[EventID]int     // ids of the undecided events released to batches
+	waiting   map[EventID][]*held // held events, by a dependency they wait for
+	held      []*held             // in arrival order
+	nheld     int
+	fps       fingerprints
+	ready     []queued // released, in arrival order
+	readyAt   time.Time
+
+	// Safe mode. stale: the log's State is not the certificate chain's, so
+	// that no decision can be certified, not even after Resume.
+	safe, stale bool
+	blocked    []queued
+	blockedIDs map[EventID]int
+
+	// What the next sync acknowledges and hands the certifier.
+	dirty bool
+	acks  []*submitReq
+	jobs  []certJob
+	err   error // sticky: the kernel has stopped
+
+	timer *time.Timer
+	evs   []Event // scratch
+}
+
+// held is an event in the pending buffer.
+type held struct {
+	q    queued
+	gone bool // released; lazily removed from held and waiting
+}
+
+// fingerprints keeps 64 bits of the digest of every event accepted since
+// the State's base position, by its position in the State's history: the
+// sequencer's test for an exact redelivery of an accepted event, at 8 bytes
+// per accepted event. Events accepted before the base (those of the
+// snapshot the kernel started from) have none: a redelivery of one reaches
+// the checker, which obstructs it by 1002, a certified rejection.
+type fingerprints struct {
+	base   uint32
+	chunks [][]uint64
+}
+
+const fpChunkBits = 16
+
+func fingerprintOf(d Hash) uint64 { return binary.LittleEndian.Uint64(d[:]) | 1 }
+
+func (f *fingerprints) set(p uint32, d Hash) {
+	if p < f.base {
+		return
+	}
+	i := p - f.base
+	c := int(i >> fpChunkBits)
+	for len(f.chunks) <= c {
+		f.chunks = append(f.chunks, make([]uint64, 1<<fpChunkBits))
+	}
+	f.chunks[c][i&(1<<fpChunkBits-1)] = fingerprintOf(d)
+}
+
+func (f *fingerprints) match(p uint32, d Hash) bool {
+	if p < f.base {
+		return false
+	}
+	i := p - f.base
+	c := int(i >> fpChunkBits)
+	return c < len(f.chunks) && f.chunks[c][i&(1<<fpChunkBits-1)] == fingerprintOf(d)
+}
+
+func newCore(k *Kernel) *core {
+	return &core{
+		k:          k,
+		undecided:  make(map[Hash]struct{}),
+		released:   make(map[EventID]int),
+		waiting:    make(map[EventID][]*held),
+		blockedIDs: make(map[EventID]int),
+	}
+}
+
+// run is the core goroutine.
+func (c *core) run() {
+	defer c.k.done.Done()
+	c.timer = time.NewTimer(time.Hour)
+	c.timer.Stop()
+	defer c.timer.Stop()
+	k := c.k
+	for {
+		submits := k.submits
+		if c.full() {
+			submits = nil // backpressure: Submit waits
+		}
+		c.arm()
+		select {
+		case r := <-submits:
+			c.submit(r)
+		case q := <-k.ctl:
+			if q.kind == ctlStop {
+				c.stop(q)
+				return
+			}
+			c.control(q)
+		case <-c.timer.C:
+		}
+		// Take in everything else that is already waiting: one sync will
+		// cover all of it.
+	drain:
+		for i := 0; i < k.cfg.QueueLen && !c.full(); i++ {
+			select {
+			case r := <-k.submits:
+				c.submit(r)
+			default:
+				break drain
+			}
+		}
+		c.coordinate(false)
+		c.commit(nil)
+	}
+}
+
+// full reports whether the pending buffer is full: events waiting for
+// their dependencies or for Resume.
+func (c *core) full() bool { return c.nheld+len(c.blocked) >= c.k.cfg.MaxPending }
+
+// arm sets the timer to the next deadline: the flush of a partial batch,
+// or the expiry of the oldest held event.
+func (c *core) arm() {
+	var next time.Time
+	if len(c.ready) > 0 {
+		next = c.readyAt.Add(c.k.cfg.FlushInterval)
+	}
+	c.dropGone()
+	if len(c.held) > 0 {
+		if t := c.held[0].q.at.Add(c.k.cfg.MaxPendingAge); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	c.timer.Stop()
+	if !next.IsZero() {
+		c.timer.Reset(max(time.Until(next), 0))
+	}
+}
+
+func (c *core) dropGone() {
+	i := 0
+	for i < len(c.held) && c.held[i].gone {
+		i++
+	}
+	if i > 0 {
+		c.held = slices.Delete(c.held, 0, i)
+	}
+}
+
+// submit takes in one Submit call's events.
+func (c *core) submit(r *submitReq) {
+	if c.err != nil {
+		r.done <- c.err
+		return
+	}
+	for _, q := range r.events {
+		c.admit(q, true)
+		if c.err != nil {
+			break
+		}
+	}
+	c.acks = append(c.acks, r)
+}
+
+// admit is the sequencer's step for one event: drop it as a redelivery,
+// or log it (unless it comes from the log already) and release or hold it.
+func (c *core) admit(q queued, log bool) {
+	k := c.k
+	if _, dup := c.undecided[q.d]; dup {
+		c.drop()
+		return
+	}
+	if p, ok := c.j.state.position(q.ev.ID); ok && c.fps.match(p, q.d) {
+		c.drop()
+		return
+	}
+	if log {
+		if err := c.j.logEncoded(q.ev, q.enc, q.d); err != nil {
+			c.fail(err)
+			return
+		}
+		c.dirty = true
+		k.stats.accepted.Add(1)
+		k.metric("sequencer.accepted", 1, nil)
+	}
+	c.undecided[q.d] = struct{}{}
+	if c.depsReady(&q.ev) {
+		c.release(q)
+		return
+	}
+	h := &held{q: q}
+	c.held = append(c.held, h)
+	c.nheld++
+	for _, d := range q.ev.Deps {
+		if !c.depReady(d, q.ev.ID) {
+			c.waiting[d] = append(c.waiting[d], h)
+		}
+	}
+}
+
+func (c *core) drop() {
+	c.k.stats.dropped.Add(1)
+	c.k.metric("sequencer.drop", 1, nil)
+}
+
+// depReady reports whether dependency d of event id has arrived: accepted,
+// or released to a batch ahead of the event. An event that depends on
+// itself is the checker's to judge (1003).
+func (c *core) depReady(d, id EventID) bool {
+	if d == id || c.released[d] > 0 {
+		return true
+	}
+	_, known := c.j.state.Lamport(d)
+	return known
+}
+
+func (c *core) depsReady(e *Event) bool {
+	for _, d := range e.Deps {
+		if !c.depReady(d, e.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// release puts q in the batch queue, and with it every held event that was
+// waiting only for it, transitively.
+func (c *core) release(q queued) {
+	work := []queued{q}
+	for len(work) > 0 {
+		q := work[len(work)-1]
+		work = work[:len(work)-1]
+		q.rel = time.Now()
+		if len(c.ready) == 0 {
+			c.readyAt = q.rel
+		}
+		c.ready = append(c.ready, q)
+		id := q.ev.ID
+		c.released[id]++
+		ws := c.waiting[id]
+		delete(c.waiting, id)
+		for _, h := range ws {
+			if h.gone {
+				continue
+			}
+			if c.depsReady(&h.q.ev) {
+				c.unhold(h)
+				work = append(work, h.q)
+			} else {
+				for _, d := range h.q.ev.Deps {
+					if !c.depReady(d, h.q.ev.ID) {
+						c.waiting[d] = append(c.waiting[d], h)
+						break
+					}
+				}
+			}
+		}
+	}
+}
+
+// unhold takes h out of the pending buffer; its entries in waiting go
+// when their dependency arrives, or at its expiry.
+func (c *core) unhold(h *held) {
+	h.gone = true
+	c.nheld--
+}
+
+// expire releases the held events older than MaxPendingAge, for the
+// checker to obstruct (2002), and forgets what they waited for.
+func (c *core) expire(now time.Time) {
+	for {
+		c.dropGone()
+		if len(c.held) == 0 || now.Sub(c.held[0].q.at) < c.k.cfg.MaxPendingAge {
+			return
+		}
+		h := c.held[0]
+		c.unhold(h)
+		for _, d := range h.q.ev.Deps {
+			if ws, ok := c.waiting[d]; ok {
+				ws = slices.DeleteFunc(ws, func(w *held) bool { return w.gone })
+				if len(ws) == 0 {
+					delete(c.waiting, d)
+				} else {
+					c.waiting[d] = ws
+				}
+			}
+		}
+		c.k.stats.expired.Add(1)
+		c.k.metric("sequencer.expired", 1, nil)
+		c.release(h.q)
+	}
+}
+
+// coordinate decides the batches that are due: full ones, a partial one
+// FlushInterval after its first event, and every released event when
+// force is set.
+func (c *core) coordinate(force bool) {
+	if c.err != nil {
+		return
+	}
+	now := time.Now()
+	c.expire(now)
+	bs := c.k.cfg.BatchSize
+	for len(c.ready) > 0 && c.err == nil {
+		if len(c.ready) < bs && !force && now.Sub(c.readyAt) < c.k.cfg.FlushInterval {
+			break
+		}
+		n := min(bs, len(c.ready))
+		batch := slices.Clone(c.ready[:n])
+		c.ready = slices.Delete(c.ready, 0, n)
+		if len(c.ready) > 0 {
+			c.readyAt = c.ready[0].rel
+		}
+		c.decide(batch)
+	}
+	if c.k.cfg.SnapshotEvery > 0 && c.sinceSn >= c.k.cfg.SnapshotEvery && c.err == nil {
+		c.snapshot(nil)
+	} else if c.j.w.Size() >= c.k.cfg.SegmentSize && c.err == nil {
+		c.rotate()
+	}
+}
+
+// decide reconciles batch and records the decision; after an Obstruction
+// it quarantines the conflict set and decides the rest as the next batch.
+func (c *core) decide(batch []queued) {
+	k := c.k
+	if c.stale {
+		c.block(batch)
+		return
+	}
+	for len(batch) > 0 {
+		if c.safe {
+			batch = c.blockDependents(batch)
+			if len(batch) == 0 {
+				return
+			}
+		}
+		c.evs = c.evs[:0]
+		for i := range batch {
+			c.evs = append(c.evs, batch[i].ev)
+		}
+		out, err := k.c.Reconcile(c.j.state, c.evs)
+		if err != nil {
+			c.fail(fmt.Errorf("reconciling batch %d: %w", c.next, err))
+			return
+		}
+		r := out.Result
+		if r.Kind == KindMerge && c.safe {
+			c.block(batch)
+			return
+		}
+		meta := BatchMeta{BatchID: c.next, ReplaySeed: k.cfg.ReplaySeed, CreatedAtNs: uint64(k.cfg.Now().UnixNano())}
+		if err := c.j.record(out, meta, false); err != nil {
+			c.fail(err)
+			return
+		}
+		c.next++
+		c.sinceSn++
+		c.dirty = true
+		at := make([]time.Time, len(batch))
+		for i := range batch {
+			at[i] = batch[i].at
+		}
+		c.jobs = append(c.jobs, certJob{out: out, meta: meta, at: at})
+		k.stats.batches.Add(1)
+		k.metric("reconcile.batch_size", float64(len(r.Members)), nil)
+		if r.Kind == KindMerge {
+			k.stats.merges.Add(1)
+			for _, m := range r.Members {
+				if p, ok := c.j.state.position(m.ID); ok {
+					c.fps.set(p, m.Digest)
+				}
+			}
+			for _, q := range batch {
+				c.decided(q)
+			}
+			return
+		}
+		k.stats.obstructions.Add(1)
+		k.metric("reconcile.obstruction", 1, map[string]string{"predicate": fmt.Sprint(uint32(r.Obstruction.Predicate))})
+		cs := r.Obstruction.ConflictSet
+		rest := make([]queued, 0, len(batch))
+		for _, q := range batch {
+			if _, in := slices.BinarySearchFunc(cs, q.ev.ID, EventID.Compare); in {
+				c.decided(q)
+			} else {
+				rest = append(rest, q)
+			}
+		}
+		if len(rest) == len(batch) {
+			c.fail(fmt.Errorf("batch %d: obstruction %d quarantines no event of the batch", meta.BatchID, r.Obstruction.Predicate))
+			return
+		}
+		batch = rest
+	}
+}
+
+// decided forgets an event the log now records as decided.
+func (c *core) decided(q queued) {
+	delete(c.undecided, q.d)
+	if c.released[q.ev.ID]--; c.released[q.ev.ID] <= 0 {
+		delete(c.released, q.ev.ID)
+	}
+}
+
+// block holds back the events of a merge safe mode does not certify.
+func (c *core) block(batch []queued) {
+	for _, q := range batch {
+		if c.released[q.ev.ID]--; c.released[q.ev.ID] <= 0 {
+			delete(c.released, q.ev.ID)
+		}
+		c.blockedIDs[q.ev.ID]++
+	}
+	c.blocked = append(c.blocked, batch...)
+	c.k.stats.blocked.Add(1)
+	c.k.metric("reconcile.safe_mode_merge_blocked", float64(len(batch)), nil)
+	c.k.setBlocked(len(c.blocked))
+}
+
+// blockDependents moves to the blocked events those of batch that depend
+// on a blocked event, which would otherwise meet 2002 for want of it.
+func (c *core) blockDependents(batch []queued) []queued {
+	if len(c.blocked) == 0 {
+		return batch
+	}
+	in := make(map[EventID]bool, len(batch))
+	for _, q := range batch {
+		in[q.ev.ID] = true
+	}
+	keep := batch[:0:0]
+	var moved []queued
+	for _, q := range batch {
+		dep := false
+		for _, d := range q.ev.Deps {
+			if c.blockedIDs[d] > 0 && !in[d] {
+				dep = true
+				break
+			}
+		}
+		if dep {
+			moved = append(moved, q)
+		} else {
+			keep = append(keep, q)
+		}
+	}
+	if len(moved) > 0 {
+		c.block(moved)
+	}
+	return keep
+}
+
+// resume leaves safe mode: the blocked events go back to the batch queue,
+// ahead of the others, and release what waits for them.
+func (c *core) resume() {
+	c.safe = false
+	blocked := c.blocked
+	c.blocked = nil
+	clear(c.blockedIDs)
+	c.k.resumed()
+	if len(blocked) == 0 {
+		return
+	}
+	rest := c.ready
+	c.ready = nil
+	for _, q := range blocked {
+		c.release(q)
+	}
+	c.ready = append(c.ready, rest...)
+	c.readyAt = c.ready[0].rel
+}
+
+// commit makes what the core logged durable with one sync, then
+// acknowledges the Submits and hands the batches to the certifier, with w
+// after them.
+func (c *core) commit(w *certWork) {
+	k := c.k
+	if c.dirty && c.err == nil {
+		err := c.j.w.Sync()
+		k.stats.fsyncs.Add(1)
+		k.metric("log.fsync", 1, nil)
+		c.dirty = false
+		if err != nil {
+			c.fail(err)
+		}
+	}
+	now := time.Now()
+	for _, r := range c.acks {
+		if c.err == nil && len(r.events) > 0 {
+			k.stats.durable.add(now.Sub(r.events[0].at))
+		}
+		r.done <- c.err
+	}
+	clear(c.acks)
+	c.acks = c.acks[:0]
+	if c.err != nil {
+		c.jobs = nil
+		if w != nil {
+			if w.flush != nil {
+				w.flush <- c.err
+			}
+			if w.snap != nil && w.snap.done != nil {
+				w.snap.done <- c.err
+			}
+		}
+		return
+	}
+	if len(c.jobs) == 0 && w == nil {
+		return
+	}
+	work := certWork{jobs: c.jobs}
+	if w != nil {
+		work.flush, work.snap = w.flush, w.snap
+	}
+	c.jobs = nil
+	k.certWork <- work
+}
+
+var errStaleState = errors.New("omega: the kernel's log reaches another state than its certificate chain: no decision can extend the chain; restore the log, or a snapshot the chain certifies")
+
+// fail stops the kernel: every later call gets err.
+func (c *core) fail(err error) {
+	if c.err == nil {
+		c.err = c.k.fail(err)
+	}
+}
+
+// control serves Flush, Snapshot and Resume.
+func (c *core) control(q ctlReq) {
+	switch q.kind {
+	case ctlFlush:
+		c.coordinate(true)
+		c.commit(&certWork{flush: q.done})
+	case ctlSnapshot:
+		c.coordinate(true)
+		c.commit(nil)
+		c.snapshot(q.done)
+	case ctlResume:
+		if c.err != nil {
+			q.done <- c.err
+			return
+		}
+		if c.stale {
+			q.done <- errStaleState
+			return
+		}
+		c.resume()
+		q.done <- nil
+	}
+}
+
+// rotate starts the next log segment.
+func (c *core) rotate() {
+	if err := c.j.w.Sync(); err != nil {
+		c.fail(err)
+		return
+	}
+	c.k.stats.fsyncs.Add(1)
+	if err := c.j.w.Close(); err != nil {
+		c.fail(err)
+		return
+	}
+	w, err := framelog.Open(c.k.segmentPath(c.seg+1), c.k.binding.Header(), &c.wopts)
+	if err != nil {
+		c.fail(fmt.Errorf("starting log segment %d: %w", c.seg+1, err))
+		return
+	}
+	c.seg++
+	c.j.w = w
+}
+
+// snapshot starts a new segment and has the snapshot of the kernel as the
+// previous one left it written, once every batch before it is certified;
+// done, when not nil, gets the result.
+func (c *core) snapshot(done chan error) {
+	c.sinceSn = 0
+	c.rotate()
+	if c.err != nil {
+		if done != nil {
+			done <- c.err
+		}
+		return
+	}
+	snap := &Snapshot{
+		ID:          c.seg,
+		CreatedAtNs: uint64(c.k.cfg.Now().UnixNano()),
+		BaseOffset:  framelog.HeaderSize,
+		LastBatchID: c.j.last,
+		Binding:     c.k.binding,
+		State:       c.j.state,
+		Pending:     c.j.Pending(),
+	}
+	c.commit(&certWork{snap: &snapJob{seq: c.seg, snap: snap, done: done}})
+}
+
+// stop serves Close: it takes in the Submits already queued, decides what
+// is released (unless q.ctx has ended), syncs, and ends the certifier.
+func (c *core) stop(q ctlReq) {
+	k := c.k
+drain:
+	for {
+		select {
+		case r := <-k.submits:
+			c.submit(r)
+		default:
+			break drain
+		}
+	}
+	if q.ctx == nil || q.ctx.Err() == nil {
+		c.coordinate(true)
+	}
+	c.commit(nil)
+	close(k.certWork)
+	err := c.err
+	if cerr := c.j.w.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	q.done <- err
+}

@@ -1,0 +1,432 @@
+package omega
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/internal/filelock"
+)
+
+var errNotExist = fs.ErrNotExist
+
+const (
+	kernelLockName = "LOCK"
+	kernelKeyName  = "kernel.key"
+)
+
+// OpenKernel opens the kernel of data directory dir, creating the
+// directory when it does not exist, recovers it (see [Kernel], Durability
+// and restart) and starts it. cfg may be nil. ctx bounds the recovery.
+//
+// It refuses a directory another kernel holds, in this process or another,
+// with an error wrapping [ErrLocked]; a log, snapshot or certificate store
+// bound to another binding than the checker's with an error wrapping
+// [ErrBindingMismatch]; and a certificate store that does not open (see
+// [OpenCertStore]: corruption or a broken chain there needs a person).
+// Damage in the event log and replay incidents do not refuse it: they put
+// it in safe mode.
+func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, err error) {
+	var c KernelConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if c, err = c.withDefaults(); err != nil {
+		return nil, err
+	}
+	fsys := fileSystem(osFS{})
+	if c.FS != nil {
+		var ok bool
+		if fsys, ok = c.FS.(fileSystem); !ok {
+			return nil, fmt.Errorf("omega: OpenKernel: KernelConfig.FS %T has no ReadFile, ReadDir, Stat, Rename, Remove or MkdirAll method", c.FS)
+		}
+	}
+	if c.Checker == nil {
+		if c.Checker, err = NewChecker(nil); err != nil {
+			return nil, err
+		}
+	}
+	if c.CertDir == "" {
+		c.CertDir = filepath.Join(dir, "certs")
+	}
+	if c.SnapshotDir == "" {
+		c.SnapshotDir = filepath.Join(dir, "snapshots")
+	}
+	if c.IncidentDir == "" {
+		c.IncidentDir = filepath.Join(dir, "incidents")
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "log"), c.SnapshotDir} {
+		if err := fsys.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+		}
+	}
+	k := &Kernel{
+		dir:     dir,
+		cfg:     c,
+		fsys:    fsys,
+		c:       c.Checker,
+		binding: c.Checker.Binding(),
+		status:  KernelStatus{Offset: -1},
+	}
+	if k.lock, err = lockDir(fsys, dir); err != nil {
+		return nil, err
+	}
+	cor := newCore(k)
+	defer func() {
+		if err != nil {
+			if cor.j != nil {
+				cor.j.w.Close()
+			}
+			if k.certs != nil {
+				k.certs.Close()
+			}
+			if k.sinkFile != nil {
+				k.sinkFile.Close()
+			}
+			unlockDir(k.lock)
+		}
+	}()
+	if k.signer = c.Signer; k.signer == nil {
+		if k.signer, err = loadOrMakeKey(fsys, filepath.Join(dir, kernelKeyName)); err != nil {
+			return nil, err
+		}
+	}
+	if c.Metrics == nil && c.MetricsFile != "" {
+		f, err := fsys.OpenFile(c.MetricsFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: metrics file: %w", err)
+		}
+		k.sinkFile = f
+		k.cfg.Metrics = NewJSONLSink(f)
+	}
+	k.certs, err = openCertStore(fsys, c.CertDir, k.binding.Header(), &framelog.WriterOptions{Sync: c.Sync, FS: fsys})
+	if err != nil {
+		return nil, fmt.Errorf("omega: OpenKernel: certificate store: %w", err)
+	}
+	recert, err := k.recover(ctx, cor)
+	if err != nil {
+		return nil, err
+	}
+	k.submits = make(chan *submitReq, c.QueueLen)
+	k.ctl = make(chan ctlReq)
+	k.certWork = make(chan certWork, 4)
+	k.snapWork = make(chan snapJob, 1)
+	k.closing = make(chan struct{})
+	k.done.Add(3)
+	go cor.run()
+	go k.certify()
+	go k.snapshots()
+	if k.cfg.OnDecision != nil {
+		for _, d := range recert {
+			k.cfg.OnDecision(d)
+		}
+	}
+	return k, nil
+}
+
+// recover rebuilds the core from the data directory: segments, snapshot,
+// replay, re-certification. It returns the decisions it certified again.
+func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
+	fsys := k.fsys
+	hdr := k.binding.Header()
+	segs, err := listSeqs(fsys, filepath.Join(k.dir, "log"))
+	if err != nil {
+		return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+	}
+	head := k.certs.Head()
+	snap, from, err := k.loadSnapshot(segs, head)
+	if err != nil {
+		return nil, err
+	}
+	if snap == nil && len(segs) > 0 && segs[0] != 1 {
+		return nil, fmt.Errorf("omega: OpenKernel: log segments before %016x are gone and no snapshot that covers them loads", segs[0])
+	}
+	if snap == nil {
+		from = 1
+	}
+	use := segs
+	if snap != nil {
+		use = segs[slices.Index(segs, from):]
+	}
+	cor.wopts = framelog.WriterOptions{Sync: k.cfg.Sync, FS: fsys}
+
+	var readers []io.Reader
+	var files []file
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	var w *framelog.Writer
+	for i, s := range use {
+		path := k.segmentPath(s)
+		last := i == len(use)-1
+		if last {
+			w, err = framelog.Open(path, hdr, &cor.wopts)
+			if err == nil {
+				cor.seg = s
+				if w.Cut() > 0 {
+					k.metric("log.torn_tail", float64(w.Cut()), map[string]string{"segment": filepath.Base(path)})
+				}
+				f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+				if err != nil {
+					return nil, err
+				}
+				files = append(files, f)
+				readers = append(readers, io.NewSectionReader(f, 0, w.Size()))
+				break
+			}
+			if !errors.Is(err, framelog.ErrCorrupt) && !errors.Is(err, framelog.ErrBadHeader) {
+				return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+			}
+			// Damaged: read what is valid, and go on in a new segment.
+		}
+		f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		rec, err := framelog.RecoverFrom(f, nil)
+		switch {
+		case err != nil:
+			k.enterSafeMode(fmt.Sprintf("log segment %s has a bad header: %v", filepath.Base(path), err), path, 0, nil)
+			continue
+		case rec.TornHeader:
+			// A creation cut short holds no frame; one a later segment
+			// follows should not exist.
+			k.enterSafeMode(fmt.Sprintf("log segment %s has a torn header and a later segment follows it", filepath.Base(path)), path, 0, nil)
+			continue
+		case rec.Header != hdr:
+			return nil, fmt.Errorf("omega: OpenKernel: log segment %s: %w", path, framelog.ErrSchemaMismatch)
+		case rec.Tail == framelog.TailCorrupt:
+			k.enterSafeMode(fmt.Sprintf("log segment %s is corrupt at offset %d: %v", filepath.Base(path), rec.TailOffset, rec.Err), path, rec.TailOffset, nil)
+		case rec.Tail == framelog.TailTorn:
+			k.enterSafeMode(fmt.Sprintf("log segment %s ends in a torn tail at offset %d and a later segment follows it", filepath.Base(path), rec.TailOffset), path, rec.TailOffset, nil)
+		}
+		readers = append(readers, io.NewSectionReader(f, 0, rec.TailOffset))
+		if last {
+			cor.seg = s + 1
+		}
+	}
+	if w == nil {
+		if cor.seg == 0 {
+			cor.seg = from
+		}
+		path := k.segmentPath(cor.seg)
+		if w, err = framelog.Open(path, hdr, &cor.wopts); err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+		}
+		if len(readers) == 0 {
+			f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+			if err != nil {
+				w.Close()
+				return nil, err
+			}
+			files = append(files, f)
+			readers = append(readers, io.NewSectionReader(f, 0, w.Size()))
+		}
+	}
+	cor.j = NewJournal(w, k.c, nil, 0)
+
+	var base uint64
+	if snap != nil {
+		base = snap.LastBatchID
+	}
+	certs, err := k.certs.since(base)
+	if err != nil {
+		return nil, fmt.Errorf("omega: OpenKernel: reading certificates: %w", err)
+	}
+	if certs == nil {
+		certs = []*Certificate{}
+	}
+	rp := NewReplayer(snap, readers, k.cfg.ReplaySeed, k.c, &ReplayOptions{Certificates: certs, UncertifiedSuffix: true})
+	state, last := (*State)(nil), uint64(0)
+	if snap != nil {
+		state, last = snap.State, snap.LastBatchID
+		cor.fps.base = uint32(snap.State.KnownCount())
+	}
+	var recert []Decision
+	var pending []Event
+	replayed := true
+	for {
+		b, err := rp.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if !errors.Is(err, ErrReplayFormat) {
+				return nil, fmt.Errorf("omega: OpenKernel: replaying the log: %w", err)
+			}
+			k.enterSafeMode(fmt.Sprintf("the log does not replay: %v", err), "", -1, nil)
+			replayed = false
+			break
+		}
+		if b.Kind == KindMerge {
+			state = b.Output.Result.Merge.Next.Commit()
+			for _, m := range b.Output.Result.Members {
+				if p, ok := state.position(m.ID); ok {
+					cor.fps.set(p, m.Digest)
+				}
+			}
+		}
+		last = b.BatchID
+		if b.Uncertified {
+			cert, err := k.certs.CertifyAppend(b.Output, k.binding, b.Meta(), k.signer)
+			if err != nil {
+				return nil, fmt.Errorf("omega: OpenKernel: certifying batch %d again: %w", b.BatchID, err)
+			}
+			recert = append(recert, Decision{Certificate: cert, Output: b.Output, Recertified: true})
+		}
+	}
+	if replayed {
+		rep, err := rp.Finish(ctx, rp.report.State.MergedStateHash())
+		if err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: replaying the log: %w", err)
+		}
+		if rep.Incident != nil {
+			inc := rep.Incident
+			k.enterSafeMode(fmt.Sprintf("replay incident: %v", inc), "", -1, inc)
+			if err := inc.WriteFile(k.cfg.IncidentDir, hdr); err != nil {
+				k.metric("incident.write_fail", 1, nil)
+			}
+		}
+		state, last, pending = rep.State, rep.LastBatchID, rep.Pending
+	}
+	if len(recert) > 0 {
+		if err := k.certs.Sync(); err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+		}
+		k.stats.certFsyncs.Add(1)
+		k.stats.certified.Add(uint64(len(recert)))
+	}
+
+	cor.j.state, cor.j.last = state.Commit(), last
+	head = k.certs.Head()
+	cor.next = max(last, head.BatchID) + 1
+	if state.MergedStateHash() != head.MergedStateHash || state.FrontierDigest() != head.FrontierDigest {
+		// The log reaches another state than the chain: nothing the
+		// kernel decides from it could extend the chain.
+		cor.stale = true
+		k.enterSafeMode(fmt.Sprintf("the log's state (merged state %s) is not the certificate chain's (%s, batch %d)",
+			state.MergedStateHash(), head.MergedStateHash, head.BatchID), "", -1, nil)
+	}
+	if k.Status().SafeMode {
+		cor.safe = true
+	}
+	for _, e := range pending {
+		d := e.Digest()
+		cor.j.pending[d] = e
+		enc, _ := e.AppendBinary(nil)
+		cor.admit(queued{ev: e, d: d, enc: enc, at: time.Now()}, false)
+	}
+	return recert, nil
+}
+
+// loadSnapshot returns the newest snapshot that loads, whose segment
+// exists and whose batches the certificate chain covers, and its segment;
+// nil when there is none.
+func (k *Kernel) loadSnapshot(segs []uint64, head ChainAnchor) (*Snapshot, uint64, error) {
+	snaps, err := listSeqs(k.fsys, k.cfg.SnapshotDir)
+	if err != nil {
+		return nil, 0, fmt.Errorf("omega: OpenKernel: %w", err)
+	}
+	for i := len(snaps) - 1; i >= 0; i-- {
+		s := snaps[i]
+		if _, ok := slices.BinarySearch(segs, s); !ok {
+			continue
+		}
+		b, err := k.fsys.ReadFile(k.snapshotPath(s))
+		if err != nil {
+			k.metric("snapshot.unreadable", 1, map[string]string{"segment": fmt.Sprint(s)})
+			continue
+		}
+		snap, err := DecodeSnapshot(b)
+		if err != nil || snap.BaseOffset != framelog.HeaderSize {
+			k.metric("snapshot.unreadable", 1, map[string]string{"segment": fmt.Sprint(s)})
+			continue
+		}
+		if snap.Binding != k.binding {
+			return nil, 0, fmt.Errorf("omega: OpenKernel: snapshot %s: %w", k.snapshotPath(s),
+				&BindingError{Want: k.binding, Got: snap.Binding})
+		}
+		if snap.LastBatchID > head.BatchID {
+			// Its batches are not all certified: start from an older
+			// base, whose log re-certifies them.
+			continue
+		}
+		return snap, s, nil
+	}
+	return nil, 0, nil
+}
+
+// lockDir takes the data directory's lock.
+func lockDir(fsys fileSystem, dir string) (file, error) {
+	path := filepath.Join(dir, kernelLockName)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+	}
+	if err := filelock.Lock(f, path); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("omega: data directory %s is held by another kernel: %w", dir, err)
+	}
+	return f, nil
+}
+
+func unlockDir(f file) {
+	if f != nil {
+		filelock.Unlock(f)
+		f.Close()
+	}
+}
+
+// loadOrMakeKey reads the Ed25519 key at path (PKCS#8 PEM), or makes one
+// with crypto/rand and writes it there (mode 0600) when there is none.
+func loadOrMakeKey(fsys fileSystem, path string) (ed25519.PrivateKey, error) {
+	b, err := fsys.ReadFile(path)
+	if err == nil {
+		blk, _ := pem.Decode(b)
+		if blk == nil || blk.Type != "PRIVATE KEY" {
+			return nil, fmt.Errorf("%w: %s holds no PEM PRIVATE KEY block", ErrBadKey, path)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBadKey, path, err)
+		}
+		priv, ok := k.(ed25519.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s: %T", ErrNotEd25519, path, k)
+		}
+		return priv, nil
+	}
+	if !errors.Is(err, errNotExist) {
+		return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	if err := writeTempFS(fsys, dir, filepath.Base(path), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+		return nil, fmt.Errorf("omega: OpenKernel: writing %s: %w", path, err)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return nil, fmt.Errorf("omega: OpenKernel: writing %s: %w", path, err)
+	}
+	return priv, nil
+}

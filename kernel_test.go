@@ -1,0 +1,372 @@
+package omega
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/omega-sheaf/omega/framelog"
+)
+
+var kernelKey = ed25519.NewKeyFromSeed(make([]byte, 32))
+
+// kev makes event id of a node's stream 0 at lamport, depending on deps.
+func kev(id uint64, node uint32, lamport uint64, payload string, deps ...uint64) Event {
+	e := Event{ID: ID64(id), NodeID: node, Lamport: lamport, MonoTSNs: lamport, Payload: []byte(payload), Deps: []EventID{}}
+	for _, d := range deps {
+		e.Deps = append(e.Deps, ID64(d))
+	}
+	e.PayloadHash = PayloadHash(e.Payload)
+	return e
+}
+
+// decisions collects what a kernel reports.
+type decisions struct {
+	mu sync.Mutex
+	ds []Decision
+}
+
+func (d *decisions) add(x Decision) {
+	d.mu.Lock()
+	d.ds = append(d.ds, x)
+	d.mu.Unlock()
+}
+
+func (d *decisions) all() []Decision {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.ds)
+}
+
+// kernelConfig is a test configuration: fixed key and clock, collecting
+// decisions into d.
+func kernelConfig(d *decisions) *KernelConfig {
+	return &KernelConfig{
+		Signer:     kernelKey,
+		OnDecision: d.add,
+		Now:        func() time.Time { return time.Unix(1_700_000_000, 0) },
+	}
+}
+
+func openKernel(t *testing.T, dir string, cfg *KernelConfig) *Kernel {
+	t.Helper()
+	k, err := OpenKernel(t.Context(), dir, cfg)
+	if err != nil {
+		t.Fatalf("OpenKernel: %v", err)
+	}
+	return k
+}
+
+func closeKernel(t *testing.T, k *Kernel) {
+	t.Helper()
+	if err := k.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// verifyKernelChain checks the kernel's certificate chain in full.
+func verifyKernelChain(t *testing.T, k *Kernel) ChainAnchor {
+	t.Helper()
+	ring, _ := NewKeyRing(kernelKey.Public().(ed25519.PublicKey))
+	a, err := k.Certificates().VerifyAll(ring, k.Binding())
+	if err != nil {
+		t.Fatalf("VerifyAll: %v", err)
+	}
+	return a
+}
+
+// accepted returns the ids accepted by the merges among ds.
+func acceptedIDs(ds []Decision) map[EventID]int {
+	m := map[EventID]int{}
+	for _, d := range ds {
+		if d.Output.Result.Kind == KindMerge {
+			for _, id := range d.Output.Result.AcceptedIDs() {
+				m[id]++
+			}
+		}
+	}
+	return m
+}
+
+func TestKernelDecides(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	k := openKernel(t, dir, kernelConfig(&got))
+	ctx := t.Context()
+	// Three nodes; node 3 equivocates on id 7.
+	good := []Event{kev(1, 1, 1, "a"), kev(2, 2, 1, "b"), kev(3, 1, 2, "c", 1), kev(4, 2, 3, "d", 2, 3)}
+	if err := k.Submit(ctx, good...); err != nil {
+		t.Fatal(err)
+	}
+	bad := []Event{kev(7, 3, 1, "x"), kev(7, 3, 1, "y"), kev(8, 3, 2, "z")}
+	if err := k.Submit(ctx, bad...); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ds := got.all()
+	acc := acceptedIDs(ds)
+	for _, e := range append(good, bad[2]) {
+		if acc[e.ID] != 1 {
+			t.Errorf("event %v accepted %d times, want once", e.ID, acc[e.ID])
+		}
+	}
+	if acc[ID64(7)] != 0 {
+		t.Errorf("equivocated id 7 accepted")
+	}
+	var obstructed bool
+	for i, d := range ds {
+		if d.Certificate.BatchID != uint64(i+1) {
+			t.Errorf("decision %d has batch id %d, want %d", i, d.Certificate.BatchID, i+1)
+		}
+		if r := d.Output.Result; r.Kind == KindObstruction {
+			obstructed = true
+			if r.Obstruction.Predicate != 3001 || !slices.Contains(r.Obstruction.ConflictSet, ID64(7)) {
+				t.Errorf("obstruction %d on %v, want 3001 on id 7", r.Obstruction.Predicate, r.Obstruction.ConflictSet)
+			}
+		}
+	}
+	if !obstructed {
+		t.Error("no obstruction certified for the equivocation")
+	}
+	a := verifyKernelChain(t, k)
+	if a.BatchID != uint64(len(ds)) {
+		t.Errorf("chain ends at batch %d, want %d", a.BatchID, len(ds))
+	}
+	st := k.Stats()
+	if st.Accepted != 7 || st.Certified != uint64(len(ds)) || st.Merges+st.Obstructions != st.Batches {
+		t.Errorf("Stats = %+v", st)
+	}
+	closeKernel(t, k)
+
+	// Reopened, it goes on with the chain and the batch ids, and knows
+	// what it accepted.
+	var more decisions
+	k = openKernel(t, dir, kernelConfig(&more))
+	if err := k.Submit(ctx, kev(9, 1, 3, "e", 3), kev(1, 1, 1, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mds := more.all()
+	if len(mds) != 1 || mds[0].Certificate.BatchID != uint64(len(ds)+1) || mds[0].Output.Result.Kind != KindMerge {
+		t.Fatalf("after reopening: decisions %v, want one merge as batch %d", mds, len(ds)+1)
+	}
+	if n := len(mds[0].Output.Result.Members); n != 1 {
+		t.Errorf("merge accepted %d events, want 1 (the redelivery of id 1 dropped)", n)
+	}
+	if k.Stats().Dropped != 1 {
+		t.Errorf("Dropped = %d, want 1", k.Stats().Dropped)
+	}
+	verifyKernelChain(t, k)
+	closeKernel(t, k)
+}
+
+func TestKernelRefusesMalformed(t *testing.T) {
+	var got decisions
+	k := openKernel(t, t.TempDir(), kernelConfig(&got))
+	defer closeKernel(t, k)
+	bad := kev(2, 1, 1, "b")
+	bad.Deps = make([]EventID, 70000)
+	err := k.Submit(t.Context(), kev(1, 1, 1, "a"), bad)
+	var ee *EventError
+	if !errors.As(err, &ee) || ee.Index != 1 {
+		t.Fatalf("Submit(malformed) = %v, want an *EventError at index 1", err)
+	}
+	if err := k.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(got.all()); n != 0 {
+		t.Errorf("%d decisions after a refused Submit, want none: nothing of it is logged", n)
+	}
+	if s := k.Stats(); s.Malformed != 1 || s.Accepted != 0 {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+func TestKernelLock(t *testing.T) {
+	dir := t.TempDir()
+	k := openKernel(t, dir, &KernelConfig{Signer: kernelKey})
+	_, err := OpenKernel(t.Context(), dir, &KernelConfig{Signer: kernelKey})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second OpenKernel = %v, want ErrLocked", err)
+	}
+	closeKernel(t, k)
+	k = openKernel(t, dir, &KernelConfig{Signer: kernelKey})
+	closeKernel(t, k)
+	if err := k.Submit(t.Context(), kev(1, 1, 1, "a")); !errors.Is(err, ErrKernelClosed) {
+		t.Errorf("Submit after Close = %v, want ErrKernelClosed", err)
+	}
+	if err := k.Close(t.Context()); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
+
+func TestKernelDefaultKey(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	k := openKernel(t, dir, &KernelConfig{OnDecision: got.add})
+	if err := k.Submit(t.Context(), kev(1, 1, 1, "a")); err != nil {
+		t.Fatal(err)
+	}
+	closeKernel(t, k)
+	priv, err := loadOrMakeKey(osFS{}, filepath.Join(dir, kernelKeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := got.all()
+	if len(ds) != 1 || ds[0].Certificate.IssuerKeyID != KeyID(priv.Public().(ed25519.PublicKey)) {
+		t.Fatalf("decisions %v not signed with the key in kernel.key", ds)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, kernelKeyName)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("kernel.key: %v, %v; want mode 0600", fi, err)
+	}
+}
+
+// TestKernelTimers runs the flush and expiry timers in a synctest bubble,
+// which also fails the test if Close leaves a goroutine behind.
+func TestKernelTimers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var got decisions
+		cfg := kernelConfig(&got)
+		cfg.MaxPendingAge = time.Second
+		k := openKernel(t, t.TempDir(), cfg)
+		ctx := context.Background()
+		if err := k.Submit(ctx, kev(1, 1, 1, "a")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(DefaultFlushInterval - time.Millisecond)
+		synctest.Wait()
+		if n := len(got.all()); n != 0 {
+			t.Fatalf("%d decisions before the flush interval", n)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if ds := got.all(); len(ds) != 1 || ds[0].Output.Result.Kind != KindMerge {
+			t.Fatalf("after the flush interval: %v, want one merge", ds)
+		}
+		// 3 waits for 2, which never comes: after MaxPendingAge it is
+		// obstructed by 2002.
+		if err := k.Submit(ctx, kev(3, 1, 3, "c", 2)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second - time.Millisecond)
+		synctest.Wait()
+		if n := len(got.all()); n != 1 {
+			t.Fatalf("%d decisions before the pending age ran out, want 1", n)
+		}
+		time.Sleep(time.Millisecond + DefaultFlushInterval)
+		synctest.Wait()
+		ds := got.all()
+		if len(ds) != 2 || ds[1].Output.Result.Kind != KindObstruction || ds[1].Output.Result.Obstruction.Predicate != 2002 {
+			t.Fatalf("after the pending age: %v, want an obstruction by 2002", ds)
+		}
+		if k.Stats().Expired != 1 {
+			t.Errorf("Expired = %d, want 1", k.Stats().Expired)
+		}
+		closeKernel(t, k)
+	})
+}
+
+func TestKernelLateDependency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var got decisions
+		k := openKernel(t, t.TempDir(), kernelConfig(&got))
+		ctx := context.Background()
+		// A chain submitted backwards: each waits for the one before it.
+		for id := uint64(5); id >= 2; id-- {
+			if err := k.Submit(ctx, kev(id, 1, id, "x", id-1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := len(got.all()); n != 0 {
+			t.Fatalf("%d decisions while the first event is missing", n)
+		}
+		if err := k.Submit(ctx, kev(1, 1, 1, "x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ds := got.all()
+		if acc := acceptedIDs(ds); len(acc) != 5 || len(ds) != 1 {
+			t.Fatalf("decisions %v accept %v, want one merge of all 5", ds, acc)
+		}
+		closeKernel(t, k)
+	})
+}
+
+func TestKernelBackpressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var got decisions
+		cfg := kernelConfig(&got)
+		cfg.MaxPending = 2
+		cfg.MaxPendingAge = time.Minute
+		k := openKernel(t, t.TempDir(), cfg)
+		ctx := context.Background()
+		if err := k.Submit(ctx, kev(10, 1, 10, "a", 1), kev(11, 1, 11, "b", 1)); err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := k.Submit(short, kev(12, 1, 12, "c", 1)); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Submit into a full pending buffer = %v, want it to wait for its context", err)
+		}
+		// The dependency arrives: the buffer empties, and a waiting
+		// Submit goes through.
+		done := make(chan error, 1)
+		go func() { done <- k.Submit(ctx, kev(13, 1, 13, "d", 1)) }()
+		synctest.Wait()
+		if err := k.Submit(ctx, kev(1, 1, 1, "x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		acc := acceptedIDs(got.all())
+		for _, id := range []uint64{1, 10, 11, 13} {
+			if acc[ID64(id)] != 1 {
+				t.Errorf("id %d accepted %d times, want once", id, acc[ID64(id)])
+			}
+		}
+		closeKernel(t, k)
+	})
+}
+
+func TestKernelConfigFromEnv(t *testing.T) {
+	env := map[string]string{
+		"OMEGA_BATCH_SIZE": "64", "OMEGA_FLUSH_MS": "250", "OMEGA_METRICS_DIR": "/m",
+		"OMEGA_CERT_DIR": "/c", "OMEGA_SNAPSHOT_DIR": "/s", "OMEGA_REPLAY_DIR": "/r",
+	}
+	c, err := KernelConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := KernelConfig{BatchSize: 64, FlushInterval: 250 * time.Millisecond, MetricsFile: filepath.Join("/m", "metrics.jsonl"), CertDir: "/c", SnapshotDir: "/s", IncidentDir: "/r"}
+	if fmt.Sprint(c) != fmt.Sprint(want) {
+		t.Errorf("KernelConfigFromEnv = %+v, want %+v", c, want)
+	}
+	for _, bad := range []string{"0", "-1", "x", "2000000"} {
+		env["OMEGA_BATCH_SIZE"] = bad
+		if _, err := KernelConfigFromEnv(func(k string) string { return env[k] }); err == nil {
+			t.Errorf("OMEGA_BATCH_SIZE=%s accepted", bad)
+		}
+	}
+}
+
+var _ = framelog.HeaderSize

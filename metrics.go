@@ -1,0 +1,165 @@
+package omega
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"math"
+	"math/bits"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Metric is one measurement a [Kernel] reports (SPEC 8). Names follow the
+// original system: ingress.events, ingress.malformed, sequencer.accepted,
+// sequencer.drop, sequencer.expired, reconcile.batch_size,
+// reconcile.obstruction, reconcile.safe_mode_merge_blocked, cert.persist,
+// cert.persist_fail, log.fsync, and the latencies
+// latency.submit_to_durable_us and latency.submit_to_certificate_us.
+type Metric struct {
+	Name  string
+	Value float64
+	// Metadata is nil or the metric's labels; the sink must not keep it
+	// past the call.
+	Metadata map[string]string
+}
+
+// MetricsSink receives a kernel's metrics. The kernel calls Record from
+// several goroutines at once and waits for it, so Record must be safe for
+// concurrent use and quick.
+type MetricsSink interface {
+	Record(m Metric)
+}
+
+// JSONLSink is a [MetricsSink] that writes one JSON object per metric and a
+// newline: {"seq_id","metric","value","metadata"}, with seq_id counting
+// from 1 in the order the lines are written, as the original system's
+// metrics files do. It is safe for concurrent use.
+type JSONLSink struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	seq uint64
+	err error
+	buf []byte
+}
+
+// NewJSONLSink returns a sink writing to w, buffered: call Flush to write
+// out what is buffered.
+func NewJSONLSink(w io.Writer) *JSONLSink { return &JSONLSink{w: bufio.NewWriter(w)} }
+
+// Record writes m as the next line. A write error is kept and returned by
+// Flush; later metrics are then dropped.
+func (s *JSONLSink) Record(m Metric) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.seq++
+	b := append(s.buf[:0], `{"seq_id":`...)
+	b = strconv.AppendUint(b, s.seq, 10)
+	b = append(b, `,"metric":`...)
+	b = strconv.AppendQuote(b, m.Name)
+	b = append(b, `,"value":`...)
+	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendFloat(b, m.Value, 'g', -1, 64)
+	}
+	b = append(b, `,"metadata":`...)
+	if m.Metadata == nil {
+		b = append(b, "{}"...)
+	} else {
+		md, _ := json.Marshal(m.Metadata) // sorted keys: the same map gives the same line
+		b = append(b, md...)
+	}
+	b = append(b, "}\n"...)
+	s.buf = b
+	_, s.err = s.w.Write(b)
+}
+
+// Flush writes out the buffered lines and returns the first write error.
+func (s *JSONLSink) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = s.w.Flush()
+	}
+	return s.err
+}
+
+// Latency summarizes a latency histogram: how many samples, and quantiles
+// read from log-linear buckets (at most 1/16 above the true value).
+type Latency struct {
+	Count              uint64
+	P50, P90, P99, Max time.Duration
+}
+
+// histogram counts durations in log-linear buckets: 16 per power of two,
+// so a quantile is read within 1/16 of its value. It is safe for
+// concurrent use; adding a sample takes no lock.
+type histogram struct {
+	buckets [64 * histSub]atomic.Uint64
+	count   atomic.Uint64
+	max     atomic.Int64
+}
+
+const histSubBits = 4
+const histSub = 1 << histSubBits
+
+func histBucket(ns int64) int {
+	if ns < histSub {
+		return int(max(ns, 0))
+	}
+	u := uint64(ns)
+	e := bits.Len64(u) - 1 - histSubBits // u >> e is in [16, 32)
+	return (e+1)*histSub + int(u>>e) - histSub
+}
+
+// histUpper returns the largest duration of bucket i.
+func histUpper(i int) int64 {
+	if i < histSub {
+		return int64(i)
+	}
+	e := i/histSub - 1
+	m := int64(i%histSub + histSub)
+	return (m+1)<<e - 1
+}
+
+func (h *histogram) add(d time.Duration) {
+	ns := int64(d)
+	h.buckets[histBucket(ns)].Add(1)
+	h.count.Add(1)
+	for {
+		m := h.max.Load()
+		if ns <= m || h.max.CompareAndSwap(m, ns) {
+			break
+		}
+	}
+}
+
+func (h *histogram) summary() Latency {
+	var counts [len(h.buckets)]uint64
+	var n uint64
+	for i := range h.buckets {
+		counts[i] = h.buckets[i].Load()
+		n += counts[i]
+	}
+	l := Latency{Count: n, Max: time.Duration(h.max.Load())}
+	q := func(num, den uint64) time.Duration {
+		rank := (n*num + den - 1) / den // the sample at this rank, counting from 1
+		var seen uint64
+		for i, c := range counts {
+			if seen += c; seen >= rank && c > 0 {
+				return time.Duration(min(histUpper(i), int64(l.Max)))
+			}
+		}
+		return l.Max
+	}
+	if n > 0 {
+		l.P50, l.P90, l.P99 = q(50, 100), q(90, 100), q(99, 100)
+	}
+	return l
+}
