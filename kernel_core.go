@@ -140,8 +140,8 @@ type core struct {
 	// Safe mode. stale: the log's State is not the certificate chain's, so
 	// that no decision can be certified, not even after Resume.
 	safe, stale bool
-	blocked    []queued
-	blockedIDs map[EventID]int
+	blocked     []queued
+	blockedIDs  map[EventID]int
 
 	// What the next sync acknowledges and hands the certifier.
 	dirty bool
