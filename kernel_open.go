@@ -114,6 +114,15 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 	if err != nil {
 		return nil, fmt.Errorf("omega: OpenKernel: certificate store: %w", err)
 	}
+	if n := k.certs.Len(); n > 0 {
+		last, err := k.certs.run(n-1, 1)
+		if err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: certificate store: %w", err)
+		}
+		if b := last[0].Binding; b != k.binding {
+			return nil, fmt.Errorf("omega: OpenKernel: the certificate chain was made under another binding: %w", &BindingError{Want: k.binding, Got: b})
+		}
+	}
 	recert, err := k.recover(ctx, cor)
 	if err != nil {
 		return nil, err

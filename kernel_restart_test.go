@@ -1,0 +1,286 @@
+package omega
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/omega-sheaf/omega/framelog"
+)
+
+// kernelBatches submits n batches of 4 events on streams of their own and
+// flushes after each, so that each is one merge.
+func kernelBatches(t *testing.T, k *Kernel, from, n int) {
+	t.Helper()
+	for b := from; b < from+n; b++ {
+		var es []Event
+		for i := range 4 {
+			id := uint64(b*4 + i + 1)
+			es = append(es, kev(id, uint32(i+1), uint64(b+1), "p"))
+		}
+		if err := k.Submit(t.Context(), es...); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func certEnvelopes(t *testing.T, k *Kernel) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, c := range k.Certificates().All() {
+		out = append(out, c.Bytes())
+	}
+	return out
+}
+
+// frameOffsets returns the offsets of the frames of the log at path.
+func frameOffsets(t *testing.T, path string) []int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs []int64
+	s := framelog.NewScanner(b, nil)
+	for {
+		f, err := s.Next()
+		if err != nil {
+			break
+		}
+		offs = append(offs, f.Offset)
+	}
+	return offs
+}
+
+// TestKernelRecertifies cuts the last certificates off cert.log, as a crash
+// between syncing their BATCH frames and appending them leaves it: opening
+// certifies them again, byte for byte.
+func TestKernelRecertifies(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	k := openKernel(t, dir, kernelConfig(&got))
+	kernelBatches(t, k, 0, 5)
+	want := certEnvelopes(t, k)
+	closeKernel(t, k)
+
+	certLog := filepath.Join(dir, "certs", certLogName)
+	offs := frameOffsets(t, certLog)
+	if err := os.Truncate(certLog, offs[3]); err != nil {
+		t.Fatal(err)
+	}
+	var again decisions
+	k = openKernel(t, dir, kernelConfig(&again))
+	ds := again.all()
+	if len(ds) != 2 || !ds[0].Recertified || !ds[1].Recertified {
+		t.Fatalf("reopening reported %v, want batches 4 and 5 certified again", ds)
+	}
+	gotEnv := certEnvelopes(t, k)
+	if len(gotEnv) != len(want) {
+		t.Fatalf("%d certificates after reopening, want %d", len(gotEnv), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(gotEnv[i], want[i]) {
+			t.Errorf("certificate %d differs after re-certification", i)
+		}
+	}
+	verifyKernelChain(t, k)
+	kernelBatches(t, k, 5, 1)
+	if a := verifyKernelChain(t, k); a.BatchID != 6 {
+		t.Errorf("chain ends at batch %d, want 6", a.BatchID)
+	}
+	closeKernel(t, k)
+}
+
+func TestKernelSnapshotRestart(t *testing.T) {
+	for _, prune := range []bool{false, true} {
+		dir := t.TempDir()
+		var got decisions
+		cfg := kernelConfig(&got)
+		cfg.PruneSegments = prune
+		cfg.SnapshotEvery = 3
+		k := openKernel(t, dir, cfg)
+		kernelBatches(t, k, 0, 7) // snapshots after batches 3 and 6
+		if err := k.Snapshot(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// Submitted after the last snapshot and waiting for a dependency:
+		// pending in the next open.
+		if err := k.Submit(t.Context(), kev(1000, 9, 5, "late", 999)); err != nil {
+			t.Fatal(err)
+		}
+		closeKernel(t, k)
+		segs, _ := listSeqs(osFS{}, filepath.Join(dir, "log"))
+		snaps, _ := listSeqs(osFS{}, filepath.Join(dir, "snapshots"))
+		if prune && (len(segs) != 1 || len(snaps) != 1) {
+			t.Errorf("pruned: segments %v, snapshots %v; want one of each", segs, snaps)
+		}
+		if !prune && (len(segs) != 4 || segs[0] != 1 || len(snaps) != 2) {
+			t.Errorf("not pruned: segments %v, snapshots %v; want 4 and the 2 newest", segs, snaps)
+		}
+
+		var more decisions
+		cfg = kernelConfig(&more)
+		cfg.PruneSegments = prune
+		k = openKernel(t, dir, cfg)
+		if err := k.Submit(t.Context(), kev(999, 9, 4, "dep"), kev(1, 1, 1, "p")); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		ds := more.all()
+		// id 1, accepted before the snapshot the kernel started from, has
+		// no fingerprint: it reaches the checker (1002), then 999 and 1000
+		// merge.
+		acc := acceptedIDs(ds)
+		if acc[ID64(999)] != 1 || acc[ID64(1000)] != 1 || acc[ID64(1)] != 0 {
+			t.Errorf("after restart from a snapshot: accepted %v", acc)
+		}
+		if a := verifyKernelChain(t, k); a.BatchID != ds[len(ds)-1].Certificate.BatchID || ds[0].Certificate.BatchID != 8 {
+			t.Errorf("chain: %+v; first new batch %d, want 8", a, ds[0].Certificate.BatchID)
+		}
+		if k.Status().SafeMode {
+			t.Errorf("safe mode after a clean restart: %+v", k.Status())
+		}
+		closeKernel(t, k)
+	}
+}
+
+// TestKernelSafeMode damages a frame in the middle of a closed segment:
+// the kernel opens in safe mode, certifies obstructions but no merge,
+// leaves the damaged file as it was, and certifies merges again after
+// Resume.
+func TestKernelSafeMode(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.SnapshotEvery = -1
+	k := openKernel(t, dir, cfg)
+	kernelBatches(t, k, 0, 3)
+	closeKernel(t, k)
+
+	seg := filepath.Join(dir, "log", "0000000000000001.omega")
+	offs := frameOffsets(t, seg)
+	b, _ := os.ReadFile(seg)
+	// Past the last BATCH frame's start: the last batch was not
+	// replayed, the others were.
+	last := offs[len(offs)-1]
+	b[last+framelog.FrameHeaderLen+1] ^= 0xff
+	b = append(b, b[offs[0]:offs[1]]...) // a valid frame after the damage: corruption, not a torn tail
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var more decisions
+	cfg = kernelConfig(&more)
+	cfg.SnapshotEvery = -1
+	k = openKernel(t, dir, cfg)
+	st := k.Status()
+	if !st.SafeMode || st.Offset != last || st.Segment != seg {
+		t.Fatalf("Status = %+v, want safe mode at %s offset %d", st, seg, last)
+	}
+	// The damaged batch's certificate exists, its BATCH frame does not:
+	// the log's state is behind the chain. That is a different, stale
+	// safe mode; check the plain one with a fresh directory below.
+	if err := k.Resume(t.Context()); err == nil {
+		t.Errorf("Resume with a log behind its chain succeeded")
+	}
+	closeKernel(t, k)
+	after, _ := os.ReadFile(seg)
+	if !bytes.Equal(after, b) {
+		t.Errorf("the damaged segment was changed")
+	}
+}
+
+// TestKernelSafeModeBlocksMerges damages an EVENT frame no batch decided:
+// the state is the chain's, so obstructions are certified, merges wait for
+// Resume.
+func TestKernelSafeModeBlocksMerges(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.SnapshotEvery = -1
+	k := openKernel(t, dir, cfg)
+	kernelBatches(t, k, 0, 2)
+	// Two events wait for a dependency: their EVENT frames are the last.
+	if err := k.Submit(t.Context(), kev(500, 7, 10, "w1", 499), kev(501, 7, 11, "w2", 499)); err != nil {
+		t.Fatal(err)
+	}
+	closeKernel(t, k)
+	seg := filepath.Join(dir, "log", "0000000000000001.omega")
+	offs := frameOffsets(t, seg)
+	b, _ := os.ReadFile(seg)
+	bad := offs[len(offs)-2]
+	b[bad+framelog.FrameHeaderLen+3] ^= 0x01
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var more decisions
+	cfg = kernelConfig(&more)
+	cfg.SnapshotEvery = -1
+	k = openKernel(t, dir, cfg)
+	if st := k.Status(); !st.SafeMode || st.Offset != bad {
+		t.Fatalf("Status = %+v, want safe mode at offset %d", st, bad)
+	}
+	ctx := t.Context()
+	// An equivocation beside good events: the obstruction is certified,
+	// the merge of the rest is not.
+	if err := k.Submit(ctx, kev(600, 8, 1, "a"), kev(600, 8, 1, "b"), kev(601, 8, 2, "c")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ds := more.all()
+	if len(ds) != 1 || ds[0].Output.Result.Kind != KindObstruction {
+		t.Fatalf("in safe mode: decisions %v, want only the obstruction", ds)
+	}
+	if st := k.Status(); st.Blocked != 1 || k.Stats().SafeModeBlocked != 1 {
+		t.Errorf("Status %+v, Stats %+v: want one blocked event", st, k.Stats())
+	}
+	if err := k.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ds = more.all()
+	if len(ds) != 2 || ds[1].Output.Result.Kind != KindMerge || acceptedIDs(ds)[ID64(601)] != 1 {
+		t.Fatalf("after Resume: decisions %v, want the blocked merge certified", ds)
+	}
+	if k.Status().SafeMode {
+		t.Errorf("still in safe mode after Resume")
+	}
+	verifyKernelChain(t, k)
+	closeKernel(t, k)
+	// The kernel went on in a new segment and left the damaged one alone.
+	after, _ := os.ReadFile(seg)
+	if !bytes.Equal(after, b) {
+		t.Errorf("the damaged segment was changed")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "log", "0000000000000002.omega")); err != nil {
+		t.Errorf("no new segment: %v", err)
+	}
+}
+
+func TestKernelRefusesOtherBinding(t *testing.T) {
+	dir := t.TempDir()
+	k := openKernel(t, dir, &KernelConfig{Signer: kernelKey})
+	kernelBatches(t, k, 0, 1)
+	closeKernel(t, k)
+	c, err := NewChecker(&CheckerOptions{Domain: []DomainPredicate{oddLamport{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenKernel(context.Background(), dir, &KernelConfig{Signer: kernelKey, Checker: c})
+	if !errors.Is(err, ErrBindingMismatch) {
+		t.Fatalf("OpenKernel with another binding = %v, want ErrBindingMismatch", err)
+	}
+}
