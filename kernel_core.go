@@ -690,7 +690,12 @@ func (c *core) rotate() {
 		c.fail(err)
 		return
 	}
-	w, err := framelog.Open(c.k.segmentPath(c.seg+1), c.k.binding.Header(), &c.wopts)
+	path := c.k.segmentPath(c.seg + 1)
+	if err := createLog(c.k.fsys, path, c.k.binding.Header()); err != nil {
+		c.fail(err)
+		return
+	}
+	w, err := framelog.Open(path, c.k.binding.Header(), &c.wopts)
 	if err != nil {
 		c.fail(fmt.Errorf("starting log segment %d: %w", c.seg+1, err))
 		return

@@ -110,6 +110,9 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 		k.sinkFile = f
 		k.cfg.Metrics = NewJSONLSink(f)
 	}
+	if err := createLog(fsys, filepath.Join(c.CertDir, certLogName), k.binding.Header()); err != nil {
+		return nil, err
+	}
 	k.certs, err = openCertStore(fsys, c.CertDir, k.binding.Header(), &framelog.WriterOptions{Sync: c.Sync, FS: fsys})
 	if err != nil {
 		return nil, fmt.Errorf("omega: OpenKernel: certificate store: %w", err)
@@ -233,6 +236,9 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			cor.seg = from
 		}
 		path := k.segmentPath(cor.seg)
+		if err := createLog(fsys, path, hdr); err != nil {
+			return nil, err
+		}
 		if w, err = framelog.Open(path, hdr, &cor.wopts); err != nil {
 			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
 		}
@@ -377,6 +383,28 @@ func (k *Kernel) loadSnapshot(segs []uint64, head ChainAnchor) (*Snapshot, uint6
 		return snap, s, nil
 	}
 	return nil, 0, nil
+}
+
+// createLog creates the frame log at path with header hdr, when it does not
+// exist, whole: a synced temporary file renamed into place. So a crash
+// never leaves a log whose header was never synced, which could read back
+// as garbage, a damaged header that recovery must refuse (SPEC 5).
+func createLog(fsys fileSystem, path string, hdr framelog.Header) error {
+	if _, err := fsys.Stat(path); !errors.Is(err, errNotExist) {
+		return nil // there, or for framelog.Open to report
+	}
+	dir := filepath.Dir(path)
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("omega: OpenKernel: %w", err)
+	}
+	b, _ := hdr.MarshalBinary()
+	if err := writeTempFS(fsys, dir, filepath.Base(path), b); err != nil {
+		return fmt.Errorf("omega: creating %s: %w", path, err)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("omega: creating %s: %w", path, err)
+	}
+	return nil
 }
 
 // lockDir takes the data directory's lock.

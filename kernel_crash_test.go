@@ -1,0 +1,344 @@
+package omega
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omega-sheaf/omega/framelog"
+)
+
+// kernelStep is one step of a kernel workload: events to submit, or a
+// flush.
+type kernelStep struct {
+	events []Event
+	flush  bool
+}
+
+// kernelWorkload makes a seeded workload of n steps from three nodes:
+// fresh events with dependencies across nodes, redeliveries, events that
+// arrive before their dependency, and an equivocation now and then.
+func kernelWorkload(seed uint64, n int) []kernelStep {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	clock := map[uint32]uint64{}
+	var sent []Event
+	next := uint64(1)
+	fresh := func(node uint32, deps ...Event) Event {
+		l := clock[node] + 1
+		for _, d := range deps {
+			l = max(l, d.Lamport+1)
+		}
+		clock[node] = l
+		var ids []uint64
+		for _, d := range deps {
+			ids = append(ids, d.ID.Lo)
+		}
+		e := kev(next, node, l, fmt.Sprintf("n%d-%d", node, next), ids...)
+		next++
+		return e
+	}
+	var late *Event
+	var steps []kernelStep
+	for range n {
+		var es []Event
+		if late != nil {
+			es = append(es, *late)
+			late = nil
+		}
+		switch r := rng.IntN(10); {
+		case r < 5:
+			for range 1 + rng.IntN(3) {
+				node := uint32(1 + rng.IntN(3))
+				var deps []Event
+				if len(sent) > 0 && rng.IntN(2) == 0 {
+					deps = append(deps, sent[rng.IntN(len(sent))])
+				}
+				es = append(es, fresh(node, deps...))
+			}
+		case r < 7 && len(sent) > 0:
+			es = append(es, sent[rng.IntN(len(sent))]) // a redelivery
+		case r < 8:
+			a := fresh(1)
+			b := fresh(2, a)
+			es = append(es, b)
+			late = &a
+		case r < 9 && len(sent) > 0:
+			e := sent[rng.IntN(len(sent))]
+			e.Payload = []byte("equivocation")
+			e.PayloadHash = PayloadHash(e.Payload)
+			es = append(es, e)
+		default:
+			steps = append(steps, kernelStep{flush: true})
+			continue
+		}
+		sent = append(sent, es...)
+		steps = append(steps, kernelStep{events: es})
+	}
+	return steps
+}
+
+// crashRun is what a recorded kernel run gives the crash-point checks.
+type crashRun struct {
+	root  string  // the directory the run used
+	ops   []fsOp  // every write, truncate, sync, rename and removal
+	acked []acked // Submits that returned, with the op count then
+	certs [][]byte
+}
+
+type acked struct {
+	ops     int
+	digests []Hash
+}
+
+func crashConfig(fsys framelog.FS, d *decisions) *KernelConfig {
+	cfg := kernelConfig(d)
+	cfg.FS = fsys
+	cfg.BatchSize = 4
+	cfg.FlushInterval = time.Hour
+	cfg.MaxPendingAge = time.Hour
+	cfg.SnapshotEvery = 5
+	cfg.SegmentSize = 4 << 10
+	return cfg
+}
+
+// recordKernelRun runs the workload on a kernel over a recording file
+// system.
+func recordKernelRun(t *testing.T, steps []kernelStep) *crashRun {
+	t.Helper()
+	root := t.TempDir()
+	rec := newRecFS()
+	var d decisions
+	k := openKernel(t, filepath.Join(root, "data"), crashConfig(rec, &d))
+	run := &crashRun{root: root}
+	ctx := t.Context()
+	for _, s := range steps {
+		if s.flush {
+			if err := k.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := k.Submit(ctx, s.events...); err != nil {
+			t.Fatal(err)
+		}
+		a := acked{ops: len(rec.Ops())}
+		for i := range s.events {
+			a.digests = append(a.digests, s.events[i].Digest())
+		}
+		run.acked = append(run.acked, a)
+	}
+	closeKernel(t, k)
+	run.ops = rec.Ops()
+	for _, c := range readCertLog(t, filepath.Join(root, "data", "certs", certLogName)) {
+		run.certs = append(run.certs, c)
+	}
+	return run
+}
+
+// readCertLog returns the envelopes of the CERT frames of a cert.log.
+func readCertLog(t *testing.T, path string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	s := framelog.NewScanner(b, nil)
+	for {
+		f, err := s.Next()
+		if err != nil {
+			return out
+		}
+		out = append(out, bytes.Clone(f.Payload))
+	}
+}
+
+// crashVariant says what of a file's unsynced bytes a crash leaves.
+type crashVariant int
+
+const (
+	crashAll     crashVariant = iota // every write reached the disk
+	crashSynced                      // only what was synced
+	crashTorn                        // half of the unsynced bytes
+	crashZeroed                      // the unsynced bytes read back as zeros
+	crashGarbage                     // the unsynced bytes read back as garbage
+)
+
+func (v crashVariant) String() string {
+	return [...]string{"all", "synced", "torn", "zeroed", "garbage"}[v]
+}
+
+// kernelCrashImage writes to dir what a crash after ops leaves of the run's
+// files, by variant v, and returns dir's data directory.
+func kernelCrashImage(t *testing.T, run *crashRun, ops []fsOp, v crashVariant, dir string, seed uint64) string {
+	t.Helper()
+	m := newFSModel(nil)
+	m.apply(ops...)
+	rng := rand.New(rand.NewPCG(seed, uint64(v)))
+	for path, content := range m.content {
+		durable := m.durable[path]
+		b := content
+		if v != crashAll {
+			b = durable
+			if bytes.HasPrefix(content, durable) {
+				u := content[len(durable):]
+				switch v {
+				case crashTorn:
+					b = append(slices.Clone(durable), u[:len(u)/2]...)
+				case crashZeroed:
+					b = append(slices.Clone(durable), make([]byte, len(u))...)
+				case crashGarbage:
+					g := make([]byte, len(u))
+					for i := range g {
+						g[i] = byte(rng.Uint32())
+					}
+					b = append(slices.Clone(durable), g...)
+				}
+			}
+		}
+		rel, err := filepath.Rel(run.root, path)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			t.Fatalf("a file outside the run: %s", path)
+		}
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "data")
+}
+
+// loggedDigests returns the digests of every EVENT frame in the data
+// directory's log segments.
+func loggedDigests(t *testing.T, data string) map[Hash]bool {
+	t.Helper()
+	seen := map[Hash]bool{}
+	segs, err := listSeqs(osFS{}, filepath.Join(data, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range segs {
+		b, err := os.ReadFile(filepath.Join(data, "log", fmt.Sprintf("%016x.omega", s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := framelog.NewScanner(b, nil)
+		for {
+			f, err := sc.Next()
+			if err != nil {
+				break
+			}
+			if f.Type == framelog.FrameEvent {
+				seen[eventDigestOf(f.Payload)] = true
+			}
+		}
+	}
+	return seen
+}
+
+func eventDigestOf(enc []byte) Hash {
+	e, err := DecodeEvent(enc, Limits{})
+	if err != nil {
+		panic(err)
+	}
+	return e.Digest()
+}
+
+// checkCrashPoint reopens the image of a crash after the first p ops of
+// run and checks SPEC 8's promises.
+func checkCrashPoint(t *testing.T, run *crashRun, p int, v crashVariant) {
+	t.Helper()
+	what := fmt.Sprintf("crash after op %d of %d (%s)", p, len(run.ops), v)
+	data := kernelCrashImage(t, run, run.ops[:p], v, t.TempDir(), uint64(p))
+	var d decisions
+	cfg := crashConfig(nil, &d)
+	k, err := OpenKernel(context.Background(), data, cfg)
+	if err != nil {
+		t.Fatalf("%s: OpenKernel: %v", what, err)
+	}
+	defer k.Close(context.Background())
+	if st := k.Status(); st.SafeMode {
+		t.Errorf("%s: safe mode after a crash: %+v", what, st)
+	}
+	// The chain verifies, and is a prefix of the run's chain: certificates
+	// made again are the same bytes.
+	ring, _ := NewKeyRing(kernelKey.Public().(ed25519.PublicKey))
+	if _, err := k.Certificates().VerifyAll(ring, k.Binding()); err != nil {
+		t.Errorf("%s: chain: %v", what, err)
+	}
+	i := 0
+	for _, c := range k.Certificates().All() {
+		if i >= len(run.certs) || !bytes.Equal(c.Bytes(), run.certs[i]) {
+			t.Errorf("%s: certificate %d differs from the run's", what, i)
+			break
+		}
+		i++
+	}
+	for _, dec := range d.all() {
+		if !dec.Recertified {
+			t.Errorf("%s: a decision other than a re-certification while opening", what)
+		}
+	}
+	// Every acknowledged event is in the log.
+	logged := loggedDigests(t, data)
+	for _, a := range run.acked {
+		if a.ops > p {
+			break
+		}
+		for _, dg := range a.digests {
+			if !logged[dg] {
+				t.Errorf("%s: an event acknowledged at op %d is lost", what, a.ops)
+			}
+		}
+	}
+	// And the kernel goes on: a new event is decided and certified.
+	if err := k.Submit(context.Background(), kev(1<<40, 99, 1<<30, "after")); err != nil {
+		t.Fatalf("%s: Submit after reopening: %v", what, err)
+	}
+	if err := k.Flush(context.Background()); err != nil {
+		t.Fatalf("%s: Flush after reopening: %v", what, err)
+	}
+	if _, err := k.Certificates().VerifyAll(ring, k.Binding()); err != nil {
+		t.Errorf("%s: chain after going on: %v", what, err)
+	}
+	if err := k.Close(context.Background()); err != nil {
+		t.Errorf("%s: Close: %v", what, err)
+	}
+}
+
+// TestKernelCrashPoints records every file operation of a kernel run and
+// reopens what a crash after each prefix of them leaves, with the unsynced
+// bytes written, lost, torn, zeroed or garbled.
+func TestKernelCrashPoints(t *testing.T) {
+	seeds := []uint64{1, 2}
+	steps := 40
+	if testing.Short() {
+		seeds, steps = seeds[:1], 20
+	}
+	for _, seed := range seeds {
+		run := recordKernelRun(t, kernelWorkload(seed, steps))
+		t.Logf("seed %d: %d ops, %d certificates, %d acknowledged Submits", seed, len(run.ops), len(run.certs), len(run.acked))
+		points := 0
+		for p := 0; p <= len(run.ops); p++ {
+			for v := crashAll; v <= crashGarbage; v++ {
+				checkCrashPoint(t, run, p, v)
+				points++
+				if t.Failed() {
+					t.Fatalf("seed %d: stopping at the first failing crash point", seed)
+				}
+			}
+		}
+		t.Logf("seed %d: %d crash points", seed, points)
+	}
+}
