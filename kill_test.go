@@ -17,8 +17,14 @@ import (
 // the last id acknowledged, and the first lines it printed.
 func runUntilKilled(t *testing.T, helper, env string, delay time.Duration) (acked map[uint64]string, last uint64, head string) {
 	t.Helper()
+	return runUntilKilledEnv(t, helper, []string{env}, delay)
+}
+
+// runUntilKilledEnv is runUntilKilled with several environment variables.
+func runUntilKilledEnv(t *testing.T, helper string, env []string, delay time.Duration) (acked map[uint64]string, last uint64, head string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$")
-	cmd.Env = append(os.Environ(), env)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
