@@ -128,14 +128,16 @@ type core struct {
 	sinceSn int    // batches decided since the last snapshot
 
 	// The sequencer.
-	undecided map[Hash]struct{}   // digests of the events logged and not decided
+	// The events logged and not decided are the journal's pending ones.
 	released  map[EventID]int     // ids of the undecided events released to batches
 	waiting   map[EventID][]*held // held events, by a dependency they wait for
 	held      []*held             // in arrival order
 	nheld     int
 	fps       fingerprints
-	ready     []queued // released, in arrival order
+	ready     []queued // released, in arrival order, from ready[head] on
+	head      int
 	readyAt   time.Time
+	now       time.Time // of the step being taken
 
 	// Safe mode. stale: the log's State is not the certificate chain's, so
 	// that no decision can be certified, not even after Resume.
@@ -198,7 +200,6 @@ func (f *fingerprints) match(p uint32, d Hash) bool {
 func newCore(k *Kernel) *core {
 	return &core{
 		k:          k,
-		undecided:  make(map[Hash]struct{}),
 		released:   make(map[EventID]int),
 		waiting:    make(map[EventID][]*held),
 		blockedIDs: make(map[EventID]int),
@@ -253,7 +254,7 @@ func (c *core) full() bool { return c.nheld+len(c.blocked) >= c.k.cfg.MaxPending
 // or the expiry of the oldest held event.
 func (c *core) arm() {
 	var next time.Time
-	if len(c.ready) > 0 {
+	if c.head < len(c.ready) {
 		next = c.readyAt.Add(c.k.cfg.FlushInterval)
 	}
 	c.dropGone()
@@ -284,40 +285,46 @@ func (c *core) submit(r *submitReq) {
 		r.done <- c.err
 		return
 	}
+	c.now = time.Now()
+	logged := 0
 	for _, q := range r.events {
-		c.admit(q, true)
+		if c.admit(q, true) {
+			logged++
+		}
 		if c.err != nil {
 			break
 		}
+	}
+	if logged > 0 {
+		c.k.stats.accepted.Add(uint64(logged))
+		c.k.metric("sequencer.accepted", float64(logged), nil)
 	}
 	c.acks = append(c.acks, r)
 }
 
 // admit is the sequencer's step for one event: drop it as a redelivery,
-// or log it (unless it comes from the log already) and release or hold it.
-func (c *core) admit(q queued, log bool) {
-	k := c.k
-	if _, dup := c.undecided[q.d]; dup {
-		c.drop()
-		return
-	}
-	if p, ok := c.j.state.position(q.ev.ID); ok && c.fps.match(p, q.d) {
-		c.drop()
-		return
-	}
+// or log it and release or hold it. An event the log holds already (a
+// pending one, at open) is not logged again, and is known to be no copy of
+// another. It reports whether the event was logged.
+func (c *core) admit(q queued, log bool) bool {
 	if log {
+		if _, dup := c.j.pending[q.d]; dup {
+			c.drop()
+			return false
+		}
+		if p, ok := c.j.state.position(q.ev.ID); ok && c.fps.match(p, q.d) {
+			c.drop()
+			return false
+		}
 		if err := c.j.logEncoded(q.ev, q.enc, q.d); err != nil {
 			c.fail(err)
-			return
+			return false
 		}
 		c.dirty = true
-		k.stats.accepted.Add(1)
-		k.metric("sequencer.accepted", 1, nil)
 	}
-	c.undecided[q.d] = struct{}{}
 	if c.depsReady(&q.ev) {
 		c.release(q)
-		return
+		return log
 	}
 	h := &held{q: q}
 	c.held = append(c.held, h)
@@ -327,6 +334,7 @@ func (c *core) admit(q queued, log bool) {
 			c.waiting[d] = append(c.waiting[d], h)
 		}
 	}
+	return log
 }
 
 func (c *core) drop() {
@@ -361,8 +369,8 @@ func (c *core) release(q queued) {
 	for len(work) > 0 {
 		q := work[len(work)-1]
 		work = work[:len(work)-1]
-		q.rel = time.Now()
-		if len(c.ready) == 0 {
+		q.rel = c.now
+		if c.head == len(c.ready) {
 			c.readyAt = q.rel
 		}
 		c.ready = append(c.ready, q)
@@ -429,20 +437,22 @@ func (c *core) coordinate(force bool) {
 	if c.err != nil {
 		return
 	}
-	now := time.Now()
-	c.expire(now)
+	c.now = time.Now()
+	c.expire(c.now)
 	bs := c.k.cfg.BatchSize
-	for len(c.ready) > 0 && c.err == nil {
-		if len(c.ready) < bs && !force && now.Sub(c.readyAt) < c.k.cfg.FlushInterval {
+	for c.head < len(c.ready) && c.err == nil {
+		avail := len(c.ready) - c.head
+		if avail < bs && !force && c.now.Sub(c.readyAt) < c.k.cfg.FlushInterval {
 			break
 		}
-		n := min(bs, len(c.ready))
-		batch := slices.Clone(c.ready[:n])
-		c.ready = slices.Delete(c.ready, 0, n)
-		if len(c.ready) > 0 {
-			c.readyAt = c.ready[0].rel
+		n := min(bs, avail)
+		batch := c.ready[c.head : c.head+n : c.head+n]
+		c.head += n
+		if c.head < len(c.ready) {
+			c.readyAt = c.ready[c.head].rel
 		}
-		c.decide(batch)
+		c.decide(batch) // keeps nothing of batch's array
+		c.compactReady()
 	}
 	if c.k.cfg.SnapshotEvery > 0 && c.sinceSn >= c.k.cfg.SnapshotEvery && c.err == nil {
 		c.snapshot(nil)
@@ -526,9 +536,22 @@ func (c *core) decide(batch []queued) {
 	}
 }
 
-// decided forgets an event the log now records as decided.
+// compactReady lets go of the decided head of the batch queue.
+func (c *core) compactReady() {
+	switch {
+	case c.head == len(c.ready):
+		clear(c.ready)
+		c.ready, c.head = c.ready[:0], 0
+	case c.head >= 1024 && 2*c.head >= len(c.ready):
+		n := copy(c.ready, c.ready[c.head:])
+		clear(c.ready[n:])
+		c.ready, c.head = c.ready[:n], 0
+	}
+}
+
+// decided forgets an event the log now records as decided (the journal
+// has dropped it from its pending events).
 func (c *core) decided(q queued) {
-	delete(c.undecided, q.d)
 	if c.released[q.ev.ID]--; c.released[q.ev.ID] <= 0 {
 		delete(c.released, q.ev.ID)
 	}
@@ -591,8 +614,9 @@ func (c *core) resume() {
 	if len(blocked) == 0 {
 		return
 	}
-	rest := c.ready
-	c.ready = nil
+	rest := c.ready[c.head:]
+	c.ready, c.head = nil, 0
+	c.now = time.Now()
 	for _, q := range blocked {
 		c.release(q)
 	}

@@ -339,11 +339,11 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	if k.Status().SafeMode {
 		cor.safe = true
 	}
+	cor.now = time.Now()
 	for _, e := range pending {
 		d := e.Digest()
 		cor.j.pending[d] = e
-		enc, _ := e.AppendBinary(nil)
-		cor.admit(queued{ev: e, d: d, enc: enc, at: time.Now()}, false)
+		cor.admit(queued{ev: e, d: d, at: cor.now}, false)
 	}
 	return recert, nil
 }

@@ -1,0 +1,107 @@
+package omega
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/omega-sheaf/omega/framelog"
+)
+
+// BenchmarkKernel measures events/s end to end: concurrent submitters,
+// batches of 32, durable group commit (Submit returns after the fsync that
+// covers it), certificates signed and synced. It reports fsyncs per event
+// and the submit-to-certificate latency.
+func BenchmarkKernel(b *testing.B) {
+	for _, bc := range []struct {
+		submitters, perCall int
+		sync                framelog.SyncPolicy
+	}{
+		{8, 32, framelog.SyncBatch},
+		{32, 8, framelog.SyncBatch},
+		{64, 1, framelog.SyncBatch},
+		{8, 32, framelog.SyncNever},
+	} {
+		name := fmt.Sprintf("submitters=%d/per_call=%d/sync=%v", bc.submitters, bc.perCall, map[framelog.SyncPolicy]string{framelog.SyncBatch: "group", framelog.SyncNever: "never"}[bc.sync])
+		b.Run(name, func(b *testing.B) {
+			k, err := OpenKernel(context.Background(), b.TempDir(), &KernelConfig{Signer: kernelKey, Sync: bc.sync, FlushInterval: 10 * time.Millisecond})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var next atomic.Uint64
+			perSubmitter := (b.N + bc.submitters*bc.perCall - 1) / (bc.submitters * bc.perCall)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for s := range bc.submitters {
+				wg.Go(func() {
+					es := make([]Event, bc.perCall)
+					for range perSubmitter {
+						for i := range es {
+							id := next.Add(1)
+							es[i] = Event{ID: ID64(id), NodeID: uint32(s + 1), Lamport: id, Payload: benchPayload, PayloadHash: benchPayloadHash, Deps: []EventID{}}
+						}
+						if err := k.Submit(context.Background(), es...); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := k.Flush(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			st := k.Stats()
+			n := float64(st.Accepted)
+			b.ReportMetric(n/elapsed.Seconds(), "events/s")
+			b.ReportMetric(float64(st.LogFsyncs)/n, "fsyncs/event")
+			b.ReportMetric(float64(st.SubmitToCertificate.P50.Microseconds()), "p50_cert_us")
+			b.ReportMetric(float64(st.SubmitToCertificate.P99.Microseconds()), "p99_cert_us")
+			b.ReportMetric(float64(st.SubmitToDurable.P99.Microseconds()), "p99_durable_us")
+			b.ReportMetric(n/float64(st.Batches), "events/batch")
+			if err := k.Close(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+var benchPayload = []byte("a payload of a few dozen bytes, as events carry")
+var benchPayloadHash = PayloadHash(benchPayload)
+
+// BenchmarkKernelMemory reports the heap a kernel holds after accepting
+// b.N events (run it with -benchtime 10000000x for the figure at 10^7).
+func BenchmarkKernelMemory(b *testing.B) {
+	k, err := OpenKernel(context.Background(), b.TempDir(), &KernelConfig{Signer: kernelKey, Sync: framelog.SyncNever, SnapshotEvery: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close(context.Background())
+	es := make([]Event, 256)
+	for i := 0; i < b.N; i += len(es) {
+		for j := range es {
+			id := uint64(i + j + 1)
+			es[j] = Event{ID: ID64(id), NodeID: uint32(id % 64), Lamport: id, Payload: benchPayload, PayloadHash: benchPayloadHash, Deps: []EventID{}}
+		}
+		if err := k.Submit(context.Background(), es...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := k.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/float64(k.Stats().Accepted), "heap_bytes/event")
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap_MiB")
+}
