@@ -104,6 +104,8 @@ type Kernel struct {
 	certs   *CertStore
 
 	submits  chan *submitReq
+	syncReqs chan syncReq
+	syncDone chan syncRes
 	ctl      chan ctlReq
 	certWork chan certWork
 	snapWork chan snapJob

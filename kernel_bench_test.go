@@ -22,6 +22,7 @@ func BenchmarkKernel(b *testing.B) {
 		sync                framelog.SyncPolicy
 	}{
 		{8, 32, framelog.SyncBatch},
+		{64, 32, framelog.SyncBatch},
 		{32, 8, framelog.SyncBatch},
 		{64, 1, framelog.SyncBatch},
 		{8, 32, framelog.SyncNever},

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -129,15 +130,15 @@ type core struct {
 
 	// The sequencer.
 	// The events logged and not decided are the journal's pending ones.
-	released  map[EventID]int     // ids of the undecided events released to batches
-	waiting   map[EventID][]*held // held events, by a dependency they wait for
-	held      []*held             // in arrival order
-	nheld     int
-	fps       fingerprints
-	ready     []queued // released, in arrival order, from ready[head] on
-	head      int
-	readyAt   time.Time
-	now       time.Time // of the step being taken
+	released map[EventID]int     // ids of the undecided events released to batches
+	waiting  map[EventID][]*held // held events, by a dependency they wait for
+	held     []*held             // in arrival order
+	nheld    int
+	fps      fingerprints
+	ready    []queued // released, in arrival order, from ready[head] on
+	head     int
+	readyAt  time.Time
+	now      time.Time // of the step being taken
 
 	// Safe mode. stale: the log's State is not the certificate chain's, so
 	// that no decision can be certified, not even after Resume.
@@ -145,11 +146,17 @@ type core struct {
 	blocked     []queued
 	blockedIDs  map[EventID]int
 
-	// What the next sync acknowledges and hands the certifier.
-	dirty bool
-	acks  []*submitReq
-	jobs  []certJob
-	err   error // sticky: the kernel has stopped
+	// What the next commit acknowledges and hands the certifier, and the
+	// commits waiting for their fsync. written counts the commits that
+	// wrote frames out, synced how many of those are durable.
+	dirty           bool
+	acks            []*submitReq
+	jobs            []certJob
+	awaiting        []commitGroup
+	written, synced uint64
+	syncing         bool
+	syncFile        file  // the current segment, opened again for fsync
+	err             error // sticky: the kernel has stopped
 
 	timer *time.Timer
 	evs   []Event // scratch
@@ -228,6 +235,9 @@ func (c *core) run() {
 				return
 			}
 			c.control(q)
+		case r := <-k.syncDone:
+			c.syncDone(r)
+			continue
 		case <-c.timer.C:
 		}
 		// Take in everything else that is already waiting: one sync will
@@ -624,50 +634,136 @@ func (c *core) resume() {
 	c.readyAt = c.ready[0].rel
 }
 
-// commit makes what the core logged durable with one sync, then
-// acknowledges the Submits and hands the batches to the certifier, with w
-// after them.
+// commit hands what the core logged since the last commit to the
+// operating system and queues, behind the sync that will make it durable,
+// the Submits to acknowledge and the batches for the certifier, with w
+// after them. Under SyncBatch the fsync runs on the syncer goroutine while
+// the core goes on: one fsync covers everything committed while the
+// previous one ran (group commit), and nothing waits for more than one
+// fsync before its own starts. Under SyncAlways every frame was synced as
+// it was appended; under SyncNever nothing is.
 func (c *core) commit(w *certWork) {
-	k := c.k
 	if c.dirty && c.err == nil {
-		err := c.j.w.Sync()
-		k.stats.fsyncs.Add(1)
-		k.metric("log.fsync", 1, nil)
 		c.dirty = false
-		if err != nil {
+		if err := c.j.w.Sync(); err != nil {
 			c.fail(err)
 		}
+		c.written++
 	}
+	if len(c.acks) > 0 || len(c.jobs) > 0 || w != nil {
+		c.awaiting = append(c.awaiting, commitGroup{gen: c.written, acks: c.acks, jobs: c.jobs, work: w})
+		c.acks, c.jobs = nil, nil
+	}
+	if c.err != nil || c.k.cfg.Sync != framelog.SyncBatch {
+		c.synced = c.written
+	}
+	c.complete()
+	c.kick()
+}
+
+// commitGroup is what one commit acknowledges once the log is durable
+// through write generation gen.
+type commitGroup struct {
+	gen  uint64
+	acks []*submitReq
+	jobs []certJob
+	work *certWork
+}
+
+// kick starts an fsync of what is written and not synced, unless one
+// runs.
+func (c *core) kick() {
+	if c.syncing || c.synced >= c.written || c.err != nil {
+		return
+	}
+	c.syncing = true
+	c.k.stats.fsyncs.Add(1)
+	c.k.metric("log.fsync", 1, nil)
+	c.k.syncReqs <- syncReq{f: c.syncFile, gen: c.written}
+}
+
+// synced takes in the result of an fsync the syncer ran.
+func (c *core) syncDone(r syncRes) {
+	c.syncing = false
+	if r.err != nil {
+		c.fail(fmt.Errorf("syncing the log: %w", r.err))
+	} else {
+		c.synced = max(c.synced, r.gen)
+	}
+	c.complete()
+	c.kick()
+}
+
+// syncNow makes everything written durable before it returns, through
+// the syncer, which then has no fsync left to run.
+func (c *core) syncNow() {
+	for c.err == nil && (c.syncing || c.synced < c.written) {
+		c.kick()
+		c.syncDone(<-c.k.syncDone)
+	}
+}
+
+// complete acknowledges the commit groups the log is durable for, in
+// order, and hands their batches to the certifier; after a failure, it
+// fails them all.
+func (c *core) complete() {
+	k := c.k
+	n := 0
 	now := time.Now()
-	for _, r := range c.acks {
-		if c.err == nil && len(r.events) > 0 {
-			k.stats.durable.add(now.Sub(r.events[0].at))
+	for _, g := range c.awaiting {
+		if c.err == nil && g.gen > c.synced {
+			break
 		}
-		r.done <- c.err
-	}
-	clear(c.acks)
-	c.acks = c.acks[:0]
-	if c.err != nil {
-		c.jobs = nil
-		if w != nil {
-			if w.flush != nil {
-				w.flush <- c.err
+		n++
+		for _, r := range g.acks {
+			if c.err == nil && len(r.events) > 0 {
+				k.stats.durable.add(now.Sub(r.events[0].at))
 			}
-			if w.snap != nil && w.snap.done != nil {
-				w.snap.done <- c.err
-			}
+			r.done <- c.err
 		}
-		return
+		if c.err != nil {
+			if w := g.work; w != nil {
+				if w.flush != nil {
+					w.flush <- c.err
+				}
+				if w.snap != nil && w.snap.done != nil {
+					w.snap.done <- c.err
+				}
+			}
+			continue
+		}
+		if len(g.jobs) == 0 && g.work == nil {
+			continue
+		}
+		work := certWork{jobs: g.jobs}
+		if g.work != nil {
+			work.flush, work.snap = g.work.flush, g.work.snap
+		}
+		k.certWork <- work
 	}
-	if len(c.jobs) == 0 && w == nil {
-		return
+	clear(c.awaiting[:n])
+	c.awaiting = c.awaiting[n:]
+	if len(c.awaiting) == 0 {
+		c.awaiting = nil
 	}
-	work := certWork{jobs: c.jobs}
-	if w != nil {
-		work.flush, work.snap = w.flush, w.snap
+}
+
+// syncer is the goroutine that runs the log's fsyncs for the core.
+func (k *Kernel) syncer() {
+	defer k.done.Done()
+	for r := range k.syncReqs {
+		k.syncDone <- syncRes{gen: r.gen, err: r.f.Sync()}
 	}
-	c.jobs = nil
-	k.certWork <- work
+}
+
+type syncReq struct {
+	f   file
+	gen uint64
+}
+
+type syncRes struct {
+	gen uint64
+	err error
 }
 
 var errStaleState = errors.New("omega: the kernel's log reaches another state than its certificate chain: no decision can extend the chain; restore the log, or a snapshot the chain certifies")
@@ -705,15 +801,16 @@ func (c *core) control(q ctlReq) {
 
 // rotate starts the next log segment.
 func (c *core) rotate() {
-	if err := c.j.w.Sync(); err != nil {
-		c.fail(err)
+	c.commit(nil)
+	c.syncNow()
+	if c.err != nil {
 		return
 	}
-	c.k.stats.fsyncs.Add(1)
 	if err := c.j.w.Close(); err != nil {
 		c.fail(err)
 		return
 	}
+	c.syncFile.Close()
 	path := c.k.segmentPath(c.seg + 1)
 	if err := createLog(c.k.fsys, path, c.k.binding.Header()); err != nil {
 		c.fail(err)
@@ -724,8 +821,14 @@ func (c *core) rotate() {
 		c.fail(fmt.Errorf("starting log segment %d: %w", c.seg+1, err))
 		return
 	}
+	f, err := c.k.fsys.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		w.Close()
+		c.fail(fmt.Errorf("starting log segment %d: %w", c.seg+1, err))
+		return
+	}
 	c.seg++
-	c.j.w = w
+	c.j.w, c.syncFile = w, f
 }
 
 // snapshot starts a new segment and has the snapshot of the kernel as the
@@ -769,10 +872,13 @@ drain:
 		c.coordinate(true)
 	}
 	c.commit(nil)
+	c.syncNow()
+	close(k.syncReqs)
 	close(k.certWork)
 	err := c.err
 	if cerr := c.j.w.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
+	c.syncFile.Close()
 	q.done <- err
 }

@@ -88,6 +88,9 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 			if cor.j != nil {
 				cor.j.w.Close()
 			}
+			if cor.syncFile != nil {
+				cor.syncFile.Close()
+			}
 			if k.certs != nil {
 				k.certs.Close()
 			}
@@ -132,10 +135,13 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 	}
 	k.submits = make(chan *submitReq, c.QueueLen)
 	k.ctl = make(chan ctlReq)
-	k.certWork = make(chan certWork, 4)
+	k.certWork = make(chan certWork, 256)
 	k.snapWork = make(chan snapJob, 1)
 	k.closing = make(chan struct{})
-	k.done.Add(3)
+	k.syncReqs = make(chan syncReq, 1)
+	k.syncDone = make(chan syncRes, 1)
+	k.done.Add(4)
+	go k.syncer()
 	go cor.run()
 	go k.certify()
 	go k.snapshots()
@@ -171,7 +177,12 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	if snap != nil {
 		use = segs[slices.Index(segs, from):]
 	}
+	// Under SyncBatch the core syncs the log itself, on another goroutine
+	// (see core.commit): its writer only writes.
 	cor.wopts = framelog.WriterOptions{Sync: k.cfg.Sync, FS: fsys}
+	if k.cfg.Sync == framelog.SyncBatch {
+		cor.wopts.Sync = framelog.SyncNever
+	}
 
 	var readers []io.Reader
 	var files []file
@@ -253,6 +264,9 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		}
 	}
 	cor.j = NewJournal(w, k.c, nil, 0)
+	if cor.syncFile, err = fsys.OpenFile(k.segmentPath(cor.seg), os.O_RDWR, 0); err != nil {
+		return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+	}
 
 	var base uint64
 	if snap != nil {
