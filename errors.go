@@ -42,7 +42,7 @@ import (
 // [framelog.ErrWriterClosed], [framelog.ErrWriterFailed] (which wraps the I/O error),
 // [framelog.ErrUnknownSyncPolicy], [ErrLocked] (a file another appender holds),
 // [ErrJournal] (a decision the program hands a
-// journal out of turn), predicates.ErrInvalidEntry, options out of range,
+// journal out of turn), [ErrKernelClosed], predicates.ErrInvalidEntry, options out of range,
 // and the errors of files, readers and writers, passed through.
 var (
 	// ErrFormat is the category of input that does not decode, or is bound
@@ -165,6 +165,8 @@ var (
 	// does not increase, an output decided from another State or by another
 	// checker, or a member that was not logged. Nothing is appended.
 	ErrJournal = errors.New("omega: journal refused the batch")
+	// ErrKernelClosed reports a call on a [Kernel] that Close has closed.
+	ErrKernelClosed = errors.New("omega: kernel closed")
 )
 
 func newSentinel(cat error, msg string) error { return errcat.New(cat, msg) }

@@ -62,6 +62,7 @@ var sentinels = []struct {
 	{"framelog.ErrWriterFailed", framelog.ErrWriterFailed, "omega: frame writer failed", nil},
 	{"framelog.ErrUnknownSyncPolicy", framelog.ErrUnknownSyncPolicy, "omega: unknown sync policy", nil},
 	{"ErrJournal", ErrJournal, "omega: journal refused the batch", nil},
+	{"ErrKernelClosed", ErrKernelClosed, "omega: kernel closed", nil},
 	{"ErrLocked", ErrLocked, "omega: file locked by another appender", nil},
 	// omega's names for two errors of the frame log, the same values.
 	{"framelog.ErrSchemaMismatch", framelog.ErrSchemaMismatch, "omega: binding mismatch: frame log bound to another schema", ErrFormat},

@@ -279,12 +279,6 @@ type KernelStatus struct {
 	Err error
 }
 
-// Kernel errors.
-var (
-	// ErrKernelClosed reports a call on a closed Kernel.
-	ErrKernelClosed = errors.New("omega: kernel closed")
-)
-
 // Dir returns the kernel's data directory.
 func (k *Kernel) Dir() string { return k.dir }
 
