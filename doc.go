@@ -192,6 +192,38 @@
 // certificate needs its BATCH frame (else a field-11 incident), and
 // created_at_ns must agree with it.
 //
+// # Runtime
+//
+// A [Kernel] is what a service runs for months (SPEC 8): it owns a data
+// directory (event log segments, the certificate store, snapshots, a lock
+// file), takes events from any number of goroutines, and certifies every
+// decision in one hash chain. [Kernel.Submit] returns once its events are
+// durable; decisions arrive, certified and in chain order, at
+// [KernelConfig].OnDecision:
+//
+//	k, err := omega.OpenKernel(ctx, "/var/lib/omega", &omega.KernelConfig{
+//		Signer:     key, // nil: a key made on first open, kept in kernel.key
+//		OnDecision: func(d omega.Decision) { ... },
+//	})
+//	if err != nil { ... }            // ErrLocked: another process runs this directory
+//	defer k.Close(ctx)
+//	if err := k.Submit(ctx, events...); err != nil { ... }
+//
+// The sequencer drops exact redeliveries, holds events until their
+// dependencies arrive (or MaxPendingAge passes, for the checker to
+// obstruct them by 2002), and makes Submit wait when its buffer is full; the
+// coordinator decides batches of BatchSize events, or fewer after
+// FlushInterval, and after an Obstruction re-checks the rest of the batch
+// at once, its conflict set quarantined. One fsync covers every Submit and
+// batch ready while the previous one ran. Reopening after a crash recovers
+// the segments, loads the newest snapshot, replays the rest against the
+// chain and certifies again, byte for byte, what was logged but not
+// certified. Corruption in the log, or a replay incident, puts the kernel
+// in safe mode ([Kernel.Status]): obstructions are certified, merges wait
+// for [Kernel.Resume]. Metrics go to a [MetricsSink] ([JSONLSink] writes
+// the original system's lines); [Kernel.Stats] keeps counts and latencies;
+// [KernelConfigFromEnv] maps the original system's OMEGA_* variables.
+//
 // # Errors
 //
 // Every failure a caller may handle differently has its own sentinel

@@ -63,8 +63,15 @@ func (k *Kernel) certify() {
 			i := 0
 			for _, w := range ws {
 				for _, job := range w.jobs {
+					var first time.Time
 					for _, at := range job.at {
 						k.stats.certifiedLatency.add(now.Sub(at))
+						if first.IsZero() || at.Before(first) {
+							first = at
+						}
+					}
+					if !first.IsZero() {
+						k.metric("latency.submit_to_certificate_us", float64(now.Sub(first).Microseconds()), nil)
 					}
 					k.stats.certified.Add(1)
 					k.metric("cert.persist", 1, nil)

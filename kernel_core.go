@@ -717,7 +717,9 @@ func (c *core) complete() {
 		n++
 		for _, r := range g.acks {
 			if c.err == nil && len(r.events) > 0 {
-				k.stats.durable.add(now.Sub(r.events[0].at))
+				d := now.Sub(r.events[0].at)
+				k.stats.durable.add(d)
+				k.metric("latency.submit_to_durable_us", float64(d.Microseconds()), nil)
 			}
 			r.done <- c.err
 		}

@@ -13,11 +13,24 @@ import (
 )
 
 // Metric is one measurement a [Kernel] reports (SPEC 8). Names follow the
-// original system: ingress.events, ingress.malformed, sequencer.accepted,
-// sequencer.drop, sequencer.expired, reconcile.batch_size,
-// reconcile.obstruction, reconcile.safe_mode_merge_blocked, cert.persist,
-// cert.persist_fail, log.fsync, and the latencies
-// latency.submit_to_durable_us and latency.submit_to_certificate_us.
+// original system where it had one:
+//
+//	ingress.events            events given to one Submit
+//	ingress.malformed         a Submit refused for a malformed event
+//	sequencer.accepted        events of one Submit logged
+//	sequencer.drop            an exact redelivery dropped
+//	sequencer.expired         an event released after MaxPendingAge
+//	reconcile.batch_size      distinct contents of a decided batch
+//	reconcile.obstruction     an obstruction, metadata "predicate"
+//	reconcile.safe_mode_merge_blocked  events of a merge held back
+//	cert.persist              a certificate appended and synced
+//	cert.persist_fail         a certificate that could not be
+//	log.fsync                 an fsync of the event log
+//	log.torn_tail             bytes of a torn tail cut off at open
+//	snapshot.write, snapshot.fail, snapshot.unreadable
+//	kernel.safe_mode          safe mode entered, metadata "reason"
+//	latency.submit_to_durable_us      per Submit
+//	latency.submit_to_certificate_us  per batch, from its first event
 type Metric struct {
 	Name  string
 	Value float64

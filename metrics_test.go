@@ -1,0 +1,111 @@
+package omega
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"math"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestJSONLSink(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewJSONLSink(&buf)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				s.Record(Metric{Name: "m", Value: float64(g*100 + i), Metadata: map[string]string{"b": "2", "a": "1"}})
+			}
+		})
+	}
+	wg.Wait()
+	s.Record(Metric{Name: "nan", Value: math.NaN()})
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(&buf)
+	seq := uint64(0)
+	for sc.Scan() {
+		var line struct {
+			SeqID    uint64            `json:"seq_id"`
+			Metric   string            `json:"metric"`
+			Value    *float64          `json:"value"`
+			Metadata map[string]string `json:"metadata"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		seq++
+		if line.SeqID != seq {
+			t.Fatalf("seq_id %d, want %d", line.SeqID, seq)
+		}
+		if line.Metric == "m" && (line.Metadata["a"] != "1" || !bytes.Contains(sc.Bytes(), []byte(`"metadata":{"a":"1","b":"2"}`))) {
+			t.Errorf("line %q: metadata not in key order", sc.Text())
+		}
+		if line.Metric == "nan" && line.Value != nil {
+			t.Errorf("NaN written as %v, want null", *line.Value)
+		}
+	}
+	if seq != 401 {
+		t.Errorf("%d lines, want 401", seq)
+	}
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	for _, ns := range []int64{0, 1, 15, 16, 17, 31, 32, 33, 1000, 999_999, 1 << 40, math.MaxInt64} {
+		b := histBucket(ns)
+		if up := histUpper(b); up < ns || (ns >= histSub && float64(up-ns) > float64(ns)/histSub) {
+			t.Errorf("histBucket(%d) = %d, whose upper bound %d is not within 1/16 above", ns, b, up)
+		}
+		if b > 0 && histUpper(b-1) >= ns {
+			t.Errorf("histBucket(%d) = %d, but bucket %d already reaches %d", ns, b, b-1, histUpper(b-1))
+		}
+	}
+	var h histogram
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * time.Microsecond)
+	}
+	l := h.summary()
+	near := func(got, want time.Duration) bool { return got >= want && got <= want+want/16 }
+	if l.Count != 1000 || !near(l.P50, 500*time.Microsecond) || !near(l.P99, 990*time.Microsecond) || l.Max != time.Millisecond {
+		t.Errorf("summary = %+v", l)
+	}
+}
+
+// TestKernelMetrics checks the original system's metric names reach the
+// sink from a running kernel.
+func TestKernelMetrics(t *testing.T) {
+	var buf bytes.Buffer
+	sink := NewJSONLSink(&buf)
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.Metrics = sink
+	k := openKernel(t, t.TempDir(), cfg)
+	if err := k.Submit(t.Context(), kev(1, 1, 1, "a"), kev(1, 1, 1, "a"), kev(2, 2, 1, "b"), kev(2, 2, 1, "c")); err != nil {
+		t.Fatal(err)
+	}
+	bad := kev(3, 1, 2, "x")
+	bad.Deps = make([]EventID, 1<<17)
+	k.Submit(t.Context(), bad)
+	closeKernel(t, k)
+	if err := sink.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		var line struct{ Metric string }
+		json.Unmarshal(sc.Bytes(), &line)
+		seen[line.Metric] = true
+	}
+	for _, name := range []string{"ingress.events", "ingress.malformed", "sequencer.accepted", "sequencer.drop",
+		"reconcile.batch_size", "reconcile.obstruction", "cert.persist", "log.fsync",
+		"latency.submit_to_durable_us", "latency.submit_to_certificate_us"} {
+		if !seen[name] {
+			t.Errorf("no %s metric", name)
+		}
+	}
+}
