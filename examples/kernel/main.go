@@ -38,19 +38,22 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "kernel:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	dir := flag.String("dir", "", "data directory (default: a temporary one, removed at the end)")
-	nodes := flag.Int("nodes", 3, "simulated nodes")
-	perNode := flag.Int("events", 64, "events per node")
-	killAfter := flag.Int("kill-after", 0, "kill this process (SIGKILL) after this many acknowledged Submits; 0 never")
-	quiet := flag.Bool("quiet", false, "print a summary only, not every decision")
-	flag.Parse()
+func run(args []string) error {
+	fs := flag.NewFlagSet("kernel", flag.ContinueOnError)
+	dir := fs.String("dir", "", "data directory (default: a temporary one, removed at the end)")
+	nodes := fs.Int("nodes", 3, "simulated nodes")
+	perNode := fs.Int("events", 64, "events per node")
+	killAfter := fs.Int("kill-after", 0, "kill this process (SIGKILL) after this many acknowledged Submits; 0 never")
+	quiet := fs.Bool("quiet", false, "print a summary only, not every decision")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	if *nodes < 3 {
 		return errors.New("--nodes must be at least 3")
 	}
