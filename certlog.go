@@ -97,6 +97,7 @@ type CertStore struct {
 	certs    []certEntry
 	byID     map[CertID]int
 	head     ChainAnchor
+	base     ChainAnchor // where the store's first certificate continues a chain from; genesis but in a kernel
 	torn     int64
 	err      error // sticky failure of a write
 	closed   bool
@@ -165,6 +166,13 @@ func OpenCertStore(dir string, hdr framelog.Header, opts *framelog.WriterOptions
 }
 
 func openCertStore(fsys fileSystem, dir string, hdr framelog.Header, opts *framelog.WriterOptions) (*CertStore, error) {
+	return openCertStoreAt(fsys, dir, hdr, opts, ChainAnchor{})
+}
+
+// openCertStoreAt opens a store whose first certificate continues the chain
+// at base rather than genesis: a kernel's certificates after damage to an
+// earlier store (see Kernel, Safe mode).
+func openCertStoreAt(fsys fileSystem, dir string, hdr framelog.Header, opts *framelog.WriterOptions, base ChainAnchor) (*CertStore, error) {
 	var o framelog.WriterOptions
 	if opts != nil {
 		o = *opts
@@ -175,7 +183,7 @@ func openCertStore(fsys fileSystem, dir string, hdr framelog.Header, opts *frame
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &CertStore{dir: dir, policy: o.Sync, fsys: fsys, byID: make(map[CertID]int)}
+	s := &CertStore{dir: dir, policy: o.Sync, fsys: fsys, byID: make(map[CertID]int), head: base, base: base}
 	o.FS, o.Visit = fsys, s.load
 	w, err := framelog.Open(filepath.Join(dir, certLogName), hdr, &o)
 	if err != nil {
@@ -637,7 +645,9 @@ func (s *CertStore) TornTail() int64 { return s.torn }
 const verifyRun = 8 * chainWindow
 
 // VerifyAll verifies every certificate of the store, those present when it
-// starts, as a chain from genesis with [VerifyChain], against ring and the
+// starts, as a chain from genesis with [VerifyChain] (a store a [Kernel]
+// started after damage to its previous one continues that one's last sound
+// certificate: from there), against ring and the
 // expected binding, and returns its result: the anchor after the last
 // certificate that passed and the first failure, a [*ChainError] naming its
 // position. It reads cert.log in runs, so it holds a few thousand
@@ -645,7 +655,7 @@ const verifyRun = 8 * chainWindow
 // fails the store, and its error is returned after those before it
 // verified.
 func (s *CertStore) VerifyAll(ring KeyRing, want Binding) (ChainAnchor, error) {
-	var a ChainAnchor
+	a := s.base
 	n := s.Len()
 	for i := 0; i < n; {
 		certs, rerr := s.run(i, min(verifyRun, n-i))

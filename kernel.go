@@ -68,7 +68,7 @@ import (
 //	LOCK              the lock of the process that owns the directory
 //	kernel.key        the signing key, when KernelConfig.Signer is nil
 //	log/<seq>.omega   the event log, in segments (16 hex digits each)
-//	certs/            the certificate store (CertStore)
+//	certs/            the certificate store (CertStore); certs/gen-<seq>/ after damage
 //	snapshots/<seq>.omega  snapshots; one describes the log before segment seq
 //	incidents/        replay incidents found on opening
 //
@@ -85,8 +85,12 @@ import (
 // # Safe mode
 //
 // Corruption in the middle of a segment (never truncated, never appended
-// to again: the kernel continues in a new segment) or a replay incident
-// puts the kernel in safe mode: it keeps logging events and certifying
+// to again: the kernel continues in a new segment), a damaged certificate
+// log (corruption or a broken chain: it is left as it is, and the chain
+// continues from its last sound certificate in a new store,
+// certs/gen-<seq>, where the batches certified after the damage are
+// certified again from their BATCH frames) or a replay incident puts the
+// kernel in safe mode: it keeps logging events and certifying
 // obstructions, but certifies no merge (metric
 // reconcile.safe_mode_merge_blocked) until [Kernel.Resume]; the events of a
 // blocked merge wait for it. [Kernel.Status] says why, with the offset or
@@ -102,6 +106,9 @@ type Kernel struct {
 	signer  crypto.Signer
 	lock    file
 	certs   *CertStore
+	// certPrefix holds the sound certificates of damaged certificate
+	// stores the open one continues (see openCerts); usually none.
+	certPrefix []*Certificate
 
 	submits  chan *submitReq
 	syncReqs chan syncReq
@@ -298,8 +305,11 @@ func (k *Kernel) Status() KernelStatus {
 // durable certificate.
 func (k *Kernel) Head() ChainAnchor { return k.certs.Head() }
 
-// Certificates returns the certificate store. It is the kernel's: read
-// from it (Lookup, All, VerifyAll), never append to it or close it.
+// Certificates returns the certificate store the kernel appends to. It is
+// the kernel's: read from it (Lookup, All, VerifyAll), never append to it
+// or close it. After damage to an earlier store (see Safe mode), it holds
+// the chain from the earlier store's last sound certificate on, and
+// VerifyAll verifies it from there.
 func (k *Kernel) Certificates() *CertStore { return k.certs }
 
 func (k *Kernel) err() error {

@@ -1,6 +1,7 @@
 package omega
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -13,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/omega-sheaf/omega/framelog"
@@ -113,21 +116,21 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 		k.sinkFile = f
 		k.cfg.Metrics = NewJSONLSink(f)
 	}
-	if err := createLog(fsys, filepath.Join(c.CertDir, certLogName), k.binding.Header()); err != nil {
+	if err := k.openCerts(); err != nil {
 		return nil, err
 	}
-	k.certs, err = openCertStore(fsys, c.CertDir, k.binding.Header(), &framelog.WriterOptions{Sync: c.Sync, FS: fsys})
-	if err != nil {
-		return nil, fmt.Errorf("omega: OpenKernel: certificate store: %w", err)
-	}
+	var lastCert *Certificate
 	if n := k.certs.Len(); n > 0 {
 		last, err := k.certs.run(n-1, 1)
 		if err != nil {
 			return nil, fmt.Errorf("omega: OpenKernel: certificate store: %w", err)
 		}
-		if b := last[0].Binding; b != k.binding {
-			return nil, fmt.Errorf("omega: OpenKernel: the certificate chain was made under another binding: %w", &BindingError{Want: k.binding, Got: b})
-		}
+		lastCert = last[0]
+	} else if n := len(k.certPrefix); n > 0 {
+		lastCert = k.certPrefix[n-1]
+	}
+	if lastCert != nil && lastCert.Binding != k.binding {
+		return nil, fmt.Errorf("omega: OpenKernel: the certificate chain was made under another binding: %w", &BindingError{Want: k.binding, Got: lastCert.Binding})
 	}
 	recert, err := k.recover(ctx, cor)
 	if err != nil {
@@ -272,7 +275,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	if snap != nil {
 		base = snap.LastBatchID
 	}
-	certs, err := k.certs.since(base)
+	certs, err := k.certsSince(base)
 	if err != nil {
 		return nil, fmt.Errorf("omega: OpenKernel: reading certificates: %w", err)
 	}
@@ -360,6 +363,149 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		cor.admit(queued{ev: e, d: d, at: cor.now}, false)
 	}
 	return recert, nil
+}
+
+// Certificate store generations. A kernel's certificates are in the
+// CertStore of CertDir, generation 1. When a store does not open because
+// cert.log is damaged (corruption, a bad header, a frame that is not a
+// certificate, a broken link), the kernel leaves it untouched, enters safe
+// mode, and continues the chain from the last certificate of its sound
+// prefix in a new store, CertDir/gen-<16 hex digits>: its first
+// certificate links to that one. The batches certified after the damage
+// are certified again there, byte for byte, from their BATCH frames.
+
+const certGenPrefix = "gen-"
+
+func (k *Kernel) certGenDir(g uint64) string {
+	if g == 1 {
+		return k.cfg.CertDir
+	}
+	return filepath.Join(k.cfg.CertDir, fmt.Sprintf("%s%016x", certGenPrefix, g))
+}
+
+// openCerts opens the newest certificate store generation, anchored where
+// the sound prefixes of the damaged ones before it end; it starts a new
+// generation when the newest is damaged too.
+func (k *Kernel) openCerts() error {
+	fsys := k.fsys
+	hdr := k.binding.Header()
+	gens := []uint64{1}
+	if ents, err := fsys.ReadDir(k.cfg.CertDir); err == nil {
+		for _, e := range ents {
+			name, ok := strings.CutPrefix(e.Name(), certGenPrefix)
+			if !ok || !e.IsDir() || len(name) != 16 || strings.ToLower(name) != name {
+				continue
+			}
+			if g, err := strconv.ParseUint(name, 16, 64); err == nil && g > 1 {
+				gens = append(gens, g)
+			}
+		}
+	}
+	slices.Sort(gens)
+	opts := &framelog.WriterOptions{Sync: k.cfg.Sync, FS: fsys}
+	var anchor ChainAnchor
+	for i, g := range gens {
+		dir := k.certGenDir(g)
+		last := i == len(gens)-1
+		if last {
+			if err := createLog(fsys, filepath.Join(dir, certLogName), hdr); err != nil {
+				return err
+			}
+			s, err := openCertStoreAt(fsys, dir, hdr, opts, anchor)
+			if err == nil {
+				k.certs = s
+				return nil
+			}
+			if !certDamage(err) {
+				return fmt.Errorf("omega: OpenKernel: certificate store: %w", err)
+			}
+		}
+		certs, next, off, why := certPrefix(fsys, filepath.Join(dir, certLogName), hdr, anchor)
+		k.certPrefix = append(k.certPrefix, certs...)
+		anchor = next
+		k.enterSafeMode(fmt.Sprintf("certificate log %s is damaged at offset %d (%v); the chain continues after its certificate %d",
+			filepath.Join(dir, certLogName), off, why, len(certs)), filepath.Join(dir, certLogName), off, nil)
+		if last {
+			next := k.certGenDir(g + 1)
+			if err := createLog(fsys, filepath.Join(next, certLogName), hdr); err != nil {
+				return err
+			}
+			s, err := openCertStoreAt(fsys, next, hdr, opts, anchor)
+			if err != nil {
+				return fmt.Errorf("omega: OpenKernel: certificate store: %w", err)
+			}
+			k.certs = s
+		}
+	}
+	return nil
+}
+
+// certDamage reports whether err, from opening a certificate store, says
+// its cert.log is damaged, rather than held, bound elsewhere or unreadable.
+func certDamage(err error) bool {
+	var cle *CertLogError
+	return errors.Is(err, framelog.ErrCorrupt) || errors.Is(err, framelog.ErrBadHeader) || errors.As(err, &cle)
+}
+
+// certPrefix reads the cert.log at path as far as it holds certificates
+// that continue the chain from a, and returns them, the anchor after them,
+// and where and why it stopped.
+func certPrefix(fsys fileSystem, path string, hdr framelog.Header, a ChainAnchor) ([]*Certificate, ChainAnchor, int64, error) {
+	b, err := fsys.ReadFile(path)
+	if err != nil {
+		return nil, a, 0, err
+	}
+	sc := framelog.NewScanner(b, nil)
+	if h, err := sc.Header(); err != nil {
+		return nil, a, 0, err
+	} else if h != hdr {
+		return nil, a, 0, framelog.ErrSchemaMismatch
+	}
+	var certs []*Certificate
+	for {
+		f, err := sc.Next()
+		if err == io.EOF {
+			return certs, a, sc.Offset(), errors.New("no damage found on reading it again")
+		}
+		if err != nil {
+			return certs, a, sc.Offset(), err
+		}
+		if f.Type != framelog.FrameCert {
+			return certs, a, f.Offset, fmt.Errorf("a %v frame", f.Type)
+		}
+		c, err := DecodeCertificate(f.Payload)
+		if err != nil {
+			return certs, a, f.Offset, err
+		}
+		if err := a.next(c, c.Hash()); err != nil {
+			return certs, a, f.Offset, err
+		}
+		certs = append(certs, c)
+	}
+}
+
+// certsSince is CertStore.since over the whole chain: the sound prefixes
+// of damaged generations, then the open store.
+func (k *Kernel) certsSince(batchID uint64) ([]*Certificate, error) {
+	if len(k.certPrefix) == 0 {
+		return k.certs.since(batchID)
+	}
+	all := slices.Clone(k.certPrefix)
+	for _, c := range k.certs.All() {
+		all = append(all, c)
+	}
+	if err := k.certs.Err(); err != nil {
+		return nil, err
+	}
+	i, _ := slices.BinarySearchFunc(all, batchID+1, func(c *Certificate, b uint64) int { return cmp.Compare(c.BatchID, b) })
+	start := i
+	for j := i - 1; j >= 0; j-- {
+		if all[j].Kind == KindMerge {
+			start = j
+			break
+		}
+	}
+	return all[start:], nil
 }
 
 // loadSnapshot returns the newest snapshot that loads, whose segment

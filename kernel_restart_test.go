@@ -3,6 +3,7 @@ package omega
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"os"
 	"path/filepath"
@@ -282,5 +283,99 @@ func TestKernelRefusesOtherBinding(t *testing.T) {
 	_, err = OpenKernel(context.Background(), dir, &KernelConfig{Signer: kernelKey, Checker: c})
 	if !errors.Is(err, ErrBindingMismatch) {
 		t.Fatalf("OpenKernel with another binding = %v, want ErrBindingMismatch", err)
+	}
+}
+
+// TestKernelCertLogDamaged damages a certificate in the middle of cert.log:
+// the kernel opens in safe mode, leaves the file as it is, and continues
+// the chain from the last sound certificate in a new store, certifying the
+// later batches again byte for byte.
+func TestKernelCertLogDamaged(t *testing.T) {
+	for _, damage := range []string{"corrupt", "broken link"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			var got decisions
+			k := openKernel(t, dir, kernelConfig(&got))
+			kernelBatches(t, k, 0, 5)
+			want := certEnvelopes(t, k)
+			closeKernel(t, k)
+
+			certLog := filepath.Join(dir, "certs", certLogName)
+			offs := frameOffsets(t, certLog)
+			b, _ := os.ReadFile(certLog)
+			switch damage {
+			case "corrupt":
+				b[offs[2]+framelog.FrameHeaderLen+5] ^= 0x40
+			case "broken link":
+				// Certificate 2 removed: certificate 3 no longer links.
+				b = append(b[:offs[2]:offs[2]], b[offs[3]:]...)
+			}
+			if err := os.WriteFile(certLog, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			var more decisions
+			k = openKernel(t, dir, kernelConfig(&more))
+			st := k.Status()
+			if !st.SafeMode || st.Segment != certLog || st.Offset != offs[2] {
+				t.Fatalf("Status = %+v, want safe mode at %s offset %d", st, certLog, offs[2])
+			}
+			ds := more.all()
+			if len(ds) != 3 {
+				t.Fatalf("%d batches certified again, want 3", len(ds))
+			}
+			for i, d := range ds {
+				if !d.Recertified || !bytes.Equal(d.Certificate.Bytes(), want[2+i]) {
+					t.Errorf("batch %d: certified again as different bytes", d.Certificate.BatchID)
+				}
+			}
+			// The whole chain verifies from genesis: the sound prefix, then
+			// the new store.
+			prefix, err := DecodeCertificate(want[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, _ := DecodeCertificate(want[1])
+			chain := []*Certificate{prefix, second}
+			for _, c := range k.Certificates().All() {
+				chain = append(chain, c)
+			}
+			ring, _ := NewKeyRing(kernelKey.Public().(ed25519.PublicKey))
+			if a, err := VerifyChain(t.Context(), chain, ring, k.Binding(), nil); err != nil || a.BatchID != 5 {
+				t.Fatalf("VerifyChain over the generations = %+v, %v", a, err)
+			}
+			verifyKernelChain(t, k)
+			// Merges wait for Resume.
+			if err := k.Submit(t.Context(), kev(100, 9, 1, "m")); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(more.all()); n != 3 {
+				t.Errorf("a merge was certified in safe mode")
+			}
+			if err := k.Resume(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if ds := more.all(); len(ds) != 4 || ds[3].Certificate.BatchID != 6 {
+				t.Fatalf("after Resume: %d decisions, want the merge as batch 6", len(ds))
+			}
+			closeKernel(t, k)
+			if after, _ := os.ReadFile(certLog); !bytes.Equal(after, b) {
+				t.Errorf("the damaged cert.log was changed")
+			}
+			// Reopened, the kernel finds the same damage, and the new
+			// generation continues it.
+			k = openKernel(t, dir, kernelConfig(&more))
+			if !k.Status().SafeMode || k.Head().BatchID != 6 {
+				t.Errorf("reopened: %+v at batch %d", k.Status(), k.Head().BatchID)
+			}
+			verifyKernelChain(t, k)
+			closeKernel(t, k)
+		})
 	}
 }
