@@ -71,7 +71,12 @@ func (k *Kernel) certify() {
 						}
 					}
 					if !first.IsZero() {
-						k.metric("latency.submit_to_certificate_us", float64(now.Sub(first).Microseconds()), nil)
+						if k.cfg.Metrics != nil {
+							k.metric("latency.submit_to_certificate_us", float64(now.Sub(first).Microseconds()), map[string]string{
+								"batch":      strconv.FormatUint(job.meta.BatchID, 10),
+								"batch_size": strconv.Itoa(len(job.at)),
+							})
+						}
 					}
 					k.stats.certified.Add(1)
 					k.metric("cert.persist", 1, nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -157,6 +158,8 @@ type core struct {
 	syncing         bool
 	syncFile        file  // the current segment, opened again for fsync
 	err             error // sticky: the kernel has stopped
+
+	frontier uint64 // the highest lamport accepted since open, for metrics
 
 	timer *time.Timer
 	evs   []Event // scratch
@@ -517,6 +520,21 @@ func (c *core) decide(batch []queued) {
 		k.metric("reconcile.batch_size", float64(len(r.Members)), nil)
 		if r.Kind == KindMerge {
 			k.stats.merges.Add(1)
+			if k.cfg.Metrics != nil && len(batch) > 0 {
+				// The frontier: the highest lamport accepted so far, and
+				// how far below it the batch's oldest event was.
+				prev := c.frontier
+				lo := batch[0].ev.Lamport
+				for _, q := range batch {
+					lo = min(lo, q.ev.Lamport)
+					c.frontier = max(c.frontier, q.ev.Lamport)
+				}
+				k.metric("reconcile.frontier", float64(c.frontier), map[string]string{
+					"batch":       strconv.FormatUint(meta.BatchID, 10),
+					"min_lamport": strconv.FormatUint(lo, 10),
+					"prev":        strconv.FormatUint(prev, 10),
+				})
+			}
 			for _, m := range r.Members {
 				if p, ok := c.j.state.position(m.ID); ok {
 					c.fps.set(p, m.Digest)
@@ -528,7 +546,12 @@ func (c *core) decide(batch []queued) {
 			return
 		}
 		k.stats.obstructions.Add(1)
-		k.metric("reconcile.obstruction", 1, map[string]string{"predicate": fmt.Sprint(uint32(r.Obstruction.Predicate))})
+		if k.cfg.Metrics != nil {
+			k.metric("reconcile.obstruction", 1, map[string]string{
+				"predicate": strconv.FormatUint(uint64(r.Obstruction.Predicate), 10),
+				"batch":     strconv.FormatUint(meta.BatchID, 10),
+			})
+		}
 		cs := r.Obstruction.ConflictSet
 		rest := make([]queued, 0, len(batch))
 		for _, q := range batch {

@@ -21,7 +21,11 @@ import (
 //	sequencer.drop            an exact redelivery dropped
 //	sequencer.expired         an event released after MaxPendingAge
 //	reconcile.batch_size      distinct contents of a decided batch
-//	reconcile.obstruction     an obstruction, metadata "predicate"
+//	reconcile.obstruction     an obstruction, metadata "predicate", "batch"
+//	reconcile.frontier        after a merge, the highest lamport accepted
+//	                          since open; metadata "batch", "prev" (the
+//	                          frontier before) and "min_lamport" (the
+//	                          batch's lowest)
 //	reconcile.safe_mode_merge_blocked  events of a merge held back
 //	cert.persist              a certificate appended and synced
 //	cert.persist_fail         a certificate that could not be
@@ -30,7 +34,8 @@ import (
 //	snapshot.write, snapshot.fail, snapshot.unreadable
 //	kernel.safe_mode          safe mode entered, metadata "reason"
 //	latency.submit_to_durable_us      per Submit
-//	latency.submit_to_certificate_us  per batch, from its first event
+//	latency.submit_to_certificate_us  per batch, from its first event;
+//	                          metadata "batch", "batch_size"
 type Metric struct {
 	Name  string
 	Value float64
