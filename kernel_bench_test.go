@@ -68,6 +68,13 @@ func BenchmarkKernel(b *testing.B) {
 			b.ReportMetric(float64(st.SubmitToCertificate.P99.Microseconds()), "p99_cert_us")
 			b.ReportMetric(float64(st.SubmitToDurable.P99.Microseconds()), "p99_durable_us")
 			b.ReportMetric(n/float64(st.Batches), "events/batch")
+			if st.LogFsyncs > 0 {
+				b.ReportMetric(float64(st.LogFsyncTime.Microseconds())/float64(st.LogFsyncs), "us/log_fsync")
+				b.ReportMetric(float64(st.LogFsyncTime)/float64(elapsed), "log_fsync_busy")
+			}
+			if st.CertFsyncs > 0 {
+				b.ReportMetric(float64(st.CertFsyncTime.Microseconds())/float64(st.CertFsyncs), "us/cert_fsync")
+			}
 			if err := k.Close(context.Background()); err != nil {
 				b.Fatal(err)
 			}

@@ -51,7 +51,9 @@ func (k *Kernel) certify() {
 			}
 		}
 		if err == nil && len(dec) > 0 {
+			t := time.Now()
 			err = k.certs.Sync()
+			k.stats.certFsyncNanos.Add(int64(time.Since(t)))
 			k.stats.certFsyncs.Add(1)
 			if err != nil {
 				k.metric("cert.persist_fail", 1, nil)

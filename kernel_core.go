@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/internal/fsync"
 )
 
 // The kernel's goroutines (SPEC 8's actors):
@@ -84,22 +85,25 @@ type kernelStats struct {
 	submitted, malformed, accepted, dropped, expired atomic.Uint64
 	batches, merges, obstructions, blocked           atomic.Uint64
 	fsyncs, certFsyncs, certified                    atomic.Uint64
+	fsyncNanos, certFsyncNanos                       atomic.Int64
 	durable, certifiedLatency                        histogram
 }
 
 // KernelStats are a kernel's running figures since it was opened.
 type KernelStats struct {
-	Submitted, Malformed   uint64 // events given to Submit, and refused
-	Accepted, Dropped      uint64 // events logged, and redeliveries dropped
-	Expired                uint64 // events released after MaxPendingAge
-	Batches                uint64 // batches decided: Merges + Obstructions
-	Merges, Obstructions   uint64
-	SafeModeBlocked        uint64 // merges not certified in safe mode
-	LogFsyncs, CertFsyncs  uint64
-	Certified              uint64 // certificates appended
-	SubmitToDurable        Latency
-	SubmitToCertificate    Latency
-	FsyncsPerAcceptedEvent float64 // LogFsyncs / Accepted
+	Submitted, Malformed  uint64 // events given to Submit, and refused
+	Accepted, Dropped     uint64 // events logged, and redeliveries dropped
+	Expired               uint64 // events released after MaxPendingAge
+	Batches               uint64 // batches decided: Merges + Obstructions
+	Merges, Obstructions  uint64
+	SafeModeBlocked       uint64 // merges not certified in safe mode
+	LogFsyncs, CertFsyncs uint64
+	// LogFsyncTime and CertFsyncTime are the time spent in those fsyncs.
+	LogFsyncTime, CertFsyncTime time.Duration
+	Certified                   uint64 // certificates appended
+	SubmitToDurable             Latency
+	SubmitToCertificate         Latency
+	FsyncsPerAcceptedEvent      float64 // LogFsyncs / Accepted
 }
 
 // Stats returns the kernel's running figures.
@@ -111,6 +115,7 @@ func (k *Kernel) Stats() KernelStats {
 		Batches: s.batches.Load(), Merges: s.merges.Load(), Obstructions: s.obstructions.Load(),
 		SafeModeBlocked: s.blocked.Load(),
 		LogFsyncs:       s.fsyncs.Load(), CertFsyncs: s.certFsyncs.Load(), Certified: s.certified.Load(),
+		LogFsyncTime: time.Duration(s.fsyncNanos.Load()), CertFsyncTime: time.Duration(s.certFsyncNanos.Load()),
 		SubmitToDurable:     s.durable.summary(),
 		SubmitToCertificate: s.certifiedLatency.summary(),
 	}
@@ -777,7 +782,10 @@ func (c *core) complete() {
 func (k *Kernel) syncer() {
 	defer k.done.Done()
 	for r := range k.syncReqs {
-		k.syncDone <- syncRes{gen: r.gen, err: r.f.Sync()}
+		t := time.Now()
+		err := fsync.Data(r.f)
+		k.stats.fsyncNanos.Add(int64(time.Since(t)))
+		k.syncDone <- syncRes{gen: r.gen, err: err}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 
 	"github.com/omega-sheaf/omega/internal/filelock"
+	"github.com/omega-sheaf/omega/internal/fsync"
 )
 
 // Buffer sizes; not part of the format.
@@ -455,7 +456,7 @@ func (w *Writer) sync() error {
 		return err
 	}
 	if w.policy != SyncNever && w.syncer != nil {
-		if err := w.syncer.Sync(); err != nil {
+		if err := fsync.Data(w.syncer); err != nil {
 			return w.fail(err)
 		}
 	}
