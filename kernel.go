@@ -159,9 +159,12 @@ type KernelConfig struct {
 	// frame is synced as it is appended. SyncNever: nothing is synced, for
 	// tests; a crash loses what the operating system had not written.
 	Sync framelog.SyncPolicy
-	// SnapshotEvery is how many batches are decided between two snapshots.
-	// 0 means 4096; a negative value takes none but those Kernel.Snapshot
-	// asks for.
+	// SnapshotEvery is how many batches are decided between two snapshots,
+	// at least: a snapshot also waits until half as many events have been
+	// logged since the last one as the State knows ids, so that writing
+	// snapshots costs time in proportion to the events logged however
+	// long the history. 0 means 4096; a negative value takes none but
+	// those Kernel.Snapshot asks for.
 	SnapshotEvery int
 	// PruneSegments removes, after each snapshot, the log segments and
 	// older snapshots it makes unnecessary for restart. Off by default:

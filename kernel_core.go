@@ -133,6 +133,7 @@ type core struct {
 	wopts   framelog.WriterOptions
 	next    uint64 // the next batch id
 	sinceSn int    // batches decided since the last snapshot
+	evSn    int    // events logged since the last snapshot
 
 	// The sequencer.
 	// The events logged and not decided are the journal's pending ones.
@@ -314,6 +315,7 @@ func (c *core) submit(r *submitReq) {
 		}
 	}
 	if logged > 0 {
+		c.evSn += logged
 		c.k.stats.accepted.Add(uint64(logged))
 		c.k.metric("sequencer.accepted", float64(logged), nil)
 	}
@@ -472,11 +474,22 @@ func (c *core) coordinate(force bool) {
 		c.decide(batch) // keeps nothing of batch's array
 		c.compactReady()
 	}
-	if c.k.cfg.SnapshotEvery > 0 && c.sinceSn >= c.k.cfg.SnapshotEvery && c.err == nil {
+	if c.snapshotDue() && c.err == nil {
 		c.snapshot(nil)
 	} else if c.j.w.Size() >= c.k.cfg.SegmentSize && c.err == nil {
 		c.rotate()
 	}
+}
+
+// snapshotDue reports whether a periodic snapshot is due: SnapshotEvery
+// batches since the last one, and at least half as many events logged
+// since as the State knows ids. A snapshot costs time in proportion to
+// the State, so the second condition keeps that cost proportional to the
+// events logged, however long the history grows, while restart replays
+// at most about twice the State's worth of the log.
+func (c *core) snapshotDue() bool {
+	every := c.k.cfg.SnapshotEvery
+	return every > 0 && c.sinceSn >= every && 2*c.evSn >= c.j.state.KnownCount()
 }
 
 // decide reconciles batch and records the decision; after an Obstruction
@@ -868,7 +881,7 @@ func (c *core) rotate() {
 // previous one left it written, once every batch before it is certified;
 // done, when not nil, gets the result.
 func (c *core) snapshot(done chan error) {
-	c.sinceSn = 0
+	c.sinceSn, c.evSn = 0, 0
 	c.rotate()
 	if c.err != nil {
 		if done != nil {
