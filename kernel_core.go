@@ -86,7 +86,7 @@ type kernelStats struct {
 	batches, merges, obstructions, blocked           atomic.Uint64
 	fsyncs, certFsyncs, certified                    atomic.Uint64
 	fsyncNanos, certFsyncNanos                       atomic.Int64
-	durable, certifiedLatency                        histogram
+	durable, certifiedLatency, syncDelay             histogram
 }
 
 // KernelStats are a kernel's running figures since it was opened.
@@ -103,7 +103,10 @@ type KernelStats struct {
 	Certified                   uint64 // certificates appended
 	SubmitToDurable             Latency
 	SubmitToCertificate         Latency
-	FsyncsPerAcceptedEvent      float64 // LogFsyncs / Accepted
+	// SubmitToFsyncStart is, per log fsync, how long the oldest Submit it
+	// covers had waited when it started.
+	SubmitToFsyncStart     Latency
+	FsyncsPerAcceptedEvent float64 // LogFsyncs / Accepted
 }
 
 // Stats returns the kernel's running figures.
@@ -118,6 +121,7 @@ func (k *Kernel) Stats() KernelStats {
 		LogFsyncTime: time.Duration(s.fsyncNanos.Load()), CertFsyncTime: time.Duration(s.certFsyncNanos.Load()),
 		SubmitToDurable:     s.durable.summary(),
 		SubmitToCertificate: s.certifiedLatency.summary(),
+		SubmitToFsyncStart:  s.syncDelay.summary(),
 	}
 	if st.Accepted > 0 {
 		st.FsyncsPerAcceptedEvent = float64(st.LogFsyncs) / float64(st.Accepted)
@@ -720,6 +724,14 @@ func (c *core) kick() {
 	c.syncing = true
 	c.k.stats.fsyncs.Add(1)
 	c.k.metric("log.fsync", 1, nil)
+	// How long the oldest Submit this fsync covers has waited for it to
+	// start: at most about one fsync, however heavy the load.
+	for _, g := range c.awaiting {
+		if g.gen > c.synced && len(g.acks) > 0 && len(g.acks[0].events) > 0 {
+			c.k.stats.syncDelay.add(time.Since(g.acks[0].events[0].at))
+			break
+		}
+	}
 	c.k.syncReqs <- syncReq{f: c.syncFile, gen: c.written}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -434,4 +435,29 @@ func TestKernelConcurrent(t *testing.T) {
 	}
 	verifyKernelChain(t, k)
 	closeKernel(t, k)
+}
+
+// TestKernelCloseLeavesNoGoroutine opens and closes kernels outside a
+// synctest bubble, after real work, and counts goroutines.
+func TestKernelCloseLeavesNoGoroutine(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 3 {
+		var got decisions
+		cfg := kernelConfig(&got)
+		cfg.SnapshotEvery = 1
+		k := openKernel(t, t.TempDir(), cfg)
+		kernelBatches(t, k, 0, 3)
+		if err := k.Snapshot(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		closeKernel(t, k)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
 }
