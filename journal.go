@@ -172,7 +172,10 @@ type Journal struct {
 	c       *Checker
 	state   *State
 	last    uint64
-	pending map[Hash]Event // by event digest: logged, not decided
+	pending map[Hash]*Event // by event digest: logged, not decided
+	// trusted skips Record's check that every member is pending: the
+	// Kernel records only batches of its own pending events.
+	trusted bool
 	buf     []byte
 	owned   bool // w was opened by OpenJournal, and is closed by Close
 }
@@ -184,7 +187,7 @@ func NewJournal(w *framelog.Writer, c *Checker, state *State, lastBatchID uint64
 	if w == nil || c == nil {
 		panic("omega: NewJournal with a nil writer or checker")
 	}
-	return &Journal{w: w, c: c, state: state.Commit(), last: lastBatchID, pending: make(map[Hash]Event)}
+	return &Journal{w: w, c: c, state: state.Commit(), last: lastBatchID, pending: make(map[Hash]*Event)}
 }
 
 // State returns the State the journal's decisions reached.
@@ -218,15 +221,16 @@ func (j *Journal) LogEvents(events []Event) (int64, error) {
 		}
 		h.Reset()
 		h.Write(j.buf)
-		j.pending[h.Sum()] = cloneEvent(e)
+		c := cloneEvent(e)
+		j.pending[h.Sum()] = &c
 	}
 	return first, nil
 }
 
 // logEncoded appends the EVENT frame of e, which the caller validated,
 // whose canonical encoding is enc and digest d. The event is pending until
-// a recorded batch decides it; the journal keeps e, not a copy.
-func (j *Journal) logEncoded(e Event, enc []byte, d Hash) error {
+// a recorded batch decides it; the journal keeps e, which must not change.
+func (j *Journal) logEncoded(e *Event, enc []byte, d Hash) error {
 	if _, err := j.w.Append(framelog.FrameEvent, enc); err != nil {
 		return err
 	}
@@ -295,6 +299,9 @@ func (j *Journal) record(out Output, meta BatchMeta, sync bool) error {
 			ErrJournal, meta.BatchID, r.PriorStateHash, j.state.MergedStateHash(), j.last)
 	}
 	for _, m := range r.Members {
+		if j.trusted {
+			break
+		}
 		if _, ok := j.pending[m.Digest]; !ok && !j.known(m.ID) {
 			return fmt.Errorf("%w: batch %d: member %v (digest %s) is not a logged event awaiting a decision; log it (again) first",
 				ErrJournal, meta.BatchID, m.ID, m.Digest)
@@ -355,7 +362,7 @@ func (j *Journal) Pending() []Event {
 	}
 	ps := make([]pend, 0, len(j.pending))
 	for d, e := range j.pending {
-		ps = append(ps, pend{d, e})
+		ps = append(ps, pend{d, *e})
 	}
 	slices.SortFunc(ps, func(a, b pend) int {
 		if c := a.e.key().Compare(b.e.key()); c != 0 {
@@ -481,8 +488,8 @@ func rebuildJournal(ctx context.Context, fsys fileSystem, path string, w *framel
 		return nil, fmt.Errorf("omega: journal %s does not replay: %w", path, err)
 	}
 	j := NewJournal(w, c, r.State, r.LastBatchID)
-	for _, e := range r.Pending {
-		j.pending[e.Digest()] = e
+	for i := range r.Pending {
+		j.pending[r.Pending[i].Digest()] = &r.Pending[i]
 	}
 	return j, nil
 }

@@ -310,8 +310,8 @@ func (c *core) submit(r *submitReq) {
 	}
 	c.now = time.Now()
 	logged := 0
-	for _, q := range r.events {
-		if c.admit(q, true) {
+	for i := range r.events {
+		if c.admit(&r.events[i], true) {
 			logged++
 		}
 		if c.err != nil {
@@ -330,7 +330,7 @@ func (c *core) submit(r *submitReq) {
 // or log it and release or hold it. An event the log holds already (a
 // pending one, at open) is not logged again, and is known to be no copy of
 // another. It reports whether the event was logged.
-func (c *core) admit(q queued, log bool) bool {
+func (c *core) admit(q *queued, log bool) bool {
 	if log {
 		if _, dup := c.j.pending[q.d]; dup {
 			c.drop()
@@ -340,17 +340,17 @@ func (c *core) admit(q queued, log bool) bool {
 			c.drop()
 			return false
 		}
-		if err := c.j.logEncoded(q.ev, q.enc, q.d); err != nil {
+		if err := c.j.logEncoded(&q.ev, q.enc, q.d); err != nil {
 			c.fail(err)
 			return false
 		}
 		c.dirty = true
 	}
 	if c.depsReady(&q.ev) {
-		c.release(q)
+		c.release(*q)
 		return log
 	}
-	h := &held{q: q}
+	h := &held{q: *q}
 	c.held = append(c.held, h)
 	c.nheld++
 	for _, d := range q.ev.Deps {

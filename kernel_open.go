@@ -267,6 +267,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		}
 	}
 	cor.j = NewJournal(w, k.c, nil, 0)
+	cor.j.trusted = true
 	if cor.syncFile, err = fsys.OpenFile(k.segmentPath(cor.seg), os.O_RDWR, 0); err != nil {
 		return nil, fmt.Errorf("omega: OpenKernel: %w", err)
 	}
@@ -357,10 +358,10 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		cor.safe = true
 	}
 	cor.now = time.Now()
-	for _, e := range pending {
-		d := e.Digest()
-		cor.j.pending[d] = e
-		cor.admit(queued{ev: e, d: d, at: cor.now}, false)
+	for i := range pending {
+		q := &queued{ev: pending[i], d: pending[i].Digest(), at: cor.now}
+		cor.j.pending[q.d] = &q.ev
+		cor.admit(q, false)
 	}
 	return recert, nil
 }
