@@ -116,6 +116,8 @@ type Kernel struct {
 	ctl      chan ctlReq
 	certWork chan certWork
 	snapWork chan snapJob
+	prepWork chan uint64 // a log segment for the snapshotter to create ahead
+	segMu    sync.Mutex  // held while a log segment is created
 	closing  chan struct{}
 
 	mu        sync.RWMutex // write-held by Close to shut the door on Submit

@@ -68,6 +68,8 @@ func BenchmarkKernel(b *testing.B) {
 			b.ReportMetric(float64(st.SubmitToCertificate.P99.Microseconds()), "p99_cert_us")
 			b.ReportMetric(float64(st.SubmitToDurable.P99.Microseconds()), "p99_durable_us")
 			b.ReportMetric(float64(st.SubmitToFsyncStart.Max.Microseconds()), "max_fsync_wait_us")
+			b.ReportMetric(float64(st.SubmitToFsyncStart.P99.Microseconds()), "p99_fsync_wait_us")
+			b.ReportMetric(float64(st.LogFsync.Max.Microseconds()), "max_fsync_us")
 			b.ReportMetric(n/float64(st.Batches), "events/batch")
 			if st.LogFsyncs > 0 {
 				b.ReportMetric(float64(st.LogFsyncTime.Microseconds())/float64(st.LogFsyncs), "us/log_fsync")

@@ -115,7 +115,19 @@ func (k *Kernel) certify() {
 // holds everything.
 func (k *Kernel) snapshots() {
 	defer k.done.Done()
-	for job := range k.snapWork {
+	for {
+		var job snapJob
+		select {
+		case seq := <-k.prepWork:
+			// Failing here costs nothing: rotation creates the segment.
+			k.prepareSegment(seq)
+			continue
+		case j, ok := <-k.snapWork:
+			if !ok {
+				return
+			}
+			job = j
+		}
 		err := k.writeSnapshot(job)
 		if err != nil {
 			k.metric("snapshot.fail", 1, nil)
@@ -125,6 +137,30 @@ func (k *Kernel) snapshots() {
 		if job.done != nil {
 			job.done <- err
 		}
+	}
+}
+
+// prepareSegment creates log segment seq, whole and synced (createLog),
+// unless it exists. The core calls it when it moves to seq; the
+// snapshotter calls it ahead of time (prepareNext), so that moving to a new
+// segment does not wait for the fsyncs of its creation. segMu keeps the two
+// from creating it at once.
+func (k *Kernel) prepareSegment(seq uint64) error {
+	k.segMu.Lock()
+	defer k.segMu.Unlock()
+	return createLog(k.fsys, k.segmentPath(seq), k.binding.Header())
+}
+
+// prepareNext asks the snapshotter to create segment seq ahead of time; a
+// request it has not taken yet is replaced.
+func (k *Kernel) prepareNext(seq uint64) {
+	select {
+	case <-k.prepWork:
+	default:
+	}
+	select {
+	case k.prepWork <- seq:
+	default:
 	}
 }
 

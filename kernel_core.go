@@ -86,7 +86,7 @@ type kernelStats struct {
 	batches, merges, obstructions, blocked           atomic.Uint64
 	fsyncs, certFsyncs, certified                    atomic.Uint64
 	fsyncNanos, certFsyncNanos                       atomic.Int64
-	durable, certifiedLatency, syncDelay             histogram
+	durable, certifiedLatency, syncDelay, fsyncDur   histogram
 }
 
 // KernelStats are a kernel's running figures since it was opened.
@@ -105,7 +105,9 @@ type KernelStats struct {
 	SubmitToCertificate         Latency
 	// SubmitToFsyncStart is, per log fsync, how long the oldest Submit it
 	// covers had waited when it started.
-	SubmitToFsyncStart     Latency
+	SubmitToFsyncStart Latency
+	// LogFsync is the duration of the log's fsyncs under SyncBatch.
+	LogFsync               Latency
 	FsyncsPerAcceptedEvent float64 // LogFsyncs / Accepted
 }
 
@@ -122,6 +124,7 @@ func (k *Kernel) Stats() KernelStats {
 		SubmitToDurable:     s.durable.summary(),
 		SubmitToCertificate: s.certifiedLatency.summary(),
 		SubmitToFsyncStart:  s.syncDelay.summary(),
+		LogFsync:            s.fsyncDur.summary(),
 	}
 	if st.Accepted > 0 {
 		st.FsyncsPerAcceptedEvent = float64(st.LogFsyncs) / float64(st.Accepted)
@@ -809,7 +812,9 @@ func (k *Kernel) syncer() {
 	for r := range k.syncReqs {
 		t := time.Now()
 		err := fsync.Data(r.f)
-		k.stats.fsyncNanos.Add(int64(time.Since(t)))
+		d := time.Since(t)
+		k.stats.fsyncNanos.Add(int64(d))
+		k.stats.fsyncDur.add(d)
 		k.syncDone <- syncRes{gen: r.gen, err: err}
 	}
 }
@@ -870,7 +875,7 @@ func (c *core) rotate() {
 	}
 	c.syncFile.Close()
 	path := c.k.segmentPath(c.seg + 1)
-	if err := createLog(c.k.fsys, path, c.k.binding.Header()); err != nil {
+	if err := c.k.prepareSegment(c.seg + 1); err != nil {
 		c.fail(err)
 		return
 	}
@@ -887,6 +892,7 @@ func (c *core) rotate() {
 	}
 	c.seg++
 	c.j.w, c.syncFile = w, f
+	c.k.prepareNext(c.seg + 1)
 }
 
 // snapshot starts a new segment and has the snapshot of the kernel as the

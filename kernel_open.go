@@ -140,6 +140,7 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 	k.ctl = make(chan ctlReq)
 	k.certWork = make(chan certWork, 256)
 	k.snapWork = make(chan snapJob, 1)
+	k.prepWork = make(chan uint64, 1)
 	k.closing = make(chan struct{})
 	k.syncReqs = make(chan syncReq, 1)
 	k.syncDone = make(chan syncRes, 1)
@@ -148,6 +149,7 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 	go cor.run()
 	go k.certify()
 	go k.snapshots()
+	k.prepareNext(cor.seg + 1)
 	if k.cfg.OnDecision != nil {
 		for _, d := range recert {
 			k.cfg.OnDecision(d)
@@ -179,6 +181,16 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	use := segs
 	if snap != nil {
 		use = segs[slices.Index(segs, from):]
+	}
+	// Segments created ahead of time (see prepareSegment) and never
+	// written to hold no frame: the log ends before them, and the one
+	// before them is the one to go on appending to.
+	for len(use) > 1 {
+		fi, err := fsys.Stat(k.segmentPath(use[len(use)-1]))
+		if err != nil || fi.Size() > framelog.HeaderSize {
+			break
+		}
+		use = use[:len(use)-1]
 	}
 	// Under SyncBatch the core syncs the log itself, on another goroutine
 	// (see core.commit): its writer only writes.
