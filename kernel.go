@@ -43,7 +43,10 @@ import (
 //
 // Submit waits, for as long as its context allows, while the pending
 // buffer holds MaxPending events or the submission queue is full
-// (backpressure): an event is never dropped for lack of room.
+// (backpressure): an event is never dropped for lack of room. An event's
+// age counts from when it entered the buffer. A dependency submitted while
+// the buffer is full of events waiting for it enters when expiry makes
+// room: size MaxPending for the disorder the nodes produce.
 //
 // # Batches
 //

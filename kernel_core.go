@@ -174,14 +174,17 @@ type core struct {
 
 	frontier uint64 // the highest lamport accepted since open, for metrics
 
-	timer *time.Timer
-	evs   []Event // scratch
+	timer   *time.Timer
+	evs     []Event   // scratch
+	missing []EventID // scratch
 }
 
 // held is an event in the pending buffer.
 type held struct {
-	q    queued
-	gone bool // released; lazily removed from held and waiting
+	q       queued
+	since   time.Time // when it entered the buffer: its age counts from here
+	missing int       // distinct dependencies it waits for
+	gone    bool      // released; lazily removed from held and waiting
 }
 
 // fingerprints keeps 64 bits of the digest of every event accepted since
@@ -285,7 +288,7 @@ func (c *core) arm() {
 	}
 	c.dropGone()
 	if len(c.held) > 0 {
-		if t := c.held[0].q.at.Add(c.k.cfg.MaxPendingAge); next.IsZero() || t.Before(next) {
+		if t := c.held[0].since.Add(c.k.cfg.MaxPendingAge); next.IsZero() || t.Before(next) {
 			next = t
 		}
 	}
@@ -349,19 +352,49 @@ func (c *core) admit(q *queued, log bool) bool {
 		}
 		c.dirty = true
 	}
-	if c.depsReady(&q.ev) {
+	missing := c.missingDeps(&q.ev)
+	if len(missing) == 0 {
 		c.release(*q)
 		return log
 	}
-	h := &held{q: *q}
+	h := &held{q: *q, since: c.now, missing: len(missing)}
 	c.held = append(c.held, h)
 	c.nheld++
-	for _, d := range q.ev.Deps {
-		if !c.depReady(d, q.ev.ID) {
-			c.waiting[d] = append(c.waiting[d], h)
-		}
+	for _, d := range missing {
+		c.waiting[d] = append(c.waiting[d], h)
 	}
 	return log
+}
+
+// missingDeps returns the distinct dependencies of e that have not
+// arrived, in c's scratch slice.
+func (c *core) missingDeps(e *Event) []EventID {
+	out := c.missing[:0]
+	var seen map[EventID]bool
+	for _, d := range e.Deps {
+		if c.depReady(d, e.ID) {
+			continue
+		}
+		if len(out) < 16 {
+			if slices.Contains(out, d) {
+				continue
+			}
+		} else {
+			if seen == nil {
+				seen = make(map[EventID]bool, len(e.Deps))
+				for _, m := range out {
+					seen[m] = true
+				}
+			}
+			if seen[d] {
+				continue
+			}
+			seen[d] = true
+		}
+		out = append(out, d)
+	}
+	c.missing = out
+	return out
 }
 
 func (c *core) drop() {
@@ -380,22 +413,13 @@ func (c *core) depReady(d, id EventID) bool {
 	return known
 }
 
-func (c *core) depsReady(e *Event) bool {
-	for _, d := range e.Deps {
-		if !c.depReady(d, e.ID) {
-			return false
-		}
-	}
-	return true
-}
 
 // release puts q in the batch queue, and with it every held event that was
 // waiting only for it, transitively.
 func (c *core) release(q queued) {
 	work := []queued{q}
-	for len(work) > 0 {
-		q := work[len(work)-1]
-		work = work[:len(work)-1]
+	for i := 0; i < len(work); i++ {
+		q := work[i]
 		q.rel = c.now
 		if c.head == len(c.ready) {
 			c.readyAt = q.rel
@@ -409,16 +433,11 @@ func (c *core) release(q queued) {
 			if h.gone {
 				continue
 			}
-			if c.depsReady(&h.q.ev) {
+			// Each held event waits once on each distinct dependency
+			// it lacks; the last to arrive releases it.
+			if h.missing--; h.missing == 0 {
 				c.unhold(h)
 				work = append(work, h.q)
-			} else {
-				for _, d := range h.q.ev.Deps {
-					if !c.depReady(d, h.q.ev.ID) {
-						c.waiting[d] = append(c.waiting[d], h)
-						break
-					}
-				}
 			}
 		}
 	}
@@ -436,7 +455,7 @@ func (c *core) unhold(h *held) {
 func (c *core) expire(now time.Time) {
 	for {
 		c.dropGone()
-		if len(c.held) == 0 || now.Sub(c.held[0].q.at) < c.k.cfg.MaxPendingAge {
+		if len(c.held) == 0 || now.Sub(c.held[0].since) < c.k.cfg.MaxPendingAge {
 			return
 		}
 		h := c.held[0]
