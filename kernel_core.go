@@ -413,7 +413,6 @@ func (c *core) depReady(d, id EventID) bool {
 	return known
 }
 
-
 // release puts q in the batch queue, and with it every held event that was
 // waiting only for it, transitively.
 func (c *core) release(q queued) {
