@@ -431,7 +431,9 @@ func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 func (k *Kernel) Flush(ctx context.Context) error { return k.control(ctx, ctlFlush) }
 
 // Snapshot starts a new log segment and writes a snapshot of the kernel as
-// the previous segment left it, returning when the file is durable.
+// the previous segment left it, returning when the file is durable. It is
+// refused in safe mode, where no snapshot is taken (nor anything pruned)
+// until Resume.
 func (k *Kernel) Snapshot(ctx context.Context) error { return k.control(ctx, ctlSnapshot) }
 
 // Resume leaves safe mode: merges are certified again, from the State the

@@ -514,7 +514,7 @@ func (c *core) coordinate(force bool) {
 // at most about twice the State's worth of the log.
 func (c *core) snapshotDue() bool {
 	every := c.k.cfg.SnapshotEvery
-	return every > 0 && c.sinceSn >= every && 2*c.evSn >= c.j.state.KnownCount()
+	return every > 0 && !c.safe && !c.stale && c.sinceSn >= every && 2*c.evSn >= c.j.state.KnownCount()
 }
 
 // decide reconciles batch and records the decision; after an Obstruction
@@ -849,6 +849,8 @@ type syncRes struct {
 
 var errStaleState = errors.New("omega: the kernel's log reaches another state than its certificate chain: no decision can extend the chain; restore the log, or a snapshot the chain certifies")
 
+var errSafeModeSnapshot = errors.New("omega: no snapshot in safe mode: it could prune what the damage report points at; Resume first")
+
 // fail stops the kernel: every later call gets err.
 func (c *core) fail(err error) {
 	if c.err == nil {
@@ -863,6 +865,12 @@ func (c *core) control(q ctlReq) {
 		c.coordinate(true)
 		c.commit(&certWork{flush: q.done})
 	case ctlSnapshot:
+		if c.safe || c.stale {
+			// A snapshot, and the pruning after it, could drop what the
+			// damage report points at: none until Resume.
+			q.done <- errSafeModeSnapshot
+			return
+		}
 		c.coordinate(true)
 		c.commit(nil)
 		c.snapshot(q.done)

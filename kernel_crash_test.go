@@ -262,10 +262,23 @@ func checkCrashPoint(t *testing.T, run *crashRun, p int, v crashVariant) {
 	what := fmt.Sprintf("crash after op %d of %d (%s)", p, len(run.ops), v)
 	data := kernelCrashImage(t, run, run.ops[:p], v, t.TempDir(), uint64(p))
 	var d decisions
-	cfg := crashConfig(nil, &d)
+	rec := newRecFS()
+	cfg := crashConfig(rec, &d)
 	k, err := OpenKernel(context.Background(), data, cfg)
 	if err != nil {
 		t.Fatalf("%s: OpenKernel: %v", what, err)
+	}
+	// SPEC 8's order across the restart: nothing is certified before the
+	// log it comes from is synced again (a second crash must not leave a
+	// certificate without its BATCH frame).
+	logSynced := false
+	for _, op := range rec.Ops() {
+		switch {
+		case op.kind == "sync" && strings.Contains(op.path, string(filepath.Separator)+"log"+string(filepath.Separator)):
+			logSynced = true
+		case op.kind == "write" && filepath.Base(op.path) == certLogName && op.off >= framelog.HeaderSize && !logSynced:
+			t.Fatalf("%s: cert.log written at reopening before the log was synced", what)
+		}
 	}
 	defer k.Close(context.Background())
 	if st := k.Status(); st.SafeMode {

@@ -1,6 +1,7 @@
 package omega
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/ed25519"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/filelock"
+	"github.com/omega-sheaf/omega/internal/fsync"
 )
 
 var errNotExist = fs.ErrNotExist
@@ -185,12 +187,23 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	// Segments created ahead of time (see prepareSegment) and never
 	// written to hold no frame: the log ends before them, and the one
 	// before them is the one to go on appending to.
+	hb, _ := hdr.MarshalBinary()
 	for len(use) > 1 {
-		fi, err := fsys.Stat(k.segmentPath(use[len(use)-1]))
-		if err != nil || fi.Size() > framelog.HeaderSize {
+		path := k.segmentPath(use[len(use)-1])
+		if fi, err := fsys.Stat(path); err != nil || fi.Size() > framelog.HeaderSize {
 			break
 		}
+		b, err := fsys.ReadFile(path)
+		if err != nil || len(b) > framelog.HeaderSize || (len(b) == framelog.HeaderSize && !bytes.Equal(b, hb)) {
+			break // frames, or a damaged header: recovery judges it
+		}
 		use = use[:len(use)-1]
+	}
+	for i := 1; i < len(use); i++ {
+		if use[i] != use[i-1]+1 {
+			k.enterSafeMode(fmt.Sprintf("log segment %016x is missing", use[i-1]+1), k.segmentPath(use[i-1]+1), -1, nil)
+			break
+		}
 	}
 	// Under SyncBatch the core syncs the log itself, on another goroutine
 	// (see core.commit): its writer only writes.
@@ -214,12 +227,13 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			w, err = framelog.Open(path, hdr, &cor.wopts)
 			if err == nil {
 				cor.seg = s
+				cor.j = NewJournal(w, k.c, nil, 0) // closed by OpenKernel on failure
 				if w.Cut() > 0 {
 					k.metric("log.torn_tail", float64(w.Cut()), map[string]string{"segment": filepath.Base(path)})
 				}
 				f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 				if err != nil {
-					return nil, err
+					return nil, fmt.Errorf("omega: OpenKernel: %w", err)
 				}
 				files = append(files, f)
 				readers = append(readers, io.NewSectionReader(f, 0, w.Size()))
@@ -230,9 +244,13 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			}
 			// Damaged: read what is valid, and go on in a new segment.
 		}
+		if last {
+			// Damaged: appending goes on in a new segment after it.
+			cor.seg = s + 1
+		}
 		f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
 		}
 		files = append(files, f)
 		rec, err := framelog.RecoverFrom(f, nil)
@@ -253,9 +271,6 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			k.enterSafeMode(fmt.Sprintf("log segment %s ends in a torn tail at offset %d and a later segment follows it", filepath.Base(path), rec.TailOffset), path, rec.TailOffset, nil)
 		}
 		readers = append(readers, io.NewSectionReader(f, 0, rec.TailOffset))
-		if last {
-			cor.seg = s + 1
-		}
 	}
 	if w == nil {
 		if cor.seg == 0 {
@@ -268,20 +283,30 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		if w, err = framelog.Open(path, hdr, &cor.wopts); err != nil {
 			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
 		}
+		cor.j = NewJournal(w, k.c, nil, 0)
 		if len(readers) == 0 {
 			f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 			if err != nil {
-				w.Close()
-				return nil, err
+				return nil, fmt.Errorf("omega: OpenKernel: %w", err)
 			}
 			files = append(files, f)
 			readers = append(readers, io.NewSectionReader(f, 0, w.Size()))
 		}
 	}
-	cor.j = NewJournal(w, k.c, nil, 0)
 	cor.j.trusted = true
 	if cor.syncFile, err = fsys.OpenFile(k.segmentPath(cor.seg), os.O_RDWR, 0); err != nil {
 		return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+	}
+	// What the last process wrote may still be only in the operating
+	// system's cache: make it durable before anything is certified from
+	// it or acknowledged again (SPEC 8's order holds across a restart).
+	if k.cfg.Sync != framelog.SyncNever {
+		if err := fsync.Data(cor.syncFile); err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: syncing the log: %w", err)
+		}
+		if err := fsys.SyncDir(filepath.Join(k.dir, "log")); err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: syncing the log: %w", err)
+		}
 	}
 
 	var base uint64

@@ -384,3 +384,70 @@ func TestKernelCertLogDamaged(t *testing.T) {
 		})
 	}
 }
+
+// TestKernelLastSegmentBadHeader damages the header of the segment the
+// kernel appended to last, one holding only events still waiting for a
+// dependency, or the empty one made ahead of time: the kernel opens in
+// safe mode, goes on in a new segment, refuses snapshots until Resume, and
+// never touches the damaged file.
+func TestKernelLastSegmentBadHeader(t *testing.T) {
+	for _, withFrames := range []bool{true, false} {
+		t.Run(fmt.Sprint("frames=", withFrames), func(t *testing.T) {
+			dir := t.TempDir()
+			var got decisions
+			cfg := kernelConfig(&got)
+			cfg.SnapshotEvery = -1
+			k := openKernel(t, dir, cfg)
+			kernelBatches(t, k, 0, 2)
+			if err := k.Snapshot(t.Context()); err != nil { // on to segment 2
+				t.Fatal(err)
+			}
+			seg := filepath.Join(dir, "log", "0000000000000003.omega") // made ahead
+			if withFrames {
+				if err := k.Submit(t.Context(), kev(50, 8, 5, "w", 49)); err != nil {
+					t.Fatal(err)
+				}
+				seg = filepath.Join(dir, "log", "0000000000000002.omega")
+			}
+			closeKernel(t, k)
+			b, err := os.ReadFile(seg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[3] ^= 0xff // the magic
+			if err := os.WriteFile(seg, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			k = openKernel(t, dir, kernelConfig(&got))
+			if st := k.Status(); !st.SafeMode || st.Segment != seg {
+				t.Fatalf("Status = %+v, want safe mode for %s", st, seg)
+			}
+			if err := k.Submit(t.Context(), kev(100, 9, 1, "x")); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Snapshot(t.Context()); err == nil {
+				t.Errorf("a snapshot was taken in safe mode")
+			}
+			if err := k.Resume(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if acc := acceptedIDs(got.all()); acc[ID64(100)] != 1 {
+				t.Errorf("the event submitted in safe mode was not accepted after Resume")
+			}
+			if err := k.Snapshot(t.Context()); err != nil {
+				t.Fatalf("Snapshot after Resume: %v", err)
+			}
+			verifyKernelChain(t, k)
+			closeKernel(t, k)
+			k = openKernel(t, dir, kernelConfig(&got))
+			verifyKernelChain(t, k)
+			closeKernel(t, k)
+			if after, _ := os.ReadFile(seg); !bytes.Equal(after, b) {
+				t.Fatalf("the damaged segment was changed")
+			}
+		})
+	}
+}
