@@ -130,6 +130,7 @@ type Kernel struct {
 	done      sync.WaitGroup // the kernel's goroutines
 
 	failure atomic.Pointer[error] // the first error that stopped the kernel
+	abandon atomic.Bool           // Close's context ended: stop certifying
 
 	statusMu sync.Mutex
 	status   KernelStatus
@@ -199,9 +200,11 @@ type KernelConfig struct {
 	// metrics to, as a JSONLSink, from open to close.
 	MetricsFile string
 	// OnDecision, when not nil, is called with every certified decision,
-	// in chain order, from one goroutine of the kernel's, after its
-	// certificate is durable: also from OpenKernel, for the batches it
-	// certifies again. The kernel waits for it.
+	// in chain order and one call at a time, after its certificate is
+	// durable: first from OpenKernel, for the batches it certifies again,
+	// then from the kernel's certifier goroutine. The kernel waits for it,
+	// so it must not call Submit, Flush, Snapshot, Resume or Close, which
+	// wait for the kernel: hand the decision to another goroutine for that.
 	OnDecision func(Decision)
 	// Now gives the created_at_ns recorded in each batch. Nil means
 	// time.Now. Results depend on it only through that field.
@@ -400,6 +403,12 @@ func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 			k.metric("ingress.malformed", 1, nil)
 			return nil, fmt.Errorf("omega: Submit: %w", err)
 		}
+		if l := events[i].EncodedLen(); l > framelog.DefaultMaxFrameLen-framelog.FrameHeaderLen {
+			k.stats.malformed.Add(1)
+			k.metric("ingress.malformed", 1, nil)
+			return nil, fmt.Errorf("omega: Submit: %w", &EventError{Index: i, Field: "payload_len",
+				Reason: fmt.Sprintf("the event encodes to %d bytes, over the %d a log frame holds", l, framelog.DefaultMaxFrameLen-framelog.FrameHeaderLen)})
+		}
 		n += events[i].EncodedLen()
 	}
 	r := &submitReq{
@@ -469,11 +478,18 @@ func (k *Kernel) control(ctx context.Context, kind ctlKind) error {
 // Close decides the events released to a batch, waits for their
 // certificates, and closes the log, the certificate store and the lock;
 // events still waiting for dependencies stay logged, pending for the next
-// open. When ctx ends first, Close stops deciding and closes at once: what
-// was logged stays logged. Close returns when every goroutine of the kernel
-// has ended; calling it again returns the first call's result.
+// open. When ctx ends first, Close stops deciding and certifying, waits
+// only for the fsync and the certificate in progress, and closes: what was
+// logged stays logged, and the next open certifies the batches left
+// uncertified. Close returns when every goroutine of the kernel has ended;
+// calling it again returns the first call's result.
 func (k *Kernel) Close(ctx context.Context) error {
 	k.closeOnce.Do(func() {
+		// When ctx ends, the certifier and the snapshotter leave the work
+		// they have not begun: the batches stay logged, and the next open
+		// certifies them.
+		unwatch := context.AfterFunc(ctx, func() { k.abandon.Store(true) })
+		defer unwatch()
 		close(k.closing)
 		k.mu.Lock()
 		k.closed = true

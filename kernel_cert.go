@@ -35,9 +35,13 @@ func (k *Kernel) certify() {
 		}
 		dec = dec[:0]
 		err := k.err()
+		abandoned := false
 		for _, w := range ws {
 			for _, job := range w.jobs {
-				if err != nil {
+				if k.abandon.Load() {
+					abandoned = true // left for the next open to certify
+				}
+				if err != nil || abandoned {
 					break
 				}
 				var cert *Certificate
@@ -63,8 +67,12 @@ func (k *Kernel) certify() {
 		if err == nil {
 			now := time.Now()
 			i := 0
+		report:
 			for _, w := range ws {
 				for _, job := range w.jobs {
+					if i == len(dec) {
+						break report // the rest was abandoned
+					}
 					var first time.Time
 					for _, at := range job.at {
 						k.stats.certifiedLatency.add(now.Sub(at))
@@ -88,6 +96,9 @@ func (k *Kernel) certify() {
 					i++
 				}
 			}
+		}
+		if err == nil && abandoned {
+			err = ErrKernelClosed
 		}
 		for _, w := range ws {
 			if w.flush != nil {
@@ -128,7 +139,10 @@ func (k *Kernel) snapshots() {
 			}
 			job = j
 		}
-		err := k.writeSnapshot(job)
+		err := ErrKernelClosed
+		if !k.abandon.Load() {
+			err = k.writeSnapshot(job)
+		}
 		if err != nil {
 			k.metric("snapshot.fail", 1, nil)
 		} else {

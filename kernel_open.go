@@ -111,6 +111,9 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 		}
 	}
 	if c.Metrics == nil && c.MetricsFile != "" {
+		if err := fsys.MkdirAll(filepath.Dir(c.MetricsFile), 0o755); err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: metrics file: %w", err)
+		}
 		f, err := fsys.OpenFile(c.MetricsFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("omega: OpenKernel: metrics file: %w", err)
@@ -146,17 +149,20 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 	k.closing = make(chan struct{})
 	k.syncReqs = make(chan syncReq, 1)
 	k.syncDone = make(chan syncRes, 1)
+	// The batches certified again come first, on this goroutine, before
+	// the certifier can report any other: OnDecision sees the chain in
+	// order, from one goroutine at a time.
+	if k.cfg.OnDecision != nil {
+		for _, d := range recert {
+			k.cfg.OnDecision(d)
+		}
+	}
 	k.done.Add(4)
 	go k.syncer()
 	go cor.run()
 	go k.certify()
 	go k.snapshots()
 	k.prepareNext(cor.seg + 1)
-	if k.cfg.OnDecision != nil {
-		for _, d := range recert {
-			k.cfg.OnDecision(d)
-		}
-	}
 	return k, nil
 }
 

@@ -3,12 +3,15 @@ package omega
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/omega-sheaf/omega/framelog"
 )
@@ -450,4 +453,54 @@ func TestKernelLastSegmentBadHeader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKernelCloseContext closes a busy kernel with a context that has
+// already ended: Close returns without certifying what was left, and the
+// next open certifies it, so every decision is reported exactly once.
+func TestKernelCloseContext(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.FlushInterval = time.Hour
+	cfg.Signer = slowSigner{kernelKey} // the certifier lags behind the core
+	k := openKernel(t, dir, cfg)
+	for b := range uint64(200) {
+		var es []Event
+		for i := range uint64(32) {
+			es = append(es, kev(b*32+i+1, uint32(i+1), b+1, "c"))
+		}
+		if err := k.Submit(t.Context(), es...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := k.Close(ctx); err != nil {
+		t.Fatalf("Close(ended context) = %v", err)
+	}
+	first := len(got.all())
+	t.Logf("%d of 200 batches certified before Close returned", first)
+	k = openKernel(t, dir, cfg)
+	ds := got.all()
+	seen := map[uint64]int{}
+	for _, d := range ds {
+		seen[d.Certificate.BatchID]++
+	}
+	if first == 200 {
+		t.Errorf("every batch was certified before Close returned: nothing was left")
+	}
+	if len(seen) != 200 || len(ds) != 200 {
+		t.Errorf("%d decisions for %d batches (%d before the reopening), want each of 200 once", len(ds), len(seen), first)
+	}
+	verifyKernelChain(t, k)
+	closeKernel(t, k)
+}
+
+// slowSigner signs as its key does, a millisecond later.
+type slowSigner struct{ ed25519.PrivateKey }
+
+func (s slowSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	time.Sleep(time.Millisecond)
+	return s.PrivateKey.Sign(r, d, o)
 }
