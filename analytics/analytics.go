@@ -18,10 +18,12 @@ package analytics
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -282,16 +284,10 @@ func Clusters(samples []Sample, gap uint64, minCount int) []ObstructionCluster {
 		}
 	}
 	slices.SortFunc(obs, func(a, b ob) int {
-		if a.p != b.p {
-			return int(int64(a.p) - int64(b.p))
+		if c := cmp.Compare(a.p, b.p); c != 0 {
+			return c
 		}
-		switch {
-		case a.batch < b.batch:
-			return -1
-		case a.batch > b.batch:
-			return 1
-		}
-		return 0
+		return cmp.Compare(a.batch, b.batch)
 	})
 	out := []ObstructionCluster{}
 	emit := func(c ObstructionCluster) {
@@ -352,24 +348,42 @@ func Drift(samples []Sample) FrontierDrift {
 	if len(lags) == 0 {
 		return fd
 	}
-	// Sums of int64 lags can pass 2^63 only for lags near it; clamp.
+	// Lags are clamped to 2^40; the sums and the slope are computed with
+	// exact integers (math/big), which no platform rounds differently.
 	n := int64(len(lags))
-	var sy, sxy int64
+	var sum int64
 	for i, l := range lags {
 		l = min(l, 1<<40)
 		lags[i] = l
-		sy += l
-		sxy += int64(i) * l
+		sum += l // at most 2^40 per lag: a window of under 2^23 lags fits
 	}
-	fd.Mean = floorDiv(sy, n)
+	fd.Mean = floorDiv(sum, n)
 	if n > 1 {
-		// slope = (n sxy - sx sy) / (n sxx - sx^2), sx = n(n-1)/2,
-		// sxx = (n-1)n(2n-1)/6; numerator in 128 bits.
-		sx := n * (n - 1) / 2
-		sxx := (n - 1) * n * (2*n - 1) / 6
-		den := n*sxx - sx*sx
-		num := mul128(n, sxy).sub(mul128(sx, sy))
-		fd.SlopeQ16 = num.shl16().floorDiv(den)
+		// slope = (n sxy - sx sy) / (n sxx - sx^2), x = 0..n-1.
+		var sx, sxx, sy, sxy big.Int
+		for i, l := range lags {
+			x := big.NewInt(int64(i))
+			y := big.NewInt(l)
+			sx.Add(&sx, x)
+			sxx.Add(&sxx, new(big.Int).Mul(x, x))
+			sy.Add(&sy, y)
+			sxy.Add(&sxy, new(big.Int).Mul(x, y))
+		}
+		bn := big.NewInt(n)
+		num := new(big.Int).Mul(bn, &sxy)
+		num.Sub(num, new(big.Int).Mul(&sx, &sy))
+		num.Lsh(num, 16)
+		den := new(big.Int).Mul(bn, &sxx)
+		den.Sub(den, new(big.Int).Mul(&sx, &sx))
+		q := new(big.Int).Div(num, den) // Euclidean, den > 0: rounds toward minus infinity
+		switch {
+		case q.IsInt64():
+			fd.SlopeQ16 = q.Int64()
+		case q.Sign() < 0:
+			fd.SlopeQ16 = math.MinInt64
+		default:
+			fd.SlopeQ16 = math.MaxInt64
+		}
 	}
 	sorted := slices.Clone(lags)
 	slices.Sort(sorted)
@@ -479,71 +493,4 @@ func isqrt(x uint64) uint64 {
 		}
 		r = s
 	}
-}
-
-// i128 is a signed 128-bit integer, for the slope's numerator.
-type i128 struct {
-	hi int64
-	lo uint64
-}
-
-func mul128(a, b int64) i128 {
-	neg := (a < 0) != (b < 0)
-	ua, ub := uint64(abs(a)), uint64(abs(b))
-	hi, lo := bits.Mul64(ua, ub)
-	v := i128{int64(hi), lo}
-	if neg {
-		v = v.neg()
-	}
-	return v
-}
-
-func abs(a int64) int64 {
-	if a < 0 {
-		return -a
-	}
-	return a
-}
-
-func (a i128) neg() i128 {
-	lo, borrow := bits.Sub64(0, a.lo, 0)
-	return i128{-a.hi - int64(borrow), lo}
-}
-
-func (a i128) sub(b i128) i128 {
-	lo, borrow := bits.Sub64(a.lo, b.lo, 0)
-	return i128{a.hi - b.hi - int64(borrow), lo}
-}
-
-func (a i128) shl16() i128 { return i128{a.hi<<16 | int64(a.lo>>48), a.lo << 16} }
-
-// floorDiv divides by d > 0, rounding toward minus infinity, clamping to
-// int64. Drift's numerators stay far inside 128 bits after shl16: n sxy is
-// below 2^60 n^3 for lags clamped to 2^40.
-func (a i128) floorDiv(d int64) int64 {
-	neg := a.hi < 0
-	u := a
-	if neg {
-		u = a.neg()
-	}
-	if uint64(u.hi) >= uint64(d) {
-		if neg {
-			return math.MinInt64
-		}
-		return math.MaxInt64
-	}
-	q, r := bits.Div64(uint64(u.hi), u.lo, uint64(d))
-	if q > math.MaxInt64 {
-		if neg {
-			return math.MinInt64
-		}
-		return math.MaxInt64
-	}
-	if neg {
-		if r != 0 {
-			return -int64(q) - 1
-		}
-		return -int64(q)
-	}
-	return int64(q)
 }

@@ -72,32 +72,22 @@ func bitsMul(a, b uint64) (uint64, uint64) {
 	return new(big.Int).Rsh(p, 64).Uint64(), lo
 }
 
-func TestI128FloorDiv(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for range 10000 {
-		// Products below 2^110, so that the shift stays inside 128 bits:
-		// Drift's are far below.
-		a, b := int64(rng.Uint64()>>(9+rng.IntN(55))), int64(rng.Uint64()>>(9+rng.IntN(55)))
-		if rng.IntN(2) == 0 {
-			a = -a
+// TestDriftLongWindows checks the slope where int64 sums would overflow.
+func TestDriftLongWindows(t *testing.T) {
+	for _, c := range []struct {
+		n     int
+		lag   func(i int) int
+		slope int64
+	}{
+		{200000, func(i int) int { return 2 * i }, 2 << 16},
+		{5000, func(int) int { return 1 << 40 }, 0},
+	} {
+		ss := make([]Sample, c.n)
+		for i := range ss {
+			ss[i] = frontier(1<<41, 1<<41-c.lag(i))
 		}
-		c, d := int64(rng.Uint64()>>(1+rng.IntN(62))), int64(1+rng.Uint64()>>(1+rng.IntN(62)))
-		got := mul128(a, b).sub(mul128(c, 1)).shl16().floorDiv(d)
-		num := new(big.Int).Mul(big.NewInt(a), big.NewInt(b))
-		num.Sub(num, big.NewInt(c)).Lsh(num, 16)
-		q := new(big.Int)
-		q.Div(num, big.NewInt(d)) // Euclidean: floor for d > 0
-		var want int64
-		switch {
-		case q.IsInt64():
-			want = q.Int64()
-		case q.Sign() < 0:
-			want = math.MinInt64
-		default:
-			want = math.MaxInt64
-		}
-		if got != want {
-			t.Fatalf("(%d*%d-%d)<<16 / %d = %d, want %d", a, b, c, d, got, want)
+		if d := Drift(ss); d.SlopeQ16 != c.slope {
+			t.Errorf("Drift over %d merges: slope %d, want %d", c.n, d.SlopeQ16, c.slope)
 		}
 	}
 }
