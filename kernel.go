@@ -70,7 +70,8 @@ import (
 //
 //	LOCK              the lock of the process that owns the directory
 //	kernel.key        the signing key, when KernelConfig.Signer is nil
-//	log/<seq>.omega   the event log, in segments (16 hex digits each)
+//	log/<seq>.omega   the event log, in segments (16 hex digits each); the
+//	                  one after the current is made ahead of time, empty
 //	certs/            the certificate store (CertStore); certs/gen-<seq>/ after damage
 //	snapshots/<seq>.omega  snapshots; one describes the log before segment seq
 //	incidents/        replay incidents found on opening
@@ -282,15 +283,24 @@ type Decision struct {
 // KernelStatus is what [Kernel.Status] reports.
 type KernelStatus struct {
 	// SafeMode is set from the moment the kernel found corruption or a
-	// replay incident until Resume. Reason says what was found; Segment and
-	// Offset where, for damage in a log segment (Offset is -1 otherwise);
-	// Incident is the replay incident, when that is the reason.
+	// replay incident until Resume. Reason says what was found first;
+	// Segment and Offset where, for damage in a log segment or cert.log
+	// (Offset is -1 otherwise); Incident is the replay incident, when that
+	// is the reason. Every finding also goes to the metric kernel.safe_mode.
 	SafeMode bool
 	Reason   string
 	Segment  string
 	Offset   int64
 	Incident *Incident
-	// Blocked counts the events of merges held back by safe mode.
+	// Stale is set when the log reaches another State than the
+	// certificate chain (the batches of some certificates were lost with
+	// the damage): no decision can then extend the chain, not even after
+	// Resume, which refuses; restore the log, or start from a snapshot the
+	// chain certifies.
+	Stale bool
+	// Blocked counts the events held back by safe mode: those of merges
+	// not certified, those depending on them, and, when Stale, every
+	// batch.
 	Blocked int
 	// Err is the error that stopped the kernel (a failed write or sync),
 	// after which every call fails with it; nil while it runs.

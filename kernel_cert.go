@@ -269,11 +269,17 @@ func (k *Kernel) resumed() {
 // enterSafeMode records why the kernel is in safe mode. The first reason
 // found is kept.
 func (k *Kernel) enterSafeMode(reason, segment string, offset int64, inc *Incident) {
+	k.metric("kernel.safe_mode", 1, map[string]string{"reason": reason})
 	k.statusMu.Lock()
 	defer k.statusMu.Unlock()
 	if k.status.SafeMode {
 		return
 	}
 	k.status = KernelStatus{SafeMode: true, Reason: reason, Segment: segment, Offset: offset, Incident: inc}
-	k.metric("kernel.safe_mode", 1, map[string]string{"reason": reason})
+}
+
+func (k *Kernel) setStale() {
+	k.statusMu.Lock()
+	k.status.Stale = true
+	k.statusMu.Unlock()
 }

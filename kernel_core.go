@@ -96,7 +96,7 @@ type KernelStats struct {
 	Expired               uint64 // events released after MaxPendingAge
 	Batches               uint64 // batches decided: Merges + Obstructions
 	Merges, Obstructions  uint64
-	SafeModeBlocked       uint64 // merges not certified in safe mode
+	SafeModeBlocked       uint64 // events held back in safe mode, as the metric counts them
 	LogFsyncs, CertFsyncs uint64
 	// LogFsyncTime and CertFsyncTime are the time spent in those fsyncs.
 	LogFsyncTime, CertFsyncTime time.Duration
@@ -642,7 +642,7 @@ func (c *core) block(batch []queued) {
 		c.blockedIDs[q.ev.ID]++
 	}
 	c.blocked = append(c.blocked, batch...)
-	c.k.stats.blocked.Add(1)
+	c.k.stats.blocked.Add(uint64(len(batch)))
 	c.k.metric("reconcile.safe_mode_merge_blocked", float64(len(batch)), nil)
 	c.k.setBlocked(len(c.blocked))
 }

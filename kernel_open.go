@@ -36,12 +36,11 @@ const (
 // and restart) and starts it. cfg may be nil. ctx bounds the recovery.
 //
 // It refuses a directory another kernel holds, in this process or another,
-// with an error wrapping [ErrLocked]; a log, snapshot or certificate store
+// with an error wrapping [ErrLocked]; a log, snapshot or certificate chain
 // bound to another binding than the checker's with an error wrapping
-// [ErrBindingMismatch]; and a certificate store that does not open (see
-// [OpenCertStore]: corruption or a broken chain there needs a person).
-// Damage in the event log and replay incidents do not refuse it: they put
-// it in safe mode.
+// [ErrBindingMismatch]; and a certificate store it cannot read (an I/O
+// error, a held lock). Damage in the event log or in cert.log, and replay
+// incidents, do not refuse it: they put it in safe mode (see [Kernel]).
 func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, err error) {
 	var c KernelConfig
 	if cfg != nil {
@@ -394,6 +393,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		// The log reaches another state than the chain: nothing the
 		// kernel decides from it could extend the chain.
 		cor.stale = true
+		defer k.setStale()
 		k.enterSafeMode(fmt.Sprintf("the log's state (merged state %s) is not the certificate chain's (%s, batch %d)",
 			state.MergedStateHash(), head.MergedStateHash, head.BatchID), "", -1, nil)
 	}

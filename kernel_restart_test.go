@@ -191,8 +191,8 @@ func TestKernelSafeMode(t *testing.T) {
 	cfg.SnapshotEvery = -1
 	k = openKernel(t, dir, cfg)
 	st := k.Status()
-	if !st.SafeMode || st.Offset != last || st.Segment != seg {
-		t.Fatalf("Status = %+v, want safe mode at %s offset %d", st, seg, last)
+	if !st.SafeMode || st.Offset != last || st.Segment != seg || !st.Stale {
+		t.Fatalf("Status = %+v, want stale safe mode at %s offset %d", st, seg, last)
 	}
 	// The damaged batch's certificate exists, its BATCH frame does not:
 	// the log's state is behind the chain. That is a different, stale
