@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -218,6 +219,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	}
 
 	var readers []io.Reader
+	var sections []section // what each reader reads, to read it again
 	var files []file
 	defer func() {
 		for _, f := range files {
@@ -242,6 +244,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 				}
 				files = append(files, f)
 				readers = append(readers, io.NewSectionReader(f, 0, w.Size()))
+				sections = append(sections, section{f, w.Size()})
 				break
 			}
 			if !errors.Is(err, framelog.ErrCorrupt) && !errors.Is(err, framelog.ErrBadHeader) {
@@ -276,6 +279,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			k.enterSafeMode(fmt.Sprintf("log segment %s ends in a torn tail at offset %d and a later segment follows it", filepath.Base(path), rec.TailOffset), path, rec.TailOffset, nil)
 		}
 		readers = append(readers, io.NewSectionReader(f, 0, rec.TailOffset))
+		sections = append(sections, section{f, rec.TailOffset})
 	}
 	if w == nil {
 		if cor.seg == 0 {
@@ -296,6 +300,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			}
 			files = append(files, f)
 			readers = append(readers, io.NewSectionReader(f, 0, w.Size()))
+			sections = append(sections, section{f, w.Size()})
 		}
 	}
 	cor.j.trusted = true
@@ -334,6 +339,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	var recert []Decision
 	var pending []Event
 	replayed := true
+	stopAt := int64(-1) // where replay stopped short of the log's end
 	for {
 		b, err := rp.Next(ctx)
 		if err == io.EOF {
@@ -345,6 +351,8 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			}
 			k.enterSafeMode(fmt.Sprintf("the log does not replay: %v", err), "", -1, nil)
 			replayed = false
+			rp.pending()
+			pending, stopAt = rp.report.Pending, rp.report.LogEnd
 			break
 		}
 		if b.Kind == KindMerge {
@@ -377,6 +385,30 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			}
 		}
 		state, last, pending = rep.State, rep.LastBatchID, rep.Pending
+		if rep.Incident != nil {
+			stopAt = rep.LogEnd
+		}
+	}
+	maxBatch := last
+	if stopAt >= 0 {
+		// Replay stopped short: the events logged after that point are
+		// pending too (none may be lost), and batch ids go on after every
+		// BATCH frame of the log, replayed or not.
+		after, mb, err := eventsAfter(sections, stopAt)
+		if err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: reading the log after replay stopped: %w", err)
+		}
+		maxBatch = max(maxBatch, mb)
+		seen := make(map[Hash]bool, len(pending))
+		for i := range pending {
+			seen[pending[i].Digest()] = true
+		}
+		for _, e := range after {
+			if d := e.Digest(); !seen[d] {
+				seen[d] = true
+				pending = append(pending, e)
+			}
+		}
 	}
 	if len(recert) > 0 {
 		if err := k.certs.Sync(); err != nil {
@@ -388,7 +420,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 
 	cor.j.state, cor.j.last = state.Commit(), last
 	head = k.certs.Head()
-	cor.next = max(last, head.BatchID) + 1
+	cor.next = max(maxBatch, head.BatchID) + 1
 	if state.MergedStateHash() != head.MergedStateHash || state.FrontierDigest() != head.FrontierDigest {
 		// The log reaches another state than the chain: nothing the
 		// kernel decides from it could extend the chain.
@@ -550,6 +582,49 @@ func (k *Kernel) certsSince(batchID uint64) ([]*Certificate, error) {
 		}
 	}
 	return all[start:], nil
+}
+
+// section is the valid part of a log segment, as replay reads it.
+type section struct {
+	f    file
+	size int64
+}
+
+// eventsAfter reads the segments of a log again and returns the events of
+// the EVENT frames at offsets from stopAt on (offsets of the one log the
+// segments make, as the Replayer counts them), and the highest batch id of
+// every BATCH frame. A frame that does not decode is skipped: replay has
+// reported the damage.
+func eventsAfter(sections []section, stopAt int64) ([]Event, uint64, error) {
+	var events []Event
+	var maxBatch uint64
+	var base int64 // what earlier segments add to a segment's own offsets
+	for _, sec := range sections {
+		r := framelog.NewReader(io.NewSectionReader(sec.f, 0, sec.size), nil)
+		for {
+			f, err := r.Next()
+			if err != nil {
+				if err == io.EOF || errors.Is(err, framelog.ErrTornTail) || errors.Is(err, framelog.ErrCorrupt) || errors.Is(err, framelog.ErrBadHeader) {
+					break
+				}
+				return nil, 0, err
+			}
+			switch f.Type {
+			case framelog.FrameBatch:
+				if len(f.Payload) >= 8 {
+					maxBatch = max(maxBatch, binary.LittleEndian.Uint64(f.Payload))
+				}
+			case framelog.FrameEvent:
+				if base+f.Offset >= stopAt {
+					if e, err := DecodeEvent(f.Payload, Limits{}); err == nil {
+						events = append(events, e)
+					}
+				}
+			}
+		}
+		base += sec.size - framelog.HeaderSize
+	}
+	return events, maxBatch, nil
 }
 
 // loadSnapshot returns the newest snapshot that loads, whose segment

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -503,4 +505,77 @@ type slowSigner struct{ ed25519.PrivateKey }
 func (s slowSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
 	time.Sleep(time.Millisecond)
 	return s.PrivateKey.Sign(r, d, o)
+}
+
+// TestKernelReplayIncident alters a recorded obstruction: opening meets a
+// replay incident, enters safe mode with it, still knows the events logged
+// after the altered batch, and numbers new batches after every logged one.
+func TestKernelReplayIncident(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.SnapshotEvery = -1
+	k := openKernel(t, dir, cfg)
+	kernelBatches(t, k, 0, 2)
+	if err := k.Submit(t.Context(), kev(70, 7, 1, "a"), kev(70, 7, 1, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Logged after the obstruction, waiting for 71.
+	if err := k.Submit(t.Context(), kev(72, 7, 3, "w", 71)); err != nil {
+		t.Fatal(err)
+	}
+	closeKernel(t, k)
+	if n := len(got.all()); n != 3 || got.all()[2].Output.Result.Kind != KindObstruction {
+		t.Fatalf("setup: %d decisions, want 2 merges and an obstruction", n)
+	}
+
+	seg := filepath.Join(dir, "log", "0000000000000001.omega")
+	b, _ := os.ReadFile(seg)
+	sc := framelog.NewScanner(b, nil)
+	var batchOff int64 = -1
+	for {
+		f, err := sc.Next()
+		if err != nil {
+			break
+		}
+		if f.Type == framelog.FrameBatch {
+			batchOff = f.Offset // the last: the obstruction
+		}
+	}
+	frameLen := int64(binary.LittleEndian.Uint32(b[batchOff:]))
+	b[batchOff+framelog.FrameHeaderLen+batchOffWitness] ^= 1
+	binary.LittleEndian.PutUint32(b[batchOff+4:], crc32.ChecksumIEEE(b[batchOff+8:batchOff+frameLen]))
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var more decisions
+	k = openKernel(t, dir, kernelConfig(&more))
+	st := k.Status()
+	if !st.SafeMode || st.Incident == nil || st.Stale {
+		t.Fatalf("Status = %+v, want safe mode with an incident, not stale", st)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "incidents")); err != nil {
+		t.Errorf("no incident written: %v", err)
+	}
+	if err := k.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Submit(t.Context(), kev(71, 7, 2, "dep")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ds := more.all()
+	if acc := acceptedIDs(ds); acc[ID64(71)] != 1 || acc[ID64(72)] != 1 {
+		t.Fatalf("after the incident: accepted %v, want 71 and the event logged after the altered batch, 72", acc)
+	}
+	if ds[0].Certificate.BatchID != 4 {
+		t.Errorf("the first new batch is %d, want 4", ds[0].Certificate.BatchID)
+	}
+	closeKernel(t, k)
 }
