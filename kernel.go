@@ -31,9 +31,10 @@ import (
 // then hands the events to the sequencer, which
 //
 //   - drops exact redeliveries (metric sequencer.drop): an event identical to
-//     one accepted since the kernel's last snapshot base, or to one not yet
-//     decided. Every other event, an equivocation or a reused id included,
-//     reaches the checker, so that every rejection is certified;
+//     one accepted, or to one logged and not yet decided, by 64 bits of its
+//     digest kept per accepted id (8 bytes each, and beside each snapshot in
+//     a fingerprint file). Every other event, an equivocation or a reused id
+//     included, reaches the checker, so that every rejection is certified;
 //   - logs the others as EVENT frames, and returns from Submit once they
 //     are durable (see Sync below);
 //   - holds an event whose dependencies are neither accepted nor released
@@ -73,7 +74,8 @@ import (
 //	log/<seq>.omega   the event log, in segments (16 hex digits each); the
 //	                  one after the current is made ahead of time, empty
 //	certs/            the certificate store (CertStore); certs/gen-<seq>/ after damage
-//	snapshots/<seq>.omega  snapshots; one describes the log before segment seq
+//	snapshots/<seq>.omega  snapshots; one describes the log before segment seq,
+//	snapshots/<seq>.fp     beside it the fingerprints of its accepted events
 //	incidents/        replay incidents found on opening
 //
 // A new segment starts when the current one reaches SegmentSize, at each

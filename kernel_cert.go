@@ -184,6 +184,10 @@ func (k *Kernel) writeSnapshot(job snapJob) error {
 		return err
 	}
 	dir := k.cfg.SnapshotDir
+	// The fingerprints first: a snapshot file is never without them.
+	if err := k.writeFingerprints(job); err != nil {
+		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
+	}
 	if err := writeTempFS(k.fsys, dir, filepath.Base(k.snapshotPath(job.seq)), b); err != nil {
 		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
 	}
@@ -211,6 +215,9 @@ func (k *Kernel) prune(seq uint64) error {
 	for i, s := range snaps {
 		if s < seq && len(snaps)-i > keep {
 			errs = append(errs, k.fsys.Remove(k.snapshotPath(s)))
+			if err := k.fsys.Remove(k.fingerprintPath(s)); err != nil && !errors.Is(err, errNotExist) {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if k.cfg.PruneSegments {

@@ -77,7 +77,8 @@ type certWork struct {
 type snapJob struct {
 	seq  uint64 // the segment the snapshot is the base of
 	snap *Snapshot
-	done chan error // nil for a periodic snapshot
+	fps  fingerprints // a view of the sequencer's, for the fingerprint file
+	done chan error   // nil for a periodic snapshot
 }
 
 // kernelStats are the kernel's running figures.
@@ -942,7 +943,7 @@ func (c *core) snapshot(done chan error) {
 		State:       c.j.state,
 		Pending:     c.j.Pending(),
 	}
-	c.commit(&certWork{snap: &snapJob{seq: c.seg, snap: snap, done: done}})
+	c.commit(&certWork{snap: &snapJob{seq: c.seg, snap: snap, fps: c.fps.view(), done: done}})
 }
 
 // stop serves Close: it takes in the Submits already queued, decides what

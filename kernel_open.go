@@ -87,6 +87,10 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 	if k.lock, err = lockDir(fsys, dir); err != nil {
 		return nil, err
 	}
+	// Under the lock, no other writer is at work here: temporary files
+	// are what a killed process left.
+	removeStaleTemps(fsys, filepath.Join(dir, "log"))
+	removeStaleTemps(fsys, c.SnapshotDir)
 	cor := newCore(k)
 	defer func() {
 		if err != nil {
@@ -334,7 +338,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	state, last := (*State)(nil), uint64(0)
 	if snap != nil {
 		state, last = snap.State, snap.LastBatchID
-		cor.fps.base = uint32(snap.State.KnownCount())
+		cor.fps = k.loadFingerprints(from, snap)
 	}
 	var recert []Decision
 	var pending []Event

@@ -105,61 +105,78 @@ func TestKernelRecertifies(t *testing.T) {
 }
 
 func TestKernelSnapshotRestart(t *testing.T) {
-	for _, prune := range []bool{false, true} {
-		dir := t.TempDir()
-		var got decisions
-		cfg := kernelConfig(&got)
-		cfg.PruneSegments = prune
-		cfg.SnapshotEvery = 3
-		k := openKernel(t, dir, cfg)
-		kernelBatches(t, k, 0, 7) // snapshots after batches 3 and 6
-		if err := k.Snapshot(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		// Submitted after the last snapshot and waiting for a dependency:
-		// pending in the next open.
-		if err := k.Submit(t.Context(), kev(1000, 9, 5, "late", 999)); err != nil {
-			t.Fatal(err)
-		}
-		closeKernel(t, k)
-		segs, _ := listSeqs(osFS{}, filepath.Join(dir, "log"))
-		snaps, _ := listSeqs(osFS{}, filepath.Join(dir, "snapshots"))
-		// The last segment was created ahead of time, and is empty.
-		if fi, err := os.Stat(filepath.Join(dir, "log", fmt.Sprintf("%016x.omega", segs[len(segs)-1]))); err != nil || fi.Size() != framelog.HeaderSize {
-			t.Errorf("the segment made ahead: %v, %v", fi, err)
-		}
-		if prune && (len(segs) != 2 || len(snaps) != 1) {
-			t.Errorf("pruned: segments %v, snapshots %v; want the snapshot's, the next, and one snapshot", segs, snaps)
-		}
-		if !prune && (len(segs) != 5 || segs[0] != 1 || len(snaps) != 2) {
-			t.Errorf("not pruned: segments %v, snapshots %v; want 5 and the 2 newest", segs, snaps)
-		}
+	for _, c := range []struct {
+		prune, dropFingerprints bool
+	}{{false, false}, {true, false}, {false, true}} {
+		t.Run(fmt.Sprintf("prune=%v/fingerprints=%v", c.prune, !c.dropFingerprints), func(t *testing.T) {
+			dir := t.TempDir()
+			var got decisions
+			cfg := kernelConfig(&got)
+			cfg.PruneSegments = c.prune
+			cfg.SnapshotEvery = 3
+			k := openKernel(t, dir, cfg)
+			kernelBatches(t, k, 0, 7) // snapshots after batches 3 and 6
+			if err := k.Snapshot(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			// Submitted after the last snapshot and waiting for a
+			// dependency: pending in the next open.
+			if err := k.Submit(t.Context(), kev(1000, 9, 5, "late", 999)); err != nil {
+				t.Fatal(err)
+			}
+			closeKernel(t, k)
+			segs, _ := listSeqs(osFS{}, filepath.Join(dir, "log"))
+			snaps, _ := listSeqs(osFS{}, filepath.Join(dir, "snapshots"))
+			// The last segment was created ahead of time, and is empty.
+			if fi, err := os.Stat(filepath.Join(dir, "log", fmt.Sprintf("%016x.omega", segs[len(segs)-1]))); err != nil || fi.Size() != framelog.HeaderSize {
+				t.Errorf("the segment made ahead: %v, %v", fi, err)
+			}
+			if c.prune && (len(segs) != 2 || len(snaps) != 1) {
+				t.Errorf("pruned: segments %v, snapshots %v; want the snapshot's, the next, and one snapshot", segs, snaps)
+			}
+			if !c.prune && (len(segs) != 5 || segs[0] != 1 || len(snaps) != 2) {
+				t.Errorf("not pruned: segments %v, snapshots %v; want 5 and the 2 newest", segs, snaps)
+			}
+			fps, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*.fp"))
+			if len(fps) != len(snaps) {
+				t.Errorf("fingerprint files %v beside snapshots %v", fps, snaps)
+			}
+			if c.dropFingerprints {
+				for _, f := range fps {
+					os.Remove(f)
+				}
+			}
 
-		var more decisions
-		cfg = kernelConfig(&more)
-		cfg.PruneSegments = prune
-		k = openKernel(t, dir, cfg)
-		if err := k.Submit(t.Context(), kev(999, 9, 4, "dep"), kev(1, 1, 1, "p")); err != nil {
-			t.Fatal(err)
-		}
-		if err := k.Flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		ds := more.all()
-		// id 1, accepted before the snapshot the kernel started from, has
-		// no fingerprint: it reaches the checker (1002), then 999 and 1000
-		// merge.
-		acc := acceptedIDs(ds)
-		if acc[ID64(999)] != 1 || acc[ID64(1000)] != 1 || acc[ID64(1)] != 0 {
-			t.Errorf("after restart from a snapshot: accepted %v", acc)
-		}
-		if a := verifyKernelChain(t, k); a.BatchID != ds[len(ds)-1].Certificate.BatchID || ds[0].Certificate.BatchID != 8 {
-			t.Errorf("chain: %+v; first new batch %d, want 8", a, ds[0].Certificate.BatchID)
-		}
-		if k.Status().SafeMode {
-			t.Errorf("safe mode after a clean restart: %+v", k.Status())
-		}
-		closeKernel(t, k)
+			var more decisions
+			cfg = kernelConfig(&more)
+			cfg.PruneSegments = c.prune
+			k = openKernel(t, dir, cfg)
+			if err := k.Submit(t.Context(), kev(999, 9, 4, "dep"), kev(1, 1, 1, "p")); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			ds := more.all()
+			acc := acceptedIDs(ds)
+			if acc[ID64(999)] != 1 || acc[ID64(1000)] != 1 || acc[ID64(1)] != 0 {
+				t.Errorf("after restart from a snapshot: accepted %v", acc)
+			}
+			// id 1 was accepted before the snapshot: its redelivery is
+			// dropped by its fingerprint, or, without the file, reaches
+			// the checker and is obstructed by 1002.
+			obstructed := len(ds) > 0 && ds[0].Output.Result.Kind == KindObstruction && ds[0].Output.Result.Obstruction.Predicate == 1002
+			if dropped := k.Stats().Dropped; c.dropFingerprints != obstructed || (dropped == 1) == c.dropFingerprints {
+				t.Errorf("redelivery of an event accepted before the snapshot: dropped %d, obstructed %v", dropped, obstructed)
+			}
+			if a := verifyKernelChain(t, k); a.BatchID != ds[len(ds)-1].Certificate.BatchID || ds[0].Certificate.BatchID != 8 {
+				t.Errorf("chain: %+v; first new batch %d, want 8", a, ds[0].Certificate.BatchID)
+			}
+			if k.Status().SafeMode {
+				t.Errorf("safe mode after a clean restart: %+v", k.Status())
+			}
+			closeKernel(t, k)
+		})
 	}
 }
 
