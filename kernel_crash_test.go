@@ -137,9 +137,7 @@ func recordKernelRun(t *testing.T, steps []kernelStep) *crashRun {
 	}
 	closeKernel(t, k)
 	run.ops = rec.Ops()
-	for _, c := range readCertLog(t, filepath.Join(root, "data", "certs", certLogName)) {
-		run.certs = append(run.certs, c)
-	}
+	run.certs = readCertLog(t, filepath.Join(root, "data", "certs", certLogName))
 	return run
 }
 

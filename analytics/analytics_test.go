@@ -76,11 +76,11 @@ func bitsMul(a, b uint64) (uint64, uint64) {
 func TestDriftLongWindows(t *testing.T) {
 	for _, c := range []struct {
 		n     int
-		lag   func(i int) int
+		lag   func(i int) int64
 		slope int64
 	}{
-		{200000, func(i int) int { return 2 * i }, 2 << 16},
-		{5000, func(int) int { return 1 << 40 }, 0},
+		{200000, func(i int) int64 { return 2 * int64(i) }, 2 << 16},
+		{5000, func(int) int64 { return 1 << 40 }, 0},
 	} {
 		ss := make([]Sample, c.n)
 		for i := range ss {
@@ -108,14 +108,14 @@ func TestClusters(t *testing.T) {
 	}
 }
 
-func frontier(prev, lo int) Sample {
-	return Sample{Name: "reconcile.frontier", Metadata: map[string]string{"prev": strconv.Itoa(prev), "min_lamport": strconv.Itoa(lo)}}
+func frontier(prev, lo int64) Sample {
+	return Sample{Name: "reconcile.frontier", Metadata: map[string]string{"prev": strconv.FormatInt(prev, 10), "min_lamport": strconv.FormatInt(lo, 10)}}
 }
 
 func TestDrift(t *testing.T) {
 	var ss []Sample
 	for i := range 10 {
-		ss = append(ss, frontier(1000+10*i, 1000+10*i-3*i)) // lag 3i
+		ss = append(ss, frontier(int64(1000+10*i), int64(1000+10*i-3*i))) // lag 3i
 	}
 	d := Drift(ss)
 	want := FrontierDrift{Merges: 10, Mean: 13, P50: 12, P99: 27, Max: 27, SlopeQ16: 3 << 16}
@@ -155,7 +155,7 @@ func goldenWindow() []Sample {
 			continue
 		}
 		lo := frontierL + 1 - rng.IntN(5+b/20)
-		ss = append(ss, frontier(frontierL, max(lo, 0)))
+		ss = append(ss, frontier(int64(frontierL), int64(max(lo, 0))))
 		frontierL += size
 	}
 	for i := range ss {

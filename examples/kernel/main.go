@@ -29,7 +29,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/omega-sheaf/omega"
@@ -115,7 +114,10 @@ func run(args []string) error {
 			if err := node(ctx, k, uint32(n), base, *perNode, func() {
 				if a := acks.Add(1); *killAfter > 0 && a == int64(*killAfter) {
 					fmt.Printf("killing the process after %d acknowledged Submits\n", a)
-					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					// SIGKILL where there are signals: nothing deferred runs.
+					if p, err := os.FindProcess(os.Getpid()); err == nil {
+						p.Kill()
+					}
 				}
 			}); err != nil {
 				errs <- err
