@@ -131,13 +131,7 @@ func (c *Checker) hashAll(sc *scratch, events []Event) (int, error) {
 			digest.PlainMany(&payloads, n, &phs)
 			for j := range n {
 				i := g + j
-				e := &events[i]
-				sc.digests[i] = digests[j]
-				rec := sc.records[batchRecordLen*i : batchRecordLen*(i+1)]
-				copy(rec, e.PayloadHash[:])
-				binary.LittleEndian.PutUint64(rec[32:], e.ID.Lo)
-				binary.LittleEndian.PutUint64(rec[40:], e.ID.Hi)
-				sc.keys[i] = newSortKey(e, i, phs[j] == e.PayloadHash)
+				sc.record(i, &events[i], digests[j], phs[j] == events[i].PayloadHash)
 			}
 		}
 	}
@@ -149,6 +143,26 @@ func (c *Checker) hashAll(sc *scratch, events []Event) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// fillHashed fills the scratch as hashAll does, from what the caller
+// computed already.
+func fillHashed(sc *scratch, events []Event, h *hashed) {
+	for i := range events {
+		sc.record(i, &events[i], h.digests[i], h.payloadOK[i])
+	}
+}
+
+// record keeps input event i, e, with its event digest and whether its
+// payload hashes to its payload_hash: its digest, batch-digest record and
+// sort key.
+func (sc *scratch) record(i int, e *Event, d Hash, payloadOK bool) {
+	sc.digests[i] = d
+	rec := sc.records[batchRecordLen*i : batchRecordLen*(i+1)]
+	copy(rec, e.PayloadHash[:])
+	binary.LittleEndian.PutUint64(rec[32:], e.ID.Lo)
+	binary.LittleEndian.PutUint64(rec[40:], e.ID.Hi)
+	sc.keys[i] = newSortKey(e, i, payloadOK)
 }
 
 // touchPayloads reads the first byte of each payload in events, so that

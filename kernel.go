@@ -442,7 +442,7 @@ func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 		c := *e
 		c.Deps = append([]EventID{}, e.Deps...)
 		c.Payload = enc[len(enc)-len(e.Payload):]
-		r.events[i] = queued{ev: c, d: h.Sum(), enc: enc, at: at}
+		r.events[i] = queued{ev: c, d: h.Sum(), pok: e.PayloadHashOK(), enc: enc, at: at}
 	}
 	return r, nil
 }

@@ -33,6 +33,7 @@ import (
 type queued struct {
 	ev  Event
 	d   Hash
+	pok bool // the payload hashes to its payload_hash (predicate 2001)
 	enc []byte
 	at  time.Time // submitted
 	rel time.Time // released to the batch queue
@@ -177,6 +178,7 @@ type core struct {
 
 	timer   *time.Timer
 	evs     []Event   // scratch
+	hashed  hashed    // scratch
 	missing []EventID // scratch
 }
 
@@ -534,10 +536,15 @@ func (c *core) decide(batch []queued) {
 			}
 		}
 		c.evs = c.evs[:0]
+		c.hashed.digests = c.hashed.digests[:0]
+		c.hashed.payloadOK = c.hashed.payloadOK[:0]
 		for i := range batch {
 			c.evs = append(c.evs, batch[i].ev)
+			c.hashed.digests = append(c.hashed.digests, batch[i].d)
+			c.hashed.payloadOK = append(c.hashed.payloadOK, batch[i].pok)
 		}
-		out, err := k.c.Reconcile(c.j.state, c.evs)
+		// Submit validated and hashed the events already.
+		out, err := k.c.reconcileHashed(c.j.state, c.evs, &c.hashed)
 		if err != nil {
 			c.fail(fmt.Errorf("reconciling batch %d: %w", c.next, err))
 			return

@@ -38,7 +38,25 @@ var builtinChecker = sync.OnceValue(func() *Checker {
 // so that a Merge's next State rests on committed history. The next State
 // itself is committed only when it is kept in turn.
 func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
-	r, _, err := c.run(prior.Commit(), events, false)
+	r, _, err := c.run(prior.Commit(), events, nil, false)
+	if err != nil {
+		return Output{}, err
+	}
+	return Output{Result: r, Binding: c.binding}, nil
+}
+
+// hashed is what a caller that validated and hashed a batch's events
+// already knows of each: its event digest and whether its payload hashes to
+// its payload_hash. The Kernel computes both on its submitters' goroutines.
+type hashed struct {
+	digests   []Hash
+	payloadOK []bool
+}
+
+// reconcileHashed is Reconcile of events that were validated under c's
+// limits and hashed already: the result is the one Reconcile gives.
+func (c *Checker) reconcileHashed(prior *State, events []Event, h *hashed) (Output, error) {
+	r, _, err := c.run(prior.Commit(), events, h, false)
 	if err != nil {
 		return Output{}, err
 	}
@@ -50,7 +68,7 @@ func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
 // 1003 and 2002, each failing dependency). Only the first is what Reconcile
 // certifies. An empty list means the batch merges.
 func (c *Checker) Diagnose(prior *State, events []Event) ([]Violation, error) {
-	_, all, err := c.run(prior, events, true)
+	_, all, err := c.run(prior, events, nil, true)
 	return all, err
 }
 
@@ -132,7 +150,7 @@ func grow[T any](s []T, n int) []T {
 // violation and builds the result; with it, it returns every violation in
 // evaluation order and no result. Nothing it returns refers to the scratch,
 // which goes back to the pool when it returns.
-func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []Violation, error) {
+func (c *Checker) run(prior *State, events []Event, pre *hashed, diagnose bool) (*Result, []Violation, error) {
 	sc := c.getScratch()
 	var side sideDigests
 	defer func() {
@@ -150,7 +168,9 @@ func (c *Checker) run(prior *State, events []Event, diagnose bool) (*Result, []V
 	sc.digests = grow(sc.digests, n)
 	sc.keys = grow(sc.keys, n)
 	sc.records = grow(sc.records, batchRecordLen*n)
-	if i, err := c.hashAll(sc, events); err != nil {
+	if pre != nil {
+		fillHashed(sc, events, pre)
+	} else if i, err := c.hashAll(sc, events); err != nil {
 		var fe *EventError
 		if errors.As(err, &fe) {
 			fe.Index = i
