@@ -87,10 +87,11 @@ func kernelWorkload(seed uint64, n int) []kernelStep {
 
 // crashRun is what a recorded kernel run gives the crash-point checks.
 type crashRun struct {
-	root  string  // the directory the run used
-	ops   []fsOp  // every write, truncate, sync, rename and removal
-	acked []acked // Submits that returned, with the op count then
-	certs [][]byte
+	policy framelog.SyncPolicy
+	root   string  // the directory the run used
+	ops    []fsOp  // every write, truncate, sync, rename and removal
+	acked  []acked // Submits that returned, with the op count then
+	certs  [][]byte
 }
 
 type acked struct {
@@ -98,9 +99,10 @@ type acked struct {
 	digests []Hash
 }
 
-func crashConfig(fsys framelog.FS, d *decisions) *KernelConfig {
+func crashConfig(fsys framelog.FS, d *decisions, policy framelog.SyncPolicy) *KernelConfig {
 	cfg := kernelConfig(d)
 	cfg.FS = fsys
+	cfg.Sync = policy
 	cfg.BatchSize = 4
 	cfg.FlushInterval = time.Hour
 	cfg.MaxPendingAge = time.Hour
@@ -111,13 +113,13 @@ func crashConfig(fsys framelog.FS, d *decisions) *KernelConfig {
 
 // recordKernelRun runs the workload on a kernel over a recording file
 // system.
-func recordKernelRun(t *testing.T, steps []kernelStep) *crashRun {
+func recordKernelRun(t *testing.T, steps []kernelStep, policy framelog.SyncPolicy) *crashRun {
 	t.Helper()
 	root := t.TempDir()
 	rec := newRecFS()
 	var d decisions
-	k := openKernel(t, filepath.Join(root, "data"), crashConfig(rec, &d))
-	run := &crashRun{root: root}
+	k := openKernel(t, filepath.Join(root, "data"), crashConfig(rec, &d, policy))
+	run := &crashRun{root: root, policy: policy}
 	ctx := t.Context()
 	for _, s := range steps {
 		if s.flush {
@@ -261,7 +263,7 @@ func checkCrashPoint(t *testing.T, run *crashRun, p int, v crashVariant) {
 	data := kernelCrashImage(t, run, run.ops[:p], v, t.TempDir(), uint64(p))
 	var d decisions
 	rec := newRecFS()
-	cfg := crashConfig(rec, &d)
+	cfg := crashConfig(rec, &d, run.policy)
 	k, err := OpenKernel(context.Background(), data, cfg)
 	if err != nil {
 		t.Fatalf("%s: OpenKernel: %v", what, err)
@@ -338,8 +340,13 @@ func TestKernelCrashPoints(t *testing.T) {
 		seeds, steps = seeds[:1], 20
 	}
 	for _, seed := range seeds {
-		run := recordKernelRun(t, kernelWorkload(seed, steps))
-		t.Logf("seed %d: %d ops, %d certificates, %d acknowledged Submits", seed, len(run.ops), len(run.certs), len(run.acked))
+		// Seed 1 under group commit, seed 2 syncing every frame.
+		policy := framelog.SyncBatch
+		if seed%2 == 0 {
+			policy = framelog.SyncAlways
+		}
+		run := recordKernelRun(t, kernelWorkload(seed, steps), policy)
+		t.Logf("seed %d (sync policy %d): %d ops, %d certificates, %d acknowledged Submits", seed, policy, len(run.ops), len(run.certs), len(run.acked))
 		points := 0
 		for p := 0; p <= len(run.ops); p++ {
 			for v := crashAll; v <= crashGarbage; v++ {
