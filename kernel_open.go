@@ -42,12 +42,13 @@ const (
 // [ErrBindingMismatch]; and a certificate store it cannot read (an I/O
 // error, a held lock). Damage in the event log or in cert.log, and replay
 // incidents, do not refuse it: they put it in safe mode (see [Kernel]).
-func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, err error) {
+func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, error) {
 	var c KernelConfig
 	if cfg != nil {
 		c = *cfg
 	}
-	if c, err = c.withDefaults(); err != nil {
+	c, err := c.withDefaults()
+	if err != nil {
 		return nil, err
 	}
 	fsys := fileSystem(osFS{})
@@ -92,8 +93,9 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 	removeStaleTemps(fsys, filepath.Join(dir, "log"))
 	removeStaleTemps(fsys, c.SnapshotDir)
 	cor := newCore(k)
+	opened := false
 	defer func() {
-		if err != nil {
+		if !opened {
 			if cor.j != nil {
 				cor.j.w.Close()
 			}
@@ -161,6 +163,7 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (_ *Kernel, 
 			k.cfg.OnDecision(d)
 		}
 	}
+	opened = true
 	k.done.Add(4)
 	go k.syncer()
 	go cor.run()
