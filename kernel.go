@@ -376,13 +376,20 @@ func (k *Kernel) Submit(ctx context.Context, events ...Event) error {
 	if err != nil {
 		return err
 	}
+	return call(ctx, k, k.submits, r, r.done)
+}
+
+// call hands req to the core through ch and waits for its answer on done,
+// as long as ctx allows. Close shuts the door first: a request is either
+// taken in before the core stops, or refused with ErrKernelClosed.
+func call[T any](ctx context.Context, k *Kernel, ch chan<- T, req T, done <-chan error) error {
 	k.mu.RLock()
 	if k.closed {
 		k.mu.RUnlock()
 		return ErrKernelClosed
 	}
 	select {
-	case k.submits <- r:
+	case ch <- req:
 	case <-ctx.Done():
 		k.mu.RUnlock()
 		return ctx.Err()
@@ -392,7 +399,7 @@ func (k *Kernel) Submit(ctx context.Context, events ...Event) error {
 	}
 	k.mu.RUnlock()
 	select {
-	case err := <-r.done:
+	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -464,27 +471,7 @@ func (k *Kernel) Resume(ctx context.Context) error { return k.control(ctx, ctlRe
 
 func (k *Kernel) control(ctx context.Context, kind ctlKind) error {
 	q := ctlReq{kind: kind, done: make(chan error, 1)}
-	k.mu.RLock()
-	if k.closed {
-		k.mu.RUnlock()
-		return ErrKernelClosed
-	}
-	select {
-	case k.ctl <- q:
-	case <-ctx.Done():
-		k.mu.RUnlock()
-		return ctx.Err()
-	case <-k.closing:
-		k.mu.RUnlock()
-		return ErrKernelClosed
-	}
-	k.mu.RUnlock()
-	select {
-	case err := <-q.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return call(ctx, k, k.ctl, q, q.done)
 }
 
 // Close decides the events released to a batch, waits for their

@@ -228,6 +228,18 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	var readers []io.Reader
 	var sections []section // what each reader reads, to read it again
 	var files []file
+	// readSegment has replay read the first size bytes of the segment at
+	// path, which a writer holds open for appending.
+	readSegment := func(path string, size int64) error {
+		f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			return fmt.Errorf("omega: OpenKernel: %w", err)
+		}
+		files = append(files, f)
+		readers = append(readers, io.NewSectionReader(f, 0, size))
+		sections = append(sections, section{f, size})
+		return nil
+	}
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -245,13 +257,9 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 				if w.Cut() > 0 {
 					k.metric("log.torn_tail", float64(w.Cut()), map[string]string{"segment": filepath.Base(path)})
 				}
-				f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-				if err != nil {
-					return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+				if err := readSegment(path, w.Size()); err != nil {
+					return nil, err
 				}
-				files = append(files, f)
-				readers = append(readers, io.NewSectionReader(f, 0, w.Size()))
-				sections = append(sections, section{f, w.Size()})
 				break
 			}
 			if !errors.Is(err, framelog.ErrCorrupt) && !errors.Is(err, framelog.ErrBadHeader) {
@@ -301,13 +309,9 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		}
 		cor.j = NewJournal(w, k.c, nil, 0)
 		if len(readers) == 0 {
-			f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-			if err != nil {
-				return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+			if err := readSegment(path, w.Size()); err != nil {
+				return nil, err
 			}
-			files = append(files, f)
-			readers = append(readers, io.NewSectionReader(f, 0, w.Size()))
-			sections = append(sections, section{f, w.Size()})
 		}
 	}
 	cor.j.trusted = true
