@@ -79,7 +79,8 @@ func (s *JSONLSink) Record(m Metric) {
 	b := append(s.buf[:0], `{"seq_id":`...)
 	b = strconv.AppendUint(b, s.seq, 10)
 	b = append(b, `,"metric":`...)
-	b = strconv.AppendQuote(b, m.Name)
+	name, _ := json.Marshal(m.Name) // a JSON string, which strconv's Go quoting is not
+	b = append(b, name...)
 	b = append(b, `,"value":`...)
 	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 		b = append(b, "null"...)

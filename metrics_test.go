@@ -23,6 +23,7 @@ func TestJSONLSink(t *testing.T) {
 	}
 	wg.Wait()
 	s.Record(Metric{Name: "nan", Value: math.NaN()})
+	s.Record(Metric{Name: "ctl\x00\x7f\"\\", Value: 1}) // JSON's escapes, not Go's
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +46,15 @@ func TestJSONLSink(t *testing.T) {
 		if line.Metric == "m" && (line.Metadata["a"] != "1" || !bytes.Contains(sc.Bytes(), []byte(`"metadata":{"a":"1","b":"2"}`))) {
 			t.Errorf("line %q: metadata not in key order", sc.Text())
 		}
+		if seq == 402 && line.Metric != "ctl\x00\x7f\"\\" {
+			t.Errorf("name read back as %q", line.Metric)
+		}
 		if line.Metric == "nan" && line.Value != nil {
 			t.Errorf("NaN written as %v, want null", *line.Value)
 		}
 	}
-	if seq != 401 {
-		t.Errorf("%d lines, want 401", seq)
+	if seq != 402 {
+		t.Errorf("%d lines, want 402", seq)
 	}
 }
 
