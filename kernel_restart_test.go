@@ -37,6 +37,19 @@ func kernelBatches(t *testing.T, k *Kernel, from, n int) {
 	}
 }
 
+// fiveBatches runs a kernel in a new directory through five merged
+// batches and closes it, returning the directory and the certificates.
+func fiveBatches(t *testing.T) (string, [][]byte) {
+	t.Helper()
+	dir := t.TempDir()
+	var got decisions
+	k := openKernel(t, dir, kernelConfig(&got))
+	kernelBatches(t, k, 0, 5)
+	want := certEnvelopes(t, k)
+	closeKernel(t, k)
+	return dir, want
+}
+
 func certEnvelopes(t *testing.T, k *Kernel) [][]byte {
 	t.Helper()
 	var out [][]byte
@@ -69,12 +82,7 @@ func frameOffsets(t *testing.T, path string) []int64 {
 // between syncing their BATCH frames and appending them leaves it: opening
 // certifies them again, byte for byte.
 func TestKernelRecertifies(t *testing.T) {
-	dir := t.TempDir()
-	var got decisions
-	k := openKernel(t, dir, kernelConfig(&got))
-	kernelBatches(t, k, 0, 5)
-	want := certEnvelopes(t, k)
-	closeKernel(t, k)
+	dir, want := fiveBatches(t)
 
 	certLog := filepath.Join(dir, "certs", certLogName)
 	offs := frameOffsets(t, certLog)
@@ -82,7 +90,7 @@ func TestKernelRecertifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var again decisions
-	k = openKernel(t, dir, kernelConfig(&again))
+	k := openKernel(t, dir, kernelConfig(&again))
 	ds := again.all()
 	if len(ds) != 2 || !ds[0].Recertified || !ds[1].Recertified {
 		t.Fatalf("reopening reported %v, want batches 4 and 5 certified again", ds)
@@ -320,12 +328,7 @@ func TestKernelRefusesOtherBinding(t *testing.T) {
 func TestKernelCertLogDamaged(t *testing.T) {
 	for _, damage := range []string{"corrupt", "broken link"} {
 		t.Run(damage, func(t *testing.T) {
-			dir := t.TempDir()
-			var got decisions
-			k := openKernel(t, dir, kernelConfig(&got))
-			kernelBatches(t, k, 0, 5)
-			want := certEnvelopes(t, k)
-			closeKernel(t, k)
+			dir, want := fiveBatches(t)
 
 			certLog := filepath.Join(dir, "certs", certLogName)
 			offs := frameOffsets(t, certLog)
@@ -342,7 +345,7 @@ func TestKernelCertLogDamaged(t *testing.T) {
 			}
 
 			var more decisions
-			k = openKernel(t, dir, kernelConfig(&more))
+			k := openKernel(t, dir, kernelConfig(&more))
 			st := k.Status()
 			if !st.SafeMode || st.Segment != certLog || st.Offset != offs[2] {
 				t.Fatalf("Status = %+v, want safe mode at %s offset %d", st, certLog, offs[2])
