@@ -141,6 +141,8 @@ type Kernel struct {
 	stats kernelStats
 
 	sinkFile io.Closer // the file of KernelConfig.MetricsFile, which the kernel opened
+
+	hashers sync.Pool // of *digest.Hasher for event digests, for Submit
 }
 
 // KernelConfig configures [OpenKernel]. A nil *KernelConfig and zero fields
@@ -411,7 +413,7 @@ func call[T any](ctx context.Context, k *Kernel, ch chan<- T, req T, done <-chan
 func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 	k.stats.submitted.Add(uint64(len(events)))
 	k.metric("ingress.events", float64(len(events)), nil)
-	n := 0
+	n, ndeps := 0, 0
 	for i := range events {
 		if err := events[i].Validate(k.c.limits); err != nil {
 			var fe *EventError
@@ -429,6 +431,7 @@ func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 				Reason: fmt.Sprintf("the event encodes to %d bytes, over the %d a log frame holds", l, framelog.DefaultMaxFrameLen-framelog.FrameHeaderLen)})
 		}
 		n += events[i].EncodedLen()
+		ndeps += len(events[i].Deps)
 	}
 	r := &submitReq{
 		events: make([]queued, len(events)),
@@ -436,20 +439,35 @@ func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 	}
 	at := time.Now()
 	buf := make([]byte, 0, n)
-	h := digest.New(digest.Event)
-	for i := range events {
-		e := &events[i]
-		start := len(buf)
-		buf, _ = e.AppendBinary(buf)
-		enc := buf[start:len(buf):len(buf)]
-		h.Reset()
-		h.Write(enc)
-		// The kernel's copy shares the encoding's bytes for its payload,
-		// the encoding's last field.
-		c := *e
-		c.Deps = append([]EventID{}, e.Deps...)
-		c.Payload = enc[len(enc)-len(e.Payload):]
-		r.events[i] = queued{ev: c, d: h.Sum(), pok: e.PayloadHashOK(), enc: enc, at: at}
+	deps := make([]EventID, 0, ndeps) // the copies' Deps, in one array
+	h := k.hashers.Get().(*digest.Hasher)
+	defer k.hashers.Put(h)
+	// Eight events at a time: their digests and payload hashes take one
+	// eight-lane compression per block.
+	for g := 0; g < len(events); g += 8 {
+		m := min(8, len(events)-g)
+		var encs, payloads [8][]byte
+		var ds, phs [8][digest.Size]byte
+		for j := range m {
+			e := &events[g+j]
+			start := len(buf)
+			buf, _ = e.AppendBinary(buf)
+			encs[j] = buf[start:len(buf):len(buf)]
+			payloads[j] = e.Payload
+		}
+		h.SumMany(&encs, m, &ds)
+		digest.PlainMany(&payloads, m, &phs)
+		for j := range m {
+			e, enc := &events[g+j], encs[j]
+			// The kernel's copy shares the encoding's bytes for its
+			// payload, the encoding's last field.
+			c := *e
+			start := len(deps)
+			deps = append(deps, e.Deps...)
+			c.Deps = deps[start:len(deps):len(deps)]
+			c.Payload = enc[len(enc)-len(e.Payload):]
+			r.events[g+j] = queued{ev: c, d: ds[j], pok: phs[j] == e.PayloadHash, enc: enc, at: at}
+		}
 	}
 	return r, nil
 }

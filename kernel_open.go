@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/internal/digest"
 	"github.com/omega-sheaf/omega/internal/filelock"
 	"github.com/omega-sheaf/omega/internal/fsync"
 )
@@ -147,6 +148,7 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, er
 	if err != nil {
 		return nil, err
 	}
+	k.hashers.New = func() any { return digest.New(digest.Event) }
 	k.submits = make(chan *submitReq, c.QueueLen)
 	k.ctl = make(chan ctlReq)
 	k.certWork = make(chan certWork, 256)
