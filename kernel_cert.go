@@ -179,13 +179,24 @@ func (k *Kernel) prepareNext(seq uint64) {
 }
 
 func (k *Kernel) writeSnapshot(job snapJob) error {
-	b, err := job.snap.AppendBinary(nil)
+	// The known ids are sorted once, for the snapshot and the
+	// fingerprints both.
+	st := job.snap.State
+	known, ok := st.knownSorted()
+	if !ok {
+		return errors.New("omega: a snapshot of an uncommitted State")
+	}
+	ids := make([]KnownID, len(known))
+	for i := range known {
+		ids[i] = known[i].KnownID
+	}
+	b, err := job.snap.appendBinary(nil, &stateWriter{known: ids, heads: st.Heads()})
 	if err != nil {
 		return err
 	}
 	dir := k.cfg.SnapshotDir
 	// The fingerprints first: a snapshot file is never without them.
-	if err := k.writeFingerprints(job); err != nil {
+	if err := k.writeFingerprints(job, known); err != nil {
 		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
 	}
 	if err := writeTempFS(k.fsys, dir, filepath.Base(k.snapshotPath(job.seq)), b); err != nil {

@@ -47,22 +47,17 @@ func (f *fingerprints) at(p uint32) uint64 {
 	return f.chunks[c][i&(1<<fpChunkBits-1)]
 }
 
-// encodeFingerprints returns the fingerprint file of snap: for each known
-// id of its State, ascending, its fingerprint in fps, or 0 when fps has
+// encodeFingerprints returns the fingerprint file of the snapshot of a
+// State with merged state hash h and known ids known (ascending, with
+// their positions): for each, its fingerprint in fps, or 0 when fps has
 // none.
-func encodeFingerprints(snap *Snapshot, fps fingerprints) []byte {
-	known := snap.State.KnownIDs()
+func encodeFingerprints(h Hash, known []knownAt, fps fingerprints) []byte {
 	b := make([]byte, 0, len(fpMagic)+32+8+8*len(known))
 	b = append(b, fpMagic...)
-	h := snap.State.MergedStateHash()
 	b = append(b, h[:]...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(known)))
 	for _, k := range known {
-		var fp uint64
-		if p, ok := snap.State.position(k.ID); ok {
-			fp = fps.at(p)
-		}
-		b = binary.LittleEndian.AppendUint64(b, fp)
+		b = binary.LittleEndian.AppendUint64(b, fps.at(k.pos))
 	}
 	return b
 }
@@ -106,8 +101,9 @@ func (k *Kernel) loadFingerprints(seq uint64, snap *Snapshot) fingerprints {
 	return fingerprints{base: uint32(snap.State.KnownCount())}
 }
 
-// writeFingerprints writes the fingerprint file of job's snapshot.
-func (k *Kernel) writeFingerprints(job snapJob) error {
+// writeFingerprints writes the fingerprint file of job's snapshot, whose
+// State has the known ids known.
+func (k *Kernel) writeFingerprints(job snapJob, known []knownAt) error {
 	p := k.fingerprintPath(job.seq)
-	return writeTempFS(k.fsys, filepath.Dir(p), filepath.Base(p), encodeFingerprints(job.snap, job.fps))
+	return writeTempFS(k.fsys, filepath.Dir(p), filepath.Base(p), encodeFingerprints(job.snap.State.MergedStateHash(), known, job.fps))
 }

@@ -277,10 +277,14 @@ func (s *Snapshot) AppendBinary(b []byte) ([]byte, error) {
 	if s == nil {
 		return b, snapErr(-1, "nil snapshot")
 	}
+	return s.appendBinary(b, newStateWriter(s.State))
+}
+
+// appendBinary is AppendBinary with the State's records from w.
+func (s *Snapshot) appendBinary(b []byte, w *stateWriter) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return b, err
 	}
-	w := newStateWriter(s.State)
 	b = slices.Grow(b, framelog.HeaderSize+framelog.FrameHeaderLen+manifestLen+w.framesLen(s.Pending))
 	b, _ = framelog.Header{SchemaVersion: s.Binding.SchemaVersion, SchemaHash: s.Binding.SchemaHash}.AppendBinary(b)
 

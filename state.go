@@ -198,6 +198,36 @@ func (s *State) KnownIDs() []KnownID {
 	return out
 }
 
+// knownAt is a known id with its position in its State's history.
+type knownAt struct {
+	KnownID
+	pos uint32
+}
+
+// knownSorted returns what KnownIDs does, each id with its position, for
+// a committed State; it reports false for an uncommitted one, whose ids
+// have no position.
+func (s *State) knownSorted() ([]knownAt, bool) {
+	if s == nil {
+		return nil, true
+	}
+	if s.ov != nil {
+		return nil, false
+	}
+	var out []knownAt
+	if s.st != nil && s.n > 0 {
+		out = make([]knownAt, 0, s.n)
+		for i, c := range (*s.st.known.dir.Load())[:(s.n-1)>>knownChunkBits+1] {
+			base := uint32(i) << knownChunkBits
+			for j, k := range c[:min(s.n-base, 1<<knownChunkBits)] {
+				out = append(out, knownAt{k, base + uint32(j)})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b knownAt) int { return a.ID.Compare(b.ID) })
+	return out, true
+}
+
 // Heads returns every stream head, ascending by (node_id, stream_id). The
 // slice is the caller's.
 func (s *State) Heads() []StreamHead {

@@ -205,3 +205,51 @@ func look3(s *State) string {
 	h, _ := s.Head(7, 0)
 	return fmt.Sprint(l, ok, unknown, h, len(s.Heads()), s.KnownCount())
 }
+
+// TestKnownSorted checks the snapshot's view of a committed State against
+// KnownIDs and position, across several chunks of the known log, and that
+// an uncommitted State is refused.
+func TestKnownSorted(t *testing.T) {
+	for _, n := range []int{0, 1, 1 << knownChunkBits, 3<<knownChunkBits + 5} {
+		s := stateOf(t, n)
+		// A few more ids, committed in batches, so positions follow
+		// acceptance rather than the ids' order.
+		for b := range 3 {
+			events := batchAfter(n+32*b, 32)
+			for j := range events {
+				events[j].ID = ID64(uint64(1<<40 - 32*b - j)) // descending
+				events[j].Lamport = uint64(n + 2 + b)
+			}
+			out, err := Reconcile(s, events)
+			if err != nil || out.Result.Kind != KindMerge {
+				t.Fatalf("n=%d batch %d: %v, %v", n, b, out.Result, err)
+			}
+			s = out.Result.Merge.Next.Commit()
+		}
+		got, ok := s.knownSorted()
+		if !ok {
+			t.Fatalf("n=%d: knownSorted refused a committed State", n)
+		}
+		want := s.KnownIDs()
+		if len(got) != len(want) {
+			t.Fatalf("n=%d: %d ids, want %d", n, len(got), len(want))
+		}
+		for i, k := range got {
+			if k.KnownID != want[i] {
+				t.Fatalf("n=%d: id %d is %v, want %v", n, i, k.KnownID, want[i])
+			}
+			if p, ok := s.position(k.ID); !ok || p != k.pos {
+				t.Fatalf("n=%d: %v at position %d, want %d (%v)", n, k.ID, k.pos, p, ok)
+			}
+		}
+		out, err := Reconcile(s, batchAfter(1<<41, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next := out.Result.Merge; next != nil {
+			if _, ok := next.Next.knownSorted(); ok {
+				t.Fatalf("n=%d: knownSorted gave positions for an uncommitted State", n)
+			}
+		}
+	}
+}
