@@ -357,7 +357,7 @@ func (c *core) admit(q *queued, log bool) bool {
 	}
 	missing := c.missingDeps(&q.ev)
 	if len(missing) == 0 {
-		c.release(*q)
+		c.release(q)
 		return log
 	}
 	h := &held{q: *q, since: c.now, missing: len(missing)}
@@ -418,20 +418,17 @@ func (c *core) depReady(d, id EventID) bool {
 
 // release puts q in the batch queue, and with it every held event that was
 // waiting only for it, transitively.
-func (c *core) release(q queued) {
-	work := []queued{q}
-	for i := 0; i < len(work); i++ {
-		q := work[i]
-		q.rel = c.now
-		if c.head == len(c.ready) {
-			c.readyAt = q.rel
-		}
-		c.ready = append(c.ready, q)
+func (c *core) release(q *queued) {
+	c.ready1(q)
+	if len(c.waiting) == 0 {
+		return // nothing waits for it: the usual case
+	}
+	// Breadth first: the order events are released in is the order they
+	// were waited for.
+	var work []*queued
+	for i := 0; ; i++ {
 		id := q.ev.ID
-		c.released[id]++
-		ws := c.waiting[id]
-		delete(c.waiting, id)
-		for _, h := range ws {
+		for _, h := range c.waiting[id] {
 			if h.gone {
 				continue
 			}
@@ -439,10 +436,26 @@ func (c *core) release(q queued) {
 			// it lacks; the last to arrive releases it.
 			if h.missing--; h.missing == 0 {
 				c.unhold(h)
-				work = append(work, h.q)
+				c.ready1(&h.q)
+				work = append(work, &h.q)
 			}
 		}
+		delete(c.waiting, id)
+		if i == len(work) {
+			return
+		}
+		q = work[i]
 	}
+}
+
+// ready1 appends q to the batch queue.
+func (c *core) ready1(q *queued) {
+	q.rel = c.now
+	if c.head == len(c.ready) {
+		c.readyAt = q.rel
+	}
+	c.ready = append(c.ready, *q)
+	c.released[q.ev.ID]++
 }
 
 // unhold takes h out of the pending buffer; its entries in waiting go
@@ -474,7 +487,7 @@ func (c *core) expire(now time.Time) {
 		}
 		c.k.stats.expired.Add(1)
 		c.k.metric("sequencer.expired", 1, nil)
-		c.release(h.q)
+		c.release(&h.q)
 	}
 }
 
@@ -701,8 +714,8 @@ func (c *core) resume() {
 	rest := c.ready[c.head:]
 	c.ready, c.head = nil, 0
 	c.now = time.Now()
-	for _, q := range blocked {
-		c.release(q)
+	for i := range blocked {
+		c.release(&blocked[i])
 	}
 	c.ready = append(c.ready, rest...)
 	c.readyAt = c.ready[0].rel
