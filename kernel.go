@@ -117,8 +117,7 @@ type Kernel struct {
 	certPrefix []*Certificate
 
 	submits  chan *submitReq
-	syncReqs chan syncReq
-	syncDone chan syncRes
+	syncQ    chan commitGroup // the core's commits, for the syncer
 	ctl      chan ctlReq
 	certWork chan certWork
 	snapWork chan snapJob

@@ -20,13 +20,16 @@ import (
 //   - the core (core.run) is the sequencer, the coordinator and the
 //     checker gateway: it owns the event log, the State, the pending
 //     buffer and the batches, so none of them needs a lock;
+//   - the syncer (Kernel.syncer) runs the log's fsyncs, acknowledges the
+//     Submits each one makes durable, and hands their batches on;
 //   - the certifier (Kernel.certify) signs and appends the certificates of
-//     the batches the core has made durable, and reports them;
+//     the batches the syncer hands it, and reports them;
 //   - the snapshotter (Kernel.snapshots) writes snapshot files and prunes.
 //
-// Work flows one way through channels: Submit -> core -> certifier ->
-// snapshotter. Each goroutine is started by OpenKernel and ended by Close,
-// which closes the channel it reads after the goroutine feeding it ended.
+// Work flows one way through channels: Submit -> core -> syncer ->
+// certifier -> snapshotter. Each goroutine is started by OpenKernel and
+// ended by Close, which closes the channel it reads after the goroutine
+// feeding it ended.
 
 // queued is an event in the kernel: its copy, digest and canonical
 // encoding, and when it was submitted.
@@ -162,17 +165,12 @@ type core struct {
 	blocked     []queued
 	blockedIDs  map[EventID]int
 
-	// What the next commit acknowledges and hands the certifier, and the
-	// commits waiting for their fsync. written counts the commits that
-	// wrote frames out, synced how many of those are durable.
-	dirty           bool
-	acks            []*submitReq
-	jobs            []certJob
-	awaiting        []commitGroup
-	written, synced uint64
-	syncing         bool
-	syncFile        file  // the current segment, opened again for fsync
-	err             error // sticky: the kernel has stopped
+	// What the next commit acknowledges and hands the certifier.
+	dirty    bool
+	acks     []*submitReq
+	jobs     []certJob
+	syncFile file  // the current segment, opened again for fsync
+	err      error // sticky: the kernel has stopped
 
 	frontier uint64 // the highest lamport accepted since open, for metrics
 
@@ -257,10 +255,10 @@ func (c *core) run() {
 				return
 			}
 			c.control(q)
-		case r := <-k.syncDone:
-			c.syncDone(r)
-			continue
 		case <-c.timer.C:
+		}
+		if c.err == nil {
+			c.err = k.err() // the syncer or the certifier may have stopped it
 		}
 		// Take in everything else that is already waiting: one sync will
 		// cover all of it.
@@ -722,109 +720,136 @@ func (c *core) resume() {
 }
 
 // commit hands what the core logged since the last commit to the
-// operating system and queues, behind the sync that will make it durable,
-// the Submits to acknowledge and the batches for the certifier, with w
-// after them. Under SyncBatch the fsync runs on the syncer goroutine while
-// the core goes on: one fsync covers everything committed while the
+// operating system, and queues for the syncer the Submits to acknowledge
+// and the batches for the certifier, with w after them, behind the fsync
+// that makes them durable. Under SyncBatch the syncer runs the fsyncs
+// while the core goes on: each covers every commit queued while the
 // previous one ran (group commit), and nothing waits for more than one
 // fsync before its own starts. Under SyncAlways every frame was synced as
 // it was appended; under SyncNever nothing is.
 func (c *core) commit(w *certWork) {
+	var f file
 	if c.dirty && c.err == nil {
 		c.dirty = false
 		if err := c.j.w.Sync(); err != nil {
 			c.fail(err)
+		} else if c.k.cfg.Sync == framelog.SyncBatch {
+			f = c.syncFile
 		}
-		c.written++
 	}
-	if len(c.acks) > 0 || len(c.jobs) > 0 || w != nil {
-		c.awaiting = append(c.awaiting, commitGroup{gen: c.written, acks: c.acks, jobs: c.jobs, work: w})
+	if f != nil || len(c.acks) > 0 || len(c.jobs) > 0 || w != nil {
+		c.k.syncQ <- commitGroup{f: f, acks: c.acks, jobs: c.jobs, work: w, err: c.err}
 		c.acks, c.jobs = nil, nil
 	}
-	if c.err != nil || c.k.cfg.Sync != framelog.SyncBatch {
-		c.synced = c.written
-	}
-	c.complete()
-	c.kick()
 }
 
-// commitGroup is what one commit acknowledges once the log is durable
-// through write generation gen.
+// commitGroup is what one commit acknowledges, and hands the certifier,
+// once the log is durable through it: f, when not nil, is the segment it
+// wrote to, to sync. A barrier only waits for the groups before it.
 type commitGroup struct {
-	gen  uint64
-	acks []*submitReq
-	jobs []certJob
-	work *certWork
+	f       file
+	acks    []*submitReq
+	jobs    []certJob
+	work    *certWork
+	err     error      // the core had stopped: fail the group
+	barrier chan error // buffered; for syncNow
 }
 
-// kick starts an fsync of what is written and not synced, unless one
-// runs.
-func (c *core) kick() {
-	if c.syncing || c.synced >= c.written || c.err != nil {
-		return
-	}
-	c.syncing = true
-	c.k.stats.fsyncs.Add(1)
-	c.k.metric("log.fsync", 1, nil)
-	// How long the oldest Submit this fsync covers has waited for it to
-	// start: at most about one fsync, however heavy the load.
-	for _, g := range c.awaiting {
-		if g.gen > c.synced && len(g.acks) > 0 && len(g.acks[0].events) > 0 {
-			c.k.stats.syncDelay.add(time.Since(g.acks[0].events[0].at))
-			break
-		}
-	}
-	c.k.syncReqs <- syncReq{f: c.syncFile, gen: c.written}
-}
+// syncQueueLen is how many commits may wait for the syncer; the core
+// waits when they are more, which takes a long fsync stall.
+const syncQueueLen = 4096
 
-// synced takes in the result of an fsync the syncer ran.
-func (c *core) syncDone(r syncRes) {
-	c.syncing = false
-	if r.err != nil {
-		c.fail(fmt.Errorf("syncing the log: %w", r.err))
-	} else {
-		c.synced = max(c.synced, r.gen)
-	}
-	c.complete()
-	c.kick()
-}
-
-// syncNow makes everything written durable before it returns, through
-// the syncer, which then has no fsync left to run.
+// syncNow returns once everything committed is durable.
 func (c *core) syncNow() {
-	for c.err == nil && (c.syncing || c.synced < c.written) {
-		c.kick()
-		c.syncDone(<-c.k.syncDone)
+	done := make(chan error, 1)
+	c.k.syncQ <- commitGroup{barrier: done}
+	if err := <-done; err != nil {
+		c.fail(err)
 	}
 }
 
-// complete acknowledges the commit groups the log is durable for, in
-// order, and hands their batches to the certifier; after a failure, it
-// fails them all.
-func (c *core) complete() {
-	k := c.k
-	n := 0
-	now := time.Now()
-	for _, g := range c.awaiting {
-		if c.err == nil && g.gen > c.synced {
-			break
+// syncer is the goroutine that makes the core's commits durable and
+// completes them, in order: it takes every group queued, syncs the
+// segments they wrote to, once each, then acknowledges their Submits and
+// hands their batches to the certifier. It is the certifier's only
+// feeder, and closes its channel when the core closes the queue.
+func (k *Kernel) syncer() {
+	defer k.done.Done()
+	defer close(k.certWork)
+	var gs []commitGroup
+	for g := range k.syncQ {
+		gs = append(gs[:0], g)
+	more:
+		for {
+			select {
+			case g, ok := <-k.syncQ:
+				if !ok {
+					break more
+				}
+				gs = append(gs, g)
+			default:
+				break more
+			}
 		}
-		n++
+		k.syncGroups(gs)
+		clear(gs)
+	}
+}
+
+// syncGroups makes the commit groups gs durable and completes them.
+func (k *Kernel) syncGroups(gs []commitGroup) {
+	var synced []file
+	for _, g := range gs {
+		if g.f == nil || k.err() != nil || slices.Contains(synced, g.f) {
+			continue
+		}
+		if len(synced) == 0 {
+			// How long the oldest Submit this fsync covers has waited
+			// for it to start: at most about one fsync, however heavy
+			// the load.
+			for _, g := range gs {
+				if len(g.acks) > 0 && len(g.acks[0].events) > 0 {
+					k.stats.syncDelay.add(time.Since(g.acks[0].events[0].at))
+					break
+				}
+			}
+		}
+		k.stats.fsyncs.Add(1)
+		k.metric("log.fsync", 1, nil)
+		t := time.Now()
+		err := fsync.Data(g.f)
+		d := time.Since(t)
+		k.stats.fsyncNanos.Add(int64(d))
+		k.stats.fsyncDur.add(d)
+		if err != nil {
+			k.fail(fmt.Errorf("syncing the log: %w", err))
+		}
+		synced = append(synced, g.f)
+	}
+	now := time.Now()
+	for _, g := range gs {
+		err := g.err
+		if err == nil {
+			err = k.err()
+		}
 		for _, r := range g.acks {
-			if c.err == nil && len(r.events) > 0 {
+			if err == nil && len(r.events) > 0 {
 				d := now.Sub(r.events[0].at)
 				k.stats.durable.add(d)
 				k.metric("latency.submit_to_durable_us", float64(d.Microseconds()), nil)
 			}
-			r.done <- c.err
+			r.done <- err
 		}
-		if c.err != nil {
+		if g.barrier != nil {
+			g.barrier <- err
+		}
+		if err != nil {
 			if w := g.work; w != nil {
 				if w.flush != nil {
-					w.flush <- c.err
+					w.flush <- err
 				}
 				if w.snap != nil && w.snap.done != nil {
-					w.snap.done <- c.err
+					w.snap.done <- err
 				}
 			}
 			continue
@@ -838,34 +863,6 @@ func (c *core) complete() {
 		}
 		k.certWork <- work
 	}
-	clear(c.awaiting[:n])
-	c.awaiting = c.awaiting[n:]
-	if len(c.awaiting) == 0 {
-		c.awaiting = nil
-	}
-}
-
-// syncer is the goroutine that runs the log's fsyncs for the core.
-func (k *Kernel) syncer() {
-	defer k.done.Done()
-	for r := range k.syncReqs {
-		t := time.Now()
-		err := fsync.Data(r.f)
-		d := time.Since(t)
-		k.stats.fsyncNanos.Add(int64(d))
-		k.stats.fsyncDur.add(d)
-		k.syncDone <- syncRes{gen: r.gen, err: err}
-	}
-}
-
-type syncReq struct {
-	f   file
-	gen uint64
-}
-
-type syncRes struct {
-	gen uint64
-	err error
 }
 
 var errStaleState = errors.New("omega: the kernel's log reaches another state than its certificate chain: no decision can extend the chain; restore the log, or a snapshot the chain certifies")
@@ -984,8 +981,7 @@ drain:
 	}
 	c.commit(nil)
 	c.syncNow()
-	close(k.syncReqs)
-	close(k.certWork)
+	close(k.syncQ) // the syncer ends, and with it the certifier
 	err := c.err
 	if cerr := c.j.w.Close(); err == nil && cerr != nil {
 		err = cerr

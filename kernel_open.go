@@ -155,8 +155,7 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, er
 	k.snapWork = make(chan snapJob, 1)
 	k.prepWork = make(chan uint64, 1)
 	k.closing = make(chan struct{})
-	k.syncReqs = make(chan syncReq, 1)
-	k.syncDone = make(chan syncRes, 1)
+	k.syncQ = make(chan commitGroup, syncQueueLen)
 	// The batches certified again come first, on this goroutine, before
 	// the certifier can report any other: OnDecision sees the chain in
 	// order, from one goroutine at a time.

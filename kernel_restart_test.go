@@ -485,7 +485,9 @@ func TestKernelCloseContext(t *testing.T) {
 	var got decisions
 	cfg := kernelConfig(&got)
 	cfg.FlushInterval = time.Hour
-	cfg.Signer = slowSigner{kernelKey} // the certifier lags behind the core
+	// The certifier signs nothing until Close has seen its context end.
+	gate := make(chan struct{})
+	cfg.Signer = gatedSigner{kernelKey, gate}
 	k := openKernel(t, dir, cfg)
 	for b := range uint64(200) {
 		var es []Event
@@ -498,6 +500,12 @@ func TestKernelCloseContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	go func() {
+		for !k.abandon.Load() {
+			time.Sleep(time.Millisecond)
+		}
+		close(gate)
+	}()
 	if err := k.Close(ctx); err != nil {
 		t.Fatalf("Close(ended context) = %v", err)
 	}
@@ -519,11 +527,14 @@ func TestKernelCloseContext(t *testing.T) {
 	closeKernel(t, k)
 }
 
-// slowSigner signs as its key does, a millisecond later.
-type slowSigner struct{ ed25519.PrivateKey }
+// gatedSigner signs as its key does, once gate is closed.
+type gatedSigner struct {
+	ed25519.PrivateKey
+	gate <-chan struct{}
+}
 
-func (s slowSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	time.Sleep(time.Millisecond)
+func (s gatedSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	<-s.gate
 	return s.PrivateKey.Sign(r, d, o)
 }
 
