@@ -217,7 +217,7 @@ func TestKnownSorted(t *testing.T) {
 		for b := range 3 {
 			events := batchAfter(n+32*b, 32)
 			for j := range events {
-				events[j].ID = ID64(uint64(1<<40 - 32*b - j)) // descending
+				events[j].ID = ID64(1<<40 - uint64(32*b+j)) // descending
 				events[j].Lamport = uint64(n + 2 + b)
 			}
 			out, err := Reconcile(s, events)
@@ -242,14 +242,15 @@ func TestKnownSorted(t *testing.T) {
 				t.Fatalf("n=%d: %v at position %d, want %d (%v)", n, k.ID, k.pos, p, ok)
 			}
 		}
-		out, err := Reconcile(s, batchAfter(1<<41, 1))
+		out, err := Reconcile(s, batchAfter(n+96, 1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if next := out.Result.Merge; next != nil {
-			if _, ok := next.Next.knownSorted(); ok {
-				t.Fatalf("n=%d: knownSorted gave positions for an uncommitted State", n)
-			}
+		if out.Result.Kind != KindMerge {
+			t.Fatalf("n=%d: %v", n, out.Result)
+		}
+		if _, ok := out.Result.Merge.Next.knownSorted(); ok {
+			t.Fatalf("n=%d: knownSorted gave positions for an uncommitted State", n)
 		}
 	}
 }
