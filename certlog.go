@@ -588,10 +588,14 @@ func (s *CertStore) readFrom(i, max int) ([]*Certificate, error) {
 // caller owns them. It yields those present when iteration starts. A
 // certificate that cannot be read back fails the store (see
 // [CertStore.Err]) and ends the iteration before it.
-func (s *CertStore) All() iter.Seq2[int, *Certificate] {
+func (s *CertStore) All() iter.Seq2[int, *Certificate] { return s.From(0) }
+
+// From is All from position first on: it yields nothing when first is
+// at or past the end.
+func (s *CertStore) From(first int) iter.Seq2[int, *Certificate] {
 	return func(yield func(int, *Certificate) bool) {
 		n := s.Len()
-		for i := 0; i < n; {
+		for i := max(first, 0); i < n; {
 			certs, err := s.run(i, n-i)
 			for _, c := range certs {
 				if !yield(i, c) {

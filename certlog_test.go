@@ -141,6 +141,18 @@ func checkStore(t *testing.T, what string, s *CertStore, dir string, certs []*Ce
 	if n != len(certs) {
 		t.Fatalf("%s: All() yields %d certificates, want %d", what, n, len(certs))
 	}
+	for _, first := range []int{-1, len(certs) / 2, len(certs) - 1, len(certs), len(certs) + 1} {
+		want := max(first, 0)
+		for i, c := range s.From(first) {
+			if i != want || !bytes.Equal(c.Bytes(), certs[i].Bytes()) {
+				t.Fatalf("%s: From(%d) yields cert %d where %d was due, or different bytes", what, first, i, want)
+			}
+			want++
+		}
+		if want < len(certs) {
+			t.Fatalf("%s: From(%d) stops at %d of %d", what, first, want, len(certs))
+		}
+	}
 	for i, c := range certs {
 		got, ok := s.Lookup(c.ID())
 		if !ok || !bytes.Equal(got.Bytes(), c.Bytes()) {
