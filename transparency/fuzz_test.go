@@ -1,0 +1,41 @@
+package transparency
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzVerifyBundle feeds VerifyBundle arbitrary proofs and certificates:
+// it must never panic, and whatever it accepts must be the one bundle the
+// log signed: a certificate of the log at its index, under the checkpoint
+// the log signed.
+func FuzzVerifyBundle(f *testing.F) {
+	s, dir := certStore(f, 5)
+	tr, err := OpenTree(dir, s)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer tr.Close()
+	signer, verifier := logSigner(f)
+	cp, _ := tr.Checkpoint(origin, 5)
+	signed, err := cp.Sign(signer)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := tr.Prove(s, 3, signed, origin, verifier)
+	if err != nil {
+		f.Fatal(err)
+	}
+	envs := envelopes(s)
+	f.Add(good.Proof, good.Certificate)
+	f.Add([]byte("c2sp.org/tlog-proof@v1\nindex 0\n\n"), []byte{})
+	f.Fuzz(func(t *testing.T, proof, cert []byte) {
+		got, index, err := VerifyBundle(&Bundle{Certificate: cert, Proof: proof}, origin, verifier)
+		if err != nil {
+			return
+		}
+		if got != cp || index < 0 || index >= 5 || !bytes.Equal(cert, envs[index]) {
+			t.Fatalf("accepted index %d of %v with certificate %x", index, got, cert)
+		}
+	})
+}

@@ -1,0 +1,14 @@
+module github.com/omega-sheaf/omega/transparency
+
+go 1.26.0
+
+require (
+	github.com/omega-sheaf/omega v0.0.0
+	github.com/transparency-dev/formats v0.1.1
+	github.com/zeebo/blake3 v0.2.4
+	golang.org/x/mod v0.43.0
+)
+
+require github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+
+replace github.com/omega-sheaf/omega => ../

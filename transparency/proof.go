@@ -1,0 +1,110 @@
+package transparency
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/transparency-dev/formats/proof"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/omega-sheaf/omega"
+)
+
+// Bundle is everything needed to check, offline and with the log's public
+// key alone, that a certificate is in the log: the certificate's envelope
+// and a C2SP tlog-proof (its index, its inclusion proof, and the signed
+// checkpoint the proof leads to).
+type Bundle struct {
+	Certificate []byte // the envelope, SPEC 6
+	Proof       []byte // c2sp.org/tlog-proof@v1
+}
+
+// Prove returns the bundle of certificate index under the signed
+// checkpoint signed, which must be of a size t holds.
+func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin string, logKey note.Verifier) (*Bundle, error) {
+	cp, _, err := OpenCheckpoint(signed, origin, logKey)
+	if err != nil {
+		return nil, err
+	}
+	if root, err := t.Root(cp.Size); err != nil || root != cp.Root {
+		return nil, fmt.Errorf("transparency: the checkpoint of size %d is not of this log (%v)", cp.Size, err)
+	}
+	p, err := t.ProveInclusion(index, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	var cert *omega.Certificate
+	for _, c := range certs.From(int(index)) {
+		cert = c
+		break
+	}
+	if cert == nil {
+		return nil, fmt.Errorf("transparency: certificate %d could not be read: %v", index, certs.Err())
+	}
+	tp := proof.TLogProof{Index: uint64(index), Checkpoint: signed}
+	for _, h := range p {
+		tp.Hashes = append(tp.Hashes, h)
+	}
+	return &Bundle{Certificate: bytes.Clone(cert.Bytes()), Proof: tp.Marshal()}, nil
+}
+
+// VerifyBundle checks b offline: its checkpoint is signed by logKey for
+// origin, and its certificate is the leaf its proof says, in the tree the
+// checkpoint commits to. It returns the checkpoint and the certificate's
+// index. It checks nothing of the certificate itself: verify it with
+// omega.Verify and the issuer's key ring.
+func VerifyBundle(b *Bundle, origin string, logKey note.Verifier) (Checkpoint, int64, error) {
+	var tp proof.TLogProof
+	if err := tp.Unmarshal(b.Proof); err != nil {
+		return Checkpoint{}, 0, fmt.Errorf("transparency: bundle: %w", err)
+	}
+	cp, _, err := OpenCheckpoint(tp.Checkpoint, origin, logKey)
+	if err != nil {
+		return Checkpoint{}, 0, err
+	}
+	if tp.Index >= uint64(cp.Size) {
+		return Checkpoint{}, 0, fmt.Errorf("transparency: bundle: index %d in a tree of size %d", tp.Index, cp.Size)
+	}
+	p := make(tlog.RecordProof, len(tp.Hashes))
+	for i, h := range tp.Hashes {
+		p[i] = h
+	}
+	if err := tlog.CheckRecord(p, cp.Size, cp.Root, int64(tp.Index), tlog.RecordHash(b.Certificate)); err != nil {
+		return Checkpoint{}, 0, fmt.Errorf("transparency: bundle: certificate %d is not in the checkpoint's tree: %w", tp.Index, err)
+	}
+	return cp, int64(tp.Index), nil
+}
+
+// VerifyConsistency checks that the tree of checkpoint old is a prefix of
+// the tree of checkpoint cur, by p (from Tree.ProveConsistency). Two
+// checkpoints of one size must have one root: otherwise the log has shown
+// two histories, and the error says so.
+func VerifyConsistency(old, cur Checkpoint, p tlog.TreeProof) error {
+	switch {
+	case old.Origin != cur.Origin:
+		return fmt.Errorf("transparency: checkpoints of two logs, %q and %q", old.Origin, cur.Origin)
+	case old.Size > cur.Size:
+		return fmt.Errorf("transparency: checkpoint of size %d after one of size %d", cur.Size, old.Size)
+	case old.Size == cur.Size:
+		if old.Root != cur.Root {
+			return fmt.Errorf("%w: two roots at size %d", ErrFork, cur.Size)
+		}
+		return nil
+	case old.Size == 0:
+		return nil
+	}
+	if err := tlog.CheckTree(p, cur.Size, cur.Root, old.Size, old.Root); err != nil {
+		return fmt.Errorf("%w: from size %d to %d: %v", ErrNotConsistent, old.Size, cur.Size, err)
+	}
+	return nil
+}
+
+// ErrFork says that two checkpoints of one log cannot both be true: the
+// log has shown two histories.
+var ErrFork = errors.New("transparency: the log forked")
+
+// ErrNotConsistent says that a consistency proof does not lead from one
+// checkpoint to the other: a bad proof, or a fork.
+var ErrNotConsistent = errors.New("transparency: no proof of consistency")
