@@ -20,19 +20,7 @@ func (k *Kernel) certify() {
 	var ws []certWork
 	var dec []Decision
 	for w := range k.certWork {
-		ws = append(ws[:0], w)
-	more:
-		for {
-			select {
-			case w, ok := <-k.certWork:
-				if !ok {
-					break more
-				}
-				ws = append(ws, w)
-			default:
-				break more
-			}
-		}
+		ws = takeWaiting(k.certWork, ws[:0], w)
 		dec = dec[:0]
 		err := k.err()
 		abandoned := false

@@ -778,21 +778,26 @@ func (k *Kernel) syncer() {
 	defer close(k.certWork)
 	var gs []commitGroup
 	for g := range k.syncQ {
-		gs = append(gs[:0], g)
-	more:
-		for {
-			select {
-			case g, ok := <-k.syncQ:
-				if !ok {
-					break more
-				}
-				gs = append(gs, g)
-			default:
-				break more
-			}
-		}
+		gs = takeWaiting(k.syncQ, gs[:0], g)
 		k.syncGroups(gs)
 		clear(gs)
+	}
+}
+
+// takeWaiting appends first to buf, then every value already waiting in
+// ch, without waiting for more; it stops early when ch is closed.
+func takeWaiting[T any](ch <-chan T, buf []T, first T) []T {
+	buf = append(buf, first)
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return buf
+			}
+			buf = append(buf, v)
+		default:
+			return buf
+		}
 	}
 }
 

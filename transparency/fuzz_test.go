@@ -10,18 +10,8 @@ import (
 // log signed: a certificate of the log at its index, under the checkpoint
 // the log signed.
 func FuzzVerifyBundle(f *testing.F) {
-	s, dir := certStore(f, 5)
-	tr, err := OpenTree(dir, s)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer tr.Close()
-	signer, verifier := logSigner(f)
-	cp, _ := tr.Checkpoint(origin, 5)
-	signed, err := cp.Sign(signer)
-	if err != nil {
-		f.Fatal(err)
-	}
+	s, tr, signer, verifier := logOf(f, 5)
+	cp, signed := signedCheckpoint(f, tr, 5, signer)
 	good, err := tr.Prove(s, 3, signed, origin, verifier)
 	if err != nil {
 		f.Fatal(err)

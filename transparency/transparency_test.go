@@ -83,6 +83,34 @@ func logSigner(t testing.TB) (note.Signer, note.Verifier) {
 	return s, v
 }
 
+// logOf returns a store of n certificates, its open tree, and the log's
+// note signer and verifier.
+func logOf(t testing.TB, n int) (*omega.CertStore, *Tree, note.Signer, note.Verifier) {
+	t.Helper()
+	s, dir := certStore(t, n)
+	tr, err := OpenTree(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	signer, verifier := logSigner(t)
+	return s, tr, signer, verifier
+}
+
+// signedCheckpoint returns the checkpoint of tr at size and its signed note.
+func signedCheckpoint(t testing.TB, tr *Tree, size int64, signer note.Signer) (Checkpoint, []byte) {
+	t.Helper()
+	cp, err := tr.Checkpoint(origin, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := cp.Sign(signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp, signed
+}
+
 // envelopes returns the certificates' envelopes in log order.
 func envelopes(s *omega.CertStore) [][]byte {
 	var out [][]byte
@@ -193,22 +221,9 @@ func TestTreeFile(t *testing.T) {
 }
 
 func TestBundle(t *testing.T) {
-	s, dir := certStore(t, 13)
-	tr, err := OpenTree(dir, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	signer, verifier := logSigner(t)
+	s, tr, signer, verifier := logOf(t, 13)
 	for _, size := range []int64{1, 2, 7, 13} {
-		cp, err := tr.Checkpoint(origin, size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		signed, err := cp.Sign(signer)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cp, signed := signedCheckpoint(t, tr, size, signer)
 		for index := range size {
 			b, err := tr.Prove(s, index, signed, origin, verifier)
 			if err != nil {
@@ -226,15 +241,8 @@ func TestBundle(t *testing.T) {
 // certificate, one at a time: each change that leaves the proof's meaning
 // altered fails verification.
 func TestBundleTampered(t *testing.T) {
-	s, dir := certStore(t, 11)
-	tr, err := OpenTree(dir, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	signer, verifier := logSigner(t)
-	cp, _ := tr.Checkpoint(origin, 11)
-	signed, _ := cp.Sign(signer)
+	s, tr, signer, verifier := logOf(t, 11)
+	_, signed := signedCheckpoint(t, tr, 11, signer)
 	b, err := tr.Prove(s, 6, signed, origin, verifier)
 	if err != nil {
 		t.Fatal(err)
@@ -286,12 +294,7 @@ func mustRoot(t *testing.T, tr *Tree, size int64) tlog.Hash {
 }
 
 func TestConsistency(t *testing.T) {
-	s, dir := certStore(t, 17)
-	tr, err := OpenTree(dir, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	_, tr, _, _ := logOf(t, 17)
 	for old := int64(1); old <= 17; old++ {
 		for size := old; size <= 17; size++ {
 			a, _ := tr.Checkpoint(origin, old)
