@@ -45,7 +45,7 @@ func OpenTree(dir string, certs *omega.CertStore) (*Tree, error) {
 			return nil, err
 		}
 	}
-	t.f, err = os.OpenFile(t.path, os.O_WRONLY|os.O_APPEND, 0)
+	t.f, err = os.OpenFile(t.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("transparency: %w", err)
 	}
