@@ -9,6 +9,10 @@ require (
 	golang.org/x/mod v0.43.0
 )
 
-require github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+require (
+	filippo.io/mldsa v0.0.0-20260215214346-43d0283efc3e // indirect
+	github.com/klauspost/cpuid/v2 v2.0.12 // indirect
+	golang.org/x/crypto v0.52.0 // indirect
+)
 
 replace github.com/omega-sheaf/omega => ../

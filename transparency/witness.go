@@ -1,0 +1,329 @@
+package transparency
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The C2SP tlog-witness protocol: a log (or anyone) POSTs to the witness's
+// add-checkpoint endpoint the size of the last checkpoint the witness
+// cosigned for the log ("old"), a consistency proof from that size, and
+// the new signed checkpoint; the witness answers with its cosignature
+// lines, or with 409 Conflict and the size it has when old is not it.
+
+// AddCheckpointPath is the witness's endpoint, under its base URL.
+const AddCheckpointPath = "/add-checkpoint"
+
+// sizeContentType is the content type of a witness's conflict answer.
+const sizeContentType = "text/x.tlog.size"
+
+// maxRequest bounds an add-checkpoint request.
+const maxRequest = 1 << 16
+
+// Witness is a tlog-witness: an http.Handler serving AddCheckpointPath
+// for the logs added to it. It cosigns (cosignature/v1, with the signer
+// it was made with) a checkpoint that the log signed and that is
+// consistent with the last one it cosigned for that log, which it keeps
+// in memory. It is safe for concurrent use.
+type Witness struct {
+	signer note.Signer
+	mu     sync.Mutex
+	logs   map[string]*witnessed // by origin
+}
+
+type witnessed struct {
+	key  note.Verifier
+	size int64
+	root tlog.Hash
+}
+
+// NewWitness returns a witness that cosigns with signer, a cosignature/v1
+// signer such as note.NewSignerForCosignatureV1 of
+// github.com/transparency-dev/formats makes.
+func NewWitness(signer note.Signer) *Witness {
+	return &Witness{signer: signer, logs: make(map[string]*witnessed)}
+}
+
+// AddLog has w witness the log origin, whose checkpoints key verifies,
+// from the empty tree on.
+func (w *Witness) AddLog(origin string, key note.Verifier) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.logs[origin] = &witnessed{key: key, root: emptyRoot}
+}
+
+// emptyRoot is the RFC 6962 hash of the empty tree: SHA-256 of nothing.
+var emptyRoot, _ = tlog.TreeHash(0, nil)
+
+func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != AddCheckpointPath {
+		http.NotFound(rw, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		http.Error(rw, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequest+1))
+	if err != nil || len(body) > maxRequest {
+		http.Error(rw, "request too large or unreadable", http.StatusBadRequest)
+		return
+	}
+	old, proof, signed, err := parseAddCheckpoint(body)
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusBadRequest)
+		return
+	}
+	status, answer := w.add(old, proof, signed)
+	if status == http.StatusConflict {
+		rw.Header().Set("Content-Type", sizeContentType)
+	}
+	rw.WriteHeader(status)
+	rw.Write(answer)
+}
+
+// add serves one parsed add-checkpoint request: the status and the body.
+func (w *Witness) add(old int64, proof tlog.TreeProof, signed []byte) (int, []byte) {
+	origin, _, _ := strings.Cut(string(signed), "\n")
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l, ok := w.logs[origin]
+	if !ok {
+		return http.StatusNotFound, []byte("unknown log\n")
+	}
+	cp, n, err := OpenCheckpoint(signed, origin, l.key)
+	if err != nil {
+		return http.StatusForbidden, []byte(err.Error() + "\n")
+	}
+	if old != l.size {
+		return http.StatusConflict, fmt.Appendf(nil, "%d\n", l.size)
+	}
+	if cp.Size < old {
+		return http.StatusBadRequest, []byte("the checkpoint is older than old\n")
+	}
+	prev := Checkpoint{Origin: origin, Size: l.size, Root: l.root}
+	if err := VerifyConsistency(prev, cp, proof); err != nil {
+		return http.StatusUnprocessableEntity, []byte(err.Error() + "\n")
+	}
+	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.signer)
+	if err != nil {
+		return http.StatusInternalServerError, []byte(err.Error() + "\n")
+	}
+	l.size, l.root = cp.Size, cp.Root
+	return http.StatusOK, sigLines(cosigned)
+}
+
+// sigLines returns the signature lines of a signed note.
+func sigLines(signed []byte) []byte {
+	i := bytes.LastIndex(signed, []byte("\n\n"))
+	return signed[i+2:]
+}
+
+// parseAddCheckpoint reads an add-checkpoint request body: "old <size>",
+// the consistency proof's hashes in base64, one per line, an empty line,
+// and the signed checkpoint.
+func parseAddCheckpoint(b []byte) (int64, tlog.TreeProof, []byte, error) {
+	r := bufio.NewReader(bytes.NewReader(b))
+	line := func() (string, error) {
+		s, err := r.ReadString('\n')
+		if err != nil {
+			return "", errors.New("add-checkpoint: truncated request")
+		}
+		return s[:len(s)-1], nil
+	}
+	first, err := line()
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	sizeText, ok := strings.CutPrefix(first, "old ")
+	old, err := strconv.ParseInt(sizeText, 10, 64)
+	if !ok || err != nil || old < 0 || sizeText != strconv.FormatInt(old, 10) {
+		return 0, nil, nil, fmt.Errorf("add-checkpoint: bad first line %q", first)
+	}
+	var proof tlog.TreeProof
+	for {
+		s, err := line()
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		if s == "" {
+			break
+		}
+		h, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(h) != tlog.HashSize {
+			return 0, nil, nil, fmt.Errorf("add-checkpoint: bad proof line %q", s)
+		}
+		if len(proof) == 64 {
+			return 0, nil, nil, errors.New("add-checkpoint: a proof of more than 64 hashes")
+		}
+		proof = append(proof, tlog.Hash(h))
+	}
+	rest, _ := io.ReadAll(r)
+	return old, proof, rest, nil
+}
+
+// ConflictError is a witness's answer that it last cosigned the log at
+// another size than the request's old one: Size is that size.
+type ConflictError struct{ Size int64 }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("transparency: the witness is at size %d", e.Size)
+}
+
+// AddCheckpoint asks the witness at base (its URL, without
+// AddCheckpointPath) to cosign signed, a checkpoint that proof shows to
+// extend the one of size old the witness cosigned last. It returns the
+// witness's cosignature lines, or a *ConflictError when the witness is at
+// another size.
+func AddCheckpoint(ctx context.Context, client *http.Client, base string, old int64, proof tlog.TreeProof, signed []byte) ([]byte, error) {
+	var body bytes.Buffer
+	fmt.Fprintf(&body, "old %d\n", old)
+	for _, h := range proof {
+		fmt.Fprintf(&body, "%s\n", base64.StdEncoding.EncodeToString(h[:]))
+	}
+	body.WriteByte('\n')
+	body.Write(signed)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+AddCheckpointPath, &body)
+	if err != nil {
+		return nil, fmt.Errorf("transparency: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("transparency: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxRequest))
+	if err != nil {
+		return nil, fmt.Errorf("transparency: reading the witness's answer: %w", err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return answer, nil
+	case http.StatusConflict:
+		size, err := strconv.ParseInt(strings.TrimSuffix(string(answer), "\n"), 10, 64)
+		if err != nil || size < 0 || resp.Header.Get("Content-Type") != sizeContentType {
+			return nil, fmt.Errorf("transparency: a conflict answer without a size: %q", answer)
+		}
+		return nil, &ConflictError{Size: size}
+	default:
+		return nil, fmt.Errorf("transparency: the witness answered %s: %s", resp.Status, bytes.TrimSpace(answer))
+	}
+}
+
+// WithSignatures returns the signed note signed with the signature lines
+// sigs (a witness's answer) added.
+func WithSignatures(signed []byte, sigs ...[]byte) []byte {
+	out := bytes.Clone(signed)
+	for _, s := range sigs {
+		out = append(out, s...)
+	}
+	return out
+}
+
+// Witness has the witness at base cosign the log's latest checkpoint,
+// starting from size old, the size the caller believes the witness has;
+// when the witness answers it has another, Witness retries once from that
+// one. It returns the latest checkpoint's note with the cosignature added.
+func (l *Log) Witness(ctx context.Context, client *http.Client, base string, old int64) ([]byte, error) {
+	cp, signed := l.Latest()
+	if signed == nil {
+		return nil, errors.New("transparency: no checkpoint signed yet")
+	}
+	for try := 0; ; try++ {
+		var proof tlog.TreeProof
+		if old > 0 && old < cp.Size {
+			p, err := l.tree.ProveConsistency(old, cp.Size)
+			if err != nil {
+				return nil, err
+			}
+			proof = p
+		}
+		sigs, err := AddCheckpoint(ctx, client, base, old, proof, signed)
+		var conflict *ConflictError
+		if errors.As(err, &conflict) && try == 0 && conflict.Size <= cp.Size {
+			old = conflict.Size
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return WithSignatures(signed, sigs), nil
+	}
+}
+
+// VerifyWitnessed checks signed: a checkpoint of origin that logKey
+// signed and that at least k of witnesses cosigned. It returns the
+// checkpoint.
+func VerifyWitnessed(signed []byte, origin string, logKey note.Verifier, witnesses []note.Verifier, k int) (Checkpoint, error) {
+	cp, n, err := OpenCheckpoint(signed, origin, logKey, witnesses...)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	count := 0
+	for _, w := range witnesses {
+		for _, s := range n.Sigs {
+			if s.Name == w.Name() && s.Hash == w.KeyHash() {
+				count++
+				break
+			}
+		}
+	}
+	if count < k {
+		return Checkpoint{}, fmt.Errorf("transparency: %d of the %d witnesses cosigned the checkpoint of size %d; the policy wants %d", count, len(witnesses), cp.Size, k)
+	}
+	return cp, nil
+}
+
+// Follower follows one log's checkpoints as a verifier does: it accepts a
+// checkpoint only when the log signed it, k of its witnesses cosigned it,
+// and it is consistent with the last one accepted. One that is not is
+// refused, with ErrFork when the two cannot both be true. It is not safe
+// for concurrent use.
+type Follower struct {
+	origin    string
+	logKey    note.Verifier
+	witnesses []note.Verifier
+	k         int
+	last      Checkpoint
+}
+
+// NewFollower returns a follower of origin from the empty tree on.
+func NewFollower(origin string, logKey note.Verifier, witnesses []note.Verifier, k int) *Follower {
+	return &Follower{origin: origin, logKey: logKey, witnesses: witnesses, k: k, last: Checkpoint{Origin: origin, Root: emptyRoot}}
+}
+
+// Last returns the last checkpoint accepted.
+func (f *Follower) Last() Checkpoint { return f.last }
+
+// Accept checks signed, and proof from the last checkpoint accepted to
+// it, and accepts it. A checkpoint older than the last is checked
+// against it too, proof then running from it to the last.
+func (f *Follower) Accept(signed []byte, proof tlog.TreeProof) (Checkpoint, error) {
+	cp, err := VerifyWitnessed(signed, f.origin, f.logKey, f.witnesses, f.k)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	older, newer := f.last, cp
+	if cp.Size < f.last.Size {
+		older, newer = cp, f.last
+	}
+	if err := VerifyConsistency(older, newer, proof); err != nil {
+		return Checkpoint{}, err
+	}
+	if cp.Size > f.last.Size {
+		f.last = cp
+	}
+	return cp, nil
+}

@@ -1,0 +1,221 @@
+package transparency
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/omega-sheaf/omega"
+)
+
+// testWitness starts a witness named name over httptest, witnessing the
+// log origin whose checkpoints logKey verifies, and returns its URL and
+// the verifier of its cosignatures.
+func testWitness(t *testing.T, name string, seed byte, logKey note.Verifier) (*httptest.Server, note.Verifier) {
+	t.Helper()
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+	skey := fmt.Sprintf("PRIVATE+KEY+%s+00000000+%s", name, b64(append([]byte{0x04}, key.Seed()...)))
+	signer, err := fnote.NewSignerForCosignatureV1(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWitness(signer)
+	w.AddLog(origin, logKey)
+	srv := httptest.NewServer(w)
+	t.Cleanup(srv.Close)
+	vkey, err := note.NewEd25519VerifierKey(name, key.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := fnote.NewVerifierForCosignatureV1(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, v
+}
+
+// openLog opens the transparency log of a store of n certificates, with
+// a checkpoint after every certificate, and signs its first checkpoint.
+func openLog(t *testing.T, n int) (*omega.CertStore, *Log) {
+	t.Helper()
+	s, dir := certStore(t, n)
+	l, err := OpenLog(dir, origin, s, logKey, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if _, err := l.Update(time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return s, l
+}
+
+func TestWitnessRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s, l := openLog(t, 5)
+	w1, v1 := testWitness(t, "witness1.example", 1, l.Verifier())
+	w2, v2 := testWitness(t, "witness2.example", 2, l.Verifier())
+	ws := []note.Verifier{v1, v2}
+
+	cosigned, err := l.Witness(ctx, w1.Client(), w1.URL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyWitnessed(cosigned, origin, l.Verifier(), ws, 1); err != nil {
+		t.Fatalf("1 of 2: %v", err)
+	}
+	if _, err := VerifyWitnessed(cosigned, origin, l.Verifier(), ws, 2); err == nil {
+		t.Fatal("one cosignature met a policy of 2")
+	}
+	both, err := l.Witness(ctx, w2.Client(), w2.URL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, second, _ := strings.Cut(string(both), "\n\n")
+	second = second[strings.Index(second, "— witness2"):]
+	all := WithSignatures(cosigned, []byte(second))
+	cp, err := VerifyWitnessed(all, origin, l.Verifier(), ws, 2)
+	if err != nil || cp.Size != 5 {
+		t.Fatalf("2 of 2: %v, %v", cp, err)
+	}
+
+	// The log grows; the caller thinks the witness is at 0, it is at 5:
+	// the conflict answer names 5, and Witness retries from there.
+	c, _ := omega.NewChecker(nil)
+	addCerts(t, s, c, 5, 4)
+	if _, err := l.Update(time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	cp9, signed9 := l.Latest()
+	var conflict *ConflictError
+	if _, err := AddCheckpoint(ctx, w1.Client(), w1.URL, 0, nil, signed9); !errors.As(err, &conflict) || conflict.Size != 5 {
+		t.Fatalf("AddCheckpoint from a wrong size: %v, want a conflict at 5", err)
+	}
+	cosigned9, err := l.Witness(ctx, w1.Client(), w1.URL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewFollower(origin, l.Verifier(), ws, 1)
+	if _, err := f.Accept(cosigned, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := l.Tree().ProveConsistency(5, 9)
+	if got, err := f.Accept(cosigned9, p); err != nil || got != cp9 {
+		t.Fatalf("Accept(9) = %v, %v", got, err)
+	}
+	if f.Last() != cp9 {
+		t.Fatalf("Last() = %v, want %v", f.Last(), cp9)
+	}
+}
+
+// TestWitnessRefuses sends a witness what it must not cosign.
+func TestWitnessRefuses(t *testing.T) {
+	ctx := context.Background()
+	_, l := openLog(t, 6)
+	w, _ := testWitness(t, "witness.example", 1, l.Verifier())
+	if _, err := l.Witness(ctx, w.Client(), w.URL, 0); err != nil {
+		t.Fatal(err)
+	}
+	status := func(body string) int {
+		resp, err := w.Client().Post(w.URL+AddCheckpointPath, "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// A fork: another history of 9 certificates, other ones from the
+	// start, signed by the same key, with a proof from 6 in that history.
+	other, otherDir := certStore(t, 0)
+	c, _ := omega.NewChecker(nil)
+	addCerts(t, other, c, 100, 9)
+	fork, err := OpenLog(otherDir, origin, other, logKey, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fork.Close()
+	fork.Update(time.Time{})
+	_, forked := fork.Latest()
+	p, _ := fork.Tree().ProveConsistency(6, 9)
+	if _, err := AddCheckpoint(ctx, w.Client(), w.URL, 6, p, forked); err == nil || !strings.Contains(err.Error(), "422") {
+		t.Fatalf("a forked checkpoint: %v, want 422", err)
+	}
+	_, signed := l.Latest()
+	otherKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))
+	badSigner, _ := NoteSigner(origin, otherKey)
+	cp, _ := l.Latest()
+	badSigned, _ := cp.Sign(badSigner)
+	strangerSigner, _ := NoteSigner("elsewhere.example", logKey)
+	stranger, _ := Checkpoint{Origin: "elsewhere.example", Size: 1, Root: cp.Root}.Sign(strangerSigner)
+	for _, c := range []struct {
+		body string
+		want int
+	}{
+		{"old 6\n\n" + string(badSigned), http.StatusForbidden},
+		{"old 0\n\n" + string(stranger), http.StatusNotFound},
+		{"old 3\n\n" + string(signed), http.StatusConflict},
+		{"old x\n\n" + string(signed), http.StatusBadRequest},
+		{"old 6\nnot base64\n\n" + string(signed), http.StatusBadRequest},
+		{"old 6", http.StatusBadRequest},
+		{"old 06\n\n" + string(signed), http.StatusBadRequest},
+	} {
+		if got := status(c.body); got != c.want {
+			t.Errorf("%q: status %d, want %d", c.body[:min(len(c.body), 20)], got, c.want)
+		}
+	}
+	// The same size again is cosigned: nothing changed.
+	if got := status("old 6\n\n" + string(signed)); got != http.StatusOK {
+		t.Errorf("the same checkpoint again: status %d", got)
+	}
+}
+
+// TestFollowerFork shows a follower two histories: the second is refused.
+func TestFollowerFork(t *testing.T) {
+	_, l := openLog(t, 6)
+	other, otherDir := certStore(t, 0)
+	c, _ := omega.NewChecker(nil)
+	addCerts(t, other, c, 100, 6)
+	fork, err := OpenLog(otherDir, origin, other, logKey, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fork.Close()
+	fork.Update(time.Time{})
+	f := NewFollower(origin, l.Verifier(), nil, 0)
+	_, a := l.Latest()
+	_, b := fork.Latest()
+	if _, err := f.Accept(a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Accept(b, nil); !errors.Is(err, ErrFork) {
+		t.Fatalf("a second history at size 6: %v", err)
+	}
+	// An older checkpoint of the same history is accepted with its proof.
+	old, _ := l.Tree().Checkpoint(origin, 4)
+	oldSigned, _ := old.Sign(mustNoteSigner(t))
+	p, _ := l.Tree().ProveConsistency(4, 6)
+	if _, err := f.Accept(oldSigned, p); err != nil {
+		t.Fatalf("an older checkpoint of the same history: %v", err)
+	}
+	bad := append(tlog.TreeProof(nil), p...)
+	bad[0][0] ^= 1
+	if _, err := f.Accept(oldSigned, bad); err == nil {
+		t.Fatal("a bad proof was accepted")
+	}
+}
+
+func mustNoteSigner(t *testing.T) note.Signer {
+	s, _ := logSigner(t)
+	return s
+}
