@@ -151,7 +151,7 @@ func (l *Log) Tree() *Tree { return l.tree }
 
 // Prove returns the bundle of certificate index under the latest
 // checkpoint.
-func (l *Log) Prove(index int64) (*Bundle, error) {
+func (l *Log) Prove(index int64) ([]byte, error) {
 	if l.signed == nil {
 		return nil, errors.New("transparency: no checkpoint signed yet")
 	}

@@ -63,8 +63,8 @@ func TestLogPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cp, i, err := VerifyBundle(b, origin, l.Verifier()); err != nil || i != 7 || cp.Size != 9 {
-		t.Fatalf("VerifyBundle = %v, %d, %v", cp, i, err)
+	if got, err := VerifyBundle(b, origin, l.Verifier()); err != nil || got.Index != 7 || got.Checkpoint.Size != 9 {
+		t.Fatalf("VerifyBundle = %v, %v", got, err)
 	}
 }
 

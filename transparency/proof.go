@@ -12,18 +12,23 @@ import (
 	"github.com/omega-sheaf/omega"
 )
 
-// Bundle is everything needed to check, offline and with the log's public
-// key alone, that a certificate is in the log: the certificate's envelope
-// and a C2SP tlog-proof (its index, its inclusion proof, and the signed
-// checkpoint the proof leads to).
+// Bundle is what a bundle proves: that Certificate (an envelope, SPEC 6)
+// is leaf Index of the log whose signed checkpoint is Checkpoint.
+//
+// A bundle travels as one C2SP tlog-proof (c2sp.org/tlog-proof@v1): its
+// extra data is the certificate's envelope, then come the index, the
+// inclusion proof and the signed checkpoint. Anyone holding the log's
+// public key checks it offline, with VerifyBundle or any tlog-proof
+// verifier.
 type Bundle struct {
-	Certificate []byte // the envelope, SPEC 6
-	Proof       []byte // c2sp.org/tlog-proof@v1
+	Certificate []byte
+	Index       int64
+	Checkpoint  Checkpoint
 }
 
 // Prove returns the bundle of certificate index under the signed
 // checkpoint signed, which must be of a size t holds.
-func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin string, logKey note.Verifier) (*Bundle, error) {
+func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin string, logKey note.Verifier) ([]byte, error) {
 	cp, _, err := OpenCheckpoint(signed, origin, logKey)
 	if err != nil {
 		return nil, err
@@ -43,38 +48,41 @@ func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin 
 	if cert == nil {
 		return nil, fmt.Errorf("transparency: certificate %d could not be read: %v", index, certs.Err())
 	}
-	tp := proof.TLogProof{Index: uint64(index), Checkpoint: signed}
+	tp := proof.TLogProof{Index: uint64(index), Checkpoint: signed, ExtraData: bytes.Clone(cert.Bytes())}
 	for _, h := range p {
 		tp.Hashes = append(tp.Hashes, h)
 	}
-	return &Bundle{Certificate: bytes.Clone(cert.Bytes()), Proof: tp.Marshal()}, nil
+	return tp.Marshal(), nil
 }
 
-// VerifyBundle checks b offline: its checkpoint is signed by logKey for
-// origin, and its certificate is the leaf its proof says, in the tree the
-// checkpoint commits to. It returns the checkpoint and the certificate's
-// index. It checks nothing of the certificate itself: verify it with
-// omega.Verify and the issuer's key ring.
-func VerifyBundle(b *Bundle, origin string, logKey note.Verifier) (Checkpoint, int64, error) {
+// VerifyBundle checks the bundle b offline: its checkpoint is signed by
+// logKey for origin, and its certificate is the leaf its proof says, in
+// the tree the checkpoint commits to. It checks nothing of the
+// certificate itself: verify that with omega.Verify and the issuer's key
+// ring.
+func VerifyBundle(b []byte, origin string, logKey note.Verifier) (Bundle, error) {
 	var tp proof.TLogProof
-	if err := tp.Unmarshal(b.Proof); err != nil {
-		return Checkpoint{}, 0, fmt.Errorf("transparency: bundle: %w", err)
+	if err := tp.Unmarshal(b); err != nil {
+		return Bundle{}, fmt.Errorf("transparency: bundle: %w", err)
+	}
+	if len(tp.ExtraData) == 0 {
+		return Bundle{}, errors.New("transparency: bundle: no certificate (the proof's extra data)")
 	}
 	cp, _, err := OpenCheckpoint(tp.Checkpoint, origin, logKey)
 	if err != nil {
-		return Checkpoint{}, 0, err
+		return Bundle{}, err
 	}
 	if tp.Index >= uint64(cp.Size) {
-		return Checkpoint{}, 0, fmt.Errorf("transparency: bundle: index %d in a tree of size %d", tp.Index, cp.Size)
+		return Bundle{}, fmt.Errorf("transparency: bundle: index %d in a tree of size %d", tp.Index, cp.Size)
 	}
 	p := make(tlog.RecordProof, len(tp.Hashes))
 	for i, h := range tp.Hashes {
 		p[i] = h
 	}
-	if err := tlog.CheckRecord(p, cp.Size, cp.Root, int64(tp.Index), tlog.RecordHash(b.Certificate)); err != nil {
-		return Checkpoint{}, 0, fmt.Errorf("transparency: bundle: certificate %d is not in the checkpoint's tree: %w", tp.Index, err)
+	if err := tlog.CheckRecord(p, cp.Size, cp.Root, int64(tp.Index), tlog.RecordHash(tp.ExtraData)); err != nil {
+		return Bundle{}, fmt.Errorf("transparency: bundle: the certificate is not leaf %d of the checkpoint's tree: %w", tp.Index, err)
 	}
-	return cp, int64(tp.Index), nil
+	return Bundle{Certificate: tp.ExtraData, Index: int64(tp.Index), Checkpoint: cp}, nil
 }
 
 // VerifyConsistency checks that the tree of checkpoint old is a prefix of
