@@ -526,6 +526,15 @@ func (s *CertStore) Lookup(id CertID) (*Certificate, bool) {
 	return c, true
 }
 
+// Position returns the position in log order, from 0, of the certificate
+// with cert_id id; it reports false for an id the store does not hold.
+func (s *CertStore) Position(id CertID) (int, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, ok := s.byID[id]
+	return i, ok
+}
+
 // read reads certificate i back from cert.log and checks that it is the
 // one the store recorded. The caller holds mu, for reading at least.
 func (s *CertStore) read(i int) (*Certificate, error) {

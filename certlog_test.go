@@ -158,6 +158,12 @@ func checkStore(t *testing.T, what string, s *CertStore, dir string, certs []*Ce
 		if !ok || !bytes.Equal(got.Bytes(), c.Bytes()) {
 			t.Fatalf("%s: Lookup(cert %d) = %v, %v", what, i, got, ok)
 		}
+		if p, ok := s.Position(c.ID()); !ok || p != i {
+			t.Fatalf("%s: Position(cert %d) = %d, %v", what, i, p, ok)
+		}
+	}
+	if p, ok := s.Position(CertID{Lo: 12345, Hi: 1}); ok {
+		t.Fatalf("%s: Position of an unknown id = %d", what, p)
 	}
 	var last uint64
 	for i, c := range certs {

@@ -160,3 +160,13 @@ func (l *Log) Prove(index int64) ([]byte, error) {
 
 // Close closes the tree's file; the store stays open.
 func (l *Log) Close() error { return l.tree.Close() }
+
+// IndexOf returns the position in the log of the certificate whose
+// cert_id is id.
+func (l *Log) IndexOf(id omega.CertID) (int64, error) {
+	i, ok := l.certs.Position(id)
+	if !ok {
+		return 0, fmt.Errorf("transparency: no certificate %v in the store", id)
+	}
+	return int64(i), nil
+}
