@@ -74,6 +74,8 @@ func BenchmarkKernel(b *testing.B) {
 			b.ReportMetric(float64(st.SubmitToDurable.P99.Microseconds()), "p99_durable_us")
 			b.ReportMetric(float64(st.SubmitToFsyncStart.Max.Microseconds()), "max_fsync_wait_us")
 			b.ReportMetric(float64(st.SubmitToFsyncStart.P99.Microseconds()), "p99_fsync_wait_us")
+			b.ReportMetric(float64(st.WriteToFsyncStart.Max.Microseconds()), "max_write_to_fsync_us")
+			b.ReportMetric(float64(st.WriteToFsyncStart.P99.Microseconds()), "p99_write_to_fsync_us")
 			b.ReportMetric(float64(st.LogFsync.Max.Microseconds()), "max_fsync_us")
 			b.ReportMetric(n/float64(st.Batches), "events/batch")
 			if st.LogFsyncs > 0 {

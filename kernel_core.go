@@ -92,6 +92,7 @@ type kernelStats struct {
 	fsyncs, certFsyncs, certified                    atomic.Uint64
 	fsyncNanos, certFsyncNanos                       atomic.Int64
 	durable, certifiedLatency, syncDelay, fsyncDur   histogram
+	writeDelay                                       histogram
 }
 
 // KernelStats are a kernel's running figures since it was opened.
@@ -109,8 +110,13 @@ type KernelStats struct {
 	SubmitToDurable             Latency
 	SubmitToCertificate         Latency
 	// SubmitToFsyncStart is, per log fsync, how long the oldest Submit it
-	// covers had waited when it started.
+	// covers had waited when it started: in the queue before the core,
+	// in the core, and for the fsync to start.
 	SubmitToFsyncStart Latency
+	// WriteToFsyncStart is, per log fsync, how long the oldest frame it
+	// covers had been written when it started: the group commit's delay
+	// alone.
+	WriteToFsyncStart Latency
 	// LogFsync is the duration of the log's fsyncs under SyncBatch.
 	LogFsync               Latency
 	FsyncsPerAcceptedEvent float64 // LogFsyncs / Accepted
@@ -129,6 +135,7 @@ func (k *Kernel) Stats() KernelStats {
 		SubmitToDurable:     s.durable.summary(),
 		SubmitToCertificate: s.certifiedLatency.summary(),
 		SubmitToFsyncStart:  s.syncDelay.summary(),
+		WriteToFsyncStart:   s.writeDelay.summary(),
 		LogFsync:            s.fsyncDur.summary(),
 	}
 	if st.Accepted > 0 {
@@ -738,7 +745,11 @@ func (c *core) commit(w *certWork) {
 		}
 	}
 	if f != nil || len(c.acks) > 0 || len(c.jobs) > 0 || w != nil {
-		c.k.syncQ <- commitGroup{f: f, acks: c.acks, jobs: c.jobs, work: w, err: c.err}
+		g := commitGroup{f: f, acks: c.acks, jobs: c.jobs, work: w, err: c.err}
+		if f != nil {
+			g.written = time.Now()
+		}
+		c.k.syncQ <- g
 		c.acks, c.jobs = nil, nil
 	}
 }
@@ -748,6 +759,7 @@ func (c *core) commit(w *certWork) {
 // wrote to, to sync. A barrier only waits for the groups before it.
 type commitGroup struct {
 	f       file
+	written time.Time // when f was written to, if f is set
 	acks    []*submitReq
 	jobs    []certJob
 	work    *certWork
@@ -809,9 +821,10 @@ func (k *Kernel) syncGroups(gs []commitGroup) {
 			continue
 		}
 		if len(synced) == 0 {
-			// How long the oldest Submit this fsync covers has waited
-			// for it to start: at most about one fsync, however heavy
-			// the load.
+			// How long the oldest write this fsync covers has waited
+			// for it to start, at most about one fsync however heavy
+			// the load, and the oldest Submit.
+			k.stats.writeDelay.add(time.Since(g.written))
 			for _, g := range gs {
 				if len(g.acks) > 0 && len(g.acks[0].events) > 0 {
 					k.stats.syncDelay.add(time.Since(g.acks[0].events[0].at))
