@@ -99,6 +99,7 @@ type CertStore struct {
 	head     ChainAnchor
 	base     ChainAnchor // where the store's first certificate continues a chain from; genesis but in a kernel
 	torn     int64
+	synced   int   // the certificates, from the first, that are durable
 	err      error // sticky failure of a write
 	closed   bool
 
@@ -190,6 +191,7 @@ func openCertStoreAt(fsys fileSystem, dir string, hdr framelog.Header, opts *fra
 		return nil, err
 	}
 	s.w, s.torn = w, w.Cut()
+	s.synced = len(s.certs) // what the file holds
 	// Under the lock on cert.log, no other store of dir is writing a side
 	// file: a temporary file of omega's that no one holds is stale.
 	removeStaleTemps(fsys, dir, certIdxName, certHashName)
@@ -363,6 +365,7 @@ func (s *CertStore) appendLocked(d *Certificate) error {
 	s.head = next
 	s.add(d, h, off)
 	if s.policy == framelog.SyncAlways {
+		s.synced = len(s.certs)
 		return s.flushSide()
 	}
 	return nil
@@ -440,7 +443,19 @@ func (s *CertStore) Sync() error {
 		s.err = err
 		return err
 	}
+	s.synced = len(s.certs)
 	return s.flushSide()
+}
+
+// Synced returns how many certificates, from the first, are durable as the
+// store's sync policy makes them: those it opened with, and those appended
+// before the last successful Sync (under SyncAlways, every one Append
+// returned nil for). A transparency checkpoint covers no more: a crash
+// could lose the others.
+func (s *CertStore) Synced() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.synced
 }
 
 // Close syncs as Sync does, closes the files and releases the lock on

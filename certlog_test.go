@@ -214,8 +214,18 @@ func TestCertStoreRoundTrip(t *testing.T) {
 				t.Fatalf("new store: Len() = %d, Head() = %+v, want 0, genesis", s.Len(), s.Head())
 			}
 			appendAll(t, s, certs[:12])
+			wantSynced := 0
+			if policy == framelog.SyncAlways {
+				wantSynced = 12
+			}
+			if got := s.Synced(); got != wantSynced {
+				t.Fatalf("Synced() = %d before Sync, want %d", got, wantSynced)
+			}
 			if err := s.Sync(); err != nil {
 				t.Fatalf("Sync() = %v", err)
+			}
+			if got := s.Synced(); got != 12 {
+				t.Fatalf("Synced() = %d after Sync, want 12", got)
 			}
 			checkStore(t, "after Sync", s, dir, certs[:12])
 			appendAll(t, s, certs[12:])
@@ -249,6 +259,9 @@ func TestCertStoreRoundTrip(t *testing.T) {
 			defer s.Close()
 			if s.TornTail() != 0 {
 				t.Errorf("TornTail() = %d, want 0", s.TornTail())
+			}
+			if got := s.Synced(); got != len(certs) {
+				t.Errorf("Synced() = %d after reopening, want all %d", got, len(certs))
 			}
 			checkStore(t, "reopened", s, dir, certs)
 			if _, ok := s.Lookup(CertID{Hi: 1, Lo: 2}); ok {

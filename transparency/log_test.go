@@ -122,3 +122,42 @@ func TestLogReopen(t *testing.T) {
 		t.Fatal("a checkpoint signed by another key was accepted")
 	}
 }
+
+// TestLogDurableOnly: a certificate appended and not yet synced enters no
+// tree and no checkpoint, since a crash could still take it back.
+func TestLogDurableOnly(t *testing.T) {
+	s, dir := certStore(t, 4)
+	l, err := OpenLog(dir, origin, s, logKey, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := l.Update(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := omega.NewChecker(nil)
+	st := states[s]
+	for i := 4; i < 7; i++ {
+		e := batchAfterOne(i)
+		out, err := c.Reconcile(st, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = out.Result.Merge.Next.Commit()
+		if _, err := s.CertifyAppend(out, c.Binding(), omega.BatchMeta{BatchID: uint64(i + 1)}, certKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if signed, err := l.Update(time.Time{}); err != nil || signed || l.Tree().Size() != 4 {
+		t.Fatalf("before Sync: signed %v (%v), tree of %d; want nothing new over 4", signed, err, l.Tree().Size())
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if signed, err := l.Update(time.Time{}); err != nil || !signed {
+		t.Fatalf("after Sync: signed %v, %v", signed, err)
+	}
+	if cp, _ := l.Latest(); cp.Size != 7 {
+		t.Fatalf("after Sync: a checkpoint of %d, want 7", cp.Size)
+	}
+}

@@ -26,7 +26,7 @@ type Tree struct {
 }
 
 // OpenTree opens the tree of the certificate store in dir (the directory
-// of its cert.log), covering every certificate certs holds. It recomputes
+// of its cert.log), covering every durable certificate certs holds. It recomputes
 // the tree from the certificates and rewrites TreeFile when that file is
 // missing or holds anything else than the hashes it recomputed.
 func OpenTree(dir string, certs *omega.CertStore) (*Tree, error) {
@@ -52,9 +52,11 @@ func OpenTree(dir string, certs *omega.CertStore) (*Tree, error) {
 	return t, nil
 }
 
-// Update adds to the tree the certificates certs holds beyond its size,
-// and appends their hashes to TreeFile. The file is not synced: it can
-// always be rebuilt from cert.log.
+// Update adds to the tree the durable certificates certs holds beyond its
+// size (see omega.CertStore.Synced: a certificate a crash could still
+// lose never enters the tree, nor a checkpoint), and appends their hashes
+// to TreeFile. The file is not synced: it can always be rebuilt from
+// cert.log.
 func (t *Tree) Update(certs *omega.CertStore) error {
 	from := len(t.hashes)
 	if err := t.extend(certs); err != nil {
@@ -69,9 +71,14 @@ func (t *Tree) Update(certs *omega.CertStore) error {
 	return nil
 }
 
-// extend hashes the certificates of certs from t.n on into the tree.
+// extend hashes the durable certificates of certs from t.n on into the
+// tree.
 func (t *Tree) extend(certs *omega.CertStore) error {
+	n := int64(certs.Synced())
 	for i, c := range certs.From(int(t.n)) {
+		if t.n == n {
+			break
+		}
 		if int64(i) != t.n {
 			return fmt.Errorf("transparency: certificate %d read where %d was due", i, t.n)
 		}
@@ -82,7 +89,7 @@ func (t *Tree) extend(certs *omega.CertStore) error {
 		t.hashes = append(t.hashes, hs...)
 		t.n++
 	}
-	if n := int64(certs.Len()); t.n < n {
+	if t.n < n {
 		if err := certs.Err(); err != nil {
 			return fmt.Errorf("transparency: reading the certificates: %w", err)
 		}
