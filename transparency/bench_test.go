@@ -107,20 +107,12 @@ func BenchmarkAppend(b *testing.B) {
 // records, the size of a merge certificate's envelope).
 func BenchmarkProofs(b *testing.B) {
 	const n = 1_000_000
-	t := &Tree{}
 	rec := make([]byte, 400)
 	record := func(i int64) []byte {
 		rec[0], rec[1], rec[2] = byte(i), byte(i>>8), byte(i>>16)
 		return rec
 	}
-	for i := range int64(n) {
-		hs, err := tlog.StoredHashes(i, record(i), t)
-		if err != nil {
-			b.Fatal(err)
-		}
-		t.hashes = append(t.hashes, hs...)
-		t.n++
-	}
+	t := treeOf(b, n, record)
 	root, _ := t.Root(n)
 	oldRoot, _ := t.Root(n / 3)
 	leaf := tlog.RecordHash(record(n / 2))

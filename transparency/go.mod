@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/omega-sheaf/omega v0.0.0
 	github.com/transparency-dev/formats v0.1.1
+	github.com/transparency-dev/merkle v0.0.2
 	github.com/zeebo/blake3 v0.2.4
 	golang.org/x/mod v0.43.0
 )
