@@ -12,6 +12,14 @@
 // cert.tlog beside cert.log; cert.log stays the truth, and the file is
 // rebuilt from it whenever it is missing or disagrees with it.
 //
+// A Log signs checkpoints on a policy, never covering a certificate a
+// crash could still take back, and refuses to open beside a checkpoint of
+// another history. Witnesses (C2SP tlog-witness, cosignature/v1) cosign
+// checkpoints that extend what they saw; VerifyWitnessed applies a k-of-n
+// witness policy, and a Follower keeps the last checkpoint it accepted,
+// refuses one that forks from it, and follows the log's key rotations:
+// signed statements kept in RotationsDir, each anchored at a checkpoint.
+//
 // The package lives in its own module: the core module depends on nothing
 // but BLAKE3, and this one brings golang.org/x/mod and
 // github.com/transparency-dev/formats.

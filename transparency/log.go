@@ -38,15 +38,19 @@ type Log struct {
 	tree     *Tree
 	signer   note.Signer
 	verifier note.Verifier
-	policy   Policy
-	cp       Checkpoint // the latest checkpoint signed
-	signed   []byte     // and its signed note; nil before the first
-	at       time.Time  // when it was signed, by Update's clock
+	vkey     string // the verifier key of signer
+	// rotations are the log's rotation statements, in order.
+	rotations [][]byte
+	policy    Policy
+	cp        Checkpoint // the latest checkpoint signed
+	signed    []byte     // and its signed note; nil before the first
+	at        time.Time  // when it was signed, by Update's clock
 }
 
 // OpenLog opens the transparency log of the certificate store certs, in
 // dir (the directory of its cert.log), whose checkpoints name origin and
-// are signed by key (an Ed25519 crypto.Signer). A checkpoint already in
+// are signed by key (an Ed25519 crypto.Signer): the log's key, or the one
+// its last rotation statement (see Rotate) leads to. A checkpoint already in
 // CheckpointFile must verify under key and describe a prefix of the
 // certificates: otherwise the store lost certificates that were
 // checkpointed, or holds others, and OpenLog fails with ErrFork rather
@@ -67,11 +71,15 @@ func OpenLog(dir, origin string, certs *omega.CertStore, key crypto.Signer, poli
 	if policy.Every < 0 || policy.Interval < 0 {
 		return nil, errors.New("transparency: a Policy's Every and Interval must not be negative")
 	}
+	rotations, err := loadRotations(dir, origin, vkey)
+	if err != nil {
+		return nil, err
+	}
 	tree, err := OpenTree(dir, certs)
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, origin: origin, certs: certs, tree: tree, signer: signer, verifier: verifier, policy: policy}
+	l := &Log{dir: dir, origin: origin, certs: certs, tree: tree, signer: signer, verifier: verifier, vkey: vkey, rotations: rotations, policy: policy}
 	if err := l.loadCheckpoint(); err != nil {
 		tree.Close()
 		return nil, err
@@ -91,6 +99,15 @@ func (l *Log) loadCheckpoint() error {
 		return fmt.Errorf("transparency: %w", err)
 	}
 	cp, _, err := OpenCheckpoint(b, l.origin, l.verifier)
+	resign := false
+	if err != nil && len(l.rotations) > 0 {
+		// Rotate stopped between its statement and the checkpoint signed
+		// again: the checkpoint is the outgoing key's, at the rotation.
+		r, old := lastRotation(l.rotations)
+		if c, _, oerr := OpenCheckpoint(b, l.origin, old); oerr == nil && c.Size == r.Size && c.Root == r.Root {
+			cp, err, resign = c, nil, true
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("transparency: %s: %w", path, err)
 	}
@@ -101,6 +118,12 @@ func (l *Log) loadCheckpoint() error {
 		return fmt.Errorf("%w: %s is not of the certificates the store holds (%v)", ErrFork, path, err)
 	}
 	l.cp, l.signed = cp, b
+	if resign {
+		if l.signed, err = cp.Sign(l.signer); err != nil {
+			return fmt.Errorf("transparency: signing the checkpoint with the new key: %w", err)
+		}
+		return writeFile(path, l.signed)
+	}
 	return nil
 }
 

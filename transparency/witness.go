@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,41 +290,97 @@ func VerifyWitnessed(signed []byte, origin string, logKey note.Verifier, witness
 // Follower follows one log's checkpoints as a verifier does: it accepts a
 // checkpoint only when the log signed it, k of its witnesses cosigned it,
 // and it is consistent with the last one accepted. One that is not is
-// refused, with ErrFork when the two cannot both be true. It is not safe
-// for concurrent use.
+// refused, with ErrFork when the two cannot both be true. It follows the
+// log's key rotations (Rotate). It is not safe for concurrent use.
 type Follower struct {
 	origin    string
-	logKey    note.Verifier
+	keys      []epoch // the log's keys, oldest first
 	witnesses []note.Verifier
 	k         int
 	last      Checkpoint
 }
 
-// NewFollower returns a follower of origin from the empty tree on.
+// epoch is a log key and the sizes it signs checkpoints of: from from to
+// the next key's from, both included.
+type epoch struct {
+	key  note.Verifier
+	from int64
+}
+
+// NewFollower returns a follower of origin from the empty tree on, whose
+// checkpoints logKey signs, and k of witnesses cosign.
 func NewFollower(origin string, logKey note.Verifier, witnesses []note.Verifier, k int) *Follower {
-	return &Follower{origin: origin, logKey: logKey, witnesses: witnesses, k: k, last: Checkpoint{Origin: origin, Root: emptyRoot}}
+	return &Follower{origin: origin, keys: []epoch{{key: logKey}}, witnesses: witnesses, k: k, last: Checkpoint{Origin: origin, Root: emptyRoot}}
 }
 
 // Last returns the last checkpoint accepted.
 func (f *Follower) Last() Checkpoint { return f.last }
 
+// keyFor returns the log keys that may sign a checkpoint of size.
+func (f *Follower) keysFor(size int64) []note.Verifier {
+	var out []note.Verifier
+	for i, e := range f.keys {
+		if size >= e.from && (i+1 == len(f.keys) || size <= f.keys[i+1].from) {
+			out = append(out, e.key)
+		}
+	}
+	return out
+}
+
 // Accept checks signed, and proof from the last checkpoint accepted to
 // it, and accepts it. A checkpoint older than the last is checked
 // against it too, proof then running from it to the last.
 func (f *Follower) Accept(signed []byte, proof tlog.TreeProof) (Checkpoint, error) {
-	cp, err := VerifyWitnessed(signed, f.origin, f.logKey, f.witnesses, f.k)
+	var cp Checkpoint
+	var err error
+	for _, key := range slices.Backward(f.keys) {
+		// The size is known once a key opened it; then only the keys
+		// of that size count.
+		if cp, err = VerifyWitnessed(signed, f.origin, key.key, f.witnesses, f.k); err == nil {
+			if !slices.Contains(f.keysFor(cp.Size), key.key) {
+				err = fmt.Errorf("transparency: a checkpoint of size %d signed by a key the log had rotated away from, or not yet to", cp.Size)
+			}
+			break
+		}
+	}
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	older, newer := f.last, cp
-	if cp.Size < f.last.Size {
-		older, newer = cp, f.last
-	}
-	if err := VerifyConsistency(older, newer, proof); err != nil {
+	if err := f.consistent(cp, proof); err != nil {
 		return Checkpoint{}, err
 	}
 	if cp.Size > f.last.Size {
 		f.last = cp
 	}
 	return cp, nil
+}
+
+// consistent checks cp against the last checkpoint accepted, by proof.
+func (f *Follower) consistent(cp Checkpoint, proof tlog.TreeProof) error {
+	older, newer := f.last, cp
+	if cp.Size < f.last.Size {
+		older, newer = cp, f.last
+	}
+	return VerifyConsistency(older, newer, proof)
+}
+
+// Rotate checks the rotation statement stmt, signed by the log's current
+// key and its next one at a point of its history that proof shows
+// consistent with the last checkpoint accepted, and trusts the next key
+// for checkpoints from that size on (the current one keeps those up to
+// it).
+func (f *Follower) Rotate(stmt []byte, proof tlog.TreeProof) error {
+	cur := f.keys[len(f.keys)-1]
+	r, next, err := OpenRotation(stmt, f.origin, cur.key)
+	if err != nil {
+		return err
+	}
+	if r.Size < cur.from {
+		return fmt.Errorf("transparency: a rotation at size %d, before the current key's first, %d", r.Size, cur.from)
+	}
+	if err := f.consistent(Checkpoint{Origin: f.origin, Size: r.Size, Root: r.Root}, proof); err != nil {
+		return err
+	}
+	f.keys = append(f.keys, epoch{key: next, from: r.Size})
+	return nil
 }
