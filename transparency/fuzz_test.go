@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
 )
 
 var updateSeed = flag.Bool("update-seed", false, "rewrite the seed corpora in testdata/fuzz")
@@ -17,15 +16,8 @@ var updateSeed = flag.Bool("update-seed", false, "rewrite the seed corpora in te
 // the test log and a rotation statement of it, as the test log makes them
 // (certificates and signatures are deterministic).
 func seeds(t testing.TB) (bundle, rotation []byte) {
-	s, dir := certStore(t, 5)
-	l, err := OpenLog(dir, origin, s, logKey, Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if _, err := l.Update(time.Time{}); err != nil {
-		t.Fatal(err)
-	}
+	_, l := openLog(t, 5)
+	var err error
 	if bundle, err = l.Prove(3); err != nil {
 		t.Fatal(err)
 	}

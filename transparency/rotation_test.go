@@ -117,13 +117,7 @@ func TestRotation(t *testing.T) {
 // TestRotationRefused: a changed statement, one the incoming key did not
 // sign, and one at a point outside the follower's history.
 func TestRotationRefused(t *testing.T) {
-	s, dir := certStore(t, 5)
-	l, err := OpenLog(dir, origin, s, logKey, Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	l.Update(time.Time{})
+	_, l := openLog(t, 5)
 	stmt, err := l.Rotate(nextKey)
 	if err != nil {
 		t.Fatal(err)
@@ -149,16 +143,7 @@ func TestRotationRefused(t *testing.T) {
 		t.Fatal("a statement from a key the follower does not hold was accepted")
 	}
 	// A follower that saw another history at size 5.
-	other, otherDir := certStore(t, 0)
-	c, _ := omega.NewChecker(nil)
-	addCerts(t, other, c, 100, 5)
-	ol, err := OpenLog(otherDir, origin, other, logKey, Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ol.Close()
-	ol.Update(time.Time{})
-	_, seen := ol.Latest()
+	_, seen := forkedLog(t, 5).Latest()
 	f := follower()
 	if _, err := f.Accept(seen, nil); err != nil {
 		t.Fatal(err)

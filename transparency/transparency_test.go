@@ -73,15 +73,7 @@ func logSigner(t testing.TB) (note.Signer, note.Verifier) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey, err := VerifierKey(origin, logKey.Public().(ed25519.PublicKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, v
+	return s, verifierOf(t, logKey)
 }
 
 // logOf returns a store of n certificates, its open tree, and the log's

@@ -47,7 +47,7 @@ func testWitness(t *testing.T, name string, seed byte, logKey note.Verifier) (*h
 
 // openLog opens the transparency log of a store of n certificates, with
 // a checkpoint after every certificate, and signs its first checkpoint.
-func openLog(t *testing.T, n int) (*omega.CertStore, *Log) {
+func openLog(t testing.TB, n int) (*omega.CertStore, *Log) {
 	t.Helper()
 	s, dir := certStore(t, n)
 	l, err := OpenLog(dir, origin, s, logKey, Policy{})
@@ -59,6 +59,25 @@ func openLog(t *testing.T, n int) (*omega.CertStore, *Log) {
 		t.Fatal(err)
 	}
 	return s, l
+}
+
+// forkedLog opens the transparency log of another history than openLog's:
+// n other certificates from the start, under the same origin and key, and
+// signs its checkpoint.
+func forkedLog(t *testing.T, n int) *Log {
+	t.Helper()
+	s, dir := certStore(t, 0)
+	c, _ := omega.NewChecker(nil)
+	addCerts(t, s, c, 100, n)
+	l, err := OpenLog(dir, origin, s, logKey, Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if _, err := l.Update(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func TestWitnessRoundTrip(t *testing.T) {
@@ -137,15 +156,7 @@ func TestWitnessRefuses(t *testing.T) {
 	}
 	// A fork: another history of 9 certificates, other ones from the
 	// start, signed by the same key, with a proof from 6 in that history.
-	other, otherDir := certStore(t, 0)
-	c, _ := omega.NewChecker(nil)
-	addCerts(t, other, c, 100, 9)
-	fork, err := OpenLog(otherDir, origin, other, logKey, Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fork.Close()
-	fork.Update(time.Time{})
+	fork := forkedLog(t, 9)
 	_, forked := fork.Latest()
 	p, _ := fork.Tree().ProveConsistency(6, 9)
 	if _, err := AddCheckpoint(ctx, w.Client(), w.URL, 6, p, forked); err == nil || !strings.Contains(err.Error(), "422") {
@@ -183,15 +194,7 @@ func TestWitnessRefuses(t *testing.T) {
 // TestFollowerFork shows a follower two histories: the second is refused.
 func TestFollowerFork(t *testing.T) {
 	_, l := openLog(t, 6)
-	other, otherDir := certStore(t, 0)
-	c, _ := omega.NewChecker(nil)
-	addCerts(t, other, c, 100, 6)
-	fork, err := OpenLog(otherDir, origin, other, logKey, Policy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fork.Close()
-	fork.Update(time.Time{})
+	fork := forkedLog(t, 6)
 	f := NewFollower(origin, l.Verifier(), nil, 0)
 	_, a := l.Latest()
 	_, b := fork.Latest()
