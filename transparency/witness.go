@@ -51,8 +51,7 @@ type witnessed struct {
 }
 
 // NewWitness returns a witness that cosigns with signer, a cosignature/v1
-// signer such as note.NewSignerForCosignatureV1 of
-// github.com/transparency-dev/formats makes.
+// signer (see CosignatureSigner).
 func NewWitness(signer note.Signer) *Witness {
 	return &Witness{signer: signer, logs: make(map[string]*witnessed)}
 }

@@ -25,8 +25,7 @@ import (
 func testWitness(t *testing.T, name string, seed byte, logKey note.Verifier) (*httptest.Server, note.Verifier) {
 	t.Helper()
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
-	skey := fmt.Sprintf("PRIVATE+KEY+%s+00000000+%s", name, b64(append([]byte{0x04}, key.Seed()...)))
-	signer, err := fnote.NewSignerForCosignatureV1(skey)
+	signer, err := CosignatureSigner(name, key, func() time.Time { return time.Unix(1_800_000_000, 0) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,15 +33,54 @@ func testWitness(t *testing.T, name string, seed byte, logKey note.Verifier) (*h
 	w.AddLog(origin, logKey)
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
-	vkey, err := note.NewEd25519VerifierKey(name, key.Public().(ed25519.PublicKey))
+	vkey, err := CosignatureVerifierKey(name, key.Public().(ed25519.PublicKey))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := fnote.NewVerifierForCosignatureV1(vkey)
+	v, err := CosignatureVerifier(vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return srv, v
+}
+
+// TestCosignatureInterop checks CosignatureSigner against the cosignature
+// signer of github.com/transparency-dev/formats: the same key hash, and
+// each verifies what the other signs.
+func TestCosignatureInterop(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, ed25519.SeedSize))
+	const name = "witness.example"
+	ours, err := CosignatureSigner(name, key, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := fnote.NewSignerForCosignatureV1(fmt.Sprintf("PRIVATE+KEY+%s+00000000+%s", name, b64(append([]byte{algCosignatureV1}, key.Seed()...))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ours.KeyHash() != theirs.KeyHash() {
+		t.Fatalf("key hash %08x, formats has %08x", ours.KeyHash(), theirs.KeyHash())
+	}
+	vkey, _ := CosignatureVerifierKey(name, key.Public().(ed25519.PublicKey))
+	v, err := CosignatureVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "example.com/log\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+	for _, s := range []note.Signer{ours, theirs} {
+		msg, err := note.Sign(&note.Note{Text: text}, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ver := range []note.Verifier{v, theirs.Verifier()} {
+			if _, err := note.Open(msg, note.VerifierList(ver)); err != nil {
+				t.Fatalf("%T's cosignature, by %T: %v", s, ver, err)
+			}
+		}
+	}
+	if _, err := CosignatureSigner("bad name", key, time.Now); err == nil {
+		t.Fatal("a name with a space was accepted")
+	}
 }
 
 // openLog opens the transparency log of a store of n certificates, with

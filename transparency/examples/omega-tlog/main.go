@@ -32,7 +32,6 @@ import (
 	"syscall"
 	"time"
 
-	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/omega-sheaf/omega"
@@ -304,7 +303,7 @@ func runCosign(ctx context.Context, args []string, stdout io.Writer) (map[string
 	if err != nil {
 		return nil, err
 	}
-	signer, err := fnote.NewSignerForCosignatureV1(fmt.Sprintf("PRIVATE+KEY+%s+00000000+%s", name, base64.StdEncoding.EncodeToString(append([]byte{0x04}, key.Seed()...))))
+	signer, err := transparency.CosignatureSigner(name, key, time.Now)
 	if err != nil {
 		return nil, fmt.Errorf("--name: %w", err)
 	}
@@ -312,7 +311,7 @@ func runCosign(ctx context.Context, args []string, stdout io.Writer) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("--log-vkey: %w", err)
 	}
-	vkey, err := transparency.VerifierKey(name, key.Public().(ed25519.PublicKey))
+	vkey, err := transparency.CosignatureVerifierKey(name, key.Public().(ed25519.PublicKey))
 	if err != nil {
 		return nil, err
 	}

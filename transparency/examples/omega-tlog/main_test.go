@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	fnote "github.com/transparency-dev/formats/note"
 	"github.com/zeebo/blake3"
 	"golang.org/x/mod/sumdb/note"
 
@@ -144,7 +143,7 @@ func TestCosign(t *testing.T) {
 		t.Fatal(err)
 	}
 	logV, _ := note.NewVerifier(vkey)
-	wv, err := fnote.NewVerifierForCosignatureV1(started["vkey"].(string))
+	wv, err := transparency.CosignatureVerifier(started["vkey"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
