@@ -76,7 +76,7 @@ func (t *Tree) Update(certs *omega.CertStore) error {
 func (t *Tree) extend(certs *omega.CertStore) error {
 	n := int64(certs.Synced())
 	for i, c := range certs.From(int(t.n)) {
-		if t.n == n {
+		if t.n >= n {
 			break
 		}
 		if int64(i) != t.n {
