@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -25,10 +24,10 @@ const algEd25519 = 1
 func NoteSigner(name string, key crypto.Signer) (note.Signer, error) {
 	pub, ok := key.Public().(ed25519.PublicKey)
 	if !ok || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("transparency: a note key must be Ed25519, not %T", key.Public())
+		return nil, fmt.Errorf("omega: transparency: a note key must be Ed25519, not %T", key.Public())
 	}
 	if !validName(name) {
-		return nil, fmt.Errorf("transparency: %q is not a valid note key name", name)
+		return nil, fmt.Errorf("omega: transparency: %q is not a valid note key name", name)
 	}
 	return &noteSigner{name: name, hash: keyHash(name, pub), key: key}, nil
 }
@@ -91,7 +90,7 @@ func (t *Tree) Checkpoint(origin string, size int64) (Checkpoint, error) {
 // first).
 func (c Checkpoint) Sign(signers ...note.Signer) ([]byte, error) {
 	if c.Origin == "" || strings.ContainsAny(c.Origin, "\n") {
-		return nil, fmt.Errorf("transparency: origin %q is not one line", c.Origin)
+		return nil, fmt.Errorf("omega: transparency: origin %q is not one line", c.Origin)
 	}
 	text := log.Checkpoint{Origin: c.Origin, Size: uint64(c.Size), Hash: c.Root[:]}.Marshal()
 	return note.Sign(&note.Note{Text: string(text)}, signers...)
@@ -104,13 +103,13 @@ func (c Checkpoint) Sign(signers ...note.Signer) ([]byte, error) {
 func OpenCheckpoint(msg []byte, origin string, logKey note.Verifier, others ...note.Verifier) (Checkpoint, *note.Note, error) {
 	cp, _, n, err := log.ParseCheckpoint(msg, origin, logKey, others...)
 	if err != nil {
-		return Checkpoint{}, n, fmt.Errorf("transparency: checkpoint: %w", err)
+		return Checkpoint{}, n, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
 	}
 	if len(cp.Hash) != tlog.HashSize {
-		return Checkpoint{}, n, fmt.Errorf("transparency: checkpoint root hash of %d bytes", len(cp.Hash))
+		return Checkpoint{}, n, fmt.Errorf("%w: a root hash of %d bytes", ErrBadCheckpoint, len(cp.Hash))
 	}
 	if cp.Size > 1<<62 {
-		return Checkpoint{}, n, errors.New("transparency: checkpoint size out of range")
+		return Checkpoint{}, n, fmt.Errorf("%w: size out of range", ErrBadCheckpoint)
 	}
 	return Checkpoint{Origin: cp.Origin, Size: int64(cp.Size), Root: tlog.Hash(cp.Hash)}, n, nil
 }

@@ -25,10 +25,10 @@ const algCosignatureV1 = 4
 func CosignatureSigner(name string, key crypto.Signer, now func() time.Time) (note.Signer, error) {
 	pub, ok := key.Public().(ed25519.PublicKey)
 	if !ok || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("transparency: a witness key must be Ed25519, not %T", key.Public())
+		return nil, fmt.Errorf("omega: transparency: a witness key must be Ed25519, not %T", key.Public())
 	}
 	if !validName(name) {
-		return nil, fmt.Errorf("transparency: %q is not a valid note key name", name)
+		return nil, fmt.Errorf("omega: transparency: %q is not a valid note key name", name)
 	}
 	h := sha256.New()
 	h.Write([]byte(name))
@@ -49,7 +49,7 @@ func (s *cosigner) KeyHash() uint32 { return s.hash }
 func (s *cosigner) Sign(msg []byte) ([]byte, error) {
 	t := s.now().Unix()
 	if t < 0 {
-		return nil, fmt.Errorf("transparency: cosignature time %d before 1970", t)
+		return nil, fmt.Errorf("omega: transparency: cosignature time %d before 1970", t)
 	}
 	signed := fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", t, msg)
 	sig, err := s.key.Sign(nil, signed, crypto.Hash(0))
@@ -63,7 +63,7 @@ func (s *cosigner) Sign(msg []byte) ([]byte, error) {
 // cosignature/v1 key: "<name>+<hash>+<base64 of 0x04 || public key>".
 func CosignatureVerifierKey(name string, pub ed25519.PublicKey) (string, error) {
 	if !validName(name) || len(pub) != ed25519.PublicKeySize {
-		return "", fmt.Errorf("transparency: no cosignature key for %q and a key of %d bytes", name, len(pub))
+		return "", fmt.Errorf("omega: transparency: no cosignature key for %q and a key of %d bytes", name, len(pub))
 	}
 	k := append([]byte{algCosignatureV1}, pub...)
 	h := sha256.New()
@@ -80,7 +80,7 @@ func CosignatureVerifierKey(name string, pub ed25519.PublicKey) (string, error) 
 func CosignatureVerifier(vkey string) (note.Verifier, error) {
 	v, err := fnote.NewVerifierForCosignatureV1(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("transparency: witness key %q: %w", vkey, err)
+		return nil, fmt.Errorf("omega: transparency: witness key %q: %w", vkey, err)
 	}
 	return v, nil
 }

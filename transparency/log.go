@@ -62,14 +62,14 @@ func OpenLog(dir, origin string, certs *omega.CertStore, key crypto.Signer, poli
 	}
 	vkey, err := VerifierKey(origin, key.Public().(ed25519.PublicKey))
 	if err != nil {
-		return nil, fmt.Errorf("transparency: %w", err)
+		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
 	verifier, err := note.NewVerifier(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("transparency: %w", err)
+		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
 	if policy.Every < 0 || policy.Interval < 0 {
-		return nil, errors.New("transparency: a Policy's Every and Interval must not be negative")
+		return nil, errors.New("omega: transparency: a Policy's Every and Interval must not be negative")
 	}
 	rotations, err := loadRotations(dir, origin, vkey)
 	if err != nil {
@@ -96,7 +96,7 @@ func (l *Log) loadCheckpoint() error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("transparency: %w", err)
+		return fmt.Errorf("omega: transparency: %w", err)
 	}
 	cp, _, err := OpenCheckpoint(b, l.origin, l.verifier)
 	resign := false
@@ -109,7 +109,7 @@ func (l *Log) loadCheckpoint() error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("transparency: %s: %w", path, err)
+		return fmt.Errorf("omega: transparency: %s: %w", path, err)
 	}
 	if cp.Size > l.tree.Size() {
 		return fmt.Errorf("%w: %s covers %d certificates, the store holds %d", ErrFork, path, cp.Size, l.tree.Size())
@@ -120,7 +120,7 @@ func (l *Log) loadCheckpoint() error {
 	l.cp, l.signed = cp, b
 	if resign {
 		if l.signed, err = cp.Sign(l.signer); err != nil {
-			return fmt.Errorf("transparency: signing the checkpoint with the new key: %w", err)
+			return fmt.Errorf("omega: transparency: signing the checkpoint with the new key: %w", err)
 		}
 		return writeFile(path, l.signed)
 	}
@@ -153,7 +153,7 @@ func (l *Log) Update(now time.Time) (bool, error) {
 	}
 	signed, err := cp.Sign(l.signer)
 	if err != nil {
-		return false, fmt.Errorf("transparency: signing the checkpoint of size %d: %w", size, err)
+		return false, fmt.Errorf("omega: transparency: signing the checkpoint of size %d: %w", size, err)
 	}
 	if err := writeFile(filepath.Join(l.dir, CheckpointFile), signed); err != nil {
 		return false, err
@@ -176,7 +176,7 @@ func (l *Log) Tree() *Tree { return l.tree }
 // checkpoint.
 func (l *Log) Prove(index int64) ([]byte, error) {
 	if l.signed == nil {
-		return nil, errors.New("transparency: no checkpoint signed yet")
+		return nil, errors.New("omega: transparency: no checkpoint signed yet")
 	}
 	return l.tree.Prove(l.certs, index, l.signed, l.origin, l.verifier)
 }
@@ -189,7 +189,7 @@ func (l *Log) Close() error { return l.tree.Close() }
 func (l *Log) IndexOf(id omega.CertID) (int64, error) {
 	i, ok := l.certs.Position(id)
 	if !ok {
-		return 0, fmt.Errorf("transparency: no certificate %v in the store", id)
+		return 0, fmt.Errorf("omega: transparency: no certificate %v in the store", id)
 	}
 	return int64(i), nil
 }

@@ -2,7 +2,6 @@ package transparency
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 
 	"github.com/transparency-dev/formats/proof"
@@ -34,7 +33,7 @@ func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin 
 		return nil, err
 	}
 	if root, err := t.Root(cp.Size); err != nil || root != cp.Root {
-		return nil, fmt.Errorf("transparency: the checkpoint of size %d is not of this log (%v)", cp.Size, err)
+		return nil, fmt.Errorf("omega: transparency: the checkpoint of size %d is not of this log (%v)", cp.Size, err)
 	}
 	p, err := t.ProveInclusion(index, cp.Size)
 	if err != nil {
@@ -46,7 +45,7 @@ func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin 
 		break
 	}
 	if cert == nil {
-		return nil, fmt.Errorf("transparency: certificate %d could not be read: %v", index, certs.Err())
+		return nil, fmt.Errorf("omega: transparency: certificate %d could not be read: %v", index, certs.Err())
 	}
 	tp := proof.TLogProof{Index: uint64(index), Checkpoint: signed, ExtraData: bytes.Clone(cert.Bytes())}
 	for _, h := range p {
@@ -63,24 +62,24 @@ func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin 
 func VerifyBundle(b []byte, origin string, logKey note.Verifier) (Bundle, error) {
 	var tp proof.TLogProof
 	if err := tp.Unmarshal(b); err != nil {
-		return Bundle{}, fmt.Errorf("transparency: bundle: %w", err)
+		return Bundle{}, fmt.Errorf("%w: %v", ErrBadProof, err)
 	}
 	if len(tp.ExtraData) == 0 {
-		return Bundle{}, errors.New("transparency: bundle: no certificate (the proof's extra data)")
+		return Bundle{}, fmt.Errorf("%w: no certificate (the proof's extra data)", ErrBadProof)
 	}
 	cp, _, err := OpenCheckpoint(tp.Checkpoint, origin, logKey)
 	if err != nil {
 		return Bundle{}, err
 	}
 	if tp.Index >= uint64(cp.Size) {
-		return Bundle{}, fmt.Errorf("transparency: bundle: index %d in a tree of size %d", tp.Index, cp.Size)
+		return Bundle{}, fmt.Errorf("%w: index %d in a tree of size %d", ErrBadProof, tp.Index, cp.Size)
 	}
 	p := make(tlog.RecordProof, len(tp.Hashes))
 	for i, h := range tp.Hashes {
 		p[i] = h
 	}
 	if err := tlog.CheckRecord(p, cp.Size, cp.Root, int64(tp.Index), tlog.RecordHash(tp.ExtraData)); err != nil {
-		return Bundle{}, fmt.Errorf("transparency: bundle: the certificate is not leaf %d of the checkpoint's tree: %w", tp.Index, err)
+		return Bundle{}, fmt.Errorf("%w: the certificate is not leaf %d of the checkpoint's tree: %v", ErrBadProof, tp.Index, err)
 	}
 	return Bundle{Certificate: tp.ExtraData, Index: int64(tp.Index), Checkpoint: cp}, nil
 }
@@ -92,9 +91,9 @@ func VerifyBundle(b []byte, origin string, logKey note.Verifier) (Bundle, error)
 func VerifyConsistency(old, cur Checkpoint, p tlog.TreeProof) error {
 	switch {
 	case old.Origin != cur.Origin:
-		return fmt.Errorf("transparency: checkpoints of two logs, %q and %q", old.Origin, cur.Origin)
+		return fmt.Errorf("%w: checkpoints of two logs, %q and %q", ErrBadCheckpoint, old.Origin, cur.Origin)
 	case old.Size > cur.Size:
-		return fmt.Errorf("transparency: checkpoint of size %d after one of size %d", cur.Size, old.Size)
+		return fmt.Errorf("%w: checkpoint of size %d after one of size %d", ErrNotConsistent, cur.Size, old.Size)
 	case old.Size == cur.Size:
 		if old.Root != cur.Root {
 			return fmt.Errorf("%w: two roots at size %d", ErrFork, cur.Size)
@@ -108,11 +107,3 @@ func VerifyConsistency(old, cur Checkpoint, p tlog.TreeProof) error {
 	}
 	return nil
 }
-
-// ErrFork says that two checkpoints of one log cannot both be true: the
-// log has shown two histories.
-var ErrFork = errors.New("transparency: the log forked")
-
-// ErrNotConsistent says that a consistency proof does not lead from one
-// checkpoint to the other: a bad proof, or a fork.
-var ErrNotConsistent = errors.New("transparency: no proof of consistency")

@@ -59,39 +59,39 @@ func (r Rotation) text() string {
 func OpenRotation(msg []byte, origin string, old note.Verifier) (Rotation, note.Verifier, error) {
 	text, _, ok := bytes.Cut(msg, []byte("\n\n"))
 	if !ok {
-		return Rotation{}, nil, errors.New("transparency: rotation: not a signed note")
+		return Rotation{}, nil, fmt.Errorf("%w: not a signed note", ErrBadRotation)
 	}
 	lines := strings.Split(string(text), "\n")
 	if len(lines) != 6 || lines[0] != rotationHeader {
-		return Rotation{}, nil, errors.New("transparency: rotation: not an omega key rotation v1 statement")
+		return Rotation{}, nil, fmt.Errorf("%w: not an omega key rotation v1 statement", ErrBadRotation)
 	}
 	r := Rotation{Origin: lines[1], Old: lines[4], New: lines[5]}
 	size, err := strconv.ParseInt(lines[2], 10, 64)
 	root, rerr := base64.StdEncoding.DecodeString(lines[3])
 	if err != nil || size < 0 || lines[2] != strconv.FormatInt(size, 10) || rerr != nil || len(root) != tlog.HashSize {
-		return Rotation{}, nil, errors.New("transparency: rotation: bad size or root line")
+		return Rotation{}, nil, fmt.Errorf("%w: bad size or root line", ErrBadRotation)
 	}
 	r.Size, r.Root = size, tlog.Hash(root)
 	if r.Origin != origin {
-		return Rotation{}, nil, fmt.Errorf("transparency: rotation of %q, want %q", r.Origin, origin)
+		return Rotation{}, nil, fmt.Errorf("%w: a rotation of %q, want %q", ErrBadRotation, r.Origin, origin)
 	}
 	oldV, err := note.NewVerifier(r.Old)
 	if err != nil || oldV.Name() != old.Name() || oldV.KeyHash() != old.KeyHash() {
-		return Rotation{}, nil, errors.New("transparency: rotation: the outgoing key is not the one trusted")
+		return Rotation{}, nil, fmt.Errorf("%w: the outgoing key is not the one trusted", ErrBadRotation)
 	}
 	newV, err := note.NewVerifier(r.New)
 	if err != nil || newV.Name() != origin {
-		return Rotation{}, nil, fmt.Errorf("transparency: rotation: bad incoming key %q", r.New)
+		return Rotation{}, nil, fmt.Errorf("%w: bad incoming key %q", ErrBadRotation, r.New)
 	}
 	n, err := note.Open(msg, note.VerifierList(old, newV))
 	if err != nil {
-		return Rotation{}, nil, fmt.Errorf("transparency: rotation: %w", err)
+		return Rotation{}, nil, fmt.Errorf("%w: %v", ErrBadRotation, err)
 	}
 	signedBy := func(v note.Verifier) bool {
 		return slices.ContainsFunc(n.Sigs, func(s note.Signature) bool { return s.Name == v.Name() && s.Hash == v.KeyHash() })
 	}
 	if !signedBy(old) || !signedBy(newV) {
-		return Rotation{}, nil, errors.New("transparency: rotation: not signed by both the outgoing and the incoming key")
+		return Rotation{}, nil, fmt.Errorf("%w: not signed by both the outgoing and the incoming key", ErrBadRotation)
 	}
 	return r, newV, nil
 }
@@ -103,7 +103,7 @@ func OpenRotation(msg []byte, origin string, old note.Verifier) (Rotation, note.
 // need (see Follower.Rotate).
 func (l *Log) Rotate(key crypto.Signer) ([]byte, error) {
 	if l.signed == nil {
-		return nil, errors.New("transparency: no checkpoint to rotate at yet")
+		return nil, errors.New("omega: transparency: no checkpoint to rotate at yet")
 	}
 	signer, err := NoteSigner(l.origin, key)
 	if err != nil {
@@ -111,27 +111,27 @@ func (l *Log) Rotate(key crypto.Signer) ([]byte, error) {
 	}
 	vkey, err := VerifierKey(l.origin, key.Public().(ed25519.PublicKey))
 	if err != nil {
-		return nil, fmt.Errorf("transparency: %w", err)
+		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
 	verifier, err := note.NewVerifier(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("transparency: %w", err)
+		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
 	if verifier.KeyHash() == l.verifier.KeyHash() {
-		return nil, errors.New("transparency: rotating to the key in use")
+		return nil, errors.New("omega: transparency: rotating to the key in use")
 	}
 	r := Rotation{Origin: l.origin, Size: l.cp.Size, Root: l.cp.Root, Old: l.vkey, New: vkey}
 	stmt, err := note.Sign(&note.Note{Text: r.text()}, l.signer, signer)
 	if err != nil {
-		return nil, fmt.Errorf("transparency: signing the rotation: %w", err)
+		return nil, fmt.Errorf("omega: transparency: signing the rotation: %w", err)
 	}
 	signed, err := l.cp.Sign(signer)
 	if err != nil {
-		return nil, fmt.Errorf("transparency: signing the checkpoint with the new key: %w", err)
+		return nil, fmt.Errorf("omega: transparency: signing the checkpoint with the new key: %w", err)
 	}
 	dir := filepath.Join(l.dir, RotationsDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("transparency: %w", err)
+		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
 	// The statement first: a log whose checkpoint is signed by a key its
 	// statements do not lead to would not open.
@@ -164,34 +164,34 @@ func loadRotations(dir, origin, vkey string) ([][]byte, error) {
 	var last Rotation
 	for i, name := range names {
 		if filepath.Base(name) != fmt.Sprintf("%016x.note", i+1) {
-			return nil, fmt.Errorf("transparency: %s: rotation statements are not numbered 1 to %d", name, len(names))
+			return nil, fmt.Errorf("omega: transparency: %s: rotation statements are not numbered 1 to %d", name, len(names))
 		}
 		b, err := os.ReadFile(name)
 		if err != nil {
-			return nil, fmt.Errorf("transparency: %w", err)
+			return nil, fmt.Errorf("omega: transparency: %w", err)
 		}
 		if cur == nil {
 			// The first statement names the log's first key.
 			text, _, _ := bytes.Cut(b, []byte("\n\n"))
 			lines := strings.Split(string(text), "\n")
 			if len(lines) != 6 {
-				return nil, fmt.Errorf("transparency: %s: not a rotation statement", name)
+				return nil, fmt.Errorf("omega: transparency: %s: not a rotation statement", name)
 			}
 			if cur, err = note.NewVerifier(lines[4]); err != nil {
-				return nil, fmt.Errorf("transparency: %s: %w", name, err)
+				return nil, fmt.Errorf("omega: transparency: %s: %w", name, err)
 			}
 		}
 		r, next, err := OpenRotation(b, origin, cur)
 		if err != nil {
-			return nil, fmt.Errorf("transparency: %s: %w", name, err)
+			return nil, fmt.Errorf("omega: transparency: %s: %w", name, err)
 		}
 		if i > 0 && r.Size < last.Size {
-			return nil, fmt.Errorf("transparency: %s: a rotation at size %d after one at %d", name, r.Size, last.Size)
+			return nil, fmt.Errorf("omega: transparency: %s: a rotation at size %d after one at %d", name, r.Size, last.Size)
 		}
 		stmts, cur, last = append(stmts, b), next, r
 	}
 	if last.New != vkey {
-		return nil, fmt.Errorf("transparency: the log's last rotation leads to %s, not to the key given (%s)", last.New, vkey)
+		return nil, fmt.Errorf("omega: transparency: the log's last rotation leads to %s, not to the key given (%s)", last.New, vkey)
 	}
 	return stmts, nil
 }

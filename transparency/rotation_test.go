@@ -2,6 +2,7 @@ package transparency
 
 import (
 	"bytes"
+	"errors"
 	"crypto/ed25519"
 	"os"
 	"path/filepath"
@@ -136,8 +137,8 @@ func TestRotationRefused(t *testing.T) {
 	}
 	oldOnly, _ := NoteSigner(origin, logKey)
 	unsigned, _ := note.Sign(&note.Note{Text: r.text()}, oldOnly)
-	if err := follower().Rotate(unsigned, nil); err == nil {
-		t.Fatal("a statement the incoming key did not sign was accepted")
+	if err := follower().Rotate(unsigned, nil); !errors.Is(err, ErrBadRotation) || !errors.Is(err, omega.ErrVerification) {
+		t.Fatalf("a statement the incoming key did not sign: %v, want ErrBadRotation", err)
 	}
 	if err := NewFollower(origin, verifierOf(t, nextKey), nil, 0).Rotate(stmt, nil); err == nil {
 		t.Fatal("a statement from a key the follower does not hold was accepted")

@@ -257,8 +257,8 @@ func TestBundleTampered(t *testing.T) {
 		v, _ := note.NewVerifier(vkey)
 		return v
 	}()
-	if _, err := VerifyBundle(b, origin, other); err == nil {
-		t.Fatal("a bundle verifies under another log's key")
+	if _, err := VerifyBundle(b, origin, other); !errors.Is(err, ErrBadCheckpoint) || !errors.Is(err, omega.ErrVerification) {
+		t.Fatalf("a bundle under another log's key: %v, want ErrBadCheckpoint, a verification error", err)
 	}
 	if _, err := VerifyBundle(b, origin+"x", verifier); err == nil {
 		t.Fatal("a bundle verifies under another origin")
@@ -268,8 +268,8 @@ func TestBundleTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp.ExtraData = envs[5]
-	if _, err := VerifyBundle(tp.Marshal(), origin, verifier); err == nil {
-		t.Fatal("certificate 5 verifies with the proof of certificate 6")
+	if _, err := VerifyBundle(tp.Marshal(), origin, verifier); !errors.Is(err, ErrBadProof) || !errors.Is(err, omega.ErrVerification) {
+		t.Fatalf("certificate 5 with the proof of certificate 6: %v, want ErrBadProof, a verification error", err)
 	}
 	tp.ExtraData = nil
 	if _, err := VerifyBundle(tp.Marshal(), origin, verifier); err == nil {

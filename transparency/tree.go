@@ -37,7 +37,7 @@ func OpenTree(dir string, certs *omega.CertStore) (*Tree, error) {
 	want := t.encode(0)
 	old, err := os.ReadFile(t.path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("transparency: reading %s: %w", t.path, err)
+		return nil, fmt.Errorf("omega: transparency: reading %s: %w", t.path, err)
 	}
 	if !bytes.Equal(old, want) {
 		// Missing, torn, stale or damaged: rebuilt from cert.log.
@@ -47,7 +47,7 @@ func OpenTree(dir string, certs *omega.CertStore) (*Tree, error) {
 	}
 	t.f, err = os.OpenFile(t.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("transparency: %w", err)
+		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
 	return t, nil
 }
@@ -66,7 +66,7 @@ func (t *Tree) Update(certs *omega.CertStore) error {
 		return nil
 	}
 	if _, err := t.f.Write(t.encode(from)); err != nil {
-		return fmt.Errorf("transparency: appending to %s: %w", t.path, err)
+		return fmt.Errorf("omega: transparency: appending to %s: %w", t.path, err)
 	}
 	return nil
 }
@@ -80,20 +80,20 @@ func (t *Tree) extend(certs *omega.CertStore) error {
 			break
 		}
 		if int64(i) != t.n {
-			return fmt.Errorf("transparency: certificate %d read where %d was due", i, t.n)
+			return fmt.Errorf("omega: transparency: certificate %d read where %d was due", i, t.n)
 		}
 		hs, err := tlog.StoredHashes(t.n, c.Bytes(), t)
 		if err != nil {
-			return fmt.Errorf("transparency: hashing certificate %d: %w", i, err)
+			return fmt.Errorf("omega: transparency: hashing certificate %d: %w", i, err)
 		}
 		t.hashes = append(t.hashes, hs...)
 		t.n++
 	}
 	if t.n < n {
 		if err := certs.Err(); err != nil {
-			return fmt.Errorf("transparency: reading the certificates: %w", err)
+			return fmt.Errorf("omega: transparency: reading the certificates: %w", err)
 		}
-		return fmt.Errorf("transparency: read %d of %d certificates", t.n, n)
+		return fmt.Errorf("omega: transparency: read %d of %d certificates", t.n, n)
 	}
 	return nil
 }
@@ -114,7 +114,7 @@ func (t *Tree) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, x := range indexes {
 		if x < 0 || x >= int64(len(t.hashes)) {
-			return nil, fmt.Errorf("transparency: stored hash %d of %d", x, len(t.hashes))
+			return nil, fmt.Errorf("omega: transparency: stored hash %d of %d", x, len(t.hashes))
 		}
 		out[i] = t.hashes[x]
 	}
@@ -127,7 +127,7 @@ func (t *Tree) Size() int64 { return t.n }
 // Root returns the tree hash over the first size certificates.
 func (t *Tree) Root(size int64) (tlog.Hash, error) {
 	if size < 0 || size > t.n {
-		return tlog.Hash{}, fmt.Errorf("transparency: no tree of size %d in a log of %d", size, t.n)
+		return tlog.Hash{}, fmt.Errorf("omega: transparency: no tree of size %d in a log of %d", size, t.n)
 	}
 	return tlog.TreeHash(size, t)
 }
@@ -136,7 +136,7 @@ func (t *Tree) Root(size int64) (tlog.Hash, error) {
 // of the first size certificates.
 func (t *Tree) ProveInclusion(index, size int64) (tlog.RecordProof, error) {
 	if index < 0 || index >= size || size > t.n {
-		return nil, fmt.Errorf("transparency: no certificate %d in a tree of size %d (log of %d)", index, size, t.n)
+		return nil, fmt.Errorf("omega: transparency: no certificate %d in a tree of size %d (log of %d)", index, size, t.n)
 	}
 	return tlog.ProveRecord(size, index, t)
 }
@@ -145,7 +145,7 @@ func (t *Tree) ProveInclusion(index, size int64) (tlog.RecordProof, error) {
 // certificates is a prefix of the tree of the first size.
 func (t *Tree) ProveConsistency(old, size int64) (tlog.TreeProof, error) {
 	if old < 1 || old > size || size > t.n {
-		return nil, fmt.Errorf("transparency: no consistency proof from size %d to %d (log of %d)", old, size, t.n)
+		return nil, fmt.Errorf("omega: transparency: no consistency proof from size %d to %d (log of %d)", old, size, t.n)
 	}
 	return tlog.ProveTree(size, old, t)
 }
@@ -159,26 +159,26 @@ func writeFile(path string, b []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
-		return fmt.Errorf("transparency: %w", err)
+		return fmt.Errorf("omega: transparency: %w", err)
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return fmt.Errorf("transparency: writing %s: %w", path, err)
+		return fmt.Errorf("omega: transparency: writing %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("transparency: writing %s: %w", path, err)
+		return fmt.Errorf("omega: transparency: writing %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("transparency: writing %s: %w", path, err)
+		return fmt.Errorf("omega: transparency: writing %s: %w", path, err)
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("transparency: %w", err)
+		return fmt.Errorf("omega: transparency: %w", err)
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("transparency: %w", err)
+		return fmt.Errorf("omega: transparency: %w", err)
 	}
 	defer d.Close()
 	return d.Sync()

@@ -179,7 +179,7 @@ func parseAddCheckpoint(b []byte) (int64, tlog.TreeProof, []byte, error) {
 type ConflictError struct{ Size int64 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("transparency: the witness is at size %d", e.Size)
+	return fmt.Sprintf("omega: transparency: the witness is at size %d", e.Size)
 }
 
 // AddCheckpoint asks the witness at base (its URL, without
@@ -197,16 +197,16 @@ func AddCheckpoint(ctx context.Context, client *http.Client, base string, old in
 	body.Write(signed)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+AddCheckpointPath, &body)
 	if err != nil {
-		return nil, fmt.Errorf("transparency: %w", err)
+		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("transparency: %w", err)
+		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxRequest))
 	if err != nil {
-		return nil, fmt.Errorf("transparency: reading the witness's answer: %w", err)
+		return nil, fmt.Errorf("omega: transparency: reading the witness's answer: %w", err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
@@ -214,11 +214,11 @@ func AddCheckpoint(ctx context.Context, client *http.Client, base string, old in
 	case http.StatusConflict:
 		size, err := strconv.ParseInt(strings.TrimSuffix(string(answer), "\n"), 10, 64)
 		if err != nil || size < 0 || resp.Header.Get("Content-Type") != sizeContentType {
-			return nil, fmt.Errorf("transparency: a conflict answer without a size: %q", answer)
+			return nil, fmt.Errorf("omega: transparency: a conflict answer without a size: %q", answer)
 		}
 		return nil, &ConflictError{Size: size}
 	default:
-		return nil, fmt.Errorf("transparency: the witness answered %s: %s", resp.Status, bytes.TrimSpace(answer))
+		return nil, fmt.Errorf("omega: transparency: the witness answered %s: %s", resp.Status, bytes.TrimSpace(answer))
 	}
 }
 
@@ -239,7 +239,7 @@ func WithSignatures(signed []byte, sigs ...[]byte) []byte {
 func (l *Log) Witness(ctx context.Context, client *http.Client, base string, old int64) ([]byte, error) {
 	cp, signed := l.Latest()
 	if signed == nil {
-		return nil, errors.New("transparency: no checkpoint signed yet")
+		return nil, errors.New("omega: transparency: no checkpoint signed yet")
 	}
 	for try := 0; ; try++ {
 		var proof tlog.TreeProof
@@ -281,7 +281,7 @@ func VerifyWitnessed(signed []byte, origin string, logKey note.Verifier, witness
 		}
 	}
 	if count < k {
-		return Checkpoint{}, fmt.Errorf("transparency: %d of the %d witnesses cosigned the checkpoint of size %d; the policy wants %d", count, len(witnesses), cp.Size, k)
+		return Checkpoint{}, fmt.Errorf("%w: %d of the %d witnesses cosigned the checkpoint of size %d; the policy wants %d", ErrBadCheckpoint, count, len(witnesses), cp.Size, k)
 	}
 	return cp, nil
 }
@@ -337,7 +337,7 @@ func (f *Follower) Accept(signed []byte, proof tlog.TreeProof) (Checkpoint, erro
 		// of that size count.
 		if cp, err = VerifyWitnessed(signed, f.origin, key.key, f.witnesses, f.k); err == nil {
 			if !slices.Contains(f.keysFor(cp.Size), key.key) {
-				err = fmt.Errorf("transparency: a checkpoint of size %d signed by a key the log had rotated away from, or not yet to", cp.Size)
+				err = fmt.Errorf("%w: a checkpoint of size %d signed by a key the log had rotated away from, or not yet to", ErrBadCheckpoint, cp.Size)
 			}
 			break
 		}
@@ -375,7 +375,7 @@ func (f *Follower) Rotate(stmt []byte, proof tlog.TreeProof) error {
 		return err
 	}
 	if r.Size < cur.from {
-		return fmt.Errorf("transparency: a rotation at size %d, before the current key's first, %d", r.Size, cur.from)
+		return fmt.Errorf("%w: a rotation at size %d, before the current key's first, %d", ErrBadRotation, r.Size, cur.from)
 	}
 	if err := f.consistent(Checkpoint{Origin: f.origin, Size: r.Size, Root: r.Root}, proof); err != nil {
 		return err

@@ -132,8 +132,8 @@ func TestWitnessRoundTrip(t *testing.T) {
 	if _, err := VerifyWitnessed(cosigned, origin, l.Verifier(), ws, 1); err != nil {
 		t.Fatalf("1 of 2: %v", err)
 	}
-	if _, err := VerifyWitnessed(cosigned, origin, l.Verifier(), ws, 2); err == nil {
-		t.Fatal("one cosignature met a policy of 2")
+	if _, err := VerifyWitnessed(cosigned, origin, l.Verifier(), ws, 2); !errors.Is(err, ErrBadCheckpoint) {
+		t.Fatalf("one cosignature for a policy of 2: %v, want ErrBadCheckpoint", err)
 	}
 	both, err := l.Witness(ctx, w2.Client(), w2.URL, 0)
 	if err != nil {
