@@ -2,8 +2,8 @@ package transparency
 
 import (
 	"bytes"
-	"errors"
 	"crypto/ed25519"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
