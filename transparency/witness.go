@@ -107,11 +107,11 @@ func (w *Witness) add(old int64, proof tlog.TreeProof, signed []byte) (int, []by
 	if err != nil {
 		return http.StatusForbidden, []byte(err.Error() + "\n")
 	}
-	if old != l.size {
-		return http.StatusConflict, fmt.Appendf(nil, "%d\n", l.size)
+	if cp.Size < old || old == 0 && len(proof) > 0 {
+		return http.StatusBadRequest, []byte("old is past the checkpoint, or a proof from the empty tree\n")
 	}
-	if cp.Size < old {
-		return http.StatusBadRequest, []byte("the checkpoint is older than old\n")
+	if old != l.size || cp.Size == l.size && cp.Root != l.root {
+		return http.StatusConflict, fmt.Appendf(nil, "%d\n", l.size)
 	}
 	prev := Checkpoint{Origin: origin, Size: l.size, Root: l.root}
 	if err := VerifyConsistency(prev, cp, proof); err != nil {
@@ -139,7 +139,7 @@ func parseAddCheckpoint(b []byte) (int64, tlog.TreeProof, []byte, error) {
 	line := func() (string, error) {
 		s, err := r.ReadString('\n')
 		if err != nil {
-			return "", errors.New("add-checkpoint: truncated request")
+			return "", errors.New("omega: transparency: add-checkpoint: truncated request")
 		}
 		return s[:len(s)-1], nil
 	}
@@ -150,7 +150,7 @@ func parseAddCheckpoint(b []byte) (int64, tlog.TreeProof, []byte, error) {
 	sizeText, ok := strings.CutPrefix(first, "old ")
 	old, err := strconv.ParseInt(sizeText, 10, 64)
 	if !ok || err != nil || old < 0 || sizeText != strconv.FormatInt(old, 10) {
-		return 0, nil, nil, fmt.Errorf("add-checkpoint: bad first line %q", first)
+		return 0, nil, nil, fmt.Errorf("omega: transparency: add-checkpoint: bad first line %q", first)
 	}
 	var proof tlog.TreeProof
 	for {
@@ -163,10 +163,10 @@ func parseAddCheckpoint(b []byte) (int64, tlog.TreeProof, []byte, error) {
 		}
 		h, err := base64.StdEncoding.DecodeString(s)
 		if err != nil || len(h) != tlog.HashSize {
-			return 0, nil, nil, fmt.Errorf("add-checkpoint: bad proof line %q", s)
+			return 0, nil, nil, fmt.Errorf("omega: transparency: add-checkpoint: bad proof line %q", s)
 		}
-		if len(proof) == 64 {
-			return 0, nil, nil, errors.New("add-checkpoint: a proof of more than 64 hashes")
+		if len(proof) == 63 {
+			return 0, nil, nil, errors.New("omega: transparency: add-checkpoint: a proof of more than 63 hashes")
 		}
 		proof = append(proof, tlog.Hash(h))
 	}
@@ -232,11 +232,12 @@ func WithSignatures(signed []byte, sigs ...[]byte) []byte {
 	return out
 }
 
-// Witness has the witness at base cosign the log's latest checkpoint,
-// starting from size old, the size the caller believes the witness has;
-// when the witness answers it has another, Witness retries once from that
-// one. It returns the latest checkpoint's note with the cosignature added.
-func (l *Log) Witness(ctx context.Context, client *http.Client, base string, old int64) ([]byte, error) {
+// Witness has the witness at base, whose cosignatures witness verifies,
+// cosign the log's latest checkpoint, starting from size old, the size the
+// caller believes the witness has; when the witness answers it has
+// another, Witness retries once from that one. It returns the latest
+// checkpoint's note with the cosignature added, after checking it.
+func (l *Log) Witness(ctx context.Context, client *http.Client, base string, witness note.Verifier, old int64) ([]byte, error) {
 	cp, signed := l.Latest()
 	if signed == nil {
 		return nil, errors.New("omega: transparency: no checkpoint signed yet")
@@ -259,25 +260,44 @@ func (l *Log) Witness(ctx context.Context, client *http.Client, base string, old
 		if err != nil {
 			return nil, err
 		}
-		return WithSignatures(signed, sigs), nil
+		out := WithSignatures(signed, sigs)
+		if !cosignedBy(out, witness) {
+			return nil, fmt.Errorf("%w: the witness at %s answered no valid cosignature of %s", ErrBadCheckpoint, base, witness.Name())
+		}
+		return out, nil
 	}
 }
+
+// cosignedBy reports whether signed carries a valid signature of w; other
+// signatures are not looked at.
+func cosignedBy(signed []byte, w note.Verifier) bool {
+	n, err := note.Open(signed, note.VerifierList(w))
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(n.Sigs, func(s note.Signature) bool { return s.Name == w.Name() && s.Hash == w.KeyHash() })
+}
+
+// sameKey reports whether a and b are the same signed-note key.
+func sameKey(a, b note.Verifier) bool { return a.Name() == b.Name() && a.KeyHash() == b.KeyHash() }
 
 // VerifyWitnessed checks signed: a checkpoint of origin that logKey
 // signed and that at least k of witnesses cosigned. It returns the
 // checkpoint.
 func VerifyWitnessed(signed []byte, origin string, logKey note.Verifier, witnesses []note.Verifier, k int) (Checkpoint, error) {
-	cp, n, err := OpenCheckpoint(signed, origin, logKey, witnesses...)
+	cp, _, err := OpenCheckpoint(signed, origin, logKey)
 	if err != nil {
 		return Checkpoint{}, err
 	}
+	// Each witness on its own: a bad or repeated cosignature of one
+	// fails that one, not the checkpoint.
 	count := 0
-	for _, w := range witnesses {
-		for _, s := range n.Sigs {
-			if s.Name == w.Name() && s.Hash == w.KeyHash() {
-				count++
-				break
-			}
+	for i, w := range witnesses {
+		if slices.ContainsFunc(witnesses[:i], func(o note.Verifier) bool { return sameKey(o, w) }) {
+			continue
+		}
+		if cosignedBy(signed, w) {
+			count++
 		}
 	}
 	if count < k {
@@ -315,7 +335,7 @@ func NewFollower(origin string, logKey note.Verifier, witnesses []note.Verifier,
 // Last returns the last checkpoint accepted.
 func (f *Follower) Last() Checkpoint { return f.last }
 
-// keyFor returns the log keys that may sign a checkpoint of size.
+// keysFor returns the log keys that may sign a checkpoint of size.
 func (f *Follower) keysFor(size int64) []note.Verifier {
 	var out []note.Verifier
 	for i, e := range f.keys {
@@ -336,7 +356,7 @@ func (f *Follower) Accept(signed []byte, proof tlog.TreeProof) (Checkpoint, erro
 		// The size is known once a key opened it; then only the keys
 		// of that size count.
 		if cp, err = VerifyWitnessed(signed, f.origin, key.key, f.witnesses, f.k); err == nil {
-			if !slices.Contains(f.keysFor(cp.Size), key.key) {
+			if !slices.ContainsFunc(f.keysFor(cp.Size), func(v note.Verifier) bool { return sameKey(v, key.key) }) {
 				err = fmt.Errorf("%w: a checkpoint of size %d signed by a key the log had rotated away from, or not yet to", ErrBadCheckpoint, cp.Size)
 			}
 			break
@@ -377,9 +397,15 @@ func (f *Follower) Rotate(stmt []byte, proof tlog.TreeProof) error {
 	if r.Size < cur.from {
 		return fmt.Errorf("%w: a rotation at size %d, before the current key's first, %d", ErrBadRotation, r.Size, cur.from)
 	}
-	if err := f.consistent(Checkpoint{Origin: f.origin, Size: r.Size, Root: r.Root}, proof); err != nil {
+	at := Checkpoint{Origin: f.origin, Size: r.Size, Root: r.Root}
+	if err := f.consistent(at, proof); err != nil {
 		return err
 	}
 	f.keys = append(f.keys, epoch{key: next, from: r.Size})
+	if at.Size > f.last.Size {
+		// The statement is the log's word for its history at that size,
+		// as a checkpoint is: later ones must extend it.
+		f.last = at
+	}
 	return nil
 }

@@ -3,6 +3,7 @@ package transparency
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -125,7 +126,7 @@ func TestWitnessRoundTrip(t *testing.T) {
 	w2, v2 := testWitness(t, "witness2.example", 2, l.Verifier())
 	ws := []note.Verifier{v1, v2}
 
-	cosigned, err := l.Witness(ctx, w1.Client(), w1.URL, 0)
+	cosigned, err := l.Witness(ctx, w1.Client(), w1.URL, v1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestWitnessRoundTrip(t *testing.T) {
 	if _, err := VerifyWitnessed(cosigned, origin, l.Verifier(), ws, 2); !errors.Is(err, ErrBadCheckpoint) {
 		t.Fatalf("one cosignature for a policy of 2: %v, want ErrBadCheckpoint", err)
 	}
-	both, err := l.Witness(ctx, w2.Client(), w2.URL, 0)
+	both, err := l.Witness(ctx, w2.Client(), w2.URL, v2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +146,19 @@ func TestWitnessRoundTrip(t *testing.T) {
 	cp, err := VerifyWitnessed(all, origin, l.Verifier(), ws, 2)
 	if err != nil || cp.Size != 5 {
 		t.Fatalf("2 of 2: %v, %v", cp, err)
+	}
+	// A witness listed twice counts once; a third witness's bad
+	// cosignature fails that witness, not the checkpoint.
+	if _, err := VerifyWitnessed(cosigned, origin, l.Verifier(), []note.Verifier{v1, v1}, 2); !errors.Is(err, ErrBadCheckpoint) {
+		t.Fatalf("one witness listed twice for a policy of 2: %v", err)
+	}
+	_, v3 := testWitness(t, "witness3.example", 3, l.Verifier())
+	// witness3's key hash, then a timestamp and a signature of zeros.
+	bad := binary.BigEndian.AppendUint32(nil, v3.KeyHash())
+	bad = append(bad, make([]byte, 8+ed25519.SignatureSize)...)
+	forged := []byte("— witness3.example " + b64(bad) + "\n")
+	if _, err := VerifyWitnessed(WithSignatures(all, forged), origin, l.Verifier(), append(ws, v3), 2); err != nil {
+		t.Fatalf("2 good cosignatures and a bad third: %v", err)
 	}
 
 	// The log grows; the caller thinks the witness is at 0, it is at 5:
@@ -159,7 +173,7 @@ func TestWitnessRoundTrip(t *testing.T) {
 	if _, err := AddCheckpoint(ctx, w1.Client(), w1.URL, 0, nil, signed9); !errors.As(err, &conflict) || conflict.Size != 5 {
 		t.Fatalf("AddCheckpoint from a wrong size: %v, want a conflict at 5", err)
 	}
-	cosigned9, err := l.Witness(ctx, w1.Client(), w1.URL, 0)
+	cosigned9, err := l.Witness(ctx, w1.Client(), w1.URL, v1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +194,8 @@ func TestWitnessRoundTrip(t *testing.T) {
 func TestWitnessRefuses(t *testing.T) {
 	ctx := context.Background()
 	_, l := openLog(t, 6)
-	w, _ := testWitness(t, "witness.example", 1, l.Verifier())
-	if _, err := l.Witness(ctx, w.Client(), w.URL, 0); err != nil {
+	w, wv := testWitness(t, "witness.example", 1, l.Verifier())
+	if _, err := l.Witness(ctx, w.Client(), w.URL, wv, 0); err != nil {
 		t.Fatal(err)
 	}
 	status := func(body string) int {
