@@ -3,8 +3,8 @@ package transparency
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
