@@ -48,8 +48,8 @@ func (s *cosigner) Name() string    { return s.name }
 func (s *cosigner) KeyHash() uint32 { return s.hash }
 func (s *cosigner) Sign(msg []byte) ([]byte, error) {
 	t := s.now().Unix()
-	if t < 0 {
-		return nil, fmt.Errorf("omega: transparency: cosignature time %d before 1970", t)
+	if t <= 0 {
+		return nil, fmt.Errorf("omega: transparency: cosignature time %d: cosignature/v1 wants a time after 1970", t)
 	}
 	signed := fmt.Appendf(nil, "cosignature/v1\ntime %d\n%s", t, msg)
 	sig, err := s.key.Sign(nil, signed, crypto.Hash(0))

@@ -22,7 +22,10 @@ const CheckpointFile = "checkpoint"
 // certificates were appended since the last one (0 or 1: after every
 // certificate), or, when Interval is set, once Interval has passed since
 // the last one and any certificate was appended. A checkpoint is never
-// signed for a size already checkpointed.
+// signed for a size already checkpointed. After OpenLog, the interval
+// counts from when CheckpointFile was last written (its modification
+// time), so that a program that opens the log for each update still
+// meets it.
 type Policy struct {
 	Every    int
 	Interval time.Duration
@@ -118,6 +121,9 @@ func (l *Log) loadCheckpoint() error {
 		return fmt.Errorf("%w: %s is not of the certificates the store holds (%v)", ErrFork, path, err)
 	}
 	l.cp, l.signed = cp, b
+	if fi, err := os.Stat(path); err == nil {
+		l.at = fi.ModTime() // the Interval counts on across opens
+	}
 	if resign {
 		if l.signed, err = cp.Sign(l.signer); err != nil {
 			return fmt.Errorf("omega: transparency: signing the checkpoint with the new key: %w", err)

@@ -161,3 +161,32 @@ func TestLogDurableOnly(t *testing.T) {
 		t.Fatalf("after Sync: a checkpoint of %d, want 7", cp.Size)
 	}
 }
+
+// TestLogIntervalAcrossOpens: the interval counts from when the checkpoint
+// file was written, not from when the log was opened.
+func TestLogIntervalAcrossOpens(t *testing.T) {
+	s, l := openLog(t, 3)
+	l.Close()
+	t0 := time.Unix(1_800_000_000, 0)
+	path := filepath.Join(l.dir, CheckpointFile)
+	if err := os.Chtimes(path, t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := omega.NewChecker(nil)
+	addCerts(t, s, c, 3, 2)
+	policy := Policy{Every: 100, Interval: time.Minute}
+	for _, step := range []struct {
+		at   time.Duration
+		want bool
+	}{{30 * time.Second, false}, {2 * time.Minute, true}} {
+		l, err := OpenLog(l.dir, origin, s, logKey, policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := l.Update(t0.Add(step.at))
+		l.Close()
+		if err != nil || signed != step.want {
+			t.Fatalf("Update %v after the checkpoint was written: %v, %v; want %v", step.at, signed, err, step.want)
+		}
+	}
+}

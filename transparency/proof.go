@@ -2,6 +2,7 @@ package transparency
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 
 	"github.com/transparency-dev/formats/proof"
@@ -25,8 +26,16 @@ type Bundle struct {
 	Checkpoint  Checkpoint
 }
 
+// maxExtraLine bounds the base64 of a bundle's certificate: readers of
+// c2sp.org/tlog-proof (formats' among them) read it as one line with a
+// 64 KiB line buffer. A certificate of up to 48 KiB fits: every Merge
+// certificate, and an Obstruction's with up to about 1,400 evidence
+// digests.
+const maxExtraLine = 64<<10 - 64
+
 // Prove returns the bundle of certificate index under the signed
-// checkpoint signed, which must be of a size t holds.
+// checkpoint signed, which must be of a size t holds. It refuses a
+// certificate too large for a bundle (see maxExtraLine).
 func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin string, logKey note.Verifier) ([]byte, error) {
 	cp, _, err := OpenCheckpoint(signed, origin, logKey)
 	if err != nil {
@@ -46,6 +55,9 @@ func (t *Tree) Prove(certs *omega.CertStore, index int64, signed []byte, origin 
 	}
 	if cert == nil {
 		return nil, fmt.Errorf("omega: transparency: certificate %d could not be read: %v", index, certs.Err())
+	}
+	if n := base64.StdEncoding.EncodedLen(len(cert.Bytes())); n > maxExtraLine {
+		return nil, fmt.Errorf("omega: transparency: certificate %d (%d bytes) is too large for a tlog-proof bundle: its extra line would hold %d bytes, over the %d readers take", index, len(cert.Bytes()), n, maxExtraLine)
 	}
 	tp := proof.TLogProof{Index: uint64(index), Checkpoint: signed, ExtraData: bytes.Clone(cert.Bytes())}
 	for _, h := range p {

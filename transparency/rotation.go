@@ -133,16 +133,23 @@ func (l *Log) Rotate(key crypto.Signer) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("omega: transparency: %w", err)
 	}
+	if err := syncDir(l.dir); err != nil { // the directory's entry
+		return nil, err
+	}
 	// The statement first: a log whose checkpoint is signed by a key its
 	// statements do not lead to would not open.
 	if err := writeFile(filepath.Join(dir, fmt.Sprintf("%016x.note", len(l.rotations)+1)), stmt); err != nil {
 		return nil, err
 	}
+	// The statement is durable: the log's key is the new one from here,
+	// whether or not the checkpoint signed again reaches the disk (an
+	// open finishes that).
+	l.rotations = append(l.rotations, stmt)
+	l.signer, l.verifier, l.vkey = signer, verifier, vkey
 	if err := writeFile(filepath.Join(l.dir, CheckpointFile), signed); err != nil {
 		return nil, err
 	}
-	l.rotations = append(l.rotations, stmt)
-	l.signer, l.verifier, l.vkey, l.signed = signer, verifier, vkey, signed
+	l.signed = signed
 	return stmt, nil
 }
 
@@ -150,9 +157,8 @@ func (l *Log) Rotate(key crypto.Signer) ([]byte, error) {
 func (l *Log) Rotations() [][]byte { return slices.Clone(l.rotations) }
 
 // loadRotations reads RotationsDir and follows its statements from the
-// first outgoing key to the last incoming one, which must be key's.
-// It returns the statements and, when there are some, the first outgoing
-// key's verifier (the log's key before any rotation).
+// first outgoing key to the last incoming one, which must be vkey. It
+// returns the statements.
 func loadRotations(dir, origin, vkey string) ([][]byte, error) {
 	names, err := filepath.Glob(filepath.Join(dir, RotationsDir, "*.note"))
 	if err != nil || len(names) == 0 {

@@ -369,3 +369,20 @@ func TestNoteSigner(t *testing.T) {
 		}
 	}
 }
+
+// TestBundleLimit pins maxExtraLine against the tlog-proof reader: the
+// largest certificate Prove takes reads back, and a larger one would not.
+func TestBundleLimit(t *testing.T) {
+	largest := maxExtraLine / 4 * 3 // bytes whose base64 is at most maxExtraLine
+	for _, c := range []struct {
+		n    int
+		want bool
+	}{{largest, true}, {(64 << 10) / 4 * 3, false}} {
+		tp := proof.TLogProof{Index: 0, Checkpoint: []byte("x\n"), ExtraData: bytes.Repeat([]byte{7}, c.n)}
+		var back proof.TLogProof
+		err := back.Unmarshal(tp.Marshal())
+		if ok := err == nil && bytes.Equal(back.ExtraData, tp.ExtraData); ok != c.want {
+			t.Errorf("a certificate of %d bytes reads back: %v (%v), want %v", c.n, ok, err, c.want)
+		}
+	}
+}

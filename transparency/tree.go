@@ -150,8 +150,15 @@ func (t *Tree) ProveConsistency(old, size int64) (tlog.TreeProof, error) {
 	return tlog.ProveTree(size, old, t)
 }
 
-// Close closes TreeFile.
-func (t *Tree) Close() error { return t.f.Close() }
+// Close closes TreeFile. Closing again does nothing.
+func (t *Tree) Close() error {
+	if t.f == nil {
+		return nil
+	}
+	f := t.f
+	t.f = nil
+	return f.Close()
+}
 
 // writeFile replaces path with b: a temporary file, synced, renamed over
 // it, and the directory synced.
@@ -176,10 +183,18 @@ func writeFile(path string, b []byte) error {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("omega: transparency: %w", err)
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes the entries of dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("omega: transparency: %w", err)
 	}
 	defer d.Close()
-	return d.Sync()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("omega: transparency: syncing %s: %w", dir, err)
+	}
+	return nil
 }
