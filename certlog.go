@@ -191,7 +191,16 @@ func openCertStoreAt(fsys fileSystem, dir string, hdr framelog.Header, opts *fra
 		return nil, err
 	}
 	s.w, s.torn = w, w.Cut()
-	s.synced = len(s.certs) // what the file holds
+	if len(s.certs) > 0 {
+		// What the file holds may still be only in the operating
+		// system's cache (a writer killed before its Sync): make it
+		// durable before Synced counts it.
+		if err := w.Sync(); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	s.synced = len(s.certs)
 	// Under the lock on cert.log, no other store of dir is writing a side
 	// file: a temporary file of omega's that no one holds is stale.
 	removeStaleTemps(fsys, dir, certIdxName, certHashName)
@@ -448,10 +457,11 @@ func (s *CertStore) Sync() error {
 }
 
 // Synced returns how many certificates, from the first, are durable as the
-// store's sync policy makes them: those it opened with, and those appended
-// before the last successful Sync (under SyncAlways, every one Append
-// returned nil for). A transparency checkpoint covers no more: a crash
-// could lose the others.
+// store's sync policy makes them: those it opened with (synced at
+// opening), and those appended before the last successful Sync (under
+// SyncAlways, every one Append returned nil for). A transparency
+// checkpoint covers no more: a crash could lose the others. Under
+// SyncNever nothing is synced, and Synced counts what Sync was called for.
 func (s *CertStore) Synced() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
