@@ -11,7 +11,7 @@ import (
 )
 
 // certify is the certifier goroutine: it certifies and appends the
-// batches the core made durable, in order, syncs the certificate store once
+// batches the syncer made durable, in order, syncs the certificate store once
 // for all it took in at one time, then reports the decisions and passes on
 // flushes and snapshots, which thereby follow every batch before them.
 func (k *Kernel) certify() {

@@ -69,7 +69,7 @@ type certJob struct {
 	at   []time.Time // when each of its events was submitted
 }
 
-// certWork is what the core hands the certifier after one sync: batches
+// certWork is what the syncer hands the certifier after one sync: batches
 // to certify, then, when set, a flush to acknowledge or a snapshot to write
 // once they are certified.
 type certWork struct {

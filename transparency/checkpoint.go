@@ -26,8 +26,8 @@ func NoteSigner(name string, key crypto.Signer) (note.Signer, error) {
 	if !ok || len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("omega: transparency: a note key must be Ed25519, not %T", key.Public())
 	}
-	if !validName(name) {
-		return nil, fmt.Errorf("omega: transparency: %q is not a valid note key name", name)
+	if err := checkName(name, pub); err != nil {
+		return nil, err
 	}
 	return &noteSigner{name: name, hash: keyHash(name, pub), key: key}, nil
 }
@@ -50,6 +50,20 @@ func (s *noteSigner) Sign(msg []byte) ([]byte, error) {
 	return s.key.Sign(nil, msg, crypto.Hash(0))
 }
 
+// checkName applies the signed-note rules for key names (non-empty UTF-8,
+// no space, no plus sign) as x/mod's note package does, by making the
+// verifier it would read.
+func checkName(name string, pub ed25519.PublicKey) error {
+	vkey, err := note.NewEd25519VerifierKey(name, pub)
+	if err == nil {
+		_, err = note.NewVerifier(vkey)
+	}
+	if err != nil {
+		return fmt.Errorf("omega: transparency: %q is not a valid note key name: %w", name, err)
+	}
+	return nil
+}
+
 // keyHash is the signed-note key hash: the first four bytes, big-endian,
 // of SHA-256(name || "\n" || algorithm byte || public key).
 func keyHash(name string, pub ed25519.PublicKey) uint32 {
@@ -58,14 +72,6 @@ func keyHash(name string, pub ed25519.PublicKey) uint32 {
 	h.Write([]byte{'\n', algEd25519})
 	h.Write(pub)
 	return binary.BigEndian.Uint32(h.Sum(nil))
-}
-
-// validName is the signed-note rule for key names: non-empty, no
-// whitespace or plus sign, printable.
-func validName(name string) bool {
-	return name != "" && !strings.ContainsFunc(name, func(r rune) bool {
-		return r <= ' ' || r == '+' || r == 0x7f
-	})
 }
 
 // Checkpoint is a C2SP tlog-checkpoint: the log's origin, its size and the

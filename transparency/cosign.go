@@ -27,8 +27,8 @@ func CosignatureSigner(name string, key crypto.Signer, now func() time.Time) (no
 	if !ok || len(pub) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("omega: transparency: a witness key must be Ed25519, not %T", key.Public())
 	}
-	if !validName(name) {
-		return nil, fmt.Errorf("omega: transparency: %q is not a valid note key name", name)
+	if err := checkName(name, pub); err != nil {
+		return nil, err
 	}
 	h := sha256.New()
 	h.Write([]byte(name))
@@ -62,8 +62,11 @@ func (s *cosigner) Sign(msg []byte) ([]byte, error) {
 // CosignatureVerifierKey returns the verifier key of a witness's
 // cosignature/v1 key: "<name>+<hash>+<base64 of 0x04 || public key>".
 func CosignatureVerifierKey(name string, pub ed25519.PublicKey) (string, error) {
-	if !validName(name) || len(pub) != ed25519.PublicKeySize {
-		return "", fmt.Errorf("omega: transparency: no cosignature key for %q and a key of %d bytes", name, len(pub))
+	if len(pub) != ed25519.PublicKeySize {
+		return "", fmt.Errorf("omega: transparency: a cosignature key of %d bytes", len(pub))
+	}
+	if err := checkName(name, pub); err != nil {
+		return "", err
 	}
 	k := append([]byte{algCosignatureV1}, pub...)
 	h := sha256.New()

@@ -74,6 +74,7 @@ func OpenLog(dir, origin string, certs *omega.CertStore, key crypto.Signer, poli
 	if policy.Every < 0 || policy.Interval < 0 {
 		return nil, errors.New("omega: transparency: a Policy's Every and Interval must not be negative")
 	}
+	removeTemps(dir, CheckpointFile)
 	rotations, err := loadRotations(dir, origin, vkey)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ type Tree struct {
 // the tree from the certificates and rewrites TreeFile when that file is
 // missing or holds anything else than the hashes it recomputed.
 func OpenTree(dir string, certs *omega.CertStore) (*Tree, error) {
+	removeTemps(dir, TreeFile)
 	t := &Tree{path: filepath.Join(dir, TreeFile)}
 	if err := t.extend(certs); err != nil {
 		return nil, err
@@ -184,6 +185,16 @@ func writeFile(path string, b []byte) error {
 		return fmt.Errorf("omega: transparency: %w", err)
 	}
 	return syncDir(dir)
+}
+
+// removeTemps removes the temporary files writeFile left beside name in
+// dir when it stopped before its rename: the caller is the only writer of
+// name (the certificate store's lock on cert.log says so for its files).
+func removeTemps(dir, name string) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, name+".tmp*"))
+	for _, p := range tmps {
+		os.Remove(p)
+	}
 }
 
 // syncDir makes the entries of dir durable.

@@ -4,16 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -36,10 +41,13 @@ const maxRequest = 1 << 16
 // Witness is a tlog-witness: an http.Handler serving AddCheckpointPath
 // for the logs added to it. It cosigns (cosignature/v1, with the signer
 // it was made with) a checkpoint that the log signed and that is
-// consistent with the last one it cosigned for that log, which it keeps
-// in memory. It is safe for concurrent use.
+// consistent with the last one it cosigned for that log. It keeps that
+// last checkpoint of each log in a file of its directory, synced before
+// it answers, so that a restarted witness cosigns no other history. It is
+// safe for concurrent use.
 type Witness struct {
 	signer note.Signer
+	dir    string // "" keeps the state in memory only, for tests
 	mu     sync.Mutex
 	logs   map[string]*witnessed // by origin
 }
@@ -51,17 +59,41 @@ type witnessed struct {
 }
 
 // NewWitness returns a witness that cosigns with signer, a cosignature/v1
-// signer (see CosignatureSigner).
-func NewWitness(signer note.Signer) *Witness {
-	return &Witness{signer: signer, logs: make(map[string]*witnessed)}
+// signer (see CosignatureSigner), and keeps its state in dir; an empty dir
+// keeps it in memory only, which a witness anyone relies on must not do.
+func NewWitness(signer note.Signer, dir string) *Witness {
+	return &Witness{signer: signer, dir: dir, logs: make(map[string]*witnessed)}
 }
 
-// AddLog has w witness the log origin, whose checkpoints key verifies,
-// from the empty tree on.
-func (w *Witness) AddLog(origin string, key note.Verifier) {
+// AddLog has w witness the log origin, whose checkpoints key verifies:
+// from the last checkpoint w cosigned for it, kept in its directory, or
+// else from the empty tree.
+func (w *Witness) AddLog(origin string, key note.Verifier) error {
+	l := &witnessed{key: key, root: emptyRoot}
+	if w.dir != "" {
+		b, err := os.ReadFile(w.statePath(origin))
+		switch {
+		case err == nil:
+			var cp log.Checkpoint
+			if _, err := cp.Unmarshal(b); err != nil || cp.Origin != origin || len(cp.Hash) != tlog.HashSize || cp.Size > 1<<62 {
+				return fmt.Errorf("omega: transparency: the witness's state of %q is damaged: %v", origin, err)
+			}
+			l.size, l.root = int64(cp.Size), tlog.Hash(cp.Hash)
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("omega: transparency: %w", err)
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.logs[origin] = &witnessed{key: key, root: emptyRoot}
+	w.logs[origin] = l
+	return nil
+}
+
+// statePath is the file of w's state of origin: named by a digest of the
+// origin, which may hold any character.
+func (w *Witness) statePath(origin string) string {
+	h := sha256.Sum256([]byte(origin))
+	return filepath.Join(w.dir, hex.EncodeToString(h[:8])+".checkpoint")
 }
 
 // emptyRoot is the RFC 6962 hash of the empty tree: SHA-256 of nothing.
@@ -120,6 +152,14 @@ func (w *Witness) add(old int64, proof tlog.TreeProof, signed []byte) (int, []by
 	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.signer)
 	if err != nil {
 		return http.StatusInternalServerError, []byte(err.Error() + "\n")
+	}
+	if w.dir != "" && cp.Size != l.size {
+		// Durable before the answer: once a cosignature is out, a
+		// restarted witness must not cosign another history.
+		text := log.Checkpoint{Origin: origin, Size: uint64(cp.Size), Hash: cp.Root[:]}.Marshal()
+		if err := writeFile(w.statePath(origin), text); err != nil {
+			return http.StatusInternalServerError, []byte(err.Error() + "\n")
+		}
 	}
 	l.size, l.root = cp.Size, cp.Root
 	return http.StatusOK, sigLines(cosigned)

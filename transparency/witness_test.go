@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,8 +32,10 @@ func testWitness(t *testing.T, name string, seed byte, logKey note.Verifier) (*h
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWitness(signer)
-	w.AddLog(origin, logKey)
+	w := NewWitness(signer, "")
+	if err := w.AddLog(origin, logKey); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
 	vkey, err := CosignatureVerifierKey(name, key.Public().(ed25519.PublicKey))
@@ -273,4 +277,54 @@ func TestFollowerFork(t *testing.T) {
 func mustNoteSigner(t *testing.T) note.Signer {
 	s, _ := logSigner(t)
 	return s
+}
+
+// TestWitnessRemembers restarts a witness that keeps its state: it knows
+// the size it cosigned, refuses a fork of it, and reports damaged state.
+func TestWitnessRemembers(t *testing.T) {
+	ctx := context.Background()
+	_, l := openLog(t, 5)
+	dir := t.TempDir()
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{6}, ed25519.SeedSize))
+	signer, err := CosignatureSigner("witness.example", key, func() time.Time { return time.Unix(1_800_000_000, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func() *httptest.Server {
+		w := NewWitness(signer, dir)
+		if err := w.AddLog(origin, l.Verifier()); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(w)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	srv := start()
+	_, signed := l.Latest()
+	if _, err := AddCheckpoint(ctx, srv.Client(), srv.URL, 0, nil, signed); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+
+	srv = start() // restarted
+	var conflict *ConflictError
+	if _, err := AddCheckpoint(ctx, srv.Client(), srv.URL, 0, nil, signed); !errors.As(err, &conflict) || conflict.Size != 5 {
+		t.Fatalf("after a restart, from 0: %v, want a conflict at 5", err)
+	}
+	_, forked := forkedLog(t, 5).Latest()
+	if _, err := AddCheckpoint(ctx, srv.Client(), srv.URL, 5, nil, forked); !errors.As(err, &conflict) || conflict.Size != 5 {
+		t.Fatalf("another root at 5 after a restart: %v, want a conflict at 5", err)
+	}
+	if _, err := AddCheckpoint(ctx, srv.Client(), srv.URL, 5, nil, signed); err != nil {
+		t.Fatalf("the same checkpoint again: %v", err)
+	}
+
+	names, _ := filepath.Glob(filepath.Join(dir, "*.checkpoint"))
+	if len(names) != 1 {
+		t.Fatalf("state files %v, want one", names)
+	}
+	os.WriteFile(names[0], []byte("garbage"), 0o644)
+	if err := NewWitness(signer, dir).AddLog(origin, l.Verifier()); err == nil {
+		t.Fatal("damaged witness state was taken")
+	}
 }

@@ -6,7 +6,7 @@
 //	omega-tlog checkpoint --certs DIR --origin O --key log.pem [--every N] [--interval D]
 //	omega-tlog prove      --certs DIR --origin O --key log.pem --cert-id ID --out FILE
 //	omega-tlog verify     --bundle FILE --origin O --log-vkey VKEY [--issuer pub.pem]...
-//	omega-tlog cosign     --listen ADDR --name NAME --key witness.pem --origin O --log-vkey VKEY
+//	omega-tlog cosign     --listen ADDR --name NAME --key witness.pem --origin O --log-vkey VKEY --state DIR
 //
 // Keys are the PEM files `omega keygen` writes (PKCS#8 private, PKIX
 // public). Each command prints one JSON object on a line: "status":"ok"
@@ -289,9 +289,10 @@ func runVerify(_ context.Context, args []string, _ io.Writer) (map[string]any, e
 }
 
 func runCosign(ctx context.Context, args []string, stdout io.Writer) (map[string]any, error) {
-	var listen, name, keyPath, origin, logVkey string
+	var listen, name, keyPath, origin, logVkey, state string
 	if err := flags("cosign", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&listen, "listen", "127.0.0.1:0", "the address to serve the witness on")
+		fs.StringVar(&state, "state", "", "the directory that keeps the last checkpoint cosigned (required)")
 		fs.StringVar(&name, "name", "", "the witness's name, as its cosignatures carry it")
 		fs.StringVar(&keyPath, "key", "", "the witness's private key (PEM)")
 		fs.StringVar(&origin, "origin", "", "the log to witness")
@@ -315,8 +316,16 @@ func runCosign(ctx context.Context, args []string, stdout io.Writer) (map[string
 	if err != nil {
 		return nil, err
 	}
-	w := transparency.NewWitness(signer)
-	w.AddLog(origin, lv)
+	if state == "" {
+		return nil, errors.New("--state is required: a witness that forgets what it cosigned would cosign a fork")
+	}
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return nil, err
+	}
+	w := transparency.NewWitness(signer, state)
+	if err := w.AddLog(origin, lv); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, err

@@ -126,7 +126,7 @@ func TestCosign(t *testing.T) {
 	r, w := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"cosign", "--name", "witness.example", "--key", p("witness.pem"), "--origin", origin, "--log-vkey", vkey}, w)
+		done <- run(ctx, []string{"cosign", "--name", "witness.example", "--key", p("witness.pem"), "--origin", origin, "--log-vkey", vkey, "--state", p("witness-state")}, w)
 		w.Close()
 	}()
 	line, err := bufio.NewReader(r).ReadBytes('\n')
