@@ -267,10 +267,10 @@ func (c *core) run() {
 		if c.err == nil {
 			c.err = k.err() // the syncer or the certifier may have stopped it
 		}
-		// Take in everything else that is already waiting: one sync will
-		// cover all of it.
+		// Take in what else is already waiting, up to drainMax Submits:
+		// one write, and one sync, cover all of it.
 	drain:
-		for i := 0; i < k.cfg.QueueLen && !c.full(); i++ {
+		for i := 0; i < drainMax && !c.full(); i++ {
 			select {
 			case r := <-k.submits:
 				c.submit(r)
@@ -282,6 +282,16 @@ func (c *core) run() {
 		c.commit(nil)
 	}
 }
+
+// drainMax bounds the Submits the core takes in at one step besides the
+// one that woke it. Taking in all that wait (up to QueueLen) let one step
+// grow to thousands of events before any of them was written and handed
+// to the syncer; a bounded step hands work on sooner, so that fsyncs start
+// earlier and Submits return sooner. With 64 submitters of 32 events,
+// BenchmarkKernel averaged 266k events/s and 5.6 us of CPU per event over
+// six runs with 32, against 234k and 6.0 us with 1024 in the same runs
+// (1 and 8 did about as well as 32).
+const drainMax = 32
 
 // full reports whether the pending buffer is full: events waiting for
 // their dependencies or for Resume.
