@@ -64,6 +64,13 @@ func (r *recFS) do(op fsOp) (int, error) {
 	return n, err
 }
 
+// Len returns how many operations r has recorded.
+func (r *recFS) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ops)
+}
+
 func (r *recFS) Ops() []fsOp {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/digest"
+	"github.com/omega-sheaf/omega/trace"
 )
 
 // Kernel is omega's runtime (SPEC 8): it takes event streams from many
@@ -142,6 +143,8 @@ type Kernel struct {
 	sinkFile io.Closer // the file of KernelConfig.MetricsFile, which the kernel opened
 
 	hashers sync.Pool // of *digest.Hasher for event digests, for Submit
+
+	traceMu sync.Mutex // serializes KernelConfig.Trace's calls
 }
 
 // KernelConfig configures [OpenKernel]. A nil *KernelConfig and zero fields
@@ -213,6 +216,13 @@ type KernelConfig struct {
 	// Now gives the created_at_ns recorded in each batch. Nil means
 	// time.Now. Results depend on it only through that field.
 	Now func() time.Time
+	// Trace, when not nil, receives the kernel's steps at the boundaries
+	// between its goroutines, each named after an action of the formal
+	// model (formal/OMEGA.tla), one call at a time, from OpenKernel and
+	// the kernel's goroutines: for a test to check the kernel against the
+	// model (omegatest.CheckTrace). It must not call the kernel. Steps
+	// cost allocations: leave it nil in production.
+	Trace func(trace.Step)
 	// FS is the file system the kernel reaches its files through; nil
 	// means package os. One set must also have the ReadFile, ReadDir,
 	// Stat, Rename, Remove and MkdirAll methods of package os.
@@ -528,6 +538,11 @@ func (k *Kernel) Close(ctx context.Context) error {
 		unlockDir(k.lock)
 		if err == nil {
 			err = k.err()
+		}
+		if k.tracing() {
+			// To the model, a stop is a crash: what it loses, if anything,
+			// the next open finds.
+			k.trace(trace.Step{Action: trace.Crash})
 		}
 		k.closeErr = err
 	})

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/omega-sheaf/omega/trace"
 )
 
 // certify is the certifier goroutine: it certifies and appends the
@@ -33,7 +35,20 @@ func (k *Kernel) certify() {
 					break
 				}
 				var cert *Certificate
-				cert, err = k.certs.CertifyAppend(job.out, k.binding, job.meta, k.signer)
+				if k.tracing() {
+					// The step goes out before the certificate's bytes
+					// are written, so that a crash never leaves on disk a
+					// certificate the trace has not reported. The
+					// certifier is the store's only appender: the head
+					// cannot move in between.
+					cert, err = Certify(job.out, k.binding, job.meta, k.certs.Head().CertHash, k.signer)
+					if err == nil {
+						k.traceCert(cert)
+						err = k.certs.Append(cert)
+					}
+				} else {
+					cert, err = k.certs.CertifyAppend(job.out, k.binding, job.meta, k.signer)
+				}
 				if err != nil {
 					k.metric("cert.persist_fail", 1, nil)
 					err = k.fail(fmt.Errorf("certifying batch %d: %w", job.meta.BatchID, err))
@@ -50,6 +65,8 @@ func (k *Kernel) certify() {
 			if err != nil {
 				k.metric("cert.persist_fail", 1, nil)
 				err = k.fail(fmt.Errorf("syncing the certificate store: %w", err))
+			} else if k.tracing() {
+				k.trace(trace.Step{Action: trace.SyncCerts})
 			}
 		}
 		if err == nil {
@@ -135,6 +152,9 @@ func (k *Kernel) snapshots() {
 			k.metric("snapshot.fail", 1, nil)
 		} else {
 			k.metric("snapshot.write", 1, map[string]string{"segment": strconv.FormatUint(job.seq, 10)})
+			if k.tracing() {
+				k.trace(trace.Step{Action: trace.Snapshot, Through: job.through})
+			}
 		}
 		if job.done != nil {
 			job.done <- err

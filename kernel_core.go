@@ -13,6 +13,7 @@ import (
 
 	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/fsync"
+	"github.com/omega-sheaf/omega/trace"
 )
 
 // The kernel's goroutines (SPEC 8's actors):
@@ -44,7 +45,8 @@ type queued struct {
 
 type submitReq struct {
 	events []queued
-	done   chan error // buffered: the core never waits on it
+	done   chan error    // buffered: the core never waits on it
+	tr     []trace.Event // when tracing: the events logged, for Ack
 }
 
 type ctlKind uint8
@@ -79,10 +81,11 @@ type certWork struct {
 }
 
 type snapJob struct {
-	seq  uint64 // the segment the snapshot is the base of
-	snap *Snapshot
-	fps  fingerprints // a view of the sequencer's, for the fingerprint file
-	done chan error   // nil for a periodic snapshot
+	seq     uint64 // the segment the snapshot is the base of
+	through int    // when tracing: the records logged since open it describes
+	snap    *Snapshot
+	fps     fingerprints // a view of the sequencer's, for the fingerprint file
+	done    chan error   // nil for a periodic snapshot
 }
 
 // kernelStats are the kernel's running figures.
@@ -180,6 +183,11 @@ type core struct {
 	err      error // sticky: the kernel has stopped
 
 	frontier uint64 // the highest lamport accepted since open, for metrics
+
+	// Tracing (KernelConfig.Trace), from the end of recovery on: records
+	// counts the frames logged since open.
+	tracing bool
+	records int
 
 	timer   *time.Timer
 	evs     []Event   // scratch
@@ -337,6 +345,9 @@ func (c *core) submit(r *submitReq) {
 	for i := range r.events {
 		if c.admit(&r.events[i], true) {
 			logged++
+			if c.tracing {
+				r.tr = append(r.tr, traceEvent(&r.events[i]))
+			}
 		}
 		if c.err != nil {
 			break
@@ -357,12 +368,22 @@ func (c *core) submit(r *submitReq) {
 func (c *core) admit(q *queued, log bool) bool {
 	if log {
 		if _, dup := c.j.pending[q.d]; dup {
-			c.drop()
+			c.drop(q)
 			return false
 		}
 		if p, ok := c.j.state.position(q.ev.ID); ok && c.fps.match(p, q.d) {
-			c.drop()
+			c.drop(q)
 			return false
+		}
+	}
+	missing := c.missingDeps(&q.ev)
+	if log {
+		if c.tracing {
+			// Reported before the frame is written (under SyncAlways,
+			// also synced): a crash never leaves a frame the trace has
+			// not reported.
+			c.records++
+			c.k.trace(trace.Step{Action: trace.Receive, Events: []trace.Event{traceEvent(q)}, Held: len(missing) > 0})
 		}
 		if err := c.j.logEncoded(&q.ev, q.enc, q.d); err != nil {
 			c.fail(err)
@@ -370,7 +391,6 @@ func (c *core) admit(q *queued, log bool) bool {
 		}
 		c.dirty = true
 	}
-	missing := c.missingDeps(&q.ev)
 	if len(missing) == 0 {
 		c.release(q)
 		return log
@@ -415,7 +435,10 @@ func (c *core) missingDeps(e *Event) []EventID {
 	return out
 }
 
-func (c *core) drop() {
+func (c *core) drop(q *queued) {
+	if c.tracing {
+		c.k.traceOne(trace.Drop, q)
+	}
 	c.k.stats.dropped.Add(1)
 	c.k.metric("sequencer.drop", 1, nil)
 }
@@ -435,6 +458,12 @@ func (c *core) depReady(d, id EventID) bool {
 // waiting only for it, transitively.
 func (c *core) release(q *queued) {
 	c.ready1(q)
+	c.releaseWaiting(q.ev.ID)
+}
+
+// releaseWaiting releases every held event that was waiting only for id,
+// transitively.
+func (c *core) releaseWaiting(id EventID) {
 	if len(c.waiting) == 0 {
 		return // nothing waits for it: the usual case
 	}
@@ -442,7 +471,6 @@ func (c *core) release(q *queued) {
 	// were waited for.
 	var work []*queued
 	for i := 0; ; i++ {
-		id := q.ev.ID
 		for _, h := range c.waiting[id] {
 			if h.gone {
 				continue
@@ -451,6 +479,9 @@ func (c *core) release(q *queued) {
 			// it lacks; the last to arrive releases it.
 			if h.missing--; h.missing == 0 {
 				c.unhold(h)
+				if c.tracing {
+					c.k.traceOne(trace.Release, &h.q)
+				}
 				c.ready1(&h.q)
 				work = append(work, &h.q)
 			}
@@ -459,7 +490,7 @@ func (c *core) release(q *queued) {
 		if i == len(work) {
 			return
 		}
-		q = work[i]
+		id = work[i].ev.ID
 	}
 }
 
@@ -502,6 +533,9 @@ func (c *core) expire(now time.Time) {
 		}
 		c.k.stats.expired.Add(1)
 		c.k.metric("sequencer.expired", 1, nil)
+		if c.tracing {
+			c.k.traceOne(trace.Expire, &h.q)
+		}
 		c.release(&h.q)
 	}
 }
@@ -579,10 +613,18 @@ func (c *core) decide(batch []queued) {
 		}
 		r := out.Result
 		if r.Kind == KindMerge && c.safe {
+			if c.tracing {
+				k.trace(trace.Step{Action: trace.Decide, Events: traceEvents(batch), Outcome: trace.Blocked})
+			}
 			c.block(batch)
 			return
 		}
 		meta := BatchMeta{BatchID: c.next, ReplaySeed: k.cfg.ReplaySeed, CreatedAtNs: uint64(k.cfg.Now().UnixNano())}
+		if c.tracing {
+			// Reported before the frame is written, as in admit.
+			c.records++
+			k.traceDecision(batch, r, meta.BatchID)
+		}
 		if err := c.j.record(out, meta, false); err != nil {
 			c.fail(err)
 			return
@@ -710,19 +752,28 @@ func (c *core) blockDependents(batch []queued) []queued {
 		}
 	}
 	if len(moved) > 0 {
+		if c.tracing {
+			for i := range moved {
+				c.k.traceOne(trace.BlockDependent, &moved[i])
+			}
+		}
 		c.block(moved)
 	}
 	return keep
 }
 
 // resume leaves safe mode: the blocked events go back to the batch queue,
-// ahead of the others, and release what waits for them.
+// ahead of the others, then release what waits for them, after the
+// others.
 func (c *core) resume() {
 	c.safe = false
 	blocked := c.blocked
 	c.blocked = nil
 	clear(c.blockedIDs)
 	c.k.resumed()
+	if c.tracing {
+		c.k.trace(trace.Step{Action: trace.Resume})
+	}
 	if len(blocked) == 0 {
 		return
 	}
@@ -730,10 +781,13 @@ func (c *core) resume() {
 	c.ready, c.head = nil, 0
 	c.now = time.Now()
 	for i := range blocked {
-		c.release(&blocked[i])
+		c.ready1(&blocked[i])
 	}
 	c.ready = append(c.ready, rest...)
 	c.readyAt = c.ready[0].rel
+	for i := range blocked {
+		c.releaseWaiting(blocked[i].ev.ID)
+	}
 }
 
 // commit hands what the core logged since the last commit to the
@@ -755,7 +809,7 @@ func (c *core) commit(w *certWork) {
 		}
 	}
 	if f != nil || len(c.acks) > 0 || len(c.jobs) > 0 || w != nil {
-		g := commitGroup{f: f, acks: c.acks, jobs: c.jobs, work: w, err: c.err}
+		g := commitGroup{f: f, acks: c.acks, jobs: c.jobs, work: w, err: c.err, through: c.records}
 		if f != nil {
 			g.written = time.Now()
 		}
@@ -770,6 +824,7 @@ func (c *core) commit(w *certWork) {
 type commitGroup struct {
 	f       file
 	written time.Time // when f was written to, if f is set
+	through int       // when tracing: the records logged since open
 	acks    []*submitReq
 	jobs    []certJob
 	work    *certWork
@@ -784,7 +839,7 @@ const syncQueueLen = 4096
 // syncNow returns once everything committed is durable.
 func (c *core) syncNow() {
 	done := make(chan error, 1)
-	c.k.syncQ <- commitGroup{barrier: done}
+	c.k.syncQ <- commitGroup{barrier: done, through: c.records}
 	if err := <-done; err != nil {
 		c.fail(err)
 	}
@@ -855,12 +910,22 @@ func (k *Kernel) syncGroups(gs []commitGroup) {
 		synced = append(synced, g.f)
 	}
 	now := time.Now()
+	if k.tracing() && k.cfg.Sync != framelog.SyncNever && k.err() == nil {
+		through := 0
+		for _, g := range gs {
+			through = max(through, g.through)
+		}
+		k.trace(trace.Step{Action: trace.Sync, Through: through})
+	}
 	for _, g := range gs {
 		err := g.err
 		if err == nil {
 			err = k.err()
 		}
 		for _, r := range g.acks {
+			if err == nil && len(r.tr) > 0 {
+				k.trace(trace.Step{Action: trace.Ack, Events: r.tr})
+			}
 			if err == nil && len(r.events) > 0 {
 				d := now.Sub(r.events[0].at)
 				k.stats.durable.add(d)
@@ -988,7 +1053,7 @@ func (c *core) snapshot(done chan error) {
 		State:       c.j.state,
 		Pending:     c.j.Pending(),
 	}
-	c.commit(&certWork{snap: &snapJob{seq: c.seg, snap: snap, fps: c.fps.view(), done: done}})
+	c.commit(&certWork{snap: &snapJob{seq: c.seg, snap: snap, fps: c.fps.view(), done: done, through: c.records}})
 }
 
 // stop serves Close: it takes in the Submits already queued, decides what

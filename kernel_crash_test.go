@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/trace"
 )
 
 // kernelStep is one step of a kernel workload: events to submit, or a
@@ -92,6 +93,18 @@ type crashRun struct {
 	ops    []fsOp  // every write, truncate, sync, rename and removal
 	acked  []acked // Submits that returned, with the op count then
 	certs  [][]byte
+	steps  []opStep // the kernel's trace
+}
+
+// opStep is a step of the kernel's trace and how many file operations were
+// recorded when the kernel reported it: a crash after op p follows the
+// steps reported with ops <= p. A step is reported after the operations
+// that make it true (a Sync after the fsync, a Certify before its bytes
+// are written), so the model's view of a crash point lags the files', and
+// its torn-tail search covers the difference.
+type opStep struct {
+	ops  int
+	step trace.Step
 }
 
 type acked struct {
@@ -118,8 +131,10 @@ func recordKernelRun(t *testing.T, steps []kernelStep, policy framelog.SyncPolic
 	root := t.TempDir()
 	rec := newRecFS()
 	var d decisions
-	k := openKernel(t, filepath.Join(root, "data"), crashConfig(rec, &d, policy))
 	run := &crashRun{root: root, policy: policy}
+	cfg := crashConfig(rec, &d, policy)
+	cfg.Trace = func(s trace.Step) { run.steps = append(run.steps, opStep{rec.Len(), s}) }
+	k := openKernel(t, filepath.Join(root, "data"), cfg)
 	ctx := t.Context()
 	for _, s := range steps {
 		if s.flush {
@@ -140,7 +155,21 @@ func recordKernelRun(t *testing.T, steps []kernelStep, policy framelog.SyncPolic
 	closeKernel(t, k)
 	run.ops = rec.Ops()
 	run.certs = readCertLog(t, filepath.Join(root, "data", "certs", certLogName))
+	if err := validateTrace(run.traceTo(len(run.ops)), cfg.BatchSize); err != nil {
+		t.Fatalf("the run's trace breaks the model: %v", err)
+	}
 	return run
+}
+
+// traceTo returns the steps of the run's trace a crash after op p follows.
+func (r *crashRun) traceTo(p int) []trace.Step {
+	var out []trace.Step
+	for _, s := range r.steps {
+		if s.ops <= p {
+			out = append(out, s.step)
+		}
+	}
+	return out
 }
 
 // readCertLog returns the envelopes of the CERT frames of a cert.log.
@@ -264,6 +293,15 @@ func checkCrashPoint(t *testing.T, run *crashRun, p int, v crashVariant) {
 	var d decisions
 	rec := newRecFS()
 	cfg := crashConfig(rec, &d, run.policy)
+	// The model reads the run's steps up to the crash, the crash, and the
+	// reopened kernel's steps.
+	steps := run.traceTo(p)
+	if len(steps) > 0 && steps[len(steps)-1].Action != trace.Crash {
+		// The kernel had opened (a crash during the first open finds the
+		// model's Init, where the process is not yet running).
+		steps = append(steps, trace.Step{Action: trace.Crash})
+	}
+	cfg.Trace = func(s trace.Step) { steps = append(steps, s) }
 	k, err := OpenKernel(context.Background(), data, cfg)
 	if err != nil {
 		t.Fatalf("%s: OpenKernel: %v", what, err)
@@ -327,6 +365,9 @@ func checkCrashPoint(t *testing.T, run *crashRun, p int, v crashVariant) {
 	}
 	if err := k.Close(context.Background()); err != nil {
 		t.Errorf("%s: Close: %v", what, err)
+	}
+	if err := validateTrace(steps, cfg.BatchSize); err != nil {
+		t.Errorf("%s: the trace breaks the model: %v", what, err)
 	}
 }
 

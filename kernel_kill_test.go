@@ -78,6 +78,7 @@ func TestKernelKilled(t *testing.T) {
 			}
 		}
 		var ds decisions
+		untraced(dir, "the killed processes' steps are not recorded")
 		k := openKernel(t, dir, &KernelConfig{Signer: kernelKey, OnDecision: ds.add})
 		if st := k.Status(); st.SafeMode {
 			t.Fatalf("round %d: safe mode after a kill: %+v", round, st)

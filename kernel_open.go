@@ -144,9 +144,14 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, er
 	if lastCert != nil && lastCert.Binding != k.binding {
 		return nil, fmt.Errorf("omega: OpenKernel: the certificate chain was made under another binding: %w", &BindingError{Want: k.binding, Got: lastCert.Binding})
 	}
+	head := k.certs.Head()
 	recert, err := k.recover(ctx, cor)
 	if err != nil {
 		return nil, err
+	}
+	if k.tracing() {
+		k.traceRestart(cor, head, recert)
+		cor.tracing = true
 	}
 	k.hashers.New = func() any { return digest.New(digest.Event) }
 	k.submits = make(chan *submitReq, c.QueueLen)

@@ -86,6 +86,7 @@ func TestKernelRecertifies(t *testing.T) {
 
 	certLog := filepath.Join(dir, "certs", certLogName)
 	offs := frameOffsets(t, certLog)
+	untraced(dir, "it removes durable certificates, which no crash does")
 	if err := os.Truncate(certLog, offs[3]); err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +151,7 @@ func TestKernelSnapshotRestart(t *testing.T) {
 				t.Errorf("fingerprint files %v beside snapshots %v", fps, snaps)
 			}
 			if c.dropFingerprints {
+				untraced(dir, "it removes the fingerprint files, damage the model leaves out")
 				for _, f := range fps {
 					os.Remove(f)
 				}
@@ -209,6 +211,7 @@ func TestKernelSafeMode(t *testing.T) {
 	last := offs[len(offs)-1]
 	b[last+framelog.FrameHeaderLen+1] ^= 0xff
 	b = append(b, b[offs[0]:offs[1]]...) // a valid frame after the damage: corruption, not a torn tail
+	untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
 	if err := os.WriteFile(seg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +257,7 @@ func TestKernelSafeModeBlocksMerges(t *testing.T) {
 	b, _ := os.ReadFile(seg)
 	bad := offs[len(offs)-2]
 	b[bad+framelog.FrameHeaderLen+3] ^= 0x01
+	untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
 	if err := os.WriteFile(seg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -340,6 +344,7 @@ func TestKernelCertLogDamaged(t *testing.T) {
 				// Certificate 2 removed: certificate 3 no longer links.
 				b = append(b[:offs[2]:offs[2]], b[offs[3]:]...)
 			}
+			untraced(dir, "it damages the certificate store, which the model reads only as the cause of safe mode")
 			if err := os.WriteFile(certLog, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -440,6 +445,7 @@ func TestKernelLastSegmentBadHeader(t *testing.T) {
 				t.Fatal(err)
 			}
 			b[3] ^= 0xff // the magic
+			untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
 			if err := os.WriteFile(seg, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -579,6 +585,7 @@ func TestKernelReplayIncident(t *testing.T) {
 	frameLen := int64(binary.LittleEndian.Uint32(b[batchOff:]))
 	b[batchOff+framelog.FrameHeaderLen+batchOffWitness] ^= 1
 	binary.LittleEndian.PutUint32(b[batchOff+4:], crc32.ChecksumIEEE(b[batchOff+8:batchOff+frameLen]))
+	untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
 	if err := os.WriteFile(seg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}

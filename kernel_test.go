@@ -59,8 +59,11 @@ func kernelConfig(d *decisions) *KernelConfig {
 	}
 }
 
+// openKernel opens a kernel on dir whose steps are traced, for
+// closeKernel to check against the formal model.
 func openKernel(t *testing.T, dir string, cfg *KernelConfig) *Kernel {
 	t.Helper()
+	traceKernel(dir, cfg)
 	k, err := OpenKernel(t.Context(), dir, cfg)
 	if err != nil {
 		t.Fatalf("OpenKernel: %v", err)
@@ -68,11 +71,13 @@ func openKernel(t *testing.T, dir string, cfg *KernelConfig) *Kernel {
 	return k
 }
 
+// closeKernel closes k and checks its trace against the formal model.
 func closeKernel(t *testing.T, k *Kernel) {
 	t.Helper()
 	if err := k.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	checkTrace(t, k.Dir(), k.cfg.BatchSize)
 }
 
 // verifyKernelChain checks the kernel's certificate chain in full.
