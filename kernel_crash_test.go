@@ -209,7 +209,16 @@ func (v crashVariant) String() string {
 // files, by variant v, and returns dir's data directory.
 func kernelCrashImage(t *testing.T, run *crashRun, ops []fsOp, v crashVariant, dir string, seed uint64) string {
 	t.Helper()
-	m := newFSModel(nil)
+	crashFiles(t, nil, run.root, ops, v, dir, seed)
+	return filepath.Join(dir, "data")
+}
+
+// crashFiles writes to dir what a crash after ops leaves of the files
+// under root, which held start (all of it durable) before them, by
+// variant v: dir then holds what root would.
+func crashFiles(t *testing.T, start map[string][]byte, root string, ops []fsOp, v crashVariant, dir string, seed uint64) {
+	t.Helper()
+	m := newFSModel(start)
 	m.apply(ops...)
 	rng := rand.New(rand.NewPCG(seed, uint64(v)))
 	for path, content := range m.content {
@@ -233,7 +242,7 @@ func kernelCrashImage(t *testing.T, run *crashRun, ops []fsOp, v crashVariant, d
 				}
 			}
 		}
-		rel, err := filepath.Rel(run.root, path)
+		rel, err := filepath.Rel(root, path)
 		if err != nil || strings.HasPrefix(rel, "..") {
 			t.Fatalf("a file outside the run: %s", path)
 		}
@@ -245,7 +254,6 @@ func kernelCrashImage(t *testing.T, run *crashRun, ops []fsOp, v crashVariant, d
 			t.Fatal(err)
 		}
 	}
-	return filepath.Join(dir, "data")
 }
 
 // loggedDigests returns the digests of every EVENT frame in the data

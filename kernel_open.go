@@ -205,9 +205,20 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	}
 	// Segments created ahead of time (see prepareSegment) and never
 	// written to hold no frame: the log ends before them, and the one
-	// before them is the one to go on appending to.
+	// before them is the one to go on appending to. Not so for a segment
+	// a snapshot starts, loaded or not (one the chain does not cover yet,
+	// after damage to the certificate store): events appended before it
+	// would be behind the snapshot, which a later open loads and replays
+	// from that segment on.
+	snaps, err := listSeqs(fsys, k.cfg.SnapshotDir)
+	if err != nil {
+		return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+	}
 	hb, _ := hdr.MarshalBinary()
 	for len(use) > 1 {
+		if len(snaps) > 0 && snaps[len(snaps)-1] >= use[len(use)-1] {
+			break
+		}
 		path := k.segmentPath(use[len(use)-1])
 		if fi, err := fsys.Stat(path); err != nil || fi.Size() > framelog.HeaderSize {
 			break

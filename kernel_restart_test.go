@@ -415,6 +415,58 @@ func TestKernelCertLogDamaged(t *testing.T) {
 	}
 }
 
+// TestKernelSnapshotAheadOfDamagedChain damages the certificate store
+// behind the newest snapshot, so that the chain no longer covers it: the
+// kernel opens from genesis, and must not append to a segment before the
+// snapshot's, where a later open, the chain repaired, would load the
+// snapshot and never replay them. (Found by TestKernelMirror: events so
+// acknowledged were lost.)
+func TestKernelSnapshotAheadOfDamagedChain(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.SnapshotEvery = -1
+	k := openKernel(t, dir, cfg)
+	kernelBatches(t, k, 0, 3)
+	if err := k.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	closeKernel(t, k)
+	certLog := filepath.Join(dir, "certs", certLogName)
+	offs := frameOffsets(t, certLog)
+	b, _ := os.ReadFile(certLog)
+	b[offs[1]+framelog.FrameHeaderLen+20] ^= 0x40
+	untraced(dir, "it damages the certificate store, which the model reads only as the cause of safe mode")
+	if err := os.WriteFile(certLog, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	k = openKernel(t, dir, cfg)
+	if !k.Status().SafeMode {
+		t.Fatalf("Status = %+v, want safe mode", k.Status())
+	}
+	late := kev(500, 9, 1, "acknowledged after the damage")
+	if err := k.Submit(t.Context(), late); err != nil {
+		t.Fatal(err)
+	}
+	closeKernel(t, k)
+
+	var more decisions
+	cfg = kernelConfig(&more)
+	cfg.SnapshotEvery = -1
+	k = openKernel(t, dir, cfg)
+	defer closeKernel(t, k)
+	if err := k.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if acceptedIDs(more.all())[late.ID] != 1 {
+		t.Fatalf("the event acknowledged after the damage was not decided on reopening: decisions %v", more.all())
+	}
+}
+
 // TestKernelLastSegmentBadHeader damages the header of the segment the
 // kernel appended to last, one holding only events still waiting for a
 // dependency, or the empty one made ahead of time: the kernel opens in

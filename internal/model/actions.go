@@ -376,8 +376,14 @@ func (s *State) Restart(st trace.Step) error {
 	if s.up {
 		return errors.New("the kernel is running")
 	}
+	// Damage (inferred from safe mode the model was not in) may take
+	// durable certificates too: the kernel makes them again, the same.
+	from := s.csynced
+	if st.Safe && !s.safe {
+		from = 0
+	}
 	c := -1
-	for i := s.csynced; i <= len(s.certs); i++ {
+	for i := from; i <= len(s.certs); i++ {
 		var h trace.Digest
 		if i > 0 {
 			h = s.certs[i-1].hash
@@ -388,7 +394,7 @@ func (s *State) Restart(st trace.Step) error {
 		}
 	}
 	if c < 0 {
-		return fmt.Errorf("the chain's head %x is no certificate from the durable %d on (of %d)", st.CertHead[:8], s.csynced, len(s.certs))
+		return fmt.Errorf("the chain's head %x is no certificate from the durable %d on (of %d)", st.CertHead[:8], from, len(s.certs))
 	}
 	want := make(map[trace.Digest]bool, len(st.Events))
 	for _, e := range slices.Concat(st.Events, st.Holding) {

@@ -286,6 +286,18 @@ func Validate(cfg Config, steps []trace.Step) (*State, error) {
 	return s, nil
 }
 
+// UndecidedAcked returns the events whose Submit returned and that are
+// not decided, in no particular order.
+func (s *State) UndecidedAcked() []trace.Event {
+	var out []trace.Event
+	for d, e := range s.acked {
+		if s.undecided[d] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Acked returns the events whose Submit returned.
 func (s *State) Acked() int { return len(s.acked) }
 
