@@ -66,10 +66,11 @@ VARIABLES
     up,        \* the process is running
     damaged,   \* damage was done to the files while the process was down
     crashes,   \* crashes so far
-    snap       \* the log position the newest snapshot describes
+    snap,      \* the log position the newest snapshot describes
+    redelivered \* the redeliveries the sequencer dropped (counted: sequencer.drop)
 
 vars == <<sent, log, synced, ready, pend, blocked, inflight, acked, certs,
-          csynced, nextBatch, safe, up, damaged, crashes, snap>>
+          csynced, nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 -----------------------------------------------------------------------------
 (* What the log says. *)
@@ -137,7 +138,7 @@ Emit(n, e) ==
           /\ \A d \in e.deps : \E f \in sent : f.id = d /\ f.lam < e.lam
     /\ sent' = sent \cup {e}
     /\ UNCHANGED <<log, synced, ready, pend, blocked, inflight, acked, certs, csynced,
-                   nextBatch, safe, up, damaged, crashes, snap>>
+                   nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 \* The dependencies of e that have arrived: accepted, or released ahead of it.
 Arrived(e) == {d \in e.deps : d = e.id \/ d \in Ids0(Accepted(log)) \cup Ids0(Range(ready))}
@@ -147,7 +148,9 @@ Arrived(e) == {d \in e.deps : d = e.id \/ d \in Ids0(Accepted(log)) \cup Ids0(Ra
 Drop(e) ==
     /\ up /\ e \in sent
     /\ e \in Accepted(log) \cup Undecided(log)
-    /\ UNCHANGED vars
+    /\ redelivered' = redelivered \cup {e}
+    /\ UNCHANGED <<sent, log, synced, ready, pend, blocked, inflight, acked, certs, csynced,
+                   nextBatch, safe, up, damaged, crashes, snap>>
 
 \* The sequencer logs an event, and releases it or holds it. A full pending
 \* buffer is backpressure: nothing is received until there is room.
@@ -161,7 +164,7 @@ Receive(e) ==
        THEN ready' = Append(ready, e) /\ pend' = pend
        ELSE pend' = pend \cup {e} /\ ready' = ready
     /\ UNCHANGED <<sent, synced, blocked, acked, certs, csynced, nextBatch, safe, up,
-                   damaged, crashes, snap>>
+                   damaged, crashes, snap, redelivered>>
 
 \* A held event whose dependencies have arrived is released.
 Release(e) ==
@@ -170,7 +173,7 @@ Release(e) ==
     /\ pend' = pend \ {e}
     /\ ready' = Append(ready, e)
     /\ UNCHANGED <<sent, log, synced, blocked, inflight, acked, certs, csynced,
-                   nextBatch, safe, up, damaged, crashes, snap>>
+                   nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 \* A held event's age ran out: it goes to the checker anyway (2002).
 Expire(e) ==
@@ -178,7 +181,7 @@ Expire(e) ==
     /\ pend' = pend \ {e}
     /\ ready' = Append(ready, e)
     /\ UNCHANGED <<sent, log, synced, blocked, inflight, acked, certs, csynced,
-                   nextBatch, safe, up, damaged, crashes, snap>>
+                   nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 \* The coordinator cuts the first n released events into a batch (by size,
 \* or by the flush timer for fewer), and the checker decides it.
@@ -216,7 +219,7 @@ Decide(n) ==
                /\ nextBatch' = nextBatch + 1
                /\ UNCHANGED blocked
     /\ UNCHANGED <<sent, synced, pend, inflight, acked, certs, csynced, safe, up,
-                   damaged, crashes, snap>>
+                   damaged, crashes, snap, redelivered>>
 
 \* An fsync: the log is durable through what was written when it started
 \* (group commit: it covers every record written meanwhile).
@@ -224,7 +227,7 @@ Sync ==
     /\ up
     /\ \E k \in (synced + 1)..Len(log) : synced' = k
     /\ UNCHANGED <<sent, log, ready, pend, blocked, inflight, acked, certs, csynced,
-                   nextBatch, safe, up, damaged, crashes, snap>>
+                   nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 \* Submit returns for an event once the log is durable through it.
 Ack(e) ==
@@ -233,7 +236,7 @@ Ack(e) ==
     /\ inflight' = inflight \ {e}
     /\ acked' = acked \cup {e}
     /\ UNCHANGED <<sent, log, synced, ready, pend, blocked, certs, csynced,
-                   nextBatch, safe, up, damaged, crashes, snap>>
+                   nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 \* The next BATCH record, once durable, is certified: the certificate links
 \* to the one before it. The k-th certificate is the k-th BATCH record's.
@@ -247,21 +250,21 @@ Certify ==
                                         prev |-> IF k = 1 THEN 0 ELSE certs[k - 1].bid,
                                         safe |-> safe, at |-> i])
     /\ UNCHANGED <<sent, log, synced, ready, pend, blocked, inflight, acked, csynced,
-                   nextBatch, safe, up, damaged, crashes, snap>>
+                   nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 \* An fsync of the certificate store. A decision is reported only after it.
 SyncCerts ==
     /\ up /\ csynced < Len(certs)
     /\ csynced' = Len(certs)
     /\ UNCHANGED <<sent, log, synced, ready, pend, blocked, inflight, acked, certs,
-                   nextBatch, safe, up, damaged, crashes, snap>>
+                   nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 \* A snapshot describes the durable log; none in safe mode.
 Snapshot ==
     /\ up /\ ~safe /\ snap < synced
     /\ snap' = synced
     /\ UNCHANGED <<sent, log, synced, ready, pend, blocked, inflight, acked, certs, csynced,
-                   nextBatch, safe, up, damaged, crashes>>
+                   nextBatch, safe, up, damaged, crashes, redelivered>>
 
 \* The process dies. The synced prefix survives, and of the rest any
 \* prefix: a torn tail, whose partial last record recovery cuts off.
@@ -278,7 +281,7 @@ Crash ==
     /\ up' = FALSE
     /\ crashes' = crashes + 1
     /\ ready' = << >> /\ pend' = {} /\ blocked' = << >> /\ inflight' = {}
-    /\ UNCHANGED <<sent, acked, nextBatch, safe, damaged, snap>>
+    /\ UNCHANGED <<sent, acked, nextBatch, safe, damaged, snap, redelivered>>
 
 \* While the process is down, a file is damaged in the middle (a corrupt
 \* frame, a broken certificate link): recovery reads around it, losing no
@@ -287,7 +290,7 @@ Damage ==
     /\ ~up /\ ~damaged
     /\ damaged' = TRUE
     /\ UNCHANGED <<sent, log, synced, ready, pend, blocked, inflight, acked, certs, csynced,
-                   nextBatch, safe, up, crashes, snap>>
+                   nextBatch, safe, up, crashes, snap, redelivered>>
 
 \* Restart: recover the log, load the snapshot, replay the rest (the State
 \* is what the log's merges accepted), certify again what was logged and
@@ -309,7 +312,7 @@ Restart ==
                 \/ \E j \in 1..(i - 1) : order[j].id = d
           /\ ready' = SubSeq(order, 1, m)
           /\ pend' = U \ Range(ready')
-    /\ UNCHANGED <<sent, log, synced, blocked, inflight, acked, certs, csynced, crashes, snap>>
+    /\ UNCHANGED <<sent, log, synced, blocked, inflight, acked, certs, csynced, crashes, snap, redelivered>>
 
 \* In safe mode, a released event that depends on a blocked one is blocked
 \* too, rather than obstructed for want of it.
@@ -321,7 +324,7 @@ BlockDependent(e) ==
           /\ ready' = SubSeq(ready, 1, i - 1) \o SubSeq(ready, i + 1, Len(ready))
           /\ blocked' = Append(blocked, e)
     /\ UNCHANGED <<sent, log, synced, pend, inflight, acked, certs, csynced,
-                   nextBatch, safe, up, damaged, crashes, snap>>
+                   nextBatch, safe, up, damaged, crashes, snap, redelivered>>
 
 \* The embedding program leaves safe mode: blocked events are batched
 \* again, ahead of the others.
@@ -331,7 +334,7 @@ Resume ==
     /\ ready' = blocked \o ready
     /\ blocked' = << >>
     /\ UNCHANGED <<sent, log, synced, pend, inflight, acked, certs, csynced,
-                   nextBatch, up, damaged, crashes, snap>>
+                   nextBatch, up, damaged, crashes, snap, redelivered>>
 
 -----------------------------------------------------------------------------
 
@@ -340,7 +343,7 @@ Init ==
     /\ ready = << >> /\ pend = {} /\ blocked = << >>
     /\ inflight = {} /\ acked = {} /\ certs = << >> /\ csynced = 0
     /\ nextBatch = 1 /\ safe = FALSE /\ up = TRUE /\ damaged = FALSE
-    /\ crashes = 0 /\ snap = 0
+    /\ crashes = 0 /\ snap = 0 /\ redelivered = {}
 
 Next ==
     \/ \E n \in Nodes, e \in Events : Emit(n, e)
@@ -365,6 +368,7 @@ TypeOK ==
     /\ synced \in 0..Len(log)
     /\ csynced \in 0..Len(certs)
     /\ pend \subseteq Events /\ inflight \subseteq Events /\ acked \subseteq Events
+    /\ redelivered \subseteq sent
     /\ nextBatch \in Nat \ {0}
     /\ safe \in BOOLEAN /\ up \in BOOLEAN /\ damaged \in BOOLEAN
 
