@@ -21,7 +21,7 @@ import (
 
 // fsOp is one operation a recFS saw.
 type fsOp struct {
-	kind string // "write", "truncate", "sync", "rename", "remove", "syncdir"
+	kind string // "create", "write", "truncate", "sync", "rename", "remove", "syncdir"
 	path string // the file's path; for a rename, the old one
 	to   string // for a rename, the new path
 	off  int64  // for a write, where; for a truncate, the size
@@ -78,6 +78,14 @@ func (r *recFS) Ops() []fsOp {
 }
 
 func (r *recFS) OpenFile(name string, flag int, perm fs.FileMode) (file, error) {
+	if flag&os.O_CREATE != 0 {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			// A new directory entry, durable once its directory is synced.
+			if _, err := r.do(fsOp{kind: "create", path: name}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	f, err := os.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err
@@ -170,21 +178,80 @@ func (f *recFile) ReadAt(p []byte, off int64) (int, error) {
 // holds (content) and what of it a crash keeps for sure (durable: the
 // content at the file's last sync). Files the operations do not create
 // start as start says.
+//
+// It also keeps what a crash does to directory entries not yet synced
+// (a file created, renamed or removed since its directory's last sync):
+// entries holds, for each such path, what its durable entry names, the
+// content it had when the entry changed, or nothing (nil: no file), for
+// durableFiles.
 type fsModel struct {
 	content, durable map[string][]byte
+	entries          map[string][]byte
 }
 
 func newFSModel(start map[string][]byte) *fsModel {
-	m := &fsModel{content: map[string][]byte{}, durable: map[string][]byte{}}
+	m := &fsModel{content: map[string][]byte{}, durable: map[string][]byte{}, entries: map[string][]byte{}}
 	for p, b := range start {
 		m.content[p], m.durable[p] = bytes.Clone(b), bytes.Clone(b)
 	}
 	return m
 }
 
+// entryChanges records, before path's directory entry changes, what its
+// durable entry holds, unless an earlier change since the directory's
+// last sync recorded it.
+func (m *fsModel) entryChanges(path string) {
+	if _, ok := m.entries[path]; ok {
+		return
+	}
+	if b, ok := m.durable[path]; ok {
+		m.entries[path] = bytes.Clone(b)
+		if m.entries[path] == nil {
+			m.entries[path] = []byte{}
+		}
+		return
+	}
+	if _, ok := m.content[path]; ok {
+		m.entries[path] = []byte{} // there, never synced: empty after a crash
+		return
+	}
+	m.entries[path] = nil
+}
+
+// durableFiles returns what a crash that keeps only what was synced,
+// directory entries included, leaves: each file's durable content, under
+// the names its directory last synced.
+func (m *fsModel) durableFiles() map[string][]byte {
+	out := map[string][]byte{}
+	for p, b := range m.durable {
+		out[p] = b
+	}
+	for p := range m.content {
+		if _, ok := out[p]; !ok {
+			out[p] = nil
+		}
+	}
+	for p, b := range m.entries {
+		if b == nil {
+			delete(out, p)
+		} else {
+			out[p] = b
+		}
+	}
+	return out
+}
+
 func (m *fsModel) apply(ops ...fsOp) {
 	for _, op := range ops {
 		switch op.kind {
+		case "create":
+			m.entryChanges(op.path)
+		case "syncdir":
+			for p := range m.entries {
+				if filepath.Dir(p) == filepath.Clean(op.path) {
+					delete(m.entries, p)
+				}
+			}
 		case "write":
 			b := m.content[op.path]
 			if end := op.off + int64(len(op.data)); end > int64(len(b)) {
@@ -203,10 +270,13 @@ func (m *fsModel) apply(ops ...fsOp) {
 		case "sync":
 			m.durable[op.path] = bytes.Clone(m.content[op.path])
 		case "rename":
+			m.entryChanges(op.path)
+			m.entryChanges(op.to)
 			m.content[op.to], m.durable[op.to] = m.content[op.path], m.durable[op.path]
 			delete(m.content, op.path)
 			delete(m.durable, op.path)
 		case "remove":
+			m.entryChanges(op.path)
 			delete(m.content, op.path)
 			delete(m.durable, op.path)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -215,17 +216,22 @@ func kernelCrashImage(t *testing.T, run *crashRun, ops []fsOp, v crashVariant, d
 
 // crashFiles writes to dir what a crash after ops leaves of the files
 // under root, which held start (all of it durable) before them, by
-// variant v: dir then holds what root would.
+// variant v: dir then holds what root would. Every variant but crashAll
+// also loses the directory entries not synced: a file created or renamed
+// since its directory's last sync is gone, or back under its old name.
 func crashFiles(t *testing.T, start map[string][]byte, root string, ops []fsOp, v crashVariant, dir string, seed uint64) {
 	t.Helper()
 	m := newFSModel(start)
 	m.apply(ops...)
 	rng := rand.New(rand.NewPCG(seed, uint64(v)))
-	for path, content := range m.content {
-		durable := m.durable[path]
-		b := content
-		if v != crashAll {
-			b = durable
+	files := m.content
+	if v != crashAll {
+		files = m.durableFiles()
+	}
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		content, b := m.content[path], files[path]
+		if _, changed := m.entries[path]; v != crashAll && !changed {
+			durable := b
 			if bytes.HasPrefix(content, durable) {
 				u := content[len(durable):]
 				switch v {
