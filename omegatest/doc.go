@@ -25,6 +25,13 @@
 // returns the offending event. [Redeliver] permutes a batch and adds identical
 // copies, which must not change any result.
 //
+// For kernels, [KernelActions] draws runs of actions named after those of
+// the formal model (formal/OMEGA.tla): Submits from correct and faulty
+// nodes with redeliveries and late dependencies, flushes, snapshots and
+// pauses for the pending age; [KernelAction.Apply] runs one. [FrameLog]
+// draws event logs and [CertChain] signed certificate chains, Merges and
+// Obstructions.
+//
 // # Checks
 //
 // [CheckResult] verifies a [omega.Result] against the formulas of SPEC
@@ -33,6 +40,17 @@
 // alone), the predicates a Merge must satisfy, and the State it yields.
 // [View] captures a State as plain values, to show that a prior State is left
 // unchanged by Reconcile.
+//
+// A kernel's run is checked two ways. [CheckTrace] reads the steps the
+// kernel reported (KernelConfig.Trace) through the formal model, and names
+// the first step no action of the model explains, or the first invariant
+// broken. The history checks take what a test saw (a [KernelHistory]: the
+// events acknowledged, the decisions reported) and explain the first
+// breach of a rule as a [*Breach]: the rule's name in the spec, the
+// decision, the events. [NoDoubleAccept], [DepsAcceptedNoLater],
+// [LamportMonotonic], [ClockCondition], [ChainLinked] and
+// [EventuallyDecided] are the spec's invariants as a history shows them;
+// [CheckHistory] runs them all.
 //
 // # Use
 //
