@@ -13,9 +13,9 @@ import (
 	"github.com/omega-sheaf/omega/trace"
 )
 
-// TestKernelSmallScope runs every sequence of up to scopeDepth actions over
-// the instance of formal/OMEGA.cfg (two nodes, one faulty; ids 1 to 3;
-// lamports 1 and 2; batches of two; one crash) against the real kernel,
+// TestKernelSmallScope runs every sequence of up to five actions over an
+// instance shaped as formal/OMEGA.cfg's (two nodes, one faulty; lamports 1
+// and 2; batches of two; one crash; ids 1 to 3) against the real kernel,
 // and reads each run's trace through the model. The actions: node 1's two
 // events (the second depending on the first), the faulty node's two (one
 // reusing id 1, one with a wrong payload hash depending on id 2), a flush
