@@ -212,8 +212,10 @@
 // 7). The log is streamed from its file, not read whole; given more than
 // once, --log-suffix names its segments in order, each a frame log with its
 // own header whose frames continue the previous one's (offsets are those
-// of the one log they make). R, default 0, is the seed every BATCH must
-// carry. With --cert-log, every batch must agree with the certificate of
+// of the one log they make). R is the seed every BATCH must carry; without
+// --replay-seed it is the seed of the log's first BATCH frame (0 for a log
+// without one), and the output says which ("replay_seed_from": "flag",
+// "log" or "default"). With --cert-log, every batch must agree with the certificate of
 // its batch id in DIR/cert.log (read, never written; a cert.log that verify
 // would fail as a log is refused with exit 20 and the same check), every
 // certificate after the snapshot must have its batch, and the snapshot's
@@ -226,7 +228,7 @@
 // "equivalent". It prints
 //
 //	{"status":"ok","command":"replay","result":"deterministic",
-//	 "batches":C,"merges":M,"obstructions":O,"members":N,"pending":P,
+//	 "replay_seed":R,"replay_seed_from":"log","batches":C,"merges":M,"obstructions":O,"members":N,"pending":P,
 //	 "last_batch_id":I,"final_state_hash":"<hex>","log_end":E,
 //	 "torn_tail_bytes":T,"torn_tail_offset":F,"certificates":K,
 //	 "uncertified":[I,...],
@@ -234,6 +236,9 @@
 //	 "merged_state_hash":"<hex>","uncertified":true},...]}
 //
 // or, at the first difference, exit 30 with the incident (see Output); with
+// an incident in a field that holds an integer (replay_seed, order,
+// created_at) also shows the values as decimals,
+// "incident_decimal":{"expected":"9","observed":"8"}; with
 // --incident-dir D it is also written to D as <incident_id>.json and
 // appended to D/incidents.omega (when D cannot take it, the output is the
 // same without incident_file, and the error says why). pending counts the
@@ -544,12 +549,16 @@ type errorOutput struct {
 	// was written to under --incident-dir.
 	Incident     json.RawMessage `json:"incident,omitempty"`
 	IncidentFile string          `json:"incident_file,omitempty"`
+	// For an incident in a replay seed, a batch id or a created_at_ns:
+	// the values as decimals.
+	IncidentDecimal *incidentDecimal `json:"incident_decimal,omitempty"`
 }
 
 func newErrorOutput(code int, command string, err error) errorOutput {
 	out := errorOutput{Status: "error", ExitCode: code, Command: command, Error: err.Error()}
 	if code == exitReplay {
 		out.Incident, out.IncidentFile = incidentJSON(err)
+		out.IncidentDecimal = incidentDecimals(err)
 		return out
 	}
 	if code != exitCert {
@@ -701,6 +710,13 @@ func parseFlags(fs *flag.FlagSet, args []string, required ...string) error {
 		}
 	}
 	return nil
+}
+
+// flagGiven reports whether flag name was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // helpRequest is returned by parseFlags for -h or --help: not an error, the

@@ -68,6 +68,9 @@ func omegaCmd(t *testing.T, args ...string) result {
 		if _, ok := obj["incident_file"]; ok {
 			want = append(want, "incident_file")
 		}
+		if _, ok := obj["incident_decimal"]; ok {
+			want = append(want, "incident_decimal")
+		}
 	}
 	if !reflect.DeepEqual(keys, want) {
 		t.Fatalf("omega %q: error keys %q, want %q", args, keys, want)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,9 +10,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 type replayOpts struct {
@@ -42,7 +45,7 @@ func (o *replayOpts) declare(fs *flag.FlagSet) {
 	fs.Var(&o.logSuffix, "log-suffix", "the same as --log_suffix")
 	fs.StringVar(&o.expectedHex, "expected_hash_hex", "", "the merged state hash the last batch must reach, 64 hex digits (required; also --expected-hash-hex)")
 	fs.StringVar(&o.expectedHex, "expected-hash-hex", "", "the same as --expected_hash_hex")
-	fs.Uint64Var(&o.replaySeed, "replay-seed", 0, "the replay seed every BATCH must carry")
+	fs.Uint64Var(&o.replaySeed, "replay-seed", 0, "the replay seed every BATCH must carry (omitted: the seed of the log's first BATCH frame)")
 	fs.StringVar(&o.certLog, "cert-log", "", "a certificate log whose chain every batch must agree with")
 	fs.StringVar(&o.incidentDir, "incident-dir", "", "write an incident here as <incident_id>.json and append it to incidents.omega")
 	fs.BoolVar(&o.otherChecker, "other-checker", false, "replay under this checker on purpose although another made the history: skip the binding checks and report equivalent")
@@ -57,6 +60,8 @@ type replayOutput struct {
 	Status         string        `json:"status"`
 	Command        string        `json:"command"`
 	Result         string        `json:"result"`
+	ReplaySeed     uint64        `json:"replay_seed"`
+	SeedFrom       string        `json:"replay_seed_from"` // "flag", "log" (its first BATCH frame), or "default" (a log without batches)
 	Batches        int           `json:"batches"`
 	Merges         int           `json:"merges"`
 	Obstructions   int           `json:"obstructions"`
@@ -118,6 +123,19 @@ func runReplay(args []string) ([]byte, error) {
 	expected, err := omega.ParseHash(o.expectedHex)
 	if err != nil {
 		return nil, usageErrorf("replay: --expected_hash_hex: %v", err)
+	}
+	seedFrom := "flag"
+	if !flagGiven(fs, "replay-seed") {
+		// The seed the log was written with, so that a log written with
+		// any seed replays without the flag.
+		seed, ok, err := firstBatchSeed(o.logSuffix)
+		if err != nil {
+			return nil, err
+		}
+		seedFrom = "default"
+		if ok {
+			o.replaySeed, seedFrom = seed, "log"
+		}
 	}
 	segments := make([]io.Reader, len(o.logSuffix))
 	for i, path := range o.logSuffix {
@@ -197,6 +215,8 @@ func runReplay(args []string) ([]byte, error) {
 		Status:         "ok",
 		Command:        "replay",
 		Result:         rep.Outcome.String(),
+		ReplaySeed:     o.replaySeed,
+		SeedFrom:       seedFrom,
 		Batches:        len(perBatch),
 		Merges:         rep.Merges,
 		Obstructions:   rep.Obstructions,
@@ -220,6 +240,56 @@ func runReplay(args []string) ([]byte, error) {
 		out.Certificates = &n
 	}
 	return marshal(out), nil
+}
+
+// firstBatchSeed returns the replay seed of the first BATCH frame of the
+// log's segments, and whether there is one. A log it cannot read gives no
+// seed and no error: replay reports what is wrong with it.
+func firstBatchSeed(paths []string) (uint64, bool, error) {
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, false, err
+		}
+		r := framelog.NewReader(f, nil)
+		for {
+			fr, err := r.Next()
+			if err != nil {
+				break
+			}
+			if fr.Type == framelog.FrameBatch {
+				rec, err := omega.DecodeBatchRecord(fr.Payload)
+				f.Close()
+				if err != nil {
+					return 0, false, nil
+				}
+				return rec.ReplaySeed, true, nil
+			}
+		}
+		f.Close()
+	}
+	return 0, false, nil
+}
+
+// incidentDecimal shows, for an incident in a field that holds an integer
+// (a replay seed, a batch id, a created_at_ns), the expected and observed
+// values as decimals beside the raw bytes.
+type incidentDecimal struct {
+	Expected string `json:"expected"`
+	Observed string `json:"observed"`
+}
+
+func incidentDecimals(err error) *incidentDecimal {
+	var ie *incidentError
+	if !errors.As(err, &ie) {
+		return nil
+	}
+	switch ie.inc.Field {
+	case omega.FieldReplaySeed, omega.FieldOrder, omega.FieldCreatedAt:
+		le := func(h omega.Hash) string { return strconv.FormatUint(binary.LittleEndian.Uint64(h[:8]), 10) }
+		return &incidentDecimal{Expected: le(ie.inc.Expected), Observed: le(ie.inc.Observed)}
+	}
+	return nil
 }
 
 // incidentJSON returns the incident's JSON view for the error output.

@@ -117,6 +117,15 @@ func TestReplayCommand(t *testing.T) {
 		t.Errorf("per_batch has %d entries, want %d", n, batches)
 	}
 
+	if r.obj["replay_seed_from"] != "flag" || num(t, r.obj["replay_seed"]) != 9 {
+		t.Errorf("replay with --replay-seed reports %v from %v", r.obj["replay_seed"], r.obj["replay_seed_from"])
+	}
+	// Without --replay-seed, the seed is the log's.
+	r = omegaCmd(t, "replay", "--log_suffix", log, "--expected_hash_hex", final)
+	if r.code != 0 || r.obj["result"] != "deterministic" || r.obj["replay_seed_from"] != "log" || num(t, r.obj["replay_seed"]) != 9 {
+		t.Fatalf("replay without --replay-seed = %s", r.raw)
+	}
+
 	// From the snapshot taken after batch 8: only the later batches.
 	r = omegaCmd(t, "replay", "--snapshot", snap, "--log-suffix", log, "--expected_hash_hex", final, "--replay-seed", "9")
 	if r.code != 0 || r.obj["result"] != "deterministic" || num(t, r.obj["batches"]) != batches-8 {
@@ -128,6 +137,9 @@ func TestReplayCommand(t *testing.T) {
 	r = omegaCmd(t, "replay", "--log-suffix", log, "--expected_hash_hex", final, "--replay-seed", "8", "--incident-dir", incDir)
 	if r.code != exitReplay || field(t, r.obj, "incident.field_name") != "replay_seed" || num(t, field(t, r.obj, "incident.divergence_batch_id")) != 1 {
 		t.Fatalf("replay with another seed = %s", r.raw)
+	}
+	if field(t, r.obj, "incident_decimal.expected") != "9" || field(t, r.obj, "incident_decimal.observed") != "8" {
+		t.Errorf("the seed incident's decimals: %s", r.raw)
 	}
 	id := field(t, r.obj, "incident.incident_id").(string)
 	if _, err := os.Stat(filepath.Join(incDir, id+".json")); err != nil {
@@ -337,6 +349,9 @@ func TestReconcileLogSnapshotCertifyReplay(t *testing.T) {
 	}
 	if got := field(t, r.obj, "incident.observed").(string); got[:2] != strconv.FormatInt(101, 16) {
 		t.Errorf("created_at incident observed %s, want 101 little-endian", got)
+	}
+	if field(t, r.obj, "incident_decimal.observed") != "101" {
+		t.Errorf("created_at incident's decimals: %s", r.raw)
 	}
 
 	// The obstruction's BATCH frame, the log's last, cut off: the final
