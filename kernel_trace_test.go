@@ -96,6 +96,15 @@ func stepString(s trace.Step) string {
 	b.WriteString(string(s.Action))
 	for _, e := range s.Events {
 		fmt.Fprintf(&b, " %d@%d(%x)", e.ID.Lo, e.Lamport, e.Digest[:2])
+		if len(e.Deps) > 0 {
+			b.WriteString("<-")
+			for i, d := range e.Deps {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprint(&b, d.Lo)
+			}
+		}
 	}
 	switch s.Action {
 	case trace.Decide:

@@ -166,10 +166,15 @@ Receive(e) ==
     /\ UNCHANGED <<sent, synced, blocked, acked, certs, csynced, nextBatch, safe, up,
                    damaged, crashes, snap, redelivered>>
 
+\* The dependencies of e that were received and handled: arrived, or
+\* quarantined since (a dependency counted as arrived when e came, then
+\* obstructed, is not waited for again: the checker judges e without it).
+Settled(e) == {d \in e.deps : d \in Arrived(e) \/ d \in Ids0(Quarantined(log))}
+
 \* A held event whose dependencies have arrived is released.
 Release(e) ==
     /\ up /\ e \in pend
-    /\ Arrived(e) = e.deps
+    /\ Settled(e) = e.deps
     /\ pend' = pend \ {e}
     /\ ready' = Append(ready, e)
     /\ UNCHANGED <<sent, log, synced, blocked, inflight, acked, certs, csynced,

@@ -14,9 +14,15 @@ import (
 
 // arrived reports whether every dependency of e has arrived: accepted,
 // released ahead of it, or e itself (OMEGA.tla's Arrived(e) = e.deps).
-func (s *State) arrived(e trace.Event) bool {
+func (s *State) arrived(e trace.Event) bool { return s.depsIn(e, false) }
+
+// settled reports whether every dependency of e has arrived or been
+// quarantined since (OMEGA.tla's Settled(e) = e.deps).
+func (s *State) settled(e trace.Event) bool { return s.depsIn(e, true) }
+
+func (s *State) depsIn(e trace.Event, quarantined bool) bool {
 	for _, d := range e.Deps {
-		if d == e.ID {
+		if d == e.ID || quarantined && s.quarIDs[d] {
 			continue
 		}
 		if _, ok := s.accepted[d]; ok {
@@ -100,7 +106,7 @@ func (s *State) Release(st trace.Step) error {
 	if !s.up {
 		return errNotUp
 	}
-	if !s.arrived(e) {
+	if !s.settled(e) {
 		return fmt.Errorf("event %s is released, but a dependency has not arrived", name(e))
 	}
 	if !s.takePending(e) {

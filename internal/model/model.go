@@ -106,6 +106,7 @@ type State struct {
 	undecided map[trace.Digest]bool
 	decided   map[trace.Digest]bool // accepted or quarantined
 	evPos     map[trace.Digest]int  // the index of each content's EVENT record
+	quarIDs   map[trace.ID]bool     // ids of quarantined events
 }
 
 // New returns the model's initial state (Init) for cfg.
@@ -123,6 +124,7 @@ func (s *State) index() {
 	s.undecided = make(map[trace.Digest]bool)
 	s.decided = make(map[trace.Digest]bool)
 	s.evPos = make(map[trace.Digest]int)
+	s.quarIDs = make(map[trace.ID]bool)
 	s.inflight = cmpOr(s.inflight, map[trace.Digest]bool{})
 	s.acked = cmpOr(s.acked, map[trace.Digest]trace.Event{})
 	s.issued = cmpOr(s.issued, map[uint64]trace.Digest{})
@@ -163,6 +165,11 @@ func (s *State) apply(i int) {
 	for d := range r.quarantine {
 		delete(s.undecided, d)
 		s.decided[d] = true
+	}
+	for _, e := range r.batch {
+		if r.quarantine[e.Digest] {
+			s.quarIDs[e.ID] = true
+		}
 	}
 }
 
