@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/omega-sheaf/omega"
@@ -33,10 +35,10 @@ func (o *certifyOpts) declare(fs *flag.FlagSet) {
 	fs.Uint64Var(&o.batchID, "batch-id", 0, "the batch id; must be the result's (required)")
 	fs.Uint64Var(&o.replaySeed, "replay-seed", 0, "the replay seed; must be the result's (required)")
 	fs.UintVar(&o.schemaVersion, "schema-version", 0, "the event schema version; must be the result binding's (required)")
-	fs.StringVar(&o.output, "output", "", "the file to write the certificate's binary envelope to (required)")
-	fs.StringVar(&o.certLog, "cert-log", "", "a certificate log directory to append the certificate to, after its last certificate")
-	fs.StringVar(&o.key, "key", "", "the signing key: a PKCS#8 PEM Ed25519 private key, as keygen writes it (required)")
-	fs.Uint64Var(&o.createdAtNs, "created-at-ns", 0, "the certificate's created_at_ns (default: the current time)")
+	fs.StringVar(&o.output, "output", "", "the file to write the certificate to: its JSON view when the name ends in .json, else its binary envelope (required)")
+	fs.StringVar(&o.certLog, "cert-log", "", "a certificate log to append the certificate to, after its last certificate: a directory holding cert.log (created when missing), or the path of its cert.log")
+	fs.StringVar(&o.key, "key", "", "the signing key: a PKCS#8 PEM Ed25519 private key, as keygen writes it (required; make one with: omega keygen --out NAME.pem)")
+	fs.Uint64Var(&o.createdAtNs, "created-at-ns", 0, "the certificate's created_at_ns (default: the one reconcile recorded in the result, else the current time)")
 }
 
 func certifyFlags(fs *flag.FlagSet) { new(certifyOpts).declare(fs) }
@@ -49,7 +51,9 @@ type certifyOutput struct {
 	BatchID     uint64          `json:"batch_id"`
 	Kind        string          `json:"kind"`
 	CreatedAtNs uint64          `json:"created_at_ns"`
+	CreatedFrom string          `json:"created_at_from"` // "flag", "result" (what reconcile recorded) or "clock"
 	Output      string          `json:"output"`
+	Format      string          `json:"format"` // of the output file: "envelope" or "json"
 	CertLog     string          `json:"cert_log,omitempty"`
 	Seq         *int            `json:"seq,omitempty"`
 	Certificate json.RawMessage `json:"certificate"`
@@ -65,11 +69,18 @@ func runCertify(args []string) ([]byte, error) {
 	var o certifyOpts
 	fs := newFlagSet("certify")
 	o.declare(fs)
-	if err := parseFlags(fs, args, "result", "batch-id", "replay-seed", "schema-version", "output", "key"); err != nil {
+	if err := parseFlags(fs, args, "result", "batch-id", "replay-seed", "schema-version", "output"); err != nil {
 		return nil, err
 	}
-	if !flagSet(fs, "created-at-ns") {
-		o.createdAtNs = uint64(time.Now().UnixNano())
+	if o.key == "" {
+		return nil, usageErrorf("certify: missing --key, the Ed25519 key to sign with: make one with `omega keygen --out NAME.pem` (it writes NAME.pem and NAME.pub) and pass --key NAME.pem")
+	}
+	if o.certLog != "" {
+		dir, err := certLogDir(o.certLog)
+		if err != nil {
+			return nil, err
+		}
+		o.certLog = dir
 	}
 	data, err := os.ReadFile(o.result)
 	if err != nil {
@@ -87,6 +98,17 @@ func runCertify(args []string) ([]byte, error) {
 	}
 	if got := rf.out.Binding.SchemaVersion; uint(got) != o.schemaVersion {
 		return nil, fmt.Errorf("certify: %w: --schema-version %d, but %s was made under schema version %d", omega.ErrBindingMismatch, o.schemaVersion, o.result, got)
+	}
+	// created_at_ns: the flag's, else the one reconcile recorded in the
+	// BATCH frame and the result file, so that a certificate made later
+	// agrees with the log on replay, else the clock's.
+	createdFrom := "flag"
+	switch {
+	case flagSet(fs, "created-at-ns"):
+	case rf.createdAtNs != nil:
+		o.createdAtNs, createdFrom = *rf.createdAtNs, "result"
+	default:
+		o.createdAtNs, createdFrom = uint64(time.Now().UnixNano()), "clock"
 	}
 	priv, err := keyfile.LoadPrivate(o.key)
 	if err != nil {
@@ -128,7 +150,9 @@ func runCertify(args []string) ([]byte, error) {
 		BatchID:     c.BatchID,
 		Kind:        c.Kind.String(),
 		CreatedAtNs: c.CreatedAtNs,
+		CreatedFrom: createdFrom,
 		Output:      o.output,
+		Format:      "envelope",
 	}
 	// The certificate log is written last, so that a command that fails
 	// leaves it as it was, to be run again: the chain checks come before
@@ -147,7 +171,15 @@ func runCertify(args []string) ([]byte, error) {
 			return nil, fmt.Errorf("certify: the result does not continue the chain of %s: %w", o.certLog, err)
 		}
 	}
-	if err := os.WriteFile(o.output, c.Bytes(), 0o644); err != nil {
+	file := c.Bytes()
+	if strings.HasSuffix(o.output, ".json") {
+		j, err := c.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		file, out.Format = append(j, '\n'), "json"
+	}
+	if err := os.WriteFile(o.output, file, 0o644); err != nil {
 		return nil, err
 	}
 	if store != nil {
@@ -178,30 +210,37 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 // resultFile is what reconcile --output writes:
 // {"batch_id":B,"replay_seed":S,"result":{...},"binding":{...}}.
 type resultFile struct {
-	batchID    uint64
-	replaySeed uint64
-	out        omega.Output
+	batchID     uint64
+	replaySeed  uint64
+	createdAtNs *uint64 // what reconcile recorded; nil in a file written before it did
+	out         omega.Output
 }
 
-// resultFileFields are the members of a result file.
-var resultFileFields = []string{"batch_id", "replay_seed", "result", "binding"}
+// resultFileFields are the members of a result file; resultFileFieldsV0 of
+// one written before reconcile recorded created_at_ns there.
+var (
+	resultFileFields   = []string{"batch_id", "replay_seed", "created_at_ns", "result", "binding"}
+	resultFileFieldsV0 = []string{"batch_id", "replay_seed", "result", "binding"}
+)
 
 // readResultFile decodes a result file. The result and binding are decoded
 // by omega's strict decoder (errors wrapping omega.ErrMalformedResult); the
-// file must hold exactly the four members, each once.
+// file must hold exactly the five members (or the four of an older file,
+// without created_at_ns), each once.
 func readResultFile(data []byte) (resultFile, error) {
 	keys, err := topLevelKeys(data)
 	if err != nil {
 		return resultFile{}, inputErrorf("not a checker output as reconcile --output writes it: %v", err)
 	}
-	if !sameKeys(keys, resultFileFields) {
+	if !sameKeys(keys, resultFileFields) && !sameKeys(keys, resultFileFieldsV0) {
 		return resultFile{}, inputErrorf("members %q, want %q, each once", keys, resultFileFields)
 	}
 	var f struct {
-		BatchID    uint64        `json:"batch_id"`
-		ReplaySeed uint64        `json:"replay_seed"`
-		Result     *omega.Result `json:"result"`
-		Binding    omega.Binding `json:"binding"`
+		BatchID     uint64        `json:"batch_id"`
+		ReplaySeed  uint64        `json:"replay_seed"`
+		CreatedAtNs *uint64       `json:"created_at_ns"`
+		Result      *omega.Result `json:"result"`
+		Binding     omega.Binding `json:"binding"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -217,7 +256,7 @@ func readResultFile(data []byte) (resultFile, error) {
 	if f.Result == nil {
 		return resultFile{}, inputErrorf("the result is null")
 	}
-	return resultFile{f.BatchID, f.ReplaySeed, omega.Output{Result: f.Result, Binding: f.Binding}}, nil
+	return resultFile{f.BatchID, f.ReplaySeed, f.CreatedAtNs, omega.Output{Result: f.Result, Binding: f.Binding}}, nil
 }
 
 // topLevelKeys returns the member names of the JSON object that data starts
@@ -247,6 +286,22 @@ func topLevelKeys(data []byte) ([]string, error) {
 
 // sameKeys reports whether keys holds each of want exactly once, and
 // nothing else.
+// certLogDir returns the certificate log directory path names: a directory
+// (created when missing) holds cert.log beside its index files; a path to
+// a file named cert.log, as the original system's tools took, means the
+// directory it is in. Any other file is refused: omega's certificate log
+// is a directory.
+func certLogDir(path string) (string, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil || fi.IsDir():
+		return path, nil
+	case filepath.Base(path) == "cert.log":
+		return filepath.Dir(path), nil
+	}
+	return "", usageErrorf("--cert-log %s is a file: omega keeps a certificate log as a directory holding cert.log (and its index files); pass the directory, or the path of its cert.log", path)
+}
+
 func sameKeys(keys, want []string) bool {
 	if len(keys) != len(want) {
 		return false

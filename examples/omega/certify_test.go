@@ -123,7 +123,7 @@ func TestCertifyVerifyFlow(t *testing.T) {
 	log, first, second := f.certLog(t, "log")
 
 	keys, _ := decodeObject(t, first.raw)
-	if want := []string{"status", "command", "cert_id", "cert_hash", "batch_id", "kind", "created_at_ns", "output", "cert_log", "seq", "certificate"}; !reflect.DeepEqual(keys, want) {
+	if want := []string{"status", "command", "cert_id", "cert_hash", "batch_id", "kind", "created_at_ns", "created_at_from", "output", "format", "cert_log", "seq", "certificate"}; !reflect.DeepEqual(keys, want) {
 		t.Fatalf("certify keys %q, want %q", keys, want)
 	}
 	for i, tc := range []struct {
@@ -726,5 +726,53 @@ func TestVerifyNamesChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantCheck(t, "verify "+tc.name, omegaCmd(t, "verify", "--cert", cert, "--pub", f.pub), tc.check)
+	}
+}
+
+// TestCertifyFromTheFirstHour covers what a first try of the command runs
+// into: created_at_ns taken from what reconcile recorded, a .json output
+// written as the JSON view, a missing key explained, and a --cert-log
+// given as the path of cert.log.
+func TestCertifyFromTheFirstHour(t *testing.T) {
+	f := newCertFixture(t)
+	rec := omegaCmd(t, "reconcile", "--input", f.events, "--batch-id", "1", "--replay-seed", "7", "--created-at-ns", "4242", "--output", f.path("r.json"))
+	if rec.code != 0 {
+		t.Fatalf("reconcile: %s", rec.raw)
+	}
+	base := []string{"certify", "--result", f.path("r.json"), "--batch-id", "1", "--replay-seed", "7", "--schema-version", "1"}
+
+	r := omegaCmd(t, append(base, "--key", f.key, "--output", f.path("c.json"), "--cert-log", f.path("certs"))...)
+	if r.code != 0 || num(t, r.obj["created_at_ns"]) != 4242 || r.obj["created_at_from"] != "result" || r.obj["format"] != "json" {
+		t.Fatalf("certify = %s; want created_at_ns 4242 from the result, a JSON view", r.raw)
+	}
+	b, err := os.ReadFile(f.path("c.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := omega.DecodeCertificateJSON(bytes.TrimSpace(b)); err != nil || c.CreatedAtNs != 4242 {
+		t.Fatalf("the .json output does not decode as a certificate's JSON view: %v", err)
+	}
+
+	// The flag wins over the result.
+	r = omegaCmd(t, append(base, "--key", f.key, "--output", f.path("c2"), "--created-at-ns", "7")...)
+	if r.code != 0 || num(t, r.obj["created_at_ns"]) != 7 || r.obj["created_at_from"] != "flag" || r.obj["format"] != "envelope" {
+		t.Fatalf("certify --created-at-ns 7 = %s", r.raw)
+	}
+
+	// No key: the error says how to make one.
+	r = omegaCmd(t, append(base, "--output", f.path("c3"))...)
+	if r.code != exitOther || !strings.Contains(r.obj["error"].(string), "omega keygen --out") {
+		t.Errorf("certify without --key = %s", r.raw)
+	}
+
+	// --cert-log as the path of cert.log, as the original's tools took it,
+	// for verify and replay too.
+	logFile := filepath.Join(f.path("certs"), "cert.log")
+	if r := omegaCmd(t, "verify", "--cert-log", logFile, "--pub", f.pub); r.code != 0 {
+		t.Errorf("verify --cert-log <cert.log> = %s", r.raw)
+	}
+	other := f.path("r.json")
+	if r := omegaCmd(t, "verify", "--cert-log", other, "--pub", f.pub); r.code != exitOther || !strings.Contains(r.obj["error"].(string), "directory holding cert.log") {
+		t.Errorf("verify --cert-log <another file> = %s", r.raw)
 	}
 }

@@ -213,7 +213,7 @@ func explainObject(data []byte) (explainOutput, error) {
 			return explainOutput{}, err
 		}
 		return explainCheckerOutput(out, &line.BatchID, &line.ReplaySeed, formatReconcileLine), nil
-	case sameKeys(keys, resultFileFields):
+	case sameKeys(keys, resultFileFields), sameKeys(keys, resultFileFieldsV0):
 		rf, err := readResultFile(data)
 		if err != nil {
 			return explainOutput{}, err

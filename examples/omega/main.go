@@ -153,9 +153,10 @@
 //
 // With --output O, the file O receives one JSON object and a newline,
 //
-//	{"batch_id":B,"replay_seed":S,"result":{...},"binding":{...}}
+//	{"batch_id":B,"replay_seed":S,"created_at_ns":T,"result":{...},"binding":{...}}
 //
-// the checker output with the batch id and replay seed it was made for.
+// the checker output with the batch id, replay seed and created_at_ns it
+// was made for (certify takes created_at_ns from there).
 // Standard output is the same as without --output.
 //
 // The other flags build a history that certify and replay take up:
@@ -288,18 +289,27 @@
 //
 // Reads R, what reconcile --output wrote, with omega's strict decoder (every
 // digest the result's JSON view lets one recompute is checked), signs it
-// with the private key K.pem into a certificate and writes its binary
-// envelope to C (replaced if it exists):
+// with the private key K.pem into a certificate and writes it to C
+// (replaced if it exists): its JSON view when C ends in .json, else its
+// binary envelope. Without --key the error says how to make one (keygen):
 //
 //	{"status":"ok","command":"certify","cert_id":N,"cert_hash":"<hex>",
 //	 "batch_id":B,"kind":"merge"|"obstruction","created_at_ns":N,
-//	 "output":C,"cert_log":DIR,"seq":Q,"certificate":{...}}
+//	 "created_at_from":"result","output":C,"format":"envelope"|"json",
+//	 "cert_log":DIR,"seq":Q,"certificate":{...}}
 //
 // B and S must be R's batch id and replay seed, and V the schema version of
 // R's binding (exit 10 otherwise); R's binding must be this checker's,
 // omega.DefaultBinding() (exit 10). cert_id is the certificate's u128 id in
 // decimal, certificate its JSON view (SPEC section 6). created_at_ns is
-// --created-at-ns, by default the current time. Without --cert-log the
+// --created-at-ns ("created_at_from":"flag"), by default the one reconcile
+// recorded in R and in the BATCH frame it logged ("result"), so that the
+// certificate agrees with the log on replay, else, for a result file
+// written before reconcile recorded it, the current time ("clock").
+// DIR is a certificate log directory holding cert.log; a path to a file
+// named cert.log, as the original system's tools took it, means its
+// directory (so for verify and replay), and any other file is refused
+// (exit 50). Without --cert-log the
 // certificate is the first of a chain (prev_cert_hash zero) and cert_log and
 // seq are left out. With --cert-log, DIR is opened as a certificate log
 // (created when missing, bound to this schema, synced at every append,
@@ -710,13 +720,6 @@ func parseFlags(fs *flag.FlagSet, args []string, required ...string) error {
 		}
 	}
 	return nil
-}
-
-// flagGiven reports whether flag name was set on the command line.
-func flagGiven(fs *flag.FlagSet, name string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
-	return given
 }
 
 // helpRequest is returned by parseFlags for -h or --help: not an error, the

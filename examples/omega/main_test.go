@@ -436,7 +436,7 @@ func TestReconcileOutputFile(t *testing.T) {
 		t.Errorf("--output file is not one line")
 	}
 	keys, obj := decodeObject(t, b)
-	if want := []string{"batch_id", "replay_seed", "result", "binding"}; !reflect.DeepEqual(keys, want) {
+	if want := []string{"batch_id", "replay_seed", "created_at_ns", "result", "binding"}; !reflect.DeepEqual(keys, want) {
 		t.Fatalf("--output file keys %q, want %q", keys, want)
 	}
 	if num(t, obj["batch_id"]) != 12 || num(t, obj["replay_seed"]) != 5 {

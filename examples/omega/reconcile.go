@@ -149,11 +149,13 @@ func runReconcile(args []string) ([]byte, error) {
 	}
 
 	if o.output != "" {
-		// {"batch_id":B,"replay_seed":S,"result":{...},"binding":{...}}
+		// {"batch_id":B,"replay_seed":S,"created_at_ns":T,"result":{...},"binding":{...}}
 		f := []byte(`{"batch_id":`)
 		f = strconv.AppendUint(f, o.batchID, 10)
 		f = append(f, `,"replay_seed":`...)
 		f = strconv.AppendUint(f, o.replaySeed, 10)
+		f = append(f, `,"created_at_ns":`...)
+		f = strconv.AppendUint(f, createdAt, 10)
 		f = append(f, ',')
 		f = append(f, checkerOutput[1:]...) // the object's fields, after its '{'
 		f = append(f, '\n')

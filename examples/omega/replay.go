@@ -125,7 +125,7 @@ func runReplay(args []string) ([]byte, error) {
 		return nil, usageErrorf("replay: --expected_hash_hex: %v", err)
 	}
 	seedFrom := "flag"
-	if !flagGiven(fs, "replay-seed") {
+	if !flagSet(fs, "replay-seed") {
 		// The seed the log was written with, so that a log written with
 		// any seed replays without the flag.
 		seed, ok, err := firstBatchSeed(o.logSuffix)
@@ -156,6 +156,11 @@ func runReplay(args []string) ([]byte, error) {
 	opts.OtherChecker = o.otherChecker
 	opts.UncertifiedSuffix = o.uncertified
 	if o.certLog != "" {
+		dir, err := certLogDir(o.certLog)
+		if err != nil {
+			return nil, err
+		}
+		o.certLog = dir
 		b, err := os.ReadFile(filepath.Join(o.certLog, "cert.log"))
 		if err != nil {
 			return nil, err

@@ -103,7 +103,11 @@ func runVerify(args []string) ([]byte, error) {
 	if o.cert != "" {
 		return verifyCert(o.cert, ring)
 	}
-	return verifyLog(o.certLog, ring)
+	dir, err := certLogDir(o.certLog)
+	if err != nil {
+		return nil, err
+	}
+	return verifyLog(dir, ring)
 }
 
 // failed returns err as a failed check (exit 20) when it names one, and
