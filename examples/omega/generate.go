@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -29,6 +30,9 @@ type generateOpts struct {
 	nodes   int
 	streams int
 	seed    uint64
+	startID uint64
+	snap    string
+	lamport uint64 // the clocks' start: the snapshot's highest head lamport
 }
 
 func (o *generateOpts) declare(fs *flag.FlagSet) {
@@ -37,6 +41,8 @@ func (o *generateOpts) declare(fs *flag.FlagSet) {
 	fs.IntVar(&o.nodes, "nodes", 4, "the number of nodes, 1.."+strconv.Itoa(maxNodes))
 	fs.IntVar(&o.streams, "streams", 2, "the number of streams per node, 1.."+strconv.Itoa(maxStreams))
 	fs.Uint64Var(&o.seed, "seed", 0, "the seed of the generator")
+	fs.Uint64Var(&o.startID, "start-id", 1, "the first event id (default 1, or after the highest id --snapshot knows)")
+	fs.StringVar(&o.snap, "snapshot", "", "a snapshot the events are to follow: ids after the highest it knows, lamports above its stream heads, so that the batch merges from its State")
 }
 
 func generateFlags(fs *flag.FlagSet) { new(generateOpts).declare(fs) }
@@ -49,6 +55,8 @@ type generateOutput struct {
 	Nodes   int    `json:"nodes"`
 	Streams int    `json:"streams"`
 	Seed    uint64 `json:"seed"`
+	StartID uint64 `json:"start_id"`
+	Lamport uint64 `json:"lamport_base"`
 	Format  string `json:"format"`
 }
 
@@ -66,6 +74,32 @@ func runGenerate(args []string) ([]byte, error) {
 		return nil, usageErrorf("generate-events: --nodes %d out of range 1..%d", o.nodes, maxNodes)
 	case o.streams < 1 || o.streams > maxStreams:
 		return nil, usageErrorf("generate-events: --streams %d out of range 1..%d", o.streams, maxStreams)
+	case o.startID == 0:
+		return nil, usageErrorf("generate-events: --start-id 0: event ids start at 1")
+	}
+	if o.snap != "" {
+		snap, err := omega.LoadSnapshotFile(o.snap)
+		if err != nil {
+			return nil, err
+		}
+		var high uint64
+		for _, k := range snap.State.KnownIDs() {
+			if k.ID.Hi > 0 {
+				return nil, inputErrorf("generate-events: %s knows id %v, beyond the 64-bit ids generate-events writes", o.snap, k.ID)
+			}
+			high = max(high, k.ID.Lo)
+		}
+		for _, h := range snap.State.Heads() {
+			o.lamport = max(o.lamport, h.Lamport)
+		}
+		if !flagSet(fs, "start-id") {
+			o.startID = high + 1
+		} else if o.startID <= high {
+			return nil, usageErrorf("generate-events: --start-id %d, but %s knows ids up to %d: the events would be obstructed by 1002", o.startID, o.snap, high)
+		}
+	}
+	if o.startID > math.MaxUint64-uint64(o.count) {
+		return nil, usageErrorf("generate-events: --start-id %d leaves no room for %d ids", o.startID, o.count)
 	}
 	format := "json"
 	write := writeEventsJSON
@@ -75,7 +109,7 @@ func runGenerate(args []string) ([]byte, error) {
 	if err := write(o.output, newGenerator(o)); err != nil {
 		return nil, err
 	}
-	return marshal(generateOutput{"ok", "generate-events", o.output, o.count, o.nodes, o.streams, o.seed, format}), nil
+	return marshal(generateOutput{"ok", "generate-events", o.output, o.count, o.nodes, o.streams, o.seed, o.startID, o.lamport, format}), nil
 }
 
 // generator draws a batch that merges from genesis. Each node keeps a Lamport
@@ -86,6 +120,7 @@ type generator struct {
 	rng     *rand.Rand
 	count   int
 	streams int
+	startID uint64
 	next    int      // index of the next event
 	clock   []uint64 // per node: the Lamport clock
 	mono    []uint64 // per node: the monotonic clock
@@ -99,11 +134,13 @@ func newGenerator(o generateOpts) *generator {
 		rng:     rand.New(rand.NewPCG(o.seed, 0x6f6d656761)),
 		count:   o.count,
 		streams: o.streams,
+		startID: o.startID,
 		clock:   make([]uint64, o.nodes),
 		mono:    make([]uint64, o.nodes),
 	}
 	for n := range g.mono {
 		g.mono[n] = baseMonoTSNs + uint64(n)*1000
+		g.clock[n] = o.lamport
 	}
 	return g
 }
@@ -138,9 +175,9 @@ func (g *generator) nextEvent() (omega.Event, bool) {
 	lamport++
 	g.clock[node] = lamport
 	g.mono[node] += 1 + g.rng.Uint64N(1_000_000)
-	id := omega.ID64(uint64(i) + 1)
+	id := omega.ID64(g.startID + uint64(i))
 	g.recent[i%depWindow] = omega.KnownID{ID: id, Lamport: lamport}
-	payload := []byte("event-" + strconv.Itoa(i+1) + " node-" + strconv.Itoa(node+1) + " stream-" + strconv.Itoa(stream))
+	payload := []byte("event-" + strconv.FormatUint(id.Lo, 10) + " node-" + strconv.Itoa(node+1) + " stream-" + strconv.Itoa(stream))
 	return omega.Event{
 		ID:       id,
 		NodeID:   uint32(node + 1),

@@ -103,10 +103,13 @@
 // follows them, is reported with "torn_header":true, no frames, "tail":"torn"
 // at offset 0 and the whole file as malformed_tail_bytes, and exits 0.
 //
-// generate-events --output F --count N [--nodes K] [--streams S] [--seed X]
+// generate-events --output F --count N [--nodes K] [--streams S] [--seed X] [--start-id I] [--snapshot S1]
 //
 // Writes N events that merge as one batch from genesis: K nodes (ids 1..K,
-// default 4), S streams per node (ids 0..S-1, default 2), event ids 1..N,
+// default 4), S streams per node (ids 0..S-1, default 2), event ids I..I+N-1
+// (I default 1; with --snapshot S1, after the highest id S1's State knows,
+// and lamports above its stream heads, so that the batch merges from S1:
+// a second batch after reconcile --snapshot-out),
 // Lamport clocks per node, up to three dependencies on recent events of lower
 // lamport, correct payload hashes. The events are a function of the flags
 // alone (math/rand/v2's PCG seeded with X, default 0): the same flags give the
@@ -122,7 +125,10 @@
 // reconciled. It prints
 //
 //	{"status":"ok","command":"generate-events","output":F,"count":N,
-//	 "nodes":K,"streams":S,"seed":X,"format":"json"|"omega"}
+//	 "nodes":K,"streams":S,"seed":X,"start_id":I,"lamport_base":L,
+//	 "format":"json"|"omega"}
+//
+// lamport_base is the highest head lamport of S1 (0 without it).
 //
 // reconcile --input F --batch-id B [--replay-seed S] [--output O] [--snapshot S1] [--snapshot-out S2] [--log L] [--created-at-ns T]
 //

@@ -1086,3 +1086,37 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateAfterSnapshot generates a second batch to follow a first one's
+// snapshot: it merges from there, as one made with the default start id
+// would not (its ids are the first batch's: 1002).
+func TestGenerateAfterSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	generate(t, p("b1.json"), 50, "--seed", "1")
+	if r := omegaCmd(t, "reconcile", "--input", p("b1.json"), "--batch-id", "1", "--snapshot-out", p("s1.omega")); r.code != 0 {
+		t.Fatalf("reconcile batch 1: %s", r.raw)
+	}
+	r := omegaCmd(t, "generate-events", "--output", p("b2.json"), "--count", "40", "--seed", "2", "--snapshot", p("s1.omega"))
+	if r.code != 0 || num(t, r.obj["start_id"]) != 51 || num(t, r.obj["lamport_base"]) == 0 {
+		t.Fatalf("generate-events --snapshot = %s", r.raw)
+	}
+	r = omegaCmd(t, "reconcile", "--input", p("b2.json"), "--batch-id", "2", "--snapshot", p("s1.omega"))
+	if r.code != 0 || field(t, r.obj, "checker_output.result.kind") != "merge" {
+		t.Fatalf("the generated second batch does not merge after the snapshot: %s", r.raw)
+	}
+	// The default start id reuses batch 1's ids.
+	generate(t, p("again.json"), 40, "--seed", "2")
+	r = omegaCmd(t, "reconcile", "--input", p("again.json"), "--batch-id", "2", "--snapshot", p("s1.omega"))
+	if r.code != 0 || field(t, r.obj, "checker_output.result.kind") != "obstruction" {
+		t.Fatalf("a batch with batch 1's ids after its snapshot: %s", r.raw)
+	}
+	// --start-id within the snapshot's ids is refused.
+	if r := omegaCmd(t, "generate-events", "--output", p("x.json"), "--count", "5", "--snapshot", p("s1.omega"), "--start-id", "10"); r.code != exitOther {
+		t.Errorf("--start-id inside the snapshot's ids = %s", r.raw)
+	}
+	// --start-id alone.
+	if r := omegaCmd(t, "generate-events", "--output", p("y.json"), "--count", "5", "--start-id", "1000"); r.code != 0 || num(t, r.obj["start_id"]) != 1000 {
+		t.Errorf("--start-id 1000 = %s", r.raw)
+	}
+}
