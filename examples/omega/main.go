@@ -1,7 +1,9 @@
 // Command omega is the command-line face of the omega library: it generates
 // event batches, reconciles them, signs the results into certificates and
 // verifies them, inspects .omega frame logs, explains any file it writes and
-// measures the checker. It uses only the public API of package omega.
+// measures the checker, and checks a checkout or a kernel data directory.
+// It uses only the public API of package omega (and, to probe a data
+// directory's lock, the appender's lock the library takes).
 //
 // Usage:
 //
@@ -261,6 +263,28 @@
 // With --cert-log every certificate needs its BATCH frame, so the chain
 // covers them.
 //
+// doctor (--root R | --dir D)
+//
+// Checks, changing nothing, and prints one check per thing it looked at,
+//
+//	{"status":"ok","command":"doctor","root":R,"healthy":true,
+//	 "checks":[{"name":"module","status":"ok","detail":"..."},...]}
+//
+// each "ok", "warn" (worth knowing, nothing broken) or "fail"; healthy is
+// false when one fails, and the exit code is 0 either way (50 when R or D
+// cannot be read at all). With --root, a checkout of the module: go.mod,
+// the library, formal/ (the TLA+ model, its cfg and README), the schemas,
+// the vectors, the examples and CI, the Go toolchain on PATH and the one
+// this binary was built with, and Java (optional: it runs TLC on the
+// formal model). With --dir, a kernel data directory, read as a restart
+// would read it but without recovering anything: whether a kernel holds
+// its lock now, kernel.key, every log segment (its header, its frames, and
+// a torn tail, expected after a crash in the last segment, or corruption,
+// which puts a kernel in safe mode), the certificate chain (verified with
+// kernel.key's public key; damage, torn tails, later generations), every
+// snapshot (it loads, and its fingerprint file is beside it) and the
+// replay incidents found.
+//
 // bench [--events N] [--workers W] [--runs R]
 //
 // Reconciles the bench workload (event i: payload "event-i", event_id i+1,
@@ -452,6 +476,7 @@ func commands() map[string]command {
 		"verify":           {"verify a certificate or a certificate log against trusted public keys", verifyFlags, runVerify},
 		"replay":           {"re-execute an event log's batches from a snapshot or genesis and report the first divergence", replayFlags, runReplay},
 		"explain":          {"say what a file is and summarize it: certificate, checker output, events or frame log", explainFlags, runExplain},
+		"doctor":           {"check a checkout of the module (--root) or a kernel data directory (--dir), changing nothing", doctorFlags, runDoctor},
 	}
 }
 

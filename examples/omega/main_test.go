@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -1118,5 +1119,83 @@ func TestGenerateAfterSnapshot(t *testing.T) {
 	// --start-id alone.
 	if r := omegaCmd(t, "generate-events", "--output", p("y.json"), "--count", "5", "--start-id", "1000"); r.code != 0 || num(t, r.obj["start_id"]) != 1000 {
 		t.Errorf("--start-id 1000 = %s", r.raw)
+	}
+}
+
+// TestDoctor checks the module's own checkout and kernel data directories:
+// a sound one, one a kernel holds, and damaged ones, which doctor reports
+// without changing them.
+func TestDoctor(t *testing.T) {
+	r := omegaCmd(t, "doctor", "--root", filepath.Join("..", ".."))
+	if r.code != 0 || r.obj["healthy"] != true {
+		t.Fatalf("doctor --root on the module = %s", r.raw)
+	}
+	if r := omegaCmd(t, "doctor", "--root", t.TempDir()); r.code != exitOther {
+		t.Errorf("doctor --root on an empty directory = %s", r.raw)
+	}
+	if r := omegaCmd(t, "doctor"); r.code != exitOther {
+		t.Errorf("doctor without --root or --dir = %s", r.raw)
+	}
+
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx := context.Background()
+	k, err := omega.OpenKernel(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		e := omega.Event{ID: omega.ID64(uint64(i + 1)), NodeID: 1, Lamport: uint64(i + 1), Payload: []byte{byte(i)}, Deps: []omega.EventID{}}
+		e.PayloadHash = omega.PayloadHash(e.Payload)
+		if err := k.Submit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkOf := func(r result, name string) (status, detail string) {
+		for _, c := range r.obj["checks"].([]any) {
+			c := c.(map[string]any)
+			if c["name"] == name {
+				return c["status"].(string), c["detail"].(string)
+			}
+		}
+		return "", ""
+	}
+	r = omegaCmd(t, "doctor", "--dir", dir)
+	if st, d := checkOf(r, "lock"); st != "ok" || !strings.HasPrefix(d, "held") {
+		t.Errorf("doctor on a running kernel's directory: lock %s %q", st, d)
+	}
+	if err := k.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r = omegaCmd(t, "doctor", "--dir", dir)
+	if r.code != 0 || r.obj["healthy"] != true {
+		t.Fatalf("doctor --dir on a sound directory = %s", r.raw)
+	}
+	if st, d := checkOf(r, "certificates"); st != "ok" || !strings.Contains(d, "3 certificates verify") {
+		t.Errorf("certificates: %s %q", st, d)
+	}
+	if st, d := checkOf(r, "lock"); st != "ok" || !strings.HasPrefix(d, "free") {
+		t.Errorf("lock after Close: %s %q", st, d)
+	}
+
+	// A damaged certificate in the middle of cert.log.
+	certLog := filepath.Join(dir, "certs", "cert.log")
+	b, err := os.ReadFile(certLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(b)
+	bad[framelog.HeaderSize+framelog.FrameHeaderLen+30] ^= 1
+	if err := os.WriteFile(certLog, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = omegaCmd(t, "doctor", "--dir", dir)
+	if st, _ := checkOf(r, "certificates"); r.obj["healthy"] != false || st != "fail" {
+		t.Errorf("doctor on a damaged cert.log = %s", r.raw)
+	}
+	if after, _ := os.ReadFile(certLog); !bytes.Equal(after, bad) {
+		t.Errorf("doctor changed cert.log")
 	}
 }
