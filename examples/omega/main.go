@@ -263,6 +263,23 @@
 // With --cert-log every certificate needs its BATCH frame, so the chain
 // covers them.
 //
+// export-metrics --input F [--input F2 ...] --output O
+//
+// Reads metric lines from F, F2, ... in order and writes them to O (through
+// a temporary file renamed into place) in the kernel's shape,
+// {"seq_id","metric","value","metadata"}, with seq_id numbered from 1 in
+// that order: the files of several runs, each numbered from 1, or lines
+// written without sequence ids, become one sequence. A line may name its
+// metric "metric" or "name" and its labels "metadata" or "labels"; a null
+// value (what a sink writes for NaN) stays null; blank lines are skipped. A
+// line that does not read is exit 10, naming the file and line, and O is
+// not written. It prints
+//
+//	{"status":"ok","command":"export-metrics","inputs":[F,...],"output":O,
+//	 "lines":N,"renumbered":R,"metrics":{"<name>":count,...}}
+//
+// renumbered counts the lines whose seq_id changed (or that had none).
+//
 // doctor (--root R | --dir D)
 //
 // Checks, changing nothing, and prints one check per thing it looked at,
@@ -476,6 +493,7 @@ func commands() map[string]command {
 		"verify":           {"verify a certificate or a certificate log against trusted public keys", verifyFlags, runVerify},
 		"replay":           {"re-execute an event log's batches from a snapshot or genesis and report the first divergence", replayFlags, runReplay},
 		"explain":          {"say what a file is and summarize it: certificate, checker output, events or frame log", explainFlags, runExplain},
+		"export-metrics":   {"renumber metric lines from one or more files into one sequence of seq_ids, in the kernel's shape", exportFlags, runExportMetrics},
 		"doctor":           {"check a checkout of the module (--root) or a kernel data directory (--dir), changing nothing", doctorFlags, runDoctor},
 	}
 }

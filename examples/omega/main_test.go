@@ -1199,3 +1199,41 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("doctor changed cert.log")
 	}
 }
+
+// TestExportMetrics joins a kernel's metrics file and lines in the other
+// accepted shapes into one sequence, and refuses a line it cannot read.
+func TestExportMetrics(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	var kernelLines bytes.Buffer
+	sink := omega.NewJSONLSink(&kernelLines)
+	sink.Record(omega.Metric{Name: "sequencer.accepted", Value: 4})
+	sink.Record(omega.Metric{Name: "cert.persist", Value: 1, Metadata: map[string]string{"batch": "1"}})
+	sink.Flush()
+	os.WriteFile(p("a.jsonl"), kernelLines.Bytes(), 0o644)
+	os.WriteFile(p("b.jsonl"), []byte(`{"name":"sequencer.drop","value":2,"labels":{"node":"3"}}`+"\n\n"+`{"metric":"cert.persist","value":null}`+"\n"), 0o644)
+	r := omegaCmd(t, "export-metrics", "--input", p("a.jsonl"), "--input", p("b.jsonl"), "--output", p("out.jsonl"))
+	if r.code != 0 || num(t, r.obj["lines"]) != 4 || num(t, r.obj["renumbered"]) != 2 || num(t, r.obj["metrics"].(map[string]any)["cert.persist"]) != 2 {
+		t.Fatalf("export-metrics = %s", r.raw)
+	}
+	b, err := os.ReadFile(p("out.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"seq_id":1,"metric":"sequencer.accepted","value":4,"metadata":{}}
+{"seq_id":2,"metric":"cert.persist","value":1,"metadata":{"batch":"1"}}
+{"seq_id":3,"metric":"sequencer.drop","value":2,"metadata":{"node":"3"}}
+{"seq_id":4,"metric":"cert.persist","value":null,"metadata":{}}
+`
+	if string(b) != want {
+		t.Errorf("the exported lines:\n%s\nwant\n%s", b, want)
+	}
+	os.WriteFile(p("bad.jsonl"), []byte(`{"metric":"x","value":1}`+"\n"+`{"metric":"x","value":"high"}`+"\n"), 0o644)
+	r = omegaCmd(t, "export-metrics", "--input", p("bad.jsonl"), "--output", p("out2.jsonl"))
+	if r.code != exitFormat || !strings.Contains(r.obj["error"].(string), "line 2") {
+		t.Errorf("export-metrics of a bad line = %s", r.raw)
+	}
+	if _, err := os.Stat(p("out2.jsonl")); err == nil {
+		t.Errorf("a failed export left its output")
+	}
+}
