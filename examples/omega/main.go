@@ -213,7 +213,7 @@
 //
 // final_state_hash is what replay's --expected_hash_hex must be.
 //
-// replay --log_suffix L (or --log-suffix) [--log-suffix L2 ...] --expected_hash_hex H [--snapshot S] [--replay-seed R] [--cert-log DIR [--uncertified-suffix]] [--incident-dir D] [--other-checker]
+// replay --log_suffix L (or --log-suffix) [--log-suffix L2 ...] --expected_hash_hex H [--snapshot S] [--replay-seed R] [--cert-log DIR [--uncertified-suffix]] [--incident-dir D] [--other-checker] [--divergence_batch_id B] [--divergence_event_id E]
 //
 // Re-executes every BATCH of the event log L with omega.Replayer, from the
 // snapshot S (omitted: genesis), and compares each recomputed outcome with
@@ -234,7 +234,13 @@
 // batch and certifying it) are replayed and listed under "uncertified",
 // and marked so in per_batch, rather than reported as an incident. With
 // --other-checker the binding checks are skipped and a clean replay is
-// "equivalent". It prints
+// "equivalent". The original system's replay could not locate a divergence
+// and took its place from the caller as --divergence_batch_id and
+// --divergence_event_id (also with dashes); replay finds the first
+// divergence itself, and with these flags reports under
+// "expected_divergence" ({"batch_id","event_id","found"}) whether it is at
+// that batch (and event), in the incident's output or, for a deterministic
+// replay, with "found":false. It prints
 //
 //	{"status":"ok","command":"replay","result":"deterministic",
 //	 "replay_seed":R,"replay_seed_from":"log","batches":C,"merges":M,"obstructions":O,"members":N,"pending":P,
@@ -271,7 +277,9 @@
 // that order: the files of several runs, each numbered from 1, or lines
 // written without sequence ids, become one sequence. A line may name its
 // metric "metric" or "name" and its labels "metadata" or "labels"; a null
-// value (what a sink writes for NaN) stays null; blank lines are skipped. A
+// value (what a sink writes for NaN) stays null; the original system's
+// "batch_id" and "cert_id" fields go into the metadata under those names;
+// blank lines are skipped. A
 // line that does not read is exit 10, naming the file and line, and O is
 // not written. It prints
 //
@@ -611,6 +619,9 @@ type errorOutput struct {
 	// For an incident in a replay seed, a batch id or a created_at_ns:
 	// the values as decimals.
 	IncidentDecimal *incidentDecimal `json:"incident_decimal,omitempty"`
+	// The divergence --divergence_batch_id and --divergence_event_id
+	// expected, and whether the incident is there.
+	ExpectedDivergence *expectedDiv `json:"expected_divergence,omitempty"`
 }
 
 func newErrorOutput(code int, command string, err error) errorOutput {
@@ -618,6 +629,10 @@ func newErrorOutput(code int, command string, err error) errorOutput {
 	if code == exitReplay {
 		out.Incident, out.IncidentFile = incidentJSON(err)
 		out.IncidentDecimal = incidentDecimals(err)
+		var ie *incidentError
+		if errors.As(err, &ie) {
+			out.ExpectedDivergence = ie.expect
+		}
 		return out
 	}
 	if code != exitCert {

@@ -69,8 +69,10 @@ func omegaCmd(t *testing.T, args ...string) result {
 		if _, ok := obj["incident_file"]; ok {
 			want = append(want, "incident_file")
 		}
-		if _, ok := obj["incident_decimal"]; ok {
-			want = append(want, "incident_decimal")
+		for _, k := range []string{"incident_decimal", "expected_divergence"} {
+			if _, ok := obj[k]; ok {
+				want = append(want, k)
+			}
 		}
 	}
 	if !reflect.DeepEqual(keys, want) {
@@ -1211,7 +1213,7 @@ func TestExportMetrics(t *testing.T) {
 	sink.Record(omega.Metric{Name: "cert.persist", Value: 1, Metadata: map[string]string{"batch": "1"}})
 	sink.Flush()
 	os.WriteFile(p("a.jsonl"), kernelLines.Bytes(), 0o644)
-	os.WriteFile(p("b.jsonl"), []byte(`{"name":"sequencer.drop","value":2,"labels":{"node":"3"}}`+"\n\n"+`{"metric":"cert.persist","value":null}`+"\n"), 0o644)
+	os.WriteFile(p("b.jsonl"), []byte(`{"name":"sequencer.drop","value":2,"labels":{"node":"3"}}`+"\n\n"+`{"metric":"cert.persist","value":null,"batch_id":7,"cert_id":"12345678901234567890123"}`+"\n"), 0o644)
 	r := omegaCmd(t, "export-metrics", "--input", p("a.jsonl"), "--input", p("b.jsonl"), "--output", p("out.jsonl"))
 	if r.code != 0 || num(t, r.obj["lines"]) != 4 || num(t, r.obj["renumbered"]) != 2 || num(t, r.obj["metrics"].(map[string]any)["cert.persist"]) != 2 {
 		t.Fatalf("export-metrics = %s", r.raw)
@@ -1223,7 +1225,7 @@ func TestExportMetrics(t *testing.T) {
 	want := `{"seq_id":1,"metric":"sequencer.accepted","value":4,"metadata":{}}
 {"seq_id":2,"metric":"cert.persist","value":1,"metadata":{"batch":"1"}}
 {"seq_id":3,"metric":"sequencer.drop","value":2,"metadata":{"node":"3"}}
-{"seq_id":4,"metric":"cert.persist","value":null,"metadata":{}}
+{"seq_id":4,"metric":"cert.persist","value":null,"metadata":{"batch_id":"7","cert_id":"12345678901234567890123"}}
 `
 	if string(b) != want {
 		t.Errorf("the exported lines:\n%s\nwant\n%s", b, want)

@@ -47,6 +47,9 @@ type metricLine struct {
 	Value    json.RawMessage   `json:"value"`
 	Metadata map[string]string `json:"metadata"`
 	Labels   map[string]string `json:"labels"`
+	// The original system's runtime wrote these beside the metric.
+	BatchID *uint64      `json:"batch_id"`
+	CertID  *json.Number `json:"cert_id"`
 }
 
 // runExportMetrics reads metric lines from the inputs, in order, and
@@ -128,6 +131,19 @@ func parseMetricLine(b []byte) (omega.Metric, *uint64, error) {
 	m := omega.Metric{Name: name, Metadata: l.Metadata}
 	if m.Metadata == nil {
 		m.Metadata = l.Labels
+	}
+	if l.BatchID != nil || l.CertID != nil {
+		md := make(map[string]string, len(m.Metadata)+2)
+		for k, v := range m.Metadata {
+			md[k] = v
+		}
+		if l.BatchID != nil {
+			md["batch_id"] = strconv.FormatUint(*l.BatchID, 10)
+		}
+		if l.CertID != nil {
+			md["cert_id"] = l.CertID.String()
+		}
+		m.Metadata = md
 	}
 	switch v := string(l.Value); v {
 	case "":

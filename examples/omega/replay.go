@@ -26,6 +26,8 @@ type replayOpts struct {
 	incidentDir  string
 	otherChecker bool
 	uncertified  bool
+	divBatch     uint64
+	divEvent     string
 }
 
 // segmentList collects the files of a log given in segments, one flag per
@@ -50,6 +52,10 @@ func (o *replayOpts) declare(fs *flag.FlagSet) {
 	fs.StringVar(&o.incidentDir, "incident-dir", "", "write an incident here as <incident_id>.json and append it to incidents.omega")
 	fs.BoolVar(&o.otherChecker, "other-checker", false, "replay under this checker on purpose although another made the history: skip the binding checks and report equivalent")
 	fs.BoolVar(&o.uncertified, "uncertified-suffix", false, "with --cert-log, accept and list as uncertified the batches after the certificate log's last certificate")
+	fs.Uint64Var(&o.divBatch, "divergence_batch_id", 0, "the batch id where a divergence is expected, as the original system's replay took it (also --divergence-batch-id): replay finds the divergence itself and reports whether it is there")
+	fs.Uint64Var(&o.divBatch, "divergence-batch-id", 0, "the same as --divergence_batch_id")
+	fs.StringVar(&o.divEvent, "divergence_event_id", "", "the event id (decimal u128) where a divergence is expected (also --divergence-event-id)")
+	fs.StringVar(&o.divEvent, "divergence-event-id", "", "the same as --divergence_event_id")
 }
 
 func replayFlags(fs *flag.FlagSet) { new(replayOpts).declare(fs) }
@@ -74,7 +80,16 @@ type replayOutput struct {
 	TornTailOffset *int64        `json:"torn_tail_offset,omitempty"`
 	Certificates   *int          `json:"certificates,omitempty"`
 	Uncertified    []uint64      `json:"uncertified,omitempty"`
+	Expected       *expectedDiv  `json:"expected_divergence,omitempty"`
 	PerBatch       []replayBatch `json:"per_batch"`
+}
+
+// expectedDiv is the divergence --divergence_batch_id and
+// --divergence_event_id name, and whether replay found it there.
+type expectedDiv struct {
+	BatchID uint64 `json:"batch_id"`
+	EventID string `json:"event_id"`
+	Found   bool   `json:"found"`
 }
 
 type replayBatch struct {
@@ -89,8 +104,9 @@ type replayBatch struct {
 // printed under "incident".
 type incidentError struct {
 	inc      *omega.Incident
-	written  string // the incident's JSON file, when --incident-dir was given
-	writeErr error  // why it could not be written there
+	expect   *expectedDiv // the divergence the flags expected, if given
+	written  string       // the incident's JSON file, when --incident-dir was given
+	writeErr error        // why it could not be written there
 }
 
 func (e *incidentError) Error() string {
@@ -119,6 +135,17 @@ func runReplay(args []string) ([]byte, error) {
 	}
 	if o.expectedHex == "" {
 		return nil, usageErrorf("replay: missing --expected_hash_hex")
+	}
+	var expect *expectedDiv
+	if flagSet(fs, "divergence_batch_id") || flagSet(fs, "divergence-batch-id") || o.divEvent != "" {
+		expect = &expectedDiv{BatchID: o.divBatch, EventID: "0"}
+		if o.divEvent != "" {
+			id, err := omega.ParseEventID(o.divEvent)
+			if err != nil {
+				return nil, usageErrorf("replay: --divergence_event_id: %v", err)
+			}
+			expect.EventID = id.String()
+		}
 	}
 	expected, err := omega.ParseHash(o.expectedHex)
 	if err != nil {
@@ -203,7 +230,10 @@ func runReplay(args []string) ([]byte, error) {
 		return nil, err
 	}
 	if rep.Outcome == omega.Diverged {
-		ie := &incidentError{inc: rep.Incident}
+		ie := &incidentError{inc: rep.Incident, expect: expect}
+		if expect != nil {
+			expect.Found = rep.Incident.BatchID == expect.BatchID && (o.divEvent == "" || rep.Incident.EventID.String() == expect.EventID)
+		}
 		if o.incidentDir != "" {
 			// A directory that cannot take the incident does not hide
 			// it: the exit code and the output are still the incident's.
@@ -232,6 +262,7 @@ func runReplay(args []string) ([]byte, error) {
 		LogEnd:         rep.LogEnd,
 		TornTailBytes:  rep.TornTail,
 		Uncertified:    rep.Uncertified,
+		Expected:       expect, // not found: the replay is deterministic
 		PerBatch:       perBatch,
 	}
 	if out.PerBatch == nil {

@@ -141,6 +141,22 @@ func TestReplayCommand(t *testing.T) {
 	if field(t, r.obj, "incident_decimal.expected") != "9" || field(t, r.obj, "incident_decimal.observed") != "8" {
 		t.Errorf("the seed incident's decimals: %s", r.raw)
 	}
+	// The original's --divergence_batch_id: where a divergence is expected.
+	d := omegaCmd(t, "replay", "--log-suffix", log, "--expected_hash_hex", final, "--replay-seed", "8", "--divergence_batch_id", "1")
+	if d.code != exitReplay || field(t, d.obj, "expected_divergence.found") != true {
+		t.Errorf("replay expecting the divergence at batch 1 = %s", d.raw)
+	}
+	d = omegaCmd(t, "replay", "--log-suffix", log, "--expected_hash_hex", final, "--replay-seed", "8", "--divergence-batch-id", "5", "--divergence_event_id", "3")
+	if d.code != exitReplay || field(t, d.obj, "expected_divergence.found") != false || field(t, d.obj, "expected_divergence.event_id") != "3" {
+		t.Errorf("replay expecting the divergence at batch 5 = %s", d.raw)
+	}
+	d = omegaCmd(t, "replay", "--log-suffix", log, "--expected_hash_hex", final, "--divergence_batch_id", "2")
+	if d.code != 0 || field(t, d.obj, "expected_divergence.found") != false {
+		t.Errorf("a deterministic replay expecting a divergence = %s", d.raw)
+	}
+	if r := omegaCmd(t, "replay", "--log-suffix", log, "--expected_hash_hex", final, "--divergence_event_id", "x"); r.code != exitOther {
+		t.Errorf("--divergence_event_id x = %s", r.raw)
+	}
 	id := field(t, r.obj, "incident.incident_id").(string)
 	if _, err := os.Stat(filepath.Join(incDir, id+".json")); err != nil {
 		t.Errorf("incident JSON not written: %v", err)
