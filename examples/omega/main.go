@@ -85,6 +85,16 @@
 //
 // # Commands
 //
+// init-log --output F
+//
+// Creates F, an empty event log: its 64-byte header alone, bound to this
+// checker's schema, header and directory synced (what the original
+// system's make_sample_log.sh wrote for its manual sequence to ingest). An
+// existing F is refused (exit 50). It prints
+//
+//	{"status":"ok","command":"init-log","output":F,"bytes":64,
+//	 "schema_version":1,"schema_hash":"<hex>"}
+//
 // ingest --input F.omega
 //
 // Recovers the frame log F and reports what recovery finds:
@@ -491,6 +501,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"init-log":         {"create an empty event log, its header alone, as the original's make_sample_log.sh did", initLogFlags, runInitLog},
 		"ingest":           {"report the header, frames and tail of an .omega frame log", ingestFlags, runIngest},
 		"generate-events":  {"write a deterministic batch of events as JSON or an .omega log", generateFlags, runGenerate},
 		"generate-history": {"write a multi-batch event log decided batch by batch, and optionally a snapshot of it", historyFlags, runGenerateHistory},

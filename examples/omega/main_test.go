@@ -1239,3 +1239,18 @@ func TestExportMetrics(t *testing.T) {
 		t.Errorf("a failed export left its output")
 	}
 }
+
+func TestInitLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sample.omega")
+	r := omegaCmd(t, "init-log", "--output", path)
+	if r.code != 0 || num(t, r.obj["bytes"]) != framelog.HeaderSize {
+		t.Fatalf("init-log = %s", r.raw)
+	}
+	r = omegaCmd(t, "ingest", "--input", path)
+	if r.code != 0 || r.obj["tail"] != "clean" || num(t, r.obj["frames"]) != 0 {
+		t.Errorf("ingest of the empty log = %s", r.raw)
+	}
+	if r := omegaCmd(t, "init-log", "--output", path); r.code != exitOther {
+		t.Errorf("init-log over an existing file = %s", r.raw)
+	}
+}
