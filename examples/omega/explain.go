@@ -30,6 +30,9 @@ const (
 	typeCheckerOutput = "checker_output"
 	typeEvents        = "events"
 	typeFrameLog      = "frame_log"
+	typeSnapshot      = "snapshot"
+	typeIncident      = "incident"
+	typeOriginal      = "original_snapshot_manifest"
 
 	formatEnvelope      = "envelope"       // the binary certificate, starting with OMEGACRT
 	formatJSONView      = "json_view"      // the certificate's JSON view
@@ -52,6 +55,37 @@ type explainOutput struct {
 	CheckerOutput *outputExplain   `json:"checker_output,omitempty"`
 	Events        *eventsExplain   `json:"events,omitempty"`
 	FrameLog      *frameLogSummary `json:"frame_log,omitempty"`
+	Snapshot      *snapshotExplain `json:"snapshot,omitempty"`
+	Incident      *incidentExplain `json:"incident,omitempty"`
+}
+
+type snapshotExplain struct {
+	SnapshotID      uint64         `json:"snapshot_id"`
+	CreatedAtNs     uint64         `json:"created_at_ns"`
+	CreatedAt       string         `json:"created_at,omitempty"`
+	LastBatchID     uint64         `json:"last_batch_id"`
+	BaseOffset      int64          `json:"base_checkpoint_offset"`
+	KnownIDs        int            `json:"known_ids"`
+	StreamHeads     int            `json:"stream_heads"`
+	Pending         int            `json:"pending"`
+	MergedStateHash omega.Hash     `json:"merged_state_hash"`
+	FrontierDigest  omega.Hash     `json:"frontier_digest"`
+	StateDigest     omega.Hash     `json:"state_digest"`
+	Binding         bindingExplain `json:"binding"`
+}
+
+type incidentExplain struct {
+	IncidentID        string `json:"incident_id"`
+	DivergenceBatchID uint64 `json:"divergence_batch_id"`
+	DivergenceEventID string `json:"divergence_event_id"`
+	Field             uint64 `json:"field"`
+	FieldName         string `json:"field_name"`
+	Expected          string `json:"expected"`
+	Observed          string `json:"observed"`
+	ExpectedDecimal   string `json:"expected_decimal,omitempty"`
+	ObservedDecimal   string `json:"observed_decimal,omitempty"`
+	MetadataDigest    string `json:"metadata_digest"`
+	Meaning           string `json:"meaning"`
 }
 
 type certExplain struct {
@@ -172,6 +206,11 @@ func explain(data []byte) (explainOutput, error) {
 		if err != nil {
 			return explainOutput{}, err
 		}
+		if sum.FramesByType["SNAPSHOT"] > 0 {
+			if snap, err := omega.DecodeSnapshot(data); err == nil {
+				return explainSnapshot(snap), nil
+			}
+		}
 		return explainOutput{Type: typeFrameLog, Format: formatOmega, Summary: frameLogSentence(sum), FrameLog: &sum}, nil
 	case len(trimmed) > 0 && trimmed[0] == '[':
 		return explainEvents(data, formatJSONArray)
@@ -182,7 +221,24 @@ func explain(data []byte) (explainOutput, error) {
 }
 
 func unknownContent() error {
-	return inputErrorf("unknown content: not a certificate (binary envelope or JSON view), a checker output, an event set (JSON array or JSON lines) or an .omega frame log")
+	return inputErrorf("unknown content: not a certificate (binary envelope or JSON view), a checker output, an event set (JSON array or JSON lines), an .omega frame log, a snapshot or a replay incident. The original system's replay read an opaque log suffix, bytes it hashed whole; omega replays an .omega event log of EVENT and BATCH frames instead (reconcile --log writes one), re-executing every batch")
+}
+
+func explainSnapshot(s *omega.Snapshot) explainOutput {
+	x := &snapshotExplain{
+		SnapshotID: s.ID, CreatedAtNs: s.CreatedAtNs, LastBatchID: s.LastBatchID, BaseOffset: s.BaseOffset,
+		Pending: len(s.Pending), StateDigest: s.StateDigest(), Binding: explainBinding(s.Binding),
+	}
+	if s.State != nil {
+		x.KnownIDs, x.StreamHeads = s.State.KnownCount(), len(s.State.Heads())
+		x.MergedStateHash, x.FrontierDigest = s.State.MergedStateHash(), s.State.FrontierDigest()
+	}
+	if s.CreatedAtNs > 0 && s.CreatedAtNs <= math.MaxInt64 {
+		x.CreatedAt = time.Unix(0, int64(s.CreatedAtNs)).UTC().Format(time.RFC3339Nano)
+	}
+	sum := fmt.Sprintf("A snapshot: the State after batch %d, %d known ids in %d streams, merged state %s..., with %d events logged and not yet decided; replay from it with replay --snapshot.",
+		s.LastBatchID, x.KnownIDs, x.StreamHeads, x.MergedStateHash.String()[:16], x.Pending)
+	return explainOutput{Type: typeSnapshot, Format: formatOmega, Summary: sum, Snapshot: x}
 }
 
 // explainObject tells the JSON objects apart by their members.
@@ -193,6 +249,11 @@ func explainObject(data []byte) (explainOutput, error) {
 	}
 	has := func(k string) bool { return slices.Contains(keys, k) }
 	switch {
+	case has("incident_id") && has("field_name"):
+		return explainIncident(data)
+	case has("snapshot_id") && has("base_checkpoint_offset") && has("stream_heads_digest") && !has("state"):
+		return explainOutput{Type: typeOriginal, Format: "json",
+			Summary: "The original system's JSON snapshot manifest: it names a state by its hashes but holds no state, and its replay hashed it with an opaque log suffix. omega's snapshots are binary .omega files that hold the State itself and the events pending (SPEC section 7): reconcile --snapshot-out writes one after a batch, a Kernel takes them as it runs, and replay --snapshot starts from one, re-executing the batches of the event log after it."}, nil
 	case has("magic") && has("cert_type"):
 		c, err := omega.DecodeCertificateJSON(data)
 		if err != nil {
@@ -229,6 +290,82 @@ func explainObject(data []byte) (explainOutput, error) {
 		return explainEvents(data, formatJSONLines)
 	}
 	return explainOutput{}, unknownContent()
+}
+
+func explainIncident(data []byte) (explainOutput, error) {
+	var x incidentExplain
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var raw struct {
+		IncidentID        string      `json:"incident_id"`
+		DivergenceBatchID uint64      `json:"divergence_batch_id"`
+		DivergenceEventID json.Number `json:"divergence_event_id"`
+		Field             uint64      `json:"field"`
+		FieldName         string      `json:"field_name"`
+		Expected          string      `json:"expected"`
+		Observed          string      `json:"observed"`
+		MetadataDigest    string      `json:"metadata_digest"`
+	}
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return explainOutput{}, inputErrorf("a replay incident that does not decode: %v", err)
+	}
+	x = incidentExplain{IncidentID: raw.IncidentID, DivergenceBatchID: raw.DivergenceBatchID, DivergenceEventID: raw.DivergenceEventID.String(),
+		Field: raw.Field, FieldName: raw.FieldName, Expected: raw.Expected, Observed: raw.Observed, MetadataDigest: raw.MetadataDigest}
+	x.Meaning = incidentMeaning(omega.IncidentField(raw.Field))
+	switch omega.IncidentField(raw.Field) {
+	case omega.FieldReplaySeed, omega.FieldOrder, omega.FieldCreatedAt:
+		for _, v := range []struct {
+			hex string
+			dst *string
+		}{{raw.Expected, &x.ExpectedDecimal}, {raw.Observed, &x.ObservedDecimal}} {
+			b, err := hex.DecodeString(v.hex)
+			if err == nil && len(b) >= 8 {
+				*v.dst = fmt.Sprint(uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56)
+			}
+		}
+	}
+	where := fmt.Sprintf("at batch %d", x.DivergenceBatchID)
+	if x.DivergenceBatchID == 0 {
+		where = "before any batch"
+	}
+	if x.DivergenceEventID != "0" {
+		where += ", event " + x.DivergenceEventID
+	}
+	sum := fmt.Sprintf("A replay incident: %s differs %s. %s", x.FieldName, where, x.Meaning)
+	if x.ExpectedDecimal != "" {
+		sum += fmt.Sprintf(" The log recorded %s, replay had %s.", x.ExpectedDecimal, x.ObservedDecimal)
+	}
+	return explainOutput{Type: typeIncident, Format: "json", Summary: sum, Incident: &x}, nil
+}
+
+// incidentMeaning says what an incident in field f means (SPEC section 7).
+func incidentMeaning(f omega.IncidentField) string {
+	switch f {
+	case omega.FieldKind:
+		return "Re-executing the batch gave the other kind (merge or obstruction) than its BATCH frame records."
+	case omega.FieldWitnessHash:
+		return "Re-executing the batch gave another witness hash than its BATCH frame records."
+	case omega.FieldMergedStateHash:
+		return "Re-executing the batch reached another merged state than its BATCH frame records."
+	case omega.FieldTraceRoot:
+		return "The batch's members give another trace root than its BATCH frame records."
+	case omega.FieldMember:
+		return "A member of the batch resolves to no EVENT frame of the log, or is out of order."
+	case omega.FieldReplaySeed:
+		return "The BATCH frame carries another replay seed than the replay was given (replay takes the log's seed when --replay-seed is left out)."
+	case omega.FieldBinding:
+		return "The log, snapshot or BATCH frame was made by another checker (binding) than the one replaying."
+	case omega.FieldOrder:
+		return "A batch id does not increase."
+	case omega.FieldFinalState:
+		return "Every batch re-executed the same, but the final merged state is not the one expected (--expected_hash_hex)."
+	case omega.FieldCreatedAt:
+		return "The certificate's created_at_ns differs from the BATCH frame's."
+	case omega.FieldCertificate:
+		return "A batch and the certificate chain do not pair up: a batch without its certificate, or a certificate without its batch."
+	}
+	return "An incident in a field this command does not know."
 }
 
 func explainCert(c *omega.Certificate, format string) explainOutput {

@@ -431,6 +431,12 @@
 //	                ({"result":...,"binding":...})
 //	events          json_array or json_lines
 //	frame_log       omega (starts with the .omega magic, or a torn header)
+//	snapshot        omega (a frame log holding a snapshot: reconcile
+//	                --snapshot-out, a kernel's snapshots/)
+//	incident        json (what replay --incident-dir writes)
+//	original_snapshot_manifest  json (the original system's snapshot
+//	                manifest, which holds no state: the summary says what
+//	                omega reads instead)
 //
 // and the object named by type: for a certificate its kind, batch_id,
 // cert_id, cert_hash, prev_cert_hash, chain_position ("first of a chain"
@@ -446,7 +452,14 @@
 // payload_hash_ok) for an obstruction; for events their count, the distinct
 // nodes and (node, stream) streams, the event_ids and lamports ranges
 // {min, max} and payload_hash_mismatches; for a frame log the fields ingest
-// prints after input. Certificates and checker outputs are decoded as
+// prints after input; for a snapshot its snapshot_id, created_at_ns and
+// created_at, last_batch_id, base_checkpoint_offset, known_ids,
+// stream_heads, pending, merged_state_hash, frontier_digest, state_digest
+// and binding; for an incident its fields as replay prints them, with
+// expected_decimal and observed_decimal for an integer field and a
+// sentence saying what the field means. Unknown content exits 10 with a
+// message that also says what omega reads instead of the original
+// system's opaque log suffix. Certificates and checker outputs are decoded as
 // strictly as certify and verify decode them: a damaged one exits 20 (a
 // certificate) or 10 (a checker output), and content that is none of the
 // above exits 10. Events are read as reconcile reads them, as one batch: a

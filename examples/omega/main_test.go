@@ -1254,3 +1254,48 @@ func TestInitLog(t *testing.T) {
 		t.Errorf("init-log over an existing file = %s", r.raw)
 	}
 }
+
+// TestExplainSnapshotsAndIncidents: explain recognizes a snapshot, a replay
+// incident's JSON and the original system's snapshot manifest, and says
+// what omega reads instead of the original's opaque log suffix.
+func TestExplainSnapshotsAndIncidents(t *testing.T) {
+	dir := t.TempDir()
+	p := func(n string) string { return filepath.Join(dir, n) }
+	generate(t, p("e.json"), 30, "--seed", "4")
+	r := omegaCmd(t, "reconcile", "--input", p("e.json"), "--batch-id", "3", "--replay-seed", "5", "--log", p("ev.omega"), "--snapshot-out", p("s.omega"))
+	if r.code != 0 {
+		t.Fatal(r.raw)
+	}
+	final := field(t, r.obj, "checker_output.result.merged_state_hash").(string)
+	r = omegaCmd(t, "explain", "--input", p("s.omega"))
+	if r.code != 0 || r.obj["type"] != "snapshot" || num(t, field(t, r.obj, "snapshot.last_batch_id")) != 3 || num(t, field(t, r.obj, "snapshot.known_ids")) != 30 ||
+		field(t, r.obj, "snapshot.merged_state_hash") != final {
+		t.Errorf("explain of a snapshot = %s", r.raw)
+	}
+
+	// An incident: the log replayed with another seed.
+	if r := omegaCmd(t, "replay", "--log-suffix", p("ev.omega"), "--expected_hash_hex", final, "--replay-seed", "6", "--incident-dir", p("inc")); r.code != exitReplay {
+		t.Fatalf("replay with another seed = %s", r.raw)
+	}
+	incs, _ := filepath.Glob(p("inc/*.json"))
+	if len(incs) != 1 {
+		t.Fatalf("incident files %v", incs)
+	}
+	r = omegaCmd(t, "explain", "--input", incs[0])
+	if r.code != 0 || r.obj["type"] != "incident" || field(t, r.obj, "incident.field_name") != "replay_seed" ||
+		field(t, r.obj, "incident.expected_decimal") != "5" || field(t, r.obj, "incident.observed_decimal") != "6" {
+		t.Errorf("explain of an incident = %s", r.raw)
+	}
+
+	manifest := `{"snapshot_id":1,"created_at_ns":5,"base_checkpoint_offset":64,"frontier_digest":[0],"merged_state_hash":[0],"stream_heads_digest":[0],"schema_hash":[0]}`
+	os.WriteFile(p("manifest.json"), []byte(manifest), 0o644)
+	r = omegaCmd(t, "explain", "--input", p("manifest.json"))
+	if r.code != 0 || r.obj["type"] != "original_snapshot_manifest" || !strings.Contains(r.obj["summary"].(string), "reconcile --snapshot-out") {
+		t.Errorf("explain of the original's manifest = %s", r.raw)
+	}
+	os.WriteFile(p("suffix.bin"), []byte{0x9f, 0x01, 0x02}, 0o644)
+	r = omegaCmd(t, "explain", "--input", p("suffix.bin"))
+	if r.code != exitFormat || !strings.Contains(r.obj["error"].(string), "opaque log suffix") {
+		t.Errorf("explain of opaque bytes = %s", r.raw)
+	}
+}
