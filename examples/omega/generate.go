@@ -41,7 +41,7 @@ func (o *generateOpts) declare(fs *flag.FlagSet) {
 	fs.IntVar(&o.nodes, "nodes", 4, "the number of nodes, 1.."+strconv.Itoa(maxNodes))
 	fs.IntVar(&o.streams, "streams", 2, "the number of streams per node, 1.."+strconv.Itoa(maxStreams))
 	fs.Uint64Var(&o.seed, "seed", 0, "the seed of the generator")
-	fs.Uint64Var(&o.startID, "start-id", 1, "the first event id (default 1, or after the highest id --snapshot knows)")
+	fs.Uint64Var(&o.startID, "start-id", 1, "the first event id (with --snapshot: after the highest id it knows)")
 	fs.StringVar(&o.snap, "snapshot", "", "a snapshot the events are to follow: ids after the highest it knows, lamports above its stream heads, so that the batch merges from its State")
 }
 

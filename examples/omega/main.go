@@ -465,13 +465,18 @@
 // above exits 10. Events are read as reconcile reads them, as one batch: a
 // file of more than omega.MaxBatchContents distinct events exits 10.
 //
-// help
+// help [COMMAND ...] [--text]
 //
-// Prints the commands and their flags, and with --help after a command that
-// command's alone:
+// Prints the commands and their flags (those named, or all), and with
+// --help after a command that command's alone:
 //
 //	{"status":"ok","command":"help","commands":[{"name":"bench",
-//	 "summary":"<a sentence>","flags":{"--events":"<what it sets>",...}},...]}
+//	 "summary":"<a sentence>","flags":{"--events":"<what it sets>",...},
+//	 "defaults":{"--events":"100000",...}},...]}
+//
+// defaults lists the flags whose default is not empty, zero or false. With
+// --text, help prints the same as text a person reads, each flag with its
+// argument type and default: the one output that is not a JSON object.
 package main
 
 import (
@@ -546,7 +551,7 @@ func run(args []string, stdout io.Writer) int {
 	case ok:
 		out, err = runBounded(c, name, args[1:])
 	case name == "help" || name == "-h" || name == "--help" || name == "-help":
-		out, err = runHelp(cmds)
+		out, err = runHelp(cmds, args[min(1, len(args)):])
 	case name == "":
 		err = usageErrorf("no command given; available: %s", strings.Join(commandNames(cmds), ", "))
 	default:
@@ -823,27 +828,87 @@ type helpOutput struct {
 }
 
 type helpCommand struct {
-	Name    string            `json:"name"`
-	Summary string            `json:"summary"`
-	Flags   map[string]string `json:"flags"`
+	Name     string            `json:"name"`
+	Summary  string            `json:"summary"`
+	Flags    map[string]string `json:"flags"`
+	Defaults map[string]string `json:"defaults"` // the flags whose default is not empty or zero
 }
 
 func helpFor(fs *flag.FlagSet) helpCommand {
-	flags := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) { flags["--"+f.Name] = f.Usage })
-	return helpCommand{Name: fs.Name(), Summary: commands()[fs.Name()].summary, Flags: flags}
+	flags, defaults := map[string]string{}, map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		flags["--"+f.Name] = f.Usage
+		if d := f.DefValue; d != "" && d != "0" && d != "0s" && d != "false" {
+			defaults["--"+f.Name] = d
+		}
+	})
+	return helpCommand{Name: fs.Name(), Summary: commands()[fs.Name()].summary, Flags: flags, Defaults: defaults}
 }
 
-func runHelp(cmds map[string]command) ([]byte, error) {
+// runHelp serves help [COMMAND...] [--text]: the commands and their flags,
+// as one JSON object (SPEC section 9), or, with --text, as text a person
+// reads, with each flag's default.
+func runHelp(cmds map[string]command, args []string) ([]byte, error) {
+	text := false
+	var names []string
+	for _, a := range args {
+		switch a {
+		case "--text", "-text":
+			text = true
+		case "--json", "-json":
+			text = false
+		default:
+			if _, ok := cmds[a]; !ok {
+				return nil, usageErrorf("help: unknown command %q; available: %s", a, strings.Join(commandNames(cmds), ", "))
+			}
+			names = append(names, a)
+		}
+	}
+	all := len(names) == 0
+	if all {
+		names = commandNames(cmds)
+	}
 	var list []helpCommand
-	for _, name := range commandNames(cmds) {
+	var sets []*flag.FlagSet
+	for _, name := range names {
 		c, ok := cmds[name]
 		if !ok {
-			continue
+			continue // help itself
 		}
 		fs := newFlagSet(name)
 		c.flags(fs)
 		list = append(list, helpFor(fs))
+		sets = append(sets, fs)
 	}
-	return marshal(helpOutput{"ok", "help", list}), nil
+	if !text {
+		return marshal(helpOutput{"ok", "help", list}), nil
+	}
+	var b strings.Builder
+	if all {
+		b.WriteString("omega <command> [flags]: every command prints one JSON object; exit codes 10 format, 20 certificate, 30 replay incident, 40 timeout, 50 anything else.\n\n")
+		for _, c := range list {
+			fmt.Fprintf(&b, "  %-17s %s\n", c.Name, c.Summary)
+		}
+		b.WriteString("\nomega help COMMAND --text shows a command's flags; omega help prints all of this as JSON.\n")
+		return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+	}
+	for i, fs := range sets {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "omega %s: %s\n\n", fs.Name(), list[i].Summary)
+		fs.VisitAll(func(f *flag.Flag) {
+			arg, usage := flag.UnquoteUsage(f)
+			name := "--" + f.Name
+			if arg != "" {
+				name += " " + arg
+			}
+			fmt.Fprintf(&b, "  %s\n      %s", name, usage)
+			if d := list[i].Defaults["--"+f.Name]; d != "" {
+				fmt.Fprintf(&b, " (default %s)", d)
+			}
+			b.WriteString("\n")
+		})
+	}
+	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
 }

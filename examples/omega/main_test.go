@@ -952,10 +952,27 @@ func TestBench(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"reconcile", "--help"}} {
+	for _, args := range [][]string{{"help"}, {"reconcile", "--help"}, {"help", "replay"}} {
 		if r := omegaCmd(t, args...); r.code != 0 || len(r.obj["commands"].([]any)) == 0 {
 			t.Errorf("omega %q = %s, want exit 0 and the commands", args, r.raw)
 		}
+	}
+	r := omegaCmd(t, "help", "generate-events")
+	if cs := r.obj["commands"].([]any); len(cs) != 1 || field(t, cs[0].(map[string]any), "defaults.--nodes") != "4" {
+		t.Errorf("help generate-events = %s, want its flags with --nodes defaulting to 4", r.raw)
+	}
+	// --text: for a person, with the defaults.
+	var out bytes.Buffer
+	if code := run([]string{"help", "generate-events", "--text"}, &out); code != 0 ||
+		!strings.Contains(out.String(), "--nodes int\n") || !strings.Contains(out.String(), "(default 4)") || strings.HasPrefix(out.String(), "{") {
+		t.Errorf("help generate-events --text = %d:\n%s", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"help", "--text"}, &out); code != 0 || !strings.Contains(out.String(), "  doctor ") || strings.Count(out.String(), "\n") < 10 {
+		t.Errorf("help --text = %d:\n%s", code, out.String())
+	}
+	if r := omegaCmd(t, "help", "frobnicate"); r.code != exitOther {
+		t.Errorf("help frobnicate = %s", r.raw)
 	}
 }
 
