@@ -113,8 +113,6 @@ func doctorRoot(out *doctorOutput, root string) error {
 		{"CI", ".ci/run", "the checks every change runs"},
 	} {
 		switch _, err := os.Stat(filepath.Join(root, p.path)); {
-		case err != nil && p.name == "schemas":
-			out.add(p.name, "warn", "%s not in this checkout yet: %s", p.path, p.why)
 		case err != nil:
 			out.add(p.name, "fail", "%s missing: %s", p.path, p.why)
 		default:
