@@ -50,6 +50,28 @@
 // event was a member of a batch, against its trace root
 // ([InclusionProof.Verify]).
 //
+// # Predicates
+//
+// The built-in catalog (version 1, package predicates) holds six
+// predicates, each violated at an event e of a batch decided on a prior
+// State:
+//
+//	1001 lamport_monotonic    e's lamport is not above the previous content of its stream
+//	                          (in the batch, else the prior head)
+//	1002 event_unique         e's id is known to the prior State
+//	1003 causal_order         a known dependency of e has a lamport not below e's
+//	2001 payload_hash_match   payload_hash is not BLAKE3-256 of the payload
+//	2002 dependency_known     a dependency of e is neither in the batch nor known
+//	3001 overlap_agreement    another content in the batch has e's id
+//
+// They are evaluated in the order 2001, 3001, 1002, 1001, 1003, 2002 at each
+// distinct content in canonical order, then the domain predicates by id;
+// the first failure is the obstruction, its conflict set the ids it names
+// (e, and the other event or the missing dependency where there is one),
+// its evidence the events that let anyone re-check it
+// ([Checker.VerifyObstruction]). The catalog's hash, over every entry's id,
+// arity, name and semantics reference, is bound into every certificate.
+//
 // # Certificates
 //
 // [Certify] turns a checker [Output] into a signed, content-addressed
@@ -223,6 +245,19 @@
 // for [Kernel.Resume]. Metrics go to a [MetricsSink] ([JSONLSink] writes
 // the original system's lines); [Kernel.Stats] keeps counts and latencies;
 // [KernelConfigFromEnv] maps the original system's OMEGA_* variables.
+//
+// # Testing with omegatest
+//
+// Package omegatest gives a downstream test suite rapid generators (events,
+// valid batches and histories, each kind of violation injected, frame
+// logs, certificate chains, kernel runs from correct and faulty nodes) and
+// checks: CheckResult re-derives a result from SPEC's formulas,
+// CheckTrace reads a kernel's steps ([KernelConfig].Trace) through the
+// formal model of formal/OMEGA.tla and names the first step it does not
+// explain, and the history checks (NoDoubleAccept, DepsAcceptedNoLater,
+// LamportMonotonic, ClockCondition, ChainLinked, EventuallyDecided) explain
+// the first breach in what a test saw of a kernel by rule, decision and
+// events.
 //
 // # Errors
 //

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"sync"
 
 	"github.com/zeebo/blake3"
 
@@ -241,4 +243,56 @@ func Example_errorCategories() {
 	// refused input true
 	// does not verify true
 	// refused input true
+}
+
+// A kernel on a data directory: three events and an equivocation submitted,
+// flushed, and the decisions it certified, in chain order. The
+// equivocation is obstructed by 3001 and quarantined; the rest of the
+// batch is checked again at once and merged.
+func ExampleOpenKernel() {
+	dir, err := os.MkdirTemp("", "omega-example-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var decided []string
+	k, err := omega.OpenKernel(ctx, dir, &omega.KernelConfig{
+		Signer: ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), // nil: a key made and kept in dir/kernel.key
+		OnDecision: func(d omega.Decision) {
+			mu.Lock()
+			defer mu.Unlock()
+			r := d.Output.Result
+			line := fmt.Sprintf("batch %d: %s of %d events", d.Certificate.BatchID, r.Kind, len(r.Members))
+			if r.Kind == omega.KindObstruction {
+				line += fmt.Sprintf(", predicate %d, conflict set %v", r.Obstruction.Predicate, r.Obstruction.ConflictSet)
+			}
+			decided = append(decided, line)
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	err = k.Submit(ctx,
+		event(1, 1, 1, "a"),
+		event(2, 2, 2, "b", 1),
+		event(3, 3, 1, "c"),
+		event(3, 3, 1, "c, said otherwise"), // two contents under id 3
+	)
+	if err != nil {
+		panic(err) // a malformed event, or ctx ended while the kernel had no room
+	}
+	if err := k.Flush(ctx); err != nil { // decide what is released, wait for the certificates
+		panic(err)
+	}
+	if err := k.Close(ctx); err != nil {
+		panic(err)
+	}
+	for _, line := range decided {
+		fmt.Println(line)
+	}
+	// Output:
+	// batch 1: obstruction of 4 events, predicate 3001, conflict set [3]
+	// batch 2: merge of 2 events
 }
