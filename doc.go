@@ -3,8 +3,10 @@
 // schema and predicate catalog that decided it, and keeps events and
 // decisions in a crash-safe binary frame log.
 //
-// The byte formats, digests and checker semantics follow the omega design
-// contract (SPEC); section numbers below refer to it. Results are pure
+// The byte formats, digests and checker semantics follow omega's design
+// contract; "SPEC n" below names the section of it a rule comes from, and
+// the layouts the library writes are given in full under Byte layouts.
+// Results are pure
 // functions of their inputs: no clock, no randomness, no map iteration and
 // no goroutine scheduling reaches a result byte.
 //
@@ -258,6 +260,60 @@
 // LamportMonotonic, ClockCondition, ChainLinked, EventuallyDecided) explain
 // the first breach in what a test saw of a kernel by rule, decision and
 // events.
+//
+// # Byte layouts
+//
+// Integers are little-endian; a u128 is 16 bytes, low half first; a hash
+// is 32 bytes. payload_hash is plain BLAKE3-256 of the payload; every other
+// digest D(purpose, bytes) is BLAKE3-256 in derive-key mode with the
+// context "omega v1 " + purpose.
+//
+// An event's canonical encoding, the EVENT frame's payload and the input of
+// its digest D("event", encoding):
+//
+//	offset  size            field
+//	 0      16              event_id
+//	16       4              node_id
+//	20       2              stream_id
+//	22       8              lamport
+//	30       8              mono_ts_ns
+//	38       2              event_kind
+//	40       2              flags
+//	42       2              deps_count
+//	44       4              payload_len
+//	48      32              payload_hash
+//	80      16 x deps_count deps, in the order given
+//	...     payload_len     payload
+//
+// An .omega file: a 64-byte header, magic "OMEGA" 0 1 0 | schema_version
+// u16 | endian flag u8 = 1 | hash algorithm u8 = 1 (BLAKE3) | 14 zero
+// bytes | schema_hash [32] | 6 zero bytes; then frames, each frame_len u32
+// (12 + payload) | frame_crc32 u32 (CRC-32/IEEE over type, reserved and
+// payload) | frame_type u16 | reserved u16 = 0 | payload. Frame types: 1
+// EVENT, 2 BATCH, 3 CERT, 4 SNAPSHOT, 5 STATE, 6 INCIDENT, 0x8000-0xFFFF
+// the embedding program's.
+//
+// A BATCH frame's payload: batch_id u64 | replay_seed u64 | created_at_ns
+// u64 | kind u8 (1 merge, 2 obstruction) | 7 zero bytes | witness_hash |
+// merged_state_hash (the prior State's for an obstruction) | trace_root |
+// binding_digest | member_count u32 | members, each event_id u128 || event
+// digest, one per distinct content in canonical order.
+//
+// A certificate (a CERT frame's payload) is its to-be-signed encoding
+// followed by the 64-byte Ed25519 signature over "omega v1 certificate\x00"
+// || TBS: magic "OMEGACRT" | format_version u16 = 1 | cert_type u8 (1
+// merge, 2 obstruction) | reserved u8 | cert_id u128 (the first 16 bytes of
+// D("cert id", TBS with cert_id zeroed)) | batch_id u64 | created_at_ns u64
+// | checker_version 3 x u16 | schema_version u16 | schema_hash |
+// catalog_hash | issuer_key_id [16] | trace_root_hash | prev_cert_hash (the
+// cert_hash, D("cert", envelope), of the one before; zero for the first) |
+// body_hash (D("cert body", body)) | body_len u32 | body. A merge's body:
+// batch_digest | merged_state_hash | prior_state_hash | accepted_ids_digest
+// | frontier_digest | heads_digest | witness_hash | accepted_count u32 |
+// replay_seed u64. An obstruction's: violated_predicate_id u32 |
+// conflict_set_len u16 | conflict_set (u128 each, ascending) | witness_hash
+// | overlap_context_digest | prior_state_hash | evidence_count u16 |
+// evidence event digests | replay_seed u64.
 //
 // # Errors
 //
