@@ -296,3 +296,28 @@ func ExampleOpenKernel() {
 	// batch 1: obstruction of 4 events, predicate 3001, conflict set [3]
 	// batch 2: merge of 2 events
 }
+
+// Verify checks one certificate against a key ring and the binding it must
+// carry, and names the check that fails: here a certificate signed by a key
+// the ring does not hold.
+func ExampleVerify() {
+	c, _ := omega.NewChecker(nil)
+	out, err := c.Reconcile(nil, []omega.Event{event(1, 1, 1, "hello")})
+	if err != nil {
+		panic(err)
+	}
+	trusted := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, ed25519.SeedSize))
+	ring, _ := omega.NewKeyRing(trusted.Public().(ed25519.PublicKey))
+	for _, key := range []ed25519.PrivateKey{trusted, other} {
+		cert, err := omega.Certify(out, c.Binding(), omega.BatchMeta{BatchID: 1, CreatedAtNs: 1}, omega.Hash{}, key)
+		if err != nil {
+			panic(err)
+		}
+		_, err = omega.Verify(cert.Bytes(), ring, c.Binding())
+		fmt.Println(err == nil, errors.Is(err, omega.ErrUnknownKey))
+	}
+	// Output:
+	// true false
+	// false true
+}
