@@ -287,17 +287,19 @@ func topLevelKeys(data []byte) ([]string, error) {
 // sameKeys reports whether keys holds each of want exactly once, and
 // nothing else.
 // certLogDir returns the certificate log directory path names: a directory
-// (created when missing) holds cert.log beside its index files; a path to
-// a file named cert.log, as the original system's tools took, means the
-// directory it is in. Any other file is refused: omega's certificate log
-// is a directory.
+// (created when missing) holds cert.log beside its index files; a path
+// named cert.log that is not a directory, there or to be made, as the
+// original system's tools took it, means the directory it is in. Any other
+// file is refused: omega's certificate log is a directory.
 func certLogDir(path string) (string, error) {
 	fi, err := os.Stat(path)
 	switch {
-	case err != nil || fi.IsDir():
+	case err == nil && fi.IsDir():
 		return path, nil
 	case filepath.Base(path) == "cert.log":
 		return filepath.Dir(path), nil
+	case err != nil:
+		return path, nil
 	}
 	return "", usageErrorf("--cert-log %s is a file: omega keeps a certificate log as a directory holding cert.log (and its index files); pass the directory, or the path of its cert.log", path)
 }

@@ -771,6 +771,15 @@ func TestCertifyFromTheFirstHour(t *testing.T) {
 	if r := omegaCmd(t, "verify", "--cert-log", logFile, "--pub", f.pub); r.code != 0 {
 		t.Errorf("verify --cert-log <cert.log> = %s", r.raw)
 	}
+	// A cert.log path that does not exist yet, as the original's first
+	// certify took it: the store is made in its directory.
+	fresh := filepath.Join(f.path("fresh"), "cert.log")
+	os.MkdirAll(f.path("fresh"), 0o755)
+	if r := omegaCmd(t, append(base, "--key", f.key, "--output", f.path("c4"), "--cert-log", fresh)...); r.code != 0 {
+		t.Errorf("certify --cert-log <a cert.log to make> = %s", r.raw)
+	} else if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("no cert.log where --cert-log named it: %v", err)
+	}
 	other := f.path("r.json")
 	if r := omegaCmd(t, "verify", "--cert-log", other, "--pub", f.pub); r.code != exitOther || !strings.Contains(r.obj["error"].(string), "directory holding cert.log") {
 		t.Errorf("verify --cert-log <another file> = %s", r.raw)
