@@ -529,7 +529,7 @@ func commands() map[string]command {
 		"certify":          {"sign what reconcile --output wrote into a certificate, optionally appended to a certificate log", certifyFlags, runCertify},
 		"verify":           {"verify a certificate or a certificate log against trusted public keys", verifyFlags, runVerify},
 		"replay":           {"re-execute an event log's batches from a snapshot or genesis and report the first divergence", replayFlags, runReplay},
-		"explain":          {"say what a file is and summarize it: certificate, checker output, events or frame log", explainFlags, runExplain},
+		"explain":          {"say what a file is and summarize it: certificate, checker output, events, frame log, snapshot or replay incident", explainFlags, runExplain},
 		"export-metrics":   {"renumber metric lines from one or more files into one sequence of seq_ids, in the kernel's shape", exportFlags, runExportMetrics},
 		"doctor":           {"check a checkout of the module (--root) or a kernel data directory (--dir), changing nothing", doctorFlags, runDoctor},
 	}

@@ -176,7 +176,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		say("replay: %s: %s", rep.Result, rep.Incident)
 		return fmt.Errorf("replay: %s", rep.Result)
 	}
-	say("replay: from the snapshot (after batch %d), %s re-executed to the outcomes their BATCH frames and certificates record, and to the chain's merged state: %s",
+	say("replay: from the snapshot (after batch %d), %s re-executed to the outcomes the log and the certificates record, and to the chain's merged state: %s",
 		rep.FromBatchID, plural(rep.Batches, "batch", "batches"), rep.Result)
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(out)
