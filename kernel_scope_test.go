@@ -13,15 +13,16 @@ import (
 	"github.com/omega-sheaf/omega/trace"
 )
 
-// TestKernelSmallScope runs every sequence of up to five actions over an
-// instance shaped as formal/OMEGA.cfg's (two nodes, one faulty; lamports 1
-// and 2; batches of two; one crash; ids 1 to 3) against the real kernel,
-// and reads each run's trace through the model. The actions: node 1's two
-// events (the second depending on the first), the faulty node's two (one
-// reusing id 1, one with a wrong payload hash depending on id 2), a flush
-// (Decide), and a crash that keeps only what was synced, directory entries
-// included, followed by the restart. Where the rapid mirror samples long
-// runs, this covers every short one.
+// TestKernelSmallScope runs every sequence of up to five actions over
+// formal/OMEGA.cfg's instance (two nodes, one faulty; ids 1 and 2;
+// lamports 1 and 2; batches of two; one crash) against the real kernel,
+// and reads each run's trace through the model. Of the events the instance
+// allows it takes four: node 1's two (the second depending on the first)
+// and two of the faulty node's (one reusing id 1, one reusing id 2 with a
+// wrong payload hash); the other actions are a flush (Decide) and a crash
+// that keeps only what was synced, directory entries included, followed by
+// the restart. Where the rapid mirror samples long runs, this covers every
+// short one.
 func TestKernelSmallScope(t *testing.T) {
 	if raceEnabled {
 		t.Skip("thousands of short runs; the race detector sees the same code in the other kernel tests")
@@ -32,8 +33,8 @@ func TestKernelSmallScope(t *testing.T) {
 	}
 	a := kev(1, 1, 1, "a")
 	b := kev(2, 1, 2, "b", 1)
-	f1 := kev(1, 2, 1, "f1") // reuses a's id
-	f2 := kev(3, 2, 2, "f2", 2)
+	f1 := kev(1, 2, 1, "f1")    // reuses a's id
+	f2 := kev(2, 2, 2, "f2", 1) // reuses b's id
 	f2.PayloadHash[0] ^= 1
 	actions := []scopeAction{
 		{"Receive(a)", &a}, {"Receive(b)", &b}, {"Receive(f1)", &f1}, {"Receive(f2)", &f2},
