@@ -1,8 +1,6 @@
 package omega
 
 import (
-	"slices"
-
 	"github.com/omega-sheaf/omega/trace"
 )
 
@@ -101,6 +99,3 @@ func (k *Kernel) traceRestart(cor *core, head ChainAnchor, recert []Decision) {
 		k.trace(trace.Step{Action: trace.SyncCerts})
 	}
 }
-
-// ackedEvents returns the events of r the sequencer logged.
-func (r *submitReq) ackedEvents() []trace.Event { return slices.Clip(r.tr) }
