@@ -321,3 +321,19 @@ func ExampleVerify() {
 	// true false
 	// false true
 }
+
+// Reconcile decides a batch with the default checker: here from genesis,
+// where every event merges, the copy of event 1 glued to it.
+func ExampleReconcile() {
+	out, err := omega.Reconcile(nil, []omega.Event{
+		event(1, 1, 1, "a"),
+		event(2, 2, 2, "b", 1),
+		event(1, 1, 1, "a"), // an identical copy
+	})
+	if err != nil {
+		panic(err) // a malformed event or an oversized batch; never a violation
+	}
+	r := out.Result
+	fmt.Println(r.Kind, len(r.AcceptedIDs()), r.Merge.Next.KnownCount())
+	// Output: merge 2 2
+}
