@@ -448,7 +448,6 @@ func (s *State) explains(k, c int, want map[trace.Digest]bool, next uint64) bool
 		return false
 	}
 	und := make(map[trace.Digest]bool)
-	dec := make(map[trace.Digest]bool)
 	last := uint64(0)
 	for i := range s.log[:k] {
 		r := &s.log[i]
@@ -459,13 +458,11 @@ func (s *State) explains(k, c int, want map[trace.Digest]bool, next uint64) bool
 			last = r.bid
 			for _, e := range r.batch {
 				delete(und, e.Digest)
-				dec[e.Digest] = true
 			}
 		default:
 			last = r.bid
 			for d := range r.quarantine {
 				delete(und, d)
-				dec[d] = true
 			}
 		}
 	}

@@ -104,9 +104,8 @@ type State struct {
 	accDigest map[trace.Digest]bool
 	heads     map[stream]uint64
 	undecided map[trace.Digest]bool
-	decided   map[trace.Digest]bool // accepted or quarantined
-	evPos     map[trace.Digest]int  // the index of each content's EVENT record
-	quarIDs   map[trace.ID]bool     // ids of quarantined events
+	evPos     map[trace.Digest]int // the index of each content's EVENT record
+	quarIDs   map[trace.ID]bool    // ids of quarantined events
 }
 
 // New returns the model's initial state (Init) for cfg.
@@ -122,7 +121,6 @@ func (s *State) index() {
 	s.accDigest = make(map[trace.Digest]bool)
 	s.heads = make(map[stream]uint64)
 	s.undecided = make(map[trace.Digest]bool)
-	s.decided = make(map[trace.Digest]bool)
 	s.evPos = make(map[trace.Digest]int)
 	s.quarIDs = make(map[trace.ID]bool)
 	s.inflight = cmpOr(s.inflight, map[trace.Digest]bool{})
@@ -158,13 +156,11 @@ func (s *State) apply(i int) {
 			st := stream{e.Node, e.Stream}
 			s.heads[st] = max(s.heads[st], e.Lamport)
 			delete(s.undecided, e.Digest)
-			s.decided[e.Digest] = true
 		}
 		return
 	}
 	for d := range r.quarantine {
 		delete(s.undecided, d)
-		s.decided[d] = true
 	}
 	for _, e := range r.batch {
 		if r.quarantine[e.Digest] {
