@@ -200,6 +200,12 @@ func DefaultBinding() Binding {
 // Binding returns the checker's binding.
 func (c *Checker) Binding() Binding { return c.binding }
 
+// Limits returns the limits the checker applies to every event, as
+// CheckerOptions gave them (zero fields mean the defaults): what a program
+// taking events in for the checker checks them against with
+// Event.Validate, as the Kernel's Submit does.
+func (c *Checker) Limits() Limits { return c.limits }
+
 // Catalog returns the checker's predicate catalog.
 func (c *Checker) Catalog() *predicates.Catalog { return c.catalog }
 

@@ -1,0 +1,317 @@
+package jetstream
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/omega-sheaf/omega"
+)
+
+// message is one message of the events stream, as the engine reads it.
+type message struct {
+	seq    uint64 // the stream sequence
+	timeNs int64  // the stream's timestamp, stored with the message
+	flush  bool   // a flush marker (SubjectFlush); data is ignored
+	data   []byte // a canonical EVENT encoding
+}
+
+// decision is one decided batch, as the engine hands it on.
+type decision struct {
+	out    omega.Output
+	meta   omega.BatchMeta
+	seq    uint64 // the stream sequence of the message that closed the batch
+	events int
+}
+
+// engine is the reconciler's deterministic core: the Kernel's sequencer
+// and coordinator (SPEC 8) with the stream's order for arrival order and the
+// stream's timestamps for a clock. It is a function of the messages it is
+// given, in order: two engines given the same messages decide the same
+// batches, whoever runs them, whenever, and however the messages were
+// delivered. It does no I/O and reads no clock.
+type engine struct {
+	c          *omega.Checker
+	lim        omega.Limits
+	batchSize  int
+	maxPending int
+	maxAge     int64 // ns
+	seed       uint64
+
+	state *omega.State
+	next  uint64 // the next batch id
+	seq   uint64 // the last stream sequence applied
+	now   int64  // stream time: the greatest timestamp seen
+
+	// accepted holds 64 bits of the digest of every accepted event, by
+	// id: an event identical to an accepted one is a redelivery. inflight
+	// counts the digests of the events taken in and not decided.
+	accepted map[omega.EventID]uint64
+	inflight map[omega.Hash]int
+
+	released map[omega.EventID]int // ids of undecided events released to batches
+	waiting  map[omega.EventID][]*held
+	held     []*held // in arrival order; released ones are skipped lazily
+	nheld    int
+	ready    []item
+
+	stats Stats
+	evs   []omega.Event // scratch
+}
+
+type item struct {
+	ev omega.Event
+	d  omega.Hash
+}
+
+type held struct {
+	it      item
+	since   int64 // stream time it entered the buffer
+	missing int   // distinct dependencies it still waits for
+	gone    bool
+}
+
+// Stats counts what a reconciler has read and decided since it started.
+// The counts of the engine are a function of the stream, like its
+// decisions.
+type Stats struct {
+	Messages     uint64 // messages of the events stream applied
+	Flushes      uint64 // flush markers among them
+	Malformed    uint64 // messages that are no well-formed event: skipped
+	Dropped      uint64 // exact redeliveries of an accepted or undecided event
+	Taken        uint64 // events taken in: held or released to a batch
+	Expired      uint64 // held events released for want of their dependencies
+	Batches      uint64 // batches decided
+	Merges       uint64
+	Obstructions uint64
+}
+
+func newEngine(c *omega.Checker, cfg *Config) *engine {
+	return &engine{
+		c:          c,
+		lim:        c.Limits(),
+		batchSize:  cfg.BatchSize,
+		maxPending: cfg.MaxPending,
+		maxAge:     int64(cfg.MaxPendingAge),
+		seed:       cfg.ReplaySeed,
+		next:       1,
+		accepted:   make(map[omega.EventID]uint64),
+		inflight:   make(map[omega.Hash]int),
+		released:   make(map[omega.EventID]int),
+		waiting:    make(map[omega.EventID][]*held),
+	}
+}
+
+var errChecker = errors.New("omega/jetstream: checker failed")
+
+// apply takes in one message and hands every batch it completes to emit,
+// in order. An error is the checker's or emit's, and leaves the engine
+// unusable: the caller stops.
+func (e *engine) apply(m message, emit func(decision) error) error {
+	if m.seq <= e.seq {
+		return fmt.Errorf("omega/jetstream: stream sequence %d after %d", m.seq, e.seq)
+	}
+	e.seq = m.seq
+	e.now = max(e.now, m.timeNs)
+	e.stats.Messages++
+	if m.flush {
+		e.stats.Flushes++
+	} else {
+		e.admit(m.data)
+	}
+	e.expire()
+	return e.cut(m.flush, emit)
+}
+
+// admit is the sequencer's step for one message: skip it when it is not
+// a well-formed event, drop it as a redelivery, or hold or release it.
+func (e *engine) admit(data []byte) {
+	ev, err := omega.DecodeEvent(data, e.lim)
+	if err == nil {
+		err = ev.Validate(e.lim)
+	}
+	if err != nil {
+		// No caller to refuse it to: every reconciler skips it alike.
+		e.stats.Malformed++
+		return
+	}
+	d := ev.Digest()
+	if e.inflight[d] > 0 {
+		e.stats.Dropped++
+		return
+	}
+	if fp, ok := e.accepted[ev.ID]; ok && fp == fingerprint(d) {
+		e.stats.Dropped++
+		return
+	}
+	e.stats.Taken++
+	e.inflight[d]++
+	it := item{ev: ev, d: d}
+	missing := e.missingDeps(&ev)
+	if len(missing) == 0 {
+		e.release(it)
+		return
+	}
+	h := &held{it: it, since: e.now, missing: len(missing)}
+	e.held = append(e.held, h)
+	e.nheld++
+	for _, d := range missing {
+		e.waiting[d] = append(e.waiting[d], h)
+	}
+}
+
+func fingerprint(d omega.Hash) uint64 { return binary.LittleEndian.Uint64(d[:]) }
+
+// missingDeps returns the distinct dependencies of ev that are neither
+// accepted nor released to a batch ahead of it.
+func (e *engine) missingDeps(ev *omega.Event) []omega.EventID {
+	var out []omega.EventID
+	for _, d := range ev.Deps {
+		if d == ev.ID || e.released[d] > 0 || slices.Contains(out, d) {
+			continue
+		}
+		if _, known := e.state.Lamport(d); known {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// release puts it in the batch queue, and with it every held event that
+// waited only for it, transitively, breadth first.
+func (e *engine) release(it item) {
+	work := []omega.EventID{it.ev.ID}
+	e.ready1(it)
+	for i := 0; i < len(work); i++ {
+		id := work[i]
+		for _, h := range e.waiting[id] {
+			if h.gone {
+				continue
+			}
+			if h.missing--; h.missing == 0 {
+				e.unhold(h)
+				e.ready1(h.it)
+				work = append(work, h.it.ev.ID)
+			}
+		}
+		delete(e.waiting, id)
+	}
+}
+
+func (e *engine) ready1(it item) {
+	e.ready = append(e.ready, it)
+	e.released[it.ev.ID]++
+}
+
+func (e *engine) unhold(h *held) {
+	h.gone = true
+	e.nheld--
+}
+
+// expire releases, oldest first, the held events that have waited
+// MaxPendingAge of stream time, and while the buffer holds more than
+// MaxPending events the oldest of them: the checker obstructs them by 2002.
+// A stream cannot be asked to wait, so a full buffer makes room instead of
+// pushing back as the Kernel's does.
+func (e *engine) expire() {
+	for {
+		i := 0
+		for i < len(e.held) && e.held[i].gone {
+			i++
+		}
+		e.held = e.held[i:]
+		if len(e.held) == 0 {
+			return
+		}
+		h := e.held[0]
+		if e.now-h.since < e.maxAge && e.nheld <= e.maxPending {
+			return
+		}
+		e.unhold(h)
+		for _, d := range h.it.ev.Deps {
+			if ws, ok := e.waiting[d]; ok {
+				ws = slices.DeleteFunc(ws, func(w *held) bool { return w.gone })
+				if len(ws) == 0 {
+					delete(e.waiting, d)
+				} else {
+					e.waiting[d] = ws
+				}
+			}
+		}
+		e.stats.Expired++
+		e.release(h.it)
+	}
+}
+
+// cut decides the full batches in the queue, and with force the rest.
+func (e *engine) cut(force bool, emit func(decision) error) error {
+	for len(e.ready) >= e.batchSize || (force && len(e.ready) > 0) {
+		n := min(e.batchSize, len(e.ready))
+		batch := slices.Clone(e.ready[:n])
+		e.ready = slices.Delete(e.ready, 0, n)
+		if err := e.decide(batch, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decide reconciles batch; after an Obstruction it quarantines the
+// conflict set and decides the rest as the next batch, at once.
+func (e *engine) decide(batch []item, emit func(decision) error) error {
+	for len(batch) > 0 {
+		e.evs = e.evs[:0]
+		for i := range batch {
+			e.evs = append(e.evs, batch[i].ev)
+		}
+		out, err := e.c.Reconcile(e.state, e.evs)
+		if err != nil {
+			return fmt.Errorf("%w: batch %d: %w", errChecker, e.next, err)
+		}
+		meta := omega.BatchMeta{BatchID: e.next, ReplaySeed: e.seed, CreatedAtNs: uint64(max(e.now, 0))}
+		e.next++
+		e.stats.Batches++
+		r := out.Result
+		rest := batch[:0:0]
+		if r.Kind == omega.KindMerge {
+			e.stats.Merges++
+			e.state = r.Merge.Next
+			for _, m := range r.Members {
+				e.accepted[m.ID] = fingerprint(m.Digest)
+			}
+			for _, it := range batch {
+				e.decided(it)
+			}
+		} else {
+			e.stats.Obstructions++
+			cs := r.Obstruction.ConflictSet
+			for _, it := range batch {
+				if _, in := slices.BinarySearchFunc(cs, it.ev.ID, omega.EventID.Compare); in {
+					e.decided(it)
+				} else {
+					rest = append(rest, it)
+				}
+			}
+			if len(rest) == len(batch) {
+				return fmt.Errorf("%w: batch %d: obstruction %d quarantines no event of the batch", errChecker, meta.BatchID, r.Obstruction.Predicate)
+			}
+		}
+		if err := emit(decision{out: out, meta: meta, seq: e.seq, events: len(batch)}); err != nil {
+			return err
+		}
+		batch = rest
+	}
+	return nil
+}
+
+// decided forgets an undecided event.
+func (e *engine) decided(it item) {
+	if e.released[it.ev.ID]--; e.released[it.ev.ID] <= 0 {
+		delete(e.released, it.ev.ID)
+	}
+	if e.inflight[it.d]--; e.inflight[it.d] <= 0 {
+		delete(e.inflight, it.d)
+	}
+}

@@ -1,0 +1,475 @@
+package jetstream_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
+	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/jetstream"
+	"github.com/omega-sheaf/omega/jetstream/natstest"
+)
+
+var testKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
+// startServer starts a server storing in dir (a new temporary directory
+// when ""), and stops it at the end of the test.
+func startServer(t testing.TB, dir string, opts *natstest.Options) *server.Server {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	s, err := natstest.Start(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+func connect(t testing.TB, s *server.Server) js.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	j, err := js.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func setup(t testing.TB, j js.JetStream, opts *jetstream.StreamOptions) {
+	t.Helper()
+	if err := jetstream.SetupStreams(context.Background(), j, opts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nodeEvents makes node n's events: a chain, each depending on the one
+// before.
+func nodeEvents(n uint32, count int) []omega.Event {
+	id := func(i int) omega.EventID { return omega.EventID{Hi: 1, Lo: uint64(n)<<32 | uint64(i)} }
+	var out []omega.Event
+	for i := range count {
+		e := omega.Event{ID: id(i), NodeID: n, Lamport: uint64(i + 1), Payload: fmt.Appendf(nil, "node %d event %d", n, i), Deps: []omega.EventID{}}
+		if i > 0 {
+			e.Deps = append(e.Deps, id(i-1))
+		}
+		e.PayloadHash = omega.PayloadHash(e.Payload)
+		out = append(out, e)
+	}
+	return out
+}
+
+// publishNodes publishes the events of nodes 1..n concurrently, a few at
+// a time: node 2 sends some children before their parents, every node
+// sends some events twice, and node 3 equivocates on its last event. It
+// returns once every publish is acknowledged, having published a flush
+// marker last.
+func publishNodes(t testing.TB, j js.JetStream, n, perNode int) {
+	t.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for node := uint32(1); node <= uint32(n); node++ {
+		wg.Go(func() {
+			evs := nodeEvents(node, perNode)
+			if node == 2 {
+				for i := 3; i+1 < len(evs); i += 5 {
+					evs[i], evs[i+1] = evs[i+1], evs[i]
+				}
+			}
+			if node == 3 {
+				x := evs[len(evs)-1]
+				x.Payload = []byte("a second content")
+				x.PayloadHash = omega.PayloadHash(x.Payload)
+				evs = append(evs, x)
+			}
+			for i := 0; i < len(evs); i += 3 {
+				chunk := evs[i:min(i+3, len(evs)):min(i+3, len(evs))]
+				if i%9 == 0 {
+					chunk = append(chunk, chunk[0]) // a redelivery
+				}
+				if err := jetstream.Publish(ctx, j, omega.Limits{}, chunk...); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := jetstream.PublishFlush(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reconciler runs a reconciler on dir until stop is called, which
+// returns Run's error (nil when it ended with stop's cancel).
+type running struct {
+	r    *jetstream.Reconciler
+	stop func() error
+}
+
+func startReconciler(t testing.TB, j js.JetStream, dir string, cfg *jetstream.Config) running {
+	t.Helper()
+	if cfg == nil {
+		cfg = &jetstream.Config{}
+	}
+	c := *cfg
+	if c.Signer == nil {
+		c.Signer = testKey
+	}
+	r, err := jetstream.Open(dir, j, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+			if errors.Is(runErr, context.Canceled) {
+				runErr = nil
+			}
+			if err := r.Close(); runErr == nil {
+				runErr = err
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { stop() })
+	return running{r: r, stop: stop}
+}
+
+// streamLen returns the last sequence of the events stream.
+func streamLen(t testing.TB, j js.JetStream) uint64 {
+	t.Helper()
+	s, err := j.Stream(context.Background(), jetstream.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// waitRead waits until r has applied n messages.
+func waitRead(t testing.TB, r *jetstream.Reconciler, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for r.Stats().Messages < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reconciler applied %d messages of %d in 60 s", r.Stats().Messages, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// chain returns the envelopes of the certificate store in dir.
+func chain(t testing.TB, dir string) [][]byte {
+	t.Helper()
+	st, err := omega.OpenCertStore(filepath.Join(dir, "certs"), omega.DefaultBinding().Header(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ring, _ := omega.NewKeyRing(testKey.Public().(ed25519.PublicKey))
+	if _, err := st.VerifyAll(ring, omega.DefaultBinding()); err != nil {
+		t.Fatalf("the chain in %s does not verify: %v", dir, err)
+	}
+	var out [][]byte
+	for _, c := range st.All() {
+		out = append(out, c.Bytes())
+	}
+	return out
+}
+
+// published reads and verifies OMEGA_CERTS, until it holds want
+// certificates.
+func published(t testing.TB, j js.JetStream, want int) [][]byte {
+	t.Helper()
+	ring, _ := omega.NewKeyRing(testKey.Public().(ed25519.PublicKey))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out [][]byte
+	errDone := errors.New("done")
+	err := jetstream.Verify(ctx, j, ring, omega.DefaultBinding(), func(c *omega.Certificate) error {
+		out = append(out, c.Bytes())
+		if len(out) == want {
+			return errDone
+		}
+		return nil
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatalf("Verify after %d certificates of %d: %v", len(out), want, err)
+	}
+	return out
+}
+
+func sameChains(t testing.TB, what string, a, b [][]byte) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %d certificates against %d", what, len(a), len(b))
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			t.Fatalf("%s: certificate %d differs", what, i+1)
+		}
+	}
+}
+
+func TestReconcilersIdentical(t *testing.T) {
+	s := startServer(t, "", nil)
+	j := connect(t, s)
+	setup(t, j, nil)
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	var rs []running
+	for _, d := range dirs[:2] {
+		rs = append(rs, startReconciler(t, j, d, nil))
+	}
+	publishNodes(t, j, 3, 50)
+	// A third starts once everything is published.
+	rs = append(rs, startReconciler(t, j, dirs[2], nil))
+	n := streamLen(t, j)
+	for _, r := range rs {
+		waitRead(t, r.r, n)
+	}
+	st := rs[0].r.Stats()
+	for i, r := range rs {
+		if err := r.stop(); err != nil {
+			t.Fatalf("reconciler %d: %v", i, err)
+		}
+		if got := r.r.Stats(); got != st {
+			t.Errorf("reconciler %d: stats %+v, reconciler 0: %+v", i, got, st)
+		}
+	}
+	// The copies were published at once: the server dropped them
+	// (TestDuplicates has the reconcilers drop some).
+	if st.Taken != 3*50+1 || st.Obstructions == 0 || st.Merges == 0 {
+		t.Errorf("stats %+v: want 151 events taken, obstructions and merges", st)
+	}
+	want := chain(t, dirs[0])
+	for i, d := range dirs[1:] {
+		sameChains(t, fmt.Sprintf("reconciler %d against 0", i+1), chain(t, d), want)
+	}
+	sameChains(t, "OMEGA_CERTS against reconciler 0", published(t, j, len(want)), want)
+}
+
+// TestReconcilerRestart stops a reconciler part way, loses the tail of
+// its certificate store as a crash before the sync would, and restarts it:
+// the chain goes on exactly as that of one that never stopped, and what
+// it certifies again is not published twice.
+func TestReconcilerRestart(t *testing.T) {
+	s := startServer(t, "", nil)
+	j := connect(t, s)
+	// A short de-duplication window, for the certificates published
+	// again after the restart to meet the one-per-subject rule instead.
+	setup(t, j, &jetstream.StreamOptions{Duplicates: 100 * time.Millisecond})
+	publishNodes(t, j, 3, 40)
+	half := streamLen(t, j)
+	dir, ref := t.TempDir(), t.TempDir()
+	a := startReconciler(t, j, dir, nil)
+	waitRead(t, a.r, half)
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the last certificates never reached the disk (cut in the
+	// middle of a frame, a torn tail). They were published.
+	log := filepath.Join(dir, "certs", "cert.log")
+	fi, err := os.Stat(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(log, fi.Size()*2/3); err != nil {
+		t.Fatal(err)
+	}
+	before := len(chain(t, dir))
+	publishNodes(t, j, 4, 40) // more, after the restart point
+	time.Sleep(150 * time.Millisecond)
+	a = startReconciler(t, j, dir, nil)
+	b := startReconciler(t, j, ref, &jetstream.Config{Publish: jetstream.PublishNone})
+	n := streamLen(t, j)
+	waitRead(t, a.r, n)
+	waitRead(t, b.r, n)
+	for _, r := range []running{a, b} {
+		if err := r.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, want := chain(t, dir), chain(t, ref)
+	if len(got) <= before {
+		t.Fatalf("the restarted reconciler has %d certificates, %d before", len(got), before)
+	}
+	sameChains(t, "restarted against uninterrupted", got, want)
+	sameChains(t, "OMEGA_CERTS", published(t, j, len(want)), want)
+}
+
+// TestReconcilerDivergence: a reconciler configured otherwise than the
+// one whose certificates OMEGA_CERTS holds stops with ErrDivergence, as
+// does one whose store holds a chain the stream does not give.
+func TestReconcilerDivergence(t *testing.T) {
+	s := startServer(t, "", nil)
+	j := connect(t, s)
+	setup(t, j, nil)
+	publishNodes(t, j, 3, 20)
+	n := streamLen(t, j)
+	a := startReconciler(t, j, t.TempDir(), nil)
+	waitRead(t, a.r, n)
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r, err := jetstream.Open(dir, j, &jetstream.Config{Signer: testKey, ReplaySeed: 99})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.Run(ctx); !errors.Is(err, jetstream.ErrDivergence) {
+		t.Errorf("Run with another replay seed = %v, want ErrDivergence", err)
+	}
+	r.Close()
+	// The store now holds the other seed's first batch: run with the
+	// first configuration, without publishing, it diverges from it.
+	r, err = jetstream.Open(dir, j, &jetstream.Config{Signer: testKey, Publish: jetstream.PublishNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(ctx); !errors.Is(err, jetstream.ErrDivergence) {
+		t.Errorf("Run on a store of another seed = %v, want ErrDivergence", err)
+	}
+	r.Close()
+}
+
+// TestServerRestart restarts the server (SyncAlways) between publishes:
+// no acknowledged event is lost, and a reconciler connected throughout
+// reads on.
+func TestServerRestart(t *testing.T) {
+	sdir := t.TempDir()
+	s := startServer(t, sdir, nil)
+	j := connect(t, s)
+	setup(t, j, nil)
+	publishNodes(t, j, 3, 30)
+	first := streamLen(t, j)
+	url := s.ClientURL()
+	s.Shutdown()
+	s.WaitForShutdown()
+	s2 := startServer(t, sdir, &natstest.Options{Port: portOf(t, url)})
+	j2 := connect(t, s2)
+	if got := streamLen(t, j2); got != first {
+		t.Fatalf("after the restart the stream ends at %d, before at %d", got, first)
+	}
+	publishNodes(t, j2, 4, 30)
+	a := startReconciler(t, j2, t.TempDir(), nil)
+	n := streamLen(t, j2)
+	waitRead(t, a.r, n)
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := a.r.Stats()
+	if st.Taken == 0 || st.Malformed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func portOf(t testing.TB, url string) int {
+	t.Helper()
+	var port int
+	if _, err := fmt.Sscanf(url[len("nats://127.0.0.1:"):], "%d", &port); err != nil {
+		t.Fatalf("the port of %s: %v", url, err)
+	}
+	return port
+}
+
+// TestDuplicates publishes every event again inside the server's
+// de-duplication window (the server drops them) and outside it (the
+// stream stores them, the reconcilers drop them): the decisions are those
+// of the stream without them.
+func TestDuplicates(t *testing.T) {
+	s := startServer(t, "", nil)
+	j := connect(t, s)
+	setup(t, j, &jetstream.StreamOptions{Duplicates: 200 * time.Millisecond})
+	ctx := context.Background()
+	evs := nodeEvents(1, 64)
+	if err := jetstream.Publish(ctx, j, omega.Limits{}, evs...); err != nil {
+		t.Fatal(err)
+	}
+	n := streamLen(t, j)
+	if err := jetstream.Publish(ctx, j, omega.Limits{}, evs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := streamLen(t, j); got != n {
+		t.Fatalf("copies inside the window: the stream grew from %d to %d", n, got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := jetstream.Publish(ctx, j, omega.Limits{}, evs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := streamLen(t, j); got != 2*n {
+		t.Fatalf("copies outside the window: the stream ends at %d, want %d", got, 2*n)
+	}
+	if err := jetstream.PublishFlush(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	a := startReconciler(t, j, t.TempDir(), nil)
+	waitRead(t, a.r, 2*n+1)
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := a.r.Stats()
+	want := jetstream.Stats{Messages: 2*n + 1, Flushes: 1, Dropped: n, Taken: n, Batches: 2, Merges: 2}
+	if st != want {
+		t.Errorf("stats %+v, want %+v", st, want)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, cfg := range []*jetstream.Config{
+		nil,
+		{},
+		{Signer: testKey, BatchSize: -1},
+		{Signer: testKey, BatchSize: omega.MaxBatchContents + 1},
+		{Signer: testKey, MaxPending: -1},
+		{Signer: testKey, Publish: 9},
+	} {
+		if r, err := jetstream.Open(dir, nil, cfg); err == nil {
+			r.Close()
+			t.Errorf("Open(%+v) succeeded", cfg)
+		}
+	}
+	r, err := jetstream.Open(dir, nil, &jetstream.Config{Signer: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := jetstream.Open(dir, nil, &jetstream.Config{Signer: testKey}); err == nil {
+		t.Error("a second Open of one directory succeeded")
+	}
+}

@@ -1,0 +1,396 @@
+package jetstream
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/framelog"
+)
+
+// Config configures [Open]. A nil *Config is refused (a Signer is needed);
+// zero fields mean the defaults given beside them.
+//
+// Every field that reaches a certificate or a decision (Checker's binding,
+// Signer, ReplaySeed, BatchSize, MaxPending, MaxPendingAge) must be the
+// same on every reconciler whose chains are to be identical, and the same
+// across restarts: a reconciler that re-derives a batch its store holds
+// with other bytes stops with ErrDivergence.
+type Config struct {
+	// Checker decides the batches. Nil means omega.NewChecker(nil).
+	Checker *omega.Checker
+	// Signer signs the certificates, with an Ed25519 key. Required.
+	// Ed25519 signatures are deterministic, so reconcilers sharing a key
+	// make byte-identical certificates.
+	Signer crypto.Signer
+	// ReplaySeed is recorded in every certificate.
+	ReplaySeed uint64
+	// BatchSize is the most events a batch holds. 0 means 32.
+	BatchSize int
+	// MaxPending is how many events may wait for their dependencies; when
+	// one more arrives, the oldest is released for the checker to
+	// obstruct (2002). 0 means 65536.
+	MaxPending int
+	// MaxPendingAge is how long, in stream time (the timestamps the server
+	// stores with the messages), an event waits for its dependencies
+	// before it is released for the checker to obstruct (2002). Stream
+	// time moves when a message arrives. 0 means 5 s.
+	MaxPendingAge time.Duration
+	// Publish says whether the reconciler publishes its certificates to
+	// OMEGA_CERTS. The zero value publishes; PublishNone keeps them local.
+	Publish PublishMode
+	// Sync is the certificate store's sync policy: SyncBatch (the default)
+	// syncs once for every certificate made from one read of the stream,
+	// before any of them is published or reported.
+	Sync framelog.SyncPolicy
+	// OnDecision, when not nil, is called with every new certified
+	// decision, in chain order, from Run's goroutine, after its certificate
+	// is durable and published. Batches a restart derives again and finds
+	// certified already are not reported again.
+	OnDecision func(omega.Decision)
+}
+
+// PublishMode says what a reconciler publishes.
+type PublishMode uint8
+
+const (
+	PublishCerts PublishMode = iota // certificates, to OMEGA_CERTS (the default)
+	PublishNone                     // nothing: the chain stays in the local store
+)
+
+// Defaults of Config.
+const (
+	DefaultBatchSize     = omega.DefaultBatchSize
+	DefaultMaxPending    = 1 << 16
+	DefaultMaxPendingAge = 5 * time.Second
+)
+
+// ErrDivergence reports a certificate made for a batch id that differs
+// from the one certified already, by this reconciler before a restart or
+// by another on OMEGA_CERTS: the two did not read the same stream, or not
+// with the same configuration.
+var ErrDivergence = errors.New("omega/jetstream: divergent certificate")
+
+// Reconciler reads the events stream in its one order, decides its batches
+// deterministically, certifies every decision in a hash-chained
+// certificate store in a directory it owns, and publishes the certificates.
+// See the package documentation.
+type Reconciler struct {
+	js      jetstream.JetStream
+	cfg     Config
+	c       *omega.Checker
+	binding omega.Binding
+	certs   *omega.CertStore
+	eng     *engine
+
+	prev     omega.Hash // the hash of the certificate of batch eng.next-1
+	toPub    []*omega.Certificate
+	decided  []omega.Decision
+	certsStr jetstream.Stream
+
+	mu      sync.Mutex
+	stats   Stats
+	running bool
+}
+
+// Open opens a reconciler whose certificate store is in dir/certs, made
+// when missing. The store's lock makes dir one reconciler's: a second Open
+// on it is refused with framelog.ErrLocked. Call [Reconciler.Run] to read
+// the stream, and [Reconciler.Close] when Run has returned.
+func Open(dir string, js jetstream.JetStream, cfg *Config) (*Reconciler, error) {
+	if cfg == nil || cfg.Signer == nil {
+		return nil, errors.New("omega/jetstream: Open: Config.Signer is required")
+	}
+	if _, ok := cfg.Signer.Public().(ed25519.PublicKey); !ok {
+		return nil, fmt.Errorf("omega/jetstream: Open: %w", omega.ErrNotEd25519)
+	}
+	c := *cfg
+	switch {
+	case c.BatchSize < 0 || c.BatchSize > omega.MaxBatchContents:
+		return nil, fmt.Errorf("omega/jetstream: Config.BatchSize %d out of range 0..%d", c.BatchSize, omega.MaxBatchContents)
+	case c.MaxPending < 0 || c.MaxPendingAge < 0:
+		return nil, errors.New("omega/jetstream: Config: MaxPending and MaxPendingAge must not be negative")
+	case c.Publish > PublishNone:
+		return nil, fmt.Errorf("omega/jetstream: Config.Publish %d is unknown", c.Publish)
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.MaxPendingAge == 0 {
+		c.MaxPendingAge = DefaultMaxPendingAge
+	}
+	if c.Checker == nil {
+		ch, err := omega.NewChecker(nil)
+		if err != nil {
+			return nil, err
+		}
+		c.Checker = ch
+	}
+	b := c.Checker.Binding()
+	certs, err := omega.OpenCertStore(filepath.Join(dir, "certs"), b.Header(), &framelog.WriterOptions{Sync: c.Sync})
+	if err != nil {
+		return nil, fmt.Errorf("omega/jetstream: %w", err)
+	}
+	return &Reconciler{js: js, cfg: c, c: c.Checker, binding: b, certs: certs, eng: newEngine(c.Checker, &c)}, nil
+}
+
+// Certificates returns the reconciler's certificate store, to read from
+// (Lookup, All, VerifyAll); never append to it or close it.
+func (r *Reconciler) Certificates() *omega.CertStore { return r.certs }
+
+// Head returns the position of the chain after its last durable
+// certificate.
+func (r *Reconciler) Head() omega.ChainAnchor { return r.certs.Head() }
+
+// Stats returns what Run has read and decided so far.
+func (r *Reconciler) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// Close closes the certificate store. Call it after Run has returned.
+func (r *Reconciler) Close() error { return r.certs.Close() }
+
+// readMax bounds the messages taken in before the certificates they
+// complete are synced and published (group commit).
+const readMax = 4096
+
+// Run reads the events stream from its first message and decides its
+// batches until ctx ends (it then returns ctx's error) or something fails.
+// Batches the store certified already, before a restart, are derived again
+// and must give the same bytes (else ErrDivergence); the chain continues
+// after them with no gap and no repeat. Certificates the store holds and
+// OMEGA_CERTS lacks are published first. Run may be called once.
+func (r *Reconciler) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.running {
+		r.mu.Unlock()
+		return errors.New("omega/jetstream: Run called twice")
+	}
+	r.running = true
+	r.mu.Unlock()
+	if err := r.republish(ctx); err != nil {
+		return err
+	}
+	cons, err := r.js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(readMax))
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, err)
+	}
+	msgs := make(chan jetstream.Msg, readMax)
+	readErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			m, err := it.Next()
+			if err != nil {
+				if !errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					readErr <- err
+				}
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	defer wg.Wait()
+	defer it.Stop()
+
+	group := make([]jetstream.Msg, 0, readMax)
+	for {
+		select {
+		case m := <-msgs:
+			group = append(group[:0], m)
+		case err := <-readErr:
+			return fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	drain:
+		for len(group) < readMax {
+			select {
+			case m := <-msgs:
+				group = append(group, m)
+			default:
+				break drain
+			}
+		}
+		if err := r.step(ctx, group); err != nil {
+			return err
+		}
+	}
+}
+
+// step applies one group of messages, then syncs, publishes and reports
+// the certificates they completed.
+func (r *Reconciler) step(ctx context.Context, group []jetstream.Msg) error {
+	for _, m := range group {
+		md, err := m.Metadata()
+		if err != nil {
+			return fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, err)
+		}
+		in := message{seq: md.Sequence.Stream, timeNs: md.Timestamp.UnixNano(), flush: m.Subject() == SubjectFlush, data: m.Data()}
+		if err := r.eng.apply(in, r.certify); err != nil {
+			return err
+		}
+	}
+	if len(r.toPub) > 0 {
+		if err := r.certs.Sync(); err != nil {
+			return fmt.Errorf("omega/jetstream: %w", err)
+		}
+		if err := r.publish(ctx, r.toPub); err != nil {
+			return err
+		}
+	}
+	for _, d := range r.decided {
+		if r.cfg.OnDecision != nil {
+			r.cfg.OnDecision(d)
+		}
+	}
+	clear(r.toPub)
+	clear(r.decided)
+	r.toPub, r.decided = r.toPub[:0], r.decided[:0]
+	r.mu.Lock()
+	r.stats = r.eng.stats
+	r.mu.Unlock()
+	return nil
+}
+
+// certify is the engine's emit: it certifies a new decision, or checks a
+// decision the store certified before a restart.
+func (r *Reconciler) certify(d decision) error {
+	id := d.meta.BatchID
+	if old, ok := r.certs.LookupBatch(id); ok {
+		c, err := omega.Certify(d.out, r.binding, d.meta, r.prev, r.cfg.Signer)
+		if err != nil {
+			return fmt.Errorf("omega/jetstream: certifying batch %d: %w", id, err)
+		}
+		if !bytes.Equal(c.Bytes(), old.Bytes()) {
+			return fmt.Errorf("%w: batch %d derived from stream sequence %d is not the one the store certified", ErrDivergence, id, d.seq)
+		}
+		r.prev = old.Hash()
+		return nil
+	}
+	c, err := r.certs.CertifyAppend(d.out, r.binding, d.meta, r.cfg.Signer)
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: certifying batch %d: %w", id, err)
+	}
+	r.prev = c.Hash()
+	r.toPub = append(r.toPub, c)
+	r.decided = append(r.decided, omega.Decision{Certificate: c, Output: d.out})
+	return nil
+}
+
+// republish publishes the certificates the store holds after the last one
+// OMEGA_CERTS holds: those a crash kept from being published.
+func (r *Reconciler) republish(ctx context.Context) error {
+	if r.cfg.Publish == PublishNone || r.certs.Len() == 0 {
+		return nil
+	}
+	s, err := r.certStream(ctx)
+	if err != nil {
+		return err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: reading %s: %w", CertsStream, err)
+	}
+	var last uint64
+	if info.State.LastSeq > 0 {
+		m, err := s.GetMsg(ctx, info.State.LastSeq)
+		if err != nil {
+			return fmt.Errorf("omega/jetstream: reading %s: %w", CertsStream, err)
+		}
+		if last, err = batchOfSubject(m.Subject); err != nil {
+			return err
+		}
+	}
+	var todo []*omega.Certificate
+	for _, c := range r.certs.All() {
+		if c.BatchID > last {
+			todo = append(todo, c)
+		}
+	}
+	return r.publish(ctx, todo)
+}
+
+func (r *Reconciler) certStream(ctx context.Context) (jetstream.Stream, error) {
+	if r.certsStr == nil {
+		s, err := r.js.Stream(ctx, CertsStream)
+		if err != nil {
+			return nil, fmt.Errorf("omega/jetstream: %s: %w", CertsStream, err)
+		}
+		r.certsStr = s
+	}
+	return r.certsStr, nil
+}
+
+// publish publishes certs, in chain order, each on its batch's subject
+// with its cert_id as Nats-Msg-Id. A certificate the stream refuses
+// because its subject holds one already must be byte-identical to it.
+func (r *Reconciler) publish(ctx context.Context, certs []*omega.Certificate) error {
+	if r.cfg.Publish == PublishNone || len(certs) == 0 {
+		return nil
+	}
+	futs := make([]jetstream.PubAckFuture, len(certs))
+	for i, c := range certs {
+		m := &nats.Msg{Subject: CertSubject(c.BatchID), Data: c.Bytes(), Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, c.ID().String())
+		f, err := r.js.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("omega/jetstream: publishing certificate %d: %w", c.BatchID, err)
+		}
+		futs[i] = f
+	}
+	for i, f := range futs {
+		select {
+		case <-f.Ok():
+		case perr := <-f.Err():
+			// Refused: the subject holds a certificate already (published
+			// by another reconciler, or by this one before a restart and
+			// outside the de-duplication window), or the publish failed.
+			if err := r.samePublished(ctx, certs[i]); err != nil {
+				return fmt.Errorf("%w (publishing it: %v)", err, perr)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// samePublished checks that OMEGA_CERTS holds c's very bytes for c's
+// batch.
+func (r *Reconciler) samePublished(ctx context.Context, c *omega.Certificate) error {
+	s, err := r.certStream(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, CertSubject(c.BatchID))
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: publishing certificate %d: %w", c.BatchID, err)
+	}
+	if !bytes.Equal(m.Data, c.Bytes()) {
+		return fmt.Errorf("%w: batch %d on %s is not the one this reconciler certified", ErrDivergence, c.BatchID, CertsStream)
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/omega-sheaf/omega"
+)
+
+// Names of the streams and subjects (see the package documentation).
+const (
+	EventsStream  = "OMEGA_EVENTS"
+	CertsStream   = "OMEGA_CERTS"
+	SubjectEvents = "omega.events" // a node publishes on omega.events.<node_id>
+	SubjectFlush  = "omega.flush"
+	SubjectCerts  = "omega.certs" // the certificate of batch n is on omega.certs.<n>
+)
+
+// StreamOptions configures [SetupStreams]. A nil *StreamOptions and zero
+// fields mean the defaults.
+type StreamOptions struct {
+	// Replicas is the number of servers each stream is stored on, in a
+	// cluster. 0 means 1; use 3 or 5 in production.
+	Replicas int
+	// Duplicates is the window in which the server drops a message whose
+	// Nats-Msg-Id it has stored already. 0 means the server's default (2
+	// minutes). It only saves work: correctness does not depend on it.
+	Duplicates time.Duration
+}
+
+// SetupStreams creates the events stream and the certificates stream, or
+// updates them to the configuration omega needs:
+//
+//   - OMEGA_EVENTS takes omega.events.> and omega.flush in one total order,
+//     on file storage, keeping every message (no limits): a reconciler that
+//     starts reads it from the beginning.
+//   - OMEGA_CERTS takes omega.certs.> on file storage, one message per
+//     subject, and refuses a second one (DiscardNewPerSubject): the
+//     certificate of batch n is written once, whoever publishes it and
+//     however late, and every reconciler that publishes it again learns
+//     whether its bytes are the same.
+//
+// Both use the stream's default persist mode (a message is written before
+// it is acknowledged). Whether it is also fsynced is the server's setting:
+// JetStream syncs every two minutes by default, so a machine that loses
+// power loses acknowledged messages. Run the servers with sync_interval:
+// always in their jetstream block (server.Options.SyncAlways when
+// embedded, as package natstest does) for acknowledged events to survive
+// that.
+func SetupStreams(ctx context.Context, js jetstream.JetStream, opts *StreamOptions) error {
+	var o StreamOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Replicas < 0 || o.Duplicates < 0 {
+		return errors.New("omega/jetstream: StreamOptions: Replicas and Duplicates must not be negative")
+	}
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        EventsStream,
+		Description: "omega: canonical EVENT encodings from every node, and flush markers, in one order",
+		Subjects:    []string{SubjectEvents + ".>", SubjectFlush},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Replicas:    o.Replicas,
+		Duplicates:  o.Duplicates,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		MaxAge:      0,
+		PersistMode: jetstream.DefaultPersistMode,
+	})
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: setting up stream %s: %w", EventsStream, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:                 CertsStream,
+		Description:          "omega: certificate envelopes, one per batch id",
+		Subjects:             []string{SubjectCerts + ".>"},
+		Storage:              jetstream.FileStorage,
+		Retention:            jetstream.LimitsPolicy,
+		Replicas:             o.Replicas,
+		Duplicates:           o.Duplicates,
+		MaxMsgs:              -1,
+		MaxBytes:             -1,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		PersistMode:          jetstream.DefaultPersistMode,
+	})
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: setting up stream %s: %w", CertsStream, err)
+	}
+	return nil
+}
+
+// EventSubject returns the subject node publishes its events on.
+func EventSubject(node uint32) string {
+	return SubjectEvents + "." + strconv.FormatUint(uint64(node), 10)
+}
+
+// CertSubject returns the subject of the certificate of batch id.
+func CertSubject(batchID uint64) string {
+	return SubjectCerts + "." + strconv.FormatUint(batchID, 10)
+}
+
+func batchOfSubject(subject string) (uint64, error) {
+	s, ok := strings.CutPrefix(subject, SubjectCerts+".")
+	if !ok {
+		return 0, fmt.Errorf("omega/jetstream: subject %q is no certificate subject", subject)
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != s {
+		return 0, fmt.Errorf("omega/jetstream: subject %q names no batch id", subject)
+	}
+	return n, nil
+}
+
+// Publish publishes events, each on its node's subject as its canonical
+// EVENT encoding with its digest as Nats-Msg-Id, and returns once the
+// server has acknowledged every one: stored, and under sync_interval:
+// always, durable. An event that does not pass Event.Validate with lim is
+// refused with an *omega.EventError naming its index, before anything is
+// published. Publishing an event again, at any time, changes nothing: the
+// server drops it inside its de-duplication window, and the reconcilers
+// drop it as an exact redelivery outside it.
+func Publish(ctx context.Context, js jetstream.JetStream, lim omega.Limits, events ...omega.Event) error {
+	msgs := make([]*nats.Msg, len(events))
+	for i := range events {
+		e := &events[i]
+		if err := e.Validate(lim); err != nil {
+			var fe *omega.EventError
+			if errors.As(err, &fe) {
+				fe.Index = i
+			}
+			return fmt.Errorf("omega/jetstream: Publish: %w", err)
+		}
+		data, err := e.MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("omega/jetstream: Publish: event %d: %w", i, err)
+		}
+		d := e.Digest()
+		msgs[i] = &nats.Msg{Subject: EventSubject(e.NodeID), Data: data, Header: nats.Header{}}
+		msgs[i].Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(d[:]))
+	}
+	return publishAll(ctx, js, msgs)
+}
+
+// PublishFlush publishes a flush marker: every reconciler decides the
+// events released to a batch before it, as a partial batch if need be. A
+// program that wants partial batches decided within an interval publishes
+// one at that interval (batch boundaries come from the stream, never from a
+// reconciler's clock).
+func PublishFlush(ctx context.Context, js jetstream.JetStream) error {
+	_, err := js.Publish(ctx, SubjectFlush, nil)
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: PublishFlush: %w", err)
+	}
+	return nil
+}
+
+// publishAll publishes msgs asynchronously, in order, and waits for every
+// acknowledgement.
+func publishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) error {
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("omega/jetstream: publishing on %s: %w", m.Subject, err)
+		}
+		futs = append(futs, f)
+	}
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("omega/jetstream: publishing on %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
