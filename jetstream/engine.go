@@ -19,10 +19,12 @@ type message struct {
 
 // decision is one decided batch, as the engine hands it on.
 type decision struct {
-	out    omega.Output
-	meta   omega.BatchMeta
-	seq    uint64 // the stream sequence of the message that closed the batch
-	events int
+	out  omega.Output
+	meta omega.BatchMeta
+	seq  uint64 // the stream sequence of the message that closed the batch
+	// settled counts the events the decision settles: all of a Merge's,
+	// an Obstruction's conflict set (the rest are checked again).
+	settled int
 }
 
 // engine is the reconciler's deterministic core: the Kernel's sequencer
@@ -298,7 +300,7 @@ func (e *engine) decide(batch []item, emit func(decision) error) error {
 				return fmt.Errorf("%w: batch %d: obstruction %d quarantines no event of the batch", errChecker, meta.BatchID, r.Obstruction.Predicate)
 			}
 		}
-		if err := emit(decision{out: out, meta: meta, seq: e.seq, events: len(batch)}); err != nil {
+		if err := emit(decision{out: out, meta: meta, seq: e.seq, settled: len(batch) - len(rest)}); err != nil {
 			return err
 		}
 		batch = rest

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -471,5 +474,111 @@ func TestOpenErrors(t *testing.T) {
 	defer r.Close()
 	if _, err := jetstream.Open(dir, nil, &jetstream.Config{Signer: testKey}); err == nil {
 		t.Error("a second Open of one directory succeeded")
+	}
+}
+
+// TestNoGoroutineLeft: when Run and Verify return, every goroutine they
+// started has ended. (The server runs in the test process, and the
+// connection keeps goroutines of its own, so only goroutines running code
+// of the package count.)
+func TestNoGoroutineLeft(t *testing.T) {
+	s := startServer(t, "", nil)
+	j := connect(t, s)
+	setup(t, j, nil)
+	publishNodes(t, j, 3, 20)
+	a := startReconciler(t, j, t.TempDir(), nil)
+	waitRead(t, a.r, streamLen(t, j))
+	if ours := packageGoroutines(); len(ours) == 0 {
+		t.Fatal("no goroutine of the package while Run runs: the check cannot see them")
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	published(t, j, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	ring, _ := omega.NewKeyRing(testKey.Public().(ed25519.PublicKey))
+	if err := jetstream.Verify(ctx, j, ring, omega.DefaultBinding(), nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Verify until its context ends = %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ours := packageGoroutines()
+		if len(ours) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines of the package left:\n%s", len(ours), strings.Join(ours, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var packageFrame = regexp.MustCompile(`omega/jetstream\.[A-Za-z(]`)
+
+// packageGoroutines returns the stacks of the goroutines running code of
+// package jetstream (not of its tests).
+func packageGoroutines() []string {
+	buf := make([]byte, 1<<22)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if packageFrame.MatchString(g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// TestVerifyRejects: Verify stops at the first message of OMEGA_CERTS that
+// is no certificate continuing the chain, naming it.
+func TestVerifyRejects(t *testing.T) {
+	ring, _ := omega.NewKeyRing(testKey.Public().(ed25519.PublicKey))
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, ed25519.SeedSize))
+	c, err := omega.NewChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Reconcile(nil, nodeEvents(1, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := func(key ed25519.PrivateKey, batch uint64) []byte {
+		x, err := omega.Certify(out, c.Binding(), omega.BatchMeta{BatchID: batch}, omega.Hash{}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x.Bytes()
+	}
+	for _, tc := range []struct {
+		name, subject string
+		data          []byte
+		want          string
+	}{
+		{"garbage", "omega.certs.1", []byte("not a certificate"), "omega.certs.1"},
+		{"another batch's subject", "omega.certs.2", cert(testKey, 1), "holds the certificate of batch 1"},
+		{"unknown key", "omega.certs.1", cert(other, 1), "unknown key"},
+		{"not linked", "omega.certs.5", cert(testKey, 5), "omega.certs.5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, "", nil)
+			j := connect(t, s)
+			setup(t, j, nil)
+			if tc.subject == "omega.certs.5" {
+				// A sound first certificate, then one that does not
+				// follow it.
+				if _, err := j.Publish(context.Background(), "omega.certs.1", cert(testKey, 1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := j.Publish(context.Background(), tc.subject, tc.data); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := jetstream.Verify(ctx, j, ring, omega.DefaultBinding(), nil)
+			if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Verify = %v, want an error naming %q", err, tc.want)
+			}
+		})
 	}
 }
