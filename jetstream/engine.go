@@ -14,7 +14,7 @@ type message struct {
 	seq    uint64 // the stream sequence
 	timeNs int64  // the stream's timestamp, stored with the message
 	flush  bool   // a flush marker (SubjectFlush); data is ignored
-	data   []byte // a canonical EVENT encoding
+	data   []byte // canonical EVENT encodings, one after another
 }
 
 // decision is one decided batch, as the engine hands it on.
@@ -80,7 +80,7 @@ type held struct {
 type Stats struct {
 	Messages     uint64 // messages of the events stream applied
 	Flushes      uint64 // flush markers among them
-	Malformed    uint64 // messages that are no well-formed event: skipped
+	Malformed    uint64 // events that are not well-formed: skipped, with the rest of their message
 	Dropped      uint64 // exact redeliveries of an accepted or undecided event
 	Taken        uint64 // events taken in: held or released to a batch
 	Expired      uint64 // held events released for want of their dependencies
@@ -126,15 +126,50 @@ func (e *engine) apply(m message, emit func(decision) error) error {
 	return e.cut(m.flush, emit)
 }
 
-// admit is the sequencer's step for one message: skip it when it is not
-// a well-formed event, drop it as a redelivery, or hold or release it.
+// admit takes in the events of one message, in order: canonical EVENT
+// encodings one after another (see Publish).
 func (e *engine) admit(data []byte) {
+	if len(data) == 0 {
+		e.stats.Malformed++
+		return
+	}
+	for len(data) > 0 {
+		n := eventLen(data)
+		if n == 0 {
+			// No caller to refuse it to: every reconciler skips the rest
+			// of the message alike.
+			e.stats.Malformed++
+			return
+		}
+		e.admit1(data[:n])
+		data = data[n:]
+	}
+}
+
+// eventLen returns the length of the canonical EVENT encoding data
+// starts with (SPEC 3: 80 bytes, 16 per dependency, then the payload), or
+// 0 when data is too short to hold it.
+func eventLen(data []byte) int {
+	if len(data) < eventFixedLen {
+		return 0
+	}
+	n := eventFixedLen + 16*int(binary.LittleEndian.Uint16(data[42:])) + int(binary.LittleEndian.Uint32(data[44:]))
+	if n > len(data) {
+		return 0
+	}
+	return n
+}
+
+const eventFixedLen = 80
+
+// admit1 is the sequencer's step for one event: skip it when it is not
+// well-formed, drop it as a redelivery, or hold or release it.
+func (e *engine) admit1(data []byte) {
 	ev, err := omega.DecodeEvent(data, e.lim)
 	if err == nil {
 		err = ev.Validate(e.lim)
 	}
 	if err != nil {
-		// No caller to refuse it to: every reconciler skips it alike.
 		e.stats.Malformed++
 		return
 	}

@@ -1,11 +1,13 @@
 package jetstream
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/omega-sheaf/omega"
 )
 
 // FuzzEngine feeds the engine a stream of arbitrary messages: the input is
@@ -60,6 +62,27 @@ func FuzzEngine(f *testing.F) {
 		}
 		if a.stats.Messages != uint64(len(msgs)) || a.stats.Batches != uint64(len(da)) {
 			t.Fatalf("stats %+v after %d messages and %d batches", a.stats, len(msgs), len(da))
+		}
+	})
+}
+
+// FuzzDecodeMessage: DecodeMessage never panics, and what it decodes
+// encodes back to the message's bytes.
+func FuzzDecodeMessage(f *testing.F) {
+	f.Add(enc(f, ev(1, 0, "a")))
+	f.Add(append(enc(f, ev(1, 0, "a")), enc(f, ev(1, 1, "b"))...))
+	f.Add(append(enc(f, ev(1, 0, "a")), 1, 2, 3))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		es, err := DecodeMessage(data, omega.Limits{})
+		var back []byte
+		for i := range es {
+			back, _ = es[i].AppendBinary(back)
+		}
+		if err == nil && !bytes.Equal(back, data) {
+			t.Fatalf("decoded %d events that encode to other bytes", len(es))
+		}
+		if err != nil && !bytes.HasPrefix(data, back) {
+			t.Fatalf("the %d events decoded before the error are not the message's start", len(es))
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -446,7 +447,7 @@ func TestDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := a.r.Stats()
-	want := jetstream.Stats{Messages: 2*n + 1, Flushes: 1, Dropped: n, Taken: n, Batches: 2, Merges: 2}
+	want := jetstream.Stats{Messages: 2*n + 1, Flushes: 1, Dropped: 64, Taken: 64, Batches: 2, Merges: 2}
 	if st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}
@@ -580,5 +581,61 @@ func TestVerifyRejects(t *testing.T) {
 				t.Errorf("Verify = %v, want an error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestPublishMessages: Publish puts consecutive events of one node in one
+// message, at most 64, and starts a new one at each change of node;
+// DecodeMessage gives them back; a malformed event refuses the call.
+func TestPublishMessages(t *testing.T) {
+	s := startServer(t, "", nil)
+	j := connect(t, s)
+	setup(t, j, nil)
+	evs := append(nodeEvents(1, 100), nodeEvents(2, 3)...)
+	evs = append(evs, nodeEvents(1, 101)[100])
+	if err := jetstream.Publish(context.Background(), j, omega.Limits{}, evs...); err != nil {
+		t.Fatal(err)
+	}
+	st, err := j.Stream(context.Background(), jetstream.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []omega.Event
+	var sizes []int
+	for seq := uint64(1); seq <= streamLen(t, j); seq++ {
+		m, err := st.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := jetstream.DecodeMessage(m.Data, omega.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := jetstream.EventSubject(es[0].NodeID); m.Subject != want {
+			t.Errorf("message %d on %s, want %s", seq, m.Subject, want)
+		}
+		got = append(got, es...)
+		sizes = append(sizes, len(es))
+	}
+	if !slices.Equal(sizes, []int{64, 36, 3, 1}) {
+		t.Errorf("messages of %v events, want [64 36 3 1]", sizes)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("%d events back, %d published", len(got), len(evs))
+	}
+	for i := range got {
+		if got[i].Digest() != evs[i].Digest() {
+			t.Fatalf("event %d came back changed", i)
+		}
+	}
+	bad := nodeEvents(3, 2)
+	bad[1].Deps = make([]omega.EventID, 70000)
+	err = jetstream.Publish(context.Background(), j, omega.Limits{}, bad...)
+	var ee *omega.EventError
+	if !errors.As(err, &ee) || ee.Index != 1 {
+		t.Errorf("Publish of a malformed second event = %v, want an EventError for index 1", err)
+	}
+	if n := streamLen(t, j); n != uint64(len(sizes)) {
+		t.Errorf("the refused call published: the stream has %d messages", n)
 	}
 }

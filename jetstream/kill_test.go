@@ -194,11 +194,13 @@ func storedEvents(t *testing.T, j js.JetStream) map[omega.Hash]bool {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := omega.DecodeEvent(m.Data(), omega.Limits{})
+		es, err := jetstream.DecodeMessage(m.Data(), omega.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[e.Digest()] = true
+		for _, e := range es {
+			out[e.Digest()] = true
+		}
 		md, err := m.Metadata()
 		if err != nil {
 			t.Fatal(err)

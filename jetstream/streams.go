@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,35 +123,83 @@ func batchOfSubject(subject string) (uint64, error) {
 	return n, nil
 }
 
-// Publish publishes events, each on its node's subject as its canonical
-// EVENT encoding with its digest as Nats-Msg-Id, and returns once the
-// server has acknowledged every one: stored, and under sync_interval:
-// always, durable. An event that does not pass Event.Validate with lim is
+// Publish publishes events on their nodes' subjects and returns once the
+// server has acknowledged every message: stored, and under sync_interval:
+// always, durable. Consecutive events of one node travel in one message,
+// their canonical EVENT encodings one after another (up to 64 events and
+// 256 KiB; an event is never split), with the hash of the message's data
+// (omega.PayloadHash, hex) as Nats-Msg-Id; the stream's order is the
+// order of events. An event that does not pass Event.Validate with lim is
 // refused with an *omega.EventError naming its index, before anything is
 // published. Publishing an event again, at any time, changes nothing: the
-// server drops it inside its de-duplication window, and the reconcilers
-// drop it as an exact redelivery outside it.
+// server drops a repeated message inside its de-duplication window, and
+// the reconcilers drop the event as an exact redelivery outside it.
 func Publish(ctx context.Context, js jetstream.JetStream, lim omega.Limits, events ...omega.Event) error {
-	msgs := make([]*nats.Msg, len(events))
 	for i := range events {
-		e := &events[i]
-		if err := e.Validate(lim); err != nil {
+		if err := events[i].Validate(lim); err != nil {
 			var fe *omega.EventError
 			if errors.As(err, &fe) {
 				fe.Index = i
 			}
 			return fmt.Errorf("omega/jetstream: Publish: %w", err)
 		}
-		data, err := e.MarshalBinary()
-		if err != nil {
-			return fmt.Errorf("omega/jetstream: Publish: event %d: %w", i, err)
+	}
+	var msgs []*nats.Msg
+	var data []byte
+	for i := 0; i < len(events); {
+		node := events[i].NodeID
+		data = data[:0]
+		n := 0
+		for ; i < len(events) && events[i].NodeID == node && n < maxEventsPerMessage; i, n = i+1, n+1 {
+			if n > 0 && len(data)+events[i].EncodedLen() > maxMessageBytes {
+				break
+			}
+			var err error
+			if data, err = events[i].AppendBinary(data); err != nil {
+				return fmt.Errorf("omega/jetstream: Publish: event %d: %w", i, err)
+			}
 		}
-		d := e.Digest()
-		msgs[i] = &nats.Msg{Subject: EventSubject(e.NodeID), Data: data, Header: nats.Header{}}
-		msgs[i].Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(d[:]))
+		h := omega.PayloadHash(data)
+		m := &nats.Msg{Subject: EventSubject(node), Data: slices.Clone(data), Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(h[:]))
+		msgs = append(msgs, m)
 	}
 	return publishAll(ctx, js, msgs)
 }
+
+// DecodeMessage decodes the events of one message of an events subject:
+// canonical EVENT encodings one after another, as Publish makes them. An
+// error names the first event that does not decode (and the reconcilers
+// skip the message from that event on).
+func DecodeMessage(data []byte, lim omega.Limits) ([]omega.Event, error) {
+	var out []omega.Event
+	if len(data) == 0 {
+		return nil, errors.New("omega/jetstream: an events message holds no event")
+	}
+	for off := 0; off < len(data); {
+		n := eventLen(data[off:])
+		if n == 0 {
+			return out, fmt.Errorf("omega/jetstream: event %d at byte %d: %w", len(out), off, io.ErrUnexpectedEOF)
+		}
+		e, err := omega.DecodeEvent(data[off:off+n], lim)
+		if err == nil {
+			err = e.Validate(lim)
+		}
+		if err != nil {
+			return out, fmt.Errorf("omega/jetstream: event %d at byte %d: %w", len(out), off, err)
+		}
+		out = append(out, e)
+		off += n
+	}
+	return out, nil
+}
+
+// Bounds of the messages Publish makes: the server refuses messages over
+// its max_payload, 1 MiB by default.
+const (
+	maxEventsPerMessage = 64
+	maxMessageBytes     = 256 << 10
+)
 
 // PublishFlush publishes a flush marker: every reconciler decides the
 // events released to a batch before it, as a partial batch if need be. A
