@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/omega-sheaf/omega"
 )
 
@@ -93,6 +95,7 @@ func SetupStreams(ctx context.Context, js jetstream.JetStream, opts *StreamOptio
 		MaxMsgsPerSubject:    1,
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
+		AllowAtomicPublish:   true,
 		PersistMode:          jetstream.DefaultPersistMode,
 	})
 	if err != nil {
@@ -215,7 +218,10 @@ func PublishFlush(ctx context.Context, js jetstream.JetStream) error {
 }
 
 // publishAll publishes msgs asynchronously, in order, and waits for every
-// acknowledgement.
+// acknowledgement. (An atomic batch would cost one fsync for all of them
+// under sync_interval: always, but the server stages a batch's messages
+// before it stores them: in BenchmarkPipeline, Publish calls of 256 events
+// made 31k events/s that way against 40-45k.)
 func publishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) error {
 	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
 	for _, m := range msgs {
@@ -232,6 +238,57 @@ func publishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) e
 			return fmt.Errorf("omega/jetstream: publishing on %s: %w", f.Msg().Subject, err)
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// The headers of JetStream's atomic batch publish (nats-server 2.12 and
+// later), and the most messages a server takes in one batch by default.
+const (
+	batchIDHeader     = "Nats-Batch-Id"
+	batchSeqHeader    = "Nats-Batch-Sequence"
+	batchCommitHeader = "Nats-Batch-Commit"
+	maxAtomicBatch    = 1000
+)
+
+// publishAtomic publishes msgs, in order, as one atomic batch: the stream
+// stores all of them, or none, and syncs them at once. Their headers are
+// set for it.
+func publishAtomic(ctx context.Context, nc *nats.Conn, msgs []*nats.Msg) error {
+	id := nuid.Next()
+	for i, m := range msgs {
+		if m.Header == nil {
+			m.Header = nats.Header{}
+		}
+		m.Header.Set(batchIDHeader, id)
+		m.Header.Set(batchSeqHeader, strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			if err := nc.PublishMsg(m); err != nil {
+				return err
+			}
+			continue
+		}
+		m.Header.Set(batchCommitHeader, "1")
+		resp, err := nc.RequestMsgWithContext(ctx, m)
+		if err != nil {
+			return err
+		}
+		var ack struct {
+			Error *struct {
+				Code        int    `json:"err_code"`
+				Description string `json:"description"`
+			} `json:"error"`
+			Count int `json:"count"`
+		}
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return err
+		}
+		if ack.Error != nil {
+			return fmt.Errorf("atomic batch refused: %s (%d)", ack.Error.Description, ack.Error.Code)
+		}
+		if ack.Count != len(msgs) {
+			return fmt.Errorf("atomic batch of %d messages stored %d", len(msgs), ack.Count)
 		}
 	}
 	return nil
