@@ -196,6 +196,12 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	msgs := make(chan jetstream.Msg, readMax)
 	readErr := make(chan error, 1)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	// However Run returns, the reader stops: its iterator is stopped, and
+	// a send it is blocked in is abandoned.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer it.Stop()
 	wg.Go(func() {
 		for {
 			m, err := it.Next()
@@ -212,8 +218,6 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			}
 		}
 	})
-	defer wg.Wait()
-	defer it.Stop()
 
 	group := make([]jetstream.Msg, 0, readMax)
 	for {
