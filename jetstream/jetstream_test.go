@@ -589,14 +589,21 @@ func TestVerifyRejects(t *testing.T) {
 }
 
 // TestPublishMessages: Publish puts consecutive events of one node in one
-// message, at most 64, and starts a new one at each change of node;
+// message, at most 1024 and 256 KiB, and starts a new one at each change
+// of node;
 // DecodeMessage gives them back; a malformed event refuses the call.
 func TestPublishMessages(t *testing.T) {
 	s := startServer(t, "", nil)
 	j := connect(t, s)
 	setup(t, j, nil)
-	evs := append(nodeEvents(1, 100), nodeEvents(2, 3)...)
-	evs = append(evs, nodeEvents(1, 101)[100])
+	evs := append(nodeEvents(1, 1100), nodeEvents(2, 3)...)
+	evs = append(evs, nodeEvents(1, 1101)[1100])
+	big := nodeEvents(5, 3)
+	for i := range big {
+		big[i].Payload = bytes.Repeat([]byte{byte(i)}, 100<<10)
+		big[i].PayloadHash = omega.PayloadHash(big[i].Payload)
+	}
+	evs = append(evs, big...)
 	if err := jetstream.Publish(context.Background(), j, omega.Limits{}, evs...); err != nil {
 		t.Fatal(err)
 	}
@@ -621,8 +628,8 @@ func TestPublishMessages(t *testing.T) {
 		got = append(got, es...)
 		sizes = append(sizes, len(es))
 	}
-	if !slices.Equal(sizes, []int{64, 36, 3, 1}) {
-		t.Errorf("messages of %v events, want [64 36 3 1]", sizes)
+	if !slices.Equal(sizes, []int{1024, 76, 3, 1, 2, 1}) {
+		t.Errorf("messages of %v events, want [1024 76 3 1 2 1]", sizes)
 	}
 	if len(got) != len(evs) {
 		t.Fatalf("%d events back, %d published", len(got), len(evs))
