@@ -202,6 +202,7 @@ func TestCertVectorFiles(t *testing.T) {
 }
 
 func TestVerifyEveryBitFlip(t *testing.T) {
+	skipExhaustiveUnderRace(t)
 	ring := vectorRing()
 	certs := vectorCerts(t)
 	for ci, c := range certs {
@@ -584,6 +585,7 @@ func TestVerifyChainKeyRotation(t *testing.T) {
 // boundaries and with several failures in one window, whatever the number
 // of workers.
 func TestVerifyChainWindows(t *testing.T) {
+	skipExhaustiveUnderRace(t)
 	n := chainWindow*2 + 40
 	certs := buildChain(t, n, simpleSpec)
 	ring := vectorRing()

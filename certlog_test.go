@@ -289,6 +289,7 @@ func writeLog(t *testing.T, certs []*Certificate) string {
 // side files and lets the chain continue. In -short mode offsets before
 // the last two frames are sampled.
 func TestCertStoreCrashCuts(t *testing.T) {
+	skipExhaustiveUnderRace(t)
 	const n = 8
 	certs := certLogChain(t, n+1)
 	src := writeLog(t, certs[:n])

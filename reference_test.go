@@ -723,6 +723,9 @@ func TestReferenceOverlapEvidenceCap(t *testing.T) {
 // TestReferenceLargeBatch compares a batch large enough for the checker to
 // hash and build its tree on several goroutines, merged and obstructed.
 func TestReferenceLargeBatch(t *testing.T) {
+	if omega.RaceEnabled && testing.Short() {
+		t.Skip("one large batch on one goroutine: run in full without the race detector")
+	}
 	const n = 5000
 	batch := make([]omega.Event, n)
 	for i := range batch {
