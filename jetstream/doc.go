@@ -30,8 +30,8 @@
 //     the checker, so that every rejection is certified.
 //   - An event whose dependencies have not arrived waits in a pending
 //     buffer and is released when they do. Its age is stream time: the
-//     timestamps the server stores with each message, which every reader
-//     sees alike. After MaxPendingAge of stream time, or when MaxPending
+//     timestamps the server stores with each message (and replicates with
+//     it), which every reader sees alike. After MaxPendingAge of stream time, or when MaxPending
 //     events wait and another arrives (a stream cannot be made to wait),
 //     the oldest is released for the checker to obstruct by 2002.
 //   - A batch is cut when BatchSize events are released, and every partial

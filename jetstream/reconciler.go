@@ -20,10 +20,10 @@ import (
 // Config configures [Open]. A nil *Config is refused (a Signer is needed);
 // zero fields mean the defaults given beside them.
 //
-// Every field that reaches a certificate or a decision (Checker's binding,
-// Signer, ReplaySeed, BatchSize, MaxPending, MaxPendingAge) must be the
-// same on every reconciler whose chains are to be identical, and the same
-// across restarts: a reconciler that re-derives a batch its store holds
+// Every field that reaches a certificate or a decision (Checker's binding
+// and limits, Signer, ReplaySeed, BatchSize, MaxPending, MaxPendingAge)
+// must be the same on every reconciler whose chains are to be identical,
+// and the same across restarts: a reconciler that re-derives a batch its store holds
 // with other bytes stops with ErrDivergence.
 type Config struct {
 	// Checker decides the batches. Nil means omega.NewChecker(nil).
