@@ -67,20 +67,23 @@
 // after the de-duplication window) is refused, and the publisher checks that
 // the stored one has its very bytes, else it stops with [ErrDivergence].
 //
-// [Reconciler.Run] reads OMEGA_EVENTS from its first message, through an
-// ordered consumer (in order, no gaps, recreated by the client after a
-// disconnection or a server restart). A restarted reconciler derives again
-// the batches its store certified, checks each gives the same bytes, and
-// goes on from its chain head: no gap, no decision twice, whether it or the
-// server was killed. Its position is its certificate chain, kept with the
-// certificates, not a consumer's acknowledgement floor on the server, which
-// cannot be moved atomically with a local fsync. Certificates the store
-// holds and OMEGA_CERTS lacks (a crash between the sync and the publish)
-// are published when Run starts.
-//
-// Restart reads the whole stream; a reconciler that starts from a
-// snapshot is future work, and until then OMEGA_EVENTS keeps every
-// message.
+// [Reconciler.Run] reads OMEGA_EVENTS through an ordered consumer (in
+// order, no gaps, recreated by the client after a disconnection or a server
+// restart). Every CheckpointEvery batches, and when Run stops, the
+// reconciler writes a checkpoint of its whole state beside its store,
+// naming the stream sequence it has read and its last certificate. A
+// restarted reconciler restores the newest checkpoint its store confirms
+// (it holds the certificate the checkpoint names), reads the stream after
+// it, derives again the batches its store certified after it, checks each
+// gives the same bytes, and goes on from its chain head: no gap, no
+// decision twice, whether it or the server was killed. With no checkpoint
+// it reads the stream from its first message. Its position is thus its
+// certificate chain and checkpoint, kept on its own disk, not a durable
+// consumer's acknowledgement floor on the server, which cannot be moved
+// atomically with a local fsync. Certificates the store holds and
+// OMEGA_CERTS lacks (a crash between the sync and the publish) are
+// published when Run starts. OMEGA_EVENTS keeps every message: a
+// reconciler that starts with no checkpoint needs them all.
 //
 // [Verify] reads OMEGA_CERTS and checks each certificate's signature,
 // binding and link to the chain before it hands it on.

@@ -334,6 +334,72 @@ func TestReconcilerRestart(t *testing.T) {
 	sameChains(t, "OMEGA_CERTS", published(t, j, len(want)), want)
 }
 
+// TestReconcilerResumes stops a reconciler that checkpoints every two
+// batches and starts it again: it reads on from its checkpoint, not from
+// the stream's start, and its chain is that of one never stopped. With its
+// newest checkpoint damaged, it starts from the one before; with all of
+// them gone, from the stream's start.
+func TestReconcilerResumes(t *testing.T) {
+	s := startServer(t, "", nil)
+	j := connect(t, s)
+	setup(t, j, nil)
+	dir, ref := t.TempDir(), t.TempDir()
+	cfg := &jetstream.Config{BatchSize: 4, CheckpointEvery: 2, Publish: jetstream.PublishNone}
+	b := startReconciler(t, j, ref, cfg)
+	var starts, lens []uint64
+	for round := range 4 {
+		publishNodes(t, j, 2+round, 20)
+		lens = append(lens, streamLen(t, j))
+		a := startReconciler(t, j, dir, cfg)
+		waitRead(t, a.r, streamLen(t, j))
+		if err := a.stop(); err != nil {
+			t.Fatal(err)
+		}
+		starts = append(starts, a.r.ResumedAt())
+		ckpts, _ := filepath.Glob(filepath.Join(dir, "checkpoints", "*.ckpt"))
+		switch round {
+		case 1:
+			// Damage the newest checkpoint: the next start takes the
+			// one before.
+			slices.Sort(ckpts)
+			if err := os.WriteFile(ckpts[len(ckpts)-1], []byte("damaged"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			for _, c := range ckpts {
+				os.Remove(c)
+			}
+		}
+	}
+	t.Logf("each start read the stream after sequence %v; it ended at %v", starts, lens)
+	// The first start reads all; the second from the checkpoint the first
+	// wrote when it stopped; the third from one before the damaged one,
+	// written when the second stopped; the last, with none left, all.
+	if starts[0] != 0 || starts[1] != lens[0] || starts[2] == 0 || starts[2] >= lens[1] || starts[3] != 0 {
+		t.Errorf("starts after %v: want 0, %d, one in 1..%d, 0", starts, lens[0], lens[1]-1)
+	}
+	waitRead(t, b.r, streamLen(t, j))
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	sameChains(t, "stopped three times against never stopped", chain(t, dir), chain(t, ref))
+	if a, b := startStats(t, j, dir, cfg), b.r.Stats(); a != b {
+		t.Errorf("stats after resuming %+v, never stopped %+v", a, b)
+	}
+}
+
+// startStats starts a reconciler on dir, lets it read the stream, and
+// returns its stats.
+func startStats(t *testing.T, j js.JetStream, dir string, cfg *jetstream.Config) jetstream.Stats {
+	t.Helper()
+	a := startReconciler(t, j, dir, cfg)
+	waitRead(t, a.r, streamLen(t, j))
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
+	}
+	return a.r.Stats()
+}
+
 // TestReconcilerDivergence: a reconciler configured otherwise than the
 // one whose certificates OMEGA_CERTS holds stops with ErrDivergence, as
 // does one whose store holds a chain the stream does not give.

@@ -240,7 +240,7 @@ func TestReconcilerKillHelperProcess(t *testing.T) {
 		fmt.Println("helper:", err)
 		return
 	}
-	r, err := jetstream.Open(dir, j, &jetstream.Config{Signer: testKey, BatchSize: 8})
+	r, err := jetstream.Open(dir, j, &jetstream.Config{Signer: testKey, BatchSize: 8, CheckpointEvery: 3})
 	if err != nil {
 		fmt.Println("helper:", err)
 		return
@@ -265,6 +265,8 @@ func TestReconcilerKilled(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var lens []int
 	for round := range 6 {
+		// Checkpoints are written every 3 batches: a kill may also land
+		// while one is written.
 		r := helper(t, "TestReconcilerKillHelperProcess", env...)
 		done := make(chan struct{})
 		go func() {
@@ -282,7 +284,7 @@ func TestReconcilerKilled(t *testing.T) {
 	if len(lens) < 3 || lens[len(lens)-1] == 0 {
 		t.Fatalf("certificates after each kill: %v: the reconciler was killed before it certified", lens)
 	}
-	a := startReconciler(t, j, dir, &jetstream.Config{BatchSize: 8})
+	a := startReconciler(t, j, dir, &jetstream.Config{BatchSize: 8, CheckpointEvery: 3})
 	ref := t.TempDir()
 	b := startReconciler(t, j, ref, &jetstream.Config{BatchSize: 8, Publish: jetstream.PublishNone})
 	n := streamLen(t, j)
@@ -292,6 +294,9 @@ func TestReconcilerKilled(t *testing.T) {
 		if err := r.stop(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if a.r.ResumedAt() == 0 {
+		t.Error("the last start read the stream from its beginning, not from a checkpoint")
 	}
 	want := chain(t, ref)
 	sameChains(t, "killed six times against never stopped", chain(t, dir), want)

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -52,6 +53,14 @@ type Config struct {
 	// syncs once for every certificate made from one read of the stream,
 	// before any of them is published or reported.
 	Sync framelog.SyncPolicy
+	// CheckpointEvery is how many batches are decided between two
+	// checkpoints of the reconciler's state, at least: a checkpoint also
+	// waits until half as many events have been taken in since the last one
+	// as have been accepted, so that writing them costs time in proportion
+	// to the stream read. A restart reads the stream after the newest
+	// checkpoint its certificates confirm. 0 means 4096; a negative value
+	// takes none (a restart reads the whole stream).
+	CheckpointEvery int
 	// OnDecision, when not nil, is called with every new certified
 	// decision, in chain order, from Run's goroutine, after its certificate
 	// is durable and published. Batches a restart derives again and finds
@@ -69,9 +78,10 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultBatchSize     = omega.DefaultBatchSize
-	DefaultMaxPending    = 1 << 16
-	DefaultMaxPendingAge = 5 * time.Second
+	DefaultBatchSize       = omega.DefaultBatchSize
+	DefaultMaxPending      = 1 << 16
+	DefaultMaxPendingAge   = 5 * time.Second
+	DefaultCheckpointEvery = 4096
 )
 
 // ErrDivergence reports a certificate made for a batch id that differs
@@ -85,6 +95,7 @@ var ErrDivergence = errors.New("omega/jetstream: divergent certificate")
 // certificate store in a directory it owns, and publishes the certificates.
 // See the package documentation.
 type Reconciler struct {
+	dir     string
 	js      jetstream.JetStream
 	cfg     Config
 	c       *omega.Checker
@@ -97,9 +108,15 @@ type Reconciler struct {
 	decided  []omega.Decision
 	certsStr jetstream.Stream
 
+	// The last checkpoint written or restored: its stream sequence, and
+	// the counts of batches and events taken in then.
+	ckptSeq, ckptBatches, ckptTaken uint64
+	ckptBuf                         []byte
+
 	mu      sync.Mutex
 	stats   Stats
 	running bool
+	resumed uint64
 }
 
 // Open opens a reconciler whose certificate store is in dir/certs, made
@@ -131,6 +148,9 @@ func Open(dir string, js jetstream.JetStream, cfg *Config) (*Reconciler, error) 
 	if c.MaxPendingAge == 0 {
 		c.MaxPendingAge = DefaultMaxPendingAge
 	}
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = DefaultCheckpointEvery
+	}
 	if c.Checker == nil {
 		ch, err := omega.NewChecker(nil)
 		if err != nil {
@@ -143,7 +163,7 @@ func Open(dir string, js jetstream.JetStream, cfg *Config) (*Reconciler, error) 
 	if err != nil {
 		return nil, fmt.Errorf("omega/jetstream: %w", err)
 	}
-	return &Reconciler{js: js, cfg: c, c: c.Checker, binding: b, certs: certs, eng: newEngine(c.Checker, &c)}, nil
+	return &Reconciler{dir: dir, js: js, cfg: c, c: c.Checker, binding: b, certs: certs, eng: newEngine(c.Checker, &c)}, nil
 }
 
 // Certificates returns the reconciler's certificate store, to read from
@@ -185,7 +205,11 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if err := r.republish(ctx); err != nil {
 		return err
 	}
-	cons, err := r.js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+	cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if r.resume() {
+		cc = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: r.eng.seq + 1}
+	}
+	cons, err := r.js.OrderedConsumer(ctx, EventsStream, cc)
 	if err != nil {
 		return fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, err)
 	}
@@ -227,6 +251,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case err := <-readErr:
 			return fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, err)
 		case <-ctx.Done():
+			// Between two steps: everything decided is certified and
+			// synced, so the state can be kept for the next start.
+			if r.cfg.CheckpointEvery > 0 && r.eng.seq > r.ckptSeq {
+				if err := r.checkpoint(); err != nil {
+					return err
+				}
+			}
 			return ctx.Err()
 		}
 	drain:
@@ -276,6 +307,82 @@ func (r *Reconciler) step(ctx context.Context, group []jetstream.Msg) error {
 	r.mu.Lock()
 	r.stats = r.eng.stats
 	r.mu.Unlock()
+	st := &r.eng.stats
+	if every := r.cfg.CheckpointEvery; every > 0 && st.Batches-r.ckptBatches >= uint64(every) &&
+		2*(st.Taken-r.ckptTaken) >= uint64(len(r.eng.accepted)) && r.eng.next-1 <= uint64(r.certs.Len()) {
+		return r.checkpoint()
+	}
+	return nil
+}
+
+// ResumedAt returns the stream sequence after which Run started reading:
+// that of the checkpoint it restored, or 0 when it read the stream from
+// its first message.
+func (r *Reconciler) ResumedAt() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.resumed
+}
+
+// resume restores the newest checkpoint that the certificate store
+// confirms (it holds the certificate the checkpoint names), and reports
+// whether there was one. Checkpoints that do not decode or are not
+// confirmed are passed over.
+func (r *Reconciler) resume() bool {
+	if r.cfg.CheckpointEvery < 0 {
+		return false
+	}
+	batches, err := checkpointBatches(r.dir)
+	if err != nil {
+		return false
+	}
+	for _, b := range batches {
+		var want omega.Hash
+		if b > 0 {
+			c, ok := r.certs.LookupBatch(b)
+			if !ok {
+				continue
+			}
+			want = c.Hash()
+		}
+		data, err := os.ReadFile(checkpointPath(r.dir, b))
+		if err != nil {
+			continue
+		}
+		c, err := decodeCheckpoint(data, r.binding, r.c.Limits())
+		if err != nil || c.prev != want || c.next != b+1 {
+			continue
+		}
+		r.eng.restore(c)
+		r.prev = c.prev
+		r.ckptSeq, r.ckptBatches, r.ckptTaken = c.seq, c.stats.Batches, c.stats.Taken
+		r.mu.Lock()
+		r.resumed, r.stats = c.seq, c.stats
+		r.mu.Unlock()
+		return true
+	}
+	return false
+}
+
+// checkpoint writes the engine's state, whose every decision is certified
+// and synced, and removes all but the two newest checkpoints.
+func (r *Reconciler) checkpoint() error {
+	var err error
+	r.ckptBuf, err = r.eng.appendCheckpoint(r.ckptBuf[:0], r.prev)
+	if err != nil {
+		return err
+	}
+	batch := r.eng.next - 1
+	if err := writeFileAtomic(checkpointPath(r.dir, batch), r.ckptBuf); err != nil {
+		return fmt.Errorf("omega/jetstream: writing a checkpoint: %w", err)
+	}
+	st := r.eng.stats
+	r.ckptSeq, r.ckptBatches, r.ckptTaken = r.eng.seq, st.Batches, st.Taken
+	if batches, err := checkpointBatches(r.dir); err == nil {
+		for _, b := range batches[min(2, len(batches)):] {
+			os.Remove(checkpointPath(r.dir, b))
+		}
+	}
 	return nil
 }
 
