@@ -14,8 +14,8 @@
 //
 //	go run .                    # in a temporary directory, removed at the end
 //	go run . --dir data         # keep the server's store and the chains
-//	go run . --dir data         # again: the reconcilers derive their chains
-//	                            # again from the stream, check them, go on
+//	go run . --dir data         # again: the reconcilers resume from the
+//	                            # checkpoints they wrote when they stopped
 //
 // Run it from examples/jetstream: it is its own module, like the adapter.
 package main
@@ -248,6 +248,11 @@ func run(args []string) error {
 		return fmt.Errorf("verifier: %w", err)
 	}
 
+	for i, r := range reconcilers {
+		if at := r.r.ResumedAt(); at > 0 {
+			fmt.Printf("reconciler %d resumed from its checkpoint after stream sequence %d\n", i+1, at)
+		}
+	}
 	st := reconcilers[0].r.Stats()
 	fmt.Printf("\nstream: %d messages (%d flush markers); the reconcilers took in %d events, dropped %d copies, expired %d\n",
 		st.Messages, st.Flushes, st.Taken, st.Dropped, st.Expired)
