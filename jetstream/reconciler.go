@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -184,6 +185,14 @@ func (r *Reconciler) Stats() Stats {
 // Close closes the certificate store. Call it after Run has returned.
 func (r *Reconciler) Close() error { return r.certs.Close() }
 
+// certQueue bounds the decisions the engine hands the certifier ahead of
+// it.
+const certQueue = 256
+
+// errCertifier stops the engine once the certifier has failed; the
+// certifier's error is the one Run returns.
+var errCertifier = errors.New("omega/jetstream: the certifier failed")
+
 // readMax bounds the messages taken in before the certificates they
 // complete are synced and published (group commit).
 const readMax = 4096
@@ -278,15 +287,48 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // step applies one group of messages, then syncs, publishes and reports
 // the certificates they completed.
 func (r *Reconciler) step(ctx context.Context, group []jetstream.Msg) error {
+	// The engine decides on this goroutine while another certifies, in
+	// order: signing is a third of the work, and the chain makes it
+	// sequential.
+	work := make(chan decision, certQueue)
+	certErr := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var err error
+		for d := range work {
+			if err == nil {
+				if err = r.certify(d); err != nil {
+					failed.Store(true)
+				}
+			}
+		}
+		certErr <- err
+	}()
+	emit := func(d decision) error {
+		if failed.Load() {
+			return errCertifier
+		}
+		work <- d
+		return nil
+	}
+	var err error
 	for _, m := range group {
-		md, err := m.Metadata()
-		if err != nil {
-			return fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, err)
+		md, merr := m.Metadata()
+		if merr != nil {
+			err = fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, merr)
+			break
 		}
 		in := message{seq: md.Sequence.Stream, timeNs: md.Timestamp.UnixNano(), flush: m.Subject() == SubjectFlush, data: m.Data()}
-		if err := r.eng.apply(in, r.certify); err != nil {
-			return err
+		if err = r.eng.apply(in, emit); err != nil {
+			break
 		}
+	}
+	close(work)
+	if cerr := <-certErr; cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return err
 	}
 	if len(r.toPub) > 0 {
 		if err := r.certs.Sync(); err != nil {
