@@ -26,7 +26,7 @@ import (
 //	seq u64 | stream time i64 | next batch id u64 | cert_hash of batch next-1 [32]
 //	the nine Stats counts, u64 each
 //	snapshot_len u32 | an omega snapshot (SPEC 7) of the State, no pending events
-//	accepted u64 | per accepted id, ascending: id [16] | digest fingerprint u64
+//	accepted u64 | per accepted event, in the order accepted: id [16] | digest fingerprint u64
 //	ready u32 | per event in the batch queue, in order: len u32 | EVENT encoding
 //	held u32 | per held event, in arrival order: since i64 | len u32 |
 //	           EVENT encoding | missing u32 | the dependencies it waits for [16] each
@@ -49,7 +49,7 @@ type checkpoint struct {
 	prev      omega.Hash
 	stats     Stats
 	state     *omega.State
-	accepted  map[omega.EventID]uint64
+	accepted  []acceptedFP
 	ready     []item
 	held      []*held
 	waits     [][]omega.EventID // per held event, the dependencies it waits for
@@ -58,8 +58,30 @@ type checkpoint struct {
 // appendCheckpoint encodes e's state, with prev the hash of the
 // certificate of its last batch.
 func (e *engine) appendCheckpoint(b []byte, prev omega.Hash) ([]byte, error) {
-	start := len(b)
-	b = append(b, ckptMagic...)
+	c, err := e.capture(prev)
+	if err != nil {
+		return nil, err
+	}
+	return c.appendTo(b)
+}
+
+// ckptCapture is a checkpoint of an engine in two parts: what the engine
+// will change, encoded at once, and what it will not (the State, which is
+// immutable, and a prefix of its append-only list of accepted events),
+// encoded later, while the engine goes on.
+type ckptCapture struct {
+	head, queues []byte
+	snap         *omega.Snapshot
+	accepted     []acceptedFP
+}
+
+// capture takes the parts of a checkpoint of e that e will change.
+func (e *engine) capture(prev omega.Hash) (*ckptCapture, error) {
+	c := &ckptCapture{
+		snap:     &omega.Snapshot{ID: e.next - 1, BaseOffset: 64, LastBatchID: e.next - 1, Binding: e.c.Binding(), State: e.state},
+		accepted: e.acceptedLog[:len(e.acceptedLog):len(e.acceptedLog)],
+	}
+	b := append([]byte(nil), ckptMagic...)
 	b = binary.LittleEndian.AppendUint16(b, ckptVersion)
 	b = binary.LittleEndian.AppendUint64(b, e.seq)
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.now))
@@ -68,31 +90,15 @@ func (e *engine) appendCheckpoint(b []byte, prev omega.Hash) ([]byte, error) {
 	for _, v := range e.stats.counts() {
 		b = binary.LittleEndian.AppendUint64(b, *v)
 	}
-	snap := &omega.Snapshot{ID: e.next - 1, BaseOffset: 64, LastBatchID: e.next - 1, Binding: e.c.Binding(), State: e.state}
-	lenAt := len(b)
-	b = append(b, 0, 0, 0, 0)
-	b, err := snap.AppendBinary(b)
-	if err != nil {
-		return nil, err
-	}
-	binary.LittleEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
-	ids := make([]omega.EventID, 0, len(e.accepted))
-	for id := range e.accepted {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, omega.EventID.Compare)
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(ids)))
-	for _, id := range ids {
-		b, _ = id.AppendBinary(b)
-		b = binary.LittleEndian.AppendUint64(b, e.accepted[id])
-	}
+	c.head = b
+	var err error
 	appendEvent := func(b []byte, ev *omega.Event) ([]byte, error) {
 		b = binary.LittleEndian.AppendUint32(b, uint32(ev.EncodedLen()))
 		return ev.AppendBinary(b)
 	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(e.ready)))
+	q := binary.LittleEndian.AppendUint32(nil, uint32(len(e.ready)))
 	for i := range e.ready {
-		if b, err = appendEvent(b, &e.ready[i].ev); err != nil {
+		if q, err = appendEvent(q, &e.ready[i].ev); err != nil {
 			return nil, err
 		}
 	}
@@ -117,20 +123,42 @@ func (e *engine) appendCheckpoint(b []byte, prev omega.Hash) ([]byte, error) {
 			}
 		}
 	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(live)))
+	q = binary.LittleEndian.AppendUint32(q, uint32(len(live)))
 	for _, h := range live {
 		if len(waits[h]) != h.missing {
 			return nil, fmt.Errorf("omega/jetstream: checkpoint: a held event waits on %d dependencies, counted %d", len(waits[h]), h.missing)
 		}
-		b = binary.LittleEndian.AppendUint64(b, uint64(h.since))
-		if b, err = appendEvent(b, &h.it.ev); err != nil {
+		q = binary.LittleEndian.AppendUint64(q, uint64(h.since))
+		if q, err = appendEvent(q, &h.it.ev); err != nil {
 			return nil, err
 		}
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(waits[h])))
+		q = binary.LittleEndian.AppendUint32(q, uint32(len(waits[h])))
 		for _, d := range waits[h] {
-			b, _ = d.AppendBinary(b)
+			q, _ = d.AppendBinary(q)
 		}
 	}
+	c.queues = q
+	return c, nil
+}
+
+// appendTo encodes the checkpoint c captured. It may run on another
+// goroutine than the engine's.
+func (c *ckptCapture) appendTo(b []byte) ([]byte, error) {
+	start := len(b)
+	b = append(b, c.head...)
+	lenAt := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b, err := c.snap.AppendBinary(b)
+	if err != nil {
+		return nil, err
+	}
+	binary.LittleEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(c.accepted)))
+	for _, a := range c.accepted {
+		b, _ = a.id.AppendBinary(b)
+		b = binary.LittleEndian.AppendUint64(b, a.fp)
+	}
+	b = append(b, c.queues...)
 	sum := omega.PayloadHash(b[start:])
 	return append(b, sum[:]...), nil
 }
@@ -251,15 +279,15 @@ func decodeCheckpoint(b []byte, want omega.Binding, lim omega.Limits) (*checkpoi
 	}
 	c.state = snap.State
 	n := r.count(r.u64(), 24)
-	c.accepted = make(map[omega.EventID]uint64, n)
-	var last omega.EventID
-	for i := range n {
-		id := r.id()
-		if i > 0 && id.Compare(last) <= 0 {
-			r.fail("accepted ids out of order")
+	c.accepted = make([]acceptedFP, 0, n)
+	seen := make(map[omega.EventID]bool, n)
+	for range n {
+		a := acceptedFP{id: r.id(), fp: r.u64()}
+		if seen[a.id] {
+			r.fail("an id accepted twice")
 		}
-		last = id
-		c.accepted[id] = r.u64()
+		seen[a.id] = true
+		c.accepted = append(c.accepted, a)
 	}
 	n = r.count(uint64(r.u32()), 4+80)
 	for range n {
@@ -296,7 +324,12 @@ func decodeCheckpoint(b []byte, want omega.Binding, lim omega.Limits) (*checkpoi
 
 // restore sets e's state to c's.
 func (e *engine) restore(c *checkpoint) {
-	e.seq, e.now, e.next, e.stats, e.state, e.accepted = c.seq, c.now, c.next, c.stats, c.state, c.accepted
+	e.seq, e.now, e.next, e.stats, e.state = c.seq, c.now, c.next, c.stats, c.state
+	e.acceptedLog = c.accepted
+	e.accepted = make(map[omega.EventID]uint64, len(c.accepted))
+	for _, a := range c.accepted {
+		e.accepted[a.id] = a.fp
+	}
 	e.ready = c.ready
 	clear(e.released)
 	clear(e.inflight)

@@ -51,6 +51,10 @@ type engine struct {
 	// counts the digests of the events taken in and not decided.
 	accepted map[omega.EventID]uint64
 	inflight map[omega.Hash]int
+	// acceptedLog lists the accepted events in the order accepted. It is
+	// only appended to, so that a checkpoint can encode a prefix of it
+	// while the engine goes on.
+	acceptedLog []acceptedFP
 
 	released map[omega.EventID]int // ids of undecided events released to batches
 	waiting  map[omega.EventID][]*held
@@ -60,6 +64,11 @@ type engine struct {
 
 	stats Stats
 	evs   []omega.Event // scratch
+}
+
+type acceptedFP struct {
+	id omega.EventID
+	fp uint64
 }
 
 type item struct {
@@ -316,7 +325,9 @@ func (e *engine) decide(batch []item, emit func(decision) error) error {
 			e.stats.Merges++
 			e.state = r.Merge.Next
 			for _, m := range r.Members {
-				e.accepted[m.ID] = fingerprint(m.Digest)
+				fp := fingerprint(m.Digest)
+				e.accepted[m.ID] = fp
+				e.acceptedLog = append(e.acceptedLog, acceptedFP{m.ID, fp})
 			}
 			for _, it := range batch {
 				e.decided(it)
