@@ -54,10 +54,10 @@ func benchPipeline(b *testing.B, pubs, perCall, rate int, lazily bool) {
 	for p := range pubs {
 		events[p] = nodeEvents(uint32(p+1), (n+pubs-1)/pubs)
 	}
-	start := make(map[omega.EventID]int, n) // the index in sent of each event
+	start := make(map[omega.EventID][2]int, n) // the index in sent of each event
 	for p := range events {
 		for i, e := range events[p] {
-			start[e.ID] = p<<32 | i
+			start[e.ID] = [2]int{p, i}
 		}
 	}
 	sent := make([][]time.Time, pubs)
@@ -78,7 +78,7 @@ func benchPipeline(b *testing.B, pubs, perCall, rate int, lazily bool) {
 		defer mu.Unlock()
 		for _, m := range d.Output.Result.Members {
 			k := start[m.ID]
-			lat = append(lat, now.Sub(sent[k>>32][k&(1<<32-1)]))
+			lat = append(lat, now.Sub(sent[k[0]][k[1]]))
 		}
 		if decided += len(d.Output.Result.Members); decided == total {
 			close(done)

@@ -23,6 +23,7 @@ import (
 // digits>.ckpt, written whole and renamed into place, holds, little-endian:
 //
 //	magic "OMEGAJCK" | version u16 = 1
+//	the creation time of OMEGA_EVENTS, Unix ns i64
 //	seq u64 | stream time i64 | next batch id u64 | cert_hash of batch next-1 [32]
 //	the nine Stats counts, u64 each
 //	snapshot_len u32 | an omega snapshot (SPEC 7) of the State, no pending events
@@ -32,8 +33,10 @@ import (
 //	           EVENT encoding | missing u32 | the dependencies it waits for [16] each
 //	checksum [32]: omega.PayloadHash of everything before it
 //
-// A checkpoint that does not decode, or whose certificate the store does
-// not hold, is passed over for an older one, or for the stream's start.
+// A checkpoint that does not decode, whose certificate the store does not
+// hold, or that was taken from another OMEGA_EVENTS (one deleted and made
+// again: its sequences name other messages), is passed over for an older
+// one, or for the stream's start.
 
 const (
 	ckptMagic   = "OMEGAJCK"
@@ -44,6 +47,7 @@ const (
 var errCheckpoint = errors.New("omega/jetstream: malformed checkpoint")
 
 type checkpoint struct {
+	origin    int64 // the creation time of the stream it was taken from
 	seq, next uint64
 	now       int64
 	prev      omega.Hash
@@ -55,10 +59,10 @@ type checkpoint struct {
 	waits     [][]omega.EventID // per held event, the dependencies it waits for
 }
 
-// appendCheckpoint encodes e's state, with prev the hash of the
-// certificate of its last batch.
-func (e *engine) appendCheckpoint(b []byte, prev omega.Hash) ([]byte, error) {
-	c, err := e.capture(prev)
+// appendCheckpoint encodes e's state, with the creation time of the
+// stream e reads and prev the hash of the certificate of its last batch.
+func (e *engine) appendCheckpoint(b []byte, origin int64, prev omega.Hash) ([]byte, error) {
+	c, err := e.capture(origin, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -76,13 +80,14 @@ type ckptCapture struct {
 }
 
 // capture takes the parts of a checkpoint of e that e will change.
-func (e *engine) capture(prev omega.Hash) (*ckptCapture, error) {
+func (e *engine) capture(origin int64, prev omega.Hash) (*ckptCapture, error) {
 	c := &ckptCapture{
 		snap:     &omega.Snapshot{ID: e.next - 1, BaseOffset: 64, LastBatchID: e.next - 1, Binding: e.c.Binding(), State: e.state},
 		accepted: e.acceptedLog[:len(e.acceptedLog):len(e.acceptedLog)],
 	}
 	b := append([]byte(nil), ckptMagic...)
 	b = binary.LittleEndian.AppendUint16(b, ckptVersion)
+	b = binary.LittleEndian.AppendUint64(b, uint64(origin))
 	b = binary.LittleEndian.AppendUint64(b, e.seq)
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.now))
 	b = binary.LittleEndian.AppendUint64(b, e.next)
@@ -258,7 +263,7 @@ func decodeCheckpoint(b []byte, want omega.Binding, lim omega.Limits) (*checkpoi
 	if string(r.take(len(ckptMagic))) != ckptMagic || r.u16() != ckptVersion {
 		return nil, fmt.Errorf("%w: not a version %d checkpoint", errCheckpoint, ckptVersion)
 	}
-	c := &checkpoint{seq: r.u64(), now: int64(r.u64()), next: r.u64()}
+	c := &checkpoint{origin: int64(r.u64()), seq: r.u64(), now: int64(r.u64()), next: r.u64()}
 	copy(c.prev[:], r.take(32))
 	for _, v := range c.stats.counts() {
 		*v = r.u64()

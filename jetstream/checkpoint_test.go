@@ -23,7 +23,7 @@ func TestCheckpointResumes(t *testing.T) {
 		a := testEngine(t, bs, maxPending, age)
 		feed(t, a, msgs[:cut]...)
 		prev := omega.Hash{1, 2, 3}
-		b1, err := a.appendCheckpoint(nil, prev)
+		b1, err := a.appendCheckpoint(nil, 77, prev)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -31,12 +31,12 @@ func TestCheckpointResumes(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		if c.prev != prev {
-			rt.Fatalf("prev %x, want %x", c.prev, prev)
+		if c.prev != prev || c.origin != 77 {
+			rt.Fatalf("prev %x and origin %d, want %x and 77", c.prev, c.origin, prev)
 		}
 		b := testEngine(t, bs, maxPending, age)
 		b.restore(c)
-		b2, err := b.appendCheckpoint(nil, prev)
+		b2, err := b.appendCheckpoint(nil, 77, prev)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestCheckpointDamage(t *testing.T) {
 		message{seq: 3, data: enc(t, ev(2, 1, "held"))},
 		message{seq: 4, data: enc(t, ev(1, 2, "ready"))},
 	)
-	b, err := e.appendCheckpoint(nil, omega.Hash{9})
+	b, err := e.appendCheckpoint(nil, 77, omega.Hash{9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		message{seq: 3, data: enc(f, ev(1, 1, "ready"))},
 		message{seq: 4, data: enc(f, ev(1, 2, "ready"))},
 	)
-	b, err := e.appendCheckpoint(nil, omega.Hash{9})
+	b, err := e.appendCheckpoint(nil, 77, omega.Hash{9})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		}
 		x := testEngine(t, 2, 8, time.Second)
 		x.restore(c)
-		back, err := x.appendCheckpoint(nil, c.prev)
+		back, err := x.appendCheckpoint(nil, c.origin, c.prev)
 		if err != nil {
 			t.Fatal(err)
 		}

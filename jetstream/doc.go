@@ -25,23 +25,30 @@
 // OMEGA_EVENTS puts the events of every node in one total order, and a
 // [Reconciler] decides its batches as a function of that order alone:
 //
-//   - Exact redeliveries of an accepted or undecided event are dropped;
-//     every other event, an equivocation or a reused id included, reaches
-//     the checker, so that every rejection is certified.
+//   - Events that are not well-formed are skipped (and counted): there is
+//     no caller to refuse them to. When an event's length cannot be read,
+//     the rest of its message goes with it.
+//   - Exact redeliveries of an accepted or undecided event are dropped (an
+//     accepted one is recognised by 64 bits of its digest, as the Kernel
+//     does); every other event, an equivocation or a reused id included,
+//     reaches the checker, so that every rejection is certified.
 //   - An event whose dependencies have not arrived waits in a pending
 //     buffer and is released when they do. Its age is stream time: the
-//     timestamps the server stores with each message (and replicates with
-//     it), which every reader sees alike. After MaxPendingAge of stream time, or when MaxPending
-//     events wait and another arrives (a stream cannot be made to wait),
-//     the oldest is released for the checker to obstruct by 2002.
+//     greatest of the timestamps the server stores with each message (and
+//     replicates with it) read so far, which every reader sees alike.
+//     After MaxPendingAge of stream time, or when MaxPending events wait
+//     and another arrives (a stream cannot be made to wait), the oldest is
+//     released for the checker to obstruct by 2002.
 //   - A batch is cut when BatchSize events are released, and every partial
 //     batch at a flush marker. No reconciler's timer cuts a batch: a
 //     program that wants partial batches decided within an interval
 //     publishes markers at that interval ([PublishFlush]).
 //   - After an Obstruction the conflict set is quarantined and the rest is
 //     checked again as the next batch, at once.
-//   - A certificate's created_at_ns is the stream time of the message that
-//     completed its batch.
+//   - A certificate's created_at_ns is the stream time when its batch was
+//     completed.
+//   - There is no safe mode: a reconciler that finds its store and the
+//     stream disagree stops with ErrDivergence.
 //
 // These are the Kernel's rules (SPEC 8) with the stream for arrival order
 // and clock; a test checks the reconciler's decisions against the Kernel's

@@ -83,13 +83,13 @@ type held struct {
 	gone    bool
 }
 
-// Stats counts what a reconciler has read and decided since it started.
-// The counts of the engine are a function of the stream, like its
-// decisions.
+// Stats counts what a reconciler has read and decided, from the stream's
+// first message (a checkpoint keeps them). They are a function of the
+// stream, like its decisions.
 type Stats struct {
 	Messages     uint64 // messages of the events stream applied
 	Flushes      uint64 // flush markers among them
-	Malformed    uint64 // events that are not well-formed: skipped, with the rest of their message
+	Malformed    uint64 // events that are not well-formed (or messages whose next event's length cannot be read): skipped
 	Dropped      uint64 // exact redeliveries of an accepted or undecided event
 	Taken        uint64 // events taken in: held or released to a batch
 	Expired      uint64 // held events released for want of their dependencies
@@ -162,11 +162,13 @@ func eventLen(data []byte) int {
 	if len(data) < eventFixedLen {
 		return 0
 	}
-	n := eventFixedLen + 16*int(binary.LittleEndian.Uint16(data[42:])) + int(binary.LittleEndian.Uint32(data[44:]))
-	if n > len(data) {
+	// In 64 bits: payload_len alone may overflow an int on 32-bit
+	// platforms.
+	n := uint64(eventFixedLen) + 16*uint64(binary.LittleEndian.Uint16(data[42:])) + uint64(binary.LittleEndian.Uint32(data[44:]))
+	if n > uint64(len(data)) {
 		return 0
 	}
-	return n
+	return int(n)
 }
 
 const eventFixedLen = 80
@@ -292,11 +294,15 @@ func (e *engine) expire() {
 }
 
 // cut decides the full batches in the queue, and with force the rest.
+// Deciding does not touch the queue, so that the batches are cut from it in
+// place and the queue is shifted once.
 func (e *engine) cut(force bool, emit func(decision) error) error {
-	for len(e.ready) >= e.batchSize || (force && len(e.ready) > 0) {
-		n := min(e.batchSize, len(e.ready))
-		batch := slices.Clone(e.ready[:n])
-		e.ready = slices.Delete(e.ready, 0, n)
+	i := 0
+	defer func() { e.ready = slices.Delete(e.ready, 0, i) }()
+	for len(e.ready)-i >= e.batchSize || (force && len(e.ready) > i) {
+		n := min(e.batchSize, len(e.ready)-i)
+		batch := e.ready[i : i+n : i+n]
+		i += n
 		if err := e.decide(batch, emit); err != nil {
 			return err
 		}

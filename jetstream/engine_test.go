@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -259,4 +260,23 @@ func TestEngineMatchesKernel(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestEventLenHuge: a length field at its maximum is no length the data
+// holds, on every platform (in an int it would overflow on 32-bit ones).
+func TestEventLenHuge(t *testing.T) {
+	data := enc(t, ev(1, 0, "x"))
+	binary.LittleEndian.PutUint32(data[44:], 0xffffffff)
+	binary.LittleEndian.PutUint16(data[42:], 0xffff)
+	if n := eventLen(data); n != 0 {
+		t.Fatalf("eventLen = %d, want 0", n)
+	}
+	if _, err := DecodeMessage(data, omega.Limits{}); err == nil {
+		t.Fatal("DecodeMessage took an event longer than its message")
+	}
+	e := testEngine(t, 2, 8, time.Second)
+	feed(t, e, message{seq: 1, data: data})
+	if e.stats.Malformed != 1 {
+		t.Fatalf("stats %+v: want one malformed", e.stats)
+	}
 }

@@ -31,8 +31,10 @@ type Config struct {
 	// Checker decides the batches. Nil means omega.NewChecker(nil).
 	Checker *omega.Checker
 	// Signer signs the certificates, with an Ed25519 key. Required.
-	// Ed25519 signatures are deterministic, so reconcilers sharing a key
-	// make byte-identical certificates.
+	// Ed25519 signatures are deterministic (RFC 8032; crypto/ed25519's
+	// are), so reconcilers sharing a key make byte-identical certificates.
+	// A signer that is not (some hardware modules randomize) makes a
+	// restarted reconciler stop with ErrDivergence.
 	Signer crypto.Signer
 	// ReplaySeed is recorded in every certificate.
 	ReplaySeed uint64
@@ -64,8 +66,11 @@ type Config struct {
 	CheckpointEvery int
 	// OnDecision, when not nil, is called with every new certified
 	// decision, in chain order, from Run's goroutine, after its certificate
-	// is durable and published. Batches a restart derives again and finds
-	// certified already are not reported again.
+	// is synced (as Sync says) and published (unless PublishNone). It is
+	// called at most once for a decision: one certified before a crash and
+	// not yet reported is not reported after the restart, which finds it
+	// certified already. A program that must see every decision reads the
+	// store (Certificates().From) from the last one it saw.
 	OnDecision func(omega.Decision)
 }
 
@@ -111,6 +116,7 @@ type Reconciler struct {
 
 	// The last checkpoint written or restored: its stream sequence, and
 	// the counts of batches and events taken in then.
+	origin                          int64 // the creation time of OMEGA_EVENTS
 	ckptSeq, ckptBatches, ckptTaken uint64
 	ckptLen                         int        // the size of the last one (written by the writer, read when it is done)
 	ckptDone                        chan error // while one is written in the background
@@ -198,12 +204,14 @@ var errCertifier = errors.New("omega/jetstream: the certifier failed")
 // complete are synced and published (group commit).
 const readMax = 4096
 
-// Run reads the events stream from its first message and decides its
-// batches until ctx ends (it then returns ctx's error) or something fails.
-// Batches the store certified already, before a restart, are derived again
-// and must give the same bytes (else ErrDivergence); the chain continues
-// after them with no gap and no repeat. Certificates the store holds and
-// OMEGA_CERTS lacks are published first. Run may be called once.
+// Run reads the events stream, after the newest checkpoint its
+// certificate store confirms or from its first message, and decides its
+// batches until ctx ends (it then writes a checkpoint and returns ctx's
+// error) or something fails. Batches the store certified already, before
+// a restart, are derived again and must give the same bytes (else
+// ErrDivergence); the chain continues after them with no gap and no
+// repeat. Certificates the store holds and OMEGA_CERTS lacks are
+// published first. Run may be called once.
 func (r *Reconciler) Run(ctx context.Context) error {
 	r.mu.Lock()
 	if r.running {
@@ -215,6 +223,15 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	if err := r.republish(ctx); err != nil {
 		return err
 	}
+	events, err := r.js.Stream(ctx, EventsStream)
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: %s: %w", EventsStream, err)
+	}
+	info, err := events.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("omega/jetstream: %s: %w", EventsStream, err)
+	}
+	r.origin = info.Created.UnixNano()
 	cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	if r.resume() {
 		cc = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: r.eng.seq + 1}
@@ -264,8 +281,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case err := <-readErr:
 			return fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, err)
 		case <-ctx.Done():
-			// Between two steps: everything decided is certified and
-			// synced, so the state can be kept for the next start.
+		}
+		if ctx.Err() != nil {
+			// Between two steps: everything decided is certified, synced
+			// and reported, so the state can be kept for the next start.
 			if r.cfg.CheckpointEvery > 0 && r.eng.seq > r.ckptSeq {
 				if err := r.checkpoint(false); err != nil {
 					return err
@@ -282,11 +301,21 @@ func (r *Reconciler) Run(ctx context.Context) error {
 				break drain
 			}
 		}
-		if err := r.step(ctx, group); err != nil {
+		// A step, once begun, is finished: its certificates published
+		// and reported, however soon ctx ends, unless publishing takes
+		// publishTimeout.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+		err := r.step(pctx, group)
+		cancel()
+		if err != nil {
 			return err
 		}
 	}
 }
+
+// publishTimeout bounds how long a step waits to publish its
+// certificates.
+const publishTimeout = 30 * time.Second
 
 // step applies one group of messages, then syncs, publishes and reports
 // the certificates they completed.
@@ -396,7 +425,7 @@ func (r *Reconciler) resume() bool {
 			continue
 		}
 		c, err := decodeCheckpoint(data, r.binding, r.c.Limits())
-		if err != nil || c.prev != want || c.next != b+1 {
+		if err != nil || c.prev != want || c.next != b+1 || c.origin != r.origin {
 			continue
 		}
 		r.eng.restore(c)
@@ -436,7 +465,7 @@ func (r *Reconciler) checkpoint(background bool) error {
 			}
 		}
 	}
-	c, err := r.eng.capture(r.prev)
+	c, err := r.eng.capture(r.origin, r.prev)
 	if err != nil {
 		return err
 	}
@@ -516,20 +545,33 @@ func (r *Reconciler) republish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("omega/jetstream: reading %s: %w", CertsStream, err)
 	}
+	// Certificates are published in chain order, one subject each, so the
+	// stream usually holds batches 1..last, last being its last message's.
 	var last uint64
 	if info.State.LastSeq > 0 {
 		m, err := s.GetMsg(ctx, info.State.LastSeq)
 		if err != nil {
 			return fmt.Errorf("omega/jetstream: reading %s: %w", CertsStream, err)
 		}
-		if last, err = batchOfSubject(m.Subject); err != nil {
-			return err
-		}
+		last, _ = batchOfSubject(m.Subject)
 	}
 	var todo []*omega.Certificate
-	for _, c := range r.certs.All() {
-		if c.BatchID > last {
+	if last > 0 && info.State.Msgs == last {
+		for i := last; i < uint64(r.certs.Len()); i++ {
+			c, _ := r.certs.LookupBatch(i + 1)
 			todo = append(todo, c)
+		}
+		return r.publish(ctx, todo)
+	}
+	// Else a batch is missing (a failure between two publishes, or other
+	// messages on the stream): look for each of the store's.
+	for _, c := range r.certs.All() {
+		_, err := s.GetLastMsgForSubject(ctx, CertSubject(c.BatchID))
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			todo = append(todo, c)
+		case err != nil:
+			return fmt.Errorf("omega/jetstream: reading %s: %w", CertsStream, err)
 		}
 	}
 	return r.publish(ctx, todo)
@@ -571,26 +613,19 @@ func (r *Reconciler) publish(ctx context.Context, certs []*omega.Certificate) er
 		}
 		certs = certs[n:]
 	}
-	futs := make([]jetstream.PubAckFuture, len(certs))
-	for i, c := range certs {
-		f, err := r.js.PublishMsgAsync(certMsg(c))
-		if err != nil {
-			return fmt.Errorf("omega/jetstream: publishing certificate %d: %w", c.BatchID, err)
-		}
-		futs[i] = f
-	}
-	for i, f := range futs {
-		select {
-		case <-f.Ok():
-		case perr := <-f.Err():
+	// One at a time, each acknowledged before the next is sent, so that
+	// a failure leaves no certificate on the stream after a missing one.
+	for _, c := range certs {
+		if _, perr := r.js.PublishMsg(ctx, certMsg(c)); perr != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			// Refused: the subject holds a certificate already (published
 			// by another reconciler, or by this one before a restart and
 			// outside the de-duplication window), or the publish failed.
-			if err := r.samePublished(ctx, certs[i]); err != nil {
+			if err := r.samePublished(ctx, c); err != nil {
 				return fmt.Errorf("%w (publishing it: %v)", err, perr)
 			}
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 	return nil

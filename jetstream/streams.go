@@ -43,13 +43,17 @@ type StreamOptions struct {
 // updates them to the configuration omega needs:
 //
 //   - OMEGA_EVENTS takes omega.events.> and omega.flush in one total order,
-//     on file storage, keeping every message (no limits): a reconciler that
-//     starts reads it from the beginning.
+//     on file storage, keeping every message (no limits, and no message may
+//     be deleted or the stream purged: two reconcilers, one of which read a
+//     message the other did not, would decide different batches).
 //   - OMEGA_CERTS takes omega.certs.> on file storage, one message per
 //     subject, and refuses a second one (DiscardNewPerSubject): the
 //     certificate of batch n is written once, whoever publishes it and
 //     however late, and every reconciler that publishes it again learns
-//     whether its bytes are the same.
+//     whether its bytes are the same. No message may be deleted from it
+//     either. Only reconcilers should be allowed to publish on
+//     omega.certs.> (NATS permissions): [Verify] gives up on a message that
+//     is no certificate of the chain.
 //
 // Both use the stream's default persist mode (a message is written before
 // it is acknowledged). Whether it is also fsynced is the server's setting:
@@ -96,6 +100,8 @@ func SetupStreams(ctx context.Context, js jetstream.JetStream, opts *StreamOptio
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
 		AllowAtomicPublish:   true,
+		DenyDelete:           true,
+		DenyPurge:            true,
 		PersistMode:          jetstream.DefaultPersistMode,
 	})
 	if err != nil {
@@ -172,8 +178,9 @@ func Publish(ctx context.Context, js jetstream.JetStream, lim omega.Limits, even
 
 // DecodeMessage decodes the events of one message of an events subject:
 // canonical EVENT encodings one after another, as Publish makes them. An
-// error names the first event that does not decode (and the reconcilers
-// skip the message from that event on).
+// error names the first event that does not decode, with the events
+// before it. (The reconcilers skip such an event, and the rest of its
+// message only when its length cannot be read.)
 func DecodeMessage(data []byte, lim omega.Limits) ([]omega.Event, error) {
 	var out []omega.Event
 	if len(data) == 0 {

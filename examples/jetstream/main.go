@@ -2,11 +2,13 @@
 // embedded server, three node publishers, two reconcilers and a verifier,
 // and shows that both reconcilers certify byte-identical chains.
 //
-// Every node publishes some events twice (the server's de-duplication
-// window drops the copies), node 2 publishes children before their
-// parents (the reconcilers hold them until the parents arrive), and node 3
-// equivocates once: two contents under its last event id, which the
-// checker obstructs by 3001 while the rest is merged. A flusher publishes
+// Every node publishes some events twice in one call (the copy travels in
+// the same message, so the reconcilers drop it, as they would a copy
+// published after the server's de-duplication window), node 2 publishes
+// children before their parents (the reconcilers hold them until the
+// parents arrive), and node 3 equivocates once: two contents under its
+// last event id, which the checker obstructs by 3001 when both fall in one
+// batch, or the second by 1002 when the first was merged before it. A flusher publishes
 // a flush marker every 50 ms, so partial batches are decided at the same
 // stream position by every reconciler. The second reconciler starts late,
 // once the nodes are half done: it reads the stream from its beginning and
@@ -165,9 +167,8 @@ func run(args []string) error {
 
 	// The flusher, and the nodes.
 	fctx, fcancel := context.WithCancel(ctx)
-	defer fcancel()
 	var fwg sync.WaitGroup
-	defer fwg.Wait()
+	defer func() { fcancel(); fwg.Wait() }()
 	fwg.Go(func() {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
@@ -231,6 +232,11 @@ func run(args []string) error {
 			if r.r.Stats().Messages < last {
 				done = false
 			}
+		}
+		select {
+		case err := <-vdone:
+			return fmt.Errorf("verifier: %w", err)
+		default:
 		}
 		vmu.Lock()
 		nv := len(verified)
