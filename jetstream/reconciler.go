@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/omega-sheaf/omega"
 	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/jetstream/internal/engine"
 )
 
 // Config configures [Open]. A nil *Config is refused (a Signer is needed);
@@ -74,6 +75,11 @@ type Config struct {
 	OnDecision func(omega.Decision)
 }
 
+// Stats counts what a reconciler has read and decided, from the stream's
+// first message (a checkpoint keeps them). They are a function of the
+// stream, like its decisions.
+type Stats = engine.Stats
+
 // PublishMode says what a reconciler publishes.
 type PublishMode uint8
 
@@ -107,7 +113,7 @@ type Reconciler struct {
 	c       *omega.Checker
 	binding omega.Binding
 	certs   *omega.CertStore
-	eng     *engine
+	eng     *engine.Engine
 
 	prev     omega.Hash // the hash of the certificate of batch eng.next-1
 	toPub    []*omega.Certificate
@@ -171,7 +177,7 @@ func Open(dir string, js jetstream.JetStream, cfg *Config) (*Reconciler, error) 
 	if err != nil {
 		return nil, fmt.Errorf("omega/jetstream: %w", err)
 	}
-	return &Reconciler{dir: dir, js: js, cfg: c, c: c.Checker, binding: b, certs: certs, eng: newEngine(c.Checker, &c)}, nil
+	return &Reconciler{dir: dir, js: js, cfg: c, c: c.Checker, binding: b, certs: certs, eng: engine.New(c.Checker, engine.Options{BatchSize: c.BatchSize, MaxPending: c.MaxPending, MaxPendingAge: c.MaxPendingAge, ReplaySeed: c.ReplaySeed})}, nil
 }
 
 // Certificates returns the reconciler's certificate store, to read from
@@ -234,7 +240,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	r.origin = info.Created.UnixNano()
 	cc := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	if r.resume() {
-		cc = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: r.eng.seq + 1}
+		cc = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: r.eng.Seq() + 1}
 	}
 	cons, err := r.js.OrderedConsumer(ctx, EventsStream, cc)
 	if err != nil {
@@ -285,7 +291,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			// Between two steps: everything decided is certified, synced
 			// and reported, so the state can be kept for the next start.
-			if r.cfg.CheckpointEvery > 0 && r.eng.seq > r.ckptSeq {
+			if r.cfg.CheckpointEvery > 0 && r.eng.Seq() > r.ckptSeq {
 				if err := r.checkpoint(false); err != nil {
 					return err
 				}
@@ -323,7 +329,7 @@ func (r *Reconciler) step(ctx context.Context, group []jetstream.Msg) error {
 	// The engine decides on this goroutine while another certifies, in
 	// order: signing is a third of the work, and the chain makes it
 	// sequential.
-	work := make(chan decision, certQueue)
+	work := make(chan engine.Decision, certQueue)
 	certErr := make(chan error, 1)
 	var failed atomic.Bool
 	go func() {
@@ -337,7 +343,7 @@ func (r *Reconciler) step(ctx context.Context, group []jetstream.Msg) error {
 		}
 		certErr <- err
 	}()
-	emit := func(d decision) error {
+	emit := func(d engine.Decision) error {
 		if failed.Load() {
 			return errCertifier
 		}
@@ -351,8 +357,8 @@ func (r *Reconciler) step(ctx context.Context, group []jetstream.Msg) error {
 			err = fmt.Errorf("omega/jetstream: reading %s: %w", EventsStream, merr)
 			break
 		}
-		in := message{seq: md.Sequence.Stream, timeNs: md.Timestamp.UnixNano(), flush: m.Subject() == SubjectFlush, data: m.Data()}
-		if err = r.eng.apply(in, emit); err != nil {
+		in := engine.Message{Seq: md.Sequence.Stream, TimeNs: md.Timestamp.UnixNano(), Flush: m.Subject() == SubjectFlush, Data: m.Data()}
+		if err = r.eng.Apply(in, emit); err != nil {
 			break
 		}
 	}
@@ -380,11 +386,11 @@ func (r *Reconciler) step(ctx context.Context, group []jetstream.Msg) error {
 	clear(r.decided)
 	r.toPub, r.decided = r.toPub[:0], r.decided[:0]
 	r.mu.Lock()
-	r.stats = r.eng.stats
+	r.stats = r.eng.Stats()
 	r.mu.Unlock()
-	st := &r.eng.stats
+	st := r.eng.Stats()
 	if every := r.cfg.CheckpointEvery; every > 0 && st.Batches-r.ckptBatches >= uint64(every) &&
-		2*(st.Taken-r.ckptTaken) >= uint64(len(r.eng.accepted)) && r.eng.next-1 <= uint64(r.certs.Len()) {
+		2*(st.Taken-r.ckptTaken) >= uint64(r.eng.Accepted()) && r.eng.Next()-1 <= uint64(r.certs.Len()) {
 		return r.checkpoint(true)
 	}
 	return nil
@@ -424,15 +430,15 @@ func (r *Reconciler) resume() bool {
 		if err != nil {
 			continue
 		}
-		c, err := decodeCheckpoint(data, r.binding, r.c.Limits())
-		if err != nil || c.prev != want || c.next != b+1 || c.origin != r.origin {
+		c, err := engine.DecodeCheckpoint(data, r.binding, r.c.Limits())
+		if err != nil || c.Prev != want || c.Next != b+1 || c.Origin != r.origin {
 			continue
 		}
-		r.eng.restore(c)
-		r.prev = c.prev
-		r.ckptSeq, r.ckptBatches, r.ckptTaken = c.seq, c.stats.Batches, c.stats.Taken
+		r.eng.Restore(c)
+		r.prev = c.Prev
+		r.ckptSeq, r.ckptBatches, r.ckptTaken = c.Seq, c.Stats.Batches, c.Stats.Taken
 		r.mu.Lock()
-		r.resumed, r.stats = c.seq, c.stats
+		r.resumed, r.stats = c.Seq, c.Stats
 		r.mu.Unlock()
 		return true
 	}
@@ -465,15 +471,15 @@ func (r *Reconciler) checkpoint(background bool) error {
 			}
 		}
 	}
-	c, err := r.eng.capture(r.origin, r.prev)
+	c, err := r.eng.Capture(r.origin, r.prev)
 	if err != nil {
 		return err
 	}
-	st := r.eng.stats
-	r.ckptSeq, r.ckptBatches, r.ckptTaken = r.eng.seq, st.Batches, st.Taken
-	path, dir, size := checkpointPath(r.dir, r.eng.next-1), r.dir, r.ckptLen
+	st := r.eng.Stats()
+	r.ckptSeq, r.ckptBatches, r.ckptTaken = r.eng.Seq(), st.Batches, st.Taken
+	path, dir, size := checkpointPath(r.dir, r.eng.Next()-1), r.dir, r.ckptLen
 	write := func() error {
-		b, err := c.appendTo(make([]byte, 0, size+size/8))
+		b, err := c.AppendTo(make([]byte, 0, size+size/8))
 		if err != nil {
 			return err
 		}
@@ -508,26 +514,26 @@ func (r *Reconciler) waitCheckpoint() error {
 
 // certify is the engine's emit: it certifies a new decision, or checks a
 // decision the store certified before a restart.
-func (r *Reconciler) certify(d decision) error {
-	id := d.meta.BatchID
+func (r *Reconciler) certify(d engine.Decision) error {
+	id := d.Meta.BatchID
 	if old, ok := r.certs.LookupBatch(id); ok {
-		c, err := omega.Certify(d.out, r.binding, d.meta, r.prev, r.cfg.Signer)
+		c, err := omega.Certify(d.Out, r.binding, d.Meta, r.prev, r.cfg.Signer)
 		if err != nil {
 			return fmt.Errorf("omega/jetstream: certifying batch %d: %w", id, err)
 		}
 		if !bytes.Equal(c.Bytes(), old.Bytes()) {
-			return fmt.Errorf("%w: batch %d derived from stream sequence %d is not the one the store certified", ErrDivergence, id, d.seq)
+			return fmt.Errorf("%w: batch %d derived from stream sequence %d is not the one the store certified", ErrDivergence, id, d.Seq)
 		}
 		r.prev = old.Hash()
 		return nil
 	}
-	c, err := r.certs.CertifyAppend(d.out, r.binding, d.meta, r.cfg.Signer)
+	c, err := r.certs.CertifyAppend(d.Out, r.binding, d.Meta, r.cfg.Signer)
 	if err != nil {
 		return fmt.Errorf("omega/jetstream: certifying batch %d: %w", id, err)
 	}
 	r.prev = c.Hash()
 	r.toPub = append(r.toPub, c)
-	r.decided = append(r.decided, omega.Decision{Certificate: c, Output: d.out})
+	r.decided = append(r.decided, omega.Decision{Certificate: c, Output: d.Out})
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/omega-sheaf/omega"
+	"github.com/omega-sheaf/omega/jetstream/internal/engine"
 )
 
 // Names of the streams and subjects (see the package documentation).
@@ -182,26 +182,7 @@ func Publish(ctx context.Context, js jetstream.JetStream, lim omega.Limits, even
 // before it. (The reconcilers skip such an event, and the rest of its
 // message only when its length cannot be read.)
 func DecodeMessage(data []byte, lim omega.Limits) ([]omega.Event, error) {
-	var out []omega.Event
-	if len(data) == 0 {
-		return nil, errors.New("omega/jetstream: an events message holds no event")
-	}
-	for off := 0; off < len(data); {
-		n := eventLen(data[off:])
-		if n == 0 {
-			return out, fmt.Errorf("omega/jetstream: event %d at byte %d: %w", len(out), off, io.ErrUnexpectedEOF)
-		}
-		e, err := omega.DecodeEvent(data[off:off+n], lim)
-		if err == nil {
-			err = e.Validate(lim)
-		}
-		if err != nil {
-			return out, fmt.Errorf("omega/jetstream: event %d at byte %d: %w", len(out), off, err)
-		}
-		out = append(out, e)
-		off += n
-	}
-	return out, nil
+	return engine.DecodeMessage(data, lim)
 }
 
 // Bounds of the messages Publish makes: the server refuses messages over

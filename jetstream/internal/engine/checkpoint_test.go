@@ -1,4 +1,4 @@
-package jetstream
+package engine
 
 import (
 	"bytes"
@@ -27,15 +27,15 @@ func TestCheckpointResumes(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		c, err := decodeCheckpoint(b1, a.c.Binding(), omega.Limits{})
+		c, err := DecodeCheckpoint(b1, a.c.Binding(), omega.Limits{})
 		if err != nil {
 			rt.Fatal(err)
 		}
-		if c.prev != prev || c.origin != 77 {
-			rt.Fatalf("prev %x and origin %d, want %x and 77", c.prev, c.origin, prev)
+		if c.Prev != prev || c.Origin != 77 {
+			rt.Fatalf("prev %x and origin %d, want %x and 77", c.Prev, c.Origin, prev)
 		}
 		b := testEngine(t, bs, maxPending, age)
-		b.restore(c)
+		b.Restore(c)
 		b2, err := b.appendCheckpoint(nil, 77, prev)
 		if err != nil {
 			rt.Fatal(err)
@@ -58,33 +58,33 @@ func TestCheckpointResumes(t *testing.T) {
 func TestCheckpointDamage(t *testing.T) {
 	e := testEngine(t, 2, 8, time.Second)
 	feed(t, e,
-		message{seq: 1, data: enc(t, ev(1, 0, "a"))},
-		message{seq: 2, data: enc(t, ev(1, 1, "b"))},
-		message{seq: 3, data: enc(t, ev(2, 1, "held"))},
-		message{seq: 4, data: enc(t, ev(1, 2, "ready"))},
+		Message{Seq: 1, Data: enc(t, ev(1, 0, "a"))},
+		Message{Seq: 2, Data: enc(t, ev(1, 1, "b"))},
+		Message{Seq: 3, Data: enc(t, ev(2, 1, "held"))},
+		Message{Seq: 4, Data: enc(t, ev(1, 2, "ready"))},
 	)
 	b, err := e.appendCheckpoint(nil, 77, omega.Hash{9})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := decodeCheckpoint(b, e.c.Binding(), omega.Limits{}); err != nil {
+	if _, err := DecodeCheckpoint(b, e.c.Binding(), omega.Limits{}); err != nil {
 		t.Fatal(err)
 	}
 	for n := range len(b) {
-		if _, err := decodeCheckpoint(b[:n], e.c.Binding(), omega.Limits{}); err == nil {
+		if _, err := DecodeCheckpoint(b[:n], e.c.Binding(), omega.Limits{}); err == nil {
 			t.Fatalf("a checkpoint cut to %d of %d bytes decoded", n, len(b))
 		}
 	}
 	for i := range b {
 		x := bytes.Clone(b)
 		x[i] ^= 0x40
-		if _, err := decodeCheckpoint(x, e.c.Binding(), omega.Limits{}); err == nil {
+		if _, err := DecodeCheckpoint(x, e.c.Binding(), omega.Limits{}); err == nil {
 			t.Fatalf("a checkpoint with byte %d flipped decoded", i)
 		}
 	}
 	other := omega.DefaultBinding()
 	other.SchemaVersion++
-	if _, err := decodeCheckpoint(b, other, omega.Limits{}); err == nil {
+	if _, err := DecodeCheckpoint(b, other, omega.Limits{}); err == nil {
 		t.Fatal("a checkpoint decoded under another binding")
 	}
 }
@@ -94,10 +94,10 @@ func TestCheckpointDamage(t *testing.T) {
 func FuzzDecodeCheckpoint(f *testing.F) {
 	e := testEngine(f, 2, 8, time.Second)
 	feed(f, e,
-		message{seq: 1, data: enc(f, ev(1, 0, "a"))},
-		message{seq: 2, data: enc(f, ev(2, 1, "held"))},
-		message{seq: 3, data: enc(f, ev(1, 1, "ready"))},
-		message{seq: 4, data: enc(f, ev(1, 2, "ready"))},
+		Message{Seq: 1, Data: enc(f, ev(1, 0, "a"))},
+		Message{Seq: 2, Data: enc(f, ev(2, 1, "held"))},
+		Message{Seq: 3, Data: enc(f, ev(1, 1, "ready"))},
+		Message{Seq: 4, Data: enc(f, ev(1, 2, "ready"))},
 	)
 	b, err := e.appendCheckpoint(nil, 77, omega.Hash{9})
 	if err != nil {
@@ -105,13 +105,13 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	}
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := decodeCheckpoint(data, e.c.Binding(), omega.Limits{})
+		c, err := DecodeCheckpoint(data, e.c.Binding(), omega.Limits{})
 		if err != nil {
 			return
 		}
 		x := testEngine(t, 2, 8, time.Second)
-		x.restore(c)
-		back, err := x.appendCheckpoint(nil, c.origin, c.prev)
+		x.Restore(c)
+		back, err := x.appendCheckpoint(nil, c.Origin, c.Prev)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package jetstream
+package engine
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func FuzzEngine(f *testing.F) {
 	f.Add(append(rec(0, enc(f, ev(2, 3, "orphan"))), rec(2, nil)...))
 	f.Add(append(append(rec(0, enc(f, ev(1, 0, "a"))), rec(0, enc(f, ev(1, 0, "b")))...), rec(1, nil)...))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		var msgs []message
+		var msgs []Message
 		var now int64
 		for len(in) >= 3 {
 			flags, n := in[0], int(binary.LittleEndian.Uint16(in[1:]))
@@ -40,7 +40,7 @@ func FuzzEngine(f *testing.F) {
 			if flags&2 != 0 {
 				now += int64(time.Second)
 			}
-			msgs = append(msgs, message{seq: uint64(len(msgs) + 1), timeNs: now, flush: flags&1 != 0, data: in[:n]})
+			msgs = append(msgs, Message{Seq: uint64(len(msgs) + 1), TimeNs: now, Flush: flags&1 != 0, Data: in[:n]})
 			in = in[n:]
 		}
 		a, b := testEngine(t, 3, 4, time.Second), testEngine(t, 3, 4, time.Second)
@@ -50,7 +50,7 @@ func FuzzEngine(f *testing.F) {
 		}
 		settled := 0
 		for _, d := range da {
-			settled += d.settled
+			settled += d.Settled
 		}
 		undecided := 0
 		for _, c := range a.inflight {

@@ -1,39 +1,54 @@
-package jetstream
+// Package engine is the reconciler's deterministic core: the Kernel's
+// sequencer and coordinator over one stream's messages, and checkpoints of
+// its state. It does no I/O and reads no clock; package jetstream wires
+// it to NATS, a certificate store and files.
+package engine
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"time"
 
 	"github.com/omega-sheaf/omega"
 )
 
-// message is one message of the events stream, as the engine reads it.
-type message struct {
-	seq    uint64 // the stream sequence
-	timeNs int64  // the stream's timestamp, stored with the message
-	flush  bool   // a flush marker (SubjectFlush); data is ignored
-	data   []byte // canonical EVENT encodings, one after another
+// Message is one message of the events stream, as the engine reads it.
+type Message struct {
+	Seq    uint64 // the stream sequence
+	TimeNs int64  // the stream's timestamp, stored with the message
+	Flush  bool   // a flush marker; Data is ignored
+	Data   []byte // canonical EVENT encodings, one after another
 }
 
-// decision is one decided batch, as the engine hands it on.
-type decision struct {
-	out  omega.Output
-	meta omega.BatchMeta
-	seq  uint64 // the stream sequence of the message that closed the batch
-	// settled counts the events the decision settles: all of a Merge's,
+// Decision is one decided batch, as the engine hands it on.
+type Decision struct {
+	Out  omega.Output
+	Meta omega.BatchMeta
+	Seq  uint64 // the stream sequence of the message that closed the batch
+	// Settled counts the events the decision settles: all of a Merge's,
 	// an Obstruction's conflict set (the rest are checked again).
-	settled int
+	Settled int
 }
 
-// engine is the reconciler's deterministic core: the Kernel's sequencer
+// Options are what an engine's decisions depend on besides its checker
+// and the stream; every field must be set.
+type Options struct {
+	BatchSize     int
+	MaxPending    int
+	MaxPendingAge time.Duration
+	ReplaySeed    uint64
+}
+
+// Engine is the reconciler's deterministic core: the Kernel's sequencer
 // and coordinator (SPEC 8) with the stream's order for arrival order and the
 // stream's timestamps for a clock. It is a function of the messages it is
 // given, in order: two engines given the same messages decide the same
 // batches, whoever runs them, whenever, and however the messages were
 // delivered. It does no I/O and reads no clock.
-type engine struct {
+type Engine struct {
 	c          *omega.Checker
 	lim        omega.Limits
 	batchSize  int
@@ -98,8 +113,9 @@ type Stats struct {
 	Obstructions uint64
 }
 
-func newEngine(c *omega.Checker, cfg *Config) *engine {
-	return &engine{
+// New returns an engine at the stream's start.
+func New(c *omega.Checker, cfg Options) *Engine {
+	return &Engine{
 		c:          c,
 		lim:        c.Limits(),
 		batchSize:  cfg.BatchSize,
@@ -116,34 +132,46 @@ func newEngine(c *omega.Checker, cfg *Config) *engine {
 
 var errChecker = errors.New("omega/jetstream: checker failed")
 
-// apply takes in one message and hands every batch it completes to emit,
+// Seq returns the stream sequence of the last message applied.
+func (e *Engine) Seq() uint64 { return e.seq }
+
+// Next returns the id of the next batch.
+func (e *Engine) Next() uint64 { return e.next }
+
+// Stats returns the engine's counts.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// Accepted returns how many events the engine has accepted.
+func (e *Engine) Accepted() int { return len(e.acceptedLog) }
+
+// Apply takes in one message and hands every batch it completes to emit,
 // in order. An error is the checker's or emit's, and leaves the engine
 // unusable: the caller stops.
-func (e *engine) apply(m message, emit func(decision) error) error {
-	if m.seq <= e.seq {
-		return fmt.Errorf("omega/jetstream: stream sequence %d after %d", m.seq, e.seq)
+func (e *Engine) Apply(m Message, emit func(Decision) error) error {
+	if m.Seq <= e.seq {
+		return fmt.Errorf("omega/jetstream: stream sequence %d after %d", m.Seq, e.seq)
 	}
-	e.seq = m.seq
-	e.now = max(e.now, m.timeNs)
+	e.seq = m.Seq
+	e.now = max(e.now, m.TimeNs)
 	e.stats.Messages++
-	if m.flush {
+	if m.Flush {
 		e.stats.Flushes++
 	} else {
-		e.admit(m.data)
+		e.admit(m.Data)
 	}
 	e.expire()
-	return e.cut(m.flush, emit)
+	return e.cut(m.Flush, emit)
 }
 
 // admit takes in the events of one message, in order: canonical EVENT
 // encodings one after another (see Publish).
-func (e *engine) admit(data []byte) {
+func (e *Engine) admit(data []byte) {
 	if len(data) == 0 {
 		e.stats.Malformed++
 		return
 	}
 	for len(data) > 0 {
-		n := eventLen(data)
+		n := EventLen(data)
 		if n == 0 {
 			// No caller to refuse it to: every reconciler skips the rest
 			// of the message alike.
@@ -155,10 +183,10 @@ func (e *engine) admit(data []byte) {
 	}
 }
 
-// eventLen returns the length of the canonical EVENT encoding data
+// EventLen returns the length of the canonical EVENT encoding data
 // starts with (SPEC 3: 80 bytes, 16 per dependency, then the payload), or
 // 0 when data is too short to hold it.
-func eventLen(data []byte) int {
+func EventLen(data []byte) int {
 	if len(data) < eventFixedLen {
 		return 0
 	}
@@ -173,9 +201,37 @@ func eventLen(data []byte) int {
 
 const eventFixedLen = 80
 
+// DecodeMessage decodes the events of one message of an events subject:
+// canonical EVENT encodings one after another, as Publish makes them. An
+// error names the first event that does not decode, with the events
+// before it. (The reconcilers skip such an event, and the rest of its
+// message only when its length cannot be read.)
+func DecodeMessage(data []byte, lim omega.Limits) ([]omega.Event, error) {
+	var out []omega.Event
+	if len(data) == 0 {
+		return nil, errors.New("omega/jetstream: an events message holds no event")
+	}
+	for off := 0; off < len(data); {
+		n := EventLen(data[off:])
+		if n == 0 {
+			return out, fmt.Errorf("omega/jetstream: event %d at byte %d: %w", len(out), off, io.ErrUnexpectedEOF)
+		}
+		e, err := omega.DecodeEvent(data[off:off+n], lim)
+		if err == nil {
+			err = e.Validate(lim)
+		}
+		if err != nil {
+			return out, fmt.Errorf("omega/jetstream: event %d at byte %d: %w", len(out), off, err)
+		}
+		out = append(out, e)
+		off += n
+	}
+	return out, nil
+}
+
 // admit1 is the sequencer's step for one event: skip it when it is not
 // well-formed, drop it as a redelivery, or hold or release it.
-func (e *engine) admit1(data []byte) {
+func (e *Engine) admit1(data []byte) {
 	ev, err := omega.DecodeEvent(data, e.lim)
 	if err == nil {
 		err = ev.Validate(e.lim)
@@ -213,7 +269,7 @@ func fingerprint(d omega.Hash) uint64 { return binary.LittleEndian.Uint64(d[:]) 
 
 // missingDeps returns the distinct dependencies of ev that are neither
 // accepted nor released to a batch ahead of it.
-func (e *engine) missingDeps(ev *omega.Event) []omega.EventID {
+func (e *Engine) missingDeps(ev *omega.Event) []omega.EventID {
 	var out []omega.EventID
 	for _, d := range ev.Deps {
 		if d == ev.ID || e.released[d] > 0 || slices.Contains(out, d) {
@@ -229,7 +285,7 @@ func (e *engine) missingDeps(ev *omega.Event) []omega.EventID {
 
 // release puts it in the batch queue, and with it every held event that
 // waited only for it, transitively, breadth first.
-func (e *engine) release(it item) {
+func (e *Engine) release(it item) {
 	work := []omega.EventID{it.ev.ID}
 	e.ready1(it)
 	for i := 0; i < len(work); i++ {
@@ -248,12 +304,12 @@ func (e *engine) release(it item) {
 	}
 }
 
-func (e *engine) ready1(it item) {
+func (e *Engine) ready1(it item) {
 	e.ready = append(e.ready, it)
 	e.released[it.ev.ID]++
 }
 
-func (e *engine) unhold(h *held) {
+func (e *Engine) unhold(h *held) {
 	h.gone = true
 	e.nheld--
 }
@@ -263,7 +319,7 @@ func (e *engine) unhold(h *held) {
 // MaxPending events the oldest of them: the checker obstructs them by 2002.
 // A stream cannot be asked to wait, so a full buffer makes room instead of
 // pushing back as the Kernel's does.
-func (e *engine) expire() {
+func (e *Engine) expire() {
 	for {
 		i := 0
 		for i < len(e.held) && e.held[i].gone {
@@ -296,7 +352,7 @@ func (e *engine) expire() {
 // cut decides the full batches in the queue, and with force the rest.
 // Deciding does not touch the queue, so that the batches are cut from it in
 // place and the queue is shifted once.
-func (e *engine) cut(force bool, emit func(decision) error) error {
+func (e *Engine) cut(force bool, emit func(Decision) error) error {
 	i := 0
 	defer func() { e.ready = slices.Delete(e.ready, 0, i) }()
 	for len(e.ready)-i >= e.batchSize || (force && len(e.ready) > i) {
@@ -312,7 +368,7 @@ func (e *engine) cut(force bool, emit func(decision) error) error {
 
 // decide reconciles batch; after an Obstruction it quarantines the
 // conflict set and decides the rest as the next batch, at once.
-func (e *engine) decide(batch []item, emit func(decision) error) error {
+func (e *Engine) decide(batch []item, emit func(Decision) error) error {
 	for len(batch) > 0 {
 		e.evs = e.evs[:0]
 		for i := range batch {
@@ -352,7 +408,7 @@ func (e *engine) decide(batch []item, emit func(decision) error) error {
 				return fmt.Errorf("%w: batch %d: obstruction %d quarantines no event of the batch", errChecker, meta.BatchID, r.Obstruction.Predicate)
 			}
 		}
-		if err := emit(decision{out: out, meta: meta, seq: e.seq, settled: len(batch) - len(rest)}); err != nil {
+		if err := emit(Decision{Out: out, Meta: meta, Seq: e.seq, Settled: len(batch) - len(rest)}); err != nil {
 			return err
 		}
 		batch = rest
@@ -361,7 +417,7 @@ func (e *engine) decide(batch []item, emit func(decision) error) error {
 }
 
 // decided forgets an undecided event.
-func (e *engine) decided(it item) {
+func (e *Engine) decided(it item) {
 	if e.released[it.ev.ID]--; e.released[it.ev.ID] <= 0 {
 		delete(e.released, it.ev.ID)
 	}

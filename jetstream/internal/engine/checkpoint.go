@@ -1,16 +1,11 @@
-package jetstream
+package engine
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/omega-sheaf/omega"
 )
@@ -19,8 +14,9 @@ import (
 // sequence, with the hash of the certificate of its last batch: a
 // reconciler restarts from the newest checkpoint its certificate store
 // confirms, reading the stream after that sequence, instead of from the
-// stream's first message. Its file, checkpoints/<batch id, 16 hex
-// digits>.ckpt, written whole and renamed into place, holds, little-endian:
+// stream's first message. Its encoding (package jetstream writes it whole
+// to checkpoints/<batch id, 16 hex digits>.ckpt and renames it into
+// place), little-endian:
 //
 //	magic "OMEGAJCK" | version u16 = 1
 //	the creation time of OMEGA_EVENTS, Unix ns i64
@@ -41,17 +37,16 @@ import (
 const (
 	ckptMagic   = "OMEGAJCK"
 	ckptVersion = 1
-	ckptDir     = "checkpoints"
 )
 
 var errCheckpoint = errors.New("omega/jetstream: malformed checkpoint")
 
-type checkpoint struct {
-	origin    int64 // the creation time of the stream it was taken from
-	seq, next uint64
+type Checkpoint struct {
+	Origin    int64 // the creation time of the stream it was taken from
+	Seq, Next uint64
 	now       int64
-	prev      omega.Hash
-	stats     Stats
+	Prev      omega.Hash
+	Stats     Stats
 	state     *omega.State
 	accepted  []acceptedFP
 	ready     []item
@@ -61,27 +56,29 @@ type checkpoint struct {
 
 // appendCheckpoint encodes e's state, with the creation time of the
 // stream e reads and prev the hash of the certificate of its last batch.
-func (e *engine) appendCheckpoint(b []byte, origin int64, prev omega.Hash) ([]byte, error) {
-	c, err := e.capture(origin, prev)
+func (e *Engine) appendCheckpoint(b []byte, origin int64, prev omega.Hash) ([]byte, error) {
+	c, err := e.Capture(origin, prev)
 	if err != nil {
 		return nil, err
 	}
-	return c.appendTo(b)
+	return c.AppendTo(b)
 }
 
-// ckptCapture is a checkpoint of an engine in two parts: what the engine
+// Capture is a checkpoint of an engine in two parts: what the engine
 // will change, encoded at once, and what it will not (the State, which is
 // immutable, and a prefix of its append-only list of accepted events),
 // encoded later, while the engine goes on.
-type ckptCapture struct {
+type Capture struct {
 	head, queues []byte
 	snap         *omega.Snapshot
 	accepted     []acceptedFP
 }
 
-// capture takes the parts of a checkpoint of e that e will change.
-func (e *engine) capture(origin int64, prev omega.Hash) (*ckptCapture, error) {
-	c := &ckptCapture{
+// Capture takes the parts of a checkpoint of e that e will change; the
+// rest is encoded by Capture.AppendTo, which may run on another goroutine
+// while e goes on.
+func (e *Engine) Capture(origin int64, prev omega.Hash) (*Capture, error) {
+	c := &Capture{
 		snap:     &omega.Snapshot{ID: e.next - 1, BaseOffset: 64, LastBatchID: e.next - 1, Binding: e.c.Binding(), State: e.state},
 		accepted: e.acceptedLog[:len(e.acceptedLog):len(e.acceptedLog)],
 	}
@@ -146,9 +143,9 @@ func (e *engine) capture(origin int64, prev omega.Hash) (*ckptCapture, error) {
 	return c, nil
 }
 
-// appendTo encodes the checkpoint c captured. It may run on another
+// AppendTo encodes the checkpoint c captured. It may run on another
 // goroutine than the engine's.
-func (c *ckptCapture) appendTo(b []byte) ([]byte, error) {
+func (c *Capture) AppendTo(b []byte) ([]byte, error) {
 	start := len(b)
 	b = append(b, c.head...)
 	lenAt := len(b)
@@ -249,9 +246,9 @@ func (r *ckptReader) count(n uint64, size int) int {
 	return int(n)
 }
 
-// decodeCheckpoint decodes a checkpoint of an engine deciding under
+// DecodeCheckpoint decodes a checkpoint of an engine deciding under
 // binding want with limits lim.
-func decodeCheckpoint(b []byte, want omega.Binding, lim omega.Limits) (*checkpoint, error) {
+func DecodeCheckpoint(b []byte, want omega.Binding, lim omega.Limits) (*Checkpoint, error) {
 	if len(b) < len(ckptMagic)+2+32 {
 		return nil, fmt.Errorf("%w: cut short", errCheckpoint)
 	}
@@ -263,9 +260,9 @@ func decodeCheckpoint(b []byte, want omega.Binding, lim omega.Limits) (*checkpoi
 	if string(r.take(len(ckptMagic))) != ckptMagic || r.u16() != ckptVersion {
 		return nil, fmt.Errorf("%w: not a version %d checkpoint", errCheckpoint, ckptVersion)
 	}
-	c := &checkpoint{origin: int64(r.u64()), seq: r.u64(), now: int64(r.u64()), next: r.u64()}
-	copy(c.prev[:], r.take(32))
-	for _, v := range c.stats.counts() {
+	c := &Checkpoint{Origin: int64(r.u64()), Seq: r.u64(), now: int64(r.u64()), Next: r.u64()}
+	copy(c.Prev[:], r.take(32))
+	for _, v := range c.Stats.counts() {
 		*v = r.u64()
 	}
 	snapBytes := r.take(int(r.u32()))
@@ -279,8 +276,8 @@ func decodeCheckpoint(b []byte, want omega.Binding, lim omega.Limits) (*checkpoi
 	if snap.Binding != want {
 		return nil, fmt.Errorf("%w: made under binding %v, not %v", errCheckpoint, snap.Binding, want)
 	}
-	if c.next == 0 || snap.LastBatchID != c.next-1 || len(snap.Pending) != 0 {
-		return nil, fmt.Errorf("%w: its snapshot is not of batch %d", errCheckpoint, c.next-1)
+	if c.Next == 0 || snap.LastBatchID != c.Next-1 || len(snap.Pending) != 0 {
+		return nil, fmt.Errorf("%w: its snapshot is not of batch %d", errCheckpoint, c.Next-1)
 	}
 	c.state = snap.State
 	n := r.count(r.u64(), 24)
@@ -327,9 +324,9 @@ func decodeCheckpoint(b []byte, want omega.Binding, lim omega.Limits) (*checkpoi
 	return c, nil
 }
 
-// restore sets e's state to c's.
-func (e *engine) restore(c *checkpoint) {
-	e.seq, e.now, e.next, e.stats, e.state = c.seq, c.now, c.next, c.stats, c.state
+// Restore sets e's state to c's.
+func (e *Engine) Restore(c *Checkpoint) {
+	e.seq, e.now, e.next, e.stats, e.state = c.Seq, c.now, c.Next, c.Stats, c.state
 	e.acceptedLog = c.accepted
 	e.accepted = make(map[omega.EventID]uint64, len(c.accepted))
 	for _, a := range c.accepted {
@@ -350,67 +347,4 @@ func (e *engine) restore(c *checkpoint) {
 			e.waiting[d] = append(e.waiting[d], h)
 		}
 	}
-}
-
-// checkpointPath returns the path of the checkpoint after batch id.
-func checkpointPath(dir string, batch uint64) string {
-	return filepath.Join(dir, ckptDir, fmt.Sprintf("%016x.ckpt", batch))
-}
-
-// checkpointBatches lists the batches of the checkpoints in dir, newest
-// first.
-func checkpointBatches(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(filepath.Join(dir, ckptDir))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []uint64
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".ckpt")
-		if !ok || len(name) != 16 {
-			continue
-		}
-		if n, err := strconv.ParseUint(name, 16, 64); err == nil {
-			out = append(out, n)
-		}
-	}
-	slices.SortFunc(out, func(a, b uint64) int { return cmp.Compare(b, a) })
-	return out, nil
-}
-
-// writeFileAtomic writes data to path durably: a temporary file, synced,
-// renamed into place, and the directory synced.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -1,4 +1,4 @@
-package jetstream
+package engine
 
 import (
 	"context"
@@ -33,24 +33,24 @@ func enc(t interface{ Fatal(...any) }, e omega.Event) []byte {
 	return b
 }
 
-func testEngine(t testing.TB, batchSize int, maxPending int, maxAge time.Duration) *engine {
+func testEngine(t testing.TB, batchSize int, maxPending int, maxAge time.Duration) *Engine {
 	t.Helper()
 	c, err := omega.NewChecker(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newEngine(c, &Config{BatchSize: batchSize, MaxPending: maxPending, MaxPendingAge: maxAge, ReplaySeed: 7})
+	return New(c, Options{BatchSize: batchSize, MaxPending: maxPending, MaxPendingAge: maxAge, ReplaySeed: 7})
 }
 
 // feed applies msgs (numbered from the engine's next sequence, one
 // millisecond of stream time apart unless given) and returns the
 // decisions.
-func feed(t testing.TB, e *engine, msgs ...message) []decision {
+func feed(t testing.TB, e *Engine, msgs ...Message) []Decision {
 	t.Helper()
-	var out []decision
+	var out []Decision
 	for _, m := range msgs {
-		if err := e.apply(m, func(d decision) error { out = append(out, d); return nil }); err != nil {
-			t.Fatalf("apply(seq %d): %v", m.seq, err)
+		if err := e.Apply(m, func(d Decision) error { out = append(out, d); return nil }); err != nil {
+			t.Fatalf("apply(seq %d): %v", m.Seq, err)
 		}
 	}
 	return out
@@ -65,14 +65,14 @@ type summary struct {
 	At      uint64
 }
 
-func summarize(ds []decision) []summary {
+func summarize(ds []Decision) []summary {
 	var out []summary
 	for _, d := range ds {
-		s := summary{Batch: d.meta.BatchID, Kind: d.out.Result.Kind, Seq: d.seq, At: d.meta.CreatedAtNs}
-		for _, m := range d.out.Result.Members {
+		s := summary{Batch: d.Meta.BatchID, Kind: d.Out.Result.Kind, Seq: d.Seq, At: d.Meta.CreatedAtNs}
+		for _, m := range d.Out.Result.Members {
 			s.Members = append(s.Members, m.ID)
 		}
-		if o := d.out.Result.Obstruction; o != nil {
+		if o := d.Out.Result.Obstruction; o != nil {
 			s.Pred = o.Predicate
 		}
 		out = append(out, s)
@@ -83,15 +83,15 @@ func summarize(ds []decision) []summary {
 func TestEngine(t *testing.T) {
 	ms := time.Millisecond.Nanoseconds()
 	var seq uint64
-	msg := func(data []byte) message {
+	msg := func(data []byte) Message {
 		seq++
-		return message{seq: seq, timeNs: int64(seq) * ms, data: data}
+		return Message{Seq: seq, TimeNs: int64(seq) * ms, Data: data}
 	}
-	flush := func() message {
+	flush := func() Message {
 		seq++
-		return message{seq: seq, timeNs: int64(seq) * ms, flush: true}
+		return Message{Seq: seq, TimeNs: int64(seq) * ms, Flush: true}
 	}
-	at := func(m message, ns int64) message { m.timeNs = ns; return m }
+	at := func(m Message, ns int64) Message { m.TimeNs = ns; return m }
 
 	e := testEngine(t, 2, 8, time.Second)
 	a0, a1, a2, a3 := ev(1, 0, "a0"), ev(1, 1, "a1"), ev(1, 2, "a2"), ev(1, 3, "a3")
@@ -137,7 +137,7 @@ func TestEngine(t *testing.T) {
 		t.Errorf("after the run: %d ready, %d held, %d in flight, %d released, %d waited for; want none",
 			len(e.ready), e.nheld, len(e.inflight), len(e.released), len(e.waiting))
 	}
-	if err := e.apply(message{seq: seq, timeNs: 0}, nil); err == nil {
+	if err := e.Apply(Message{Seq: seq, TimeNs: 0}, nil); err == nil {
 		t.Error("apply accepted a stream sequence it had applied")
 	}
 }
@@ -154,10 +154,10 @@ func ids(es ...omega.Event) []omega.EventID {
 
 func TestEngineMaxPending(t *testing.T) {
 	e := testEngine(t, 4, 2, time.Hour)
-	var msgs []message
+	var msgs []Message
 	for i := range 4 {
 		// Each waits for an event that never comes.
-		msgs = append(msgs, message{seq: uint64(i + 1), data: enc(t, ev(uint32(i+1), 1, "orphan"))})
+		msgs = append(msgs, Message{Seq: uint64(i + 1), Data: enc(t, ev(uint32(i+1), 1, "orphan"))})
 	}
 	got := feed(t, e, msgs...)
 	// The third and the fourth push the oldest two out: released, they
@@ -170,7 +170,7 @@ func TestEngineMaxPending(t *testing.T) {
 // drawRun draws a stream: the events of a few nodes, some sent before
 // their dependencies, some sent again, some equivocated, with flush
 // markers and malformed messages between them.
-func drawRun(t *rapid.T) []message {
+func drawRun(t *rapid.T) []Message {
 	nodes := rapid.IntRange(1, 4).Draw(t, "nodes")
 	var events []omega.Event
 	for n := range nodes {
@@ -184,31 +184,31 @@ func drawRun(t *rapid.T) []message {
 			events[i-1], events[i] = events[i], events[i-1]
 		}
 	}
-	var msgs []message
+	var msgs []Message
 	var now int64
-	add := func(m message) {
+	add := func(m Message) {
 		now += rapid.Int64Range(0, int64(300*time.Millisecond)).Draw(t, "gap")
-		m.seq = uint64(len(msgs) + 1)
-		m.timeNs = now
+		m.Seq = uint64(len(msgs) + 1)
+		m.TimeNs = now
 		msgs = append(msgs, m)
 	}
 	for _, e := range events {
-		add(message{data: enc(t, e)})
+		add(Message{Data: enc(t, e)})
 		switch rapid.IntRange(0, 9).Draw(t, "extra") {
 		case 0:
-			add(message{data: enc(t, e)}) // a redelivery
+			add(Message{Data: enc(t, e)}) // a redelivery
 		case 1:
 			x := e
 			x.Payload = []byte("equivocation")
 			x.PayloadHash = omega.PayloadHash(x.Payload)
-			add(message{data: enc(t, x)})
+			add(Message{Data: enc(t, x)})
 		case 2:
-			add(message{flush: true})
+			add(Message{Flush: true})
 		case 3:
-			add(message{data: []byte{1, 2, 3}})
+			add(Message{Data: []byte{1, 2, 3}})
 		}
 	}
-	add(message{flush: true})
+	add(Message{Flush: true})
 	return msgs
 }
 
@@ -236,9 +236,9 @@ func TestEngineMatchesKernel(t *testing.T) {
 			rt.Fatal(err)
 		}
 		for _, m := range msgs {
-			if m.flush {
+			if m.Flush {
 				err = k.Flush(ctx)
-			} else if x, derr := omega.DecodeEvent(m.data, omega.Limits{}); derr == nil {
+			} else if x, derr := omega.DecodeEvent(m.Data, omega.Limits{}); derr == nil {
 				err = k.Submit(ctx, x)
 			}
 			if err != nil {
@@ -255,7 +255,7 @@ func TestEngineMatchesKernel(t *testing.T) {
 			rt.Fatalf("engine decided %d batches, the Kernel %d", len(got), len(want))
 		}
 		for i := range got {
-			if diff := cmp.Diff(want[i].Result, got[i].out.Result, cmp.Comparer(func(a, b *omega.State) bool { return true })); diff != "" {
+			if diff := cmp.Diff(want[i].Result, got[i].Out.Result, cmp.Comparer(func(a, b *omega.State) bool { return true })); diff != "" {
 				rt.Fatalf("batch %d (-kernel +engine):\n%s", i+1, diff)
 			}
 		}
@@ -268,14 +268,14 @@ func TestEventLenHuge(t *testing.T) {
 	data := enc(t, ev(1, 0, "x"))
 	binary.LittleEndian.PutUint32(data[44:], 0xffffffff)
 	binary.LittleEndian.PutUint16(data[42:], 0xffff)
-	if n := eventLen(data); n != 0 {
+	if n := EventLen(data); n != 0 {
 		t.Fatalf("eventLen = %d, want 0", n)
 	}
 	if _, err := DecodeMessage(data, omega.Limits{}); err == nil {
 		t.Fatal("DecodeMessage took an event longer than its message")
 	}
 	e := testEngine(t, 2, 8, time.Second)
-	feed(t, e, message{seq: 1, data: data})
+	feed(t, e, Message{Seq: 1, Data: data})
 	if e.stats.Malformed != 1 {
 		t.Fatalf("stats %+v: want one malformed", e.stats)
 	}

@@ -1,4 +1,4 @@
-package jetstream
+package engine
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 //	go test -run '^$' -bench Engine -benchtime 1000000x -benchmem
 func BenchmarkEngine(b *testing.B) {
 	const nodes, perMsg = 8, 32
-	msgs := make([]message, 0, b.N/perMsg+1)
+	msgs := make([]Message, 0, b.N/perMsg+1)
 	for i := 0; i*perMsg < b.N; i++ {
 		n := uint32(i%nodes + 1)
 		var data []byte
@@ -24,17 +24,17 @@ func BenchmarkEngine(b *testing.B) {
 			e := ev(n, i/nodes*perMsg+k, fmt.Sprintf("payload %d", k))
 			data, _ = e.AppendBinary(data)
 		}
-		msgs = append(msgs, message{seq: uint64(i + 1), timeNs: int64(i), data: data})
+		msgs = append(msgs, Message{Seq: uint64(i + 1), TimeNs: int64(i), Data: data})
 	}
 	e := testEngine(b, 32, 1<<16, time.Hour)
-	emit := func(decision) error { return nil }
+	emit := func(Decision) error { return nil }
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for _, m := range msgs {
-		if err := e.apply(m, emit); err != nil {
+		if err := e.Apply(m, emit); err != nil {
 			b.Fatal(err)
 		}
 	}
