@@ -54,16 +54,6 @@ type Checkpoint struct {
 	waits     [][]omega.EventID // per held event, the dependencies it waits for
 }
 
-// appendCheckpoint encodes e's state, with the creation time of the
-// stream e reads and prev the hash of the certificate of its last batch.
-func (e *Engine) appendCheckpoint(b []byte, origin int64, prev omega.Hash) ([]byte, error) {
-	c, err := e.Capture(origin, prev)
-	if err != nil {
-		return nil, err
-	}
-	return c.AppendTo(b)
-}
-
 // Capture is a checkpoint of an engine in two parts: what the engine
 // will change, encoded at once, and what it will not (the State, which is
 // immutable, and a prefix of its append-only list of accepted events),

@@ -120,3 +120,13 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// appendCheckpoint encodes e's state, with the creation time of the
+// stream e reads and prev the hash of the certificate of its last batch.
+func (e *Engine) appendCheckpoint(b []byte, origin int64, prev omega.Hash) ([]byte, error) {
+	c, err := e.Capture(origin, prev)
+	if err != nil {
+		return nil, err
+	}
+	return c.AppendTo(b)
+}
