@@ -324,6 +324,18 @@ func (s *CertStore) Append(c *Certificate) error {
 	return s.appendLocked(d)
 }
 
+// appendOwn appends c, a certificate made by [Certify] in this process and
+// shared with no other goroutine, as Append does, without decoding its
+// envelope again.
+func (s *CertStore) appendOwn(c *Certificate) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return s.appendLocked(c)
+}
+
 // CertifyAppend certifies out as batch meta.BatchID with [Certify], linked
 // to the store's head, and appends the certificate, all under the store's
 // lock: no Append or CertifyAppend of another goroutine can come between

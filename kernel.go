@@ -119,6 +119,7 @@ type Kernel struct {
 
 	submits  chan *submitReq
 	syncQ    chan commitGroup // the core's commits, for the syncer
+	signQ    chan []certJob   // the core's decided batches, for the presigner
 	ctl      chan ctlReq
 	certWork chan certWork
 	snapWork chan snapJob

@@ -34,20 +34,24 @@ func (k *Kernel) certify() {
 				if err != nil || abandoned {
 					break
 				}
-				var cert *Certificate
-				if k.tracing() {
-					// The step goes out before the certificate's bytes
-					// are written, so that a crash never leaves on disk a
-					// certificate the trace has not reported. The
-					// certifier is the store's only appender: the head
-					// cannot move in between.
-					cert, err = Certify(job.out, k.binding, job.meta, k.certs.Head().CertHash, k.signer)
-					if err == nil {
+				<-job.sig.done
+				cert := job.sig.cert
+				if err = job.sig.err; errors.Is(err, ErrKernelClosed) && k.abandon.Load() {
+					abandoned, err = true, nil // the presigner saw Close give up first
+					break
+				}
+				if err == nil {
+					if k.tracing() {
+						// The step goes out before the certificate's
+						// bytes are written, so that a crash never leaves
+						// on disk a certificate the trace has not
+						// reported.
 						k.traceCert(cert)
-						err = k.certs.Append(cert)
 					}
-				} else {
-					cert, err = k.certs.CertifyAppend(job.out, k.binding, job.meta, k.signer)
+					// The certifier is the store's only appender, and
+					// the presigner chained cert to the head it appended
+					// last: the store checks it does continue the chain.
+					err = k.certs.appendOwn(cert)
 				}
 				if err != nil {
 					k.metric("cert.persist_fail", 1, nil)
@@ -121,6 +125,36 @@ func (k *Kernel) certify() {
 		}
 		clear(ws)
 		clear(dec)
+	}
+}
+
+// presign is the presigner goroutine: it certifies the batches the core
+// decided, in order, each linked to the one before it, starting from prev,
+// the store's head at open. The certifier appends them once the syncer has
+// made the batches durable, so that SPEC 8's order holds: a certificate is
+// written after its BATCH frame is synced, and its signature was made
+// while that sync ran. After a failure every later batch fails with it.
+func (k *Kernel) presign(prev Hash) {
+	defer k.done.Done()
+	var err error
+	for jobs := range k.signQ {
+		for _, job := range jobs {
+			s := job.sig
+			if err == nil {
+				err = k.err()
+			}
+			if err == nil && k.abandon.Load() {
+				err = ErrKernelClosed
+			}
+			if err == nil {
+				s.cert, err = Certify(job.out, k.binding, job.meta, prev, k.signer)
+				if err == nil {
+					prev = s.cert.Hash()
+				}
+			}
+			s.err = err
+			close(s.done)
+		}
 	}
 }
 

@@ -23,14 +23,18 @@ import (
 //     buffer and the batches, so none of them needs a lock;
 //   - the syncer (Kernel.syncer) runs the log's fsyncs, acknowledges the
 //     Submits each one makes durable, and hands their batches on;
-//   - the certifier (Kernel.certify) signs and appends the certificates of
-//     the batches the syncer hands it, and reports them;
+//   - the presigner (Kernel.presign) signs the certificates of the batches
+//     the core decides, in order, while the syncer makes them durable;
+//   - the certifier (Kernel.certify) appends the certificates of the
+//     batches the syncer hands it, once the presigner has signed them,
+//     and reports them;
 //   - the snapshotter (Kernel.snapshots) writes snapshot files and prunes.
 //
 // Work flows one way through channels: Submit -> core -> syncer ->
-// certifier -> snapshotter. Each goroutine is started by OpenKernel and
-// ended by Close, which closes the channel it reads after the goroutine
-// feeding it ended.
+// certifier -> snapshotter, and core -> presigner, whose signatures the
+// certifier waits for. Each goroutine is started by OpenKernel and ended
+// by Close, which closes the channel it reads after the goroutine feeding
+// it ended.
 
 // queued is an event in the kernel: its copy, digest and canonical
 // encoding, and when it was submitted.
@@ -64,11 +68,22 @@ type ctlReq struct {
 	ctx  context.Context
 }
 
-// certJob is a decided batch, durable in the log, to certify.
+// certJob is a decided batch to certify once it is durable in the log.
 type certJob struct {
 	out  Output
 	meta BatchMeta
 	at   []time.Time // when each of its events was submitted
+	sig  *presigned  // its certificate, made while the log is synced
+}
+
+// presigned is a batch's certificate, signed by the presigner before the
+// batch is durable and appended by the certifier only once it is: the
+// signature, most of a certificate's cost, overlaps the log's fsync
+// instead of following it. done is closed when cert or err is set.
+type presigned struct {
+	cert *Certificate
+	err  error
+	done chan struct{}
 }
 
 // certWork is what the syncer hands the certifier after one sync: batches
@@ -636,7 +651,7 @@ func (c *core) decide(batch []queued) {
 		for i := range batch {
 			at[i] = batch[i].at
 		}
-		c.jobs = append(c.jobs, certJob{out: out, meta: meta, at: at})
+		c.jobs = append(c.jobs, certJob{out: out, meta: meta, at: at, sig: &presigned{done: make(chan struct{})}})
 		k.stats.batches.Add(1)
 		k.metric("reconcile.batch_size", float64(len(r.Members)), nil)
 		if r.Kind == KindMerge {
@@ -812,6 +827,9 @@ func (c *core) commit(w *certWork) {
 		g := commitGroup{f: f, acks: c.acks, jobs: c.jobs, work: w, err: c.err, through: c.records}
 		if f != nil {
 			g.written = time.Now()
+		}
+		if len(c.jobs) > 0 {
+			c.k.signQ <- c.jobs // read only, by the presigner and the certifier
 		}
 		c.k.syncQ <- g
 		c.acks, c.jobs = nil, nil
@@ -1074,6 +1092,7 @@ drain:
 	}
 	c.commit(nil)
 	c.syncNow()
+	close(k.signQ) // the presigner ends
 	close(k.syncQ) // the syncer ends, and with it the certifier
 	err := c.err
 	if cerr := c.j.w.Close(); err == nil && cerr != nil {

@@ -161,6 +161,7 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, er
 	k.prepWork = make(chan uint64, 1)
 	k.closing = make(chan struct{})
 	k.syncQ = make(chan commitGroup, syncQueueLen)
+	k.signQ = make(chan []certJob, syncQueueLen)
 	// The batches certified again come first, on this goroutine, before
 	// the certifier can report any other: OnDecision sees the chain in
 	// order, from one goroutine at a time.
@@ -170,7 +171,8 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, er
 		}
 	}
 	opened = true
-	k.done.Add(4)
+	k.done.Add(5)
+	go k.presign(k.certs.Head().CertHash)
 	go k.syncer()
 	go cor.run()
 	go k.certify()

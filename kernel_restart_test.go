@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -668,4 +669,75 @@ func TestKernelReplayIncident(t *testing.T) {
 		t.Errorf("the first new batch is %d, want 4", ds[0].Certificate.BatchID)
 	}
 	closeKernel(t, k)
+}
+
+// TestKernelSignerFails makes the signer fail at the fifth certificate: the
+// kernel stops with the signer's error, appends no certificate from that
+// batch on (signatures are made ahead of the log's fsync, so later
+// batches were signed, or refused, already), and the next open, with a
+// working signer, certifies every batch the log holds, once each, in a
+// chain that verifies.
+func TestKernelSignerFails(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	errSign := errors.New("the signing service is down")
+	var signed atomic.Int32
+	cfg.Signer = failingSigner{kernelKey, func() error {
+		if signed.Add(1) >= 5 {
+			return errSign
+		}
+		return nil
+	}}
+	k := openKernel(t, dir, cfg)
+	var err error
+	for b := uint64(0); b < 20 && err == nil; b++ {
+		var es []Event
+		for i := range uint64(32) {
+			es = append(es, kev(b*32+i+1, uint32(i+1), b+1, "s"))
+		}
+		err = k.Submit(t.Context(), es...)
+		if err == nil {
+			err = k.Flush(t.Context())
+		}
+	}
+	if !errors.Is(err, errSign) {
+		t.Fatalf("Submit/Flush = %v, want the signer's error", err)
+	}
+	if err := k.Close(context.Background()); !errors.Is(err, errSign) {
+		t.Fatalf("Close = %v, want the signer's error", err)
+	}
+	if n := len(got.all()); n != 4 {
+		t.Fatalf("%d decisions reported, want the 4 signed before the failure", n)
+	}
+	if n := k.Certificates().Len(); n != 4 {
+		t.Fatalf("%d certificates appended, want 4", n)
+	}
+
+	cfg.Signer = kernelKey
+	k = openKernel(t, dir, cfg)
+	a := verifyKernelChain(t, k)
+	ds := got.all()
+	if len(ds) < 5 || uint64(len(ds)) != a.BatchID {
+		t.Fatalf("%d decisions after reopening, chain through batch %d: want every logged batch once", len(ds), a.BatchID)
+	}
+	for i, d := range ds {
+		if d.Certificate.BatchID != uint64(i+1) {
+			t.Fatalf("decision %d is for batch %d", i, d.Certificate.BatchID)
+		}
+	}
+	closeKernel(t, k)
+}
+
+// failingSigner signs as its key does while fail returns nil.
+type failingSigner struct {
+	ed25519.PrivateKey
+	fail func() error
+}
+
+func (s failingSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	if err := s.fail(); err != nil {
+		return nil, err
+	}
+	return s.PrivateKey.Sign(r, d, o)
 }
