@@ -172,7 +172,7 @@ type Journal struct {
 	c       *Checker
 	state   *State
 	last    uint64
-	pending map[Hash]*Event // by event digest: logged, not decided
+	pending *flightTable[Hash, *Event] // by event digest: logged, not decided
 	// trusted skips Record's check that every member is pending: the
 	// Kernel records only batches of its own pending events.
 	trusted bool
@@ -187,7 +187,7 @@ func NewJournal(w *framelog.Writer, c *Checker, state *State, lastBatchID uint64
 	if w == nil || c == nil {
 		panic("omega: NewJournal with a nil writer or checker")
 	}
-	return &Journal{w: w, c: c, state: state.Commit(), last: lastBatchID, pending: make(map[Hash]*Event)}
+	return &Journal{w: w, c: c, state: state.Commit(), last: lastBatchID, pending: newFlightTable[Hash, *Event](digestHash)}
 }
 
 // State returns the State the journal's decisions reached.
@@ -222,20 +222,29 @@ func (j *Journal) LogEvents(events []Event) (int64, error) {
 		h.Reset()
 		h.Write(j.buf)
 		c := cloneEvent(e)
-		j.pending[h.Sum()] = &c
+		j.pending.Put(h.Sum(), &c)
 	}
 	return first, nil
 }
 
-// logEncoded appends the EVENT frame of e, which the caller validated,
-// whose canonical encoding is enc and digest d. The event is pending until
-// a recorded batch decides it; the journal keeps e, which must not change.
-func (j *Journal) logEncoded(e *Event, enc []byte, d Hash) error {
-	if _, err := j.w.Append(framelog.FrameEvent, enc); err != nil {
-		return err
+// claim makes e, whose digest is d, pending unless an event of digest d
+// is pending already (it reports false then), for logEncoded to log: the
+// event stays pending until a recorded batch decides it; the journal keeps
+// e, which must not change.
+func (j *Journal) claim(e *Event, d Hash) bool {
+	p := j.pending.Ref(d)
+	if *p != nil {
+		return false
 	}
-	j.pending[d] = e
-	return nil
+	*p = e
+	return true
+}
+
+// logEncoded appends the EVENT frame of an event claim made pending, which
+// the caller validated: enc is its canonical encoding.
+func (j *Journal) logEncoded(enc []byte) error {
+	_, err := j.w.Append(framelog.FrameEvent, enc)
+	return err
 }
 
 // Decide reconciles events, which must already be logged (see LogEvents:
@@ -302,7 +311,7 @@ func (j *Journal) record(out Output, meta BatchMeta, sync bool) error {
 		if j.trusted {
 			break
 		}
-		if _, ok := j.pending[m.Digest]; !ok && !j.known(m.ID) {
+		if !j.pending.Has(m.Digest) && !j.known(m.ID) {
 			return fmt.Errorf("%w: batch %d: member %v (digest %s) is not a logged event awaiting a decision; log it (again) first",
 				ErrJournal, meta.BatchID, m.ID, m.Digest)
 		}
@@ -328,12 +337,12 @@ func (j *Journal) record(out Output, meta BatchMeta, sync bool) error {
 	if r.Kind == KindMerge {
 		j.state = r.Merge.Next.Commit()
 		for _, m := range r.Members {
-			delete(j.pending, m.Digest)
+			j.pending.Delete(m.Digest)
 		}
 	} else {
 		for _, m := range r.Members {
 			if _, in := slices.BinarySearchFunc(r.Obstruction.ConflictSet, m.ID, EventID.Compare); in {
-				delete(j.pending, m.Digest)
+				j.pending.Delete(m.Digest)
 			}
 		}
 	}
@@ -360,8 +369,8 @@ func (j *Journal) Pending() []Event {
 		d Hash
 		e Event
 	}
-	ps := make([]pend, 0, len(j.pending))
-	for d, e := range j.pending {
+	ps := make([]pend, 0, j.pending.Len())
+	for d, e := range j.pending.All() {
 		ps = append(ps, pend{d, *e})
 	}
 	slices.SortFunc(ps, func(a, b pend) int {
@@ -489,7 +498,7 @@ func rebuildJournal(ctx context.Context, fsys fileSystem, path string, w *framel
 	}
 	j := NewJournal(w, c, r.State, r.LastBatchID)
 	for i := range r.Pending {
-		j.pending[r.Pending[i].Digest()] = &r.Pending[i]
+		j.pending.Put(r.Pending[i].Digest(), &r.Pending[i])
 	}
 	return j, nil
 }

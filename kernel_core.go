@@ -174,9 +174,9 @@ type core struct {
 
 	// The sequencer.
 	// The events logged and not decided are the journal's pending ones.
-	released map[EventID]int     // ids of the undecided events released to batches
-	waiting  map[EventID][]*held // held events, by a dependency they wait for
-	held     []*held             // in arrival order
+	released *flightTable[EventID, int] // ids of the undecided events released to batches
+	waiting  map[EventID][]*held        // held events, by a dependency they wait for
+	held     []*held                    // in arrival order
 	nheld    int
 	fps      fingerprints
 	ready    []queued // released, in arrival order, from ready[head] on
@@ -257,7 +257,7 @@ func (f *fingerprints) match(p uint32, d Hash) bool {
 func newCore(k *Kernel) *core {
 	return &core{
 		k:          k,
-		released:   make(map[EventID]int),
+		released:   newFlightTable[EventID, int](idHash),
 		waiting:    make(map[EventID][]*held),
 		blockedIDs: make(map[EventID]int),
 	}
@@ -382,11 +382,8 @@ func (c *core) submit(r *submitReq) {
 // another. It reports whether the event was logged.
 func (c *core) admit(q *queued, log bool) bool {
 	if log {
-		if _, dup := c.j.pending[q.d]; dup {
-			c.drop(q)
-			return false
-		}
-		if p, ok := c.j.state.position(q.ev.ID); ok && c.fps.match(p, q.d) {
+		// A copy of an accepted event, or of a pending one.
+		if p, ok := c.j.state.position(q.ev.ID); ok && c.fps.match(p, q.d) || !c.j.claim(&q.ev, q.d) {
 			c.drop(q)
 			return false
 		}
@@ -400,7 +397,7 @@ func (c *core) admit(q *queued, log bool) bool {
 			c.records++
 			c.k.trace(trace.Step{Action: trace.Receive, Events: []trace.Event{traceEvent(q)}, Held: len(missing) > 0})
 		}
-		if err := c.j.logEncoded(&q.ev, q.enc, q.d); err != nil {
+		if err := c.j.logEncoded(q.enc); err != nil {
 			c.fail(err)
 			return false
 		}
@@ -462,7 +459,7 @@ func (c *core) drop(q *queued) {
 // or released to a batch ahead of the event. An event that depends on
 // itself is the checker's to judge (1003).
 func (c *core) depReady(d, id EventID) bool {
-	if d == id || c.released[d] > 0 {
+	if d == id || c.released.Has(d) {
 		return true
 	}
 	_, known := c.j.state.Lamport(d)
@@ -516,7 +513,7 @@ func (c *core) ready1(q *queued) {
 		c.readyAt = q.rel
 	}
 	c.ready = append(c.ready, *q)
-	c.released[q.ev.ID]++
+	(*c.released.Ref(q.ev.ID))++
 }
 
 // unhold takes h out of the pending buffer; its entries in waiting go
@@ -640,6 +637,7 @@ func (c *core) decide(batch []queued) {
 			c.records++
 			k.traceDecision(batch, r, meta.BatchID)
 		}
+		base := c.j.state.nextPosition()
 		if err := c.j.record(out, meta, false); err != nil {
 			c.fail(err)
 			return
@@ -671,10 +669,17 @@ func (c *core) decide(batch []queued) {
 					"prev":        strconv.FormatUint(prev, 10),
 				})
 			}
-			for _, m := range r.Members {
-				if p, ok := c.j.state.position(m.ID); ok {
-					c.fps.set(p, m.Digest)
+			// A merge appends its members to the State's history in
+			// their order: each one's position is known without looking
+			// it up, and checked against the history at no cost.
+			for i, m := range r.Members {
+				p := base + uint32(i)
+				if id, ok := c.j.state.idAt(p); !ok || id != m.ID {
+					if p, ok = c.j.state.position(m.ID); !ok {
+						continue
+					}
 				}
+				c.fps.set(p, m.Digest)
 			}
 			for _, q := range batch {
 				c.decided(q)
@@ -720,18 +725,24 @@ func (c *core) compactReady() {
 
 // decided forgets an event the log now records as decided (the journal
 // has dropped it from its pending events).
-func (c *core) decided(q queued) {
-	if c.released[q.ev.ID]--; c.released[q.ev.ID] <= 0 {
-		delete(c.released, q.ev.ID)
+func (c *core) decided(q queued) { c.unrelease(q.ev.ID) }
+
+// unrelease counts off one of the released events with id.
+func (c *core) unrelease(id EventID) {
+	t := c.released
+	if i, ok := t.find(id); !ok {
+		return
+	} else if t.slots[i].v > 1 {
+		t.slots[i].v--
+	} else {
+		t.deleteSlot(i)
 	}
 }
 
 // block holds back the events of a merge safe mode does not certify.
 func (c *core) block(batch []queued) {
 	for _, q := range batch {
-		if c.released[q.ev.ID]--; c.released[q.ev.ID] <= 0 {
-			delete(c.released, q.ev.ID)
-		}
+		c.unrelease(q.ev.ID)
 		c.blockedIDs[q.ev.ID]++
 	}
 	c.blocked = append(c.blocked, batch...)

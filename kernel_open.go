@@ -465,7 +465,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	cor.now = time.Now()
 	for i := range pending {
 		q := &queued{ev: pending[i], d: pending[i].Digest(), pok: pending[i].PayloadHashOK(), at: cor.now}
-		cor.j.pending[q.d] = &q.ev
+		cor.j.pending.Put(q.d, &q.ev)
 		cor.admit(q, false)
 	}
 	return recert, nil

@@ -130,6 +130,24 @@ func (s *State) Lamport(id EventID) (uint64, bool) {
 	return 0, false
 }
 
+// nextPosition returns the position the next id accepted after a
+// committed State takes, when the State is the newest of its store, as a
+// kernel's is; for another State, idAt says whether a guess from it holds.
+func (s *State) nextPosition() uint32 {
+	if s == nil || s.ov != nil || s.st == nil {
+		return 0
+	}
+	return s.n
+}
+
+// idAt returns the id at position p of a committed State, if it has one.
+func (s *State) idAt(p uint32) (EventID, bool) {
+	if s == nil || s.ov != nil || s.st == nil || p >= s.n {
+		return EventID{}, false
+	}
+	return s.st.known.at(p).ID, true
+}
+
 // position returns where id is in the history of a committed State: its
 // index in acceptance order, counted from the first id of the lineage's
 // store. It reports false for an id s does not know, and for any id of an
