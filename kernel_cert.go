@@ -224,21 +224,27 @@ func (k *Kernel) writeSnapshot(job snapJob) error {
 	// The known ids are sorted once, for the snapshot and the
 	// fingerprints both.
 	st := job.snap.State
-	known, ok := st.knownSorted()
+	// Every step is paced: the snapshot takes at most half a core, so that
+	// Submits and certificates keep their pace while it is written.
+	pace := newPacer(k.closing).pace
+	known, ok := st.knownSorted(pace)
 	if !ok {
 		return errors.New("omega: a snapshot of an uncommitted State")
 	}
 	ids := make([]KnownID, len(known))
 	for i := range known {
 		ids[i] = known[i].KnownID
+		if (i+1)%paceSpan == 0 {
+			pace()
+		}
 	}
-	b, err := job.snap.appendBinary(nil, &stateWriter{known: ids, heads: st.Heads()})
+	b, err := job.snap.appendBinary(nil, &stateWriter{known: ids, heads: st.Heads(), pace: pace})
 	if err != nil {
 		return err
 	}
 	dir := k.cfg.SnapshotDir
 	// The fingerprints first: a snapshot file is never without them.
-	if err := k.writeFingerprints(job, known); err != nil {
+	if err := k.writeFingerprints(job, known, pace); err != nil {
 		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
 	}
 	if err := writeTempFS(k.fsys, dir, filepath.Base(k.snapshotPath(job.seq)), b); err != nil {

@@ -51,13 +51,16 @@ func (f *fingerprints) at(p uint32) uint64 {
 // State with merged state hash h and known ids known (ascending, with
 // their positions): for each, its fingerprint in fps, or 0 when fps has
 // none.
-func encodeFingerprints(h Hash, known []knownAt, fps fingerprints) []byte {
+func encodeFingerprints(h Hash, known []knownAt, fps fingerprints, pace func()) []byte {
 	b := make([]byte, 0, len(fpMagic)+32+8+8*len(known))
 	b = append(b, fpMagic...)
 	b = append(b, h[:]...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(known)))
-	for _, k := range known {
+	for i, k := range known {
 		b = binary.LittleEndian.AppendUint64(b, fps.at(k.pos))
+		if (i+1)%paceSpan == 0 {
+			pace()
+		}
 	}
 	return b
 }
@@ -103,7 +106,7 @@ func (k *Kernel) loadFingerprints(seq uint64, snap *Snapshot) fingerprints {
 
 // writeFingerprints writes the fingerprint file of job's snapshot, whose
 // State has the known ids known.
-func (k *Kernel) writeFingerprints(job snapJob, known []knownAt) error {
+func (k *Kernel) writeFingerprints(job snapJob, known []knownAt, pace func()) error {
 	p := k.fingerprintPath(job.seq)
-	return writeTempFS(k.fsys, filepath.Dir(p), filepath.Base(p), encodeFingerprints(job.snap.State.MergedStateHash(), known, job.fps))
+	return writeTempFS(k.fsys, filepath.Dir(p), filepath.Base(p), encodeFingerprints(job.snap.State.MergedStateHash(), known, job.fps, pace))
 }

@@ -195,6 +195,7 @@ type stateWriter struct {
 	known []KnownID
 	heads []StreamHead
 	buf   []byte
+	pace  func() // when not nil, called every paceSpan records
 }
 
 func newStateWriter(st *State) *stateWriter {
@@ -227,12 +228,18 @@ func (w *stateWriter) each(pending []Event, fn func(payload []byte)) {
 	for i := 0; i < len(w.known); i += stateChunk {
 		chunk := w.known[i:min(i+stateChunk, len(w.known))]
 		b := appendStateHeader(slices.Grow(w.buf[:0], stateHeaderLen+len(chunk)*knownRecordLen), sectionKnown, len(chunk))
-		for _, k := range chunk {
+		for j, k := range chunk {
 			b = appendID(b, k.ID)
 			b = binary.LittleEndian.AppendUint64(b, k.Lamport)
+			if w.pace != nil && (j+1)%paceSpan == 0 {
+				w.pace()
+			}
 		}
 		fn(b)
 		w.buf = b
+		if w.pace != nil {
+			w.pace()
+		}
 	}
 	for i := 0; i < len(w.heads); i += stateChunk {
 		chunk := w.heads[i:min(i+stateChunk, len(w.heads))]

@@ -224,8 +224,9 @@ type knownAt struct {
 
 // knownSorted returns what KnownIDs does, each id with its position, for
 // a committed State; it reports false for an uncommitted one, whose ids
-// have no position.
-func (s *State) knownSorted() ([]knownAt, bool) {
+// have no position. It calls pace between steps of its work (see
+// sortPaced).
+func (s *State) knownSorted(pace func()) ([]knownAt, bool) {
 	if s == nil {
 		return nil, true
 	}
@@ -240,9 +241,12 @@ func (s *State) knownSorted() ([]knownAt, bool) {
 			for j, k := range c[:min(s.n-base, 1<<knownChunkBits)] {
 				out = append(out, knownAt{k, base + uint32(j)})
 			}
+			if (i+1)%(paceSpan>>knownChunkBits) == 0 {
+				pace()
+			}
 		}
 	}
-	slices.SortFunc(out, func(a, b knownAt) int { return a.ID.Compare(b.ID) })
+	sortPaced(out, func(a, b knownAt) int { return a.ID.Compare(b.ID) }, pace)
 	return out, true
 }
 

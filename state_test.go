@@ -226,7 +226,7 @@ func TestKnownSorted(t *testing.T) {
 			}
 			s = out.Result.Merge.Next.Commit()
 		}
-		got, ok := s.knownSorted()
+		got, ok := s.knownSorted(func() {})
 		if !ok {
 			t.Fatalf("n=%d: knownSorted refused a committed State", n)
 		}
@@ -249,7 +249,7 @@ func TestKnownSorted(t *testing.T) {
 		if out.Result.Kind != KindMerge {
 			t.Fatalf("n=%d: %v", n, out.Result)
 		}
-		if _, ok := out.Result.Merge.Next.knownSorted(); ok {
+		if _, ok := out.Result.Merge.Next.knownSorted(func() {}); ok {
 			t.Fatalf("n=%d: knownSorted gave positions for an uncommitted State", n)
 		}
 	}
