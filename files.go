@@ -11,6 +11,7 @@ import (
 
 	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/internal/filelock"
+	"github.com/omega-sheaf/omega/internal/fsync"
 )
 
 // fileSystem is the seam through which the frame log, the certificate store
@@ -147,26 +148,51 @@ func removeStaleTemps(fsys fileSystem, dir string, legacy ...string) {
 func writeTemp(dir, name string, data []byte) error { return writeTempFS(osFS{}, dir, name, data) }
 
 func writeTempFS(fsys fileSystem, dir, name string, data []byte) error {
+	return writeTempPaced(fsys, dir, name, data, nil)
+}
+
+// syncChunk is how much of a paced write is synced at a time.
+const syncChunk = 1 << 20
+
+// writeTempPaced is writeTempFS for a large file written beside a busy
+// log: when pace is not nil, it writes data a syncChunk at a time, makes
+// each durable with a data sync, then calls pace. The operating system
+// then never holds much of the file unwritten, which a sync of the log
+// (on a journaling file system, a commit the whole file system shares)
+// would wait for, and the writes are spread in time.
+func writeTempPaced(fsys fileSystem, dir, name string, data []byte, pace func()) error {
 	var err error
 	// A cleanup in another process may take the temporary file for a stale
 	// one between its creation and its lock, or between its close and the
 	// rename: the rename then finds it gone, and the write starts again.
 	for range 3 {
-		if err = writeTempOnce(fsys, dir, name, data); !errors.Is(err, fs.ErrNotExist) {
+		if err = writeTempOnce(fsys, dir, name, data, pace); !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
 	return err
 }
 
-func writeTempOnce(fsys fileSystem, dir, name string, data []byte) error {
+func writeTempOnce(fsys fileSystem, dir, name string, data []byte, pace func()) error {
 	tmp := filepath.Join(dir, tempName(name))
 	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	if err = filelock.Lock(f, tmp); err == nil {
-		_, err = f.Write(data)
+		for rest := data; err == nil; {
+			n := len(rest)
+			if pace != nil {
+				n = min(n, syncChunk)
+			}
+			if _, err = f.Write(rest[:n]); err != nil || n == len(rest) {
+				break
+			}
+			rest = rest[n:]
+			if err = fsync.Data(f); err == nil {
+				pace()
+			}
+		}
 		if err == nil {
 			err = f.Sync()
 		}

@@ -564,3 +564,33 @@ func TestStoresUseOptionsFS(t *testing.T) {
 		t.Fatalf("the journal and the store went around the options' FS: it saw %d syncs and %d directory syncs", syncs, dirSyncs)
 	}
 }
+
+// TestWriteTempPaced checks that a paced write syncs each chunk before it
+// writes the next, calls pace after each sync, and ends as writeTempFS
+// does: the whole content under its name, synced, renamed.
+func TestWriteTempPaced(t *testing.T) {
+	dir := t.TempDir()
+	r := newRecFS()
+	data := make([]byte, 2*syncChunk+syncChunk/2)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	paces := 0
+	if err := writeTempPaced(r, dir, "big", data, func() { paces++ }); err != nil {
+		t.Fatalf("writeTempPaced = %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "big")); !bytes.Equal(got, data) {
+		t.Fatalf("big holds %d bytes, not the %d written", len(got), len(data))
+	}
+	var kinds []string
+	for _, op := range r.ops {
+		if op.kind == "write" && len(op.data) > syncChunk {
+			t.Fatalf("a write of %d bytes, over the chunk of %d", len(op.data), syncChunk)
+		}
+		kinds = append(kinds, op.kind)
+	}
+	want := []string{"create", "write", "sync", "write", "sync", "write", "sync", "rename"}
+	if !slices.Equal(kinds, want) || paces != 2 {
+		t.Fatalf("operations %q and %d paces, want %q and 2", kinds, paces, want)
+	}
+}

@@ -247,7 +247,7 @@ func (k *Kernel) writeSnapshot(job snapJob) error {
 	if err := k.writeFingerprints(job, known, pace); err != nil {
 		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
 	}
-	if err := writeTempFS(k.fsys, dir, filepath.Base(k.snapshotPath(job.seq)), b); err != nil {
+	if err := writeTempPaced(k.fsys, dir, filepath.Base(k.snapshotPath(job.seq)), b, pace); err != nil {
 		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
 	}
 	if err := k.fsys.SyncDir(dir); err != nil {

@@ -108,5 +108,5 @@ func (k *Kernel) loadFingerprints(seq uint64, snap *Snapshot) fingerprints {
 // State has the known ids known.
 func (k *Kernel) writeFingerprints(job snapJob, known []knownAt, pace func()) error {
 	p := k.fingerprintPath(job.seq)
-	return writeTempFS(k.fsys, filepath.Dir(p), filepath.Base(p), encodeFingerprints(job.snap.State.MergedStateHash(), known, job.fps, pace))
+	return writeTempPaced(k.fsys, filepath.Dir(p), filepath.Base(p), encodeFingerprints(job.snap.State.MergedStateHash(), known, job.fps, pace), pace)
 }
