@@ -178,7 +178,10 @@ type KernelConfig struct {
 	// logged since the last one as the State knows ids, so that writing
 	// snapshots costs time in proportion to the events logged however
 	// long the history. 0 means 4096; a negative value takes none but
-	// those Kernel.Snapshot asks for.
+	// those Kernel.Snapshot asks for. A snapshot is written in the
+	// background at most half a core at a time, a megabyte at a time,
+	// so that Submits keep their latency meanwhile: at 10^6 ids it needs
+	// about 0.16 s of a core, and takes at least twice that long.
 	SnapshotEvery int
 	// PruneSegments removes, after each snapshot, the log segments and
 	// older snapshots it makes unnecessary for restart. Off by default:
