@@ -10,19 +10,18 @@ func data(f *os.File) error {
 	if err != nil {
 		return f.Sync()
 	}
-	var serr error
+	var errno syscall.Errno
 	if err := rc.Control(func(fd uintptr) {
 		for {
-			serr = syscall.Fdatasync(int(fd))
-			if serr != syscall.EINTR {
+			if errno = fdatasync(fd); errno != syscall.EINTR {
 				return
 			}
 		}
 	}); err != nil {
 		return err
 	}
-	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
+	if errno != 0 {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: errno}
 	}
 	return nil
 }
