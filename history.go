@@ -154,11 +154,22 @@ func home(h uint64, g int) int {
 	return int(hi)
 }
 
-// idIndex maps ids to positions in a store's knownLog. It only grows; a
-// grown copy is published whole.
+// idIndex maps ids to positions in a store's knownLog. It only grows,
+// and grows without a pause: a full index is replaced by one half as large
+// again, published whole and empty but for the position being inserted,
+// which takes every later position directly, while the positions before
+// it move over from the full one a few with every insert (moveStep). Until
+// they all have, a lookup that misses in the new index looks in the old
+// one, which no longer changes. A rehash of everything at once held the
+// writer for over a second at seven million ids.
 type idIndex struct {
 	groups []idGroup
 	count  int // writer only
+	// old is the index this one replaces, until the positions before
+	// from have all moved over; then nil. It holds them all.
+	old   atomic.Pointer[idIndex]
+	from  uint32 // the position whose insert grew the index
+	moved uint32 // positions before moved have moved over; writer only
 }
 
 type idGroup struct {
@@ -166,11 +177,30 @@ type idGroup struct {
 	pos  [8]uint32 // written before ctrl shows the slot full
 }
 
+// moveStep is how many positions move to a growing index with every
+// insert. The new index has room for half as many ids again as the old
+// one held, so any step over 2 finishes before it fills; 8 finishes within
+// an eighth of that, keeping the two-index lookups of a miss rare, while
+// each insert does little more.
+const moveStep = 8
+
 func newIDIndex(n int) *idIndex { return &idIndex{groups: make([]idGroup, groupCount(n))} }
 
 // find returns the position of id among the first n ids of st.
 func (t *idIndex) find(st *store, id EventID, n uint32) (uint32, bool) {
 	h := st.hash(id)
+	if p, ok := t.lookup(st, id, h, n); ok {
+		return p, true
+	}
+	if old := t.old.Load(); old != nil {
+		return old.lookup(st, id, h, n)
+	}
+	return 0, false
+}
+
+// lookup finds id, with hash h, among the positions before n in t's own
+// table.
+func (t *idIndex) lookup(st *store, id EventID, h uint64, n uint32) (uint32, bool) {
 	b := byte(h) | 0x80
 	for g := home(h, len(t.groups)); ; {
 		grp := &t.groups[g]
@@ -193,30 +223,20 @@ func (t *idIndex) find(st *store, id EventID, n uint32) (uint32, bool) {
 
 // insert indexes the id at position p, the last appended, unless it is
 // indexed already (ok false). It returns the index to use from then on,
-// t or a grown copy the caller publishes.
+// t or a grown one the caller publishes.
 func (t *idIndex) insert(st *store, p uint32) (*idIndex, bool) {
 	id := st.known.at(p).ID
-	h := st.hash(id)
-	b := byte(h) | 0x80
-	for g := home(h, len(t.groups)); ; {
-		grp := &t.groups[g]
-		ctrl := grp.ctrl.Load()
-		for m := matches(ctrl, b); m != 0; m &= m - 1 {
-			if st.known.at(grp.pos[bits.TrailingZeros64(m)>>3]).ID == id {
-				return t, false
-			}
-		}
-		if empties(ctrl) != 0 {
-			return t.insertNew(st, p, h), true
-		}
-		if g++; g == len(t.groups) {
-			g = 0
-		}
+	if _, ok := t.find(st, id, p); ok {
+		return t, false
 	}
+	return t.insertNew(st, p, st.hash(id)), true
 }
 
 // insertNew is insert for an id known not to be indexed, with hash h.
 func (t *idIndex) insertNew(st *store, p uint32, h uint64) *idIndex {
+	if t.old.Load() != nil {
+		t.move(st, moveStep)
+	}
 	if t.count+1 > 7*len(t.groups) {
 		t = t.grow(st, p)
 	}
@@ -224,26 +244,45 @@ func (t *idIndex) insertNew(st *store, p uint32, h uint64) *idIndex {
 	return t
 }
 
-// grow returns a larger copy of t, which indexes the positions before p.
-// It re-reads their ids in order, a chunk at a time, and hashes a block of
-// them before inserting any, so that the inserts' cache misses overlap.
+// grow returns the index that replaces t, full, from the insert of
+// position p on: empty, with t as its old index.
 func (t *idIndex) grow(st *store, p uint32) *idIndex {
+	if t.old.Load() != nil {
+		// Not reached with moveStep over 2; t must hold every position
+		// before p to be an old index.
+		t.move(st, p)
+	}
 	nt := newIDIndex(t.count + 1)
-	var hs [64]uint64
+	nt.from = p
+	nt.old.Store(t)
+	return nt
+}
+
+// move moves up to k more positions from the old index to t, in order. It
+// re-reads their ids from st a chunk at a time and hashes a block of them
+// before placing any, so that the places' cache misses overlap. Once all
+// have moved it lets the old index go.
+func (t *idIndex) move(st *store, k uint32) {
+	var hs [moveStep]uint64
 	dir := *st.known.dir.Load()
-	for q := uint32(0); q < p; {
+	end := t.moved + min(k, t.from-t.moved)
+	for q := t.moved; q < end; {
 		c := dir[q>>knownChunkBits]
-		n := min(p-q, uint32(len(hs)), 1<<knownChunkBits-q&(1<<knownChunkBits-1))
+		n := min(end-q, uint32(len(hs)), 1<<knownChunkBits-q&(1<<knownChunkBits-1))
 		ks := c[q&(1<<knownChunkBits-1):][:n]
 		for i := range ks {
 			hs[i] = st.hash(ks[i].ID)
 		}
 		for i := range ks {
-			nt.place(q+uint32(i), hs[i])
+			t.place(q+uint32(i), hs[i])
 		}
 		q += n
 	}
-	return nt
+	t.moved = end
+	if t.moved == t.from {
+		// Every place above is visible to a reader that sees nil.
+		t.old.Store(nil)
+	}
 }
 
 // place puts position p, with hash h, in the first empty slot of its probe
