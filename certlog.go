@@ -321,19 +321,19 @@ func (s *CertStore) Append(c *Certificate) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	return s.appendLocked(d)
+	return s.appendLocked(d, d.Hash())
 }
 
 // appendOwn appends c, a certificate made by [Certify] in this process and
-// shared with no other goroutine, as Append does, without decoding its
-// envelope again.
-func (s *CertStore) appendOwn(c *Certificate) error {
+// shared with no other goroutine, whose cert_hash is h, as Append does,
+// without decoding its envelope or hashing it again.
+func (s *CertStore) appendOwn(c *Certificate, h Hash) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {
 		return err
 	}
-	return s.appendLocked(c)
+	return s.appendLocked(c, h)
 }
 
 // CertifyAppend certifies out as batch meta.BatchID with [Certify], linked
@@ -359,16 +359,15 @@ func (s *CertStore) CertifyAppend(out Output, want Binding, meta BatchMeta, sign
 	if err != nil {
 		return nil, err
 	}
-	if err := s.appendLocked(c); err != nil {
+	if err := s.appendLocked(c, c.Hash()); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// appendLocked appends d, a decoded certificate, after the head. The caller
-// holds mu and has checked that the store is usable.
-func (s *CertStore) appendLocked(d *Certificate) error {
-	h := d.Hash()
+// appendLocked appends d, a decoded certificate whose cert_hash is h, after
+// the head. The caller holds mu and has checked that the store is usable.
+func (s *CertStore) appendLocked(d *Certificate, h Hash) error {
 	next := s.head
 	if err := next.next(d, h); err != nil {
 		return err

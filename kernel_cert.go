@@ -51,7 +51,7 @@ func (k *Kernel) certify() {
 					// The certifier is the store's only appender, and
 					// the presigner chained cert to the head it appended
 					// last: the store checks it does continue the chain.
-					err = k.certs.appendOwn(cert)
+					err = k.certs.appendOwn(cert, job.sig.hash)
 				}
 				if err != nil {
 					k.metric("cert.persist_fail", 1, nil)
@@ -149,7 +149,8 @@ func (k *Kernel) presign(prev Hash) {
 			if err == nil {
 				s.cert, err = Certify(job.out, k.binding, job.meta, prev, k.signer)
 				if err == nil {
-					prev = s.cert.Hash()
+					s.hash = s.cert.Hash()
+					prev = s.hash
 				}
 			}
 			s.err = err

@@ -82,6 +82,7 @@ type certJob struct {
 // instead of following it. done is closed when cert or err is set.
 type presigned struct {
 	cert *Certificate
+	hash Hash // cert's cert_hash
 	err  error
 	done chan struct{}
 }
