@@ -232,14 +232,7 @@ func (k *Kernel) writeSnapshot(job snapJob) error {
 	if !ok {
 		return errors.New("omega: a snapshot of an uncommitted State")
 	}
-	ids := make([]KnownID, len(known))
-	for i := range known {
-		ids[i] = known[i].KnownID
-		if (i+1)%paceSpan == 0 {
-			pace()
-		}
-	}
-	b, err := job.snap.appendBinary(nil, &stateWriter{known: ids, heads: st.Heads(), pace: pace})
+	b, err := job.snap.appendBinary(nil, &stateWriter{sorted: known, heads: st.Heads(), pace: pace})
 	if err != nil {
 		return err
 	}

@@ -147,6 +147,21 @@ func TestKernelSnapshotRestart(t *testing.T) {
 			if !c.prune && (len(segs) != 5 || segs[0] != 1 || len(snaps) != 2) {
 				t.Errorf("not pruned: segments %v, snapshots %v; want 5 and the 2 newest", segs, snaps)
 			}
+			// The snapshotter encodes from the ids it sorted for the
+			// fingerprints: byte for byte what AppendBinary makes.
+			for _, seq := range snaps {
+				b, err := os.ReadFile(filepath.Join(dir, "snapshots", fmt.Sprintf("%016x.omega", seq)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				sn, err := DecodeSnapshot(b)
+				if err != nil {
+					t.Fatalf("snapshot %d: %v", seq, err)
+				}
+				if again, err := sn.AppendBinary(nil); err != nil || !bytes.Equal(again, b) {
+					t.Errorf("snapshot %d differs from AppendBinary of what it decodes to (%v)", seq, err)
+				}
+			}
 			fps, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*.fp"))
 			if len(fps) != len(snaps) {
 				t.Errorf("fingerprint files %v beside snapshots %v", fps, snaps)

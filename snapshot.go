@@ -193,9 +193,13 @@ func (s *Snapshot) check() error {
 // built in one reused buffer.
 type stateWriter struct {
 	known []KnownID
-	heads []StreamHead
-	buf   []byte
-	pace  func() // when not nil, called every paceSpan records
+	// sorted, when not nil, stands for known: the kernel's snapshotter has
+	// the ids sorted with their positions, and copying them out would take
+	// another 24 bytes an id.
+	sorted []knownAt
+	heads  []StreamHead
+	buf    []byte
+	pace   func() // when not nil, called every paceSpan records
 }
 
 func newStateWriter(st *State) *stateWriter {
@@ -206,14 +210,28 @@ func newStateWriter(st *State) *stateWriter {
 // frame headers included.
 func (w *stateWriter) framesLen(pending []Event) int {
 	n := 0
-	for _, c := range [2]int{len(w.known), len(w.heads)} {
+	for _, c := range [2]int{w.knownLen(), len(w.heads)} {
 		n += (c + stateChunk - 1) / stateChunk * (framelog.FrameHeaderLen + stateHeaderLen)
 	}
-	n += len(w.known)*knownRecordLen + len(w.heads)*headRecordLen
+	n += w.knownLen()*knownRecordLen + len(w.heads)*headRecordLen
 	for i := range pending {
 		n += framelog.FrameHeaderLen + stateHeaderLen + pending[i].EncodedLen()
 	}
 	return n
+}
+
+func (w *stateWriter) knownLen() int {
+	if w.sorted != nil {
+		return len(w.sorted)
+	}
+	return len(w.known)
+}
+
+func (w *stateWriter) knownAt(i int) *KnownID {
+	if w.sorted != nil {
+		return &w.sorted[i].KnownID
+	}
+	return &w.known[i]
 }
 
 func appendStateHeader(b []byte, section byte, count int) []byte {
@@ -225,13 +243,14 @@ func appendStateHeader(b []byte, section byte, count int) []byte {
 // until fn returns. An event of pending too long to encode, which check
 // refuses, gets a payload without its encoding.
 func (w *stateWriter) each(pending []Event, fn func(payload []byte)) {
-	for i := 0; i < len(w.known); i += stateChunk {
-		chunk := w.known[i:min(i+stateChunk, len(w.known))]
-		b := appendStateHeader(slices.Grow(w.buf[:0], stateHeaderLen+len(chunk)*knownRecordLen), sectionKnown, len(chunk))
-		for j, k := range chunk {
+	for i, n := 0, w.knownLen(); i < n; i += stateChunk {
+		end := min(i+stateChunk, n)
+		b := appendStateHeader(slices.Grow(w.buf[:0], stateHeaderLen+(end-i)*knownRecordLen), sectionKnown, end-i)
+		for j := i; j < end; j++ {
+			k := w.knownAt(j)
 			b = appendID(b, k.ID)
 			b = binary.LittleEndian.AppendUint64(b, k.Lamport)
-			if w.pace != nil && (j+1)%paceSpan == 0 {
+			if w.pace != nil && (j-i+1)%paceSpan == 0 {
 				w.pace()
 			}
 		}
