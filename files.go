@@ -161,39 +161,52 @@ const syncChunk = 1 << 20
 // (on a journaling file system, a commit the whole file system shares)
 // would wait for, and the writes are spread in time.
 func writeTempPaced(fsys fileSystem, dir, name string, data []byte, pace func()) error {
+	return writeTempWith(fsys, dir, name, func(f file) error { return writeChunks(f, data, pace) })
+}
+
+// writeTempWith is writeTempFS for a file whose content body writes, to
+// the temporary file, from its start; body may be called again (see below).
+func writeTempWith(fsys fileSystem, dir, name string, body func(f file) error) error {
 	var err error
 	// A cleanup in another process may take the temporary file for a stale
 	// one between its creation and its lock, or between its close and the
 	// rename: the rename then finds it gone, and the write starts again.
 	for range 3 {
-		if err = writeTempOnce(fsys, dir, name, data, pace); !errors.Is(err, fs.ErrNotExist) {
+		if err = writeTempOnce(fsys, dir, name, body); !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
 	return err
 }
 
-func writeTempOnce(fsys fileSystem, dir, name string, data []byte, pace func()) error {
+// writeChunks writes data to f: whole, or, when pace is not nil, a
+// syncChunk at a time, each but the last made durable with a data sync
+// and followed by a call of pace.
+func writeChunks(f file, data []byte, pace func()) error {
+	for rest := data; ; {
+		n := len(rest)
+		if pace != nil {
+			n = min(n, syncChunk)
+		}
+		if _, err := f.Write(rest[:n]); err != nil || n == len(rest) {
+			return err
+		}
+		rest = rest[n:]
+		if err := fsync.Data(f); err != nil {
+			return err
+		}
+		pace()
+	}
+}
+
+func writeTempOnce(fsys fileSystem, dir, name string, body func(f file) error) error {
 	tmp := filepath.Join(dir, tempName(name))
 	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	if err = filelock.Lock(f, tmp); err == nil {
-		for rest := data; err == nil; {
-			n := len(rest)
-			if pace != nil {
-				n = min(n, syncChunk)
-			}
-			if _, err = f.Write(rest[:n]); err != nil || n == len(rest) {
-				break
-			}
-			rest = rest[n:]
-			if err = fsync.Data(f); err == nil {
-				pace()
-			}
-		}
-		if err == nil {
+		if err = body(f); err == nil {
 			err = f.Sync()
 		}
 		filelock.Unlock(f)

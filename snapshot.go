@@ -311,23 +311,55 @@ func (s *Snapshot) appendBinary(b []byte, w *stateWriter) ([]byte, error) {
 	if err := s.check(); err != nil {
 		return b, err
 	}
+	start := len(b)
 	b = slices.Grow(b, framelog.HeaderSize+framelog.FrameHeaderLen+manifestLen+w.framesLen(s.Pending))
-	b, _ = framelog.Header{SchemaVersion: s.Binding.SchemaVersion, SchemaHash: s.Binding.SchemaHash}.AppendBinary(b)
+	err := s.stream(w, func(p []byte, _ bool) error {
+		b = append(b, p...)
+		return nil
+	}, func(p []byte, off int64) error {
+		copy(b[start+int(off):], p)
+		return nil
+	})
+	return b, err
+}
 
-	// The manifest holds the digest of the STATE payloads that follow it:
-	// leave its frame's room, append the STATE frames while hashing them,
-	// then write the manifest frame into the room.
+// streamChunk is about how many bytes stream hands put at a time.
+const streamChunk = 1 << 20
+
+// stream produces the snapshot file of s, its STATE payloads from w, in
+// pieces of about streamChunk bytes handed to put in order (more is false
+// for the last), so that a large file is never whole in memory. The
+// manifest holds the digest of the STATE payloads that follow it: stream
+// leaves its frame's room, zeros, after the header, and hands the frame to
+// patch, with its offset, once the rest is out. It does not check s.
+func (s *Snapshot) stream(w *stateWriter, put func(p []byte, more bool) error, patch func(p []byte, off int64) error) error {
+	b := make([]byte, 0, streamChunk+framelog.FrameHeaderLen+stateHeaderLen+stateChunk*knownRecordLen)
+	b, _ = framelog.Header{SchemaVersion: s.Binding.SchemaVersion, SchemaHash: s.Binding.SchemaHash}.AppendBinary(b)
 	man := len(b)
-	b = b[:man+framelog.FrameHeaderLen+manifestLen]
+	b = append(b, make([]byte, framelog.FrameHeaderLen+manifestLen)...)
 	h := digest.New(digest.SnapshotState)
+	var err error
 	w.each(s.Pending, func(p []byte) {
+		if err != nil {
+			return
+		}
 		h.Write(p)
 		b, _ = framelog.AppendFrame(b, framelog.FrameState, p) // STATE payloads are small
+		if len(b) >= streamChunk {
+			err = put(b, true)
+			b = b[:0]
+		}
 	})
+	if err == nil {
+		err = put(b, false)
+	}
+	if err != nil {
+		return err
+	}
 	var mb [manifestLen]byte
 	m := s.appendManifest(mb[:0], headsDigest(digest.New(digest.Heads), w.heads), h.Sum())
-	framelog.AppendFrame(b[:man], framelog.FrameSnapshot, m) // within b's length: fills the room; a manifest is small
-	return b, nil
+	frame, _ := framelog.AppendFrame(make([]byte, 0, framelog.FrameHeaderLen+manifestLen), framelog.FrameSnapshot, m)
+	return patch(frame, int64(man))
 }
 
 // appendManifest appends the manifest of s with the given digests.

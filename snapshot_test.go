@@ -1201,3 +1201,49 @@ func ExampleDecodeSnapshot() {
 	// same state: true
 	// binding ok: true
 }
+
+// stream hands the file out in pieces of about streamChunk bytes, the last
+// marked, then the manifest into the room it left; an error of put ends it.
+func TestSnapshotStream(t *testing.T) {
+	s := &Snapshot{BaseOffset: framelog.HeaderSize, Binding: DefaultBinding(), State: snapBigState(t, 140000, 70000)}
+	want := mustAppendSnapshot(t, s)
+	var got []byte
+	var sizes []int
+	var mores []bool
+	patched := false
+	err := s.stream(newStateWriter(s.State), func(p []byte, more bool) error {
+		if patched {
+			t.Fatal("put after patch")
+		}
+		got = append(got, p...)
+		sizes, mores = append(sizes, len(p)), append(mores, more)
+		return nil
+	}, func(p []byte, off int64) error {
+		room := got[off : off+int64(len(p))]
+		if !bytes.Equal(room, make([]byte, len(p))) {
+			t.Errorf("the manifest's room holds %x before patch, want zeros", room)
+		}
+		copy(room, p)
+		patched = true
+		return nil
+	})
+	if err != nil || !patched || !bytes.Equal(got, want) {
+		t.Fatalf("stream: err %v, patched %v, %d bytes equal to AppendBinary's %d: %v", err, patched, len(got), len(want), bytes.Equal(got, want))
+	}
+	if len(sizes) < 3 {
+		t.Fatalf("stream made %d pieces of a %d-byte file", len(sizes), len(want))
+	}
+	for i, n := range sizes {
+		last := i == len(sizes)-1
+		if mores[i] == last || !last && (n < streamChunk || n > streamChunk+stateChunk*knownRecordLen+64) {
+			t.Errorf("piece %d of %d: %d bytes, more %v", i, len(sizes), n, mores[i])
+		}
+	}
+	stop := errors.New("disk full")
+	calls := 0
+	err = s.stream(newStateWriter(s.State), func([]byte, bool) error { calls++; return stop },
+		func([]byte, int64) error { t.Error("patch after a failed put"); return nil })
+	if err != stop || calls != 1 {
+		t.Errorf("stream with a failing put = %v after %d puts, want %v after 1", err, calls, stop)
+	}
+}
