@@ -164,8 +164,9 @@ func writeTempPaced(fsys fileSystem, dir, name string, data []byte, pace func())
 	return writeTempWith(fsys, dir, name, func(f file) error { return writeChunks(f, data, pace) })
 }
 
-// writeTempWith is writeTempFS for a file whose content body writes, to
-// the temporary file, from its start; body may be called again (see below).
+// writeTempWith is writeTempFS for a file whose content body writes to
+// the temporary file, from its start. body is called again, on a new
+// temporary file, when a cleanup took the first (see below).
 func writeTempWith(fsys fileSystem, dir, name string, body func(f file) error) error {
 	var err error
 	// A cleanup in another process may take the temporary file for a stale
@@ -180,23 +181,32 @@ func writeTempWith(fsys fileSystem, dir, name string, body func(f file) error) e
 }
 
 // writeChunks writes data to f: whole, or, when pace is not nil, a
-// syncChunk at a time, each but the last made durable with a data sync
-// and followed by a call of pace.
+// syncChunk at a time with writePiece.
 func writeChunks(f file, data []byte, pace func()) error {
+	if pace == nil {
+		_, err := f.Write(data)
+		return err
+	}
 	for rest := data; ; {
-		n := len(rest)
-		if pace != nil {
-			n = min(n, syncChunk)
-		}
-		if _, err := f.Write(rest[:n]); err != nil || n == len(rest) {
+		n := min(len(rest), syncChunk)
+		if err := writePiece(f, rest[:n], n < len(rest), pace); err != nil || n == len(rest) {
 			return err
 		}
 		rest = rest[n:]
-		if err := fsync.Data(f); err != nil {
-			return err
-		}
-		pace()
 	}
+}
+
+// writePiece writes p to f and, when more is to come, makes it durable
+// with a data sync and calls pace.
+func writePiece(f file, p []byte, more bool, pace func()) error {
+	if _, err := f.Write(p); err != nil || !more {
+		return err
+	}
+	if err := fsync.Data(f); err != nil {
+		return err
+	}
+	pace()
+	return nil
 }
 
 func writeTempOnce(fsys fileSystem, dir, name string, body func(f file) error) error {

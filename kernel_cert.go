@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/omega-sheaf/omega/internal/fsync"
 	"github.com/omega-sheaf/omega/trace"
 )
 
@@ -241,20 +240,13 @@ func (k *Kernel) writeSnapshot(job snapJob) error {
 	if err := k.writeFingerprints(job, known, pace); err != nil {
 		return fmt.Errorf("omega: writing snapshot %d: %w", job.seq, err)
 	}
-	// Streamed to the file a chunk at a time, each made durable before the
-	// next (as writeTempPaced does): at 10^7 ids a snapshot file is some
+	// Streamed to the file a piece at a time, each made durable before the
+	// next (writePiece, as writeTempPaced does): at 10^7 ids a snapshot file is some
 	// 250 MB, which need never be in memory whole.
 	w := &stateWriter{sorted: known, heads: st.Heads(), pace: pace}
 	if err := writeTempWith(k.fsys, dir, filepath.Base(k.snapshotPath(job.seq)), func(f file) error {
 		return job.snap.stream(w, func(p []byte, more bool) error {
-			if _, err := f.Write(p); err != nil || !more {
-				return err
-			}
-			if err := fsync.Data(f); err != nil {
-				return err
-			}
-			pace()
-			return nil
+			return writePiece(f, p, more, pace)
 		}, func(p []byte, off int64) error {
 			_, err := f.WriteAt(p, off)
 			return err
