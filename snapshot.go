@@ -333,7 +333,9 @@ const streamChunk = 1 << 20
 // leaves its frame's room, zeros, after the header, and hands the frame to
 // patch, with its offset, once the rest is out. It does not check s.
 func (s *Snapshot) stream(w *stateWriter, put func(p []byte, more bool) error, patch func(p []byte, off int64) error) error {
-	b := make([]byte, 0, streamChunk+framelog.FrameHeaderLen+stateHeaderLen+stateChunk*knownRecordLen)
+	// Room for a piece and the frame that ends it, or for a smaller file.
+	total := framelog.HeaderSize + framelog.FrameHeaderLen + manifestLen + w.framesLen(s.Pending)
+	b := make([]byte, 0, min(total, streamChunk+framelog.FrameHeaderLen+stateHeaderLen+stateChunk*knownRecordLen))
 	b, _ = framelog.Header{SchemaVersion: s.Binding.SchemaVersion, SchemaHash: s.Binding.SchemaHash}.AppendBinary(b)
 	man := len(b)
 	b = append(b, make([]byte, framelog.FrameHeaderLen+manifestLen)...)
