@@ -81,6 +81,13 @@ func BenchmarkKernel(b *testing.B) {
 			b.ReportMetric(float64(st.WriteToFsyncStart.Max.Microseconds()), "max_write_to_fsync_us")
 			b.ReportMetric(float64(st.WriteToFsyncStart.P99.Microseconds()), "p99_write_to_fsync_us")
 			b.ReportMetric(float64(st.LogFsync.Max.Microseconds()), "max_fsync_us")
+			// The medians of an event's way to durable: from Submit to
+			// the start of the fsync that covers it, from its frame's
+			// write to that start, and the fsync itself.
+			b.ReportMetric(float64(st.SubmitToDurable.P50.Microseconds()), "p50_durable_us")
+			b.ReportMetric(float64(st.SubmitToFsyncStart.P50.Microseconds()), "p50_fsync_wait_us")
+			b.ReportMetric(float64(st.WriteToFsyncStart.P50.Microseconds()), "p50_write_to_fsync_us")
+			b.ReportMetric(float64(st.LogFsync.P50.Microseconds()), "p50_fsync_us")
 			b.ReportMetric(n/float64(st.Batches), "events/batch")
 			if st.LogFsyncs > 0 {
 				b.ReportMetric(float64(st.LogFsyncTime.Microseconds())/float64(st.LogFsyncs), "us/log_fsync")
