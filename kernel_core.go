@@ -195,8 +195,9 @@ type core struct {
 	dirty    bool
 	acks     []*submitReq
 	jobs     []certJob
-	syncFile file  // the current segment, opened again for fsync
-	err      error // sticky: the kernel has stopped
+	syncFile file   // the current segment, opened again for fsync
+	touched  uint64 // touchIDs' results, kept so that its reads are made
+	err      error  // sticky: the kernel has stopped
 
 	frontier uint64 // the highest lamport accepted since open, for metrics
 
@@ -357,6 +358,7 @@ func (c *core) submit(r *submitReq) {
 		return
 	}
 	c.now = time.Now()
+	c.touched ^= touchIDs(c.j.state, r.events, func(q *queued) EventID { return q.ev.ID })
 	logged := 0
 	for i := range r.events {
 		if c.admit(&r.events[i], true) {

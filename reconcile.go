@@ -74,6 +74,7 @@ func (c *Checker) Diagnose(prior *State, events []Event) ([]Violation, error) {
 
 // scratch is the memory one Reconcile call works in; Checkers pool it.
 type scratch struct {
+	touched  uint64 // touchIDs' results, kept so that its reads are made
 	digests  []Hash
 	keys     []sortKey
 	keys2    []sortKey                   // radix sort buffer

@@ -159,6 +159,26 @@ func (s *State) position(id EventID) (uint32, bool) {
 	return s.st.index.Load().find(s.st, id, s.n)
 }
 
+// touchIDs reads, for each of n ids, the word of s's id index a lookup of
+// it reads first, and returns them xored for the caller to keep. A lookup
+// in a large index misses the cache about once per id; touching a batch's
+// ids first, one after the other, lets those misses overlap, so that the
+// lookups which follow find the words in cache.
+func touchIDs[T any](s *State, xs []T, id func(*T) EventID) uint64 {
+	for s != nil && s.ov != nil {
+		s = s.ov.parent
+	}
+	if s == nil || s.st == nil {
+		return 0
+	}
+	t := s.st.index.Load()
+	var acc uint64
+	for i := range xs {
+		acc ^= t.groups[home(s.st.hash(id(&xs[i])), len(t.groups))].ctrl.Load()
+	}
+	return acc
+}
+
 // Head returns the head of stream (node, stream).
 func (s *State) Head(node uint32, stream uint16) (StreamHead, bool) {
 	return s.head(makeStreamKey(node, stream))

@@ -254,3 +254,61 @@ func TestKnownSorted(t *testing.T) {
 		}
 	}
 }
+
+// TestTouchIDs checks what touchIDs reads: nothing without a store, for a
+// known id a group its lookup probes (never empty: a probe only moves past
+// a full group), and under an uncommitted State its committed base's index.
+func TestTouchIDs(t *testing.T) {
+	id := func(k *KnownID) EventID { return k.ID }
+	if got := touchIDs(nil, []KnownID{{ID: ID64(1)}}, id); got != 0 {
+		t.Errorf("touchIDs(nil State) = %#x, want 0", got)
+	}
+	const n = 5000
+	s := stateOf(t, n)
+	// Where each position sits, read off the table without hashing.
+	idx := s.st.index.Load()
+	if idx.old.Load() != nil {
+		t.Fatal("the index is growing: the test reads one table")
+	}
+	group := make(map[uint32]int)
+	for g := range idx.groups {
+		ctrl := idx.groups[g].ctrl.Load()
+		for i := range 8 {
+			if ctrl>>(8*i)&0x80 != 0 {
+				group[idx.groups[g].pos[i]] = g
+			}
+		}
+	}
+	known := s.KnownIDs()
+	home := 0
+	for i := range known {
+		p, ok := s.position(known[i].ID)
+		if !ok {
+			t.Fatalf("id %v not found", known[i].ID)
+		}
+		got := touchIDs(s, known[i:i+1], id)
+		if got&ctrlMSB == 0 {
+			t.Fatalf("touchIDs(%v) = %#x: an empty group, where the id's lookup starts in a full one", known[i].ID, got)
+		}
+		if got == idx.groups[group[p]].ctrl.Load() {
+			home++
+		}
+	}
+	// Most ids sit in the group their lookup starts at, which is the one
+	// touched; a probe moves on only past a full group.
+	if home < n*9/10 {
+		t.Errorf("touchIDs read the group holding the id for %d of %d ids, want most", home, n)
+	}
+	c, err := NewChecker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Reconcile(s, batchAfter(n, 32))
+	if err != nil || out.Result.Kind != KindMerge {
+		t.Fatal(err, out.Result.Kind)
+	}
+	next := out.Result.Merge.Next
+	if got, want := touchIDs(next, known, id), touchIDs(s, known, id); got != want {
+		t.Errorf("touchIDs under an uncommitted State = %#x, want its base's %#x", got, want)
+	}
+}

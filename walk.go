@@ -40,6 +40,7 @@ func (w *walker) ev(p int) *Event { return &w.events[w.sc.keys[p].idx] }
 // the batch is the walker's: the id index, the stream table and known.
 func (w *walker) walk(all *[]violation) (violation, bool) {
 	sc := w.sc
+	sc.touched ^= touchIDs(w.prior, w.known, func(k *KnownID) EventID { return k.ID })
 	for p := range sc.keys {
 		sk := &sc.keys[p]
 		lamport := sk.lamport
