@@ -358,9 +358,11 @@ func (c *core) submit(r *submitReq) {
 		return
 	}
 	c.now = time.Now()
-	c.touched ^= touchIDs(c.j.state, r.events, func(q *queued) EventID { return q.ev.ID })
 	logged := 0
 	for i := range r.events {
+		if i%touchAhead == 0 {
+			c.touched ^= touchIDs(c.j.state, r.events[i:min(i+touchAhead, len(r.events))], func(q *queued) EventID { return q.ev.ID })
+		}
 		if c.admit(&r.events[i], true) {
 			logged++
 			if c.tracing {

@@ -163,7 +163,8 @@ func (s *State) position(id EventID) (uint32, bool) {
 // it reads first, and returns them xored for the caller to keep. A lookup
 // in a large index misses the cache about once per id; touching a batch's
 // ids first, one after the other, lets those misses overlap, so that the
-// lookups which follow find the words in cache.
+// lookups which follow find the words in cache. Callers touch touchAhead
+// ids at a time, so that the words are still in cache when looked up.
 func touchIDs[T any](s *State, xs []T, id func(*T) EventID) uint64 {
 	for s != nil && s.ov != nil {
 		s = s.ov.parent
@@ -178,6 +179,10 @@ func touchIDs[T any](s *State, xs []T, id func(*T) EventID) uint64 {
 	}
 	return acc
 }
+
+// touchAhead is how many ids touchIDs is given at once: a batch of the
+// default size, and few enough that their words stay in cache.
+const touchAhead = 32
 
 // Head returns the head of stream (node, stream).
 func (s *State) Head(node uint32, stream uint16) (StreamHead, bool) {

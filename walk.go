@@ -40,8 +40,10 @@ func (w *walker) ev(p int) *Event { return &w.events[w.sc.keys[p].idx] }
 // the batch is the walker's: the id index, the stream table and known.
 func (w *walker) walk(all *[]violation) (violation, bool) {
 	sc := w.sc
-	sc.touched ^= touchIDs(w.prior, w.known, func(k *KnownID) EventID { return k.ID })
 	for p := range sc.keys {
+		if p%touchAhead == 0 {
+			sc.touched ^= touchIDs(w.prior, w.known[p:min(p+touchAhead, len(w.known))], func(k *KnownID) EventID { return k.ID })
+		}
 		sk := &sc.keys[p]
 		lamport := sk.lamport
 		k := streamKey(sk.nodeStrm)
