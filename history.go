@@ -167,9 +167,10 @@ type idIndex struct {
 	count  int // writer only
 	// old is the index this one replaces, until the positions before
 	// from have all moved over; then nil. It holds them all.
-	old   atomic.Pointer[idIndex]
-	from  uint32 // the position whose insert grew the index
-	moved uint32 // positions before moved have moved over; writer only
+	old     atomic.Pointer[idIndex]
+	from    uint32 // the position whose insert grew the index
+	moved   uint32 // positions before moved have moved over; writer only
+	touched uint64 // move's reads, kept so that they are made; writer only
 }
 
 type idGroup struct {
@@ -259,8 +260,9 @@ func (t *idIndex) grow(st *store, p uint32) *idIndex {
 }
 
 // move moves up to k more positions from the old index to t, in order. It
-// re-reads their ids from st a chunk at a time and hashes a block of them
-// before placing any, so that the places' cache misses overlap. Once all
+// re-reads their ids from st a chunk at a time, and hashes a block of them
+// and reads their groups (see touchIDs) before placing any, so that the
+// places' cache misses overlap. Once all
 // have moved it lets the old index go.
 func (t *idIndex) move(st *store, k uint32) {
 	var hs [moveStep]uint64
@@ -272,6 +274,7 @@ func (t *idIndex) move(st *store, k uint32) {
 		ks := c[q&(1<<knownChunkBits-1):][:n]
 		for i := range ks {
 			hs[i] = st.hash(ks[i].ID)
+			t.touched ^= t.groups[home(hs[i], len(t.groups))].ctrl.Load()
 		}
 		for i := range ks {
 			t.place(q+uint32(i), hs[i])
