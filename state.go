@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -159,12 +160,13 @@ func (s *State) position(id EventID) (uint32, bool) {
 	return s.st.index.Load().find(s.st, id, s.n)
 }
 
-// touchIDs reads, for each of n ids, the word of s's id index a lookup of
-// it reads first, and returns them xored for the caller to keep. A lookup
-// in a large index misses the cache about once per id; touching a batch's
-// ids first, one after the other, lets those misses overlap, so that the
-// lookups which follow find the words in cache. Callers touch touchAhead
-// ids at a time, so that the words are still in cache when looked up.
+// touchIDs reads what a lookup of each of xs in s's id index reads: the
+// control word of the id's home group, then for a slot whose tag matches
+// the id there. It returns them xored for the caller to keep. A lookup in
+// a large index misses the cache once or twice per id; reading a block of
+// ids' words first, one id after another, lets the misses overlap, so that
+// the lookups which follow find the words in cache. Callers touch
+// touchAhead ids at a time, ahead of looking them up.
 func touchIDs[T any](s *State, xs []T, id func(*T) EventID) uint64 {
 	for s != nil && s.ov != nil {
 		s = s.ov.parent
@@ -172,10 +174,22 @@ func touchIDs[T any](s *State, xs []T, id func(*T) EventID) uint64 {
 	if s == nil || s.st == nil {
 		return 0
 	}
-	t := s.st.index.Load()
+	st, t := s.st, s.st.index.Load()
+	var hs [touchAhead]uint64
 	var acc uint64
-	for i := range xs {
-		acc ^= t.groups[home(s.st.hash(id(&xs[i])), len(t.groups))].ctrl.Load()
+	for len(xs) > 0 {
+		m := min(len(xs), touchAhead)
+		for i := range m {
+			hs[i] = st.hash(id(&xs[i]))
+			acc ^= t.groups[home(hs[i], len(t.groups))].ctrl.Load()
+		}
+		for i := range m {
+			grp := &t.groups[home(hs[i], len(t.groups))]
+			for b := matches(grp.ctrl.Load(), byte(hs[i])|0x80); b != 0; b &= b - 1 {
+				acc ^= st.known.at(grp.pos[bits.TrailingZeros64(b)>>3]).Lamport
+			}
+		}
+		xs = xs[m:]
 	}
 	return acc
 }

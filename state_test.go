@@ -2,6 +2,7 @@ package omega
 
 import (
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync"
 	"testing"
@@ -255,9 +256,11 @@ func TestKnownSorted(t *testing.T) {
 	}
 }
 
-// TestTouchIDs checks what touchIDs reads: nothing without a store, for a
-// known id a group its lookup probes (never empty: a probe only moves past
-// a full group), and under an uncommitted State its committed base's index.
+// TestTouchIDs checks what touchIDs reads: nothing without a store; for a
+// known id the words its lookup reads, the control word of a group its
+// probe visits (never empty: a probe only moves past a full group) and the
+// entries of the slots whose tags match; and under an uncommitted State
+// its committed base's index.
 func TestTouchIDs(t *testing.T) {
 	id := func(k *KnownID) EventID { return k.ID }
 	if got := touchIDs(nil, []KnownID{{ID: ID64(1)}}, id); got != 0 {
@@ -270,12 +273,13 @@ func TestTouchIDs(t *testing.T) {
 	if idx.old.Load() != nil {
 		t.Fatal("the index is growing: the test reads one table")
 	}
-	group := make(map[uint32]int)
+	type slot struct{ g, i int }
+	where := make(map[uint32]slot)
 	for g := range idx.groups {
 		ctrl := idx.groups[g].ctrl.Load()
 		for i := range 8 {
 			if ctrl>>(8*i)&0x80 != 0 {
-				group[idx.groups[g].pos[i]] = g
+				where[idx.groups[g].pos[i]] = slot{g, i}
 			}
 		}
 	}
@@ -287,17 +291,26 @@ func TestTouchIDs(t *testing.T) {
 			t.Fatalf("id %v not found", known[i].ID)
 		}
 		got := touchIDs(s, known[i:i+1], id)
-		if got&ctrlMSB == 0 {
-			t.Fatalf("touchIDs(%v) = %#x: an empty group, where the id's lookup starts in a full one", known[i].ID, got)
+		if got == 0 {
+			t.Fatalf("touchIDs(%v) = 0: an empty group, where the id's lookup starts in a full one", known[i].ID)
 		}
-		if got == idx.groups[group[p]].ctrl.Load() {
+		// The words of the group holding the id, with the entries of the
+		// slots that share its tag, the id's own among them.
+		at := where[p]
+		grp := &idx.groups[at.g]
+		ctrl := grp.ctrl.Load()
+		want := ctrl
+		for b := matches(ctrl, byte(ctrl>>(8*at.i))); b != 0; b &= b - 1 {
+			want ^= s.st.known.at(grp.pos[bits.TrailingZeros64(b)>>3]).Lamport
+		}
+		if got == want {
 			home++
 		}
 	}
-	// Most ids sit in the group their lookup starts at, which is the one
-	// touched; a probe moves on only past a full group.
+	// Most ids sit in the group their lookup starts at, the one touched; a
+	// probe moves on only past a full group.
 	if home < n*9/10 {
-		t.Errorf("touchIDs read the group holding the id for %d of %d ids, want most", home, n)
+		t.Errorf("touchIDs read the words of the id's group and slot for %d of %d ids, want most", home, n)
 	}
 	c, err := NewChecker(nil)
 	if err != nil {

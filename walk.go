@@ -42,7 +42,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 	sc := w.sc
 	for p := range sc.keys {
 		if p%touchAhead == 0 {
-			sc.touched ^= touchIDs(w.prior, w.known[p:min(p+touchAhead, len(w.known))], func(k *KnownID) EventID { return k.ID })
+			sc.touched ^= w.touch(p, min(p+touchAhead, len(w.known)))
 		}
 		sk := &sc.keys[p]
 		lamport := sk.lamport
@@ -125,6 +125,19 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 		}
 	}
 	return violation{}, false
+}
+
+// touch reads ahead what the walk looks up of the distinct contents at
+// positions lo to hi in the prior State: their ids and their dependencies
+// (see touchIDs).
+func (w *walker) touch(lo, hi int) uint64 {
+	acc := touchIDs(w.prior, w.known[lo:hi], func(k *KnownID) EventID { return k.ID })
+	deps := w.sc.touchDeps[:0]
+	for p := lo; p < hi; p++ {
+		deps = append(deps, w.ev(p).Deps...)
+	}
+	w.sc.touchDeps = deps
+	return acc ^ touchIDs(w.prior, deps, func(d *EventID) EventID { return *d })
 }
 
 // walkDomain evaluates the domain predicates, in ascending id, over the
