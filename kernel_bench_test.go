@@ -3,6 +3,7 @@ package omega
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -18,20 +19,26 @@ import (
 // and the submit-to-certificate latency. Each submitter has one call in
 // flight, so the submitters times the events per call are the events in
 // flight: 64 x 32 gives the most events/s, 32 x 32 about a tenth fewer at
-// half the latency.
+// half the latency. With deps, each event after a submitter's first call
+// depends on a random one of the events that submitter had acknowledged.
 func BenchmarkKernel(b *testing.B) {
 	for _, bc := range []struct {
 		submitters, perCall int
 		sync                framelog.SyncPolicy
+		deps                bool
 	}{
-		{8, 32, framelog.SyncBatch},
-		{64, 32, framelog.SyncBatch},
-		{32, 32, framelog.SyncBatch},
-		{32, 8, framelog.SyncBatch},
-		{64, 1, framelog.SyncBatch},
-		{8, 32, framelog.SyncNever},
+		{8, 32, framelog.SyncBatch, false},
+		{64, 32, framelog.SyncBatch, false},
+		{32, 32, framelog.SyncBatch, false},
+		{32, 8, framelog.SyncBatch, false},
+		{64, 1, framelog.SyncBatch, false},
+		{8, 32, framelog.SyncNever, false},
+		{64, 32, framelog.SyncBatch, true},
 	} {
 		name := fmt.Sprintf("submitters=%d/per_call=%d/sync=%v", bc.submitters, bc.perCall, map[framelog.SyncPolicy]string{framelog.SyncBatch: "group", framelog.SyncNever: "never"}[bc.sync])
+		if bc.deps {
+			name += "/deps"
+		}
 		b.Run(name, func(b *testing.B) {
 			k, err := OpenKernel(context.Background(), b.TempDir(), &KernelConfig{Signer: kernelKey, Sync: bc.sync, FlushInterval: 10 * time.Millisecond})
 			if err != nil {
@@ -46,14 +53,26 @@ func BenchmarkKernel(b *testing.B) {
 			for s := range bc.submitters {
 				wg.Go(func() {
 					es := make([]Event, bc.perCall)
+					var acked []EventID // with deps: this submitter's, acknowledged
+					deps := make([]EventID, bc.perCall)
+					r := rand.New(rand.NewPCG(uint64(s), 1))
 					for range perSubmitter {
 						for i := range es {
 							id := next.Add(1)
 							es[i] = Event{ID: ID64(id), NodeID: uint32(s + 1), Lamport: id, Payload: benchPayload, PayloadHash: benchPayloadHash, Deps: []EventID{}}
+							if bc.deps && len(acked) > 0 {
+								deps[i] = acked[r.IntN(len(acked))]
+								es[i].Deps = deps[i : i+1 : i+1]
+							}
 						}
 						if err := k.Submit(context.Background(), es...); err != nil {
 							b.Error(err)
 							return
+						}
+						if bc.deps {
+							for i := range es {
+								acked = append(acked, es[i].ID)
+							}
 						}
 					}
 				})
