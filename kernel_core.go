@@ -192,12 +192,13 @@ type core struct {
 	blockedIDs  map[EventID]int
 
 	// What the next commit acknowledges and hands the certifier.
-	dirty    bool
-	acks     []*submitReq
-	jobs     []certJob
-	syncFile file   // the current segment, opened again for fsync
-	touched  uint64 // touchIDs' results, kept so that its reads are made
-	err      error  // sticky: the kernel has stopped
+	dirty     bool
+	acks      []*submitReq
+	jobs      []certJob
+	syncFile  file      // the current segment, opened again for fsync
+	touched   uint64    // touchIDs' results, kept so that its reads are made
+	touchDeps []EventID // the dependencies touch reads ahead
+	err       error     // sticky: the kernel has stopped
 
 	frontier uint64 // the highest lamport accepted since open, for metrics
 
@@ -361,7 +362,7 @@ func (c *core) submit(r *submitReq) {
 	logged := 0
 	for i := range r.events {
 		if i%touchAhead == 0 {
-			c.touched ^= touchIDs(c.j.state, r.events[i:min(i+touchAhead, len(r.events))], func(q *queued) EventID { return q.ev.ID })
+			c.touch(r.events[i:min(i+touchAhead, len(r.events))])
 		}
 		if c.admit(&r.events[i], true) {
 			logged++
@@ -379,6 +380,18 @@ func (c *core) submit(r *submitReq) {
 		c.k.metric("sequencer.accepted", float64(logged), nil)
 	}
 	c.acks = append(c.acks, r)
+}
+
+// touch reads ahead what admit looks up of qs in the State: their ids, for
+// a redelivery, and their dependencies (see touchIDs).
+func (c *core) touch(qs []queued) {
+	c.touched ^= touchIDs(c.j.state, qs, func(q *queued) EventID { return q.ev.ID })
+	deps := c.touchDeps[:0]
+	for i := range qs {
+		deps = append(deps, qs[i].ev.Deps...)
+	}
+	c.touchDeps = deps
+	c.touched ^= touchIDs(c.j.state, deps, func(d *EventID) EventID { return *d })
 }
 
 // admit is the sequencer's step for one event: drop it as a redelivery,
