@@ -262,8 +262,8 @@ func (t *idIndex) grow(st *store, p uint32) *idIndex {
 // move moves up to k more positions from the old index to t, in order. It
 // re-reads their ids from st a chunk at a time, and hashes a block of them
 // and reads their groups (see touchIDs) before placing any, so that the
-// places' cache misses overlap. Once all
-// have moved it lets the old index go.
+// places' cache misses overlap. Once all have moved it lets the old index
+// go.
 func (t *idIndex) move(st *store, k uint32) {
 	var hs [moveStep]uint64
 	dir := *st.known.dir.Load()

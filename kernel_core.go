@@ -385,13 +385,8 @@ func (c *core) submit(r *submitReq) {
 // touch reads ahead what admit looks up of qs in the State: their ids, for
 // a redelivery, and their dependencies (see touchIDs).
 func (c *core) touch(qs []queued) {
-	c.touched ^= touchIDs(c.j.state, qs, func(q *queued) EventID { return q.ev.ID })
-	deps := c.touchDeps[:0]
-	for i := range qs {
-		deps = append(deps, qs[i].ev.Deps...)
-	}
-	c.touchDeps = deps
-	c.touched ^= touchIDs(c.j.state, deps, func(d *EventID) EventID { return *d })
+	c.touched ^= touchIDs(c.j.state, qs, func(q *queued) EventID { return q.ev.ID }) ^
+		touchDeps(c.j.state, qs, func(q *queued) []EventID { return q.ev.Deps }, &c.touchDeps)
 }
 
 // admit is the sequencer's step for one event: drop it as a redelivery,

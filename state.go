@@ -186,12 +186,24 @@ func touchIDs[T any](s *State, xs []T, id func(*T) EventID) uint64 {
 		for i := range m {
 			grp := &t.groups[home(hs[i], len(t.groups))]
 			for b := matches(grp.ctrl.Load(), byte(hs[i])|0x80); b != 0; b &= b - 1 {
-				acc ^= st.known.at(grp.pos[bits.TrailingZeros64(b)>>3]).Lamport
+				if p := grp.pos[bits.TrailingZeros64(b)>>3]; p < s.n {
+					acc ^= st.known.at(p).Lamport
+				}
 			}
 		}
 		xs = xs[m:]
 	}
 	return acc
+}
+
+// touchDeps is touchIDs for the dependencies of xs, gathered in buf.
+func touchDeps[T any](s *State, xs []T, deps func(*T) []EventID, buf *[]EventID) uint64 {
+	ds := (*buf)[:0]
+	for i := range xs {
+		ds = append(ds, deps(&xs[i])...)
+	}
+	*buf = ds
+	return touchIDs(s, ds, func(d *EventID) EventID { return *d })
 }
 
 // touchAhead is how many ids touchIDs is given at once: a batch of the

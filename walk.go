@@ -131,13 +131,8 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 // positions lo to hi in the prior State: their ids and their dependencies
 // (see touchIDs).
 func (w *walker) touch(lo, hi int) uint64 {
-	acc := touchIDs(w.prior, w.known[lo:hi], func(k *KnownID) EventID { return k.ID })
-	deps := w.sc.touchDeps[:0]
-	for p := lo; p < hi; p++ {
-		deps = append(deps, w.ev(p).Deps...)
-	}
-	w.sc.touchDeps = deps
-	return acc ^ touchIDs(w.prior, deps, func(d *EventID) EventID { return *d })
+	return touchIDs(w.prior, w.known[lo:hi], func(k *KnownID) EventID { return k.ID }) ^
+		touchDeps(w.prior, w.sc.keys[lo:hi], func(k *sortKey) []EventID { return w.events[k.idx].Deps }, &w.sc.touchDeps)
 }
 
 // walkDomain evaluates the domain predicates, in ascending id, over the
