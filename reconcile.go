@@ -74,23 +74,24 @@ func (c *Checker) Diagnose(prior *State, events []Event) ([]Violation, error) {
 
 // scratch is the memory one Reconcile call works in; Checkers pool it.
 type scratch struct {
-	touched   uint64    // touchIDs' results, kept so that its reads are made
-	touchDeps []EventID // the dependencies walker.touch reads ahead
-	digests   []Hash
-	keys      []sortKey
-	keys2     []sortKey                   // radix sort buffer
-	fill      []hashedPos                 // a large id table's fill order
-	counts    [][1 << indexBucketBits]int // bucketIDs' counts and offsets, per share
-	leaves    []Hash
-	multi     []bool // per distinct content: another content shares its id
-	tree      []Hash
-	ids       idTable
-	streams   streamTable
-	hashers   []*workerHashers
-	records   []byte         // batch digest records, input order
-	gathered  []byte         // batch digest records, canonical order, when gathered
-	halves    [2]fillHalf    // fillIndexParallel's two shares
-	failed    []eventFailure // hashAll's first invalid event per worker
+	touched     uint64    // touchIDs' results, kept so that its reads are made
+	touchDeps   []EventID // the dependencies walker.touch reads ahead
+	unknownDeps []EventID // an event's dependencies the walk found unknown
+	digests     []Hash
+	keys        []sortKey
+	keys2       []sortKey                   // radix sort buffer
+	fill        []hashedPos                 // a large id table's fill order
+	counts      [][1 << indexBucketBits]int // bucketIDs' counts and offsets, per share
+	leaves      []Hash
+	multi       []bool // per distinct content: another content shares its id
+	tree        []Hash
+	ids         idTable
+	streams     streamTable
+	hashers     []*workerHashers
+	records     []byte         // batch digest records, input order
+	gathered    []byte         // batch digest records, canonical order, when gathered
+	halves      [2]fillHalf    // fillIndexParallel's two shares
+	failed      []eventFailure // hashAll's first invalid event per worker
 	// Hashers of a Merge's batch, ids and heads digests, kept so that
 	// their streaming state is made once per scratch, not per batch.
 	batchH, idsH, headsH *digest.Hasher

@@ -91,6 +91,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 		// the batch's first content with its id, else from the prior
 		// State, and its lamport is not below e's. Then 2002 over every
 		// dependency: d is neither in the batch nor known to the prior.
+		unknown := sc.unknownDeps[:0] // for 2002: looked up once, here
 		for _, d := range e.Deps {
 			var dl uint64
 			q, inBatch := sc.ids.get(w.known, d)
@@ -99,6 +100,7 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 			} else if l, ok := w.prior.Lamport(d); ok {
 				dl = l
 			} else {
+				unknown = append(unknown, d)
 				continue
 			}
 			if dl >= e.Lamport {
@@ -111,13 +113,8 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 				}
 			}
 		}
-		for _, d := range e.Deps {
-			if _, inBatch := sc.ids.get(w.known, d); inBatch {
-				continue
-			}
-			if _, ok := w.prior.Lamport(d); ok {
-				continue
-			}
+		sc.unknownDeps = unknown
+		for _, d := range unknown {
 			v := violation{pred: predicates.DependencyKnown, pos: p, other: d, has: true, otherPos: -1}
 			if fail(v) {
 				return v, true
