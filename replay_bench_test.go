@@ -65,15 +65,7 @@ func BenchmarkReplay(b *testing.B) {
 		b.Run(fmt.Sprintf("reconcile/%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				var s *State
-				for i := 0; i < n; i += k {
-					out, err := c.Reconcile(s, events[i:min(n, i+k)])
-					if err != nil || out.Result.Kind != KindMerge {
-						b.Fatal(err, out.Result.Kind)
-					}
-					s = out.Result.Merge.Next
-				}
-				if s.MergedStateHash() != final {
+				if s := mergeInBatches(b, c, events, k, false); s.MergedStateHash() != final {
 					b.Fatal("reconcile reached another state than the log's")
 				}
 			}

@@ -24,14 +24,7 @@ func BenchmarkBatches(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				var s *State
-				for i := 0; i < n; i += k {
-					out, err := c.Reconcile(s, events[i:min(n, i+k)])
-					if err != nil || out.Result.Kind != KindMerge {
-						b.Fatal(err, out.Result.Kind)
-					}
-					s = out.Result.Merge.Next
-				}
+				mergeInBatches(b, c, events, k, false)
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
@@ -168,14 +161,24 @@ func BenchmarkBatchesDeps(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		var s *State
-		for i := 0; i < n; i += k {
-			out, err := c.Reconcile(s, events[i:min(n, i+k)])
-			if err != nil || out.Result.Kind != KindMerge {
-				b.Fatal(err, out.Result.Kind)
-			}
-			s = out.Result.Merge.Next.Commit()
-		}
+		mergeInBatches(b, c, events, k, true)
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// mergeInBatches reconciles events in batches of k, from no State, each on
+// the State the one before merged to, committed first when commit is set,
+// and returns the last. Every batch must merge.
+func mergeInBatches(b *testing.B, c *Checker, events []Event, k int, commit bool) *State {
+	var s *State
+	for i := 0; i < len(events); i += k {
+		out, err := c.Reconcile(s, events[i:min(len(events), i+k)])
+		if err != nil || out.Result.Kind != KindMerge {
+			b.Fatal(err, out.Result.Kind)
+		}
+		if s = out.Result.Merge.Next; commit {
+			s = s.Commit()
+		}
+	}
+	return s
 }
