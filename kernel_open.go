@@ -207,7 +207,10 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	}
 	// Segments created ahead of time (see prepareSegment) and never
 	// written to hold no frame: the log ends before them, and the one
-	// before them is the one to go on appending to. Not so for a segment
+	// before them is the one to go on appending to. That is a segment
+	// holding its header and nothing else, or a torn header; any other
+	// short file is a damaged header, for recovery to judge (safe mode,
+	// and appending goes on after it). Not so for a segment
 	// a snapshot starts, loaded or not (one the chain does not cover yet,
 	// after damage to the certificate store): events appended before it
 	// would be behind the snapshot, which a later open loads and replays
@@ -226,7 +229,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			break
 		}
 		b, err := fsys.ReadFile(path)
-		if err != nil || len(b) > framelog.HeaderSize || (len(b) == framelog.HeaderSize && !bytes.Equal(b, hb)) {
+		if err != nil || !bytes.Equal(b, hb) && !tornHeader(b, hb) {
 			break // frames, or a damaged header: recovery judges it
 		}
 		use = use[:len(use)-1]
@@ -692,6 +695,13 @@ func (k *Kernel) loadSnapshot(segs []uint64, head ChainAnchor) (*Snapshot, uint6
 		return snap, s, nil
 	}
 	return nil, 0, nil
+}
+
+// tornHeader reports whether b, the whole of a segment no longer than a
+// header, is what a creation cut short leaves (SPEC 5's torn header): a
+// prefix of the header hb, or zero bytes only.
+func tornHeader(b, hb []byte) bool {
+	return len(b) <= len(hb) && (bytes.HasPrefix(hb, b) || !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }))
 }
 
 // createLog creates the frame log at path with header hdr, when it does not

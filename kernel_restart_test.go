@@ -485,12 +485,14 @@ func TestKernelSnapshotAheadOfDamagedChain(t *testing.T) {
 
 // TestKernelLastSegmentBadHeader damages the header of the segment the
 // kernel appended to last, one holding only events still waiting for a
-// dependency, or the empty one made ahead of time: the kernel opens in
-// safe mode, goes on in a new segment, refuses snapshots until Resume, and
-// never touches the damaged file.
+// dependency, or the empty one made ahead of time, whole or cut short
+// (shorter than a header, and no prefix of one: not a creation cut short):
+// the kernel opens in safe mode, goes on in a new segment, refuses
+// snapshots until Resume, and never touches the damaged file.
 func TestKernelLastSegmentBadHeader(t *testing.T) {
-	for _, withFrames := range []bool{true, false} {
-		t.Run(fmt.Sprint("frames=", withFrames), func(t *testing.T) {
+	for _, c := range []struct{ withFrames, short bool }{{true, false}, {false, false}, {false, true}} {
+		withFrames := c.withFrames
+		t.Run(fmt.Sprintf("frames=%v/short=%v", c.withFrames, c.short), func(t *testing.T) {
 			dir := t.TempDir()
 			var got decisions
 			cfg := kernelConfig(&got)
@@ -513,6 +515,9 @@ func TestKernelLastSegmentBadHeader(t *testing.T) {
 				t.Fatal(err)
 			}
 			b[3] ^= 0xff // the magic
+			if c.short {
+				b = b[:10]
+			}
 			untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
 			if err := os.WriteFile(seg, b, 0o644); err != nil {
 				t.Fatal(err)
