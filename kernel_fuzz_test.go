@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -18,8 +19,9 @@ import (
 
 // kernelDataDir runs a small workload (several segments, snapshots,
 // redeliveries, late dependencies, an equivocation) on a kernel and returns
-// every file of its data directory, by path relative to it.
-func kernelDataDir(tb testing.TB) map[string][]byte {
+// every file of its data directory, by path relative to it, and the head
+// of its chain.
+func kernelDataDir(tb testing.TB) (map[string][]byte, ChainAnchor) {
 	tb.Helper()
 	dir := tb.TempDir()
 	var d decisions
@@ -41,6 +43,14 @@ func kernelDataDir(tb testing.TB) map[string][]byte {
 	if err := k.Close(ctx); err != nil {
 		tb.Fatal(err)
 	}
+	// Close decided what was waiting: the head is the one it leaves.
+	if k, err = OpenKernel(ctx, dir, crashConfig(nil, &d, framelog.SyncBatch)); err != nil {
+		tb.Fatal(err)
+	}
+	head := k.Head()
+	if err := k.Close(ctx); err != nil {
+		tb.Fatal(err)
+	}
 	files := map[string][]byte{}
 	err = filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
@@ -57,15 +67,16 @@ func kernelDataDir(tb testing.TB) map[string][]byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return files
+	return files, head
 }
 
-// Ways FuzzOpenKernel damages a file.
+// Ways FuzzOpenKernel damages a data directory.
 const (
-	damageOverwrite = iota // data over the bytes at the offset
-	damageCut              // cut at the offset, data appended
+	damageOverwrite = iota // data over the file's bytes at the offset
+	damageCut              // the file cut at the offset, data appended
 	damageInsert           // data inserted at the offset
 	damageRemove           // the file removed
+	damageCopy             // the file, data over its bytes at the offset, copied under another sequence number
 	damageKinds
 )
 
@@ -73,17 +84,39 @@ const (
 func damage(b []byte, kind uint8, off uint32, data []byte) []byte {
 	at := int(off % uint32(len(b)+1))
 	switch kind % damageKinds {
-	case damageOverwrite:
-		b = slices.Clone(b)
-		copy(b[at:], data)
-		return b
 	case damageCut:
 		return append(slices.Clone(b[:at]), data...)
 	case damageInsert:
 		return slices.Concat(b[:at], data, b[at:])
-	default:
+	case damageRemove:
 		return nil
+	default:
+		b = slices.Clone(b)
+		copy(b[at:], data)
+		return b
 	}
+}
+
+// damagedDir returns the files of base, by path relative to the data
+// directory, with the one named hit damaged by kind, and the name of the
+// file damaged: hit, or for damageCopy the copy, a log segment or
+// snapshot file numbered 1 to 12 by off (an existing one replaced,
+// or one past the end, or after a gap). A copy of another file is
+// damageOverwrite.
+func damagedDir(base map[string][]byte, hit string, kind uint8, off uint32, data []byte) (map[string][]byte, string) {
+	files := maps.Clone(base)
+	dir := filepath.Dir(hit)
+	if kind%damageKinds == damageCopy && (dir == "log" || dir == "snapshots") {
+		name := filepath.Join(dir, fmt.Sprintf("%016x%s", 1+off%12, filepath.Ext(hit)))
+		files[name] = damage(base[hit], kind, off, data)
+		return files, name
+	}
+	if kind%damageKinds == damageRemove {
+		delete(files, hit)
+	} else {
+		files[hit] = damage(base[hit], kind, off, data)
+	}
+	return files, hit
 }
 
 // readCorrupt reports whether name, holding b, is a frame log that opening
@@ -99,13 +132,15 @@ func readCorrupt(name string, b []byte, latest string) bool {
 }
 
 // FuzzOpenKernel damages one file of a kernel's data directory, anywhere
-// and in any way (bytes overwritten, cut off, inserted, or the file
-// removed), and reopens it. OpenKernel must refuse with an error or open,
-// in safe mode or with a certificate chain that verifies under the
-// kernel's key; it must neither panic nor hang, and a kernel it opens
-// must take a Submit, flush and close.
+// and in any way (bytes overwritten, cut off, inserted, the file removed,
+// or copied under another sequence number), and reopens it. OpenKernel
+// must refuse with an error or open; over a corrupt log segment or
+// cert.log only in safe mode, leaving the file safe mode names untouched;
+// outside safe mode with the run's chain, which verifies under the
+// kernel's key. It must neither panic nor hang, and a kernel it opens must
+// take a Submit, flush and close.
 func FuzzOpenKernel(f *testing.F) {
-	base := kernelDataDir(f)
+	base, head := kernelDataDir(f)
 	names := slices.Sorted(maps.Keys(base))
 	for i, name := range names {
 		n := uint32(len(base[name]))
@@ -114,28 +149,17 @@ func FuzzOpenKernel(f *testing.F) {
 		f.Add(uint8(i), n, []byte("garbage after the end"), uint8(damageCut))
 		f.Add(uint8(i), n/3, []byte{0, 0, 0, 0}, uint8(damageInsert))
 		f.Add(uint8(i), uint32(0), []byte{}, uint8(damageRemove))
-	}
-	// The latest snapshot's segment: the kernel reads it and those after
-	// it whichever snapshot loads.
-	var latest string
-	for _, name := range names {
-		if dir, base := filepath.Split(name); dir == "snapshots/" && filepath.Ext(base) == ".omega" {
-			latest = filepath.Join("log", base)
-		}
+		f.Add(uint8(i), uint32(i), []byte{}, uint8(damageCopy))
 	}
 	ring, _ := NewKeyRing(kernelKey.Public().(ed25519.PublicKey))
 	f.Fuzz(func(t *testing.T, file uint8, off uint32, data []byte, kind uint8) {
 		dir := t.TempDir()
 		hit := names[int(file)%len(names)]
-		written := map[string][]byte{} // what each file held at opening
-		for _, name := range names {
-			b := base[name]
-			if name == hit {
-				if kind%damageKinds == damageRemove {
-					continue
-				}
-				b = damage(b, kind, off, data)
-			}
+		written, hit := damagedDir(base, hit, kind, off, data)
+		// The latest snapshot's segment: the kernel reads it and those
+		// after it whichever snapshot loads.
+		var latest string
+		for name, b := range written {
 			p := filepath.Join(dir, name)
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				t.Fatal(err)
@@ -143,7 +167,9 @@ func FuzzOpenKernel(f *testing.F) {
 			if err := os.WriteFile(p, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			written[name] = b
+			if d, f := filepath.Split(name); d == "snapshots/" && filepath.Ext(f) == ".omega" {
+				latest = max(latest, filepath.Join("log", f))
+			}
 		}
 		what := hit + " damaged"
 		// Generous: a hang, not a slow machine, is what it catches.
@@ -159,12 +185,20 @@ func FuzzOpenKernel(f *testing.F) {
 			return
 		}
 		st := k.Status()
-		if b, ok := written[hit]; ok && !st.SafeMode && readCorrupt(hit, b, latest) {
-			t.Errorf("%s: opened outside safe mode over a corrupt file", what)
+		for name, b := range written {
+			if !st.SafeMode && readCorrupt(name, b, latest) {
+				t.Errorf("%s: opened outside safe mode over %s, which is corrupt", what, name)
+			}
 		}
 		if !st.SafeMode {
 			if _, err := k.Certificates().VerifyAll(ring, k.Binding()); err != nil {
 				t.Errorf("%s: opened outside safe mode with a chain that does not verify: %v", what, err)
+			}
+			// Every batch was certified before the damage: outside safe
+			// mode the chain is the run's, rebuilt when cert.log lost
+			// some (certified again, the same bytes).
+			if got := k.Head(); got != head {
+				t.Errorf("%s: opened outside safe mode at head %+v, the run's was %+v", what, got, head)
 			}
 		} else if st.Reason == "" {
 			t.Errorf("%s: safe mode without a reason", what)
