@@ -2,6 +2,7 @@ package omega
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -13,7 +14,7 @@ import (
 // variables leave their field zero, the default:
 //
 //	OMEGA_BATCH_SIZE     BatchSize, a positive integer
-//	OMEGA_FLUSH_MS       FlushInterval, in milliseconds, positive
+//	OMEGA_FLUSH_MS       FlushInterval, in milliseconds, positive (at most 9223372036854)
 //	OMEGA_METRICS_DIR    MetricsFile: metrics.jsonl in that directory
 //	OMEGA_CERT_DIR       CertDir
 //	OMEGA_SNAPSHOT_DIR   SnapshotDir
@@ -43,6 +44,9 @@ func KernelConfigFromEnv(getenv func(string) string) (KernelConfig, error) {
 	ms, err := positive("OMEGA_FLUSH_MS")
 	if err != nil {
 		return KernelConfig{}, err
+	}
+	if maxMS := int64(math.MaxInt64 / time.Millisecond); int64(ms) > maxMS {
+		return KernelConfig{}, fmt.Errorf("omega: OMEGA_FLUSH_MS=%d is over %d, the most a duration holds", ms, maxMS)
 	}
 	c.FlushInterval = time.Duration(ms) * time.Millisecond
 	if d := getenv("OMEGA_METRICS_DIR"); d != "" {

@@ -6,11 +6,13 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -389,11 +391,22 @@ func TestKernelConfigFromEnv(t *testing.T) {
 	if fmt.Sprint(c) != fmt.Sprint(want) {
 		t.Errorf("KernelConfigFromEnv = %+v, want %+v", c, want)
 	}
-	for _, bad := range []string{"0", "-1", "x", "2000000"} {
-		env["OMEGA_BATCH_SIZE"] = bad
-		if _, err := KernelConfigFromEnv(func(k string) string { return env[k] }); err == nil {
-			t.Errorf("OMEGA_BATCH_SIZE=%s accepted", bad)
+	for name, bads := range map[string][]string{
+		"OMEGA_BATCH_SIZE": {"0", "-1", "x", "2000000"},
+		// Milliseconds past what a time.Duration holds would wrap.
+		"OMEGA_FLUSH_MS": {"0", "-5", "1.5", "9223372036855", "10000000000000", "9223372036854775807"},
+	} {
+		for _, bad := range bads {
+			e := maps.Clone(env)
+			e[name] = bad
+			if _, err := KernelConfigFromEnv(func(k string) string { return e[k] }); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: error %v, want one naming the variable", name, bad, err)
+			}
 		}
+	}
+	env["OMEGA_FLUSH_MS"] = "9223372036854" // the largest that fits
+	if c, err := KernelConfigFromEnv(func(k string) string { return env[k] }); err != nil || c.FlushInterval != 9223372036854*time.Millisecond {
+		t.Errorf("OMEGA_FLUSH_MS=%s: %v, %v", env["OMEGA_FLUSH_MS"], c.FlushInterval, err)
 	}
 }
 
