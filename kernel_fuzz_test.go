@@ -17,13 +17,16 @@ import (
 	"github.com/omega-sheaf/omega/framelog"
 )
 
-// kernelDataDir runs a small workload (several segments, snapshots,
-// redeliveries, late dependencies, an equivocation) on a kernel and returns
-// every file of its data directory, by path relative to it, and the head
-// of its chain.
-func kernelDataDir(tb testing.TB) (map[string][]byte, ChainAnchor) {
+// kernelImages runs a small workload (several segments, snapshots,
+// redeliveries, late dependencies, an equivocation) on a kernel and
+// returns two data directories, each file by path relative to the
+// directory, with what headsOf returns for each: the one the run left as
+// it closed, and that one as a crash before its last two certificates were
+// durable leaves it (batches logged and not certified). Both are the same
+// bytes in every process, so that an input the fuzzer finds reproduces.
+func kernelImages(tb testing.TB) (images [2]map[string][]byte, heads [2]imageHeads) {
 	tb.Helper()
-	dir := tb.TempDir()
+	dir := filepath.Join(tb.TempDir(), "data")
 	var d decisions
 	k, err := OpenKernel(context.Background(), dir, crashConfig(nil, &d, framelog.SyncBatch))
 	if err != nil {
@@ -43,16 +46,41 @@ func kernelDataDir(tb testing.TB) (map[string][]byte, ChainAnchor) {
 	if err := k.Close(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	// Close decided what was waiting: the head is the one it leaves.
-	if k, err = OpenKernel(ctx, dir, crashConfig(nil, &d, framelog.SyncBatch)); err != nil {
+	images[0] = readFiles(tb, dir)
+	delete(images[0], kernelLockName) // empty, and made again
+	images[1] = maps.Clone(images[0])
+	certs := filepath.Join("certs", certLogName)
+	sc := framelog.NewScanner(images[0][certs], nil)
+	if _, err := sc.Header(); err != nil {
 		tb.Fatal(err)
 	}
-	head := k.Head()
-	if err := k.Close(ctx); err != nil {
-		tb.Fatal(err)
+	var offs []int64
+	for {
+		fr, err := sc.Next()
+		if err != nil {
+			break
+		}
+		offs = append(offs, fr.Offset)
 	}
+	if len(offs) < 3 {
+		tb.Fatalf("the run made %d certificates", len(offs))
+	}
+	images[1][certs] = images[0][certs][:offs[len(offs)-2]]
+	// The side files are written after the frames they index: empty,
+	// as a crash before the first sync of them leaves them.
+	images[1][filepath.Join("certs", "cert.idx")] = nil
+	images[1][filepath.Join("certs", "cert.hash")] = nil
+	for i, files := range images {
+		heads[i] = headsOf(tb, files)
+	}
+	return images, heads
+}
+
+// readFiles returns every file under dir, by path relative to it.
+func readFiles(tb testing.TB, dir string) map[string][]byte {
+	tb.Helper()
 	files := map[string][]byte{}
-	err = filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
 		}
@@ -67,7 +95,60 @@ func kernelDataDir(tb testing.TB) (map[string][]byte, ChainAnchor) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return files, head
+	return files
+}
+
+// writeFiles writes files, by path relative to dir, under dir.
+func writeFiles(tb testing.TB, dir string, files map[string][]byte) {
+	tb.Helper()
+	for name, b := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// imageHeads is what a data directory's chain holds and reaches: the head
+// of the certificate chain on disk, and the head and certificates a kernel
+// opened on it reaches (batches logged and not certified, certified).
+type imageHeads struct {
+	onDisk, reached ChainAnchor
+	certs           [][]byte
+}
+
+func headsOf(tb testing.TB, files map[string][]byte) imageHeads {
+	tb.Helper()
+	var h imageHeads
+	dir := tb.TempDir()
+	writeFiles(tb, dir, files)
+	c, err := OpenCertStore(filepath.Join(dir, "certs"), DefaultBinding().Header(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	h.onDisk = c.Head()
+	if err := c.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	var d decisions
+	k, err := OpenKernel(context.Background(), dir, crashConfig(nil, &d, framelog.SyncNever))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if st := k.Status(); st.SafeMode {
+		tb.Fatalf("safe mode on an undamaged image: %+v", st)
+	}
+	h.reached = k.Head()
+	for _, c := range k.Certificates().All() {
+		h.certs = append(h.certs, c.Bytes())
+	}
+	if err := k.Close(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return h
 }
 
 // Ways FuzzOpenKernel damages a data directory.
@@ -140,38 +221,46 @@ func readCorrupt(name string, b []byte, latest string) bool {
 // kernel's key. It must neither panic nor hang, and a kernel it opens must
 // take a Submit, flush and close.
 func FuzzOpenKernel(f *testing.F) {
-	base, head := kernelDataDir(f)
-	names := slices.Sorted(maps.Keys(base))
-	for i, name := range names {
-		n := uint32(len(base[name]))
-		f.Add(uint8(i), n/2, []byte{0xff}, uint8(damageOverwrite))
-		f.Add(uint8(i), n-n/4, []byte{}, uint8(damageCut))
-		f.Add(uint8(i), n, []byte("garbage after the end"), uint8(damageCut))
-		f.Add(uint8(i), n/3, []byte{0, 0, 0, 0}, uint8(damageInsert))
-		f.Add(uint8(i), uint32(0), []byte{}, uint8(damageRemove))
-		f.Add(uint8(i), uint32(i), []byte{}, uint8(damageCopy))
+	images, heads := kernelImages(f)
+	var names [2][]string
+	for i, files := range images {
+		names[i] = slices.Sorted(maps.Keys(files))
+		for j, name := range names[i] {
+			n := uint32(len(files[name]))
+			// kind picks the image too: kind/damageKinds%2.
+			for _, c := range []struct {
+				off  uint32
+				data []byte
+				kind int
+			}{
+				{n / 2, []byte{0xff}, damageOverwrite},
+				{n - n/4, []byte{}, damageCut},
+				{n, []byte("garbage after the end"), damageCut},
+				{n / 3, []byte{0, 0, 0, 0}, damageInsert},
+				{0, []byte{}, damageRemove},
+				{uint32(j), []byte{}, damageCopy},
+			} {
+				f.Add(uint8(j), c.off, c.data, uint8(i*damageKinds+c.kind))
+			}
+		}
 	}
 	ring, _ := NewKeyRing(kernelKey.Public().(ed25519.PublicKey))
 	f.Fuzz(func(t *testing.T, file uint8, off uint32, data []byte, kind uint8) {
 		dir := t.TempDir()
-		hit := names[int(file)%len(names)]
+		img := int(kind/damageKinds) % 2
+		base, want := images[img], heads[img]
+		hit := names[img][int(file)%len(names[img])]
 		written, hit := damagedDir(base, hit, kind, off, data)
+		writeFiles(t, dir, written)
 		// The latest snapshot's segment: the kernel reads it and those
 		// after it whichever snapshot loads.
 		var latest string
-		for name, b := range written {
-			p := filepath.Join(dir, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		for name := range written {
 			if d, f := filepath.Split(name); d == "snapshots/" && filepath.Ext(f) == ".omega" {
 				latest = max(latest, filepath.Join("log", f))
 			}
 		}
-		what := hit + " damaged"
+		what := fmt.Sprintf("%s damaged (image %d)", hit, img)
 		// Generous: a hang, not a slow machine, is what it catches.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -194,11 +283,24 @@ func FuzzOpenKernel(f *testing.F) {
 			if _, err := k.Certificates().VerifyAll(ring, k.Binding()); err != nil {
 				t.Errorf("%s: opened outside safe mode with a chain that does not verify: %v", what, err)
 			}
-			// Every batch was certified before the damage: outside safe
-			// mode the chain is the run's, rebuilt when cert.log lost
-			// some (certified again, the same bytes).
-			if got := k.Head(); got != head {
-				t.Errorf("%s: opened outside safe mode at head %+v, the run's was %+v", what, got, head)
+			// Outside safe mode the chain is the one the image reaches
+			// undamaged, rebuilt when cert.log lost some (certified
+			// again, the same bytes). Damage to the log may have taken
+			// batches that were logged and not certified, as a crash
+			// before they were synced would: then it is a prefix of
+			// that chain, no shorter than the one on disk.
+			got := k.Head()
+			if filepath.Dir(hit) == "log" && got.BatchID >= want.onDisk.BatchID && got.BatchID < want.reached.BatchID {
+				i := 0
+				for _, c := range k.Certificates().All() {
+					if i >= len(want.certs) || !bytes.Equal(c.Bytes(), want.certs[i]) {
+						t.Errorf("%s: certificate %d differs from the undamaged image's", what, i)
+						break
+					}
+					i++
+				}
+			} else if got != want.reached {
+				t.Errorf("%s: opened outside safe mode at head %+v; undamaged, the image reaches %+v", what, got, want.reached)
 			}
 		} else if st.Reason == "" {
 			t.Errorf("%s: safe mode without a reason", what)
