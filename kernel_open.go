@@ -229,7 +229,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			break
 		}
 		b, err := fsys.ReadFile(path)
-		if err != nil || !bytes.Equal(b, hb) && !tornHeader(b, hb) {
+		if err != nil || !bytes.Equal(b, hb) && !tornHeader(b) {
 			break // frames, or a damaged header: recovery judges it
 		}
 		use = use[:len(use)-1]
@@ -697,11 +697,11 @@ func (k *Kernel) loadSnapshot(segs []uint64, head ChainAnchor) (*Snapshot, uint6
 	return nil, 0, nil
 }
 
-// tornHeader reports whether b, the whole of a segment no longer than a
-// header, is what a creation cut short leaves (SPEC 5's torn header): a
-// prefix of the header hb, or zero bytes only.
-func tornHeader(b, hb []byte) bool {
-	return len(b) <= len(hb) && (bytes.HasPrefix(hb, b) || !slices.ContainsFunc(b, func(c byte) bool { return c != 0 }))
+// tornHeader reports whether b, the whole of a log, is what a creation cut
+// short leaves: a torn header (SPEC 5), as framelog reads it.
+func tornHeader(b []byte) bool {
+	rec, err := framelog.Recover(b, nil)
+	return err == nil && rec.TornHeader
 }
 
 // createLog creates the frame log at path with header hdr, when it does not
