@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -46,7 +45,11 @@ func kernelImages(tb testing.TB) (images [2]map[string][]byte, heads [2]imageHea
 	if err := k.Close(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	images[0] = readFiles(tb, dir)
+	images[0] = map[string][]byte{}
+	for p, b := range readTree(tb, dir) {
+		rel, _ := filepath.Rel(dir, p)
+		images[0][rel] = b
+	}
 	delete(images[0], kernelLockName) // empty, and made again
 	images[1] = maps.Clone(images[0])
 	certs := filepath.Join("certs", certLogName)
@@ -74,28 +77,6 @@ func kernelImages(tb testing.TB) (images [2]map[string][]byte, heads [2]imageHea
 		heads[i] = headsOf(tb, files)
 	}
 	return images, heads
-}
-
-// readFiles returns every file under dir, by path relative to it.
-func readFiles(tb testing.TB, dir string) map[string][]byte {
-	tb.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		files[rel] = b
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return files
 }
 
 // writeFiles writes files, by path relative to dir, under dir.

@@ -296,7 +296,7 @@ func (m *mirror) eventually() {
 }
 
 // readTree returns the contents of every file under root, by path.
-func readTree(t *testing.T, root string) map[string][]byte {
+func readTree(t testing.TB, root string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
