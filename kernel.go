@@ -453,6 +453,10 @@ func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 	at := time.Now()
 	buf := make([]byte, 0, n)
 	deps := make([]EventID, 0, ndeps) // the copies' Deps, in one array
+	var lamps []uint64                // and their lamports, as the sequencer finds them
+	if ndeps > 0 {
+		lamps = make([]uint64, ndeps)
+	}
 	h := k.hashers.Get().(*digest.Hasher)
 	defer k.hashers.Put(h)
 	// Eight events at a time: their digests and payload hashes take one
@@ -480,6 +484,9 @@ func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 			c.Deps = deps[start:len(deps):len(deps)]
 			c.Payload = enc[len(enc)-len(e.Payload):]
 			r.events[g+j] = queued{ev: c, d: ds[j], pok: phs[j] == e.PayloadHash, enc: enc, at: at}
+			if len(e.Deps) > 0 {
+				r.events[g+j].lamps = lamps[start:len(deps):len(deps)]
+			}
 		}
 	}
 	return r, nil

@@ -43,8 +43,12 @@ type queued struct {
 	d   Hash
 	pok bool // the payload hashes to its payload_hash (predicate 2001)
 	enc []byte
-	at  time.Time // submitted
-	rel time.Time // released to the batch queue
+	// lamps holds, for each of ev's dependencies, 1 + its lamport when the
+	// sequencer found it accepted, else 0: the checker then need not look
+	// it up again (see hashed). nil for an event that has none.
+	lamps []uint64
+	at    time.Time // submitted
+	rel   time.Time // released to the batch queue
 }
 
 type submitReq struct {
@@ -401,7 +405,7 @@ func (c *core) admit(q *queued, log bool) bool {
 			return false
 		}
 	}
-	missing := c.missingDeps(&q.ev)
+	missing := c.missingDeps(q)
 	if log {
 		if c.tracing {
 			// Reported before the frame is written (under SyncAlways,
@@ -429,13 +433,21 @@ func (c *core) admit(q *queued, log bool) bool {
 	return log
 }
 
-// missingDeps returns the distinct dependencies of e that have not
-// arrived, in c's scratch slice.
-func (c *core) missingDeps(e *Event) []EventID {
+// missingDeps returns the distinct dependencies of q's event that have not
+// arrived, in c's scratch slice, and notes in q.lamps the lamports of
+// those accepted.
+func (c *core) missingDeps(q *queued) []EventID {
+	e := &q.ev
 	out := c.missing[:0]
 	var seen map[EventID]bool
-	for _, d := range e.Deps {
-		if c.depReady(d, e.ID) {
+	for j, d := range e.Deps {
+		if d == e.ID || c.released.Has(d) {
+			continue // arrived; a dependency on itself is the checker's to judge (1003)
+		}
+		if l, known := c.j.state.Lamport(d); known {
+			if q.lamps != nil {
+				q.lamps[j] = l + 1
+			}
 			continue
 		}
 		if len(out) < 16 {
@@ -466,17 +478,6 @@ func (c *core) drop(q *queued) {
 	}
 	c.k.stats.dropped.Add(1)
 	c.k.metric("sequencer.drop", 1, nil)
-}
-
-// depReady reports whether dependency d of event id has arrived: accepted,
-// or released to a batch ahead of the event. An event that depends on
-// itself is the checker's to judge (1003).
-func (c *core) depReady(d, id EventID) bool {
-	if d == id || c.released.Has(d) {
-		return true
-	}
-	_, known := c.j.state.Lamport(d)
-	return known
 }
 
 // release puts q in the batch queue, and with it every held event that was
@@ -625,10 +626,12 @@ func (c *core) decide(batch []queued) {
 		c.evs = c.evs[:0]
 		c.hashed.digests = c.hashed.digests[:0]
 		c.hashed.payloadOK = c.hashed.payloadOK[:0]
+		c.hashed.depLamports = c.hashed.depLamports[:0]
 		for i := range batch {
 			c.evs = append(c.evs, batch[i].ev)
 			c.hashed.digests = append(c.hashed.digests, batch[i].d)
 			c.hashed.payloadOK = append(c.hashed.payloadOK, batch[i].pok)
+			c.hashed.depLamports = append(c.hashed.depLamports, batch[i].lamps)
 		}
 		// Submit validated and hashed the events already.
 		out, err := k.c.reconcileHashed(c.j.state, c.evs, &c.hashed)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/predicates"
 )
 
 var kernelKey = ed25519.NewKeyFromSeed(make([]byte, 32))
@@ -104,6 +105,41 @@ func acceptedIDs(ds []Decision) map[EventID]int {
 		}
 	}
 	return m
+}
+
+// TestKernelKnownDependencyLamport decides events whose dependency the
+// sequencer found accepted, and handed its lamport to the checker, which
+// then does not look it up again: 1003 still holds them to it, an event at
+// its dependency's lamport obstructed, one above it merged.
+func TestKernelKnownDependencyLamport(t *testing.T) {
+	var got decisions
+	k := openKernel(t, t.TempDir(), kernelConfig(&got))
+	ctx := t.Context()
+	if err := k.Submit(ctx, kev(1, 1, 5, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Submit(ctx, kev(2, 2, 5, "b", 1), kev(3, 3, 6, "c", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if acc := acceptedIDs(got.all()); acc[ID64(1)] != 1 || acc[ID64(2)] != 0 || acc[ID64(3)] != 1 {
+		t.Errorf("accepted %v, want 1 and 3", acc)
+	}
+	var obstructed bool
+	for _, d := range got.all() {
+		if o := d.Output.Result.Obstruction; o != nil && o.Event == ID64(2) && o.Predicate == predicates.CausalOrder {
+			obstructed = true
+		}
+	}
+	if !obstructed {
+		t.Errorf("event 2, at its dependency's lamport, was not obstructed by 1003")
+	}
+	closeKernel(t, k)
 }
 
 func TestKernelDecides(t *testing.T) {

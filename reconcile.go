@@ -51,6 +51,11 @@ func (c *Checker) Reconcile(prior *State, events []Event) (Output, error) {
 type hashed struct {
 	digests   []Hash
 	payloadOK []bool
+	// depLamports, when not nil, holds for each event nil or, for each
+	// of its dependencies, 0 or 1 + the lamport the prior State knows it
+	// by, found earlier (a known id's lamport never changes): the walk
+	// then need not look it up.
+	depLamports [][]uint64
 }
 
 // reconcileHashed is Reconcile of events that were validated under c's
@@ -232,6 +237,9 @@ func (c *Checker) run(prior *State, events []Event, pre *hashed, diagnose bool) 
 	// Domain predicates at a position come after the built-ins there, so
 	// a domain failure wins only before the first built-in one.
 	w := &walker{c: c, prior: prior, events: events, known: known, sc: sc}
+	if pre != nil {
+		w.depLamports = pre.depLamports
+	}
 	w.index()
 	v, obstructed := w.walk(all)
 	end := m

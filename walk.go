@@ -20,6 +20,18 @@ type walker struct {
 	events []Event
 	known  []KnownID // ids and lamports of the distinct contents, canonical order
 	sc     *scratch
+	// depLamports is hashed's: per input event, its dependencies'
+	// lamports in the prior State, found earlier, plus one; 0 where
+	// not found. nil when there are none.
+	depLamports [][]uint64
+}
+
+// knownDeps returns what depLamports holds of the input event idx.
+func (w *walker) knownDeps(idx uint32) []uint64 {
+	if w.depLamports == nil {
+		return nil
+	}
+	return w.depLamports[idx]
 }
 
 // violation is the first failure, in positions and ids.
@@ -92,11 +104,14 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 		// State, and its lamport is not below e's. Then 2002 over every
 		// dependency: d is neither in the batch nor known to the prior.
 		unknown := sc.unknownDeps[:0] // for 2002: looked up once, here
-		for _, d := range e.Deps {
+		found := w.knownDeps(sk.idx)
+		for j, d := range e.Deps {
 			var dl uint64
 			q, inBatch := sc.ids.get(w.known, d)
 			if inBatch {
 				dl = w.known[q].Lamport
+			} else if found != nil && found[j] != 0 {
+				dl = found[j] - 1
 			} else if l, ok := w.prior.Lamport(d); ok {
 				dl = l
 			} else {
@@ -129,7 +144,17 @@ func (w *walker) walk(all *[]violation) (violation, bool) {
 // (see touchIDs).
 func (w *walker) touch(lo, hi int) uint64 {
 	return touchIDs(w.prior, w.known[lo:hi], func(k *KnownID) EventID { return k.ID }) ^
-		touchDeps(w.prior, w.sc.keys[lo:hi], func(k *sortKey) []EventID { return w.events[k.idx].Deps }, &w.sc.touchDeps)
+		touchDeps(w.prior, w.sc.keys[lo:hi], func(k *sortKey) []EventID {
+			if allFound(w.knownDeps(k.idx)) {
+				return nil // nothing to look up in the prior State
+			}
+			return w.events[k.idx].Deps
+		}, &w.sc.touchDeps)
+}
+
+// allFound reports whether found has a lamport for every dependency.
+func allFound(found []uint64) bool {
+	return found != nil && !slices.Contains(found, 0)
 }
 
 // walkDomain evaluates the domain predicates, in ascending id, over the
