@@ -185,6 +185,9 @@ const (
 	certBodyLenOff = 228
 )
 
+// certSigPrefix is certSigContext, for signing without concatenating.
+var certSigPrefix = []byte(certSigContext)
+
 // Bytes returns the envelope. The caller must not modify it.
 func (c *Certificate) Bytes() []byte { return c.envelope }
 
@@ -210,7 +213,20 @@ func (c *Certificate) ID() CertID {
 // result that a body cannot hold (ErrCannotCertify). An ed25519.PrivateKey
 // signer that is not 64 bytes long, a nil one included, is refused too
 // (ErrNotEd25519). An error of the signer is returned wrapped.
+//
+// An ed25519.PrivateKey is not called through its Sign method: Certify
+// expands it and signs with filippo.io/edwards25519, the standard library's
+// own curve arithmetic as a module, encoding the nonce point once where
+// crypto/ed25519 encodes it twice. Ed25519 is deterministic, so the
+// signature is the same to the byte, at about a sixth less cost. In FIPS
+// 140-3 mode (crypto/fips140.Enabled) every signer is called through Sign.
 func Certify(out Output, want Binding, meta BatchMeta, prev Hash, signer crypto.Signer) (*Certificate, error) {
+	return certify(out, want, meta, prev, signer, nil)
+}
+
+// certify is Certify signing with key when key is not nil: signer
+// expanded for signing ahead of time (see expandEd25519).
+func certify(out Output, want Binding, meta BatchMeta, prev Hash, signer crypto.Signer, key *ed25519Key) (*Certificate, error) {
 	r := out.Result
 	if r == nil {
 		return nil, fmt.Errorf("%w: no result", ErrCannotCertify)
@@ -284,6 +300,15 @@ func Certify(out Output, want Binding, meta BatchMeta, prev Hash, signer crypto.
 	id := certIDOf(tbs)
 	copy(tbs[certIDOff:], id[:])
 
+	if key == nil {
+		key = expandEd25519(signer)
+	}
+	if key != nil {
+		c.envelope = tbs[:len(tbs)+ed25519.SignatureSize]
+		key.sign(&c.Signature, certSigPrefix, tbs)
+		copy(c.envelope[len(tbs):], c.Signature[:])
+		return c, nil
+	}
 	msg := make([]byte, 0, len(certSigContext)+len(tbs))
 	msg = append(append(msg, certSigContext...), tbs...)
 	sig, err := signer.Sign(nil, msg, crypto.Hash(0))

@@ -111,6 +111,7 @@ type Kernel struct {
 	c       *Checker
 	binding Binding
 	signer  crypto.Signer
+	signKey *ed25519Key // signer expanded, if an ed25519.PrivateKey; for the presigner only
 	lock    file
 	certs   *CertStore
 	// certPrefix holds the sound certificates of damaged certificate
@@ -157,7 +158,8 @@ type KernelConfig struct {
 	Checker *Checker
 	// Signer signs the certificates, with an Ed25519 key. Nil means the
 	// key in the data directory's kernel.key (PKCS#8 PEM), made with
-	// crypto/rand on the first open.
+	// crypto/rand on the first open. An ed25519.PrivateKey is expanded
+	// once, at open, and signs as Certify says.
 	Signer crypto.Signer
 	// ReplaySeed is recorded in every BATCH frame and certificate.
 	ReplaySeed uint64

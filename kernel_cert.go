@@ -147,7 +147,7 @@ func (k *Kernel) presign(prev Hash) {
 				err = ErrKernelClosed
 			}
 			if err == nil {
-				s.cert, err = Certify(job.out, k.binding, job.meta, prev, k.signer)
+				s.cert, err = certify(job.out, k.binding, job.meta, prev, k.signer, k.signKey)
 				if err == nil {
 					s.hash = s.cert.Hash()
 					prev = s.hash

@@ -117,6 +117,7 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, er
 			return nil, err
 		}
 	}
+	k.signKey = expandEd25519(k.signer)
 	if c.Metrics == nil && c.MetricsFile != "" {
 		if err := fsys.MkdirAll(filepath.Dir(c.MetricsFile), 0o755); err != nil {
 			return nil, fmt.Errorf("omega: OpenKernel: metrics file: %w", err)
