@@ -241,9 +241,18 @@ func certify(out Output, want Binding, meta BatchMeta, prev Hash, signer crypto.
 		// Public and Sign would panic on it (a nil key included).
 		return nil, fmt.Errorf("%w: private key of %d bytes", ErrNotEd25519, len(priv))
 	}
-	pub, ok := signer.Public().(ed25519.PublicKey)
-	if !ok || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: public key is %T", ErrNotEd25519, signer.Public())
+	if key == nil {
+		key = expandEd25519(signer)
+	}
+	var keyID [16]byte
+	if key != nil {
+		keyID = key.id
+	} else {
+		pub, ok := signer.Public().(ed25519.PublicKey)
+		if !ok || len(pub) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("%w: public key is %T", ErrNotEd25519, signer.Public())
+		}
+		keyID = KeyID(pub)
 	}
 	if meta.BatchID == 0 {
 		return nil, fmt.Errorf("%w: batch id 0", ErrCannotCertify)
@@ -253,7 +262,7 @@ func certify(out Output, want Binding, meta BatchMeta, prev Hash, signer crypto.
 		BatchID:        meta.BatchID,
 		CreatedAtNs:    meta.CreatedAtNs,
 		Binding:        out.Binding,
-		IssuerKeyID:    KeyID(pub),
+		IssuerKeyID:    keyID,
 		TraceRoot:      r.TraceRoot,
 		PrevCertHash:   prev,
 		PriorStateHash: r.PriorStateHash,
@@ -300,9 +309,6 @@ func certify(out Output, want Binding, meta BatchMeta, prev Hash, signer crypto.
 	id := certIDOf(tbs)
 	copy(tbs[certIDOff:], id[:])
 
-	if key == nil {
-		key = expandEd25519(signer)
-	}
 	if key != nil {
 		c.envelope = tbs[:len(tbs)+ed25519.SignatureSize]
 		key.sign(&c.Signature, certSigPrefix, tbs)

@@ -23,6 +23,7 @@ type ed25519Key struct {
 	s      edwards25519.Scalar
 	prefix [32]byte
 	pub    [32]byte
+	id     [16]byte  // KeyID(pub)
 	h      hash.Hash // SHA-512
 	d      [64]byte
 }
@@ -42,6 +43,7 @@ func expandEd25519(signer crypto.Signer) *ed25519Key {
 	k.s.SetBytesWithClamping(h[:32]) // cannot fail on 32 bytes
 	copy(k.prefix[:], h[32:])
 	copy(k.pub[:], priv[ed25519.SeedSize:])
+	k.id = KeyID(k.pub[:])
 	return k
 }
 
