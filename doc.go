@@ -79,7 +79,10 @@
 // [Certify] turns a checker [Output] into a signed, content-addressed
 // [Certificate] (SPEC 6): it refuses an output made under another binding
 // than the one expected, and signs with any crypto.Signer whose public key
-// is Ed25519, so a key in an HSM plugs in. [DecodeOutputJSON] reads an
+// is Ed25519, so a key in an HSM plugs in; an ed25519.PrivateKey signs
+// through filippo.io/edwards25519 (the standard library's curve code as a
+// module) to the same bytes as crypto/ed25519, a sixth faster, except in
+// FIPS 140-3 mode. [DecodeOutputJSON] reads an
 // output's JSON view back strictly, recomputing what it can, and the output
 // it gives certifies to the same bytes as the one the checker returned.
 // [Verify] checks one envelope against a [KeyRing] and the expected
