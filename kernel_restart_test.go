@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -279,8 +280,10 @@ func TestKernelSafeModeBlocksMerges(t *testing.T) {
 	}
 
 	var more decisions
+	var metrics metricLog
 	cfg = kernelConfig(&more)
 	cfg.SnapshotEvery = -1
+	cfg.Metrics = &metrics
 	k = openKernel(t, dir, cfg)
 	if st := k.Status(); !st.SafeMode || st.Offset != bad {
 		t.Fatalf("Status = %+v, want safe mode at offset %d", st, bad)
@@ -300,6 +303,12 @@ func TestKernelSafeModeBlocksMerges(t *testing.T) {
 	}
 	if st := k.Status(); st.Blocked != 1 || k.Stats().SafeModeBlocked != 1 {
 		t.Errorf("Status %+v, Stats %+v: want one blocked event", st, k.Stats())
+	}
+	if got := metrics.sum("reconcile.safe_mode_merge_blocked"); got != 1 {
+		t.Errorf("reconcile.safe_mode_merge_blocked sums to %v, want 1 (the merge's one event)", got)
+	}
+	if got := metrics.sum("kernel.safe_mode"); got < 1 {
+		t.Errorf("no kernel.safe_mode metric")
 	}
 	if err := k.Resume(ctx); err != nil {
 		t.Fatal(err)
@@ -760,4 +769,30 @@ func (s failingSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte,
 		return nil, err
 	}
 	return s.PrivateKey.Sign(r, d, o)
+}
+
+// metricLog is a MetricsSink that keeps every metric.
+type metricLog struct {
+	mu sync.Mutex
+	ms []Metric
+}
+
+func (l *metricLog) Record(m Metric) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m.Metadata = nil // not to be kept past the call
+	l.ms = append(l.ms, m)
+}
+
+// sum returns the sum of the values of the metrics named name.
+func (l *metricLog) sum(name string) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var v float64
+	for _, m := range l.ms {
+		if m.Name == name {
+			v += m.Value
+		}
+	}
+	return v
 }

@@ -29,6 +29,7 @@ import (
 //	reconcile.safe_mode_merge_blocked  events of a merge held back
 //	cert.persist              a certificate appended and synced
 //	cert.persist_fail         a certificate that could not be
+//	                          appended or synced
 //	log.fsync                 an fsync of the event log
 //	log.torn_tail             bytes of a torn tail cut off at open
 //	snapshot.write, snapshot.fail, snapshot.unreadable
