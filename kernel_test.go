@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -641,5 +642,66 @@ func TestReconcileHashedSame(t *testing.T) {
 		if want.Result.Kind == KindMerge {
 			prior = want.Result.Merge.Next
 		}
+	}
+}
+
+// slowSyncFS makes every fsync of a log segment take a few milliseconds,
+// as a disk's does: long enough for concurrent Submits to pile up behind
+// it.
+type slowSyncFS struct{ osFS }
+
+func (s slowSyncFS) OpenFile(name string, flag int, perm fs.FileMode) (framelog.File, error) {
+	f, err := s.osFS.OpenFile(name, flag, perm)
+	if err != nil || filepath.Base(filepath.Dir(name)) != "log" {
+		return f, err
+	}
+	return slowSyncFile{f}, nil
+}
+
+type slowSyncFile struct{ framelog.File }
+
+func (f slowSyncFile) Sync() error {
+	time.Sleep(3 * time.Millisecond)
+	return f.File.Sync()
+}
+
+// TestKernelGroupCommit checks that one fsync of the log covers the
+// batches of several concurrent Submits: eight submitters, each with one
+// call of a batch in flight, need far fewer fsyncs than batches.
+func TestKernelGroupCommit(t *testing.T) {
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.FS = slowSyncFS{}
+	cfg.SnapshotEvery = -1
+	k := openKernel(t, t.TempDir(), cfg)
+	const submitters, calls = 8, 12
+	var wg sync.WaitGroup
+	for s := range submitters {
+		wg.Go(func() {
+			for c := range calls {
+				es := make([]Event, 32)
+				for i := range es {
+					id := uint64((s*calls+c)*32 + i + 1)
+					es[i] = kev(id, uint32(s+1), uint64(c*32+i+1), "p")
+				}
+				if err := k.Submit(t.Context(), es...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := k.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := k.Stats()
+	closeKernel(t, k)
+	if want := uint64(submitters * calls * 32); st.Accepted != want {
+		t.Fatalf("accepted %d events, want %d", st.Accepted, want)
+	}
+	t.Logf("%d log fsyncs for %d batches", st.LogFsyncs, st.Batches)
+	if st.Batches < submitters*calls || st.LogFsyncs == 0 || 2*st.LogFsyncs > st.Batches {
+		t.Errorf("%d log fsyncs for %d batches: want one fsync to cover two batches or more on average", st.LogFsyncs, st.Batches)
 	}
 }
