@@ -546,6 +546,9 @@ func TestKernelManyDependencies(t *testing.T) {
 	var got decisions
 	cfg := kernelConfig(&got)
 	cfg.FlushInterval = time.Millisecond
+	// 3000 durable Submits one after the other can outlast the default
+	// pending age on a slow machine; expiry is not what this tests.
+	cfg.MaxPendingAge = time.Hour
 	k := openKernel(t, t.TempDir(), cfg)
 	ctx := t.Context()
 	const n = 3000
