@@ -504,6 +504,16 @@ func (c *core) releaseWaiting(id EventID) {
 			// Each held event waits once on each distinct dependency
 			// it lacks; the last to arrive releases it.
 			if h.missing--; h.missing == 0 {
+				// A dependency released when h was held may have been
+				// blocked since, by safe mode: h waits for it again, as
+				// an event received now would, until Resume.
+				if again := c.blockedDeps(&h.q); len(again) > 0 {
+					h.missing = len(again)
+					for _, d := range again {
+						c.waiting[d] = append(c.waiting[d], h)
+					}
+					continue
+				}
 				c.unhold(h)
 				if c.tracing {
 					c.k.traceOne(trace.Release, &h.q)
@@ -518,6 +528,24 @@ func (c *core) releaseWaiting(id EventID) {
 		}
 		id = work[i].ev.ID
 	}
+}
+
+// blockedDeps returns the distinct dependencies of q's event that safe
+// mode blocks, and so have not arrived, in c's scratch slice.
+func (c *core) blockedDeps(q *queued) []EventID {
+	out := c.missing[:0]
+	if len(c.blocked) > 0 {
+		for _, d := range q.ev.Deps {
+			if c.blockedIDs[d] == 0 || d == q.ev.ID || c.released.Has(d) || slices.Contains(out, d) {
+				continue
+			}
+			if _, known := c.j.state.Lamport(d); !known {
+				out = append(out, d)
+			}
+		}
+	}
+	c.missing = out
+	return out
 }
 
 // ready1 appends q to the batch queue.

@@ -254,11 +254,13 @@ func TestKernelSafeMode(t *testing.T) {
 	}
 }
 
-// TestKernelSafeModeBlocksMerges damages an EVENT frame no batch decided:
-// the state is the chain's, so obstructions are certified, merges wait for
-// Resume.
-func TestKernelSafeModeBlocksMerges(t *testing.T) {
-	dir := t.TempDir()
+// damagedLogDir leaves in a new directory a closed kernel's data whose
+// first segment is damaged in the middle, so that the next open is in
+// safe mode: it returns the directory, the segment's path and bytes, and
+// the offset of the damaged frame.
+func damagedLogDir(t *testing.T) (dir, seg string, b []byte, bad int64) {
+	t.Helper()
+	dir = t.TempDir()
 	var got decisions
 	cfg := kernelConfig(&got)
 	cfg.SnapshotEvery = -1
@@ -269,22 +271,29 @@ func TestKernelSafeModeBlocksMerges(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeKernel(t, k)
-	seg := filepath.Join(dir, "log", "0000000000000001.omega")
+	seg = filepath.Join(dir, "log", "0000000000000001.omega")
 	offs := frameOffsets(t, seg)
-	b, _ := os.ReadFile(seg)
-	bad := offs[len(offs)-2]
+	b, _ = os.ReadFile(seg)
+	bad = offs[len(offs)-2]
 	b[bad+framelog.FrameHeaderLen+3] ^= 0x01
 	untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
 	if err := os.WriteFile(seg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return dir, seg, b, bad
+}
 
+// TestKernelSafeModeBlocksMerges damages an EVENT frame no batch decided:
+// the state is the chain's, so obstructions are certified, merges wait for
+// Resume.
+func TestKernelSafeModeBlocksMerges(t *testing.T) {
+	dir, seg, b, bad := damagedLogDir(t)
 	var more decisions
 	var metrics metricLog
-	cfg = kernelConfig(&more)
+	cfg := kernelConfig(&more)
 	cfg.SnapshotEvery = -1
 	cfg.Metrics = &metrics
-	k = openKernel(t, dir, cfg)
+	k := openKernel(t, dir, cfg)
 	if st := k.Status(); !st.SafeMode || st.Offset != bad {
 		t.Fatalf("Status = %+v, want safe mode at offset %d", st, bad)
 	}
@@ -795,4 +804,141 @@ func (l *metricLog) sum(name string) float64 {
 		}
 	}
 	return v
+}
+
+// TestKernelSegmentRollover fills small segments: the log moves to a new
+// segment right after the batch that takes the current one to
+// SegmentSize, never before it and never a batch later, and the segments
+// reopen to the same chain.
+func TestKernelSegmentRollover(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.SnapshotEvery = -1 // no rotation but the size limit's
+	cfg.SegmentSize = 2 << 10
+	k := openKernel(t, dir, cfg)
+	const batches = 40
+	kernelBatches(t, k, 0, batches)
+	head := verifyKernelChain(t, k)
+	closeKernel(t, k)
+
+	logDir := filepath.Join(dir, "log")
+	seqs, err := listSeqs(osFS{}, logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type segment struct {
+		size        int64
+		batchEnds   []int64 // where each BATCH frame ends
+		lastIsBatch bool
+	}
+	var segs []segment
+	for _, seq := range seqs {
+		b, err := os.ReadFile(filepath.Join(logDir, fmt.Sprintf("%016x.omega", seq)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := segment{size: int64(len(b))}
+		sc := framelog.NewScanner(b, nil)
+		for {
+			f, err := sc.Next()
+			if err != nil {
+				break
+			}
+			s.lastIsBatch = f.Type == framelog.FrameBatch
+			if s.lastIsBatch {
+				s.batchEnds = append(s.batchEnds, sc.Offset())
+			}
+		}
+		segs = append(segs, s)
+	}
+	// The segment after the current one is made ahead of time, empty.
+	if n := len(segs); n < 2 || segs[n-1].size != framelog.HeaderSize {
+		t.Fatalf("segments of %v bytes: want the last one made ahead, empty", segs)
+	}
+	written := segs[:len(segs)-1]
+	if len(written) < 3 {
+		t.Fatalf("%d segments written for %d batches of %d-byte segments, want several", len(written), batches, cfg.SegmentSize)
+	}
+	total := 0
+	for i, s := range written {
+		total += len(s.batchEnds)
+		if i == len(written)-1 {
+			if s.size >= cfg.SegmentSize {
+				t.Errorf("the current segment holds %d bytes, at least the limit %d: it should have rotated", s.size, cfg.SegmentSize)
+			}
+			continue
+		}
+		if s.size < cfg.SegmentSize {
+			t.Errorf("segment %d ended at %d bytes, under the limit %d", i, s.size, cfg.SegmentSize)
+		}
+		if !s.lastIsBatch || len(s.batchEnds) < 2 {
+			t.Fatalf("segment %d does not end with a batch after another: %+v", i, s)
+		}
+		if prev := s.batchEnds[len(s.batchEnds)-2]; prev >= cfg.SegmentSize {
+			t.Errorf("segment %d reached the limit at %d bytes, and went on with another batch", i, prev)
+		}
+	}
+	if total != batches {
+		t.Errorf("%d BATCH frames in the segments, want %d", total, batches)
+	}
+
+	k = openKernel(t, dir, cfg)
+	if st := k.Status(); st.SafeMode || k.Head() != head {
+		t.Errorf("reopened: %+v, head %+v, want %+v", st, k.Head(), head)
+	}
+	if n := len(acceptedIDs(got.all())); n != 4*batches {
+		t.Errorf("%d ids accepted, want %d", n, 4*batches)
+	}
+	closeKernel(t, k)
+}
+
+// TestKernelSafeModeHeldDependent holds an event for one dependency while
+// another, released, waits in the batch queue; safe mode then blocks the
+// released one. When the first dependency arrives the event stays held,
+// as an event received then would be, until Resume releases what safe
+// mode blocked, and it is merged with them.
+func TestKernelSafeModeHeldDependent(t *testing.T) {
+	dir, _, _, _ := damagedLogDir(t)
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.SnapshotEvery = -1
+	cfg.FlushInterval = time.Hour
+	cfg.MaxPendingAge = time.Hour
+	k := openKernel(t, dir, cfg)
+	if !k.Status().SafeMode {
+		t.Fatal("not in safe mode")
+	}
+	ctx := t.Context()
+	submit := func(es ...Event) {
+		t.Helper()
+		if err := k.Submit(ctx, es...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	submit(kev(700, 9, 1, "a"))           // released, not yet decided
+	submit(kev(702, 9, 3, "c", 700, 701)) // held for 701 alone
+	if err := k.Flush(ctx); err != nil {  // 700's merge is blocked
+		t.Fatal(err)
+	}
+	submit(kev(701, 10, 1, "b")) // 702 still lacks 700, blocked now
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := k.Status(); st.Blocked != 2 {
+		t.Errorf("Status %+v: want 700 and 701 blocked, 702 held", st)
+	}
+	if err := k.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acc := acceptedIDs(got.all())
+	for _, id := range []uint64{700, 701, 702} {
+		if acc[ID64(id)] != 1 {
+			t.Errorf("event %d accepted %d times after Resume, want once", id, acc[ID64(id)])
+		}
+	}
+	closeKernel(t, k) // and the trace obeys the model
 }
