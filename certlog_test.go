@@ -289,6 +289,7 @@ func writeLog(t *testing.T, certs []*Certificate) string {
 // side files and lets the chain continue. In -short mode offsets before
 // the last two frames are sampled.
 func TestCertStoreCrashCuts(t *testing.T) {
+	longTest(t)
 	skipExhaustiveUnderRace(t)
 	const n = 8
 	certs := certLogChain(t, n+1)
@@ -312,7 +313,7 @@ func TestCertStoreCrashCuts(t *testing.T) {
 	if testing.Short() {
 		stride = 41
 	}
-	work := t.TempDir()
+	work := scratchDir(t)
 	for cut := 0; cut <= len(log); cut++ {
 		if stride > 1 && cut < ends[n-2] && cut%stride != 0 && !isEnd(ends, cut) {
 			continue
@@ -1048,11 +1049,12 @@ func reopenAndContinue(t *testing.T, what, dir string, certs []*Certificate, n i
 // certificates, or those and the new one when its frame is whole, and the
 // chain continues. In -short mode the cuts inside the payload are sampled.
 func TestCertStoreCrashDuringAppend(t *testing.T) {
+	longTest(t)
 	const k = 4
 	certs := certLogChain(t, k+2)
 	for name, policy := range map[string]framelog.SyncPolicy{"framelog.SyncBatch": framelog.SyncBatch, "framelog.SyncAlways": framelog.SyncAlways} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := scratchDir(t)
 			rec := newRecFS()
 			s, err := openCertStore(rec, dir, certLogHeader(), &framelog.WriterOptions{Sync: policy})
 			if err != nil {
@@ -1157,7 +1159,7 @@ func TestCertStoreFailedAppend(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, policy := range []framelog.SyncPolicy{framelog.SyncBatch, framelog.SyncAlways} {
-				dir := t.TempDir()
+				dir := scratchDir(t)
 				rec := newRecFS()
 				s, err := openCertStore(rec, dir, certLogHeader(), &framelog.WriterOptions{Sync: policy})
 				if err != nil {

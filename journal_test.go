@@ -275,9 +275,10 @@ func journalBatches(t *testing.T, j *Journal, from, n int) []Event {
 // included), rebuild what the log says, and continue it so that it
 // replays.
 func TestJournalCrashWindows(t *testing.T) {
+	longTest(t)
 	ctx := t.Context()
 	c := defaultChecker(t)
-	dir := t.TempDir()
+	dir := scratchDir(t)
 	path := filepath.Join(dir, "events.omega")
 	rec := newRecFS()
 	j, err := openJournal(ctx, rec, path, c, &JournalOptions{ReplaySeed: testSeed})
@@ -315,7 +316,7 @@ func TestJournalCrashWindows(t *testing.T) {
 			}
 			complete := rc.TailOffset
 			want := mustReplay(t, nil, full[:complete], Hash{}, testSeed, c, nil)
-			img := filepath.Join(t.TempDir(), "events.omega")
+			img := filepath.Join(scratchDir(t), "events.omega")
 			if err := os.WriteFile(img, append(bytes.Clone(full[:cut]), tail...), 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -129,7 +129,7 @@ func crashConfig(fsys framelog.FS, d *decisions, policy framelog.SyncPolicy) *Ke
 // system.
 func recordKernelRun(t *testing.T, steps []kernelStep, policy framelog.SyncPolicy) *crashRun {
 	t.Helper()
-	root := t.TempDir()
+	root := scratchDir(t)
 	rec := newRecFS()
 	var d decisions
 	run := &crashRun{root: root, policy: policy}
@@ -303,7 +303,9 @@ func eventDigestOf(enc []byte) Hash {
 func checkCrashPoint(t *testing.T, run *crashRun, p int, v crashVariant) {
 	t.Helper()
 	what := fmt.Sprintf("crash after op %d of %d (%s)", p, len(run.ops), v)
-	data := kernelCrashImage(t, run, run.ops[:p], v, t.TempDir(), uint64(p))
+	dir := scratchDir(t)
+	defer os.RemoveAll(dir)
+	data := kernelCrashImage(t, run, run.ops[:p], v, dir, uint64(p))
 	var d decisions
 	rec := newRecFS()
 	cfg := crashConfig(rec, &d, run.policy)
@@ -389,6 +391,7 @@ func checkCrashPoint(t *testing.T, run *crashRun, p int, v crashVariant) {
 // reopens what a crash after each prefix of them leaves, with the unsynced
 // bytes written, lost, torn, zeroed or garbled.
 func TestKernelCrashPoints(t *testing.T) {
+	longTest(t)
 	if raceEnabled {
 		// Reopening images one after the other exercises no concurrency
 		// the race detector would not see faster in the other kernel tests.

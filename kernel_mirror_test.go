@@ -29,12 +29,13 @@ import (
 // the pending age, every acknowledged event is decided (EventuallyDecided).
 // Failing cases are kept under testdata/rapid.
 func TestKernelMirror(t *testing.T) {
+	longTest(t)
 	if raceEnabled {
 		t.Skip("the mirror's kernels run one at a time; the race detector sees their goroutines in the other kernel tests")
 	}
 	rapid.Check(t, func(rt *rapid.T) {
 		m := &mirror{t: t, rt: rt, clock: map[uint32]uint64{}}
-		m.open(t.TempDir())
+		m.open(scratchDir(t))
 		defer m.stop()
 		rt.Repeat(map[string]func(*rapid.T){
 			"Receive":  m.receive,
@@ -224,7 +225,7 @@ func (m *mirror) crash(rt *rapid.T) {
 	m.history = append(m.history, trace.Step{Action: trace.Crash})
 	m.steps = nil
 	m.mu.Unlock()
-	m.down = m.t.TempDir()
+	m.down = scratchDir(m.t)
 	crashFiles(m.t, m.start, m.root, ops, v, m.down, uint64(len(ops)))
 }
 

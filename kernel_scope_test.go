@@ -24,6 +24,7 @@ import (
 // the restart. Where the rapid mirror samples long runs, this covers every
 // short one.
 func TestKernelSmallScope(t *testing.T) {
+	longTest(t)
 	if raceEnabled {
 		t.Skip("thousands of short runs; the race detector sees the same code in the other kernel tests")
 	}
@@ -40,15 +41,7 @@ func TestKernelSmallScope(t *testing.T) {
 		{"Receive(a)", &a}, {"Receive(b)", &b}, {"Receive(f1)", &f1}, {"Receive(f2)", &f2},
 		{"Decide", nil}, {"Crash", nil},
 	}
-	scratch := os.TempDir()
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		scratch = "/dev/shm" // fsyncs cost nothing there
-	}
-	base, err := os.MkdirTemp(scratch, "omega-scope-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(base)
+	base := scratchDir(t)
 	runs := 0
 	var seq []int
 	var walk func()
