@@ -1,11 +1,16 @@
 package omega
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,39 +58,81 @@ func TestKernelKillHelperProcess(t *testing.T) {
 	wg.Wait()
 }
 
-// TestKernelKilled kills a process running a kernel under load at
-// arbitrary moments (SIGKILL: no deferred call runs), then reopens the
-// data directory: no acknowledged event is lost, the chain verifies, and
-// the next process goes on.
+// TestKernelKilled kills a process running a kernel under load at random
+// moments (SIGKILL: no deferred call runs), over many rounds on one data
+// directory, then reopens it: no acknowledged event is lost, the
+// certificates the killed process wrote come back unchanged at the head of
+// the chain, the chain verifies and never goes back, nothing is in safe
+// mode, and the next process goes on. Half the rounds kill at a random
+// moment after the process starts, which may be while it opens and
+// recovers what the previous round left; the other half at a random moment
+// after its first acknowledgement, under load.
 func TestKernelKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs and kills processes; skipped in -short runs")
 	}
+	const rounds = 20
+	seed := rand.Uint64()
+	rng := rand.New(rand.NewPCG(seed, 0))
+	t.Logf("kill delays drawn with seed %d", seed)
 	dir := filepath.Join(t.TempDir(), "data")
-	total := 0
+	total, early := 0, 0
 	var lastHead uint64
-	for round := range 8 {
+	for round := range rounds {
 		env := []string{"OMEGA_TEST_KERNEL_DIR=" + dir, "OMEGA_TEST_KERNEL_ROUND=" + strconv.Itoa(round+1)}
-		acked, _, head := runUntilKilledEnv(t, "TestKernelKillHelperProcess", env, time.Duration(20+15*round)*time.Millisecond)
-		if len(acked) == 0 {
-			t.Fatalf("round %d: the helper acknowledged nothing:\n%s", round, head)
+		var acked map[uint64]string
+		var head string
+		var what string
+		if round%2 == 0 {
+			delay := time.Duration(rng.IntN(150)) * time.Millisecond
+			what = fmt.Sprintf("round %d (killed %v after the start)", round, delay)
+			acked, _, head = runKilledAfterStart(t, "TestKernelKillHelperProcess", env, delay)
+			if len(acked) == 0 {
+				early++
+			}
+		} else {
+			delay := time.Duration(rng.IntN(100)) * time.Millisecond
+			what = fmt.Sprintf("round %d (killed %v after the first acknowledgement)", round, delay)
+			acked, _, head = runUntilKilledEnv(t, "TestKernelKillHelperProcess", env, delay)
+			if len(acked) == 0 {
+				t.Fatalf("%s: the helper acknowledged nothing:\n%s", what, head)
+			}
+		}
+		if strings.Contains(head, "helper: failed") {
+			t.Fatalf("%s: the helper failed:\n%s", what, head)
 		}
 		total += len(acked)
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			continue // killed before it made the directory
+		}
 		logged := loggedDigests(t, dir)
 		for id, d := range acked {
 			if !logged[mustParseHash(t, d)] {
-				t.Fatalf("round %d: acknowledged event %#x is not in the log", round, id)
+				t.Fatalf("%s: acknowledged event %#x is not in the log", what, id)
 			}
+		}
+		var written [][]byte
+		if _, err := os.Stat(filepath.Join(dir, "certs", certLogName)); err == nil {
+			written = readCertLog(t, filepath.Join(dir, "certs", certLogName))
 		}
 		var ds decisions
 		untraced(dir, "the killed processes' steps are not recorded")
 		k := openKernel(t, dir, &KernelConfig{Signer: kernelKey, OnDecision: ds.add})
 		if st := k.Status(); st.SafeMode {
-			t.Fatalf("round %d: safe mode after a kill: %+v", round, st)
+			t.Fatalf("%s: safe mode after a kill: %+v", what, st)
+		}
+		chain := certEnvelopes(t, k)
+		if len(chain) < len(written) {
+			t.Fatalf("%s: %d certificates after reopening, %d before", what, len(chain), len(written))
+		}
+		for i, b := range written {
+			if !bytes.Equal(chain[i], b) {
+				t.Fatalf("%s: certificate %d changed on reopening", what, i)
+			}
 		}
 		a := verifyKernelChain(t, k)
 		if a.BatchID < lastHead {
-			t.Fatalf("round %d: the chain went back from batch %d to %d", round, lastHead, a.BatchID)
+			t.Fatalf("%s: the chain went back from batch %d to %d", what, lastHead, a.BatchID)
 		}
 		if err := k.Flush(t.Context()); err != nil {
 			t.Fatal(err)
@@ -93,7 +140,7 @@ func TestKernelKilled(t *testing.T) {
 		lastHead = verifyKernelChain(t, k).BatchID
 		closeKernel(t, k)
 	}
-	t.Logf("%d events acknowledged across 8 killed processes; chain at batch %d", total, lastHead)
+	t.Logf("%d events acknowledged across %d killed processes (%d killed before acknowledging any); chain at batch %d", total, rounds, early, lastHead)
 }
 
 func mustParseHash(t *testing.T, s string) Hash {

@@ -23,6 +23,19 @@ func runUntilKilled(t *testing.T, helper, env string, delay time.Duration) (acke
 // runUntilKilledEnv is runUntilKilled with several environment variables.
 func runUntilKilledEnv(t *testing.T, helper string, env []string, delay time.Duration) (acked map[uint64]string, last uint64, head string) {
 	t.Helper()
+	return runKilled(t, helper, env, delay, false)
+}
+
+// runKilledAfterStart is runUntilKilledEnv with delay counted from the
+// start of the process, so that the kill may land before its first
+// acknowledgement, while it opens and recovers.
+func runKilledAfterStart(t *testing.T, helper string, env []string, delay time.Duration) (acked map[uint64]string, last uint64, head string) {
+	t.Helper()
+	return runKilled(t, helper, env, delay, true)
+}
+
+func runKilled(t *testing.T, helper string, env []string, delay time.Duration, fromStart bool) (acked map[uint64]string, last uint64, head string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$")
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
@@ -31,6 +44,9 @@ func runUntilKilledEnv(t *testing.T, helper string, env []string, delay time.Dur
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	if fromStart {
+		time.AfterFunc(delay, func() { cmd.Process.Kill() })
 	}
 	acked = make(map[uint64]string)
 	var lines []string
@@ -51,7 +67,7 @@ func runUntilKilledEnv(t *testing.T, helper string, env []string, delay time.Dur
 			t.Fatalf("%s printed %q", helper, line)
 		}
 		acked[k], last = f[2], k
-		if len(acked) == 1 {
+		if len(acked) == 1 && !fromStart {
 			time.AfterFunc(delay, func() { cmd.Process.Kill() })
 		}
 	}
