@@ -720,6 +720,7 @@ func TestCertStoreReadsOnDemand(t *testing.T) {
 // VerifyAll reads the log in runs and still names the failing
 // certificate's position in the whole log.
 func TestCertStoreVerifyAllRuns(t *testing.T) {
+	longTest(t)
 	n := verifyRun + 3
 	bad := verifyRun + 1
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, ed25519.SeedSize))

@@ -36,10 +36,11 @@ func scratchDir(t testing.TB) string {
 	return t.TempDir()
 }
 
-// longTest marks one of the few tests that take tens of seconds each (they
-// enumerate crash points or explore models): they run in parallel with one
-// another, after the package's other tests, so that both cores of a small
-// machine are busy. None of them counts anything process-wide (goroutines,
+// longTest marks one of the few tests that take from several seconds to a
+// minute each, with or without the race detector (they enumerate crash
+// points, explore models, or build large inputs): they run in parallel
+// with one another, after the package's other tests, so that both cores
+// of a small machine are busy. None of them counts anything process-wide (goroutines,
 // allocations) that another test running beside it would disturb.
 func longTest(t *testing.T) {
 	t.Parallel()

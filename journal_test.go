@@ -119,6 +119,7 @@ func TestJournalRecordSameAsDecide(t *testing.T) {
 // TestJournalRefusesAppendingNothing checks every refusal: an error
 // wrapping ErrJournal (or the checker's own), and not a byte appended.
 func TestJournalRefusesAppendingNothing(t *testing.T) {
+	longTest(t)
 	c := defaultChecker(t)
 	other, err := NewChecker(&CheckerOptions{Domain: []DomainPredicate{oddLamport{}}})
 	if err != nil {

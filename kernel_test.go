@@ -543,6 +543,7 @@ func TestKernelCloseLeavesNoGoroutine(t *testing.T) {
 // some listed twice, that arrive one call at a time, and one that depends
 // on itself (the checker's to judge).
 func TestKernelManyDependencies(t *testing.T) {
+	longTest(t)
 	var got decisions
 	cfg := kernelConfig(&got)
 	cfg.FlushInterval = time.Millisecond

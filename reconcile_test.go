@@ -258,6 +258,7 @@ func TestCheckerConcurrentCalls(t *testing.T) {
 // or copies, also for a batch large enough to fill its id table bucket by
 // bucket on two goroutines (indexBucketsMin).
 func TestReconcileWorkersAgree(t *testing.T) {
+	longTest(t)
 	const n = 40000
 	inOrder := benchEvents(n)
 	mixed := shuffled(inOrder)

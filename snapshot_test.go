@@ -1033,6 +1033,7 @@ func snapSections(t testing.TB, b []byte) map[byte][]int {
 }
 
 func TestSnapshotChunking(t *testing.T) {
+	longTest(t)
 	s := &Snapshot{BaseOffset: framelog.HeaderSize, Binding: DefaultBinding(), State: snapBigState(t, 140000, 70000)}
 	s.Pending = []Event{snapEvent(1, 1, 0, 1, "p")}
 	b := mustAppendSnapshot(t, s)

@@ -554,6 +554,7 @@ func TestFrameLogTruncations(t *testing.T) {
 // fields it is a bad header; in schema_version or schema_hash it gives a
 // different header (the header has no checksum; binding checks refuse it).
 func TestFrameLogBitFlips(t *testing.T) {
+	skipExhaustiveUnderRace(t)
 	l := lfStdLog(t)
 	last := len(l.frames) - 1
 	for i := range len(l.b) {
@@ -1817,6 +1818,7 @@ func TestLaterFrameScanLongFrames(t *testing.T) {
 // TestRecoverFromAgrees checks the streaming recovery against Recover on
 // the standard log cut at every length and with every byte flipped.
 func TestRecoverFromAgrees(t *testing.T) {
+	skipExhaustiveUnderRace(t)
 	l := lfStdLog(t)
 	check := func(b []byte) {
 		t.Helper()
@@ -1951,3 +1953,14 @@ var lfSameFrameError = cmp.Comparer(func(a, b *FrameError) bool {
 	}
 	return *a == *b
 })
+
+// skipExhaustiveUnderRace skips, in -short runs under the race detector,
+// a test that tries every case of something on one goroutine: it finds no
+// race, takes many times longer under the detector's instrumentation, and
+// runs in full in every run without it.
+func skipExhaustiveUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled && testing.Short() {
+		t.Skip("exhaustive on one goroutine: run in full without the race detector")
+	}
+}
