@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/omega-sheaf/omega/framelog"
 	"github.com/omega-sheaf/omega/trace"
 )
@@ -89,6 +92,8 @@ func kernelWorkload(seed uint64, n int) []kernelStep {
 
 // crashRun is what a recorded kernel run gives the crash-point checks.
 type crashRun struct {
+	seed   uint64 // the workload's
+	from   string // the file it was read from, if it was
 	policy framelog.SyncPolicy
 	root   string  // the directory the run used
 	ops    []fsOp  // every write, truncate, sync, rename and removal
@@ -390,12 +395,28 @@ func checkCrashPoint(t *testing.T, run *crashRun, p int, v crashVariant) {
 // TestKernelCrashPoints records every file operation of a kernel run and
 // reopens what a crash after each prefix of them leaves, with the unsynced
 // bytes written, lost, torn, zeroed or garbled.
+//
+// The workloads are seeded, but the order of a run's operations is the
+// kernel goroutines' interleaving, which differs from one recording to the
+// next. So when a crash point fails, the recorded run is saved under
+// testdata/crashruns, and every run saved there is checked again, exactly,
+// before the new recordings: keep the file as a regression run once the
+// failure is fixed.
 func TestKernelCrashPoints(t *testing.T) {
 	longTest(t)
 	if raceEnabled {
 		// Reopening images one after the other exercises no concurrency
 		// the race detector would not see faster in the other kernel tests.
 		t.Skip("crash points are enumerated without the race detector")
+	}
+	saved, err := filepath.Glob(filepath.Join("testdata", "crashruns", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range saved {
+		run := readCrashRun(t, path)
+		t.Logf("%s: the saved run of seed %d, %d ops", path, run.seed, len(run.ops))
+		checkCrashRun(t, run)
 	}
 	seeds := []uint64{1, 2}
 	steps := 40
@@ -409,17 +430,128 @@ func TestKernelCrashPoints(t *testing.T) {
 			policy = framelog.SyncAlways
 		}
 		run := recordKernelRun(t, kernelWorkload(seed, steps), policy)
+		run.seed = seed
 		t.Logf("seed %d (sync policy %d): %d ops, %d certificates, %d acknowledged Submits", seed, policy, len(run.ops), len(run.certs), len(run.acked))
-		points := 0
-		for p := 0; p <= len(run.ops); p++ {
-			for v := crashAll; v <= crashGarbage; v++ {
-				checkCrashPoint(t, run, p, v)
-				points++
-				if t.Failed() {
-					t.Fatalf("seed %d: stopping at the first failing crash point", seed)
-				}
+		checkCrashRun(t, run)
+	}
+}
+
+// checkCrashRun checks every crash point of run, in every variant, and
+// stops at the first that fails, saving the run first unless it was read
+// from a file.
+func checkCrashRun(t *testing.T, run *crashRun) {
+	t.Helper()
+	defer func() {
+		if t.Failed() && run.from == "" {
+			path := filepath.Join("testdata", "crashruns", fmt.Sprintf("seed%d-%d.json", run.seed, time.Now().UnixNano()))
+			writeCrashRun(t, path, run)
+			t.Logf("the failing run is saved in %s: this test checks it again, exactly, first", path)
+		}
+	}()
+	points := 0
+	for p := 0; p <= len(run.ops); p++ {
+		for v := crashAll; v <= crashGarbage; v++ {
+			checkCrashPoint(t, run, p, v)
+			points++
+			if t.Failed() {
+				t.Fatalf("seed %d: stopping at the first failing crash point", run.seed)
 			}
 		}
-		t.Logf("seed %d: %d crash points", seed, points)
+	}
+	t.Logf("seed %d: %d crash points", run.seed, points)
+}
+
+// savedRun is a crashRun as JSON.
+type savedRun struct {
+	Seed   uint64
+	Policy framelog.SyncPolicy
+	Root   string
+	Ops    []savedOp
+	Acked  []savedAck
+	Certs  [][]byte
+	Steps  []savedStep
+}
+
+type savedOp struct {
+	Kind, Path, To string
+	Off            int64
+	Data           []byte
+}
+
+type savedAck struct {
+	Ops     int
+	Digests []Hash
+}
+
+type savedStep struct {
+	Ops  int
+	Step trace.Step
+}
+
+func writeCrashRun(t *testing.T, path string, run *crashRun) {
+	t.Helper()
+	sr := savedRun{Seed: run.seed, Policy: run.policy, Root: run.root, Certs: run.certs}
+	for _, o := range run.ops {
+		sr.Ops = append(sr.Ops, savedOp{o.kind, o.path, o.to, o.off, o.data})
+	}
+	for _, a := range run.acked {
+		sr.Acked = append(sr.Acked, savedAck{a.ops, a.digests})
+	}
+	for _, s := range run.steps {
+		sr.Steps = append(sr.Steps, savedStep{s.ops, s.step})
+	}
+	b, err := json.MarshalIndent(&sr, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readCrashRun(t *testing.T, path string) *crashRun {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sr savedRun
+	if err := json.Unmarshal(b, &sr); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	run := &crashRun{seed: sr.Seed, policy: sr.Policy, root: sr.Root, certs: sr.Certs, from: path}
+	for _, o := range sr.Ops {
+		run.ops = append(run.ops, fsOp{o.Kind, o.Path, o.To, o.Off, o.Data})
+	}
+	for _, a := range sr.Acked {
+		run.acked = append(run.acked, acked{a.Ops, a.Digests})
+	}
+	for _, s := range sr.Steps {
+		run.steps = append(run.steps, opStep{s.Ops, s.Step})
+	}
+	return run
+}
+
+// TestKernelCrashRunSaved saves a recorded run, reads it back the same,
+// and checks crash points of the copy: what TestKernelCrashPoints relies
+// on to check a failing run again.
+func TestKernelCrashRunSaved(t *testing.T) {
+	run := recordKernelRun(t, kernelWorkload(3, 8), framelog.SyncBatch)
+	run.seed = 3
+	path := filepath.Join(t.TempDir(), "run.json")
+	writeCrashRun(t, path, run)
+	got := readCrashRun(t, path)
+	if got.from != path {
+		t.Errorf("read from %q, want %q", got.from, path)
+	}
+	got.from = ""
+	if diff := cmp.Diff(run, got, cmp.AllowUnexported(crashRun{}, fsOp{}, acked{}, opStep{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Fatalf("the run read back differs (-saved +read):\n%s", diff)
+	}
+	for _, p := range []int{len(got.ops) / 3, len(got.ops) / 2, len(got.ops)} {
+		checkCrashPoint(t, got, p, crashTorn)
 	}
 }
