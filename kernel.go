@@ -35,7 +35,12 @@ import (
 //     one accepted, or to one logged and not yet decided, by 64 bits of its
 //     digest kept per accepted id (8 bytes each, and beside each snapshot in
 //     a fingerprint file). Every other event, an equivocation or a reused id
-//     included, reaches the checker, so that every rejection is certified;
+//     included, reaches the checker, so that every rejection is certified.
+//     Two contents of one id share those 64 bits with probability 2^-63
+//     (or after some 2^63 hashes spent looking for such a pair): that
+//     equivocation would be dropped as a copy instead of obstructed by
+//     1002. This is the one way "exact" here falls short of SPEC 8's word,
+//     traded for memory: the whole digest would take 32 bytes per event;
 //   - logs the others as EVENT frames, and returns from Submit once they
 //     are durable (see Sync below);
 //   - holds an event whose dependencies are neither accepted nor released
