@@ -50,7 +50,10 @@ import (
 //
 // Submit waits, for as long as its context allows, while the pending
 // buffer holds MaxPending events or the submission queue is full
-// (backpressure): an event is never dropped for lack of room. An event's
+// (backpressure): an event is never dropped for lack of room, and the
+// buffer never holds more than MaxPending. A Submit with more events than
+// the room left is taken in as room is made, in order, and no other Submit
+// is taken in meanwhile; it returns once all of it is logged. An event's
 // age counts from when it entered the buffer. A dependency submitted while
 // the buffer is full of events waiting for it enters when expiry makes
 // room: size MaxPending for the disorder the nodes produce.
@@ -195,8 +198,9 @@ type KernelConfig struct {
 	// the whole log stays for replay and audit.
 	PruneSegments bool
 	// MaxPending is how many events may wait in the pending buffer (for
-	// their dependencies, or for Resume) before Submit waits. 0 means
-	// 65536.
+	// their dependencies, or for Resume) before Submit waits: a strict
+	// bound, also within one Submit call (except at Close, which takes in
+	// what was already handed over). 0 means 65536.
 	MaxPending int
 	// MaxPendingAge is how long an event waits for its dependencies before
 	// it is released to the checker anyway. 0 means 5 s.

@@ -186,8 +186,14 @@ type core struct {
 	fps      fingerprints
 	ready    []queued // released, in arrival order, from ready[head] on
 	head     int
-	readyAt  time.Time
-	now      time.Time // of the step being taken
+	// part is a Submit whose events the pending buffer had no room for:
+	// events[:partAt] are in, partLogged of them logged; the others wait
+	// for room, and no other Submit is taken in meanwhile.
+	part       *submitReq
+	partAt     int
+	partLogged int
+	readyAt    time.Time
+	now        time.Time // of the step being taken
 
 	// Safe mode. stale: the log's State is not the certificate chain's, so
 	// that no decision can be certified, not even after Resume.
@@ -279,7 +285,7 @@ func (c *core) run() {
 	k := c.k
 	for {
 		submits := k.submits
-		if c.full() {
+		if c.full() || c.part != nil {
 			submits = nil // backpressure: Submit waits
 		}
 		c.arm()
@@ -300,7 +306,7 @@ func (c *core) run() {
 		// Take in what else is already waiting, up to drainMax Submits:
 		// one write, and one sync, cover all of it.
 	drain:
-		for i := 0; i < drainMax && !c.full(); i++ {
+		for i := 0; i < drainMax && !c.full() && c.part == nil; i++ {
 			select {
 			case r := <-k.submits:
 				c.submit(r)
@@ -309,6 +315,12 @@ func (c *core) run() {
 			}
 		}
 		c.coordinate(false)
+		// A Submit cut short by a full buffer goes on as expiry, a
+		// release or Resume makes room.
+		for c.part != nil && (c.err != nil || !c.full()) {
+			c.feed(false)
+			c.coordinate(false)
+		}
 		c.commit(nil)
 	}
 }
@@ -356,34 +368,47 @@ func (c *core) dropGone() {
 	}
 }
 
-// submit takes in one Submit call's events.
+// submit takes in one Submit call's events, as many as the pending buffer
+// has room for: the rest wait, and no other Submit is taken in, until it
+// has more (feed).
 func (c *core) submit(r *submitReq) {
 	if c.err != nil {
 		r.done <- c.err
 		return
 	}
+	c.part, c.partAt, c.partLogged = r, 0, 0
+	c.feed(false)
+}
+
+// feed admits the events of the Submit in progress while the pending
+// buffer has room, or all of them when force is set (at Close), and once
+// every event is in, queues the Submit's acknowledgement.
+func (c *core) feed(force bool) {
+	r := c.part
 	c.now = time.Now()
-	logged := 0
-	for i := range r.events {
+	for c.partAt < len(r.events) && c.err == nil && (force || !c.full()) {
+		i := c.partAt
 		if i%touchAhead == 0 {
 			c.touch(r.events[i:min(i+touchAhead, len(r.events))])
 		}
+		c.partAt++
 		if c.admit(&r.events[i], true) {
-			logged++
+			c.partLogged++
 			if c.tracing {
 				r.tr = append(r.tr, traceEvent(&r.events[i]))
 			}
 		}
-		if c.err != nil {
-			break
-		}
 	}
-	if logged > 0 {
-		c.evSn += logged
-		c.k.stats.accepted.Add(uint64(logged))
-		c.k.metric("sequencer.accepted", float64(logged), nil)
+	if c.partAt < len(r.events) && c.err == nil {
+		return // the buffer is full
+	}
+	if n := c.partLogged; n > 0 {
+		c.evSn += n
+		c.k.stats.accepted.Add(uint64(n))
+		c.k.metric("sequencer.accepted", float64(n), nil)
 	}
 	c.acks = append(c.acks, r)
+	c.part = nil
 }
 
 // touch reads ahead what admit looks up of qs in the State: their ids, for
@@ -1133,11 +1158,17 @@ func (c *core) snapshot(done chan error) {
 // is released (unless q.ctx has ended), syncs, and ends the certifier.
 func (c *core) stop(q ctlReq) {
 	k := c.k
+	if c.part != nil {
+		c.feed(true)
+	}
 drain:
 	for {
 		select {
 		case r := <-k.submits:
 			c.submit(r)
+			if c.part != nil {
+				c.feed(true)
+			}
 		default:
 			break drain
 		}

@@ -415,6 +415,116 @@ func TestKernelBackpressure(t *testing.T) {
 	})
 }
 
+// TestKernelPendingBoundOneSubmit submits, in one call, more events waiting
+// for a dependency than the pending buffer holds: the buffer never holds
+// more than MaxPending, the call is taken in as expiry makes room, and it
+// returns once all of it is logged.
+func TestKernelPendingBoundOneSubmit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var got decisions
+		cfg := kernelConfig(&got)
+		cfg.MaxPending = 4
+		cfg.MaxPendingAge = time.Second
+		k := openKernel(t, t.TempDir(), cfg)
+		ctx := context.Background()
+		var es []Event
+		for i := range uint64(10) {
+			es = append(es, kev(100+i, 1, 2+i, "w", 99)) // 99 never comes
+		}
+		done := make(chan error, 1)
+		go func() { done <- k.Submit(ctx, es...) }()
+		// Four at a time enter the buffer, and expire a second later:
+		// the last two enter after two seconds.
+		for round, expired := range []uint64{0, 4} {
+			synctest.Wait()
+			select {
+			case err := <-done:
+				t.Fatalf("Submit returned %v with %d of 10 events taken in", err, 4*round)
+			default:
+			}
+			if n := k.Stats().Expired; n != expired {
+				t.Fatalf("after %d s, %d expired, want %d: the buffer holds at most 4", round, n, expired)
+			}
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("Submit has not returned with every event taken in")
+		}
+		if n := k.Stats().Expired; n != 8 {
+			t.Errorf("after 2 s, %d expired, want 8", n)
+		}
+		if n := k.Stats().Accepted; n != 10 {
+			t.Errorf("Accepted = %d, want 10", n)
+		}
+		time.Sleep(time.Second)
+		if err := k.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		obstructed := 0
+		for _, d := range got.all() {
+			if o := d.Output.Result.Obstruction; o != nil && o.Predicate == 2002 {
+				obstructed++
+			}
+		}
+		if obstructed != 10 || k.Stats().Expired != 10 {
+			t.Errorf("%d obstructions by 2002, %d expired; want 10 of each", obstructed, k.Stats().Expired)
+		}
+		closeKernel(t, k)
+	})
+}
+
+// TestKernelQueueFull fills the pending buffer, so that the core takes in
+// no Submit, and the queue behind it: a Submit that finds the queue full
+// waits, and when its context ends first, nothing of it was taken in.
+func TestKernelQueueFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var got decisions
+		cfg := kernelConfig(&got)
+		cfg.MaxPending = 1
+		cfg.QueueLen = 1
+		cfg.MaxPendingAge = time.Minute
+		k := openKernel(t, t.TempDir(), cfg)
+		ctx := context.Background()
+		if err := k.Submit(ctx, kev(10, 1, 10, "held", 1)); err != nil {
+			t.Fatal(err)
+		}
+		queued := make(chan error, 1)
+		go func() { queued <- k.Submit(ctx, kev(11, 2, 1, "queued")) }()
+		synctest.Wait() // in the queue, which is now full
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := k.Submit(short, kev(12, 3, 1, "refused")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Submit into a full queue = %v, want it to wait for its context", err)
+		}
+		time.Sleep(time.Minute) // 10 expires: room in the buffer
+		if err := <-queued; err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ds := got.all()
+		if acc := acceptedIDs(ds); acc[ID64(11)] != 1 || acc[ID64(12)] != 0 {
+			t.Errorf("accepted %v: want 11, and nothing of the Submit whose context ended outside the queue", acc)
+		}
+		for _, d := range ds {
+			if o := d.Output.Result.Obstruction; o != nil && slices.Contains(o.ConflictSet, ID64(12)) {
+				t.Errorf("12 was decided: %v", o)
+			}
+		}
+		if st := k.Stats(); st.Accepted != 2 {
+			t.Errorf("Accepted = %d, want 10 and 11", st.Accepted)
+		}
+		closeKernel(t, k)
+	})
+}
+
 func TestKernelConfigFromEnv(t *testing.T) {
 	env := map[string]string{
 		"OMEGA_BATCH_SIZE": "64", "OMEGA_FLUSH_MS": "250", "OMEGA_METRICS_DIR": "/m",
