@@ -219,7 +219,8 @@ type KernelConfig struct {
 	// (the figures of Kernel.Stats are kept anyway).
 	Metrics MetricsSink
 	// MetricsFile, when Metrics is nil, is a file the kernel appends its
-	// metrics to, as a JSONLSink, from open to close.
+	// metrics to, as a JSONLSink, from open to close; its seq_ids go on
+	// from the last one the file holds.
 	MetricsFile string
 	// OnDecision, when not nil, is called with every certified decision,
 	// in chain order and one call at a time, after its certificate is

@@ -122,12 +122,12 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, er
 		if err := fsys.MkdirAll(filepath.Dir(c.MetricsFile), 0o755); err != nil {
 			return nil, fmt.Errorf("omega: OpenKernel: metrics file: %w", err)
 		}
-		f, err := fsys.OpenFile(c.MetricsFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		f, sink, err := openMetricsFile(fsys, c.MetricsFile)
 		if err != nil {
 			return nil, fmt.Errorf("omega: OpenKernel: metrics file: %w", err)
 		}
 		k.sinkFile = f
-		k.cfg.Metrics = NewJSONLSink(f)
+		k.cfg.Metrics = sink
 	}
 	if err := k.openCerts(); err != nil {
 		return nil, err

@@ -2,14 +2,19 @@ package omega
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"math/bits"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/omega-sheaf/omega/framelog"
 )
 
 // Metric is one measurement a [Kernel] reports (SPEC 8). Names follow the
@@ -67,6 +72,69 @@ type JSONLSink struct {
 // NewJSONLSink returns a sink writing to w, buffered: call Flush to write
 // out what is buffered.
 func NewJSONLSink(w io.Writer) *JSONLSink { return &JSONLSink{w: bufio.NewWriter(w)} }
+
+// metricsTail is how much of the end of a metrics file openMetricsFile
+// reads to find the last seq_id: many times the longest line the kernel
+// writes.
+const metricsTail = 64 << 10
+
+// openMetricsFile opens the metrics file name for appending, and returns
+// it with a JSONLSink on it whose seq_ids go on from the last line's, so
+// that they stay monotonic over restarts. A last line cut short by a crash
+// is ended with a newline first, to stay a line of its own; if no line of
+// the file's last metricsTail bytes has a seq_id, the count starts at 1.
+func openMetricsFile(fsys fileSystem, name string) (framelog.File, *JSONLSink, error) {
+	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (framelog.File, *JSONLSink, error) {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	n := min(fi.Size(), metricsTail)
+	tail := make([]byte, n)
+	if _, err := f.ReadAt(tail, fi.Size()-n); err != nil && err != io.EOF {
+		return fail(err)
+	}
+	if n > 0 && tail[n-1] != '\n' {
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			return fail(err)
+		}
+	}
+	s := NewJSONLSink(f)
+	s.seq = lastSeqID(tail)
+	return f, s, nil
+}
+
+// lastSeqID returns the seq_id of the last whole line of tail that starts
+// as a JSONLSink line does, or 0 when none does. A line without its
+// newline is not whole.
+func lastSeqID(tail []byte) uint64 {
+	const prefix = `{"seq_id":`
+	end := bytes.LastIndexByte(tail, '\n')
+	for end >= 0 {
+		start := bytes.LastIndexByte(tail[:end], '\n') + 1
+		line := tail[start:end]
+		end = start - 1
+		digits, ok := bytes.CutPrefix(line, []byte(prefix))
+		if !ok {
+			continue
+		}
+		i := 0
+		for i < len(digits) && '0' <= digits[i] && digits[i] <= '9' {
+			i++
+		}
+		if seq, err := strconv.ParseUint(string(digits[:i]), 10, 64); err == nil && i < len(digits) && digits[i] == ',' {
+			return seq
+		}
+	}
+	return 0
+}
 
 // Record writes m as the next line. A write error is kept and returned by
 // Flush; later metrics are then dropped.

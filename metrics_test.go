@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -111,5 +113,80 @@ func TestKernelMetrics(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("no %s metric", name)
 		}
+	}
+}
+
+func TestLastSeqID(t *testing.T) {
+	for _, c := range []struct {
+		tail string
+		want uint64
+	}{
+		{"", 0},
+		{`{"seq_id":7,"metric":"a","value":1,"metadata":{}}` + "\n", 7},
+		{`{"seq_id":7,"metric":"a","value":1,"metadata":{}}` + "\n" + `{"seq_id":8,"met`, 7}, // torn last line
+		{`{"seq_id":7,"metric":"a"}` + "\n" + `{"seq_id":8,"metric":"b"}` + "\n", 8},
+		{`{"seq_id":9,"metric":"a"}` + "\n" + "garbage\n\n", 9},
+		{`{"seq_id":9,"metric":"a"}` + "\n" + `{"seq_id":,"metric":"b"}` + "\n", 9},
+		{`{"seq_id":9,"metric":"a"}` + "\n" + `{"seq_id":99999999999999999999,"x":1}` + "\n", 9}, // overflows
+		{`{"seq_id":9}` + "\n", 0},
+		{`ed_id":5,"metric":"a"}` + "\n", 0}, // the first line of a tail may be cut
+		{`{"seq_id":18446744073709551615,"metric":"a"}` + "\n", math.MaxUint64},
+	} {
+		if got := lastSeqID([]byte(c.tail)); got != c.want {
+			t.Errorf("lastSeqID(%q) = %d, want %d", c.tail, got, c.want)
+		}
+	}
+}
+
+// TestKernelMetricsFileReopen checks the seq_ids of a kernel's metrics file
+// go on over reopens, also after a line torn by a crash, and that every
+// line stays a JSON object of its own.
+func TestKernelMetricsFileReopen(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "m", "metrics.jsonl")
+	var got decisions
+	for round := range 3 {
+		cfg := kernelConfig(&got)
+		cfg.MetricsFile = name
+		k := openKernel(t, filepath.Join(dir, "data"), cfg)
+		if err := k.Submit(t.Context(), kev(uint64(round+1), 1, uint64(round+1), "a")); err != nil {
+			t.Fatal(err)
+		}
+		closeKernel(t, k)
+		if round == 1 { // a crash cut the last line short
+			f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString(`{"seq_id":100000,"metric":"cut`)
+			f.Close()
+		}
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+	want, torn, opens := uint64(0), 0, 0 // opens: one accepted Submit each
+	for i, l := range lines {
+		var line struct {
+			SeqID  uint64 `json:"seq_id"`
+			Metric string
+		}
+		if err := json.Unmarshal(l, &line); err != nil {
+			if torn++; !bytes.HasPrefix(l, []byte(`{"seq_id":100000,`)) {
+				t.Fatalf("line %d: %v: %q", i+1, err, l)
+			}
+			continue
+		}
+		if want++; line.SeqID != want {
+			t.Fatalf("line %d: seq_id %d, want %d", i+1, line.SeqID, want)
+		}
+		if line.Metric == "sequencer.accepted" {
+			opens++
+		}
+	}
+	if torn != 1 || opens != 3 || want < 9 {
+		t.Errorf("%d torn lines, %d opens, %d metrics: want 1, 3 and more", torn, opens, want)
 	}
 }
