@@ -130,8 +130,11 @@ type KernelStats struct {
 	// LogFsyncTime and CertFsyncTime are the time spent in those fsyncs.
 	LogFsyncTime, CertFsyncTime time.Duration
 	Certified                   uint64 // certificates appended
-	SubmitToDurable             Latency
-	SubmitToCertificate         Latency
+	// SubmitToDurable is, per Submit, the time until it was acknowledged;
+	// SubmitToCertificate, per event of each certified batch, from its
+	// Submit to its certificate being durable.
+	SubmitToDurable     Latency
+	SubmitToCertificate Latency
 	// SubmitToFsyncStart is, per log fsync, how long the oldest Submit it
 	// covers had waited when it started: in the queue before the core,
 	// in the core, and for the fsync to start.

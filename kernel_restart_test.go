@@ -727,6 +727,8 @@ func TestKernelSignerFails(t *testing.T) {
 		}
 		return nil
 	}}
+	var metrics metricLog
+	cfg.Metrics = &metrics
 	k := openKernel(t, dir, cfg)
 	var err error
 	for b := uint64(0); b < 20 && err == nil; b++ {
@@ -751,6 +753,10 @@ func TestKernelSignerFails(t *testing.T) {
 	if n := k.Certificates().Len(); n != 4 {
 		t.Fatalf("%d certificates appended, want 4", n)
 	}
+	if n, m := metrics.sum("cert.persist"), metrics.sum("cert.persist_fail"); n != 4 || m != 1 {
+		t.Fatalf("metrics cert.persist %v, cert.persist_fail %v: want 4 and 1", n, m)
+	}
+	cfg.Metrics = nil
 
 	cfg.Signer = kernelKey
 	k = openKernel(t, dir, cfg)

@@ -193,6 +193,17 @@ func TestKernelDecides(t *testing.T) {
 	if st.Accepted != 7 || st.Certified != uint64(len(ds)) || st.Merges+st.Obstructions != st.Batches {
 		t.Errorf("Stats = %+v", st)
 	}
+	if st.LogFsyncs == 0 || st.FsyncsPerAcceptedEvent != float64(st.LogFsyncs)/float64(st.Accepted) {
+		t.Errorf("%d log fsyncs, %v per accepted event", st.LogFsyncs, st.FsyncsPerAcceptedEvent)
+	}
+	for name, l := range map[string]Latency{"SubmitToDurable": st.SubmitToDurable, "SubmitToCertificate": st.SubmitToCertificate, "LogFsync": st.LogFsync} {
+		if l.Count == 0 || l.Max <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max+l.Max/16 {
+			t.Errorf("%s = %+v: want samples, in order", name, l)
+		}
+	}
+	if n := st.SubmitToCertificate.Count; n < st.Accepted {
+		t.Errorf("SubmitToCertificate has %d samples, want one per event of each batch (%d accepted)", n, st.Accepted)
+	}
 	closeKernel(t, k)
 
 	// Reopened, it goes on with the chain and the batch ids, and knows
