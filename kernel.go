@@ -91,7 +91,10 @@ import (
 // snapshot, and after corruption. [OpenKernel] recovers the segments (a
 // torn tail, the trace of a crash, is cut off), loads the newest snapshot
 // the certificate chain covers, replays the segments after it against the
-// certificates, re-certifies, byte for byte, the batches logged but not
+// certificates (those before it are not replayed, but their frames'
+// checksums are checked, so that damage anywhere in the log is found: that
+// reads the whole log once per open, at the speed of the disk; set
+// PruneSegments to keep only what restart needs), re-certifies, byte for byte, the batches logged but not
 // certified when the process stopped, and goes on with the chain and the
 // batch ids. Events logged and not decided are pending again. No event
 // whose Submit returned is lost under SyncBatch (the default) or

@@ -448,7 +448,7 @@ func checkCrashRun(t *testing.T, run *crashRun) {
 			t.Logf("the failing run is saved in %s: this test checks it again, exactly, first", path)
 		}
 	}()
-	points := 0
+	points, corrupt := 0, 0
 	for p := 0; p <= len(run.ops); p++ {
 		for v := crashAll; v <= crashGarbage; v++ {
 			checkCrashPoint(t, run, p, v)
@@ -457,8 +457,88 @@ func checkCrashRun(t *testing.T, run *crashRun) {
 				t.Fatalf("seed %d: stopping at the first failing crash point", run.seed)
 			}
 		}
+		if checkCorruptPoint(t, run, p) {
+			corrupt++
+		}
+		if t.Failed() {
+			t.Fatalf("seed %d: stopping at the first failing crash point", run.seed)
+		}
 	}
-	t.Logf("seed %d: %d crash points", run.seed, points)
+	t.Logf("seed %d: %d crash points, and %d of them with a byte of the log damaged", run.seed, points, corrupt)
+}
+
+// checkCorruptPoint damages one byte of a synced log frame that a valid
+// frame follows, in the image of a crash after the first p ops of run,
+// and checks that reopening reports it in safe mode, at that frame, and
+// leaves the segment as it was: damage is never cut off as a torn tail.
+// It reports false when the image has no such frame.
+func checkCorruptPoint(t *testing.T, run *crashRun, p int) bool {
+	t.Helper()
+	dir := scratchDir(t)
+	defer os.RemoveAll(dir)
+	data := kernelCrashImage(t, run, run.ops[:p], crashSynced, dir, uint64(p))
+	type frame struct {
+		seg       string
+		off, next int64
+	}
+	var frames []frame
+	segs, err := listSeqs(osFS{}, filepath.Join(data, "log"))
+	if err != nil {
+		return false // no log yet
+	}
+	for _, s := range segs {
+		seg := filepath.Join(data, "log", fmt.Sprintf("%016x.omega", s))
+		offs := frameOffsets(t, seg)
+		for i := 0; i+1 < len(offs); i++ {
+			frames = append(frames, frame{seg, offs[i], offs[i+1]})
+		}
+	}
+	if len(frames) == 0 {
+		return false
+	}
+	rng := rand.New(rand.NewPCG(uint64(p), 0xc0))
+	f := frames[rng.IntN(len(frames))]
+	at := f.off + rng.Int64N(f.next-f.off)
+	b, err := os.ReadFile(f.seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[at] ^= byte(1 + rng.IntN(255))
+	if err := os.WriteFile(f.seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	what := fmt.Sprintf("crash after op %d of %d, %s damaged at %d (frame at %d)", p, len(run.ops), filepath.Base(f.seg), at, f.off)
+
+	var d decisions
+	cfg := crashConfig(osFS{}, &d, run.policy)
+	k, err := OpenKernel(context.Background(), data, cfg)
+	if err != nil {
+		t.Fatalf("%s: OpenKernel: %v", what, err)
+	}
+	st := k.Status()
+	if !st.SafeMode || st.Segment != f.seg || st.Offset != f.off {
+		t.Errorf("%s: Status %+v, want safe mode at that frame", what, st)
+	}
+	// It goes on in safe mode: events are still logged and decided, and
+	// no merge is certified.
+	if err := k.Submit(context.Background(), kev(1<<40, 99, 1<<30, "after")); err != nil {
+		t.Errorf("%s: Submit in safe mode: %v", what, err)
+	}
+	if err := k.Flush(context.Background()); err != nil {
+		t.Errorf("%s: Flush in safe mode: %v", what, err)
+	}
+	for _, dec := range d.all() {
+		if !dec.Recertified && dec.Output.Result.Kind == KindMerge {
+			t.Errorf("%s: a merge certified in safe mode", what)
+		}
+	}
+	if err := k.Close(context.Background()); err != nil {
+		t.Errorf("%s: Close: %v", what, err)
+	}
+	if after, err := os.ReadFile(f.seg); err != nil || !bytes.Equal(after, b) {
+		t.Errorf("%s: the damaged segment was changed (%v)", what, err)
+	}
+	return true
 }
 
 // savedRun is a crashRun as JSON.

@@ -202,9 +202,9 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	if snap == nil {
 		from = 1
 	}
-	use := segs
+	use, covered := segs, segs[:0]
 	if snap != nil {
-		use = segs[slices.Index(segs, from):]
+		use, covered = segs[slices.Index(segs, from):], segs[:slices.Index(segs, from)]
 	}
 	// Segments created ahead of time (see prepareSegment) and never
 	// written to hold no frame: the log ends before them, and the one
@@ -234,6 +234,23 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			break // frames, or a damaged header: recovery judges it
 		}
 		use = use[:len(use)-1]
+	}
+	// The segments the snapshot covers are not replayed, but their frames
+	// are checked: damage anywhere in the log is found at open.
+	for _, s := range covered {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		path := k.segmentPath(s)
+		f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+		}
+		_, _, err = k.checkSegment(f, path)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	for i := 1; i < len(use); i++ {
 		if use[i] != use[i-1]+1 {
@@ -299,22 +316,12 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
 		}
 		files = append(files, f)
-		rec, err := framelog.RecoverFrom(f, nil)
-		switch {
-		case err != nil:
-			k.enterSafeMode(fmt.Sprintf("log segment %s has a bad header: %v", filepath.Base(path), err), path, 0, nil)
+		rec, ok, err := k.checkSegment(f, path)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			continue
-		case rec.TornHeader:
-			// A creation cut short holds no frame; one a later segment
-			// follows should not exist.
-			k.enterSafeMode(fmt.Sprintf("log segment %s has a torn header and a later segment follows it", filepath.Base(path)), path, 0, nil)
-			continue
-		case rec.Header != hdr:
-			return nil, fmt.Errorf("omega: OpenKernel: log segment %s: %w", path, framelog.ErrSchemaMismatch)
-		case rec.Tail == framelog.TailCorrupt:
-			k.enterSafeMode(fmt.Sprintf("log segment %s is corrupt at offset %d: %v", filepath.Base(path), rec.TailOffset, rec.Err), path, rec.TailOffset, nil)
-		case rec.Tail == framelog.TailTorn:
-			k.enterSafeMode(fmt.Sprintf("log segment %s ends in a torn tail at offset %d and a later segment follows it", filepath.Base(path), rec.TailOffset), path, rec.TailOffset, nil)
 		}
 		readers = append(readers, io.NewSectionReader(f, 0, rec.TailOffset))
 		sections = append(sections, section{f, rec.TailOffset})
@@ -622,6 +629,36 @@ func (k *Kernel) certsSince(batchID uint64) ([]*Certificate, error) {
 type section struct {
 	f    file
 	size int64
+}
+
+// checkSegment checks the frames of a log segment a later one follows,
+// from f, and enters safe mode for any damage: a bad or torn header (ok is
+// then false: no frame of it can be read), corruption, or a torn tail,
+// which only the last segment may have. It returns what is valid of it.
+func (k *Kernel) checkSegment(f io.Reader, path string) (rec framelog.Recovery, ok bool, err error) {
+	name := filepath.Base(path)
+	rec, err = framelog.RecoverFrom(f, nil)
+	switch {
+	case err != nil:
+		var he *framelog.HeaderError
+		if !errors.As(err, &he) {
+			return rec, false, fmt.Errorf("omega: OpenKernel: log segment %s: %w", path, err)
+		}
+		k.enterSafeMode(fmt.Sprintf("log segment %s has a bad header: %v", name, err), path, 0, nil)
+		return rec, false, nil
+	case rec.TornHeader:
+		// A creation cut short holds no frame; one a later segment
+		// follows should not exist.
+		k.enterSafeMode(fmt.Sprintf("log segment %s has a torn header and a later segment follows it", name), path, 0, nil)
+		return rec, false, nil
+	case rec.Header != k.binding.Header():
+		return rec, false, fmt.Errorf("omega: OpenKernel: log segment %s: %w", path, framelog.ErrSchemaMismatch)
+	case rec.Tail == framelog.TailCorrupt:
+		k.enterSafeMode(fmt.Sprintf("log segment %s is corrupt at offset %d: %v", name, rec.TailOffset, rec.Err), path, rec.TailOffset, nil)
+	case rec.Tail == framelog.TailTorn:
+		k.enterSafeMode(fmt.Sprintf("log segment %s ends in a torn tail at offset %d and a later segment follows it", name, rec.TailOffset), path, rec.TailOffset, nil)
+	}
+	return rec, true, nil
 }
 
 // eventsAfter reads the segments of a log again and returns the events of

@@ -948,3 +948,55 @@ func TestKernelSafeModeHeldDependent(t *testing.T) {
 	}
 	closeKernel(t, k) // and the trace obeys the model
 }
+
+// TestKernelCoveredSegmentDamaged damages a segment the newest snapshot
+// covers: opening does not replay it, but checks its frames, and finds the
+// damage in safe mode, which Resume ends (the State is the snapshot's,
+// not stale).
+func TestKernelCoveredSegmentDamaged(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.SnapshotEvery = 2
+	cfg.SegmentSize = 2 << 10
+	k := openKernel(t, dir, cfg)
+	kernelBatches(t, k, 0, 20)
+	closeKernel(t, k)
+	snaps, err := listSeqs(osFS{}, filepath.Join(dir, "snapshots"))
+	if err != nil || len(snaps) == 0 || snaps[len(snaps)-1] < 2 {
+		t.Fatalf("snapshots %v (%v): want one that covers segment 1", snaps, err)
+	}
+
+	seg := filepath.Join(dir, "log", "0000000000000001.omega")
+	offs := frameOffsets(t, seg)
+	if len(offs) < 2 {
+		t.Fatalf("segment 1 has %d frames", len(offs))
+	}
+	b, _ := os.ReadFile(seg)
+	b[offs[0]+framelog.FrameHeaderLen] ^= 0x01
+	untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var more decisions
+	cfg = kernelConfig(&more)
+	cfg.SnapshotEvery = 2
+	cfg.SegmentSize = 2 << 10
+	k = openKernel(t, dir, cfg)
+	st := k.Status()
+	if !st.SafeMode || st.Segment != seg || st.Offset != offs[0] || st.Stale {
+		t.Fatalf("Status = %+v, want safe mode at %s offset %d, not stale", st, seg, offs[0])
+	}
+	if err := k.Resume(t.Context()); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	kernelBatches(t, k, 20, 1)
+	if ds := more.all(); len(ds) != 1 || ds[0].Output.Result.Kind != KindMerge {
+		t.Errorf("after Resume: %d decisions, want one merge", len(ds))
+	}
+	verifyKernelChain(t, k)
+	closeKernel(t, k)
+	if after, _ := os.ReadFile(seg); !bytes.Equal(after, b) {
+		t.Errorf("the damaged segment was changed")
+	}
+}
