@@ -154,3 +154,48 @@ func BenchmarkKernelMemory(b *testing.B) {
 	b.ReportMetric(float64(ms.HeapAlloc)/float64(k.Stats().Accepted), "heap_bytes/event")
 	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap_MiB")
 }
+
+// BenchmarkKernelOpen reports how long opening takes, and the heap it
+// leaves, after a history of events: with the default snapshots, opening
+// replays the segments after the newest one and checks the frames of the
+// others.
+func BenchmarkKernelOpen(b *testing.B) {
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			cfg := &KernelConfig{Signer: kernelKey, Sync: framelog.SyncNever}
+			k, err := OpenKernel(context.Background(), dir, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			es := make([]Event, 256)
+			for i := 0; i < n; i += len(es) {
+				for j := range es {
+					id := uint64(i + j + 1)
+					es[j] = Event{ID: ID64(id), NodeID: uint32(id % 64), Lamport: id, Payload: benchPayload, PayloadHash: benchPayloadHash, Deps: []EventID{}}
+				}
+				if err := k.Submit(context.Background(), es...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := k.Close(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				k, err := OpenKernel(context.Background(), dir, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st := k.Status(); st.SafeMode {
+					b.Fatalf("safe mode: %+v", st)
+				}
+				b.StopTimer()
+				if err := k.Close(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
