@@ -181,14 +181,17 @@ const SpectrumSize = 64
 
 // JitterSpectrum is the magnitude spectrum of the deviations of the last
 // SpectrumSize latencies from their mean: a periodic stall (a timer, a
-// neighbour's fsync) shows as one strong bin.
+// neighbour's fsync) every p samples shows as a strong bin at N/p, and,
+// being a spike rather than a sine, as strong bins at its multiples too
+// (its harmonics).
 type JitterSpectrum struct {
 	N    int     `json:"n"`       // latencies transformed: SpectrumSize, or 0 with fewer
 	Mean int64   `json:"mean_us"` // their mean, rounded toward minus infinity
 	Bins []int64 `json:"bins"`    // |X_k| for k = 0..N/2, in µs, X_0 = 0
-	// Peak is the bin k >= 1 of the largest magnitude (the lowest on a
-	// tie; 0 when every bin is 0), and PeriodQ8 the period it stands for,
-	// N/k samples, in 1/256 of a sample.
+	// Peak is the fundamental: the lowest bin k >= 1 whose magnitude is at
+	// least 3/4 of the largest (0 when every bin is 0), so that a stall's
+	// period is not read off one of its harmonics; PeriodQ8 is the period
+	// it stands for, N/k samples, in 1/256 of a sample.
 	Peak     int   `json:"peak_bin"`
 	PeriodQ8 int64 `json:"period_q8"`
 }
@@ -240,13 +243,16 @@ func Jitter(latencies []int64) JitterSpectrum {
 		}
 		re, im = re>>14, im>>14
 		js.Bins[k] = int64(isqrt(uint64(re*re) + uint64(im*im)))
-		if js.Bins[k] > js.Bins[js.Peak] || js.Peak == 0 {
-			js.Peak = k
-		}
 	}
-	if js.Bins[js.Peak] == 0 {
-		js.Peak = 0 // no deviation at all: no peak
-		return js
+	top := slices.Max(js.Bins)
+	if top == 0 {
+		return js // no deviation at all: no peak
+	}
+	for k := 1; ; k++ {
+		if 4*js.Bins[k] >= 3*top {
+			js.Peak = k
+			break
+		}
 	}
 	js.PeriodQ8 = SpectrumSize * 256 / int64(js.Peak)
 	return js

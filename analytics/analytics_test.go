@@ -48,6 +48,22 @@ func TestJitterFindsPeriod(t *testing.T) {
 	if j := Jitter(lat[:63]); j.N != 0 {
 		t.Errorf("Jitter of 63 samples = %+v, want nothing", j)
 	}
+	// A stall every 16 samples, among noise: its harmonics (bins 8, 12,
+	// ... 32) are as strong as its fundamental, which is the one named.
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range lat {
+		lat[i] = int64(800 + rng.IntN(400) + 3000*btoi(i%16 == 0))
+	}
+	if js := Jitter(lat); js.Peak != 4 || js.PeriodQ8 != 16*256 {
+		t.Errorf("Jitter of a stall every 16 = peak %d, period_q8 %d: want bin 4 (period 16)", js.Peak, js.PeriodQ8)
+	}
+	// A sine of period 64/5 has one strong bin.
+	for i := range lat {
+		lat[i] = 5000 + int64(2000*math.Sin(2*math.Pi*5*float64(i)/64))
+	}
+	if js := Jitter(lat); js.Peak != 5 || js.Bins[5] < 4*js.Bins[4] {
+		t.Errorf("Jitter of a sine in bin 5 = %+v", js)
+	}
 	flat := make([]int64, 64)
 	if j := Jitter(flat); j.Peak != 0 || j.PeriodQ8 != 0 {
 		t.Errorf("Jitter of a constant = %+v, want no peak", j)
@@ -150,8 +166,14 @@ func goldenWindow() []Sample {
 		ss = append(ss, Sample{Name: "latency.submit_to_durable_us", Value: int64(800 + rng.IntN(400) + 3000*btoi(b%16 == 0))})
 		size := 1 + rng.IntN(64)
 		ss = append(ss, Sample{Name: "latency.submit_to_certificate_us", Value: int64(2000 + rng.IntN(20000)), Metadata: map[string]string{"batch_size": strconv.Itoa(size), "batch": strconv.Itoa(b)}})
-		if b%37 < 3 {
-			ss = append(ss, obstruction([]int{3001, 1002, 2002}[b%3], b))
+		// Runs of three obstructions by one predicate (clusters), and a
+		// lone one now and then (no cluster).
+		if b%37 < 3 || b%53 == 0 {
+			p := []int{3001, 1002, 2002}[b/37%3]
+			if b%53 == 0 {
+				p = 2002
+			}
+			ss = append(ss, obstruction(p, b))
 			continue
 		}
 		lo := frontierL + 1 - rng.IntN(5+b/20)
