@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -58,6 +59,8 @@ func TestKernelKillHelperProcess(t *testing.T) {
 	wg.Wait()
 }
 
+var killSeed = flag.Uint64("kill.seed", 0, "TestKernelKilled: the seed of the kill delays (0: a new one each run)")
+
 // TestKernelKilled kills a process running a kernel under load at random
 // moments (SIGKILL: no deferred call runs), over many rounds on one data
 // directory, then reopens it: no acknowledged event is lost, the
@@ -66,15 +69,20 @@ func TestKernelKillHelperProcess(t *testing.T) {
 // mode, and the next process goes on. Half the rounds kill at a random
 // moment after the process starts, which may be while it opens and
 // recovers what the previous round left; the other half at a random moment
-// after its first acknowledgement, under load.
+// after its first acknowledgement, under load. The delays come from a
+// seed the test logs, and -kill.seed draws the same ones again (where they
+// land in the process's work still varies with its timing).
 func TestKernelKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs and kills processes; skipped in -short runs")
 	}
 	const rounds = 20
-	seed := rand.Uint64()
+	seed := *killSeed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
 	rng := rand.New(rand.NewPCG(seed, 0))
-	t.Logf("kill delays drawn with seed %d", seed)
+	t.Logf("kill delays drawn with seed %d (again: -kill.seed %[1]d)", seed)
 	dir := filepath.Join(t.TempDir(), "data")
 	total, early := 0, 0
 	var lastHead uint64
