@@ -50,11 +50,17 @@ import (
 //
 // Submit waits, for as long as its context allows, while the pending
 // buffer holds MaxPending events or the submission queue is full
-// (backpressure): an event is never dropped for lack of room, and the
-// buffer never holds more than MaxPending. A Submit with more events than
-// the room left is taken in as room is made, in order, and no other Submit
-// is taken in meanwhile; it returns once all of it is logged. An event's
-// age counts from when it entered the buffer. A dependency submitted while
+// (backpressure): an event is never dropped for lack of room. A Submit
+// with more events than the room left is taken in as room is made, in
+// order, and no other Submit is taken in meanwhile; it returns once all of
+// it is logged. If its context ends first, the events not yet taken in are
+// left out (a prefix of the call is logged) and other Submits go on. The
+// bound is strict for the events held for their dependencies; three things
+// go past it: in safe mode, the events of blocked merges, which wait for
+// Resume however many they are; at Close, the Submits already handed over,
+// taken in whole; and at open, every event logged and not decided, pending
+// again whatever MaxPending now is. An event's age counts from when it
+// entered the buffer. A dependency submitted while
 // the buffer is full of events waiting for it enters when expiry makes
 // room: size MaxPending for the disorder the nodes produce.
 //
@@ -201,9 +207,9 @@ type KernelConfig struct {
 	// the whole log stays for replay and audit.
 	PruneSegments bool
 	// MaxPending is how many events may wait in the pending buffer (for
-	// their dependencies, or for Resume) before Submit waits: a strict
-	// bound, also within one Submit call (except at Close, which takes in
-	// what was already handed over). 0 means 65536.
+	// their dependencies, or for Resume) before Submit waits: a bound also
+	// within one Submit call, and strict but for the cases the package
+	// docs list (safe mode, Close, open). 0 means 65536.
 	MaxPending int
 	// MaxPendingAge is how long an event waits for its dependencies before
 	// it is released to the checker anyway. 0 means 5 s.
@@ -396,13 +402,15 @@ func (k *Kernel) metric(name string, v float64, md map[string]string) {
 // malformed event (see [Event.Validate]) is refused with an [*EventError]
 // naming its position, and nothing of the call is logged. Submit waits while
 // the kernel has no room (backpressure) and returns ctx.Err() when ctx ends
-// first: the events are then logged or not, and decided if they are.
+// first: the events are then logged or not (a prefix of them, when the
+// call was waiting for room in the pending buffer), and decided if they
+// are.
 // The kernel keeps copies; events may be reused when Submit returns.
 func (k *Kernel) Submit(ctx context.Context, events ...Event) error {
 	if len(events) == 0 {
 		return k.err()
 	}
-	r, err := k.newSubmit(events)
+	r, err := k.newSubmit(ctx, events)
 	if err != nil {
 		return err
 	}
@@ -438,7 +446,7 @@ func call[T any](ctx context.Context, k *Kernel, ch chan<- T, req T, done <-chan
 
 // newSubmit checks and encodes events for the sequencer, on the caller's
 // goroutine: several submitters encode and hash in parallel.
-func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
+func (k *Kernel) newSubmit(ctx context.Context, events []Event) (*submitReq, error) {
 	k.stats.submitted.Add(uint64(len(events)))
 	k.metric("ingress.events", float64(len(events)), nil)
 	n, ndeps := 0, 0
@@ -462,6 +470,7 @@ func (k *Kernel) newSubmit(events []Event) (*submitReq, error) {
 		ndeps += len(events[i].Deps)
 	}
 	r := &submitReq{
+		ctx:    ctx,
 		events: make([]queued, len(events)),
 		done:   make(chan error, 1),
 	}

@@ -52,6 +52,7 @@ type queued struct {
 }
 
 type submitReq struct {
+	ctx    context.Context // the caller's: once it ends, events not yet taken in are left out
 	events []queued
 	done   chan error    // buffered: the core never waits on it
 	tr     []trace.Event // when tracing: the events logged, for Ack
@@ -288,6 +289,10 @@ func (c *core) run() {
 	k := c.k
 	for {
 		submits := k.submits
+		var gone <-chan struct{}
+		if c.part != nil {
+			gone = c.part.ctx.Done()
+		}
 		if c.full() || c.part != nil {
 			submits = nil // backpressure: Submit waits
 		}
@@ -295,6 +300,10 @@ func (c *core) run() {
 		select {
 		case r := <-submits:
 			c.submit(r)
+		case <-gone:
+			// The caller of a Submit waiting for room has gone: what it
+			// did not hand over is left out, and other Submits go on.
+			c.endPart()
 		case q := <-k.ctl:
 			if q.kind == ctlStop {
 				c.stop(q)
@@ -389,6 +398,7 @@ func (c *core) submit(r *submitReq) {
 func (c *core) feed(force bool) {
 	r := c.part
 	c.now = time.Now()
+	logged := c.partLogged
 	for c.partAt < len(r.events) && c.err == nil && (force || !c.full()) {
 		i := c.partAt
 		if i%touchAhead == 0 {
@@ -402,12 +412,21 @@ func (c *core) feed(force bool) {
 			}
 		}
 	}
+	if n := c.partLogged - logged; n > 0 {
+		c.evSn += n
+		c.k.stats.accepted.Add(uint64(n))
+	}
 	if c.partAt < len(r.events) && c.err == nil {
 		return // the buffer is full
 	}
+	c.endPart()
+}
+
+// endPart ends the Submit in progress, all of it taken in, or as much as
+// was when its caller's context ended: it queues its acknowledgement.
+func (c *core) endPart() {
+	r := c.part
 	if n := c.partLogged; n > 0 {
-		c.evSn += n
-		c.k.stats.accepted.Add(uint64(n))
 		c.k.metric("sequencer.accepted", float64(n), nil)
 	}
 	c.acks = append(c.acks, r)

@@ -456,6 +456,9 @@ func TestKernelPendingBoundOneSubmit(t *testing.T) {
 			if n := k.Stats().Expired; n != expired {
 				t.Fatalf("after %d s, %d expired, want %d: the buffer holds at most 4", round, n, expired)
 			}
+			if n, want := k.Stats().Accepted, 4*uint64(round+1); n != want {
+				t.Fatalf("after %d s, Accepted = %d, want the %d taken in so far", round, n, want)
+			}
 			time.Sleep(time.Second)
 		}
 		synctest.Wait()
@@ -485,6 +488,51 @@ func TestKernelPendingBoundOneSubmit(t *testing.T) {
 		}
 		if obstructed != 10 || k.Stats().Expired != 10 {
 			t.Errorf("%d obstructions by 2002, %d expired; want 10 of each", obstructed, k.Stats().Expired)
+		}
+		closeKernel(t, k)
+	})
+}
+
+// TestKernelPendingSubmitAbandoned gives up on a Submit waiting for room in
+// the pending buffer: the events it had not handed over are left out, and
+// the next Submit is taken in as soon as there is room, rather than behind
+// them.
+func TestKernelPendingSubmitAbandoned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var got decisions
+		cfg := kernelConfig(&got)
+		cfg.MaxPending = 2
+		cfg.MaxPendingAge = time.Minute
+		k := openKernel(t, t.TempDir(), cfg)
+		var es []Event
+		for i := range uint64(10) {
+			es = append(es, kev(100+i, 1, 2+i, "w", 99)) // 99 never comes
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := k.Submit(ctx, es...); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Submit = %v, want the deadline's error", err)
+		}
+		// The buffer is full of the two taken in: the next Submit waits
+		// for them to expire, and no longer.
+		done := make(chan error, 1)
+		go func() { done <- k.Submit(context.Background(), kev(500, 2, 1, "free")) }()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatal("a Submit waits behind the events of one whose caller has gone")
+		}
+		if err := k.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st := k.Stats()
+		if st.Accepted != 3 || st.Expired != 2 {
+			t.Errorf("Accepted %d, Expired %d: want the 2 taken in before the deadline, expired, and the free one", st.Accepted, st.Expired)
 		}
 		closeKernel(t, k)
 	})
