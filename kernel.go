@@ -229,7 +229,8 @@ type KernelConfig struct {
 	Metrics MetricsSink
 	// MetricsFile, when Metrics is nil, is a file the kernel appends its
 	// metrics to, as a JSONLSink, from open to close; its seq_ids go on
-	// from the last one the file holds.
+	// from the last one the file holds. One kernel at a time: a file
+	// another one appends to is refused with an error wrapping ErrLocked.
 	MetricsFile string
 	// OnDecision, when not nil, is called with every certified decision,
 	// in chain order and one call at a time, after its certificate is

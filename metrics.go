@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/omega-sheaf/omega/framelog"
+	"github.com/omega-sheaf/omega/internal/filelock"
 )
 
 // Metric is one measurement a [Kernel] reports (SPEC 8). Names follow the
@@ -83,12 +84,19 @@ const metricsTail = 64 << 10
 // that they stay monotonic over restarts. A last line cut short by a crash
 // is ended with a newline first, to stay a line of its own; if no line of
 // the file's last metricsTail bytes has a seq_id, the count starts at 1.
-func openMetricsFile(fsys fileSystem, name string) (framelog.File, *JSONLSink, error) {
+func openMetricsFile(fsys fileSystem, name string) (io.Closer, *JSONLSink, error) {
 	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, nil, err
 	}
-	fail := func(err error) (framelog.File, *JSONLSink, error) {
+	// One appender at a time, as for every file omega appends to: two
+	// kernels sharing the file would interleave their seq_ids.
+	if err := filelock.Lock(f, name); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	fail := func(err error) (io.Closer, *JSONLSink, error) {
+		filelock.Unlock(f)
 		f.Close()
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -108,15 +116,24 @@ func openMetricsFile(fsys fileSystem, name string) (framelog.File, *JSONLSink, e
 	}
 	s := NewJSONLSink(f)
 	s.seq = lastSeqID(tail)
-	return f, s, nil
+	return lockedFile{f}, s, nil
 }
 
-// lastSeqID returns the seq_id of the last whole line of tail that starts
-// as a JSONLSink line does, or 0 when none does. A line without its
-// newline is not whole.
+// lockedFile is a file Close unlocks, then closes.
+type lockedFile struct{ framelog.File }
+
+func (f lockedFile) Close() error {
+	filelock.Unlock(f.File)
+	return f.File.Close()
+}
+
+// lastSeqID returns the seq_id of the last line of tail that starts as a
+// JSONLSink line does, or 0 when none does. The last line may be torn (no
+// newline): its seq_id counts when it is whole, so that none is written
+// twice.
 func lastSeqID(tail []byte) uint64 {
 	const prefix = `{"seq_id":`
-	end := bytes.LastIndexByte(tail, '\n')
+	end := len(tail)
 	for end >= 0 {
 		start := bytes.LastIndexByte(tail[:end], '\n') + 1
 		line := tail[start:end]

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,7 +126,8 @@ func TestLastSeqID(t *testing.T) {
 	}{
 		{"", 0},
 		{`{"seq_id":7,"metric":"a","value":1,"metadata":{}}` + "\n", 7},
-		{`{"seq_id":7,"metric":"a","value":1,"metadata":{}}` + "\n" + `{"seq_id":8,"met`, 7}, // torn last line
+		{`{"seq_id":7,"metric":"a","value":1,"metadata":{}}` + "\n" + `{"seq_id":8,"met`, 8}, // torn last line, its seq_id whole
+		{`{"seq_id":7,"metric":"a","value":1,"metadata":{}}` + "\n" + `{"seq_id":8`, 7},      // its seq_id perhaps cut
 		{`{"seq_id":7,"metric":"a"}` + "\n" + `{"seq_id":8,"metric":"b"}` + "\n", 8},
 		{`{"seq_id":9,"metric":"a"}` + "\n" + "garbage\n\n", 9},
 		{`{"seq_id":9,"metric":"a"}` + "\n" + `{"seq_id":,"metric":"b"}` + "\n", 9},
@@ -153,12 +157,16 @@ func TestKernelMetricsFileReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 		closeKernel(t, k)
-		if round == 1 { // a crash cut the last line short
+		if round == 1 { // a crash cut the next line short
+			b, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
 			f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.WriteString(`{"seq_id":100000,"metric":"cut`)
+			fmt.Fprintf(f, `{"seq_id":%d,"metric":"cut`, bytes.Count(b, []byte("\n"))+1)
 			f.Close()
 		}
 	}
@@ -173,13 +181,14 @@ func TestKernelMetricsFileReopen(t *testing.T) {
 			SeqID  uint64 `json:"seq_id"`
 			Metric string
 		}
+		want++
 		if err := json.Unmarshal(l, &line); err != nil {
-			if torn++; !bytes.HasPrefix(l, []byte(`{"seq_id":100000,`)) {
+			if torn++; !bytes.HasPrefix(l, fmt.Appendf(nil, `{"seq_id":%d,`, want)) {
 				t.Fatalf("line %d: %v: %q", i+1, err, l)
 			}
 			continue
 		}
-		if want++; line.SeqID != want {
+		if line.SeqID != want {
 			t.Fatalf("line %d: seq_id %d, want %d", i+1, line.SeqID, want)
 		}
 		if line.Metric == "sequencer.accepted" {
@@ -189,4 +198,21 @@ func TestKernelMetricsFileReopen(t *testing.T) {
 	if torn != 1 || opens != 3 || want < 9 {
 		t.Errorf("%d torn lines, %d opens, %d metrics: want 1, 3 and more", torn, opens, want)
 	}
+}
+
+// TestKernelMetricsFileLocked refuses a second kernel appending to the
+// metrics file another one holds, and lets it in once the first closes.
+func TestKernelMetricsFileLocked(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.MetricsFile = filepath.Join(dir, "metrics.jsonl")
+	k := openKernel(t, filepath.Join(dir, "a"), cfg)
+	_, err := OpenKernel(t.Context(), filepath.Join(dir, "b"), cfg)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "metrics.jsonl") {
+		t.Fatalf("a second kernel on the metrics file: %v, want ErrLocked naming the file", err)
+	}
+	closeKernel(t, k)
+	k = openKernel(t, filepath.Join(dir, "b"), cfg)
+	closeKernel(t, k)
 }
