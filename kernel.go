@@ -92,6 +92,7 @@ import (
 //	snapshots/<seq>.omega  snapshots; one describes the log before segment seq,
 //	snapshots/<seq>.fp     beside it the fingerprints of its accepted events
 //	incidents/        replay incidents found on opening
+//	resumed-damage    the damage to the log safe mode was resumed from
 //
 // A new segment starts when the current one reaches SegmentSize, at each
 // snapshot, and after corruption. [OpenKernel] recovers the segments (a
@@ -118,7 +119,12 @@ import (
 // obstructions, but certifies no merge (metric
 // reconcile.safe_mode_merge_blocked) until [Kernel.Resume]; the events of a
 // blocked merge wait for it. [Kernel.Status] says why, with the offset or
-// the incident.
+// the incident. A segment a snapshot covers that is damaged, missing or
+// unreadable puts it in safe mode too, though restart does not read it.
+// Resume records the damage to the log it resumes from (resumed-damage):
+// once a snapshot covers it, later opens count it (metric
+// log.resumed_damage) and do not report it again; other damage, even in
+// the same segment, they do.
 //
 // A Kernel is safe for concurrent use.
 type Kernel struct {
@@ -156,6 +162,10 @@ type Kernel struct {
 
 	statusMu sync.Mutex
 	status   KernelStatus
+	damage   []logDamage // to the log, found since open or the last Resume
+	// resumedDamage is the damage to the log safe mode was resumed from
+	// (resumedDamageName); read at open, written by Resume on the core.
+	resumedDamage map[logDamage]bool
 
 	stats kernelStats
 
@@ -530,6 +540,8 @@ func (k *Kernel) Snapshot(ctx context.Context) error { return k.control(ctx, ctl
 // Resume leaves safe mode: merges are certified again, from the State the
 // kernel holds, and the events of blocked merges are batched again. The
 // embedding program calls it once it has judged what safe mode reported.
+// It first records, durably, the damage to the log it resumes from (see
+// Safe mode), and stays in safe mode if it cannot.
 func (k *Kernel) Resume(ctx context.Context) error { return k.control(ctx, ctlResume) }
 
 func (k *Kernel) control(ctx context.Context, kind ctlKind) error {

@@ -333,6 +333,7 @@ func (k *Kernel) setBlocked(n int) {
 func (k *Kernel) resumed() {
 	k.statusMu.Lock()
 	k.status = KernelStatus{Offset: -1}
+	k.damage = nil
 	k.statusMu.Unlock()
 }
 
@@ -342,6 +343,9 @@ func (k *Kernel) enterSafeMode(reason, segment string, offset int64, inc *Incide
 	k.metric("kernel.safe_mode", 1, map[string]string{"reason": reason})
 	k.statusMu.Lock()
 	defer k.statusMu.Unlock()
+	if segment != "" && filepath.Dir(segment) == filepath.Join(k.dir, "log") {
+		k.damage = append(k.damage, logDamage{filepath.Base(segment), offset})
+	}
 	if k.status.SafeMode {
 		return
 	}

@@ -1114,6 +1114,10 @@ func (c *core) control(q ctlReq) {
 			q.done <- errStaleState
 			return
 		}
+		if err := c.k.recordResumedDamage(); err != nil {
+			q.done <- err // still in safe mode
+			return
+		}
 		c.resume()
 		q.done <- nil
 	}

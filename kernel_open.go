@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -236,7 +237,12 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		use = use[:len(use)-1]
 	}
 	// The segments the snapshot covers are not replayed, but their frames
-	// are checked: damage anywhere in the log is found at open.
+	// are checked: damage anywhere in the log is found at open. Restart
+	// does not need them, so damage in them that safe mode was resumed
+	// from is not reported again (see resumedDamage).
+	if err := k.readResumedDamage(); err != nil {
+		return nil, err
+	}
 	for _, s := range covered {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -244,17 +250,21 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 		path := k.segmentPath(s)
 		f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 		if err != nil {
-			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
+			k.logDamage(true, fmt.Sprintf("log segment %s cannot be read: %v", filepath.Base(path), err), path, -1)
+			continue
 		}
-		_, _, err = k.checkSegment(f, path)
+		_, _, err = k.checkSegment(f, path, true)
 		f.Close()
 		if err != nil {
 			return nil, err
 		}
 	}
-	for i := 1; i < len(use); i++ {
-		if use[i] != use[i-1]+1 {
-			k.enterSafeMode(fmt.Sprintf("log segment %016x is missing", use[i-1]+1), k.segmentPath(use[i-1]+1), -1, nil)
+	// No segment is missing but before the first (pruned, or gone with the
+	// snapshot that covers them: see loadSnapshot).
+	all := segs[:len(covered)+len(use)]
+	for i := 1; i < len(all); i++ {
+		if all[i] != all[i-1]+1 {
+			k.logDamage(all[i] <= from && snap != nil, fmt.Sprintf("log segment %016x is missing", all[i-1]+1), k.segmentPath(all[i-1]+1), -1)
 			break
 		}
 	}
@@ -316,7 +326,7 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 			return nil, fmt.Errorf("omega: OpenKernel: %w", err)
 		}
 		files = append(files, f)
-		rec, ok, err := k.checkSegment(f, path)
+		rec, ok, err := k.checkSegment(f, path, false)
 		if err != nil {
 			return nil, err
 		}
@@ -632,33 +642,118 @@ type section struct {
 }
 
 // checkSegment checks the frames of a log segment a later one follows,
-// from f, and enters safe mode for any damage: a bad or torn header (ok is
+// from f, and reports any damage (logDamage): a bad or torn header (ok is
 // then false: no frame of it can be read), corruption, or a torn tail,
 // which only the last segment may have. It returns what is valid of it.
-func (k *Kernel) checkSegment(f io.Reader, path string) (rec framelog.Recovery, ok bool, err error) {
+// covered says a snapshot covers the segment: restart does not read it,
+// so that an error reading it is damage too, not a failure to open.
+func (k *Kernel) checkSegment(f io.Reader, path string, covered bool) (rec framelog.Recovery, ok bool, err error) {
 	name := filepath.Base(path)
 	rec, err = framelog.RecoverFrom(f, nil)
 	switch {
 	case err != nil:
 		var he *framelog.HeaderError
-		if !errors.As(err, &he) {
-			return rec, false, fmt.Errorf("omega: OpenKernel: log segment %s: %w", path, err)
+		if errors.As(err, &he) {
+			k.logDamage(covered, fmt.Sprintf("log segment %s has a bad header: %v", name, err), path, 0)
+			return rec, false, nil
 		}
-		k.enterSafeMode(fmt.Sprintf("log segment %s has a bad header: %v", name, err), path, 0, nil)
-		return rec, false, nil
+		if covered {
+			k.logDamage(covered, fmt.Sprintf("log segment %s cannot be read: %v", name, err), path, -1)
+			return rec, false, nil
+		}
+		return rec, false, fmt.Errorf("omega: OpenKernel: log segment %s: %w", path, err)
 	case rec.TornHeader:
 		// A creation cut short holds no frame; one a later segment
 		// follows should not exist.
-		k.enterSafeMode(fmt.Sprintf("log segment %s has a torn header and a later segment follows it", name), path, 0, nil)
+		k.logDamage(covered, fmt.Sprintf("log segment %s has a torn header and a later segment follows it", name), path, 0)
 		return rec, false, nil
 	case rec.Header != k.binding.Header():
 		return rec, false, fmt.Errorf("omega: OpenKernel: log segment %s: %w", path, framelog.ErrSchemaMismatch)
 	case rec.Tail == framelog.TailCorrupt:
-		k.enterSafeMode(fmt.Sprintf("log segment %s is corrupt at offset %d: %v", name, rec.TailOffset, rec.Err), path, rec.TailOffset, nil)
+		k.logDamage(covered, fmt.Sprintf("log segment %s is corrupt at offset %d: %v", name, rec.TailOffset, rec.Err), path, rec.TailOffset)
 	case rec.Tail == framelog.TailTorn:
-		k.enterSafeMode(fmt.Sprintf("log segment %s ends in a torn tail at offset %d and a later segment follows it", name, rec.TailOffset), path, rec.TailOffset, nil)
+		k.logDamage(covered, fmt.Sprintf("log segment %s ends in a torn tail at offset %d and a later segment follows it", name, rec.TailOffset), path, rec.TailOffset)
 	}
 	return rec, true, nil
+}
+
+// logDamage enters safe mode for damage to the log at path and offset,
+// unless a snapshot covers it and safe mode was resumed from it before:
+// then it only counts it (metric log.resumed_damage).
+func (k *Kernel) logDamage(covered bool, reason, path string, offset int64) {
+	d := logDamage{filepath.Base(path), offset}
+	if covered && k.resumedDamage[d] {
+		k.metric("log.resumed_damage", 1, map[string]string{"segment": d.segment, "offset": strconv.FormatInt(offset, 10)})
+		return
+	}
+	k.enterSafeMode(reason, path, offset, nil)
+}
+
+// logDamage is damage found in the log: a segment's file name and the
+// offset of the damage in it, or -1 for a segment missing or unreadable.
+type logDamage struct {
+	segment string
+	offset  int64
+}
+
+// resumedDamageName is the file of the data directory listing the damage
+// to the log safe mode was resumed from, one "<segment> <offset>" a line.
+const resumedDamageName = "resumed-damage"
+
+// readResumedDamage reads the damage to the log safe mode was resumed
+// from. A missing file is none; an unreadable one is none too, so that
+// damage is reported again rather than passed over.
+func (k *Kernel) readResumedDamage() error {
+	b, err := k.fsys.ReadFile(filepath.Join(k.dir, resumedDamageName))
+	if errors.Is(err, errNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("omega: OpenKernel: %w", err)
+	}
+	k.resumedDamage = map[logDamage]bool{}
+	for line := range strings.Lines(string(b)) {
+		name, off, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		o, err := strconv.ParseInt(off, 10, 64)
+		if !ok || err != nil || o < -1 || !strings.HasSuffix(name, ".omega") {
+			k.resumedDamage = nil
+			return nil
+		}
+		k.resumedDamage[logDamage{name, o}] = true
+	}
+	return nil
+}
+
+// recordResumedDamage adds the damage to the log of the safe mode being
+// resumed from to the data directory's list, durably, before Resume
+// returns.
+func (k *Kernel) recordResumedDamage() error {
+	k.statusMu.Lock()
+	found := k.damage
+	k.statusMu.Unlock()
+	if len(found) == 0 {
+		return nil
+	}
+	if k.resumedDamage == nil {
+		k.resumedDamage = map[logDamage]bool{}
+	}
+	for _, d := range found {
+		k.resumedDamage[d] = true
+	}
+	all := slices.SortedFunc(maps.Keys(k.resumedDamage), func(a, b logDamage) int {
+		return cmp.Or(cmp.Compare(a.segment, b.segment), cmp.Compare(a.offset, b.offset))
+	})
+	var b []byte
+	for _, d := range all {
+		b = fmt.Appendf(b, "%s %d\n", d.segment, d.offset)
+	}
+	if err := writeTempFS(k.fsys, k.dir, resumedDamageName, b); err != nil {
+		return fmt.Errorf("omega: Resume: %w", err)
+	}
+	if err := k.fsys.SyncDir(k.dir); err != nil {
+		return fmt.Errorf("omega: Resume: %w", err)
+	}
+	return nil
 }
 
 // eventsAfter reads the segments of a log again and returns the events of

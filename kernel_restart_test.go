@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -998,5 +999,90 @@ func TestKernelCoveredSegmentDamaged(t *testing.T) {
 	closeKernel(t, k)
 	if after, _ := os.ReadFile(seg); !bytes.Equal(after, b) {
 		t.Errorf("the damaged segment was changed")
+	}
+}
+
+// TestKernelResumedDamageStaysResumed resumes from damage to the log, which
+// a snapshot then covers: later opens do not report it again (it is
+// counted), but damage found anywhere else still enters safe mode.
+func TestKernelResumedDamageStaysResumed(t *testing.T) {
+	dir, seg, b, bad := damagedLogDir(t)
+	var got decisions
+	var metrics metricLog
+	cfg := kernelConfig(&got)
+	cfg.Metrics = &metrics
+	k := openKernel(t, dir, cfg)
+	if st := k.Status(); !st.SafeMode || st.Offset != bad {
+		t.Fatalf("Status = %+v, want safe mode at offset %d", st, bad)
+	}
+	if err := k.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	kernelBatches(t, k, 10, 1)
+	if err := k.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	closeKernel(t, k)
+	for round := range 2 {
+		k = openKernel(t, dir, cfg)
+		if st := k.Status(); st.SafeMode {
+			t.Fatalf("open %d after Resume and a snapshot: %+v", round+1, st)
+		}
+		closeKernel(t, k)
+	}
+	if n := metrics.sum("log.resumed_damage"); n != 2 {
+		t.Errorf("log.resumed_damage counted %v times, want once an open", n)
+	}
+	if after, _ := os.ReadFile(seg); !bytes.Equal(after, b) {
+		t.Errorf("the damaged segment was changed")
+	}
+
+	// New damage, earlier in the same segment: safe mode again.
+	offs := frameOffsets(t, seg)
+	b[offs[0]+framelog.FrameHeaderLen] ^= 0x01
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k = openKernel(t, dir, cfg)
+	if st := k.Status(); !st.SafeMode || st.Segment != seg || st.Offset != offs[0] {
+		t.Errorf("Status = %+v, want safe mode at offset %d", st, offs[0])
+	}
+	closeKernel(t, k)
+}
+
+// TestKernelCoveredSegmentGone removes, then makes unreadable, a segment
+// the newest snapshot covers: restart does not need it, so opening goes on,
+// in safe mode, naming it.
+func TestKernelCoveredSegmentGone(t *testing.T) {
+	for _, how := range []string{"missing", "unreadable"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			var got decisions
+			cfg := kernelConfig(&got)
+			cfg.SnapshotEvery = 2
+			cfg.SegmentSize = 2 << 10
+			k := openKernel(t, dir, cfg)
+			kernelBatches(t, k, 0, 20)
+			closeKernel(t, k)
+			if snaps, _ := listSeqs(osFS{}, filepath.Join(dir, "snapshots")); len(snaps) == 0 || snaps[len(snaps)-1] < 3 {
+				t.Fatalf("snapshots %v: want one that covers segment 2", snaps)
+			}
+			seg := filepath.Join(dir, "log", "0000000000000002.omega")
+			if err := os.Remove(seg); err != nil {
+				t.Fatal(err)
+			}
+			if how == "unreadable" {
+				// A link to itself: opening it fails, as for root too.
+				if err := os.Symlink(filepath.Base(seg), seg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
+			k = openKernel(t, dir, cfg)
+			if st := k.Status(); !st.SafeMode || st.Segment != seg || st.Offset != -1 || st.Stale || !strings.Contains(st.Reason, how[:4]) {
+				t.Errorf("Status = %+v, want safe mode for segment 2 %s", st, how)
+			}
+			closeKernel(t, k)
+		})
 	}
 }

@@ -38,6 +38,9 @@ import (
 //	                          appended or synced
 //	log.fsync                 an fsync of the event log
 //	log.torn_tail             bytes of a torn tail cut off at open
+//	log.resumed_damage        damage to a segment a snapshot covers, found
+//	                          at open, that safe mode was resumed from;
+//	                          metadata "segment", "offset"
 //	snapshot.write, snapshot.fail, snapshot.unreadable
 //	kernel.safe_mode          safe mode entered, metadata "reason"
 //	latency.submit_to_durable_us      per Submit
