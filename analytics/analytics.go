@@ -188,10 +188,14 @@ type JitterSpectrum struct {
 	N    int     `json:"n"`       // latencies transformed: SpectrumSize, or 0 with fewer
 	Mean int64   `json:"mean_us"` // their mean, rounded toward minus infinity
 	Bins []int64 `json:"bins"`    // |X_k| for k = 0..N/2, in µs, X_0 = 0
-	// Peak is the fundamental: the lowest bin k >= 1 whose magnitude is at
-	// least 3/4 of the largest (0 when every bin is 0), so that a stall's
-	// period is not read off one of its harmonics; PeriodQ8 is the period
-	// it stands for, N/k samples, in 1/256 of a sample.
+	// Peak is the lowest bin k >= 1 whose magnitude is at least 3/4 of
+	// the largest (0 when every bin is 0): for a stall whose period p
+	// divides N, its fundamental N/p, where the largest bin may be any of
+	// its harmonics. When p does not divide N, the fundamental spreads
+	// over the two bins beside N/p, and both may fall below a harmonic
+	// that lands on a bin, which Peak then names: read it as a hint, and
+	// the Bins for the rest. PeriodQ8 is the period Peak stands for, N/k
+	// samples, in 1/256 of a sample.
 	Peak     int   `json:"peak_bin"`
 	PeriodQ8 int64 `json:"period_q8"`
 }
