@@ -240,7 +240,9 @@ type KernelConfig struct {
 	// MetricsFile, when Metrics is nil, is a file the kernel appends its
 	// metrics to, as a JSONLSink, from open to close; its seq_ids go on
 	// from the last one the file holds. One kernel at a time: a file
-	// another one appends to is refused with an error wrapping ErrLocked.
+	// another one appends to is refused with an error wrapping ErrLocked
+	// (another process's where the platform has flock(2), as on Unix;
+	// this process's everywhere).
 	MetricsFile string
 	// OnDecision, when not nil, is called with every certified decision,
 	// in chain order and one call at a time, after its certificate is

@@ -288,9 +288,15 @@ func (k *Kernel) prune(seq uint64) error {
 		if err != nil {
 			return err
 		}
+		// Oldest first, and none after one that stays: the log never
+		// has a gap before the snapshot, which opening reports.
 		for _, s := range segs {
-			if s < seq {
-				errs = append(errs, k.fsys.Remove(k.segmentPath(s)))
+			if s >= seq {
+				break
+			}
+			if err := k.fsys.Remove(k.segmentPath(s)); err != nil {
+				errs = append(errs, err)
+				break
 			}
 		}
 	}
@@ -343,9 +349,6 @@ func (k *Kernel) enterSafeMode(reason, segment string, offset int64, inc *Incide
 	k.metric("kernel.safe_mode", 1, map[string]string{"reason": reason})
 	k.statusMu.Lock()
 	defer k.statusMu.Unlock()
-	if segment != "" && filepath.Dir(segment) == filepath.Join(k.dir, "log") {
-		k.damage = append(k.damage, logDamage{filepath.Base(segment), offset})
-	}
 	if k.status.SafeMode {
 		return
 	}

@@ -53,6 +53,7 @@ type queued struct {
 
 type submitReq struct {
 	ctx    context.Context // the caller's: once it ends, events not yet taken in are left out
+	cut    bool            // some were: the acknowledgement is ctx's error
 	events []queued
 	done   chan error    // buffered: the core never waits on it
 	tr     []trace.Event // when tracing: the events logged, for Ack
@@ -422,10 +423,23 @@ func (c *core) feed(force bool) {
 	c.endPart()
 }
 
+// finishPart takes in, at Close, the rest of the Submit in progress,
+// however full the buffer is, unless its caller has gone.
+func (c *core) finishPart() {
+	switch {
+	case c.part == nil:
+	case c.part.ctx.Err() != nil:
+		c.endPart()
+	default:
+		c.feed(true)
+	}
+}
+
 // endPart ends the Submit in progress, all of it taken in, or as much as
 // was when its caller's context ended: it queues its acknowledgement.
 func (c *core) endPart() {
 	r := c.part
+	r.cut = c.partAt < len(r.events)
 	if n := c.partLogged; n > 0 {
 		c.k.metric("sequencer.accepted", float64(n), nil)
 	}
@@ -1051,6 +1065,12 @@ func (k *Kernel) syncGroups(gs []commitGroup) {
 				k.stats.durable.add(d)
 				k.metric("latency.submit_to_durable_us", float64(d.Microseconds()), nil)
 			}
+			if err == nil && r.cut {
+				// Left out in part: never nil, whichever of this and
+				// the end of its context the caller sees first.
+				r.done <- context.Cause(r.ctx)
+				continue
+			}
 			r.done <- err
 		}
 		if g.barrier != nil {
@@ -1184,17 +1204,13 @@ func (c *core) snapshot(done chan error) {
 // is released (unless q.ctx has ended), syncs, and ends the certifier.
 func (c *core) stop(q ctlReq) {
 	k := c.k
-	if c.part != nil {
-		c.feed(true)
-	}
+	c.finishPart()
 drain:
 	for {
 		select {
 		case r := <-k.submits:
 			c.submit(r)
-			if c.part != nil {
-				c.feed(true)
-			}
+			c.finishPart()
 		default:
 			break drain
 		}

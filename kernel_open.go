@@ -92,6 +92,7 @@ func OpenKernel(ctx context.Context, dir string, cfg *KernelConfig) (*Kernel, er
 	}
 	// Under the lock, no other writer is at work here: temporary files
 	// are what a killed process left.
+	removeStaleTemps(fsys, dir) // of resumed-damage
 	removeStaleTemps(fsys, filepath.Join(dir, "log"))
 	removeStaleTemps(fsys, c.SnapshotDir)
 	cor := newCore(k)
@@ -263,9 +264,10 @@ func (k *Kernel) recover(ctx context.Context, cor *core) ([]Decision, error) {
 	// snapshot that covers them: see loadSnapshot).
 	all := segs[:len(covered)+len(use)]
 	for i := 1; i < len(all); i++ {
-		if all[i] != all[i-1]+1 {
-			k.logDamage(all[i] <= from && snap != nil, fmt.Sprintf("log segment %016x is missing", all[i-1]+1), k.segmentPath(all[i-1]+1), -1)
-			break
+		// Each segment missing, as damage of its own: one resumed from
+		// hides no other.
+		for m := all[i-1] + 1; m < all[i]; m++ {
+			k.logDamage(m < from && snap != nil, fmt.Sprintf("log segment %016x is missing", m), k.segmentPath(m), -1)
 		}
 	}
 	// Under SyncBatch the core syncs the log itself, on another goroutine
@@ -686,6 +688,9 @@ func (k *Kernel) logDamage(covered bool, reason, path string, offset int64) {
 		k.metric("log.resumed_damage", 1, map[string]string{"segment": d.segment, "offset": strconv.FormatInt(offset, 10)})
 		return
 	}
+	k.statusMu.Lock()
+	k.damage = append(k.damage, d)
+	k.statusMu.Unlock()
 	k.enterSafeMode(reason, path, offset, nil)
 }
 
@@ -701,8 +706,9 @@ type logDamage struct {
 const resumedDamageName = "resumed-damage"
 
 // readResumedDamage reads the damage to the log safe mode was resumed
-// from. A missing file is none; an unreadable one is none too, so that
-// damage is reported again rather than passed over.
+// from. A missing file is none; a garbled one is none too, so that damage
+// is reported again rather than passed over (the next Resume writes the
+// list again); an error reading it fails the open.
 func (k *Kernel) readResumedDamage() error {
 	b, err := k.fsys.ReadFile(filepath.Join(k.dir, resumedDamageName))
 	if errors.Is(err, errNotExist) {

@@ -1086,3 +1086,46 @@ func TestKernelCoveredSegmentGone(t *testing.T) {
 		})
 	}
 }
+
+// TestKernelResumedGapStaysResumed resumes from a missing segment a
+// snapshot covers; the segment after it going missing too is new damage,
+// though the two now make one gap.
+func TestKernelResumedGapStaysResumed(t *testing.T) {
+	dir := t.TempDir()
+	var got decisions
+	cfg := kernelConfig(&got)
+	cfg.SnapshotEvery = 2
+	cfg.SegmentSize = 2 << 10
+	k := openKernel(t, dir, cfg)
+	kernelBatches(t, k, 0, 20)
+	closeKernel(t, k)
+	if snaps, _ := listSeqs(osFS{}, filepath.Join(dir, "snapshots")); len(snaps) == 0 || snaps[len(snaps)-1] < 4 {
+		t.Fatalf("snapshots %v: want one that covers segments 2 and 3", snaps)
+	}
+	untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
+	seg := func(s int) string { return filepath.Join(dir, "log", fmt.Sprintf("%016x.omega", s)) }
+	if err := os.Remove(seg(2)); err != nil {
+		t.Fatal(err)
+	}
+	k = openKernel(t, dir, cfg)
+	if st := k.Status(); !st.SafeMode || st.Segment != seg(2) {
+		t.Fatalf("Status = %+v, want safe mode for segment 2", st)
+	}
+	if err := k.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	closeKernel(t, k)
+	k = openKernel(t, dir, cfg)
+	if st := k.Status(); st.SafeMode {
+		t.Fatalf("after Resume: %+v", st)
+	}
+	closeKernel(t, k)
+	if err := os.Remove(seg(3)); err != nil {
+		t.Fatal(err)
+	}
+	k = openKernel(t, dir, cfg)
+	if st := k.Status(); !st.SafeMode || st.Segment != seg(3) {
+		t.Errorf("Status = %+v, want safe mode for segment 3", st)
+	}
+	closeKernel(t, k)
+}

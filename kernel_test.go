@@ -538,6 +538,34 @@ func TestKernelPendingSubmitAbandoned(t *testing.T) {
 	})
 }
 
+// TestKernelPendingSubmitCutAck checks what the core answers a Submit it
+// took in only in part, its caller having gone: its context's error, never
+// nil, which the caller could otherwise see first.
+func TestKernelPendingSubmitCutAck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var got decisions
+		cfg := kernelConfig(&got)
+		cfg.MaxPending = 2
+		cfg.MaxPendingAge = time.Minute
+		k := openKernel(t, t.TempDir(), cfg)
+		var es []Event
+		for i := range uint64(5) {
+			es = append(es, kev(100+i, 1, 2+i, "w", 99)) // 99 never comes
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		r, err := k.newSubmit(ctx, es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.submits <- r
+		if err := <-r.done; !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the answer to a Submit cut short = %v, want its context's error", err)
+		}
+		closeKernel(t, k)
+	})
+}
+
 // TestKernelQueueFull fills the pending buffer, so that the core takes in
 // no Submit, and the queue behind it: a Submit that finds the queue full
 // waits, and when its context ends first, nothing of it was taken in.
