@@ -950,23 +950,37 @@ func TestKernelSafeModeHeldDependent(t *testing.T) {
 	closeKernel(t, k) // and the trace obeys the model
 }
 
+// snapshottedConfig is kernelConfig with small segments and frequent
+// snapshots.
+func snapshottedConfig(d *decisions) *KernelConfig {
+	cfg := kernelConfig(d)
+	cfg.SnapshotEvery = 2
+	cfg.SegmentSize = 2 << 10
+	return cfg
+}
+
+// snapshottedDir leaves in a new directory a closed kernel's data in many
+// segments, whose newest snapshot covers segments 1 to covers at least.
+func snapshottedDir(t *testing.T, covers uint64) string {
+	t.Helper()
+	dir := t.TempDir()
+	var got decisions
+	k := openKernel(t, dir, snapshottedConfig(&got))
+	kernelBatches(t, k, 0, 20)
+	closeKernel(t, k)
+	snaps, err := listSeqs(osFS{}, filepath.Join(dir, "snapshots"))
+	if err != nil || len(snaps) == 0 || snaps[len(snaps)-1] <= covers {
+		t.Fatalf("snapshots %v (%v): want one that covers segments 1 to %d", snaps, err, covers)
+	}
+	return dir
+}
+
 // TestKernelCoveredSegmentDamaged damages a segment the newest snapshot
 // covers: opening does not replay it, but checks its frames, and finds the
 // damage in safe mode, which Resume ends (the State is the snapshot's,
 // not stale).
 func TestKernelCoveredSegmentDamaged(t *testing.T) {
-	dir := t.TempDir()
-	var got decisions
-	cfg := kernelConfig(&got)
-	cfg.SnapshotEvery = 2
-	cfg.SegmentSize = 2 << 10
-	k := openKernel(t, dir, cfg)
-	kernelBatches(t, k, 0, 20)
-	closeKernel(t, k)
-	snaps, err := listSeqs(osFS{}, filepath.Join(dir, "snapshots"))
-	if err != nil || len(snaps) == 0 || snaps[len(snaps)-1] < 2 {
-		t.Fatalf("snapshots %v (%v): want one that covers segment 1", snaps, err)
-	}
+	dir := snapshottedDir(t, 1)
 
 	seg := filepath.Join(dir, "log", "0000000000000001.omega")
 	offs := frameOffsets(t, seg)
@@ -980,10 +994,7 @@ func TestKernelCoveredSegmentDamaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	var more decisions
-	cfg = kernelConfig(&more)
-	cfg.SnapshotEvery = 2
-	cfg.SegmentSize = 2 << 10
-	k = openKernel(t, dir, cfg)
+	k := openKernel(t, dir, snapshottedConfig(&more))
 	st := k.Status()
 	if !st.SafeMode || st.Segment != seg || st.Offset != offs[0] || st.Stale {
 		t.Fatalf("Status = %+v, want safe mode at %s offset %d, not stale", st, seg, offs[0])
@@ -1056,17 +1067,9 @@ func TestKernelResumedDamageStaysResumed(t *testing.T) {
 func TestKernelCoveredSegmentGone(t *testing.T) {
 	for _, how := range []string{"missing", "unreadable"} {
 		t.Run(how, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := snapshottedDir(t, 2)
 			var got decisions
-			cfg := kernelConfig(&got)
-			cfg.SnapshotEvery = 2
-			cfg.SegmentSize = 2 << 10
-			k := openKernel(t, dir, cfg)
-			kernelBatches(t, k, 0, 20)
-			closeKernel(t, k)
-			if snaps, _ := listSeqs(osFS{}, filepath.Join(dir, "snapshots")); len(snaps) == 0 || snaps[len(snaps)-1] < 3 {
-				t.Fatalf("snapshots %v: want one that covers segment 2", snaps)
-			}
+			cfg := snapshottedConfig(&got)
 			seg := filepath.Join(dir, "log", "0000000000000002.omega")
 			if err := os.Remove(seg); err != nil {
 				t.Fatal(err)
@@ -1078,7 +1081,7 @@ func TestKernelCoveredSegmentGone(t *testing.T) {
 				}
 			}
 			untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
-			k = openKernel(t, dir, cfg)
+			k := openKernel(t, dir, cfg)
 			if st := k.Status(); !st.SafeMode || st.Segment != seg || st.Offset != -1 || st.Stale || !strings.Contains(st.Reason, how[:4]) {
 				t.Errorf("Status = %+v, want safe mode for segment 2 %s", st, how)
 			}
@@ -1091,23 +1094,15 @@ func TestKernelCoveredSegmentGone(t *testing.T) {
 // snapshot covers; the segment after it going missing too is new damage,
 // though the two now make one gap.
 func TestKernelResumedGapStaysResumed(t *testing.T) {
-	dir := t.TempDir()
+	dir := snapshottedDir(t, 3)
 	var got decisions
-	cfg := kernelConfig(&got)
-	cfg.SnapshotEvery = 2
-	cfg.SegmentSize = 2 << 10
-	k := openKernel(t, dir, cfg)
-	kernelBatches(t, k, 0, 20)
-	closeKernel(t, k)
-	if snaps, _ := listSeqs(osFS{}, filepath.Join(dir, "snapshots")); len(snaps) == 0 || snaps[len(snaps)-1] < 4 {
-		t.Fatalf("snapshots %v: want one that covers segments 2 and 3", snaps)
-	}
+	cfg := snapshottedConfig(&got)
 	untraced(dir, "it damages the log, which the model reads only as the cause of safe mode")
 	seg := func(s int) string { return filepath.Join(dir, "log", fmt.Sprintf("%016x.omega", s)) }
 	if err := os.Remove(seg(2)); err != nil {
 		t.Fatal(err)
 	}
-	k = openKernel(t, dir, cfg)
+	k := openKernel(t, dir, cfg)
 	if st := k.Status(); !st.SafeMode || st.Segment != seg(2) {
 		t.Fatalf("Status = %+v, want safe mode for segment 2", st)
 	}

@@ -369,10 +369,7 @@ func TestKernelLateDependency(t *testing.T) {
 func TestKernelBackpressure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got decisions
-		cfg := kernelConfig(&got)
-		cfg.MaxPending = 2
-		cfg.MaxPendingAge = time.Minute
-		k := openKernel(t, t.TempDir(), cfg)
+		k := openKernel(t, t.TempDir(), pendingConfig(&got, 2, time.Minute))
 		ctx := context.Background()
 		// Two events wait for 1: the pending buffer is full.
 		if err := k.Submit(ctx, kev(10, 1, 10, "a", 1), kev(11, 1, 11, "b", 1)); err != nil {
@@ -433,15 +430,9 @@ func TestKernelBackpressure(t *testing.T) {
 func TestKernelPendingBoundOneSubmit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got decisions
-		cfg := kernelConfig(&got)
-		cfg.MaxPending = 4
-		cfg.MaxPendingAge = time.Second
-		k := openKernel(t, t.TempDir(), cfg)
+		k := openKernel(t, t.TempDir(), pendingConfig(&got, 4, time.Second))
 		ctx := context.Background()
-		var es []Event
-		for i := range uint64(10) {
-			es = append(es, kev(100+i, 1, 2+i, "w", 99)) // 99 never comes
-		}
+		es := orphans(10)
 		done := make(chan error, 1)
 		go func() { done <- k.Submit(ctx, es...) }()
 		// Four at a time enter the buffer, and expire a second later:
@@ -493,6 +484,25 @@ func TestKernelPendingBoundOneSubmit(t *testing.T) {
 	})
 }
 
+// orphans returns n events of node 1, ids 100 on, that wait for event 99,
+// which never comes.
+func orphans(n int) []Event {
+	var es []Event
+	for i := range uint64(n) {
+		es = append(es, kev(100+i, 1, 2+i, "w", 99))
+	}
+	return es
+}
+
+// pendingConfig is kernelConfig with a pending buffer of max events, which
+// wait at most age.
+func pendingConfig(d *decisions, max int, age time.Duration) *KernelConfig {
+	cfg := kernelConfig(d)
+	cfg.MaxPending = max
+	cfg.MaxPendingAge = age
+	return cfg
+}
+
 // TestKernelPendingSubmitAbandoned gives up on a Submit waiting for room in
 // the pending buffer: the events it had not handed over are left out, and
 // the next Submit is taken in as soon as there is room, rather than behind
@@ -500,14 +510,8 @@ func TestKernelPendingBoundOneSubmit(t *testing.T) {
 func TestKernelPendingSubmitAbandoned(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got decisions
-		cfg := kernelConfig(&got)
-		cfg.MaxPending = 2
-		cfg.MaxPendingAge = time.Minute
-		k := openKernel(t, t.TempDir(), cfg)
-		var es []Event
-		for i := range uint64(10) {
-			es = append(es, kev(100+i, 1, 2+i, "w", 99)) // 99 never comes
-		}
+		k := openKernel(t, t.TempDir(), pendingConfig(&got, 2, time.Minute))
+		es := orphans(10)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if err := k.Submit(ctx, es...); !errors.Is(err, context.DeadlineExceeded) {
@@ -544,14 +548,8 @@ func TestKernelPendingSubmitAbandoned(t *testing.T) {
 func TestKernelPendingSubmitCutAck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got decisions
-		cfg := kernelConfig(&got)
-		cfg.MaxPending = 2
-		cfg.MaxPendingAge = time.Minute
-		k := openKernel(t, t.TempDir(), cfg)
-		var es []Event
-		for i := range uint64(5) {
-			es = append(es, kev(100+i, 1, 2+i, "w", 99)) // 99 never comes
-		}
+		k := openKernel(t, t.TempDir(), pendingConfig(&got, 2, time.Minute))
+		es := orphans(5)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		r, err := k.newSubmit(ctx, es)
