@@ -453,14 +453,7 @@ func TestKernelPendingBoundOneSubmit(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		synctest.Wait()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		default:
-			t.Fatal("Submit has not returned with every event taken in")
-		}
+		mustHaveReturned(t, done, "Submit has not returned with every event taken in")
 		if n := k.Stats().Expired; n != 8 {
 			t.Errorf("after 2 s, %d expired, want 8", n)
 		}
@@ -494,6 +487,19 @@ func orphans(n int) []Event {
 	return es
 }
 
+// mustHaveReturned fails t with why unless a call has sent nil on done.
+func mustHaveReturned(t *testing.T, done <-chan error, why string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal(why)
+	}
+}
+
 // pendingConfig is kernelConfig with a pending buffer of max events, which
 // wait at most age.
 func pendingConfig(d *decisions, max int, age time.Duration) *KernelConfig {
@@ -523,14 +529,7 @@ func TestKernelPendingSubmitAbandoned(t *testing.T) {
 		go func() { done <- k.Submit(context.Background(), kev(500, 2, 1, "free")) }()
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		default:
-			t.Fatal("a Submit waits behind the events of one whose caller has gone")
-		}
+		mustHaveReturned(t, done, "a Submit waits behind the events of one whose caller has gone")
 		if err := k.Flush(context.Background()); err != nil {
 			t.Fatal(err)
 		}
